@@ -1,0 +1,357 @@
+//! Types shared by the vipd XDP program (`vip-ebpf`) and the daemon (`vip-userspace`).
+//!
+//! Every map key and value is `#[repr(C)]` with its padding spelled out as named fields, so
+//! the kernel, the BTF that `bpftool` prints, and `aya::Pod` on the userspace side all agree
+//! byte for byte, and no uninitialised padding ever reaches a hash key. Flags are integers,
+//! not `bool`s or enums, because any bit pattern must be a valid value when read back from a
+//! map that something else wrote.
+#![no_std]
+
+pub mod wire;
+
+/// Names of the maps as they appear in the object file, in `bpftool` and under the pin
+/// directory.
+pub mod maps {
+    pub const VIPS: &str = "VIPS";
+    pub const GROUP_STATE: &str = "GROUP_STATE";
+    pub const VRRP_POLICY: &str = "VRRP_POLICY";
+    pub const PEERS: &str = "PEERS";
+    pub const VMACS: &str = "VMACS";
+    pub const CONFLICTS: &str = "CONFLICTS";
+    pub const STATS: &str = "STATS";
+
+    /// Every map the responder program owns, in the order they are pinned.
+    pub const ALL: [&str; 7] = [
+        VIPS,
+        GROUP_STATE,
+        VRRP_POLICY,
+        PEERS,
+        VMACS,
+        CONFLICTS,
+        STATS,
+    ];
+}
+
+/// Names of the programs in the object files.
+pub mod programs {
+    /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance.
+    pub const RESPONDER: &str = "vipd_xdp";
+    /// Passes everything. Attached to the peer of a veth so that frames sent with
+    /// `XDP_TX` are not discarded by the veth driver (see DESIGN.md).
+    pub const PASS: &str = "vipd_pass";
+}
+
+/// Address family tags used in keys. Not `AF_*`, whose values differ between platforms.
+pub const FAMILY_IPV4: u8 = 4;
+pub const FAMILY_IPV6: u8 = 6;
+
+/// Map capacities. Sized for 255 VRIDs on 4 interfaces in both families with room to spare,
+/// and 10,000+ VIPs.
+pub const MAX_VIPS: u32 = 65_536;
+pub const MAX_GROUPS: u32 = 1_024;
+pub const MAX_POLICIES: u32 = 4_096;
+pub const MAX_PEERS: u32 = 4_096;
+pub const MAX_VMACS: u32 = 4_096;
+pub const MAX_CONFLICTS: u32 = 1_024;
+
+/// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
+/// rest must be zero so that one address has exactly one key.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VipKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub _pad: [u8; 3],
+    pub addr: [u8; 16],
+}
+
+impl VipKey {
+    pub const fn v4(ifindex: u32, addr: [u8; 4]) -> Self {
+        let mut a = [0u8; 16];
+        a[0] = addr[0];
+        a[1] = addr[1];
+        a[2] = addr[2];
+        a[3] = addr[3];
+        Self {
+            ifindex,
+            family: FAMILY_IPV4,
+            _pad: [0; 3],
+            addr: a,
+        }
+    }
+
+    pub const fn v6(ifindex: u32, addr: [u8; 16]) -> Self {
+        Self {
+            ifindex,
+            family: FAMILY_IPV6,
+            _pad: [0; 3],
+            addr,
+        }
+    }
+}
+
+/// Where a VIP belongs and how to answer for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VipValue {
+    /// Index into `GROUP_STATE`.
+    pub slot: u32,
+    /// Source MAC of ARP replies and the target link-layer address of NAs: the interface
+    /// MAC, or the virtual MAC in VMAC mode.
+    pub mac: [u8; 6],
+    /// `VIP_F_*` bits.
+    pub flags: u16,
+}
+
+/// The VIP's router is the address owner (priority 255): NAs carry the Router flag either
+/// way, this only records intent for operators reading the map.
+pub const VIP_F_OWNER: u16 = 1 << 0;
+/// Answers come from the virtual MAC.
+pub const VIP_F_VMAC: u16 = 1 << 1;
+
+/// Ownership of one group slot. The whole value is written in one map update, so taking
+/// over (or giving up) every VIP that points at the slot is a single syscall.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct GroupState {
+    /// Non-zero while this node is master for the group.
+    pub owned: u32,
+    pub _pad: u32,
+    /// `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`) after which the program stops
+    /// answering even though `owned` is set: the daemon's dead-man switch.
+    pub lease_deadline_ns: u64,
+}
+
+/// A lease that never lapses, for a data plane driven by hand (`vipd xdp set-owned`).
+pub const LEASE_FOREVER: u64 = u64::MAX;
+
+impl GroupState {
+    pub const fn owned_until(lease_deadline_ns: u64) -> Self {
+        Self {
+            owned: 1,
+            _pad: 0,
+            lease_deadline_ns,
+        }
+    }
+
+    pub const fn released() -> Self {
+        Self {
+            owned: 0,
+            _pad: 0,
+            lease_deadline_ns: 0,
+        }
+    }
+
+    /// Whether the program answers for this group at monotonic time `now_ns`.
+    #[inline(always)]
+    pub const fn answers(&self, now_ns: u64) -> bool {
+        self.owned != 0 && now_ns < self.lease_deadline_ns
+    }
+}
+
+/// A virtual router configured on one interface, for VRRP admission.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub vrid: u8,
+    pub _pad: [u8; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// VRRP version expected on the wire: 2 or 3.
+    pub version: u8,
+    /// `POLICY_F_*` bits.
+    pub flags: u8,
+    pub _pad: [u8; 2],
+    /// The group slot of this virtual router, so VMAC and status tooling can join them.
+    pub slot: u32,
+}
+
+/// Only sources present in `PEERS` for this (ifindex, VRID) are admitted.
+pub const POLICY_F_ALLOWLIST: u8 = 1 << 0;
+
+/// An allowed advertisement source for one virtual router.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub ifindex: u32,
+    pub family: u8,
+    pub vrid: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 16],
+}
+
+/// Value stored for an allowed peer.
+pub const PEER_ALLOWED: u32 = 1;
+
+/// A virtual MAC on one interface (VMAC mode).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VmacKey {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmacValue {
+    pub slot: u32,
+    /// The interface's own MAC: frames to the VMAC of an owned group are rewritten to it so
+    /// the host accepts them without promiscuous mode.
+    pub if_mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Last time another station claimed one of our owned VIPs (ARP reply or gratuitous ARP
+/// from a MAC that is not ours).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Conflict {
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+    pub last_seen_ns: u64,
+    pub count: u64,
+}
+
+macro_rules! counters {
+    ($( $(#[doc = $doc:literal])* $name:ident ),+ $(,)?) => {
+        /// Per-CPU verdict counters, one field per verdict or drop reason. The single
+        /// entry of the `STATS` per-CPU array; userspace sums the CPUs.
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct Counters {
+            $( $(#[doc = $doc])* pub $name: u64, )+
+        }
+
+        impl Counters {
+            /// Field names, in declaration order: the names used in metrics and status.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),+];
+            pub const LEN: usize = Self::NAMES.len();
+
+            /// Values in the order of [`Counters::NAMES`].
+            pub const fn values(&self) -> [u64; Self::LEN] {
+                [$(self.$name),+]
+            }
+
+            /// Adds `other` field by field (wrapping, as the kernel side does).
+            pub fn accumulate(&mut self, other: &Self) {
+                $( self.$name = self.$name.wrapping_add(other.$name); )+
+            }
+        }
+    };
+}
+
+counters! {
+    /// ARP requests for an owned VIP answered with `XDP_TX`.
+    arp_reply,
+    /// Neighbor Solicitations for an owned VIP answered with an NA.
+    ns_reply,
+    /// ARP requests / NS for a configured VIP this node does not own: dropped.
+    vip_not_owned,
+    /// ARP requests / NS for a VIP whose group is owned but whose lease lapsed: dropped.
+    lease_expired,
+    /// Valid VRRP passed to the daemon.
+    vrrp_pass,
+    /// VRRP with TTL / hop limit other than 255.
+    vrrp_drop_ttl,
+    /// VRRP version not 2 or 3, or not the configured one.
+    vrrp_drop_version,
+    /// VRRP type other than 1 (advertisement).
+    vrrp_drop_type,
+    /// VRRP for a VRID not configured on the receiving interface.
+    vrrp_drop_vrid,
+    /// VRRP from a source outside an active allowlist.
+    vrrp_drop_peer,
+    /// VRRP whose length disagrees with its address count, or truncated.
+    vrrp_drop_length,
+    /// VRRP with a wrong checksum.
+    vrrp_drop_checksum,
+    /// ARP replies / gratuitous ARPs from another MAC claiming an owned VIP (passed).
+    conflict_seen,
+    /// Frames to the virtual MAC of an owned group, rewritten to the interface MAC.
+    vmac_accept,
+    /// Frames to the virtual MAC of a group this node does not own (passed untouched).
+    vmac_not_owned,
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+
+    // SAFETY: all are #[repr(C)], made only of integers and integer arrays, with every
+    // padding byte a named field: any bit pattern is valid and none is uninitialised.
+    unsafe impl aya::Pod for VipKey {}
+    unsafe impl aya::Pod for VipValue {}
+    unsafe impl aya::Pod for GroupState {}
+    unsafe impl aya::Pod for PolicyKey {}
+    unsafe impl aya::Pod for Policy {}
+    unsafe impl aya::Pod for PeerKey {}
+    unsafe impl aya::Pod for VmacKey {}
+    unsafe impl aya::Pod for VmacValue {}
+    unsafe impl aya::Pod for Conflict {}
+    unsafe impl aya::Pod for Counters {}
+}
+
+#[cfg(test)]
+mod tests {
+    use core::mem::{align_of, size_of};
+
+    use super::*;
+
+    // The kernel sees these sizes; a change is a map ABI break for pinned maps.
+    #[test]
+    fn layouts_have_no_implicit_padding() {
+        assert_eq!(size_of::<VipKey>(), 24);
+        assert_eq!(size_of::<VipValue>(), 12);
+        assert_eq!(size_of::<GroupState>(), 16);
+        assert_eq!(align_of::<GroupState>(), 8);
+        assert_eq!(size_of::<PolicyKey>(), 8);
+        assert_eq!(size_of::<Policy>(), 8);
+        assert_eq!(size_of::<PeerKey>(), 24);
+        assert_eq!(size_of::<VmacKey>(), 12);
+        assert_eq!(size_of::<VmacValue>(), 12);
+        assert_eq!(size_of::<Conflict>(), 24);
+        assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
+    }
+
+    #[test]
+    fn v4_key_zeroes_the_tail() {
+        let k = VipKey::v4(7, [192, 0, 2, 1]);
+        assert_eq!(k.family, FAMILY_IPV4);
+        assert_eq!(&k.addr[..4], &[192, 0, 2, 1]);
+        assert!(k.addr[4..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn lease_bounds_answering() {
+        let s = GroupState::owned_until(1_000);
+        assert!(s.answers(999));
+        assert!(!s.answers(1_000));
+        assert!(!GroupState::released().answers(0));
+        assert!(GroupState::owned_until(LEASE_FOREVER).answers(u64::MAX - 1));
+    }
+
+    #[test]
+    fn counters_accumulate_by_name() {
+        let mut a = Counters {
+            arp_reply: 2,
+            ..Default::default()
+        };
+        let b = Counters {
+            arp_reply: 3,
+            vrrp_drop_ttl: 1,
+            ..Default::default()
+        };
+        a.accumulate(&b);
+        let v = a.values();
+        let idx = |n: &str| Counters::NAMES.iter().position(|x| *x == n).unwrap();
+        assert_eq!(v[idx("arp_reply")], 5);
+        assert_eq!(v[idx("vrrp_drop_ttl")], 1);
+        assert_eq!(Counters::NAMES.len(), Counters::LEN);
+    }
+}

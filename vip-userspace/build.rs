@@ -1,0 +1,41 @@
+//! Builds the XDP programs in `vip-ebpf` for the BPF target (nightly, `-Z build-std=core`,
+//! bpf-linker) and leaves them in OUT_DIR, where `vipd::objects` embeds them.
+
+use anyhow::{Context as _, anyhow};
+
+fn main() -> anyhow::Result<()> {
+    if which("bpf-linker").is_none() {
+        return Err(anyhow!(
+            "bpf-linker is not on PATH; run `cargo xtask setup` (it installs bpf-linker 0.10.0 \
+             and the nightly rust-src component the XDP program needs)"
+        ));
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("reading the workspace metadata")?;
+    let ebpf = metadata
+        .packages
+        .into_iter()
+        .find(|p| p.name.as_str() == "vip-ebpf")
+        .ok_or_else(|| anyhow!("the vip-ebpf package is not in the workspace"))?;
+    let root = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
+    aya_build::build_ebpf(
+        [aya_build::Package {
+            name: ebpf.name.as_str(),
+            root_dir: root.as_str(),
+            ..Default::default()
+        }],
+        aya_build::Toolchain::default(),
+    )
+}
+
+fn which(tool: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}

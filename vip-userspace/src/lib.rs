@@ -1,0 +1,7 @@
+//! vipd: a VRRP daemon whose packet path runs in XDP.
+//!
+//! The crate is both the `vipd` binary and a library, so the privileged tests and the
+//! benchmarks drive exactly the code operators run.
+
+pub mod dataplane;
+pub mod objects;

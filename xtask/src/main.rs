@@ -1,0 +1,65 @@
+//! Project tasks: `cargo xtask <setup|build|test|load|unload|lab>`.
+
+mod cmd;
+mod lab;
+mod load;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "vipd project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what is missing (nightly rust-src, bpf-linker, Debian packages, bpffs).
+    Setup,
+    /// Build vipd with its embedded XDP programs.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// fmt check, clippy -D warnings, unit tests, privileged program and lab tests.
+    Test {
+        /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Attach the XDP responder to an interface with its maps pinned.
+    Load {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = "/sys/fs/bpf/vipd")]
+        pin: PathBuf,
+    },
+    /// Detach the responder from an interface and unpin its maps.
+    Unload {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = "/sys/fs/bpf/vipd")]
+        pin: PathBuf,
+    },
+    /// Show vipd working in a namespace lab.
+    Lab,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    setup::setup()?;
+    match cli.task {
+        Task::Setup => Ok(()),
+        Task::Build { release } => load::build_vipd(release).map(|_| ()),
+        Task::Test { args } => test::test(&args),
+        Task::Load { iface, pin } => load::load(&iface, &pin),
+        Task::Unload { iface, pin } => load::unload(&iface, &pin),
+        Task::Lab => lab::lab(),
+    }
+}

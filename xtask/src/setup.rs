@@ -1,0 +1,141 @@
+//! `cargo xtask setup`: installs what building and testing vipd need, idempotently, and
+//! says what it found and what it did. Every other task calls it first.
+
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd::{is_root, output, run};
+
+/// bpf-linker releases after 0.10.0 need LLVM 23; 0.10.0 links with rustc's own LLVM 22.
+const BPF_LINKER_VERSION: &str = "0.10.0";
+
+/// Debian packages the lab, the tests and the benchmarks use.
+const PACKAGES: &[(&str, &str)] = &[
+    ("iproute2", "ip, bridge: namespaces, veth, addresses"),
+    ("util-linux", "nsenter: run vipd in a namespace without remounting /sys"),
+    ("procps", "pgrep / ps for the lab and benchmarks"),
+    ("bpftool", "inspect pinned maps and programs"),
+    ("keepalived", "interop peer and benchmark baseline"),
+    ("frr", "vrrpd interop peer"),
+    ("tcpdump", "captures in lab tests"),
+    ("netsniff-ng", "trafgen floods"),
+    ("iputils-arping", "ARP probes"),
+    ("iputils-ping", "ICMP probes"),
+    ("python3-scapy", "crafting frames"),
+];
+
+pub fn setup() -> Result<()> {
+    let mut did = Vec::new();
+    nightly(&mut did)?;
+    bpf_linker(&mut did)?;
+    packages(&mut did)?;
+    bpffs(&mut did)?;
+    if did.is_empty() {
+        eprintln!("setup: everything already in place");
+    } else {
+        for d in &did {
+            eprintln!("setup: {d}");
+        }
+    }
+    Ok(())
+}
+
+fn nightly(did: &mut Vec<String>) -> Result<()> {
+    let toolchains = output(Command::new("rustup").args(["toolchain", "list"]))
+        .context("rustup is required (the eBPF program builds on the nightly toolchain)")?;
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        eprintln!("setup: installing the nightly toolchain (the eBPF crate needs -Z build-std)");
+        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+        did.push("installed the nightly toolchain".into());
+    }
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]))
+    .unwrap_or_default();
+    if !installed.lines().any(|l| l.starts_with("rust-src")) {
+        eprintln!("setup: adding rust-src to nightly (needed for -Z build-std=core)");
+        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        did.push("added rust-src to the nightly toolchain".into());
+    }
+    Ok(())
+}
+
+fn bpf_linker(did: &mut Vec<String>) -> Result<()> {
+    let version = output(Command::new("bpf-linker").arg("--version")).unwrap_or_default();
+    if version.split_whitespace().any(|w| w == BPF_LINKER_VERSION) {
+        return Ok(());
+    }
+    if version.is_empty() {
+        eprintln!("setup: installing bpf-linker {BPF_LINKER_VERSION} (about a minute)");
+    } else {
+        eprintln!(
+            "setup: replacing {} with bpf-linker {BPF_LINKER_VERSION} (newer ones need LLVM 23)",
+            version.trim()
+        );
+    }
+    run(Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())).args([
+        "install",
+        &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+        "--locked",
+        "--force",
+    ]))?;
+    did.push(format!("installed bpf-linker {BPF_LINKER_VERSION}"));
+    Ok(())
+}
+
+fn installed(package: &str) -> bool {
+    output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
+        .is_some_and(|s| s.contains("install ok installed"))
+}
+
+fn packages(did: &mut Vec<String>) -> Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(p, _)| !installed(p))
+        .map(|(p, _)| *p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (p, why) in PACKAGES.iter().filter(|(p, _)| missing.contains(p)) {
+        eprintln!("setup: missing Debian package {p} ({why})");
+    }
+    if !is_root() {
+        bail!(
+            "installing {} needs root: run `sudo cargo xtask setup` (the lab and tests need root anyway)",
+            missing.join(" ")
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-q"]))?;
+    run(Command::new("apt-get")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing))?;
+    did.push(format!("installed {}", missing.join(", ")));
+    Ok(())
+}
+
+fn bpffs(did: &mut Vec<String>) -> Result<()> {
+    let mounted = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            let mut f = l.split_whitespace();
+            let (_src, target, fstype) = (f.next(), f.next(), f.next());
+            target == Some("/sys/fs/bpf") && fstype == Some("bpf")
+        });
+    if mounted {
+        return Ok(());
+    }
+    if !is_root() {
+        bail!("/sys/fs/bpf is not a bpf filesystem and mounting one needs root");
+    }
+    run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
+    did.push("mounted bpffs on /sys/fs/bpf (pinned maps and links live there)".into());
+    Ok(())
+}

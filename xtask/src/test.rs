@@ -1,0 +1,68 @@
+//! `cargo xtask test`: the whole suite, as CI runs it.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::{Command, Stdio},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::cmd::{cargo, is_root, render, run};
+
+pub fn test(extra: &[String]) -> Result<()> {
+    if !is_root() {
+        bail!("the program and lab tests load XDP programs and create namespaces: run as root");
+    }
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    run(Command::new("rustup")
+        .current_dir(crate::cmd::workspace_root())
+        .args(["run", "nightly", "cargo", "clippy", "--package", "vip-ebpf", "--bins"])
+        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core", "--release"])
+        .args(["--", "-D", "warnings"])
+        // The eBPF crate's own target dir: sharing the host one would rebuild core each time.
+        .env("CARGO_TARGET_DIR", crate::cmd::workspace_root().join("target/ebpf-clippy")))?;
+    let mut c = cargo();
+    c.args(["test", "--no-fail-fast"]).args(extra);
+    summarise(c)
+}
+
+/// Runs `cargo test`, echoing everything, and prints one total over all test binaries.
+fn summarise(mut c: Command) -> Result<()> {
+    eprintln!("+ {}", render(&c));
+    let mut child = c
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", render(&c)))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (mut passed, mut failed, mut ignored, mut binaries) = (0u64, 0u64, 0u64, 0u64);
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            binaries += 1;
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().rev();
+                let (Some(label), Some(n)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                let n: u64 = n.parse().unwrap_or(0);
+                match label {
+                    "passed" => passed += n,
+                    "failed" => failed += n,
+                    "ignored" => ignored += n,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    println!(
+        "\nxtask test summary: {passed} passed, {failed} failed, {ignored} ignored \
+         in {binaries} test binaries"
+    );
+    if !status.success() || failed > 0 {
+        bail!("tests failed ({status})");
+    }
+    Ok(())
+}
