@@ -3,7 +3,7 @@
 /// Decodes a hex string (whitespace ignored) into bytes.
 pub fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     digits
         .chunks(2)
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
@@ -37,4 +37,123 @@ pub fn arp_request(sender_mac: [u8; 6], sender_ip: [u8; 4], target: [u8; 4]) -> 
     f.extend_from_slice(&[0; 6]);
     f.extend_from_slice(&target);
     f
+}
+
+/// RFC 1071 checksum of `data` (the value to store in a checksum field).
+pub fn inet_checksum(chunks: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for chunk in chunks {
+        let mut it = chunk.chunks(2);
+        for w in &mut it {
+            let v = if w.len() == 2 {
+                u16::from_be_bytes([w[0], w[1]])
+            } else {
+                u16::from_be_bytes([w[0], 0])
+            };
+            sum += v as u32;
+        }
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An ARP reply from `sender` to `target`.
+pub fn arp_reply(
+    sender_mac: [u8; 6],
+    sender_ip: [u8; 4],
+    target_mac: [u8; 6],
+    target_ip: [u8; 4],
+) -> Vec<u8> {
+    let mut f = ethernet(target_mac, sender_mac, 0x0806);
+    f.extend_from_slice(&[0x00, 0x01, 0x08, 0x00, 6, 4, 0x00, 0x02]);
+    f.extend_from_slice(&sender_mac);
+    f.extend_from_slice(&sender_ip);
+    f.extend_from_slice(&target_mac);
+    f.extend_from_slice(&target_ip);
+    f
+}
+
+/// A gratuitous ARP request announcing `ip` at `mac`.
+pub fn garp(mac: [u8; 6], ip: [u8; 4]) -> Vec<u8> {
+    let mut f = arp_request(mac, ip, ip);
+    f[32..38].copy_from_slice(&[0xff; 6]);
+    f
+}
+
+/// The solicited-node multicast address of `target` (RFC 4291 §2.7.1).
+pub fn solicited_node(target: [u8; 16]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[0] = 0xff;
+    a[1] = 0x02;
+    a[11] = 0x01;
+    a[12] = 0xff;
+    a[13..].copy_from_slice(&target[13..]);
+    a
+}
+
+/// An IPv6 packet in an Ethernet frame, hop limit given.
+pub fn ipv6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 16],
+    dst: [u8; 16],
+    next_header: u8,
+    hop_limit: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut f = ethernet(dst_mac, src_mac, 0x86dd);
+    f.extend_from_slice(&[0x60, 0, 0, 0]);
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.push(next_header);
+    f.push(hop_limit);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// ICMPv6 checksum over the IPv6 pseudo-header and `body` (checksum field zeroed).
+pub fn icmpv6_checksum(src: &[u8; 16], dst: &[u8; 16], body: &[u8]) -> u16 {
+    let len = (body.len() as u32).to_be_bytes();
+    inet_checksum(&[src, dst, &len, &[0, 0, 0, 58], body])
+}
+
+/// A Neighbor Solicitation for `target` from `src` (`::` makes it a DAD probe, which
+/// carries no source link-layer option and goes to the solicited-node group).
+pub fn neighbor_solicitation(src_mac: [u8; 6], src: [u8; 16], target: [u8; 16]) -> Vec<u8> {
+    let dst = solicited_node(target);
+    let mut body = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&target);
+    if src != [0; 16] {
+        body.extend_from_slice(&[1, 1]);
+        body.extend_from_slice(&src_mac);
+    }
+    let c = icmpv6_checksum(&src, &dst, &body);
+    body[2..4].copy_from_slice(&c.to_be_bytes());
+    let dst_mac = [0x33, 0x33, dst[12], dst[13], dst[14], dst[15]];
+    ipv6(src_mac, dst_mac, src, dst, 58, 255, &body)
+}
+
+/// Parses a `.hex` vector file: `NAME HEX` per line, `#` comments.
+pub fn vectors(text: &str) -> Vec<(String, Vec<u8>)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (name, h) = l.split_once(' ').expect("NAME HEX");
+            (name.to_owned(), hex(h))
+        })
+        .collect()
+}
+
+/// The keepalived 2.2.7 captures (`tests/vectors`, copied from the project's shared
+/// vectors so a clone anywhere has them).
+pub fn keepalived_vectors() -> Vec<(String, Vec<u8>)> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/keepalived-2.2.7.hex");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    vectors(&text)
 }

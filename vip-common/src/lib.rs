@@ -56,35 +56,47 @@ pub const MAX_CONFLICTS: u32 = 1_024;
 
 /// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
 /// rest must be zero so that one address has exactly one key.
+///
+/// `ifindex` is the device the program is attached to and `vlan` the VLAN ID of the one
+/// 802.1Q tag the frame carried (0 untagged), so a VIP on `eth0.100` is keyed
+/// (ifindex of eth0, 100).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VipKey {
     pub ifindex: u32,
+    pub vlan: u16,
     pub family: u8,
-    pub _pad: [u8; 3],
+    pub _pad: u8,
     pub addr: [u8; 16],
 }
 
+/// Widens an IPv4 address to the 16-byte form keys use.
+pub const fn v4_in_16(addr: [u8; 4]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[0] = addr[0];
+    a[1] = addr[1];
+    a[2] = addr[2];
+    a[3] = addr[3];
+    a
+}
+
 impl VipKey {
-    pub const fn v4(ifindex: u32, addr: [u8; 4]) -> Self {
-        let mut a = [0u8; 16];
-        a[0] = addr[0];
-        a[1] = addr[1];
-        a[2] = addr[2];
-        a[3] = addr[3];
+    pub const fn v4(ifindex: u32, vlan: u16, addr: [u8; 4]) -> Self {
         Self {
             ifindex,
+            vlan,
             family: FAMILY_IPV4,
-            _pad: [0; 3],
-            addr: a,
+            _pad: 0,
+            addr: v4_in_16(addr),
         }
     }
 
-    pub const fn v6(ifindex: u32, addr: [u8; 16]) -> Self {
+    pub const fn v6(ifindex: u32, vlan: u16, addr: [u8; 16]) -> Self {
         Self {
             ifindex,
+            vlan,
             family: FAMILY_IPV6,
-            _pad: [0; 3],
+            _pad: 0,
             addr,
         }
     }
@@ -154,9 +166,9 @@ impl GroupState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PolicyKey {
     pub ifindex: u32,
+    pub vlan: u16,
     pub family: u8,
     pub vrid: u8,
-    pub _pad: [u8; 2],
 }
 
 #[repr(C)]
@@ -179,9 +191,9 @@ pub const POLICY_F_ALLOWLIST: u8 = 1 << 0;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PeerKey {
     pub ifindex: u32,
+    pub vlan: u16,
     pub family: u8,
     pub vrid: u8,
-    pub _pad: [u8; 2],
     pub addr: [u8; 16],
 }
 
@@ -193,8 +205,8 @@ pub const PEER_ALLOWED: u32 = 1;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VmacKey {
     pub ifindex: u32,
+    pub vlan: u16,
     pub mac: [u8; 6],
-    pub _pad: [u8; 2],
 }
 
 #[repr(C)]
@@ -321,7 +333,7 @@ mod tests {
 
     #[test]
     fn v4_key_zeroes_the_tail() {
-        let k = VipKey::v4(7, [192, 0, 2, 1]);
+        let k = VipKey::v4(7, 0, [192, 0, 2, 1]);
         assert_eq!(k.family, FAMILY_IPV4);
         assert_eq!(&k.addr[..4], &[192, 0, 2, 1]);
         assert!(k.addr[4..].iter().all(|&b| b == 0));

@@ -1,5 +1,6 @@
 //! Bounds-checked access to the frame. Every read goes through [`ptr_at`], which proves to
-//! the verifier that `offset + size_of::<T>()` lies before `data_end`.
+//! the verifier that `offset + size_of::<T>()` lies before `data_end`. All header structs
+//! are byte arrays (alignment 1), so no access depends on the frame's alignment.
 
 use core::mem::size_of;
 
@@ -17,12 +18,17 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
     Some((start + offset) as *mut T)
 }
 
-/// Reads a big-endian u16 at `offset`.
+/// Frame length in bytes.
 #[inline(always)]
-pub fn be16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
-    let p = ptr_at::<[u8; 2]>(ctx, offset)?;
-    // SAFETY: ptr_at proved the two bytes are inside the frame.
-    Some(u16::from_be_bytes(unsafe { *p }))
+pub fn len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
+}
+
+#[repr(C)]
+pub struct EthHdr {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    pub ethertype: [u8; 2],
 }
 
 /// The link layer of a frame: where the network header starts and what it is.
@@ -30,22 +36,32 @@ pub struct L2 {
     pub ethertype: u16,
     /// Offset of the network header (after at most one VLAN tag).
     pub l3: usize,
+    /// VLAN ID of the tag, 0 when untagged.
+    pub vlan: u16,
+    pub dst: [u8; 6],
 }
 
 /// Parses the Ethernet header and at most one 802.1Q / 802.1ad tag. `None` for a frame too
 /// short to hold them.
 #[inline(always)]
 pub fn parse_l2(ctx: &XdpContext) -> Option<L2> {
-    let outer = be16_at(ctx, 12)?;
+    // SAFETY: ptr_at proved the header is inside the frame.
+    let eth = unsafe { &*ptr_at::<EthHdr>(ctx, 0)? };
+    let outer = u16::from_be_bytes(eth.ethertype);
     if outer == ETH_P_8021Q || outer == ETH_P_8021AD {
-        let inner = be16_at(ctx, ETH_HLEN + 2)?;
+        // SAFETY: as above, for the 4-byte tag.
+        let tag = unsafe { &*ptr_at::<[u8; VLAN_HLEN]>(ctx, ETH_HLEN)? };
         return Some(L2 {
-            ethertype: inner,
+            ethertype: u16::from_be_bytes([tag[2], tag[3]]),
             l3: ETH_HLEN + VLAN_HLEN,
+            vlan: u16::from_be_bytes([tag[0], tag[1]]) & 0x0fff,
+            dst: eth.dst,
         });
     }
     Some(L2 {
         ethertype: outer,
         l3: ETH_HLEN,
+        vlan: 0,
+        dst: eth.dst,
     })
 }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use vipd::dataplane::{self, Dataplane, ModePreference};
 
 #[derive(Parser)]
-#[command(name = "vipd", version, about = "VRRP virtual IPs with an XDP packet path")]
+#[command(
+    name = "vipd",
+    version,
+    about = "VRRP virtual IPs with an XDP packet path"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,7 +66,10 @@ fn xdp(cmd: XdpCommand) -> Result<()> {
             let attached = dp
                 .attach(&iface, mode)
                 .with_context(|| format!("attaching to {iface}"))?;
-            println!("attached to {iface} ({attached:?}); maps pinned under {}", pin.display());
+            println!(
+                "attached to {iface} ({attached:?}); maps pinned under {}",
+                pin.display()
+            );
         }
         XdpCommand::Detach { iface, pin } => {
             let was = Dataplane::detach(&pin, &iface)

@@ -43,7 +43,9 @@ pub fn lab() -> Result<()> {
     };
     let ns = lab.ns.as_str();
     run(Command::new("ip").args(["netns", "add", ns]))?;
-    run(Command::new("ip").args(["-n", ns, "link", "add", "r1", "type", "veth", "peer", "name", "c1"]))?;
+    run(Command::new("ip").args([
+        "-n", ns, "link", "add", "r1", "type", "veth", "peer", "name", "c1",
+    ]))?;
     run(Command::new("ip").args(["-n", ns, "addr", "add", "192.0.2.11/24", "dev", "r1"]))?;
     run(Command::new("ip").args(["-n", ns, "link", "set", "r1", "up"]))?;
     run(Command::new("ip").args(["-n", ns, "link", "set", "c1", "up"]))?;
@@ -57,7 +59,9 @@ pub fn lab() -> Result<()> {
     if interrupted.load(Ordering::SeqCst) {
         bail!("interrupted");
     }
-    run(Command::new("nsenter").arg(&netns).args(["bpftool", "net", "show", "dev", "r1"]))?;
+    run(Command::new("nsenter")
+        .arg(&netns)
+        .args(["bpftool", "net", "show", "dev", "r1"]))?;
     for map in ["GROUP_STATE", "STATS"] {
         let path = format!("{}/{map}", lab.pin);
         if std::path::Path::new(&path).exists() {

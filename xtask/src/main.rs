@@ -51,8 +51,19 @@ enum Task {
     Lab,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // `{:#}` prints the cause chain without the backtrace RUST_BACKTRACE would add.
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     setup::setup()?;
     match cli.task {
         Task::Setup => Ok(()),

@@ -13,7 +13,10 @@ const BPF_LINKER_VERSION: &str = "0.10.0";
 /// Debian packages the lab, the tests and the benchmarks use.
 const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "ip, bridge: namespaces, veth, addresses"),
-    ("util-linux", "nsenter: run vipd in a namespace without remounting /sys"),
+    (
+        "util-linux",
+        "nsenter: run vipd in a namespace without remounting /sys",
+    ),
     ("procps", "pgrep / ps for the lab and benchmarks"),
     ("bpftool", "inspect pinned maps and programs"),
     ("keepalived", "interop peer and benchmark baseline"),
@@ -46,7 +49,13 @@ fn nightly(did: &mut Vec<String>) -> Result<()> {
         .context("rustup is required (the eBPF program builds on the nightly toolchain)")?;
     if !toolchains.lines().any(|l| l.starts_with("nightly")) {
         eprintln!("setup: installing the nightly toolchain (the eBPF crate needs -Z build-std)");
-        run(Command::new("rustup").args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
         did.push("installed the nightly toolchain".into());
     }
     let installed = output(Command::new("rustup").args([
@@ -59,7 +68,13 @@ fn nightly(did: &mut Vec<String>) -> Result<()> {
     .unwrap_or_default();
     if !installed.lines().any(|l| l.starts_with("rust-src")) {
         eprintln!("setup: adding rust-src to nightly (needed for -Z build-std=core)");
-        run(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+        run(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
         did.push("added rust-src to the nightly toolchain".into());
     }
     Ok(())
@@ -78,12 +93,14 @@ fn bpf_linker(did: &mut Vec<String>) -> Result<()> {
             version.trim()
         );
     }
-    run(Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())).args([
-        "install",
-        &format!("bpf-linker@{BPF_LINKER_VERSION}"),
-        "--locked",
-        "--force",
-    ]))?;
+    run(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())).args([
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--locked",
+            "--force",
+        ]),
+    )?;
     did.push(format!("installed bpf-linker {BPF_LINKER_VERSION}"));
     Ok(())
 }

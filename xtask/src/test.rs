@@ -17,11 +17,28 @@ pub fn test(extra: &[String]) -> Result<()> {
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     run(Command::new("rustup")
         .current_dir(crate::cmd::workspace_root())
-        .args(["run", "nightly", "cargo", "clippy", "--package", "vip-ebpf", "--bins"])
-        .args(["--target", "bpfel-unknown-none", "-Z", "build-std=core", "--release"])
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "clippy",
+            "--package",
+            "vip-ebpf",
+            "--bins",
+        ])
+        .args([
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--release",
+        ])
         .args(["--", "-D", "warnings"])
         // The eBPF crate's own target dir: sharing the host one would rebuild core each time.
-        .env("CARGO_TARGET_DIR", crate::cmd::workspace_root().join("target/ebpf-clippy")))?;
+        .env(
+            "CARGO_TARGET_DIR",
+            crate::cmd::workspace_root().join("target/ebpf-clippy"),
+        ))?;
     let mut c = cargo();
     c.args(["test", "--no-fail-fast"]).args(extra);
     summarise(c)

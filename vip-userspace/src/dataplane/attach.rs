@@ -60,13 +60,22 @@ pub(super) fn attach(
     let ifindex = nix::net::if_::if_nametoindex(ifname)
         .map_err(|_| DataplaneError::NoSuchInterface(ifname.to_owned()))?;
     let (link_id, attached) = match mode {
-        ModePreference::Native => (try_attach(program, ifname, ifindex, XdpMode::Driver)?, AttachMode::Native),
-        ModePreference::Generic => (try_attach(program, ifname, ifindex, XdpMode::Skb)?, AttachMode::Generic),
+        ModePreference::Native => (
+            try_attach(program, ifname, ifindex, XdpMode::Driver)?,
+            AttachMode::Native,
+        ),
+        ModePreference::Generic => (
+            try_attach(program, ifname, ifindex, XdpMode::Skb)?,
+            AttachMode::Generic,
+        ),
         ModePreference::Auto => match try_attach(program, ifname, ifindex, XdpMode::Driver) {
             Ok(id) => (id, AttachMode::Native),
             Err(error) => {
                 warn!(interface = ifname, %error, "native XDP unavailable, using generic mode (slower)");
-                (try_attach(program, ifname, ifindex, XdpMode::Skb)?, AttachMode::Generic)
+                (
+                    try_attach(program, ifname, ifindex, XdpMode::Skb)?,
+                    AttachMode::Generic,
+                )
             }
         },
     };
@@ -121,10 +130,12 @@ fn replace_pinned(program: &mut Xdp, link_path: &Path) -> Result<()> {
             source: Box::new(source),
         })?;
     // The pin keeps the link attached; dropping our handle must not detach it.
-    let link = program.take_link(id).map_err(|source| DataplaneError::Program {
-        what: "taking the updated link".into(),
-        source: Box::new(source),
-    })?;
+    let link = program
+        .take_link(id)
+        .map_err(|source| DataplaneError::Program {
+            what: "taking the updated link".into(),
+            source: Box::new(source),
+        })?;
     let _fd: FdLink = link.try_into().map_err(|source| DataplaneError::Link {
         what: "converting the updated link".into(),
         source: Box::new(source),

@@ -8,6 +8,7 @@
 
 mod attach;
 mod pin;
+mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
 pub use pin::{BpffsError, ensure_bpffs};
+pub use tables::Maps;
 
 use crate::objects;
 
@@ -56,6 +58,14 @@ pub enum DataplaneError {
         #[source]
         source: Box<aya::programs::links::LinkError>,
     },
+    #[error("{path} is not vipd's: {what}; remove it or choose another pin_path")]
+    ForeignPin { path: PathBuf, what: String },
+    #[error("{what}")]
+    Map {
+        what: String,
+        #[source]
+        source: Box<aya::maps::MapError>,
+    },
     #[error("pinning {path}")]
     Pin {
         path: PathBuf,
@@ -69,6 +79,7 @@ pub type Result<T, E = DataplaneError> = std::result::Result<T, E>;
 /// The responder loaded in the kernel, its maps pinned under `pin_dir`.
 pub struct Dataplane {
     ebpf: Ebpf,
+    maps: Maps,
     pin_dir: PathBuf,
 }
 
@@ -77,6 +88,8 @@ impl Dataplane {
     /// there (a restart keeps every VIP and group state; nothing is flushed).
     pub fn open(pin_dir: &Path) -> Result<Self> {
         ensure_bpffs(pin_dir)?;
+        // Before loading: aya would otherwise reuse a same-named foreign map as ours.
+        tables::check_pinned(pin_dir)?;
         let paths: Vec<(&'static str, PathBuf)> =
             maps::ALL.iter().map(|m| (*m, pin_dir.join(m))).collect();
         let mut loader = EbpfLoader::new();
@@ -94,10 +107,20 @@ impl Dataplane {
             what: format!("loading {} into the kernel", programs::RESPONDER),
             source: Box::new(source),
         })?;
+        let maps = Maps::take(&mut ebpf)?;
         Ok(Self {
             ebpf,
+            maps,
             pin_dir: pin_dir.to_owned(),
         })
+    }
+
+    pub fn maps(&self) -> &Maps {
+        &self.maps
+    }
+
+    pub fn maps_mut(&mut self) -> &mut Maps {
+        &mut self.maps
     }
 
     pub fn pin_dir(&self) -> &Path {

@@ -1,0 +1,92 @@
+//! The maps, declared as BTF maps so `bpftool map dump` prints field names.
+
+use aya_ebpf::{
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    helpers::bpf_ktime_get_ns,
+    macros::btf_map,
+};
+use vip_common::{
+    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
+    MAX_VMACS, PeerKey, Policy, PolicyKey, VipKey, VipValue, VmacKey, VmacValue,
+};
+
+#[btf_map]
+pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+
+#[btf_map]
+pub static GROUP_STATE: Array<GroupState, { MAX_GROUPS as usize }> = Array::new();
+
+#[btf_map]
+pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }> = HashMap::new();
+
+#[btf_map]
+pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }> = HashMap::new();
+
+#[btf_map]
+pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }> = HashMap::new();
+
+#[btf_map]
+pub static CONFLICTS: LruHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> = LruHashMap::new();
+
+#[btf_map]
+pub static STATS: PerCpuArray<Counters, 1> = PerCpuArray::new();
+
+/// Adds one to the counter `field` selects on this CPU.
+#[inline(always)]
+pub fn count(field: fn(&mut Counters) -> &mut u64) {
+    if let Some(c) = STATS.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot; XDP runs with migration disabled, so nothing else touches
+        // this CPU's copy while we increment it.
+        unsafe {
+            let v = field(&mut *c);
+            *v = v.wrapping_add(1);
+        }
+    }
+}
+
+/// Whether this node answers for a group right now.
+pub enum Ownership {
+    Answering,
+    NotOwned,
+    LeaseLapsed,
+}
+
+#[inline(always)]
+pub fn ownership(slot: u32) -> Ownership {
+    let Some(state) = GROUP_STATE.get(slot) else {
+        return Ownership::NotOwned;
+    };
+    if state.owned == 0 {
+        return Ownership::NotOwned;
+    }
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now < state.lease_deadline_ns {
+        Ownership::Answering
+    } else {
+        Ownership::LeaseLapsed
+    }
+}
+
+/// Looks up a VIP; copies the value out (hash values can be replaced under us).
+#[inline(always)]
+pub fn vip(key: &VipKey) -> Option<VipValue> {
+    // SAFETY: the pointer comes from the map lookup and is read once, immediately.
+    VIPS.get_ptr(key).map(|p| unsafe { *p })
+}
+
+/// Records that `mac` claimed the owned VIP `key`.
+#[inline(always)]
+pub fn record_conflict(key: &VipKey, mac: [u8; 6]) {
+    // SAFETY: as in `vip`.
+    let mut c = CONFLICTS
+        .get_ptr(key)
+        .map(|p| unsafe { *p })
+        .unwrap_or_default();
+    c.mac = mac;
+    // SAFETY: no preconditions.
+    c.last_seen_ns = unsafe { bpf_ktime_get_ns() };
+    c.count = c.count.wrapping_add(1);
+    let _ = CONFLICTS.insert(key, c, 0);
+    count(|c| &mut c.conflict_seen);
+}

@@ -1,0 +1,269 @@
+//! Typed handles on the responder's maps, one method per change.
+
+use std::path::Path;
+
+use aya::{
+    Ebpf,
+    maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
+};
+use vip_common::{
+    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
+    MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, VipKey, VipValue, VmacKey, VmacValue,
+    maps,
+};
+
+use super::{DataplaneError, Result};
+
+/// What each map must look like. A pinned file that differs is somebody else's object and
+/// is never reused (nor removed) by vipd.
+struct Spec {
+    name: &'static str,
+    kind: MapType,
+    key: usize,
+    value: usize,
+    max: u32,
+}
+
+const SPECS: [Spec; 7] = [
+    spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS),
+    spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS),
+    spec::<PolicyKey, Policy>(maps::VRRP_POLICY, MapType::Hash, MAX_POLICIES),
+    spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS),
+    spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS),
+    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS),
+    spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1),
+];
+
+const fn spec<K, V>(name: &'static str, kind: MapType, max: u32) -> Spec {
+    Spec {
+        name,
+        kind,
+        key: size_of::<K>(),
+        value: size_of::<V>(),
+        max,
+    }
+}
+
+/// Checks every map already pinned under `dir` is one of ours with today's layout.
+pub(super) fn check_pinned(dir: &Path) -> Result<()> {
+    for s in &SPECS {
+        let path = dir.join(s.name);
+        if !path.exists() {
+            continue;
+        }
+        let foreign = |what: String| DataplaneError::ForeignPin {
+            path: path.clone(),
+            what,
+        };
+        let info = MapInfo::from_pin(&path).map_err(|e| foreign(format!("not a BPF map ({e})")))?;
+        let kind = info.map_type().map_err(|e| foreign(e.to_string()))?;
+        if kind != s.kind {
+            return Err(foreign(format!("map type {kind:?}, expected {:?}", s.kind)));
+        }
+        let got = (
+            info.key_size() as usize,
+            info.value_size() as usize,
+            info.max_entries(),
+        );
+        if got != (s.key, s.value, s.max) {
+            return Err(foreign(format!(
+                "key/value/max_entries {}/{}/{}, expected {}/{}/{}",
+                got.0, got.1, got.2, s.key, s.value, s.max
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The responder's maps.
+pub struct Maps {
+    vips: HashMap<MapData, VipKey, VipValue>,
+    groups: Array<MapData, GroupState>,
+    policy: HashMap<MapData, PolicyKey, Policy>,
+    peers: HashMap<MapData, PeerKey, u32>,
+    vmacs: HashMap<MapData, VmacKey, VmacValue>,
+    conflicts: HashMap<MapData, VipKey, Conflict>,
+    stats: PerCpuArray<MapData, Counters>,
+}
+
+fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
+    move |source| DataplaneError::Map {
+        what: what.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+impl Maps {
+    /// Takes the maps out of a loaded object.
+    pub(super) fn take(ebpf: &mut Ebpf) -> Result<Self> {
+        Self::build(|name| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name)))
+    }
+
+    /// Opens the maps pinned under `dir` by a running (or crashed) vipd, without loading
+    /// anything: what `vipd status` and tests use to read state.
+    pub fn open_pinned(dir: &Path) -> Result<Self> {
+        check_pinned(dir)?;
+        Self::build(|name| {
+            let data = MapData::from_pin(dir.join(name))
+                .map_err(map_err(&format!("opening {}", dir.join(name).display())))?;
+            Map::from_map_data(data).map_err(map_err(name))
+        })
+    }
+
+    fn build(mut get: impl FnMut(&'static str) -> Result<Map>) -> Result<Self> {
+        Ok(Self {
+            vips: get(maps::VIPS)?.try_into().map_err(map_err(maps::VIPS))?,
+            groups: get(maps::GROUP_STATE)?
+                .try_into()
+                .map_err(map_err(maps::GROUP_STATE))?,
+            policy: get(maps::VRRP_POLICY)?
+                .try_into()
+                .map_err(map_err(maps::VRRP_POLICY))?,
+            peers: get(maps::PEERS)?.try_into().map_err(map_err(maps::PEERS))?,
+            vmacs: get(maps::VMACS)?.try_into().map_err(map_err(maps::VMACS))?,
+            conflicts: get(maps::CONFLICTS)?
+                .try_into()
+                .map_err(map_err(maps::CONFLICTS))?,
+            stats: get(maps::STATS)?.try_into().map_err(map_err(maps::STATS))?,
+        })
+    }
+
+    pub fn add_vip(&mut self, key: VipKey, value: VipValue) -> Result<()> {
+        self.vips
+            .insert(key, value, 0)
+            .map_err(map_err("adding a VIP"))
+    }
+
+    /// Removes a VIP; absent is fine.
+    pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
+        ignore_missing(self.vips.remove(key)).map_err(map_err("removing a VIP"))
+    }
+
+    pub fn vips(&self) -> Result<Vec<(VipKey, VipValue)>> {
+        self.vips
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing VIPs"))
+    }
+
+    /// Sets a group slot: the one write that moves every VIP of the group.
+    pub fn set_group(&mut self, slot: u32, state: GroupState) -> Result<()> {
+        self.groups
+            .set(slot, state, 0)
+            .map_err(map_err("writing a group slot"))
+    }
+
+    /// Owned until `lease_deadline_ns` (CLOCK_MONOTONIC), or released.
+    pub fn set_group_owned(
+        &mut self,
+        slot: u32,
+        owned: bool,
+        lease_deadline_ns: u64,
+    ) -> Result<()> {
+        let state = if owned {
+            GroupState::owned_until(lease_deadline_ns)
+        } else {
+            GroupState::released()
+        };
+        self.set_group(slot, state)
+    }
+
+    pub fn group(&self, slot: u32) -> Result<GroupState> {
+        self.groups
+            .get(&slot, 0)
+            .map_err(map_err("reading a group slot"))
+    }
+
+    pub fn set_policy(&mut self, key: PolicyKey, policy: Policy) -> Result<()> {
+        self.policy
+            .insert(key, policy, 0)
+            .map_err(map_err("writing a VRRP policy"))
+    }
+
+    pub fn remove_policy(&mut self, key: &PolicyKey) -> Result<()> {
+        ignore_missing(self.policy.remove(key)).map_err(map_err("removing a VRRP policy"))
+    }
+
+    pub fn policies(&self) -> Result<Vec<(PolicyKey, Policy)>> {
+        self.policy
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing policies"))
+    }
+
+    pub fn add_peer(&mut self, key: PeerKey) -> Result<()> {
+        self.peers
+            .insert(key, PEER_ALLOWED, 0)
+            .map_err(map_err("adding an allowed peer"))
+    }
+
+    pub fn remove_peer(&mut self, key: &PeerKey) -> Result<()> {
+        ignore_missing(self.peers.remove(key)).map_err(map_err("removing an allowed peer"))
+    }
+
+    pub fn peers(&self) -> Result<Vec<PeerKey>> {
+        self.peers
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing peers"))
+    }
+
+    pub fn add_vmac(&mut self, key: VmacKey, value: VmacValue) -> Result<()> {
+        self.vmacs
+            .insert(key, value, 0)
+            .map_err(map_err("adding a VMAC"))
+    }
+
+    pub fn remove_vmac(&mut self, key: &VmacKey) -> Result<()> {
+        ignore_missing(self.vmacs.remove(key)).map_err(map_err("removing a VMAC"))
+    }
+
+    pub fn vmacs(&self) -> Result<Vec<(VmacKey, VmacValue)>> {
+        self.vmacs
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing VMACs"))
+    }
+
+    /// Counter totals over all CPUs.
+    pub fn counters(&self) -> Result<Counters> {
+        let per_cpu = self.stats.get(&0, 0).map_err(map_err("reading counters"))?;
+        let mut total = Counters::default();
+        for c in per_cpu.iter() {
+            total.accumulate(c);
+        }
+        Ok(total)
+    }
+
+    /// Zeroes the counters (tests and benchmarks measure from a clean slate).
+    pub fn reset_counters(&mut self) -> Result<()> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, source)| DataplaneError::Io {
+            what: "counting possible CPUs".into(),
+            source,
+        })?;
+        let zeros = aya::maps::PerCpuValues::try_from(vec![Counters::default(); cpus]).map_err(
+            |source| DataplaneError::Io {
+                what: "building zeroed counters".into(),
+                source,
+            },
+        )?;
+        self.stats
+            .set(0, zeros, 0)
+            .map_err(map_err("resetting counters"))
+    }
+
+    pub fn conflicts(&self) -> Result<Vec<(VipKey, Conflict)>> {
+        self.conflicts
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing conflicts"))
+    }
+}
+
+fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
+    match r {
+        Err(MapError::KeyNotFound) => Ok(()),
+        Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other,
+    }
+}
