@@ -1,0 +1,163 @@
+//! The status snapshot: one serializable value that `vipd status`, the metrics endpoint
+//! and tests all read, so they never disagree.
+
+use std::{collections::BTreeMap, fmt::Write as _};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub router_id: String,
+    pub pid: u32,
+    pub uptime_ms: u64,
+    pub pin_path: String,
+    pub instances: Vec<InstanceStatus>,
+    /// XDP verdict counters summed over CPUs, by name.
+    pub xdp: BTreeMap<String, u64>,
+    pub conflicts: Vec<ConflictStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub family: String,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub configured_priority: u8,
+    pub master: Option<String>,
+    pub master_adver_interval_ms: f64,
+    pub master_down_interval_ms: f64,
+    pub last_transition: Option<TransitionStatus>,
+    pub transitions: u64,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub vips: Vec<String>,
+    pub vmac: Option<String>,
+    pub slot: u32,
+    pub sync_group: Option<String>,
+    pub tracking: Vec<TrackStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TransitionStatus {
+    pub to: String,
+    pub reason: String,
+    pub ago_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrackStatus {
+    pub kind: String,
+    pub name: String,
+    pub failing: bool,
+    pub weight: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ConflictStatus {
+    pub vip: String,
+    pub mac: String,
+    pub count: u64,
+    pub last_seen_ago_ms: u64,
+}
+
+impl Status {
+    /// The human-readable form `vipd status` prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "vipd {} (pid {}, up {}s, maps {})",
+            self.router_id,
+            self.pid,
+            self.uptime_ms / 1000,
+            self.pin_path
+        );
+        for i in &self.instances {
+            let _ = writeln!(
+                s,
+                "\n{} ({} vrid {} {} v{}): {} priority {}/{}",
+                i.name,
+                i.interface,
+                i.vrid,
+                i.family,
+                i.version,
+                i.state.to_uppercase(),
+                i.priority,
+                i.configured_priority
+            );
+            let _ = writeln!(
+                s,
+                "  master {}  interval {} ms  master down {:.3} ms",
+                i.master.as_deref().unwrap_or("-"),
+                i.master_adver_interval_ms,
+                i.master_down_interval_ms
+            );
+            if let Some(t) = &i.last_transition {
+                let _ = writeln!(
+                    s,
+                    "  last transition to {} {:.1}s ago: {}",
+                    t.to,
+                    t.ago_ms as f64 / 1000.0,
+                    t.reason
+                );
+            }
+            let _ = writeln!(
+                s,
+                "  adverts sent {} received {}  transitions {}  slot {}{}{}",
+                i.adverts_sent,
+                i.adverts_received,
+                i.transitions,
+                i.slot,
+                i.vmac
+                    .as_ref()
+                    .map(|m| format!("  vmac {m}"))
+                    .unwrap_or_default(),
+                i.sync_group
+                    .as_ref()
+                    .map(|g| format!("  sync group {g}"))
+                    .unwrap_or_default(),
+            );
+            let _ = writeln!(s, "  vips {}", i.vips.join(" "));
+            for t in &i.tracking {
+                let _ = writeln!(
+                    s,
+                    "  track {} {}: {} (weight {})",
+                    t.kind,
+                    t.name,
+                    if t.failing { "FAILING" } else { "ok" },
+                    t.weight
+                );
+            }
+        }
+        let moved: Vec<String> = self
+            .xdp
+            .iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\nxdp: {}",
+            if moved.is_empty() {
+                "no packets counted".into()
+            } else {
+                moved.join(" ")
+            }
+        );
+        for c in &self.conflicts {
+            let _ = writeln!(
+                s,
+                "conflict: {} claimed by {} ({} times, last {:.1}s ago)",
+                c.vip,
+                c.mac,
+                c.count,
+                c.last_seen_ago_ms as f64 / 1000.0
+            );
+        }
+        s
+    }
+}

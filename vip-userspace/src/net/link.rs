@@ -1,0 +1,264 @@
+//! rtnetlink: interface state, the VIP addresses the kernel must accept traffic for, the
+//! unicast filter entries a real NIC needs for the virtual MAC, and link events.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
+use netlink_packet_route::{
+    AddressFamily, RouteNetlinkMessage,
+    address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope},
+    link::{LinkAttribute, LinkFlags, LinkMessage},
+    neighbour::{NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState},
+};
+use rtnetlink::{Handle, MulticastGroup};
+
+use super::{NetError, Result, io_err, nl_err};
+
+/// What vipd needs to know about an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkState {
+    pub ifindex: u32,
+    pub name: String,
+    pub mac: [u8; 6],
+    /// Administratively up and with carrier: frames can flow.
+    pub up: bool,
+}
+
+/// A change seen on the link multicast group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    Changed(LinkState),
+    Removed { ifindex: u32, name: String },
+}
+
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+fn errno(e: &rtnetlink::Error) -> Option<i32> {
+    match e {
+        rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
+        _ => None,
+    }
+}
+
+fn link_state(msg: &LinkMessage) -> LinkState {
+    let mut name = String::new();
+    let mut mac = [0u8; 6];
+    for a in &msg.attributes {
+        match a {
+            LinkAttribute::IfName(n) => name = n.clone(),
+            LinkAttribute::Address(m) if m.len() == 6 => mac.copy_from_slice(m),
+            _ => {}
+        }
+    }
+    let f = msg.header.flags;
+    LinkState {
+        ifindex: msg.header.index,
+        name,
+        mac,
+        up: f.contains(LinkFlags::Up) && f.contains(LinkFlags::LowerUp),
+    }
+}
+
+impl Netlink {
+    /// Opens a route netlink connection in the current network namespace. Must be called
+    /// inside a tokio runtime (the connection runs as a task).
+    pub fn connect() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(io_err("opening rtnetlink"))?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    pub async fn link(&self, name: &str) -> Result<LinkState> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(link_state(&msg)),
+            Ok(None) => Err(NetError::NoSuchInterface(name.to_owned())),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => {
+                Err(NetError::NoSuchInterface(name.to_owned()))
+            }
+            Err(e) => Err(nl_err(format!("reading link {name}"))(e)),
+        }
+    }
+
+    /// Addresses on `ifindex` with their prefix lengths.
+    pub async fn addresses(&self, ifindex: u32) -> Result<Vec<(IpAddr, u8, AddressScope)>> {
+        let msgs: Vec<AddressMessage> = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(ifindex)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(nl_err(format!("listing addresses of ifindex {ifindex}")))?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| {
+                // IFA_LOCAL is the interface's own address on point-to-point links; IFA_ADDRESS
+                // elsewhere. Prefer LOCAL when present.
+                let mut addr = None;
+                for a in &m.attributes {
+                    match a {
+                        AddressAttribute::Local(ip) => addr = Some(*ip),
+                        AddressAttribute::Address(ip) if addr.is_none() => addr = Some(*ip),
+                        _ => {}
+                    }
+                }
+                addr.map(|a| (a, m.header.prefix_len, m.header.scope))
+            })
+            .collect())
+    }
+
+    /// The first IPv4 address on the interface: VRRPv3's primary address (RFC 5798 §5.2.? /
+    /// the advert's IP source).
+    pub async fn primary_v4(&self, ifindex: u32) -> Result<Option<Ipv4Addr>> {
+        Ok(self
+            .addresses(ifindex)
+            .await?
+            .into_iter()
+            .find_map(|(a, _, _)| match a {
+                IpAddr::V4(v4) => Some(v4),
+                _ => None,
+            }))
+    }
+
+    /// The link-local IPv6 address VRRP over IPv6 must be sent from (RFC 5798 §5.1.2.1).
+    pub async fn link_local_v6(&self, ifindex: u32) -> Result<Option<Ipv6Addr>> {
+        Ok(self
+            .addresses(ifindex)
+            .await?
+            .into_iter()
+            .find_map(|(a, _, _)| match a {
+                IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
+                _ => None,
+            }))
+    }
+
+    /// Adds `addr/prefix` to the interface; `Ok(false)` if it was already there. IPv6 VIPs
+    /// skip duplicate address detection: the address is shared by design and must be
+    /// usable at once.
+    pub async fn add_address(&self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<bool> {
+        let mut req = self.handle.address().add(ifindex, addr, prefix);
+        if addr.is_ipv6() {
+            let m = req.message_mut();
+            m.header.flags |= AddressHeaderFlags::Nodad;
+            m.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(nl_err(format!(
+                "adding {addr}/{prefix} to ifindex {ifindex}"
+            ))(e)),
+        }
+    }
+
+    /// Removes `addr/prefix`; `Ok(false)` if it was not there.
+    pub async fn del_address(&self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<bool> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        msg.header.prefix_len = prefix;
+        msg.header.index = ifindex;
+        msg.attributes.push(AddressAttribute::Local(addr));
+        if addr.is_ipv6() {
+            msg.attributes.clear();
+            msg.attributes.push(AddressAttribute::Address(addr));
+        }
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    errno(&e),
+                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(nl_err(format!(
+                "removing {addr}/{prefix} from ifindex {ifindex}"
+            ))(e)),
+        }
+    }
+
+    /// Puts `mac` in the device's own unicast filter (`bridge fdb add MAC dev IF self
+    /// permanent`): a real NIC drops frames to a MAC outside that filter before XDP runs.
+    pub async fn fdb_add(&self, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+        let req = self
+            .handle
+            .neighbours()
+            .add_bridge(ifindex, &mac)
+            .flags(NeighbourFlags::Own)
+            .state(NeighbourState::Permanent);
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
+            Err(e) => Err(nl_err(format!(
+                "adding {} to the unicast filter",
+                fmt_mac(&mac)
+            ))(e)),
+        }
+    }
+
+    pub async fn fdb_del(&self, ifindex: u32, mac: [u8; 6]) -> Result<()> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Bridge;
+        msg.header.ifindex = ifindex;
+        msg.header.flags = NeighbourFlags::Own;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+        match self.handle.neighbours().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ENODEV)) => Ok(()),
+            Err(e) => Err(nl_err(format!(
+                "removing {} from the unicast filter",
+                fmt_mac(&mac)
+            ))(e)),
+        }
+    }
+
+    /// Link changes in this namespace, as a stream (its own netlink connection).
+    pub fn link_events() -> Result<impl Stream<Item = LinkEvent>> {
+        let (conn, _handle, messages) =
+            rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
+                .map_err(io_err("subscribing to link events"))?;
+        tokio::spawn(conn);
+        Ok(messages.filter_map(|(msg, _)| async move {
+            match msg.payload {
+                netlink_packet_core::NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::NewLink(l),
+                ) => Some(LinkEvent::Changed(link_state(&l))),
+                netlink_packet_core::NetlinkPayload::InnerMessage(
+                    RouteNetlinkMessage::DelLink(l),
+                ) => {
+                    let s = link_state(&l);
+                    Some(LinkEvent::Removed {
+                        ifindex: s.ifindex,
+                        name: s.name,
+                    })
+                }
+                _ => None,
+            }
+        }))
+    }
+}
+
+pub fn fmt_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,199 @@
+//! Raw IP sockets (protocol 112) bound to one interface: they receive the advertisements
+//! the XDP program admitted (multicast after joining the VRRP group, and unicast to our
+//! addresses), and send unicast advertisements to configured peers.
+
+use std::{
+    io::{IoSliceMut, Read as _},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    os::fd::AsRawFd,
+};
+
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use vip_common::wire::{IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
+
+use super::{Result, io_err};
+
+/// An advertisement as it arrived, before decoding.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub src: IpAddr,
+    /// Needed for the VRRPv3 checksum's pseudo-header.
+    pub dst: IpAddr,
+    /// TTL / hop limit as received (must be 255).
+    pub ttl: u8,
+    /// The VRRP message: IPv4 header (and options) already removed.
+    pub vrrp: Vec<u8>,
+}
+
+pub struct VrrpSocket {
+    fd: AsyncFd<Socket>,
+    v6: bool,
+}
+
+const MAX_PACKET: usize = 65_536;
+
+impl VrrpSocket {
+    /// Opens a receiving (and unicast-sending) socket on `ifname` for `family`.
+    pub fn open(ifname: &str, ifindex: u32, v6: bool) -> Result<Self> {
+        let what = |s: &str| format!("VRRP socket on {ifname}: {s}");
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let s = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP as i32)))
+            .map_err(io_err(what("socket")))?;
+        s.set_nonblocking(true)
+            .map_err(io_err(what("nonblocking")))?;
+        s.bind_device(Some(ifname.as_bytes()))
+            .map_err(io_err(what("SO_BINDTODEVICE")))?;
+        if v6 {
+            s.join_multicast_v6(&Ipv6Addr::from(VRRP_GROUP_V6), ifindex)
+                .map_err(io_err(what("joining ff02::12")))?;
+            s.set_multicast_loop_v6(false)
+                .map_err(io_err(what("loop")))?;
+            s.set_multicast_hops_v6(VRRP_TTL as u32)
+                .map_err(io_err(what("multicast hops")))?;
+            s.set_unicast_hops_v6(VRRP_TTL as u32)
+                .map_err(io_err(what("unicast hops")))?;
+            s.set_recv_hoplimit_v6(true)
+                .map_err(io_err(what("IPV6_RECVHOPLIMIT")))?;
+            nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::Ipv6RecvPacketInfo, &true)
+                .map_err(|e| io_err(what("IPV6_RECVPKTINFO"))(e.into()))?;
+        } else {
+            s.join_multicast_v4_n(
+                &Ipv4Addr::from(VRRP_GROUP_V4),
+                &InterfaceIndexOrAddress::Index(ifindex),
+            )
+            .map_err(io_err(what("joining 224.0.0.18")))?;
+            s.set_multicast_loop_v4(false)
+                .map_err(io_err(what("loop")))?;
+            s.set_ttl_v4(VRRP_TTL as u32).map_err(io_err(what("TTL")))?;
+            s.set_multicast_ttl_v4(VRRP_TTL as u32)
+                .map_err(io_err(what("multicast TTL")))?;
+            s.set_tos_v4(0xc0).map_err(io_err(what("TOS")))?;
+        }
+        // SAFETY: the Socket owns its descriptor for as long as the AsyncFd holds it.
+        let fd = unsafe { AsyncFd::register_with_interest(s, tokio::io::Interest::READABLE) }
+            .map_err(|e| io_err(what("registering with tokio"))(e.into()))?;
+        Ok(Self { fd, v6 })
+    }
+
+    /// Waits for the next packet that parses as IP carrying VRRP.
+    pub async fn recv(&self) -> Result<Received> {
+        loop {
+            let mut guard = self
+                .fd
+                .readable()
+                .await
+                .map_err(io_err("waiting on a VRRP socket"))?;
+            match guard.try_io(|inner| self.recv_now(inner.get_ref())) {
+                Ok(Ok(Some(r))) => return Ok(r),
+                // Not an IP packet we can read: skip it.
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => return Err(io_err("receiving VRRP")(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    fn recv_now(&self, s: &Socket) -> std::io::Result<Option<Received>> {
+        if self.v6 {
+            recv_v6(s)
+        } else {
+            let mut buf = vec![0u8; MAX_PACKET];
+            let n = (&*s).read(&mut buf)?;
+            buf.truncate(n);
+            Ok(parse_ipv4(&buf))
+        }
+    }
+
+    /// Sends a VRRP message to a unicast peer; the kernel adds the IP header (TTL / hop
+    /// limit 255 set at open) and picks the source.
+    pub fn send_unicast(&self, dst: IpAddr, vrrp: &[u8]) -> Result<()> {
+        let addr = SockAddr::from(SocketAddr::new(dst, 0));
+        self.fd
+            .get_ref()
+            .send_to(vrrp, &addr)
+            .map(|_| ())
+            .map_err(io_err(format!("sending VRRP to {dst}")))
+    }
+}
+
+/// Splits a received IPv4 packet into its addresses, TTL and VRRP payload, honouring IHL
+/// and the total length (never trusting either beyond what was received).
+fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
+    let first = *pkt.first()?;
+    let ihl = ((first & 0x0f) as usize) * 4;
+    if first >> 4 != 4 || ihl < 20 || pkt.len() < ihl {
+        return None;
+    }
+    let total = u16::from_be_bytes([pkt[2], pkt[3]]) as usize;
+    let end = total.min(pkt.len());
+    if end < ihl {
+        return None;
+    }
+    let src = Ipv4Addr::new(pkt[12], pkt[13], pkt[14], pkt[15]);
+    let dst = Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+    Some(Received {
+        src: src.into(),
+        dst: dst.into(),
+        ttl: pkt[8],
+        vrrp: pkt[ihl..end].to_vec(),
+    })
+}
+
+fn recv_v6(s: &Socket) -> std::io::Result<Option<Received>> {
+    let mut buf = vec![0u8; MAX_PACKET];
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let (n, src, hop, dst) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg =
+            recvmsg::<SockaddrIn6>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+                .map_err(std::io::Error::from)?;
+        let mut hop = None;
+        let mut dst = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                match c {
+                    ControlMessageOwned::Ipv6HopLimit(h) => hop = Some(h),
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (msg.bytes, msg.address.map(|a| a.ip()), hop, dst)
+    };
+    let (Some(src), Some(hop), Some(dst)) = (src, hop, dst) else {
+        return Ok(None);
+    };
+    buf.truncate(n);
+    Ok(Some(Received {
+        src: src.into(),
+        dst: dst.into(),
+        ttl: hop.clamp(0, 255) as u8,
+        vrrp: buf,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_options_are_skipped_and_lengths_trusted_only_as_far_as_received() {
+        let mut pkt = vec![0x46, 0xc0, 0, 32, 0, 0, 0, 0, 255, 112, 0, 0];
+        pkt.extend_from_slice(&[192, 0, 2, 11, 224, 0, 0, 18]);
+        pkt.extend_from_slice(&[1, 1, 1, 1]);
+        pkt.extend_from_slice(&[0x31, 51, 100, 1, 0, 100, 0, 0]);
+        let r = parse_ipv4(&pkt).unwrap();
+        assert_eq!(r.src, IpAddr::from([192, 0, 2, 11]));
+        assert_eq!(r.ttl, 255);
+        assert_eq!(r.vrrp, [0x31, 51, 100, 1, 0, 100, 0, 0]);
+        // Total length claims more than arrived: only what arrived is used.
+        pkt[3] = 200;
+        assert_eq!(parse_ipv4(&pkt).unwrap().vrrp.len(), 8);
+        assert!(parse_ipv4(&pkt[..10]).is_none());
+        assert!(parse_ipv4(&[0x45]).is_none());
+    }
+}
