@@ -6,11 +6,14 @@
 //! - [`machine`]: one virtual router's RFC 9568 state machine (`now` in, actions out,
 //!   `poll_at` for the next deadline), including the list of RFC 9568 differences it
 //!   follows.
+//! - [`sync`]: sync groups coordinating several machines.
 
 pub mod machine;
 pub mod packet;
+pub mod sync;
 pub mod timing;
 
 pub use machine::{Action, Actions, Config, ConfigError, Event, Machine, Reason, State};
 pub use packet::{Advert, DecodeError, EncodeError, Family, Version};
+pub use sync::{MemberAction, SyncGroup};
 pub use timing::{Interval, Time};
