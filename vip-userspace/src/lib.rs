@@ -7,3 +7,4 @@ pub mod control;
 pub mod dataplane;
 pub mod net;
 pub mod objects;
+pub mod vrrp;
