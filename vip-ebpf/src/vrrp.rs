@@ -87,13 +87,20 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Ok(admitted) = admit(ctx, off, vrrp_len, 4, peer) else {
         return xdp_action::XDP_DROP;
     };
-    let mut sum = 0u64;
+    let Some(message) = csum::add_frame::<V4_MAX_WORDS>(ctx, 0, off, vrrp_len) else {
+        return verdict(None);
+    };
+    // v2 sums the message alone. v3 over IPv4 adds the pseudo-header in RFC 5798 (what
+    // keepalived and FRR send); RFC 9568 §5.2.8 sums the message alone: accept either.
     if admitted.version == 3 {
-        sum = csum::add(sum, &ip.saddr);
-        sum = csum::add(sum, &ip.daddr);
-        sum += IPPROTO_VRRP as u64 + vrrp_len as u64;
+        let mut pseudo = csum::add(0, &ip.saddr);
+        pseudo = csum::add(pseudo, &ip.daddr);
+        pseudo += IPPROTO_VRRP as u64 + vrrp_len as u64;
+        if csum::fold(message + pseudo) == 0xffff {
+            return verdict(Some(message + pseudo));
+        }
     }
-    verdict(csum::add_frame::<V4_MAX_WORDS>(ctx, sum, off, vrrp_len))
+    verdict(Some(message))
 }
 
 /// An IPv6 packet whose next header is VRRP.

@@ -171,6 +171,17 @@ fn corrupted_advert_fails_the_checksum() {
 }
 
 #[test]
+fn v3_ipv4_checksum_without_pseudo_header_is_accepted_as_rfc_9568_defines_it() {
+    let mut f = vector(V51);
+    f[VRRP4 + 6..VRRP4 + 8].copy_from_slice(&[0, 0]);
+    let c = frames::inet_checksum(&[&f[VRRP4..]]);
+    f[VRRP4 + 6..VRRP4 + 8].copy_from_slice(&c.to_be_bytes());
+    let mut r = keepalived_peer();
+    assert_eq!(r.run(&f).0, XDP_PASS);
+    assert_eq!(moved(&r.counters()), [("vrrp_pass", 1)]);
+}
+
+#[test]
 fn allowlist_drops_unlisted_sources_and_admits_listed_ones() {
     let mut r = keepalived_peer();
     r.maps()

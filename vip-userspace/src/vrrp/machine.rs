@@ -179,6 +179,10 @@ impl fmt::Display for State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     Startup,
+    /// Startup after a restart that found this router's pinned lease still live: it was
+    /// master a moment ago and clients are being answered, so it continues as master at
+    /// once instead of rejoining as backup (no gap, no flap). Only valid in Initialize.
+    Resume,
     Shutdown,
     /// A valid advertisement for this VRID (decoded and checked by [`super::packet`]).
     AdvertReceived {
@@ -223,6 +227,7 @@ impl Event {
 pub enum Reason {
     Startup,
     OwnerStartup,
+    Resumed,
     MasterDownTimerExpired,
     MasterResigned { from: IpAddr },
     PreemptedLowerPriority { from: IpAddr, priority: u8 },
@@ -242,6 +247,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::Startup => write!(f, "startup"),
             Reason::OwnerStartup => write!(f, "startup as address owner (priority 255)"),
+            Reason::Resumed => write!(f, "restart within the live lease: resumed as master"),
             Reason::MasterDownTimerExpired => write!(f, "master down timer expired"),
             Reason::MasterResigned { from } => {
                 write!(f, "priority 0 from master {from}, waited Skew_Time")
@@ -474,6 +480,15 @@ impl Machine {
             Event::Startup => {
                 if self.state == State::Initialize {
                     self.join(now, Reason::Startup, &mut actions);
+                }
+            }
+            Event::Resume => {
+                if self.state == State::Initialize {
+                    if self.own_fault {
+                        self.join(now, Reason::Startup, &mut actions);
+                    } else {
+                        self.become_master(now, Reason::Resumed, &mut actions);
+                    }
                 }
             }
             Event::Shutdown => self.shutdown(now, &mut actions),

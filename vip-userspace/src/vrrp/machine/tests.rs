@@ -98,6 +98,38 @@ fn owner_startup_goes_straight_to_master_and_announces() {
 }
 
 #[test]
+fn resume_after_a_restart_continues_as_master_at_once() {
+    let mut m = machine(config(100));
+    let actions = m.handle(ms(5), Event::Resume);
+    assert_eq!(
+        actions,
+        vec![
+            Action::BecomeMaster {
+                reason: Reason::Resumed
+            },
+            Action::SendAdvert { priority: 100 },
+            Action::SendGratuitous,
+        ]
+    );
+    assert_eq!(m.poll_at(), Some(ms(15)));
+    // Resume is a start-up variant: once running it means nothing.
+    assert!(m.handle(ms(6), Event::Resume).is_empty());
+}
+
+#[test]
+fn resume_with_a_fault_pending_enters_fault_instead() {
+    let mut m = machine(config(100));
+    m.handle(ms(1), Event::Fault);
+    let actions = m.handle(ms(2), Event::Resume);
+    assert_eq!(
+        actions,
+        vec![Action::BecomeFault {
+            reason: Reason::Fault
+        }]
+    );
+}
+
+#[test]
 fn events_before_startup_change_nothing_but_are_remembered() {
     let mut m = machine(config(100));
     assert_eq!(m.handle(ms(1), advert(PEER_HIGH, 200, 1)), vec![]);
