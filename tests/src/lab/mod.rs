@@ -242,6 +242,11 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
     for n in netns::list() {
         if ours(&n) {
             out.push(format!("namespace {n}"));
+            if let Some(ino) = netns::inode(&n) {
+                for pid in process::in_namespace(ino) {
+                    out.push(format!("process {pid} in {n}"));
+                }
+            }
         }
     }
     for root in [LAB_ROOT, BPF_ROOT] {
