@@ -43,8 +43,5 @@ fn pass_program_passes_everything() {
     require_root();
     let mut ebpf = loaded(vipd::objects::PASS, vip_common::programs::PASS);
     let frame = frames::arp_request([2, 0, 0, 0, 0, 1], [192, 0, 2, 100], [192, 0, 2, 200]);
-    assert_eq!(
-        run(&mut ebpf, vip_common::programs::PASS, &frame).0,
-        XDP_PASS
-    );
+    assert_eq!(run(&mut ebpf, vip_common::programs::PASS, &frame).0, XDP_PASS);
 }

@@ -50,7 +50,7 @@ impl Default for FrrConfig {
 impl FrrConfig {
     pub fn render(&self) -> Result<String> {
         let ms = self.advert_interval.as_millis();
-        if !(10..=40_950).contains(&ms) || ms % 10 != 0 {
+        if !(10..=40_950).contains(&ms) || !ms.is_multiple_of(10) {
             bail!("advert interval {ms} ms: must be 10..=40950 ms in 10 ms steps");
         }
         if self.v4.is_empty() && self.v6.is_empty() {

@@ -64,10 +64,10 @@ impl KeepalivedConfig {
     fn validate(&self) -> Result<()> {
         let ms = self.advert_interval.as_millis();
         match self.version {
-            3 if ms < 10 || ms > 40_950 || ms % 10 != 0 => {
+            3 if !(10..=40_950).contains(&ms) || !ms.is_multiple_of(10) => {
                 bail!("v3 advert interval {ms} ms: must be 10..=40950 ms in 10 ms steps")
             }
-            2 if ms < 1000 || ms % 1000 != 0 => {
+            2 if ms < 1000 || !ms.is_multiple_of(1000) => {
                 bail!("v2 advert interval {ms} ms: must be whole seconds")
             }
             2 if self.vips.iter().any(IpAddr::is_ipv6) => bail!("VRRPv2 has no IPv6"),

@@ -493,7 +493,7 @@ fn run(spec: &Spec, s: &Sockets, stop: &AtomicBool) -> Result<ProbeRun> {
                 break;
             }
             let at = Instant::now();
-            if from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+            if from.sll_pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
             if let Some((seq, mac)) =
