@@ -172,12 +172,13 @@ pub(super) fn start(
     std::fs::create_dir_all(&dir)?;
     let notify = dir.join("notify.sh");
     // `$2` is the instance, `$3` the new state; the rename keeps readers from seeing a
-    // half-written file, the log keeps every transition with its wall-clock time.
+    // half-written file, the log keeps every transition with its wall-clock time and is
+    // written first, so a state seen in the state file is already in the log.
     std::fs::write(
         &notify,
         format!(
-            "#!/bin/sh\nd={dir}\necho \"$3\" > \"$d/state.$2.tmp\" && mv \"$d/state.$2.tmp\" \"$d/state.$2\"\n\
-             echo \"$(date +%s.%N) $2 $3\" >> \"$d/transitions\"\n",
+            "#!/bin/sh\nd={dir}\necho \"$(date +%s.%N) $2 $3\" >> \"$d/transitions\"\n\
+             echo \"$3\" > \"$d/state.$2.tmp\" && mv \"$d/state.$2.tmp\" \"$d/state.$2\"\n",
             dir = dir.display()
         ),
     )?;

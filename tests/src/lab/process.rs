@@ -158,6 +158,16 @@ impl Proc {
 }
 
 fn kill_tree(pid: i32, sig: Signal) {
+    if sig == Signal::SIGKILL {
+        // Freeze the tree first: keepalived's children get SIGTERM from the kernel when their
+        // parent dies (parent-death signal) and would resign cleanly in the instant before
+        // their own SIGKILL lands. A stopped process dies to SIGKILL without running handlers.
+        signal_all(pid, Signal::SIGSTOP);
+    }
+    signal_all(pid, sig);
+}
+
+fn signal_all(pid: i32, sig: Signal) {
     let tree = descendants(pid);
     let _ = kill(Pid::from_raw(pid), sig);
     let _ = killpg(Pid::from_raw(pid), sig);
