@@ -416,3 +416,105 @@ fn frr_vrrpd_becomes_master_answers_arp_with_its_vmac_and_keepalived_backs_it_up
     assert_eq!(frr.status()?.v4, "Master");
     Ok(())
 }
+
+#[test]
+fn link_controls_split_heal_and_fault_a_keepalived_pair() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(2).client().uplink(1).build()?;
+    let (cl, r1, r2) = (lab.client(), lab.router(1), lab.router(2));
+    let cfg = |priority, track: &[&str]| KeepalivedConfig {
+        priority,
+        vips: vec![vip()],
+        advert_interval: Duration::from_millis(100),
+        track_interfaces: track.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let ka1 = lab.keepalived(r1, &cfg(200, &["uplink0"]))?;
+    let ka2 = lab.keepalived(r2, &cfg(100, &[]))?;
+    let t = Duration::from_secs(5);
+    let settled = |master: &lab::Keepalived, other: &str| -> Result<()> {
+        master.wait_state("MASTER", t)?;
+        (if master.router == "r1" { &ka2 } else { &ka1 }).wait_state(other, t)?;
+        Ok(())
+    };
+    settled(&ka1, "BACKUP")?;
+
+    // With adverts dropped on the bridge both claim the VIP: every probe gets two answers.
+    lab.block_vrrp_all()?;
+    ka2.wait_state("MASTER", t)?;
+    assert_eq!(ka1.state().as_deref(), Some("MASTER"));
+    let split = lab
+        .probe(
+            cl,
+            Method::Resolve,
+            vip(),
+            Duration::from_millis(2),
+            Duration::from_millis(200),
+            &[],
+        )?
+        .finish()?;
+    println!("split brain: {}", split.summary());
+    assert!(
+        split.overlap_total() >= Duration::from_millis(150),
+        "{}",
+        split.summary()
+    );
+    lab.unblock_vrrp_all();
+    settled(&ka1, "BACKUP")?;
+
+    // Tracking: r1's uplink fails, r1 goes FAULT and r2 takes over; it comes back and preempts.
+    lab.set_iface(r1, "uplink0", false)?;
+    ka1.wait_state("FAULT", t)?;
+    settled(&ka2, "FAULT")?;
+    lab.set_iface(r1, "uplink0", true)?;
+    settled(&ka1, "BACKUP")?;
+
+    // The bridge port going down takes r1's carrier with it (veth).
+    lab.set_port(r1, false)?;
+    ka1.wait_state("FAULT", t)?;
+    assert!(
+        lab.exec(r1, &["ip", "link", "show", "eth0"])?
+            .contains("NO-CARRIER")
+    );
+    lab.set_port(r1, true)?;
+    settled(&ka1, "BACKUP")?;
+    lab.set_eth0(r1, false)?;
+    ka1.wait_state("FAULT", t)?;
+    lab.set_eth0(r1, true)?;
+    settled(&ka1, "BACKUP")?;
+
+    // Cut off the bridge r1 keeps its carrier, hears nobody and nobody reaches it.
+    lab.cut(r1)?;
+    ka2.wait_state("MASTER", t)?;
+    assert_eq!(ka1.state().as_deref(), Some("MASTER"));
+    let cut = lab
+        .probe(
+            cl,
+            Method::Resolve,
+            IpAddr::V4(r1.ipv4),
+            Duration::from_millis(2),
+            Duration::from_millis(100),
+            &[],
+        )?
+        .finish()?;
+    assert_eq!(cut.answered(), 0, "{}", cut.summary());
+    lab.rejoin(r1)?;
+    settled(&ka1, "BACKUP")?;
+    let back = lab
+        .probe(
+            cl,
+            Method::Resolve,
+            IpAddr::V4(r1.ipv4),
+            Duration::from_millis(2),
+            Duration::from_millis(100),
+            &[],
+        )?
+        .finish()?;
+    assert_eq!(
+        back.responders(),
+        ["r1".to_string()].into(),
+        "{}",
+        back.summary()
+    );
+    Ok(())
+}
