@@ -66,6 +66,17 @@ fn busy_lab() -> Result<(Lab, Vec<i32>)> {
     lab.keepalived(lab.router(1), &cfg)?;
     lab.capture_port(lab.router(1), "")?;
     lab.spawn(lab.client(), &["sleep", "60"])?;
+    // nsenter keeps the host's mounts: a daemon in a router namespace sees the pin directory.
+    let pins = lab.pin_dir()?;
+    lab.exec(lab.router(1), &["test", "-d", &pins.to_string_lossy()])?;
+    // A socket opened by in_node belongs to that namespace: routing picks r2's own address.
+    let r1_addr = (lab.router(1).ipv4, 9);
+    let local = lab.in_node(lab.router(2), || -> std::io::Result<IpAddr> {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        s.connect(r1_addr)?;
+        Ok(s.local_addr()?.ip())
+    })??;
+    assert_eq!(local, IpAddr::V4(lab.router(2).ipv4));
     let pids = lab.pids();
     assert!(pids.len() >= 4, "keepalived (2), tcpdump, sleep: {pids:?}");
     assert!(!leftovers(&lab.prefix).is_empty());
@@ -191,12 +202,12 @@ enum Failure {
 
 /// r1 (priority 200) and r2 (100) run keepalived v3 for one VIP; r1's keepalived dies
 /// while the client probes the VIP by ARP and by ping.
-fn keepalived_failover(interval: Duration, failure: Failure) -> Result<()> {
+fn keepalived_failover(interval: Duration, failure: Failure, vip: IpAddr) -> Result<()> {
     let lab = Lab::builder().routers(2).client().build()?;
     let (cl, r1, r2) = (lab.client(), lab.router(1), lab.router(2));
     let cfg = |priority| KeepalivedConfig {
         priority,
-        vips: vec![vip()],
+        vips: vec![vip],
         advert_interval: interval,
         ..Default::default()
     };
@@ -204,18 +215,11 @@ fn keepalived_failover(interval: Duration, failure: Failure) -> Result<()> {
     let ka2 = lab.keepalived(r2, &cfg(100))?;
     ka1.wait_state("MASTER", Duration::from_secs(10))?;
     ka2.wait_state("BACKUP", Duration::from_secs(10))?;
-    let adverts = lab.capture_port(r2, "vrrp")?;
+    let adverts = lab.capture_port(r2, "ip proto 112 or ip6 proto 112")?;
 
     let step = Duration::from_millis(2);
-    let arp = lab.probe(
-        cl,
-        Method::Resolve,
-        vip(),
-        step,
-        Duration::from_secs(8),
-        &[],
-    )?;
-    let ping = lab.probe(cl, Method::Ping, vip(), step, Duration::from_secs(8), &[])?;
+    let arp = lab.probe(cl, Method::Resolve, vip, step, Duration::from_secs(8), &[])?;
+    let ping = lab.probe(cl, Method::Ping, vip, step, Duration::from_secs(8), &[])?;
     // A steady-state baseline before the failure.
     std::thread::sleep(Duration::from_millis(300));
     let t_fail = Instant::now();
@@ -242,9 +246,9 @@ fn keepalived_failover(interval: Duration, failure: Failure) -> Result<()> {
     let ping = ping.stop()?;
     let adverts = adverts.stop()?;
 
-    println!("--- keepalived v3 {interval:?}, {failure:?} of the master ---");
-    println!("ARP:  {}", arp.summary());
-    println!("ping: {}", ping.summary());
+    println!("--- keepalived v3 {vip} {interval:?}, {failure:?} of the master ---");
+    println!("ARP/NS: {}", arp.summary());
+    println!("ping:   {}", ping.summary());
     let before: Vec<_> = arp.between(arp.started, t_fail).collect();
     assert!(before.len() > 50);
     assert!(
@@ -333,19 +337,29 @@ fn keepalived_failover(interval: Duration, failure: Failure) -> Result<()> {
 #[test]
 fn keepalived_kill9_failover_at_100ms_shows_the_stale_vip_as_overlap() -> Result<()> {
     require_root();
-    keepalived_failover(Duration::from_millis(100), Failure::Kill9)
+    keepalived_failover(Duration::from_millis(100), Failure::Kill9, vip())
+}
+
+#[test]
+fn keepalived_kill9_failover_over_ipv6_shows_the_stale_vip_as_overlap() -> Result<()> {
+    require_root();
+    keepalived_failover(
+        Duration::from_millis(100),
+        Failure::Kill9,
+        "2001:db8::1".parse()?,
+    )
 }
 
 #[test]
 fn keepalived_kill9_failover_at_10ms_shows_the_stale_vip_as_overlap() -> Result<()> {
     require_root();
-    keepalived_failover(Duration::from_millis(10), Failure::Kill9)
+    keepalived_failover(Duration::from_millis(10), Failure::Kill9, vip())
 }
 
 #[test]
 fn keepalived_clean_stop_at_100ms_hands_over_without_overlap() -> Result<()> {
     require_root();
-    keepalived_failover(Duration::from_millis(100), Failure::Sigterm)
+    keepalived_failover(Duration::from_millis(100), Failure::Sigterm, vip())
 }
 
 #[test]

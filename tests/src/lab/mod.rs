@@ -14,6 +14,26 @@
 //! directory under [`LAB_ROOT`], its pin directory — is removed when it is dropped,
 //! panics included.
 //!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use vip_tests::lab::{KeepalivedConfig, Lab, Method};
+//!
+//! let lab = Lab::builder().routers(2).client().build()?;
+//! let vip = "192.0.2.1".parse()?;
+//! let cfg = |priority| KeepalivedConfig { priority, vips: vec![vip], ..Default::default() };
+//! let master = lab.keepalived(lab.router(1), &cfg(200))?;
+//! let backup = lab.keepalived(lab.router(2), &cfg(100))?;
+//! master.wait_state("MASTER", Duration::from_secs(10))?;
+//! let probe = lab.probe(lab.client(), Method::Resolve, vip, Duration::from_millis(2),
+//!                       Duration::from_secs(5), &[])?;
+//! master.kill()?;
+//! backup.wait_state("MASTER", Duration::from_secs(5))?;
+//! let run = probe.stop()?;
+//! println!("{}", run.summary()); // gap, loss, overlap windows, responders
+//! # Ok(()) }
+//! ```
+//!
 //! Every bridge-side veth carries the `vipd_pass` XDP program: a veth discards frames its
 //! peer sends with `XDP_TX` unless it runs an XDP program itself (DESIGN.md, kernel facts).
 
@@ -498,6 +518,11 @@ impl Lab {
         let p = self.dir.join(name);
         std::fs::create_dir_all(&p)?;
         Ok(p)
+    }
+
+    /// Runs `f` on a thread inside `node`'s namespace (sockets it opens stay there).
+    pub fn in_node<T: Send, F: FnOnce() -> T + Send>(&self, node: &Node, f: F) -> Result<T> {
+        in_netns(&node.ns, f)
     }
 
     /// Runs `argv` in `node`'s namespace to completion (stdout returned, failure = error).
