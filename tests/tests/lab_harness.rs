@@ -140,6 +140,14 @@ fn client_reaches_routers_through_the_bridge_and_probers_see_exactly_the_owner()
     require_root();
     let lab = Lab::builder().routers(2).client().build()?;
     let (cl, r1, r2) = (lab.client(), lab.router(1), lab.router(2));
+    for n in lab.nodes() {
+        let port = netns::ip(&lab.bridge_ns, &["link", "show", &n.port])?;
+        assert!(
+            port.contains("prog/xdp id"),
+            "XDP pass program on {}: {port}",
+            n.port
+        );
+    }
     lab.exec(
         cl,
         &[
