@@ -157,3 +157,17 @@ pub fn keepalived_vectors() -> Vec<(String, Vec<u8>)> {
         .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     vectors(&text)
 }
+
+/// An ICMP (or ICMPv6, `v6`) echo request message without IP header; the ICMPv4 checksum
+/// is filled in, the ICMPv6 one is left to the kernel (raw ICMPv6 sockets compute it).
+pub fn echo_request(v6: bool, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut m = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(payload);
+    if !v6 {
+        let sum = inet_checksum(&[&m]);
+        m[2..4].copy_from_slice(&sum.to_be_bytes());
+    }
+    m
+}

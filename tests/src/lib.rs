@@ -1,6 +1,7 @@
 //! Harness for vipd's privileged tests.
 
 pub mod frames;
+pub mod lab;
 pub mod xdp;
 
 /// Panics with a clear message unless running as root: these tests load XDP programs and
