@@ -1,6 +1,7 @@
 //! Behaviour of the configuration reader, on in-memory files: no root, no devices.
 
 mod example;
+mod mutations;
 mod rules;
 
 use super::{Config, ConfigError};
