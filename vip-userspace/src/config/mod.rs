@@ -9,7 +9,8 @@
 //!
 //! Reading happens in three stages, each of which keeps going after a problem:
 //! 1. TOML syntax (`toml`'s recovering parser; every value keeps its byte span),
-//! 2. each field on its own: known key, type, range, format (`schema`, `read`),
+//! 2. each field on its own: known key, type, range, format (`schema`, `track`, `values`,
+//!    all through the span-keeping view in `read`),
 //! 3. rules across fields and instances: version-dependent intervals, address families,
 //!    duplicates, map capacities (`validate`).
 //!

@@ -128,7 +128,7 @@ impl Instance {
     }
 }
 
-/// An interface whose loss of carrier (or absence) counts as failing.
+/// An interface that fails while it is down, without carrier, or gone.
 ///
 /// Every tracked object has a `weight`: while it fails, the weight is added to the
 /// priority (negative lowers it); weight 0 puts the instance in FAULT instead. The
