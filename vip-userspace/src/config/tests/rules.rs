@@ -544,3 +544,31 @@ fn instances_on_a_missing_interface_are_still_compared_with_each_other() {
         all[2].starts_with("vipd.toml:11:8: vrrp[1].vrid: vrid 51 on eth9 (IPv4) is already used")
     );
 }
+
+#[test]
+fn more_instances_than_the_data_plane_has_slots_are_refused() {
+    let mut text = GLOBAL.to_owned();
+    let mut header_line = 0;
+    for n in 0..=vip_common::MAX_GROUPS {
+        let (ifname, v6) = (
+            ["eth0", "eth1", "uplink0"][(n / 510) as usize],
+            n % 510 >= 255,
+        );
+        let vrid = n % 255 + 1;
+        let vip = if v6 {
+            format!("2001:db8::{n:x}")
+        } else {
+            format!("198.18.{}.{}", n / 256, n % 256)
+        };
+        header_line = text.lines().count() + 1;
+        text.push_str(&format!(
+            "[[vrrp]]\nname = \"i{n}\"\ninterface = \"{ifname}\"\nvrid = {vrid}\nvips = [\"{vip}\"]\n"
+        ));
+    }
+    assert_eq!(
+        problem(&text),
+        format!(
+            "vipd.toml:{header_line}:1: vrrp[1024]: more than 1024 instances; the data plane has 1024 group slots"
+        )
+    );
+}
