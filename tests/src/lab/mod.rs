@@ -44,6 +44,7 @@ pub mod keepalived;
 pub mod netns;
 pub mod probe;
 pub mod process;
+pub mod vipd;
 
 use std::{
     collections::HashMap,
@@ -69,6 +70,7 @@ pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober};
 pub use process::Proc;
+pub use vipd::Vipd;
 
 /// Per-lab scratch directories (configs, pid files, sockets, captures) live under here.
 pub const LAB_ROOT: &str = "/tmp/vipd-lab";
@@ -449,7 +451,7 @@ impl Lab {
     }
 
     fn attach_pass(&mut self) -> Result<()> {
-        let mut ebpf = Ebpf::load(vipd::objects::PASS).context("load the pass object")?;
+        let mut ebpf = Ebpf::load(::vipd::objects::PASS).context("load the pass object")?;
         let prog: &mut Xdp = ebpf
             .program_mut(vip_common::programs::PASS)
             .context("pass program missing from its object")?

@@ -31,44 +31,7 @@ pub struct Global {
     pub metrics: Option<SocketAddr>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Version {
-    /// RFC 3768: IPv4 only, whole-second intervals, optional simple-text authentication.
-    V2,
-    /// RFC 5798 / RFC 9568: IPv4 or IPv6, centisecond intervals.
-    V3,
-}
-
-impl Version {
-    pub fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    V4,
-    V6,
-}
-
-impl Family {
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        }
-    }
-}
+pub use crate::vrrp::{Family, Version};
 
 /// One virtual router on one interface, for one address family.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +80,8 @@ impl Instance {
     /// The RFC 5798 virtual router MAC for this VRID and family.
     pub fn vmac_address(&self) -> [u8; 6] {
         match self.family {
-            Family::V4 => vmac_v4(self.vrid),
-            Family::V6 => vmac_v6(self.vrid),
+            Family::Ipv4 => vmac_v4(self.vrid),
+            Family::Ipv6 => vmac_v6(self.vrid),
         }
     }
 

@@ -362,7 +362,7 @@ fn build_instance(r: RawInstance, family: Family) -> Option<Instance> {
         advert_interval: r.advert_interval.or(DEFAULT_ADVERT_INTERVAL)?,
         preempt: r.preempt.or(true)?,
         preempt_delay: r.preempt_delay.or(Duration::ZERO)?,
-        accept: r.accept.or(false)?,
+        accept: r.accept.or(true)?,
         vmac: r.vmac.or(false)?,
         family,
         vips: unwrap_at(r.vips.valid()?.value.clone()),

@@ -28,7 +28,7 @@ fn shipped_example_loads_with_its_documented_values() {
     assert_eq!(names, ["gw", "gw6", "legacy"]);
 
     let gw = &config.instances[0];
-    assert_eq!(gw.family, Family::V4);
+    assert_eq!(gw.family, Family::Ipv4);
     assert_eq!(gw.vips.len(), 2);
     assert_eq!(gw.unicast_peers, [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 12))]);
     assert_eq!(
@@ -45,7 +45,7 @@ fn shipped_example_loads_with_its_documented_values() {
     assert_eq!(gw.garp_refresh, Some(Duration::from_secs(60)));
 
     let gw6 = &config.instances[1];
-    assert_eq!((gw6.family, gw6.vrid), (Family::V6, 51));
+    assert_eq!((gw6.family, gw6.vrid), (Family::Ipv6, 51));
     assert_eq!(gw6.vips[0].to_string(), "fe80::51/128");
 
     let legacy = &config.instances[2];
@@ -81,7 +81,7 @@ fn omitted_fields_take_their_documented_defaults() {
     assert_eq!(i.advert_interval, Duration::from_secs(1));
     assert!(i.preempt);
     assert_eq!(i.preempt_delay, Duration::ZERO);
-    assert!(!i.accept && !i.vmac);
+    assert!(i.accept && !i.vmac);
     assert_eq!(i.vips[0].to_string(), "192.0.2.1/32");
     assert!(i.unicast_peers.is_empty() && i.allowed_peers.is_empty());
     assert_eq!(i.auth_pass, None);
