@@ -98,7 +98,13 @@ impl Member {
 
     /// Sends one advertisement with `priority`, multicast or to each unicast peer.
     pub fn send_advert(&mut self, ctx: &mut Ctx, priority: u8) {
-        let addresses: Vec<IpAddr> = self.cfg.vips.iter().map(IpNet::addr).collect();
+        let addresses: Vec<IpAddr> = self
+            .cfg
+            .vips
+            .iter()
+            .map(IpNet::addr)
+            .take(advertised_limit(self.cfg.family))
+            .collect();
         let advert = match self.cfg.version {
             Version::V3 => Advert::v3(self.cfg.vrid, priority, self.interval(), addresses),
             Version::V2 => {
@@ -228,6 +234,17 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// How many VIPs an advertisement lists: the count field is 8 bits, and the packet must
+/// fit a 1500-byte MTU (IPv6: 40 + 8 + 16n). Peers only log a list that differs from
+/// theirs (RFC 5798 §7.1 makes the check optional), and every VIP is still answered for:
+/// the list is informative, the group slot is what moves the VIPs.
+pub fn advertised_limit(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 255,
+        Family::Ipv6 => (1500 - 40 - 8) / 16,
     }
 }
 

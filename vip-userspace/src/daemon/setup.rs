@@ -21,6 +21,7 @@ use super::{
     iface::Iface,
     member::{Member, interval_of, remove_addresses},
 };
+use crate::net::LinkState;
 use crate::{
     config::{Config, Instance},
     track::{self, TrackItem},
@@ -86,24 +87,18 @@ fn peer_key(ifindex: u32, inst: &Instance, peer: IpAddr) -> PeerKey {
     }
 }
 
-/// Attaches the responder to `name` and opens its sender, once per interface.
-pub async fn ensure_iface(ctx: &mut Ctx, name: &str) -> Result<u32> {
-    let link = ctx
-        .nl
-        .link(name)
-        .await
-        .with_context(|| format!("interface {name}"))?;
-    if let Some(existing) = ctx.ifaces.get(&link.ifindex) {
-        return Ok(existing.link.ifindex);
+/// Attaches the responder to `link` and opens its sender, once per interface.
+fn ensure_iface(ctx: &mut Ctx, link: LinkState) -> Result<()> {
+    if ctx.ifaces.contains_key(&link.ifindex) {
+        return Ok(());
     }
     let mode = ctx
         .dp
-        .attach(name, ctx.xdp_mode)
-        .with_context(|| format!("attaching the XDP responder to {name}"))?;
-    info!(interface = name, ?mode, "XDP responder attached");
-    let ifindex = link.ifindex;
-    ctx.ifaces.insert(ifindex, Iface::new(link)?);
-    Ok(ifindex)
+        .attach(&link.name, ctx.xdp_mode)
+        .with_context(|| format!("attaching the XDP responder to {}", link.name))?;
+    info!(interface = %link.name, ?mode, "XDP responder attached");
+    ctx.ifaces.insert(link.ifindex, Iface::new(link)?);
+    Ok(())
 }
 
 /// The advert source: the interface's first IPv4 address that is not one of our VIPs, or
@@ -155,10 +150,16 @@ pub async fn add_group(
     members_cfg: Vec<Instance>,
     taken: &BTreeSet<u32>,
 ) -> Result<Group> {
-    let mut ifindexes = Vec::new();
+    let mut links = Vec::new();
     for inst in &members_cfg {
-        ifindexes.push(ensure_iface(ctx, &inst.interface).await?);
+        let link = ctx
+            .nl
+            .link(&inst.interface)
+            .await
+            .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
+        links.push(link);
     }
+    let ifindexes: Vec<u32> = links.iter().map(|l| l.ifindex).collect();
     // Slot: reuse what the pinned policy says, so a restart finds its own lease.
     let policies = ctx.dp.maps().policies().unwrap_or_default();
     let previous: Vec<u32> = members_cfg
@@ -185,12 +186,16 @@ pub async fn add_group(
     let mut members = Vec::new();
     for (inst, ifindex) in members_cfg.into_iter().zip(ifindexes) {
         let src = source_address(ctx, ifindex, &inst).await?;
-        let if_mac = ctx
-            .ifaces
-            .get(&ifindex)
-            .map(|i| i.link.mac)
-            .unwrap_or_default();
+        let link = links
+            .iter()
+            .find(|l| l.ifindex == ifindex)
+            .cloned()
+            .ok_or_else(|| anyhow!("interface {} vanished", inst.interface))?;
+        let if_mac = link.mac;
+        // Entries before the program: a freshly attached responder never sees this
+        // instance's adverts as an unknown VRID.
         write_entries(ctx, ifindex, if_mac, slot, &inst)?;
+        ensure_iface(ctx, link)?;
         ctx.ifaces
             .get_mut(&ifindex)
             .ok_or_else(|| anyhow!("interface {} vanished", inst.interface))?
