@@ -132,3 +132,102 @@ impl TrackState {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn instance(priority: u8, tracking: &str) -> Instance {
+        let text = format!(
+            "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
+             vrid = 51\npriority = {priority}\nvips = [\"192.0.2.1/24\"]\n{tracking}"
+        );
+        let c = Config::parse(&text, "t.toml", &|_| true).expect("valid test config");
+        c.instances.into_iter().next().expect("one instance")
+    }
+
+    const TRACKING: &str = "track_interfaces = [{ name = \"up0\", weight = -50 }, { name = \"up1\" }]\n\
+        track_files = [{ path = \"/run/prio\", weight = 10 }]\n";
+
+    #[test]
+    fn healthy_tracking_leaves_the_configured_priority() {
+        let i = instance(100, TRACKING);
+        let s = TrackState::new(&i);
+        assert_eq!(
+            s.outcome(&i),
+            Outcome {
+                fault: false,
+                priority: 100
+            }
+        );
+    }
+
+    #[test]
+    fn weights_add_while_failing_and_weight_zero_faults() {
+        let i = instance(100, TRACKING);
+        let mut s = TrackState::new(&i);
+        s.interfaces_up[0] = false;
+        assert_eq!(
+            s.outcome(&i),
+            Outcome {
+                fault: false,
+                priority: 50
+            }
+        );
+        s.interfaces_up[1] = false;
+        assert!(s.outcome(&i).fault);
+        s.interfaces_up = vec![true, true];
+        s.link_up = false;
+        assert!(
+            s.outcome(&i).fault,
+            "the VRRP interface itself going down faults"
+        );
+    }
+
+    #[test]
+    fn files_add_value_times_weight_or_fail_once_and_priority_is_clamped() {
+        let i = instance(100, TRACKING);
+        let mut s = TrackState::new(&i);
+        s.apply(&TrackItem::File {
+            index: 0,
+            value: Some(3),
+        });
+        assert_eq!(s.outcome(&i).priority, 130);
+        s.apply(&TrackItem::File {
+            index: 0,
+            value: Some(100),
+        });
+        assert_eq!(s.outcome(&i).priority, 254, "non-owners stay below 255");
+        s.apply(&TrackItem::File {
+            index: 0,
+            value: Some(-100),
+        });
+        assert_eq!(s.outcome(&i).priority, 1, "and above 0");
+        s.apply(&TrackItem::File {
+            index: 0,
+            value: None,
+        });
+        assert_eq!(
+            s.outcome(&i).priority,
+            110,
+            "an unreadable file counts its weight once"
+        );
+    }
+
+    #[test]
+    fn an_owner_keeps_255_unless_faulted() {
+        let i = instance(255, TRACKING);
+        let mut s = TrackState::new(&i);
+        s.interfaces_up[0] = false;
+        assert_eq!(
+            s.outcome(&i),
+            Outcome {
+                fault: false,
+                priority: 255
+            }
+        );
+        s.interfaces_up[1] = false;
+        assert!(s.outcome(&i).fault);
+    }
+}
