@@ -37,6 +37,7 @@
 //! Every bridge-side veth carries the `vipd_pass` XDP program: a veth discards frames its
 //! peer sends with `XDP_TX` unless it runs an XDP program itself (DESIGN.md, kernel facts).
 
+pub mod attack;
 pub mod block;
 pub mod capture;
 pub mod frr;
@@ -64,6 +65,7 @@ use aya::{
     programs::{Xdp, XdpMode},
 };
 
+pub use attack::{Injector, advert_v4};
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use frr::{Frr, FrrConfig, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
