@@ -2,6 +2,7 @@
 //! same binary (`tests/src/bin/vipd.rs`) that operators run.
 
 use std::{
+    io::Write as _,
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -91,9 +92,13 @@ enum XdpCommand {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log that cannot be written (a full disk, a closed pipe) must never take the
+    // daemon down: by default tracing-subscriber reports such failures on stderr, whose
+    // own failure panics.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter);
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -133,10 +138,16 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("vipd: {e:#}");
+            // Not eprintln!: it panics when stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "vipd: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes to stdout; a reader that went away (`vipd status | head`) is not an error.
+fn out(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -153,7 +164,7 @@ fn load(config: &Path) -> Result<Config> {
 
 fn check(config: &Path) -> Result<()> {
     let c = load(config)?;
-    print!("{}", c.to_toml_string());
+    out(&c.to_toml_string());
     Ok(())
 }
 
@@ -165,9 +176,9 @@ fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Resul
     };
     let s = runtime()?.block_on(control::socket::query(&path))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        out(&(serde_json::to_string_pretty(&s)? + "\n"));
     } else {
-        print!("{}", s.render());
+        out(&s.render());
     }
     Ok(())
 }
@@ -180,10 +191,10 @@ fn xdp(cmd: XdpCommand) -> Result<()> {
             let attached = dp
                 .attach(&iface, mode)
                 .with_context(|| format!("attaching to {iface}"))?;
-            println!(
-                "attached to {iface} ({attached:?}); maps pinned under {}",
+            out(&format!(
+                "attached to {iface} ({attached:?}); maps pinned under {}\n",
                 pin.display()
-            );
+            ));
         }
         XdpCommand::Detach { iface, pin } => {
             let was = Dataplane::detach(&pin, &iface)
@@ -192,9 +203,12 @@ fn xdp(cmd: XdpCommand) -> Result<()> {
                 Dataplane::unpin_maps(&pin)?;
             }
             if was {
-                println!("detached from {iface}");
+                out(&format!("detached from {iface}\n"));
             } else {
-                println!("nothing attached to {iface} under {}", pin.display());
+                out(&format!(
+                    "nothing attached to {iface} under {}\n",
+                    pin.display()
+                ));
             }
         }
     }
