@@ -3,9 +3,7 @@
 //! for, and the answer is for that VIP from its MAC; a passed frame is untouched; only
 //! VRRP and ARP / NS for configured-but-not-answering VIPs are dropped.
 
-use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, GroupState, LEASE_FOREVER, Policy, PolicyKey, VipKey, VipValue,
-};
+use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
 use vip_tests::{
     frames,
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS, XDP_TX},
@@ -70,30 +68,10 @@ fn configured() -> Responder {
             )
             .unwrap();
         }
-        for (family, vrid, version) in [
-            (FAMILY_IPV4, 51, 3),
-            (FAMILY_IPV4, 52, 2),
-            (FAMILY_IPV6, 53, 3),
-        ] {
-            m.set_policy(
-                PolicyKey {
-                    ifindex: TEST_IFINDEX,
-                    vlan,
-                    family,
-                    vrid,
-                },
-                Policy {
-                    version,
-                    flags: 0,
-                    _pad: [0; 2],
-                    slot: OWNED,
-                },
-            )
-            .unwrap();
-        }
     }
     m.set_group(OWNED, GroupState::owned_until(LEASE_FOREVER))
         .unwrap();
+    add_keepalived_policies(&mut r, &[0, 42], OWNED);
     r
 }
 

@@ -278,8 +278,19 @@ impl Daemon {
         }
         self.ctx.ifaces.retain(|_, i| i.link.name != name);
         self.groups = keep;
+        let desired = setup::desired_groups(&self.config);
+        self.start_missing(desired).await;
+    }
+
+    /// Starts every desired group that is not running; returns how many started. A group
+    /// that cannot start is logged and skipped: the others must not suffer for it.
+    async fn start_missing(
+        &mut self,
+        desired: Vec<(String, Vec<crate::config::Instance>)>,
+    ) -> usize {
         let mut taken: BTreeSet<u32> = self.groups.iter().map(|g| g.slot).collect();
-        for (key, members) in setup::desired_groups(&self.config) {
+        let mut started = 0;
+        for (key, members) in desired {
             if self.groups.iter().any(|g| g.key == key) {
                 continue;
             }
@@ -287,12 +298,14 @@ impl Daemon {
                 Ok(g) => {
                     taken.insert(g.slot);
                     self.groups.push(g);
+                    started += 1;
                 }
                 Err(error) => {
                     error!(group = %key, error = %format!("{error:#}"), "could not start")
                 }
             }
         }
+        started
     }
 
     fn on_track(&mut self, u: TrackUpdate) {
@@ -343,23 +356,7 @@ impl Daemon {
             }
         }
         self.groups = keep;
-        let mut taken: BTreeSet<u32> = self.groups.iter().map(|g| g.slot).collect();
-        let mut started = 0;
-        for (key, members) in desired {
-            if self.groups.iter().any(|g| g.key == key) {
-                continue;
-            }
-            match setup::add_group(&mut self.ctx, key.clone(), members, &taken).await {
-                Ok(g) => {
-                    taken.insert(g.slot);
-                    self.groups.push(g);
-                    started += 1;
-                }
-                Err(error) => {
-                    error!(group = %key, error = %format!("{error:#}"), "could not start")
-                }
-            }
-        }
+        let started = self.start_missing(desired).await;
         // Interfaces nothing runs on any more lose the program.
         let used: BTreeSet<u32> = self
             .groups
