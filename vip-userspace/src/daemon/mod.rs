@@ -11,7 +11,7 @@ mod setup;
 mod status;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
     time::Instant,
 };
@@ -34,7 +34,7 @@ use crate::{
     dataplane::{Dataplane, ModePreference},
     net::{LinkEvent, Netlink},
     track::TrackUpdate,
-    vrrp::{Advert, Event},
+    vrrp::{Advert, Event, Family},
 };
 
 pub struct Options {
@@ -62,6 +62,9 @@ struct Daemon {
     config: Config,
     ctx: Ctx,
     groups: Vec<Group>,
+    /// (ifindex, family, VRID) → (group, member): where an advert goes, without a scan
+    /// over hundreds of instances per packet. Rebuilt whenever groups change.
+    index: HashMap<(u32, Family, u8), (usize, usize)>,
     started: Instant,
 }
 
@@ -104,6 +107,7 @@ pub async fn run(opts: Options) -> Result<()> {
         config,
         ctx,
         groups: Vec::new(),
+        index: HashMap::new(),
         started: Instant::now(),
     };
     let links = Netlink::link_events()?;
@@ -137,7 +141,23 @@ impl Daemon {
             self.groups.push(g);
         }
         setup::prune_stale_entries(&mut self.ctx, &self.groups);
+        self.reindex();
         Ok(())
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, group)| {
+                group
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, m)| ((m.ifindex, m.cfg.family, m.cfg.vrid), (g, i)))
+            })
+            .collect();
     }
 
     fn next_deadline(&self) -> Option<crate::vrrp::Time> {
@@ -206,13 +226,10 @@ impl Daemon {
                 return;
             }
         };
-        for g in &mut self.groups {
-            if let Some(i) = g.members.iter().position(|m| {
-                m.ifindex == p.ifindex && m.cfg.family == p.family && m.cfg.vrid == advert.vrid
-            }) {
-                g.on_advert(&mut self.ctx, now, i, r.src, r.ttl, &advert);
-                return;
-            }
+        if let Some(&(g, i)) = self.index.get(&(p.ifindex, p.family, advert.vrid))
+            && let Some(group) = self.groups.get_mut(g)
+        {
+            group.on_advert(&mut self.ctx, now, i, r.src, r.ttl, &advert);
         }
     }
 
@@ -280,6 +297,7 @@ impl Daemon {
         self.groups = keep;
         let desired = setup::desired_groups(&self.config);
         self.start_missing(desired).await;
+        self.reindex();
     }
 
     /// Starts every desired group that is not running; returns how many started. A group
@@ -357,6 +375,7 @@ impl Daemon {
         }
         self.groups = keep;
         let started = self.start_missing(desired).await;
+        self.reindex();
         // Interfaces nothing runs on any more lose the program.
         let used: BTreeSet<u32> = self
             .groups
