@@ -134,6 +134,15 @@ pub(super) fn start(
             cfg.v6.iter().map(|a| format!("{a}/128")).collect(),
         ));
     }
+    // A restart on the same node: a killed zebra leaves its macvlan and sockets behind.
+    for (name, _, _) in &macvlans {
+        if netns::ip(ns, &["link", "show", name]).is_ok() {
+            netns::ip(ns, &["link", "del", name])?;
+        }
+    }
+    for f in ["zserv.api", "vrrpd.vty", "zebra.vty"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
     for (name, mac, addrs) in &macvlans {
         let mac = super::capture::mac_str(mac);
         netns::ip(

@@ -170,6 +170,16 @@ pub(super) fn start(
     cfg: &KeepalivedConfig,
 ) -> Result<Keepalived> {
     std::fs::create_dir_all(&dir)?;
+    // A restart on the same node reuses the directory: its predecessor's state files would
+    // make this one look ready (and in that state) before it has said anything, and its pid
+    // files make keepalived refuse to start ("daemon is already running") while a killed
+    // child is still a zombie waiting for init to reap it.
+    for e in std::fs::read_dir(&dir)?.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("state.") || name.ends_with(".pid") {
+            std::fs::remove_file(e.path())?;
+        }
+    }
     let notify = dir.join("notify.sh");
     // `$2` is the instance, `$3` the new state; the rename keeps readers from seeing a
     // half-written file, the log keeps every transition with its wall-clock time and is

@@ -163,8 +163,34 @@ fn kill_tree(pid: i32, sig: Signal) {
         // parent dies (parent-death signal) and would resign cleanly in the instant before
         // their own SIGKILL lands. A stopped process dies to SIGKILL without running handlers.
         signal_all(pid, Signal::SIGSTOP);
+        wait_stopped(pid, Duration::from_millis(200));
+        // Then children before their parents: a parent that dies first orphans its process
+        // group, and the kernel wakes the group's stopped members with SIGHUP and SIGCONT,
+        // so they run their handlers after all (observed: keepalived's VRRP child resigned
+        // and removed its VIPs in 3 of 10 "kill -9"s with the parent killed first).
+        for p in descendants(pid).into_iter().rev() {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
     }
     signal_all(pid, sig);
+}
+
+/// Waits (bounded) until `root` and its descendants are all stopped or gone.
+fn wait_stopped(root: i32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let stopped = |p: i32| match std::fs::read_to_string(format!("/proc/{p}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 2..i + 3))
+            .is_none_or(|state| matches!(state, "T" | "t" | "Z" | "X")),
+        Err(_) => true,
+    };
+    while Instant::now() < deadline {
+        if std::iter::once(root).chain(descendants(root)).all(stopped) {
+            return;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 fn signal_all(pid: i32, sig: Signal) {

@@ -172,6 +172,26 @@ impl Vipd {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// How long the log is now: a mark for [`Vipd::wait_log`].
+    pub fn log_mark(&self) -> usize {
+        self.log().len()
+    }
+
+    /// Waits until the log written after `mark` contains `needle`; returns that part,
+    /// without terminal colour codes (so `key=value` fields read as written).
+    pub fn wait_log(&self, mark: usize, needle: &str, timeout: Duration) -> Result<String> {
+        super::wait_for(
+            &format!("vipd on {} to log {needle:?}", self.router),
+            timeout,
+            Duration::from_millis(10),
+            || {
+                let log = self.log();
+                let new = strip_ansi(log.get(mark..).unwrap_or_default());
+                Ok(new.contains(needle).then_some(new))
+            },
+        )
+    }
+
     pub fn process(&self) -> Option<&Proc> {
         self.proc.as_ref()
     }
@@ -219,5 +239,34 @@ impl Vipd {
         let global_end = text.find("\n\n").map(|i| i + 2).unwrap_or(text.len());
         std::fs::write(&self.config, format!("{}{vrrp}", &text[..global_end]))?;
         Ok(())
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_colour_codes_from_log_fields() {
+        assert_eq!(
+            super::strip_ansi("\x1b[3mkept\x1b[0m\x1b[2m=\x1b[0m1 ok"),
+            "kept=1 ok"
+        );
     }
 }

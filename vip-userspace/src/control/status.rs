@@ -34,6 +34,10 @@ pub struct InstanceStatus {
     pub transitions: u64,
     pub adverts_sent: u64,
     pub adverts_received: u64,
+    /// Adverts for this instance that failed the daemon's own checks (TTL, version, v2
+    /// password, allowlist) and were ignored. Absent from older daemons' answers.
+    #[serde(default)]
+    pub adverts_invalid: u64,
     pub vips: Vec<String>,
     pub vmac: Option<String>,
     pub slot: u32,
@@ -107,9 +111,10 @@ impl Status {
             }
             let _ = writeln!(
                 s,
-                "  adverts sent {} received {}  transitions {}  slot {}{}{}",
+                "  adverts sent {} received {} rejected {}  transitions {}  slot {}{}{}",
                 i.adverts_sent,
                 i.adverts_received,
+                i.adverts_invalid,
                 i.transitions,
                 i.slot,
                 i.vmac

@@ -52,6 +52,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 transitions: m.transitions,
                 adverts_sent: m.sent,
                 adverts_received: m.received,
+                adverts_invalid: m.invalid,
                 vips: m.cfg.vips.iter().map(|v| v.to_string()).collect(),
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: g.slot,
