@@ -131,7 +131,12 @@ impl Group {
                 } else {
                     self.own(ctx, now);
                 }
-                if let Some(m) = self.members.get(i) {
+                // Addresses follow the slot: the netlink work runs on this thread and can
+                // stall it for milliseconds (rtnl_lock), which must not push back the
+                // moment a guarded takeover starts answering. `poll` adds them then.
+                if self.own_at.is_none()
+                    && let Some(m) = self.members.get(i)
+                {
                     m.want_addresses(true);
                 }
             }
@@ -222,6 +227,12 @@ impl Group {
     pub fn poll(&mut self, ctx: &mut Ctx, now: Time) {
         if self.own_at.is_some_and(|t| t <= now) {
             self.own(ctx, now);
+            // Now answering: the addresses deferred by `BecomeMaster`.
+            for (i, m) in self.members.iter().enumerate() {
+                if self.sync.member(i).is_some_and(|x| x.state() == State::Master) {
+                    m.want_addresses(true);
+                }
+            }
         }
         if let Handover::Waiting { until } = self.handover
             && until <= now
