@@ -19,7 +19,9 @@
 //! 2. §6.4.3: a master that receives a lower-priority advertisement (or an equal-priority
 //!    one from a lower primary address) discards it **and sends an advertisement at once**
 //!    so the sender and learning bridges see the rightful master (change 5 of §1.1).
-//!    RFC 5798 only discarded it. vipd does the same for VRRPv2.
+//!    RFC 5798 only discarded it. vipd does the same for VRRPv2, and also announces its
+//!    addresses again ([`Action::SendGratuitous`]): the other master's gratuitous ARPs may
+//!    have moved clients' neighbour caches to it, and only the survivor can move them back.
 //! 3. §6.4.2 and §6.4.3: whenever Active_Adver_Interval is learned from an advertisement,
 //!    **Skew_Time is recomputed** along with Active_Down_Interval (the state-machine errata
 //!    folded into RFC 9568, change 3). RFC 5798's Backup text recomputed only the down
@@ -682,7 +684,13 @@ impl Machine {
                 self.transition(now, State::Backup, reason, actions);
                 self.learn_master(now, src, interval);
             }
-            None => actions.push(Action::SendAdvert { priority: ours }),
+            None => {
+                // Another router was master too (a healed split, a missed advert): its
+                // announcements may have moved clients to it, and nothing else moves them
+                // back. Advertise at once (RFC 9568) and announce the addresses again.
+                actions.push(Action::SendAdvert { priority: ours });
+                actions.push(Action::SendGratuitous);
+            }
         }
     }
 

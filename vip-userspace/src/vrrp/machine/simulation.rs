@@ -348,6 +348,10 @@ fn simultaneous_equal_masters_settle_on_the_highest_address() {
         a_actions.first(),
         Some(Action::BecomeBackup { .. })
     ));
-    assert_eq!(b_actions, vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(
+        b_actions,
+        vec![Action::SendAdvert { priority: 100 }, Action::SendGratuitous],
+        "the survivor reasserts and announces its addresses again"
+    );
     assert_eq!((a.state(), b.state()), (State::Backup, State::Master));
 }
