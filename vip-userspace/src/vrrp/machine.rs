@@ -32,7 +32,15 @@
 //! 5. §5.2.8 (IPv4 checksum without pseudo-header), errata 8299 / 8301 (zero address
 //!    count or interval discarded) and erratum 8300 live in [`super::packet`]; see its docs
 //!    for the one deliberate deviation (transmit keeps the RFC 5798 IPv4 checksum form).
-//! 6. §7.1 recommends logging a Max Advertise Interval that differs from ours; the machine
+//! 6. §6.4.3, a master yielding to a higher-priority (or equal-priority, higher-address)
+//!    advertisement transitions to Backup and, unlike the RFC, sends one last advertisement
+//!    with its own priority. When two masters meet, the one that hears the other first
+//!    yields at once and falls silent, so without this the winner might never see a
+//!    lower-priority advertisement, and never re-announce its addresses (item 2) to clients
+//!    the loser's gratuitous ARPs had moved. On the wire it is the advertisement the loser
+//!    would have sent a moment later had the winner's arrived later; in VMAC mode, where
+//!    clients never move, the daemon leaves it out.
+//! 7. §7.1 recommends logging a Max Advertise Interval that differs from ours; the machine
 //!    accepts it (a v3 backup learns it, as §6.4.2 requires) and the caller logs.
 //!
 //! # Timers
@@ -683,6 +691,10 @@ impl Machine {
             Some(reason) => {
                 self.transition(now, State::Backup, reason, actions);
                 self.learn_master(now, src, interval);
+                // Two masters met. The winner may not have heard us since the link healed
+                // (its advert reached us first), and only a lower-priority advert tells it
+                // to announce its addresses again: send the one we were about to send.
+                actions.push(Action::SendAdvert { priority: ours });
             }
             None => {
                 // Another router was master too (a healed split, a missed advert): its

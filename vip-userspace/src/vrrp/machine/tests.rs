@@ -348,12 +348,16 @@ fn master_steps_down_for_a_higher_priority_and_learns_its_interval() {
     let actions = m.handle(ms(100), advert(PEER_LOW, 101, 50));
     assert_eq!(
         actions,
-        vec![Action::BecomeBackup {
-            reason: Reason::HigherPriority {
-                from: ip(PEER_LOW),
-                priority: 101
-            }
-        }]
+        vec![
+            Action::BecomeBackup {
+                reason: Reason::HigherPriority {
+                    from: ip(PEER_LOW),
+                    priority: 101
+                }
+            },
+            // One last advert, so a winner that has not heard us re-announces.
+            Action::SendAdvert { priority: 100 },
+        ]
     );
     assert_eq!(m.master_adver_interval(), centis(50));
     assert_eq!(m.skew_time(), Duration::from_nanos(304_687_500));
@@ -377,13 +381,18 @@ fn master_steps_down_for_equal_priority_from_a_higher_address() {
     let (mut m, _) = master_by_timeout(config(100));
     assert_eq!(
         m.handle(ms(100), advert(PEER_HIGH, 100, 1)),
-        vec![Action::BecomeBackup {
-            reason: Reason::EqualPriorityHigherAddress {
-                from: ip(PEER_HIGH),
-                priority: 100
-            }
-        }]
+        vec![
+            Action::BecomeBackup {
+                reason: Reason::EqualPriorityHigherAddress {
+                    from: ip(PEER_HIGH),
+                    priority: 100
+                }
+            },
+            Action::SendAdvert { priority: 100 },
+        ]
     );
+    // Backups stay silent: the yield advert was a one-off.
+    assert_eq!(m.poll(ms(101)), vec![]);
 }
 
 #[test]
