@@ -180,13 +180,15 @@ impl Prober {
                     }
                 }
             })?;
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+        // Binding the packet socket takes rtnl_lock, which namespace teardown elsewhere on
+        // the host can hold for seconds.
+        match ready_rx.recv_timeout(Duration::from_secs(15)) {
             Ok(Ok(())) => Ok(Prober {
                 stop,
                 thread: Some(thread),
             }),
             Ok(Err(e)) => Err(e.context("prober setup")),
-            Err(_) => bail!("prober did not start within 5 s"),
+            Err(_) => bail!("prober did not start within 15 s"),
         }
     }
 
