@@ -70,7 +70,7 @@ pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use frr::{Frr, FrrConfig, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
-pub use probe::{Method, ProbeRun, Prober};
+pub use probe::{Method, ProbeRun, Prober, Takeover};
 pub use process::Proc;
 pub use vipd::Vipd;
 

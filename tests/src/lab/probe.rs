@@ -121,6 +121,17 @@ impl Overlap {
     }
 }
 
+/// See [`ProbeRun::takeover`].
+#[derive(Clone, Copy, Debug)]
+pub struct Takeover {
+    pub last_old: Instant,
+    pub first_new: Instant,
+    /// From the old master's last answer to the new master's first.
+    pub gap: Duration,
+    /// Probes the old master still answered once the new one had started.
+    pub old_answers_after_new: usize,
+}
+
 #[derive(Clone, Debug)]
 pub struct ProbeRun {
     pub method: Method,
@@ -169,13 +180,15 @@ impl Prober {
                     }
                 }
             })?;
-        match ready_rx.recv_timeout(Duration::from_secs(5)) {
+        // Binding the packet socket takes rtnl_lock, which namespace teardown elsewhere on
+        // the host can hold for seconds.
+        match ready_rx.recv_timeout(Duration::from_secs(15)) {
             Ok(Ok(())) => Ok(Prober {
                 stop,
                 thread: Some(thread),
             }),
             Ok(Err(e)) => Err(e.context("prober setup")),
-            Err(_) => bail!("prober did not start within 5 s"),
+            Err(_) => bail!("prober did not start within 15 s"),
         }
     }
 
@@ -623,6 +636,40 @@ impl ProbeRun {
             .find(|p| p.sent < t && p.responders().contains(who))
     }
 
+    /// When `who` answered probe `p`: its reply's arrival, or the probe's send time when
+    /// the answer is known only from a port capture (VMAC attribution).
+    pub fn answer_at(p: &Probe, who: &str) -> Instant {
+        p.replies
+            .iter()
+            .find(|r| r.who == who)
+            .map(|r| r.at)
+            .unwrap_or(p.sent)
+    }
+
+    /// A failover as the client saw it: the last answer from `old` and the first answer
+    /// from `new` to a probe sent at or after `after` (the moment the old master was
+    /// failed). `None` if either never answered.
+    pub fn takeover(&self, old: &str, new: &str, after: Instant) -> Option<Takeover> {
+        let first = self.first_answer_by(new, after)?;
+        let last = self
+            .probes
+            .iter()
+            .rev()
+            .find(|p| p.responders().contains(old))?;
+        let last_old = Self::answer_at(last, old);
+        let first_new = Self::answer_at(first, new);
+        Some(Takeover {
+            last_old,
+            first_new,
+            gap: first_new.saturating_duration_since(last_old),
+            old_answers_after_new: self
+                .probes
+                .iter()
+                .filter(|p| p.sent >= first.sent && p.responders().contains(old))
+                .count(),
+        })
+    }
+
     /// Attributes replies to routers from captures taken on their bridge ports (frames the
     /// router sent): needed when routers share a VMAC. Returns how many replies matched.
     pub fn attribute(&mut self, captures: &[(&str, &[Frame])]) -> usize {
@@ -719,6 +766,20 @@ mod tests {
         assert_eq!(o[0].probes, 2);
         assert_eq!(o[0].span(), Duration::from_millis(4));
         assert_eq!(r.overlap_total(), Duration::from_millis(6));
+    }
+
+    #[test]
+    fn takeover_runs_from_the_old_masters_last_answer_to_the_new_ones_first() {
+        let r = run_of(&[&["r1"], &["r1"], &[], &[], &["r2"], &["r1"], &["r2"]]);
+        let t = r.takeover("r1", "r2", r.started).unwrap();
+        // r1's last answer is probe 5 (10 ms), after r2's first (probe 4, 8 ms).
+        assert_eq!(t.gap, Duration::ZERO);
+        assert_eq!(t.old_answers_after_new, 1);
+        let clean = run_of(&[&["r1"], &["r1"], &[], &[], &["r2"], &["r2"]]);
+        let t = clean.takeover("r1", "r2", clean.started).unwrap();
+        assert_eq!(t.gap, Duration::from_millis(6));
+        assert_eq!(t.old_answers_after_new, 0);
+        assert!(clean.takeover("r1", "r3", clean.started).is_none());
     }
 
     #[test]

@@ -146,6 +146,38 @@ impl Vipd {
             .with_context(|| format!("no counter {name}"))
     }
 
+    /// XDP counter `name` summed over CPUs, read from the pinned STATS map with bpftool:
+    /// works while vipd is dead (after `kill`), when `status` cannot answer.
+    pub fn pinned_xdp(&self, name: &str) -> Result<u64> {
+        let map = self.pin.join("STATS");
+        let out = std::process::Command::new("bpftool")
+            .args(["map", "dump", "pinned"])
+            .arg(&map)
+            .arg("-j")
+            .output()
+            .context("running bpftool")?;
+        if !out.status.success() {
+            bail!(
+                "bpftool map dump pinned {}: {}",
+                map.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let dump: Value = serde_json::from_slice(&out.stdout)?;
+        // One entry (key 0); with BTF, "formatted" holds each CPU's counters by name.
+        let cpus = dump
+            .get(0)
+            .and_then(|e| e["formatted"]["values"].as_array())
+            .with_context(|| format!("unexpected bpftool dump: {dump}"))?;
+        cpus.iter()
+            .map(|c| {
+                c["value"][name]
+                    .as_u64()
+                    .with_context(|| format!("no counter {name} in {c}"))
+            })
+            .sum()
+    }
+
     /// Waits until instance `name` is in `state`; returns how long that took.
     pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<Duration> {
         wait_until(

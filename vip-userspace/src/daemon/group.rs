@@ -131,7 +131,12 @@ impl Group {
                 } else {
                     self.own(ctx, now);
                 }
-                if let Some(m) = self.members.get(i) {
+                // Addresses follow the slot: the netlink work runs on this thread and can
+                // stall it for milliseconds (rtnl_lock), which must not push back the
+                // moment a guarded takeover starts answering. `poll` adds them then.
+                if self.own_at.is_none()
+                    && let Some(m) = self.members.get(i)
+                {
                     m.want_addresses(true);
                 }
             }
@@ -159,7 +164,15 @@ impl Group {
                 }
             }
             Action::SendAdvert { priority } => {
-                if let Some(m) = self.members.get_mut(i) {
+                // A backup advertising with a real priority is a master that just yielded
+                // to another (machine docs, item 6). Its advert only matters to clients'
+                // caches; in VMAC mode it would pull the VMAC to this port on learning
+                // bridges, so it is left out.
+                let yielded =
+                    priority > 0 && self.sync.member(i).map(|x| x.state()) == Some(State::Backup);
+                if let Some(m) = self.members.get_mut(i)
+                    && !(yielded && m.cfg.vmac)
+                {
                     m.send_advert(ctx, priority);
                 }
                 if priority > 0 {
@@ -222,6 +235,16 @@ impl Group {
     pub fn poll(&mut self, ctx: &mut Ctx, now: Time) {
         if self.own_at.is_some_and(|t| t <= now) {
             self.own(ctx, now);
+            // Now answering: the addresses deferred by `BecomeMaster`.
+            for (i, m) in self.members.iter().enumerate() {
+                if self
+                    .sync
+                    .member(i)
+                    .is_some_and(|x| x.state() == State::Master)
+                {
+                    m.want_addresses(true);
+                }
+            }
         }
         if let Handover::Waiting { until } = self.handover
             && until <= now

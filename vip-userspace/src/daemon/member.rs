@@ -170,8 +170,12 @@ impl Member {
         }
     }
 
-    /// Starts the announcement burst at `at`.
+    /// Starts the announcement burst at `at`, unless one is already under way (a master
+    /// re-announcing against every advert of a conflicting master would never finish).
     pub fn schedule_garp(&mut self, at: Time) {
+        if self.garp.remaining > 0 {
+            return;
+        }
         if self.cfg.garp_repeat > 0 {
             self.garp = Garp {
                 remaining: self.cfg.garp_repeat,

@@ -19,7 +19,9 @@
 //! 2. §6.4.3: a master that receives a lower-priority advertisement (or an equal-priority
 //!    one from a lower primary address) discards it **and sends an advertisement at once**
 //!    so the sender and learning bridges see the rightful master (change 5 of §1.1).
-//!    RFC 5798 only discarded it. vipd does the same for VRRPv2.
+//!    RFC 5798 only discarded it. vipd does the same for VRRPv2, and also announces its
+//!    addresses again ([`Action::SendGratuitous`]): the other master's gratuitous ARPs may
+//!    have moved clients' neighbour caches to it, and only the survivor can move them back.
 //! 3. §6.4.2 and §6.4.3: whenever Active_Adver_Interval is learned from an advertisement,
 //!    **Skew_Time is recomputed** along with Active_Down_Interval (the state-machine errata
 //!    folded into RFC 9568, change 3). RFC 5798's Backup text recomputed only the down
@@ -30,7 +32,15 @@
 //! 5. §5.2.8 (IPv4 checksum without pseudo-header), errata 8299 / 8301 (zero address
 //!    count or interval discarded) and erratum 8300 live in [`super::packet`]; see its docs
 //!    for the one deliberate deviation (transmit keeps the RFC 5798 IPv4 checksum form).
-//! 6. §7.1 recommends logging a Max Advertise Interval that differs from ours; the machine
+//! 6. §6.4.3, a master yielding to a higher-priority (or equal-priority, higher-address)
+//!    advertisement transitions to Backup and, unlike the RFC, sends one last advertisement
+//!    with its own priority. When two masters meet, the one that hears the other first
+//!    yields at once and falls silent, so without this the winner might never see a
+//!    lower-priority advertisement, and never re-announce its addresses (item 2) to clients
+//!    the loser's gratuitous ARPs had moved. On the wire it is the advertisement the loser
+//!    would have sent a moment later had the winner's arrived later; in VMAC mode, where
+//!    clients never move, the daemon leaves it out.
+//! 7. §7.1 recommends logging a Max Advertise Interval that differs from ours; the machine
 //!    accepts it (a v3 backup learns it, as §6.4.2 requires) and the caller logs.
 //!
 //! # Timers
@@ -681,8 +691,18 @@ impl Machine {
             Some(reason) => {
                 self.transition(now, State::Backup, reason, actions);
                 self.learn_master(now, src, interval);
+                // Two masters met. The winner may not have heard us since the link healed
+                // (its advert reached us first), and only a lower-priority advert tells it
+                // to announce its addresses again: send the one we were about to send.
+                actions.push(Action::SendAdvert { priority: ours });
             }
-            None => actions.push(Action::SendAdvert { priority: ours }),
+            None => {
+                // Another router was master too (a healed split, a missed advert): its
+                // announcements may have moved clients to it, and nothing else moves them
+                // back. Advertise at once (RFC 9568) and announce the addresses again.
+                actions.push(Action::SendAdvert { priority: ours });
+                actions.push(Action::SendGratuitous);
+            }
         }
     }
 

@@ -348,6 +348,51 @@ fn simultaneous_equal_masters_settle_on_the_highest_address() {
         a_actions.first(),
         Some(Action::BecomeBackup { .. })
     ));
-    assert_eq!(b_actions, vec![Action::SendAdvert { priority: 100 }]);
+    assert_eq!(
+        b_actions,
+        vec![Action::SendAdvert { priority: 100 }, Action::SendGratuitous],
+        "the survivor reasserts and announces its addresses again"
+    );
     assert_eq!((a.state(), b.state()), (State::Backup, State::Master));
+}
+
+#[test]
+fn healed_split_makes_the_winner_reannounce_even_when_the_loser_hears_first() {
+    // Two masters (a split VRRP link) whose link heals; the winner's advert happens to
+    // reach the loser first, so the loser goes quiet before its next periodic advert.
+    let machine = |priority, addr: &str| {
+        let mut c = Config::new(7, Version::V3, priority, addr.parse().expect("ip"));
+        c.advert_interval = Interval::from_centis(1).expect("10 ms");
+        Machine::new(c).expect("valid")
+    };
+    let (mut a, mut b) = (machine(200, "192.0.2.11"), machine(100, "192.0.2.12"));
+    for m in [&mut a, &mut b] {
+        m.handle(Time::ZERO, Event::Startup);
+        let at = m.poll_at().expect("armed");
+        m.poll(at);
+        assert_eq!(m.state(), State::Master, "nobody heard: both master");
+    }
+    let now = Time::ZERO + Duration::from_secs(1);
+    let advert = |m: &Machine| Event::AdvertReceived {
+        src: m.config().primary_address,
+        priority: m.effective_priority(),
+        max_adver_int: m.config().advert_interval,
+    };
+    let from_a = advert(&a);
+    let from_b = advert(&b);
+    let b_actions = b.handle(now, from_a.clone());
+    assert_eq!(b.state(), State::Backup);
+    assert_eq!(
+        b_actions.last(),
+        Some(&Action::SendAdvert { priority: 100 }),
+        "the loser's last word: {b_actions:?}"
+    );
+    // That advert is the only one the winner hears from the loser; it re-announces.
+    assert_eq!(
+        a.handle(now, from_b),
+        vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+    );
+    // The loser, now a backup, answers the winner's reply with silence.
+    assert_eq!(b.handle(now, from_a), vec![]);
+    assert_eq!((a.state(), b.state()), (State::Master, State::Backup));
 }

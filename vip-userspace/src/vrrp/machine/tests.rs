@@ -348,12 +348,16 @@ fn master_steps_down_for_a_higher_priority_and_learns_its_interval() {
     let actions = m.handle(ms(100), advert(PEER_LOW, 101, 50));
     assert_eq!(
         actions,
-        vec![Action::BecomeBackup {
-            reason: Reason::HigherPriority {
-                from: ip(PEER_LOW),
-                priority: 101
-            }
-        }]
+        vec![
+            Action::BecomeBackup {
+                reason: Reason::HigherPriority {
+                    from: ip(PEER_LOW),
+                    priority: 101
+                }
+            },
+            // One last advert, so a winner that has not heard us re-announces.
+            Action::SendAdvert { priority: 100 },
+        ]
     );
     assert_eq!(m.master_adver_interval(), centis(50));
     assert_eq!(m.skew_time(), Duration::from_nanos(304_687_500));
@@ -377,23 +381,28 @@ fn master_steps_down_for_equal_priority_from_a_higher_address() {
     let (mut m, _) = master_by_timeout(config(100));
     assert_eq!(
         m.handle(ms(100), advert(PEER_HIGH, 100, 1)),
-        vec![Action::BecomeBackup {
-            reason: Reason::EqualPriorityHigherAddress {
-                from: ip(PEER_HIGH),
-                priority: 100
-            }
-        }]
+        vec![
+            Action::BecomeBackup {
+                reason: Reason::EqualPriorityHigherAddress {
+                    from: ip(PEER_HIGH),
+                    priority: 100
+                }
+            },
+            Action::SendAdvert { priority: 100 },
+        ]
     );
+    // Backups stay silent: the yield advert was a one-off.
+    assert_eq!(m.poll(ms(101)), vec![]);
 }
 
 #[test]
-fn master_reasserts_against_lower_priority_or_lower_address() {
+fn master_reasserts_and_reannounces_against_lower_priority_or_lower_address() {
     let (mut m, t0) = master_by_timeout(config(100));
     let next = m.poll_at();
     for event in [advert(PEER_HIGH, 99, 1), advert(PEER_LOW, 100, 1)] {
         assert_eq!(
             m.handle(t0 + Duration::from_millis(1), event),
-            vec![Action::SendAdvert { priority: 100 }]
+            vec![Action::SendAdvert { priority: 100 }, Action::SendGratuitous]
         );
         assert_eq!(m.state(), State::Master);
         assert_eq!(m.poll_at(), next, "the periodic timer keeps its phase");
@@ -408,7 +417,7 @@ fn master_compares_ipv6_addresses_as_unsigned_integers() {
     // fe80::1 is lower than fe80::8000:0:0:1, fe80::ffff:0:0:1 higher.
     assert_eq!(
         m.handle(ms(50), advert("fe80::1", 100, 1)),
-        vec![Action::SendAdvert { priority: 100 }]
+        vec![Action::SendAdvert { priority: 100 }, Action::SendGratuitous]
     );
     assert!(matches!(
         m.handle(ms(51), advert("fe80::ffff:0:0:1", 100, 1)).first(),
