@@ -123,12 +123,24 @@ pub const VIP_F_VMAC: u16 = 1 << 1;
 
 /// Ownership of one group slot. The whole value is written in one map update, so taking
 /// over (or giving up) every VIP that points at the slot is a single syscall.
+///
+/// The program may also release a slot itself (it clears `owned`), the moment a valid
+/// advertisement shows another router has become master, instead of waiting for the
+/// daemon to read that advertisement: see `priority` and `resigning`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct GroupState {
     /// Non-zero while this node is master for the group.
-    pub owned: u32,
-    pub _pad: u32,
+    pub owned: u8,
+    /// Non-zero during a planned handover: the first advertisement with a non-zero
+    /// priority from another router for the group releases the slot (make before break,
+    /// with the break at line rate).
+    pub resigning: u8,
+    /// Our effective priority: an advertisement for the group with a higher one releases
+    /// the slot (RFC 9568 §6.4.3, a master hearing a better master, at line rate). 255
+    /// never yields this way.
+    pub priority: u8,
+    pub _pad: [u8; 5],
     /// `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`) after which the program stops
     /// answering even though `owned` is set: the daemon's dead-man switch.
     pub lease_deadline_ns: u64,
@@ -138,18 +150,35 @@ pub struct GroupState {
 pub const LEASE_FOREVER: u64 = u64::MAX;
 
 impl GroupState {
+    /// Owned until the deadline, yielding only to a planned handover's successor.
     pub const fn owned_until(lease_deadline_ns: u64) -> Self {
         Self {
             owned: 1,
-            _pad: 0,
+            resigning: 0,
+            priority: u8::MAX,
+            _pad: [0; 5],
             lease_deadline_ns,
         }
+    }
+
+    /// Also released by an advertisement with a priority above `priority`.
+    pub const fn yielding_above(mut self, priority: u8) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Released by the first advertisement from a new master (non-zero priority).
+    pub const fn resigning(mut self) -> Self {
+        self.resigning = 1;
+        self
     }
 
     pub const fn released() -> Self {
         Self {
             owned: 0,
-            _pad: 0,
+            resigning: 0,
+            priority: 0,
+            _pad: [0; 5],
             lease_deadline_ns: 0,
         }
     }
@@ -158,6 +187,13 @@ impl GroupState {
     #[inline(always)]
     pub const fn answers(&self, now_ns: u64) -> bool {
         self.owned != 0 && now_ns < self.lease_deadline_ns
+    }
+
+    /// Whether a valid advertisement with `priority` for this group means another router
+    /// is now master and we must stop answering.
+    #[inline(always)]
+    pub const fn yields_to(&self, priority: u8) -> bool {
+        self.owned != 0 && ((self.resigning != 0 && priority > 0) || priority > self.priority)
     }
 }
 
@@ -289,6 +325,9 @@ counters! {
     vmac_accept,
     /// Frames to the virtual MAC of a group this node does not own (passed untouched).
     vmac_not_owned,
+    /// Owned slots released by the program on an advertisement from a better master or,
+    /// during a planned handover, from the successor.
+    vrrp_yield,
 }
 
 #[cfg(feature = "user")]
@@ -346,6 +385,17 @@ mod tests {
         assert!(!s.answers(1_000));
         assert!(!GroupState::released().answers(0));
         assert!(GroupState::owned_until(LEASE_FOREVER).answers(u64::MAX - 1));
+    }
+
+    #[test]
+    fn a_slot_yields_to_a_better_master_or_a_successor_when_resigning() {
+        let s = GroupState::owned_until(10).yielding_above(100);
+        assert!(!s.yields_to(100) && !s.yields_to(0));
+        assert!(s.yields_to(101));
+        let r = GroupState::owned_until(10).resigning();
+        assert!(r.yields_to(1) && !r.yields_to(0));
+        assert!(!GroupState::owned_until(10).yields_to(254));
+        assert!(!GroupState::released().yields_to(255));
     }
 
     #[test]

@@ -86,6 +86,23 @@ pub fn refuse_unless_answering(slot: u32) -> Option<u32> {
     }
 }
 
+/// A valid advertisement with `priority` arrived for the group in `slot`: if it shows a
+/// new master (better than us, or our successor during a handover), stop answering now.
+#[inline(always)]
+pub fn yield_if_superseded(slot: u32, priority: u8) {
+    let Some(state) = GROUP_STATE.get_ptr_mut(slot) else {
+        return;
+    };
+    // SAFETY: an array slot, stable for the program's lifetime; a single byte store races
+    // only with the daemon's own write of the whole value, which settles the same way.
+    unsafe {
+        if (*state).yields_to(priority) {
+            (*state).owned = 0;
+            count(|c| &mut c.vrrp_yield);
+        }
+    }
+}
+
 /// Looks up a VIP; copies the value out (hash values can be replaced under us).
 #[inline(always)]
 pub fn vip(key: &VipKey) -> Option<VipValue> {

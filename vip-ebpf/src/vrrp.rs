@@ -11,7 +11,7 @@ use vip_common::{
 use crate::{
     csum,
     frame::{L2, len, ptr_at},
-    maps::{PEERS, VRRP_POLICY, count},
+    maps::{PEERS, VRRP_POLICY, count, yield_if_superseded},
     ndp::{IPV6_HLEN, Ipv6Hdr, pseudo_sum_proto},
 };
 
@@ -50,6 +50,8 @@ const V6_MAX_WORDS: usize = 1022;
 
 struct Admitted {
     version: u8,
+    priority: u8,
+    slot: u32,
 }
 
 /// An IPv4 packet: VRRP is judged, everything else passes.
@@ -88,7 +90,7 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         return xdp_action::XDP_DROP;
     };
     let Some(message) = csum::add_frame::<V4_MAX_WORDS>(ctx, 0, off, vrrp_len) else {
-        return verdict(None);
+        return verdict(None, &admitted);
     };
     // v2 sums the message alone. v3 over IPv4 adds the pseudo-header in RFC 5798 (what
     // keepalived and FRR send); RFC 9568 §5.2.8 sums the message alone: accept either.
@@ -97,10 +99,10 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         pseudo = csum::add(pseudo, &ip.daddr);
         pseudo += IPPROTO_VRRP as u64 + vrrp_len as u64;
         if csum::fold(message + pseudo) == 0xffff {
-            return verdict(Some(message + pseudo));
+            return verdict(Some(message + pseudo), &admitted);
         }
     }
-    verdict(Some(message))
+    verdict(Some(message), &admitted)
 }
 
 /// An IPv6 packet whose next header is VRRP.
@@ -131,11 +133,14 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         vrid: 0,
         addr: ip.saddr,
     };
-    if admit(ctx, off, vrrp_len, 16, peer).is_err() {
+    let Ok(admitted) = admit(ctx, off, vrrp_len, 16, peer) else {
         return xdp_action::XDP_DROP;
-    }
+    };
     let sum = pseudo_sum_proto(&ip.saddr, &ip.daddr, vrrp_len as u32, IPPROTO_VRRP);
-    verdict(csum::add_frame::<V6_MAX_WORDS>(ctx, sum, off, vrrp_len))
+    verdict(
+        csum::add_frame::<V6_MAX_WORDS>(ctx, sum, off, vrrp_len),
+        &admitted,
+    )
 }
 
 /// Version, type, VRID, length and allowlist checks; counts and returns `Err` on a drop.
@@ -190,13 +195,20 @@ fn admit(
             return Err(());
         }
     }
-    Ok(Admitted { version })
+    Ok(Admitted {
+        version,
+        priority: h.priority,
+        slot: policy.slot,
+    })
 }
 
+/// Passes a valid advertisement (after letting it release a superseded slot) or drops
+/// and counts an invalid one.
 #[inline(always)]
-fn verdict(sum: Option<u64>) -> u32 {
+fn verdict(sum: Option<u64>, admitted: &Admitted) -> u32 {
     match sum {
         Some(s) if csum::fold(s) == 0xffff => {
+            yield_if_superseded(admitted.slot, admitted.priority);
             count(|c| &mut c.vrrp_pass);
             xdp_action::XDP_PASS
         }

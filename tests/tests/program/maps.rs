@@ -164,7 +164,10 @@ fn bpftool_shows_the_field_names_of_every_map() {
             maps::VIPS,
             &["ifindex", "vlan", "family", "addr", "slot", "mac", "flags"],
         ),
-        (maps::GROUP_STATE, &["owned", "lease_deadline_ns"]),
+        (
+            maps::GROUP_STATE,
+            &["owned", "resigning", "priority", "lease_deadline_ns"],
+        ),
         (maps::VRRP_POLICY, &["vrid", "version", "flags"]),
         (maps::PEERS, &["vrid", "addr"]),
         (maps::VMACS, &["mac", "if_mac"]),

@@ -214,3 +214,72 @@ fn other_ip_traffic_passes_without_being_counted() {
     assert_eq!(r.run(&f), (XDP_PASS, f));
     assert!(moved(&r.counters()).is_empty());
 }
+
+fn owned_slot(r: &mut Responder) -> vip_common::GroupState {
+    r.maps().group(0).unwrap()
+}
+
+#[test]
+fn a_better_masters_advert_releases_an_owned_slot_in_xdp() {
+    use vip_common::{GroupState, LEASE_FOREVER};
+    let mut r = keepalived_peer();
+    // Our priority 100 against keepalived's 150 for VRID 51 (slot 0).
+    r.maps()
+        .set_group(
+            0,
+            GroupState::owned_until(LEASE_FOREVER).yielding_above(200),
+        )
+        .unwrap();
+    assert_eq!(r.run(&vector(V51)).0, XDP_PASS);
+    assert_eq!(owned_slot(&mut r).owned, 1, "150 does not beat 200");
+    r.maps()
+        .set_group(
+            0,
+            GroupState::owned_until(LEASE_FOREVER).yielding_above(100),
+        )
+        .unwrap();
+    assert_eq!(
+        r.run(&vector(V51)).0,
+        XDP_PASS,
+        "still passed to the daemon"
+    );
+    assert_eq!(
+        owned_slot(&mut r).owned,
+        0,
+        "150 beats 100: released at once"
+    );
+    assert_eq!(moved(&r.counters()), [("vrrp_pass", 2), ("vrrp_yield", 1)]);
+}
+
+#[test]
+fn during_a_handover_the_successors_first_advert_releases_the_slot() {
+    use vip_common::{GroupState, LEASE_FOREVER};
+    let mut r = keepalived_peer();
+    let resigning = GroupState::owned_until(LEASE_FOREVER)
+        .yielding_above(200)
+        .resigning();
+    r.maps().set_group(0, resigning).unwrap();
+    // Another router resigning (priority 0) is not a successor.
+    assert_eq!(
+        r.run(&vector("keepalived-2.2.7_vrrpv3_ipv4_vrid51_prio0"))
+            .0,
+        XDP_PASS
+    );
+    assert_eq!(owned_slot(&mut r).owned, 1);
+    r.run(&vector(V51));
+    assert_eq!(owned_slot(&mut r).owned, 0);
+}
+
+#[test]
+fn an_invalid_advert_never_releases_a_slot() {
+    use vip_common::{GroupState, LEASE_FOREVER};
+    let mut r = keepalived_peer();
+    r.maps()
+        .set_group(0, GroupState::owned_until(LEASE_FOREVER).yielding_above(1))
+        .unwrap();
+    let mut f = vector(V51);
+    let last = f.len() - 1;
+    f[last] ^= 1;
+    assert_eq!(r.run(&f).0, XDP_DROP);
+    assert_eq!(owned_slot(&mut r).owned, 1);
+}

@@ -68,13 +68,26 @@ impl Group {
             .unwrap_or(Duration::from_secs(3))
     }
 
+    /// The highest effective priority among the members: an advert above it, for any of
+    /// the group's VRIDs, makes the XDP program release the slot on its own.
+    fn yield_priority(&self) -> u8 {
+        self.sync
+            .members()
+            .iter()
+            .map(|m| m.effective_priority())
+            .max()
+            .unwrap_or(u8::MAX)
+    }
+
     fn own(&mut self, ctx: &mut Ctx, now: Time) {
         let deadline = clock::nanos(now + self.lease_len());
-        match ctx
-            .dp
-            .maps_mut()
-            .set_group(self.slot, GroupState::owned_until(deadline))
-        {
+        let mut state = GroupState::owned_until(deadline).yielding_above(self.yield_priority());
+        if matches!(self.handover, Handover::Waiting { .. }) {
+            // The successor's first advert releases the slot in XDP, before the daemon
+            // has even read it.
+            state = state.resigning();
+        }
+        match ctx.dp.maps_mut().set_group(self.slot, state) {
             Ok(()) => {
                 self.owned = true;
                 self.own_at = None;

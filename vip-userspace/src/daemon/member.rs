@@ -205,24 +205,30 @@ impl Member {
         if next > now {
             return;
         }
-        if let Some(iface) = ctx.ifaces.get(&self.ifindex) {
-            let mac = self.send_mac();
-            for vip in &self.cfg.vips {
-                let frame = match vip.addr() {
-                    IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
-                    IpAddr::V6(a) => frames::unsolicited_na(mac, a),
-                };
-                if let Err(error) = iface.sender.send(&frame) {
-                    debug!(instance = %self.cfg.name, %error, "announcement not sent");
-                }
-            }
-        }
+        self.announce(ctx, |_| true);
         if self.garp.remaining > 1 {
             self.garp.remaining -= 1;
             self.garp.next = Some(now + self.cfg.garp_interval);
         } else {
             self.garp.remaining = 0;
             self.garp.next = self.cfg.garp_refresh.map(|r| now + r);
+        }
+    }
+
+    /// One gratuitous ARP / unsolicited NA for each VIP `which` selects, now.
+    pub fn announce(&self, ctx: &Ctx, which: impl Fn(&IpNet) -> bool) {
+        let Some(iface) = ctx.ifaces.get(&self.ifindex) else {
+            return;
+        };
+        let mac = self.send_mac();
+        for vip in self.cfg.vips.iter().filter(|v| which(v)) {
+            let frame = match vip.addr() {
+                IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
+                IpAddr::V6(a) => frames::unsolicited_na(mac, a),
+            };
+            if let Err(error) = iface.sender.send(&frame) {
+                debug!(instance = %self.cfg.name, %error, "announcement not sent");
+            }
         }
     }
 

@@ -37,6 +37,9 @@ use crate::{
     vrrp::{Advert, Event, Family},
 };
 
+/// How often the XDP program's conflict records are read.
+const CONFLICT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub struct Options {
     pub config: PathBuf,
     /// Leave program, maps, slots and addresses in place on exit (an upgrade restarts
@@ -65,6 +68,10 @@ struct Daemon {
     /// (ifindex, family, VRID) → (group, member): where an advert goes, without a scan
     /// over hundreds of instances per packet. Rebuilt whenever groups change.
     index: HashMap<(u32, Family, u8), (usize, usize)>,
+    /// When the XDP program's CONFLICTS map is read next, and the newest conflict already
+    /// acted on (monotonic ns).
+    conflicts_due: crate::vrrp::Time,
+    conflicts_seen_ns: u64,
     started: Instant,
 }
 
@@ -108,6 +115,8 @@ pub async fn run(opts: Options) -> Result<()> {
         ctx,
         groups: Vec::new(),
         index: HashMap::new(),
+        conflicts_due: clock::now(),
+        conflicts_seen_ns: clock::nanos(clock::now()),
         started: Instant::now(),
     };
     let links = Netlink::link_events()?;
@@ -161,7 +170,48 @@ impl Daemon {
     }
 
     fn next_deadline(&self) -> Option<crate::vrrp::Time> {
-        self.groups.iter().filter_map(Group::next_deadline).min()
+        self.groups
+            .iter()
+            .filter_map(Group::next_deadline)
+            .chain([self.conflicts_due])
+            .min()
+    }
+
+    /// Another station claiming a VIP we answer for (seen by the XDP program as an ARP
+    /// reply or gratuitous ARP from a foreign MAC) gets our binding re-announced, at most
+    /// once per check: clients that believed the other station come back. This is what
+    /// heals a split brain whose loser stepped down before the winner heard it.
+    fn check_conflicts(&mut self, now: crate::vrrp::Time) {
+        self.conflicts_due = now + CONFLICT_CHECK;
+        let Ok(conflicts) = self.ctx.dp.maps().conflicts() else {
+            return;
+        };
+        let fresh: Vec<_> = conflicts
+            .into_iter()
+            .filter(|(_, c)| c.last_seen_ns > self.conflicts_seen_ns)
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        for (key, c) in &fresh {
+            self.conflicts_seen_ns = self.conflicts_seen_ns.max(c.last_seen_ns);
+            for g in &self.groups {
+                if !g.owned {
+                    continue;
+                }
+                for m in &g.members {
+                    let claimed = |v: &ipnet::IpNet| setup::vip_key(m.ifindex, v) == *key;
+                    if m.cfg.vips.iter().any(claimed) {
+                        warn!(
+                            instance = %m.cfg.name,
+                            claimed_by = %crate::net::link::fmt_mac(&c.mac),
+                            "another station claims an owned VIP; re-announcing"
+                        );
+                        m.announce(&self.ctx, claimed);
+                    }
+                }
+            }
+        }
     }
 
     async fn run_loop(
@@ -213,6 +263,9 @@ impl Daemon {
         let now = clock::now();
         for g in &mut self.groups {
             g.poll(&mut self.ctx, now);
+        }
+        if self.conflicts_due <= now {
+            self.check_conflicts(now);
         }
     }
 

@@ -101,6 +101,24 @@ fn ensure_iface(ctx: &mut Ctx, link: LinkState) -> Result<()> {
     Ok(())
 }
 
+/// In VMAC mode the kernel still sends its own frames from the interface MAC. An ARP
+/// request it sends with a VIP as sender address would teach every client that MAC for
+/// the VIP, undoing VMAC mode; `arp_announce = 2` makes it use its primary address
+/// instead (what keepalived's documentation asks operators to set by hand).
+fn keep_arp_off_the_vips(ifname: &str) {
+    let path = format!("/proc/sys/net/ipv4/conf/{ifname}/arp_announce");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current.trim().parse::<u8>().unwrap_or(0) >= 2 {
+        return;
+    }
+    match std::fs::write(&path, "2") {
+        Ok(()) => info!(interface = ifname, "VMAC mode: set arp_announce = 2"),
+        Err(error) => {
+            warn!(interface = ifname, %error, "VMAC mode: could not set arp_announce = 2")
+        }
+    }
+}
+
 /// The advert source: the interface's first IPv4 address that is not one of our VIPs, or
 /// its link-local IPv6 address (RFC 5798 §5.1.1.1 / §5.1.2.1).
 async fn source_address(ctx: &Ctx, ifindex: u32, inst: &Instance) -> Result<IpAddr> {
@@ -196,6 +214,9 @@ pub async fn add_group(
         // instance's adverts as an unknown VRID.
         write_entries(ctx, ifindex, if_mac, slot, &inst)?;
         ensure_iface(ctx, link)?;
+        if inst.vmac && inst.family == Family::Ipv4 {
+            keep_arp_off_the_vips(&inst.interface);
+        }
         ctx.ifaces
             .get_mut(&ifindex)
             .ok_or_else(|| anyhow!("interface {} vanished", inst.interface))?
