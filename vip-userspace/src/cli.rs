@@ -151,11 +151,10 @@ fn out(text: &str) {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    // The daemon is one event loop (block_on), but route netlink requests run in the
-    // kernel inside sendmsg and can wait on the rtnl lock for tens of milliseconds: the
-    // address tasks get worker threads of their own so they never stall an advertisement.
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the daemon is a single event loop, and its socket readers wake it
+    // without crossing threads. The slow netlink work has a thread of its own
+    // (daemon::background).
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")

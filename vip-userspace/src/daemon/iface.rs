@@ -11,6 +11,9 @@ use crate::{
     vrrp::Family,
 };
 
+/// Packets taken from a socket per wake-up, at most.
+const BATCH: usize = 64;
+
 /// A received packet, tagged with where it came from.
 #[derive(Debug)]
 pub struct Inbound {
@@ -38,7 +41,7 @@ impl Iface {
     pub fn socket(
         &mut self,
         family: Family,
-        to_loop: &mpsc::Sender<Inbound>,
+        to_loop: &mpsc::Sender<Vec<Inbound>>,
     ) -> crate::net::Result<Arc<VrrpSocket>> {
         if let Some((s, _)) = self.sockets.get(&family) {
             return Ok(s.clone());
@@ -70,24 +73,27 @@ fn spawn_reader(
     socket: Arc<VrrpSocket>,
     ifindex: u32,
     family: Family,
-    to_loop: mpsc::Sender<Inbound>,
+    to_loop: mpsc::Sender<Vec<Inbound>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut dropped: u64 = 0;
+        let mut buf = Vec::new();
         loop {
-            match socket.recv().await {
-                Ok(packet) => {
-                    // Never block the reader on a busy loop: under a flood the newest
-                    // adverts matter no more than the ones already queued.
-                    if to_loop
-                        .try_send(Inbound {
+            match socket.recv_batch(&mut buf, BATCH).await {
+                Ok(packets) => {
+                    let n = packets.len() as u64;
+                    let batch = packets
+                        .into_iter()
+                        .map(|packet| Inbound {
                             ifindex,
                             family,
                             packet,
                         })
-                        .is_err()
-                    {
-                        dropped += 1;
+                        .collect();
+                    // Never block the reader on a busy loop: under a flood the newest
+                    // adverts matter no more than the ones already queued.
+                    if to_loop.try_send(batch).is_err() {
+                        dropped += n;
                         if dropped.is_power_of_two() {
                             warn!(
                                 ifindex,

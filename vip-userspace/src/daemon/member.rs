@@ -8,7 +8,7 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, warn};
 use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
-use super::{Ctx, clock};
+use super::{Ctx, background::Background, clock};
 use crate::{
     config::Instance,
     net::{Netlink, frames},
@@ -53,10 +53,16 @@ impl Member {
         ifindex: u32,
         if_mac: [u8; 6],
         src: IpAddr,
-        nl: Netlink,
+        background: &Background,
     ) -> Self {
         let (addresses, rx) = watch::channel(false);
-        let address_task = spawn_address_task(nl, ifindex, installed_vips(&cfg), vmac_of(&cfg), rx);
+        let address_task = background.handle.spawn(reconcile_addresses(
+            background.nl.clone(),
+            ifindex,
+            installed_vips(&cfg),
+            vmac_of(&cfg),
+            rx,
+        ));
         Self {
             id,
             track: TrackState::new(&cfg),
@@ -304,15 +310,15 @@ pub async fn remove_addresses(nl: &Netlink, ifindex: u32, cfg: &Instance) {
 }
 
 /// Keeps the interface's VIP addresses (and VMAC filter entry) in the last wanted state,
-/// off the daemon loop: adding 10,000 addresses must not delay an advertisement.
-fn spawn_address_task(
+/// on the background thread: adding 10,000 addresses must not delay an advertisement.
+async fn reconcile_addresses(
     nl: Netlink,
     ifindex: u32,
     vips: Vec<IpNet>,
     vmac: Option<[u8; 6]>,
     mut want: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+) {
+    {
         while want.changed().await.is_ok() {
             let present = *want.borrow_and_update();
             let started = clock::now();
@@ -348,5 +354,5 @@ fn spawn_address_task(
                 "VIP addresses reconciled"
             );
         }
-    })
+    }
 }

@@ -3,10 +3,12 @@
 //! state, so there are no locks; slow work (netlink address changes, scripts) runs in
 //! helper tasks that report back.
 
+mod background;
 mod clock;
 mod group;
 mod iface;
 mod member;
+mod schedule;
 mod setup;
 mod status;
 
@@ -54,10 +56,11 @@ pub struct Ctx {
     pub dp: Dataplane,
     pub nl: Netlink,
     pub ifaces: BTreeMap<u32, Iface>,
-    pub inbound: mpsc::Sender<Inbound>,
+    pub inbound: mpsc::Sender<Vec<Inbound>>,
     pub track_tx: mpsc::Sender<TrackUpdate>,
     pub xdp_mode: ModePreference,
     pub next_member_id: u64,
+    pub background: background::Background,
 }
 
 struct Daemon {
@@ -68,6 +71,7 @@ struct Daemon {
     /// (ifindex, family, VRID) → (group, member): where an advert goes, without a scan
     /// over hundreds of instances per packet. Rebuilt whenever groups change.
     index: HashMap<(u32, Family, u8), (usize, usize)>,
+    schedule: schedule::Schedule,
     /// When the XDP program's CONFLICTS map is read next, and the newest conflict already
     /// acted on (monotonic ns).
     conflicts_due: crate::vrrp::Time,
@@ -97,7 +101,8 @@ pub async fn run(opts: Options) -> Result<()> {
         )
     })?;
     let nl = Netlink::connect()?;
-    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    // Batches of up to 64 packets: the queue holds a few thousand adverts at most.
+    let (inbound_tx, inbound_rx) = mpsc::channel(64);
     let (track_tx, track_rx) = mpsc::channel(256);
     let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
     let ctx = Ctx {
@@ -108,6 +113,7 @@ pub async fn run(opts: Options) -> Result<()> {
         track_tx,
         xdp_mode: opts.xdp_mode,
         next_member_id: 0,
+        background: background::Background::start()?,
     };
     let mut d = Daemon {
         opts,
@@ -115,6 +121,7 @@ pub async fn run(opts: Options) -> Result<()> {
         ctx,
         groups: Vec::new(),
         index: HashMap::new(),
+        schedule: schedule::Schedule::default(),
         conflicts_due: clock::now(),
         conflicts_seen_ns: clock::nanos(clock::now()),
         started: Instant::now(),
@@ -154,7 +161,10 @@ impl Daemon {
         Ok(())
     }
 
+    /// After groups changed (start, reload, rebuild, tracking, links): every lookup
+    /// structure from scratch. Rare events; the per-packet paths update incrementally.
     fn reindex(&mut self) {
+        self.reschedule();
         self.index = self
             .groups
             .iter()
@@ -169,12 +179,12 @@ impl Daemon {
             .collect();
     }
 
-    fn next_deadline(&self) -> Option<crate::vrrp::Time> {
-        self.groups
-            .iter()
-            .filter_map(Group::next_deadline)
-            .chain([self.conflicts_due])
-            .min()
+    fn next_deadline(&mut self) -> Option<crate::vrrp::Time> {
+        let groups = &self.groups;
+        let next = self
+            .schedule
+            .next(|g| groups.get(g).and_then(Group::next_deadline));
+        Some(next.map_or(self.conflicts_due, |t| t.min(self.conflicts_due)))
     }
 
     /// Another station claiming a VIP we answer for (seen by the XDP program as an ARP
@@ -216,7 +226,7 @@ impl Daemon {
 
     async fn run_loop(
         &mut self,
-        mut inbound: mpsc::Receiver<Inbound>,
+        mut inbound: mpsc::Receiver<Vec<Inbound>>,
         mut track: mpsc::Receiver<TrackUpdate>,
         mut status: mpsc::Receiver<StatusRequest>,
         links: impl futures_util::Stream<Item = LinkEvent>,
@@ -237,7 +247,7 @@ impl Daemon {
                     r?;
                     self.poll();
                 }
-                Some(p) = inbound.recv() => self.on_inbound(p),
+                Some(batch) = inbound.recv() => self.on_inbound(batch),
                 Some(ev) = links.next() => self.on_link(ev).await,
                 Some(u) = track.recv() => self.on_track(u),
                 Some(req) = status.recv() => {
@@ -261,28 +271,38 @@ impl Daemon {
 
     fn poll(&mut self) {
         let now = clock::now();
-        for g in &mut self.groups {
-            g.poll(&mut self.ctx, now);
+        let groups = &self.groups;
+        let due = self
+            .schedule
+            .due(now, |g| groups.get(g).and_then(Group::next_deadline));
+        for g in due {
+            if let Some(group) = self.groups.get_mut(g) {
+                group.poll(&mut self.ctx, now);
+                self.schedule.push(g, group.next_deadline());
+            }
         }
         if self.conflicts_due <= now {
             self.check_conflicts(now);
         }
     }
 
-    fn on_inbound(&mut self, p: Inbound) {
+    fn on_inbound(&mut self, batch: Vec<Inbound>) {
         let now = clock::now();
-        let r = &p.packet;
-        let advert = match Advert::decode(&r.vrrp, r.src, r.dst) {
-            Ok(a) => a,
-            Err(error) => {
-                tracing::debug!(src = %r.src, %error, "undecodable VRRP");
-                return;
+        for p in batch {
+            let r = &p.packet;
+            let advert = match Advert::decode(&r.vrrp, r.src, r.dst) {
+                Ok(a) => a,
+                Err(error) => {
+                    tracing::debug!(src = %r.src, %error, "undecodable VRRP");
+                    continue;
+                }
+            };
+            if let Some(&(g, i)) = self.index.get(&(p.ifindex, p.family, advert.vrid))
+                && let Some(group) = self.groups.get_mut(g)
+            {
+                group.on_advert(&mut self.ctx, now, i, r.src, r.ttl, &advert);
+                self.schedule.push(g, group.next_deadline());
             }
-        };
-        if let Some(&(g, i)) = self.index.get(&(p.ifindex, p.family, advert.vrid))
-            && let Some(group) = self.groups.get_mut(g)
-        {
-            group.on_advert(&mut self.ctx, now, i, r.src, r.ttl, &advert);
         }
     }
 
@@ -331,6 +351,13 @@ impl Daemon {
                 }
             }
         }
+        self.reschedule();
+    }
+
+    /// Every group's deadline afresh, after an event that may have touched many.
+    fn reschedule(&mut self) {
+        self.schedule
+            .rebuild(self.groups.iter().map(Group::next_deadline));
     }
 
     async fn rebuild_interface(&mut self, name: &str) {
@@ -381,10 +408,11 @@ impl Daemon {
 
     fn on_track(&mut self, u: TrackUpdate) {
         let now = clock::now();
-        for g in &mut self.groups {
+        for (gi, g) in self.groups.iter_mut().enumerate() {
             if let Some(i) = g.members.iter().position(|m| m.id == u.member) {
                 g.members[i].track.apply(&u.item);
                 apply_tracking(&mut self.ctx, g, i, now);
+                self.schedule.push(gi, g.next_deadline());
                 return;
             }
         }
@@ -454,18 +482,19 @@ impl Daemon {
     /// Resign everywhere; keep answering until each new master is heard (bounded).
     async fn handover(
         &mut self,
-        inbound: &mut mpsc::Receiver<Inbound>,
+        inbound: &mut mpsc::Receiver<Vec<Inbound>>,
         ticker: &mut clock::Ticker,
     ) {
         let now = clock::now();
         for g in &mut self.groups {
             g.begin_handover(&mut self.ctx, now);
         }
+        self.reschedule();
         let started = Instant::now();
         while self.groups.iter().any(Group::handover_pending) {
             let deadline = self.next_deadline();
             tokio::select! {
-                Some(p) = inbound.recv() => self.on_inbound(p),
+                Some(batch) = inbound.recv() => self.on_inbound(batch),
                 r = ticker.sleep_until(deadline) => {
                     if r.is_err() { break; }
                     self.poll();

@@ -234,7 +234,7 @@ pub async fn add_group(
             ifindex,
             if_mac,
             src,
-            ctx.nl.clone(),
+            &ctx.background,
         );
         m.track.link_up = ctx.ifaces.get(&ifindex).is_some_and(|i| i.link.up);
         for (i, t) in m.cfg.track_interfaces.iter().enumerate() {

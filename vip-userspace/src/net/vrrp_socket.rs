@@ -77,32 +77,39 @@ impl VrrpSocket {
         Ok(Self { fd, v6 })
     }
 
-    /// Waits for the next packet that parses as IP carrying VRRP.
-    pub async fn recv(&self) -> Result<Received> {
+    /// Waits until packets arrive, then takes up to `max` of them: one wake-up per burst
+    /// rather than per packet when hundreds of virtual routers advertise. `buf` is the
+    /// receive buffer, reused across calls; each packet is copied out at its own size.
+    pub async fn recv_batch(&self, buf: &mut Vec<u8>, max: usize) -> Result<Vec<Received>> {
+        buf.resize(MAX_PACKET, 0);
         loop {
             let mut guard = self
                 .fd
                 .readable()
                 .await
                 .map_err(io_err("waiting on a VRRP socket"))?;
-            match guard.try_io(|inner| self.recv_now(inner.get_ref())) {
-                Ok(Ok(Some(r))) => return Ok(r),
-                // Not an IP packet we can read: skip it.
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => return Err(io_err("receiving VRRP")(e)),
-                Err(_would_block) => continue,
+            let mut out = Vec::new();
+            while out.len() < max {
+                match guard.try_io(|inner| self.recv_now(inner.get_ref(), buf)) {
+                    Ok(Ok(Some(r))) => out.push(r),
+                    // Not an IP packet we can read: skip it.
+                    Ok(Ok(None)) => continue,
+                    Ok(Err(e)) => return Err(io_err("receiving VRRP")(e)),
+                    Err(_would_block) => break,
+                }
+            }
+            if !out.is_empty() {
+                return Ok(out);
             }
         }
     }
 
-    fn recv_now(&self, s: &Socket) -> std::io::Result<Option<Received>> {
+    fn recv_now(&self, s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
         if self.v6 {
-            recv_v6(s)
+            recv_v6(s, buf)
         } else {
-            let mut buf = vec![0u8; MAX_PACKET];
-            let n = (&*s).read(&mut buf)?;
-            buf.truncate(n);
-            Ok(parse_ipv4(&buf))
+            let n = (&*s).read(buf)?;
+            Ok(parse_ipv4(&buf[..n]))
         }
     }
 
@@ -141,11 +148,10 @@ fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
     })
 }
 
-fn recv_v6(s: &Socket) -> std::io::Result<Option<Received>> {
-    let mut buf = vec![0u8; MAX_PACKET];
+fn recv_v6(s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
     let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
     let (n, src, hop, dst) = {
-        let mut iov = [IoSliceMut::new(&mut buf)];
+        let mut iov = [IoSliceMut::new(buf)];
         let msg =
             recvmsg::<SockaddrIn6>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
                 .map_err(std::io::Error::from)?;
@@ -167,12 +173,11 @@ fn recv_v6(s: &Socket) -> std::io::Result<Option<Received>> {
     let (Some(src), Some(hop), Some(dst)) = (src, hop, dst) else {
         return Ok(None);
     };
-    buf.truncate(n);
     Ok(Some(Received {
         src: src.into(),
         dst: dst.into(),
         ttl: hop.clamp(0, 255) as u8,
-        vrrp: buf,
+        vrrp: buf[..n].to_vec(),
     }))
 }
 
