@@ -33,6 +33,7 @@ pub fn render(status: &Status) -> String {
     let transitions = Family::<Labels, Counter>::default();
     let sent = Family::<Labels, Counter>::default();
     let received = Family::<Labels, Counter>::default();
+    let rejected = Family::<Labels, Counter>::default();
     for i in &status.instances {
         let inst = || vec![("instance", i.name.clone())];
         for s in STATES {
@@ -44,6 +45,7 @@ pub fn render(status: &Status) -> String {
         transitions.get_or_create(&inst()).inc_by(i.transitions);
         sent.get_or_create(&inst()).inc_by(i.adverts_sent);
         received.get_or_create(&inst()).inc_by(i.adverts_received);
+        rejected.get_or_create(&inst()).inc_by(i.adverts_invalid);
     }
     let xdp = Family::<Labels, Counter>::default();
     for (reason, v) in &status.xdp {
@@ -65,6 +67,11 @@ pub fn render(status: &Status) -> String {
     registry.register("transitions", "State transitions", transitions);
     registry.register("adverts_sent", "VRRP advertisements sent", sent);
     registry.register("adverts_received", "VRRP advertisements received", received);
+    registry.register(
+        "adverts_rejected",
+        "Advertisements the daemon refused (TTL, version, v2 password, allowlist)",
+        rejected,
+    );
     registry.register("xdp_packets", "XDP verdicts by reason", xdp);
     registry.register(
         "vip_conflicts",
@@ -173,6 +180,7 @@ mod tests {
                 transitions: 2,
                 adverts_sent: 40,
                 adverts_received: 3,
+                adverts_invalid: 1,
                 vips: vec!["192.0.2.1/24".into()],
                 vmac: None,
                 slot: 0,
@@ -197,6 +205,7 @@ mod tests {
             "vipd_transitions_total{instance=\"gw\"} 2",
             "vipd_adverts_sent_total{instance=\"gw\"} 40",
             "vipd_adverts_received_total{instance=\"gw\"} 3",
+            "vipd_adverts_rejected_total{instance=\"gw\"} 1",
             "vipd_xdp_packets_total{reason=\"arp_reply\"} 7",
             "vipd_xdp_packets_total{reason=\"vrrp_drop_peer\"} 2",
             "# EOF",

@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn stale_entries_are_skipped_and_each_due_group_comes_once() {
-        let mut deadlines = vec![Some(t(30)), Some(t(10)), None];
+        let mut deadlines = [Some(t(30)), Some(t(10)), None];
         let mut s = Schedule::default();
         s.rebuild(deadlines.iter().copied());
         assert_eq!(s.next(|g| deadlines[g]), Some(t(10)));
