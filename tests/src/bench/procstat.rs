@@ -24,16 +24,22 @@ pub fn cpu_seconds(pid: i32) -> f64 {
     (get(11) + get(12)) / ticks_per_second()
 }
 
-/// Resident set size of `pid` in KiB (VmRSS; 0 once it is gone).
+/// Resident memory of `pid` in KiB as its proportional share (PSS: pages shared with
+/// other processes count in part), so summing a daemon's forked processes does not count
+/// the pages they share twice. Falls back to VmRSS; 0 once the process is gone.
 pub fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
+    let field = |file: &str, key: &str| -> Option<u64> {
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .ok()?
+            .lines()
+            .find(|l| l.starts_with(key))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    field("smaps_rollup", "Pss:")
+        .or_else(|| field("status", "VmRSS:"))
         .unwrap_or(0)
 }
 

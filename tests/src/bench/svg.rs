@@ -58,6 +58,25 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Tick positions at a round step (1, 2 or 5 × 10^k ms), about six across `lo..=hi`.
+fn ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let raw = (hi - lo) / 6.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let mut v = Vec::new();
+    let mut t = (lo / step).ceil() * step;
+    while t <= hi + 1e-9 {
+        // + 0.0 turns a -0 into 0, which prints without the sign.
+        v.push(t + 0.0);
+        t += step;
+    }
+    v
+}
+
 pub fn render(timelines: &[&Timeline]) -> String {
     let mut groups: Vec<(String, Vec<&Timeline>)> = Vec::new();
     for t in timelines {
@@ -114,15 +133,14 @@ pub fn render(timelines: &[&Timeline]) -> String {
             r##"<line x1="{0:.1}" y1="{top:.1}" x2="{0:.1}" y2="{bottom:.1}" stroke="#000" stroke-dasharray="4 3"/>"##,
             x(mdi)
         );
-        // Axis: five ticks in ms.
+        // Axis: round ticks in ms.
         let axis = bottom + 4.0;
         let _ = writeln!(
             body,
             r##"<line x1="{LABEL}" y1="{axis:.1}" x2="{:.1}" y2="{axis:.1}" stroke="#555"/>"##,
             LABEL + PLOT
         );
-        for i in 0..=5 {
-            let t = lo + (hi - lo) * i as f64 / 5.0;
+        for t in ticks(lo, hi) {
             let _ = writeln!(
                 body,
                 r##"<line x1="{0:.1}" y1="{axis:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#555"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle" fill="#555">{3:.0} ms</text>"##,
@@ -175,6 +193,14 @@ pub fn render(timelines: &[&Timeline]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_fall_on_round_values_inside_the_range() {
+        assert_eq!(ticks(-9.0, 63.0), vec![0.0, 20.0, 40.0, 60.0]);
+        assert_eq!(ticks(-900.0, 6300.0), vec![0.0, 2000.0, 4000.0, 6000.0]);
+        assert!(ticks(-900.0, 6300.0)[0].is_sign_positive());
+        assert_eq!(ticks(-90.0, 630.0)[0], -0.0);
+    }
 
     #[test]
     fn renders_one_rect_per_visible_segment_and_escapes_titles() {
