@@ -159,6 +159,11 @@ pub trait Router: Send + Sync {
     fn transitions(&self) -> Result<u64>;
     /// The implementation's log, for error messages.
     fn log(&self) -> String;
+    /// How often [`wait_state`] may ask: reading a state file is free, spawning `vipd
+    /// status` is not, and a poll loop must not tax the router it is watching.
+    fn poll_every(&self) -> Duration {
+        Duration::from_millis(5)
+    }
 }
 
 pub fn start(
@@ -225,7 +230,7 @@ pub fn wait_state(r: &dyn Router, want: State, timeout: Duration) -> Result<Dura
             r.node()
         ),
         timeout,
-        Duration::from_millis(5),
+        r.poll_every(),
         || {
             let s = r.state()?;
             if s == want {
@@ -241,6 +246,35 @@ pub fn wait_state(r: &dyn Router, want: State, timeout: Duration) -> Result<Dura
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A crash, not a shutdown: SIGSTOP every process, wait until the kernel reports each one
+/// stopped, then SIGKILL them all. SIGSTOP is asynchronous; killing a daemon's parent
+/// while a child still runs hands the child its parent-death signal (keepalived's VRRP
+/// child then resigns with priority 0, which no crash would do). Callers reap afterwards.
+fn freeze_then_kill(pids: &[i32]) {
+    use nix::{sys::signal::kill, unistd::Pid};
+    for &p in pids {
+        let _ = kill(Pid::from_raw(p), Signal::SIGSTOP);
+    }
+    let stopped = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rfind(')')
+                    .and_then(|i| s.get(i + 2..i + 3).map(str::to_owned))
+            })
+            .is_none_or(|state| state == "T" || state == "t" || state == "Z" || state == "X")
+    };
+    let _ = wait_until(
+        "the daemon's processes to stop",
+        Duration::from_secs(1),
+        Duration::from_micros(200),
+        || Ok(pids.iter().all(|p| stopped(*p))),
+    );
+    for &p in pids {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
 }
 
 fn tree(pid: i32) -> Vec<i32> {
@@ -303,6 +337,7 @@ impl Router for Ka {
         })
     }
     fn kill9(&self) -> Result<()> {
+        freeze_then_kill(&self.pids());
         self.ka.kill()
     }
     fn sigterm(&self) -> Result<()> {
@@ -343,6 +378,7 @@ impl Router for FrrRouter {
         })
     }
     fn kill9(&self) -> Result<()> {
+        freeze_then_kill(&self.pids());
         self.frr.kill()
     }
     fn sigterm(&self) -> Result<()> {
@@ -538,6 +574,7 @@ impl Router for VipdRouter {
             .context("vipd reports no instance")
     }
     fn kill9(&self) -> Result<()> {
+        freeze_then_kill(&self.pids());
         self.proc.kill().map(drop)
     }
     fn sigterm(&self) -> Result<()> {
@@ -561,6 +598,9 @@ impl Router for VipdRouter {
     }
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("vipd.log")).unwrap_or_default()
+    }
+    fn poll_every(&self) -> Duration {
+        Duration::from_millis(50)
     }
 }
 

@@ -13,6 +13,8 @@ pub enum Class {
     R2,
     /// Answered by both routers.
     Both,
+    /// Answered, but no capture said by which router (a shared VMAC, a dropped capture).
+    Unattributed,
 }
 
 impl Class {
@@ -22,6 +24,7 @@ impl Class {
             Class::R1 => "#4e79a7",
             Class::R2 => "#f28e2b",
             Class::Both => "#d62728",
+            Class::Unattributed => "#9467bd",
         }
     }
 }
@@ -86,7 +89,7 @@ pub fn render(timelines: &[&Timeline]) -> String {
         }
     }
     let mut body = String::new();
-    let mut y = 56.0;
+    let mut y = 72.0;
     for (group, rows) in &groups {
         let mdi = rows.iter().map(|t| t.mdi_ms).fold(0.0, f64::max).max(1.0);
         let (lo, hi) = (-BEFORE * mdi, AFTER * mdi);
@@ -167,6 +170,7 @@ pub fn render(timelines: &[&Timeline]) -> String {
         (Class::R2, "r2 (backup)"),
         (Class::Both, "both: overlap"),
         (Class::None, "nobody: outage"),
+        (Class::Unattributed, "answered, router unknown"),
     ];
     let mut lx = 10.0;
     for (c, label) in legend {
@@ -176,11 +180,11 @@ pub fn render(timelines: &[&Timeline]) -> String {
             c.colour(),
             lx + 16.0
         );
-        lx += 150.0;
+        lx += if label.len() > 18 { 175.0 } else { 125.0 };
     }
     let _ = writeln!(
         s,
-        r#"<text x="{lx}" y="38">solid line: failure · dashed: Master_Down_Interval</text>"#
+        r#"<text x="10" y="54">solid line: the failure · dashed: r2's Master_Down_Interval after it</text>"#
     );
     if timelines.is_empty() {
         let _ = writeln!(s, r#"<text x="10" y="70">no failover runs</text>"#);
@@ -236,6 +240,6 @@ mod tests {
         assert!(svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("a&lt;b"));
         // The legend has one swatch per class; the off-axis segment is not drawn.
-        assert_eq!(svg.matches("<rect").count(), 1 + 4 + 3);
+        assert_eq!(svg.matches("<rect").count(), 1 + 5 + 3);
     }
 }
