@@ -7,7 +7,7 @@ use vip_common::VipKey;
 
 use crate::{
     frame::{EthHdr, L2, ptr_at},
-    maps::{Ownership, count, ownership, record_conflict, vip},
+    maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
 };
 
 #[repr(C)]
@@ -58,16 +58,8 @@ fn request(ctx: &XdpContext, arp: &mut ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     let Some(v) = vip(&key) else {
         return xdp_action::XDP_PASS;
     };
-    match ownership(v.slot) {
-        Ownership::Answering => {}
-        Ownership::NotOwned => {
-            count(|c| &mut c.vip_not_owned);
-            return xdp_action::XDP_DROP;
-        }
-        Ownership::LeaseLapsed => {
-            count(|c| &mut c.lease_expired);
-            return xdp_action::XDP_DROP;
-        }
+    if let Some(verdict) = refuse_unless_answering(v.slot) {
+        return verdict;
     }
     // A gratuitous request announces the sender's binding; it asks nothing.
     if arp.spa == arp.tpa {

@@ -68,6 +68,24 @@ pub fn ownership(slot: u32) -> Ownership {
     }
 }
 
+/// `None` when this node answers for `slot` now; otherwise the verdict for a question
+/// about one of its VIPs (dropped, so a stale address never makes the kernel answer),
+/// counted by why.
+#[inline(always)]
+pub fn refuse_unless_answering(slot: u32) -> Option<u32> {
+    match ownership(slot) {
+        Ownership::Answering => None,
+        Ownership::NotOwned => {
+            count(|c| &mut c.vip_not_owned);
+            Some(aya_ebpf::bindings::xdp_action::XDP_DROP)
+        }
+        Ownership::LeaseLapsed => {
+            count(|c| &mut c.lease_expired);
+            Some(aya_ebpf::bindings::xdp_action::XDP_DROP)
+        }
+    }
+}
+
 /// Looks up a VIP; copies the value out (hash values can be replaced under us).
 #[inline(always)]
 pub fn vip(key: &VipKey) -> Option<VipValue> {

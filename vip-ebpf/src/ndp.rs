@@ -12,7 +12,7 @@ use vip_common::{
 use crate::{
     csum,
     frame::{EthHdr, L2, len, ptr_at},
-    maps::{Ownership, count, ownership, vip},
+    maps::{count, refuse_unless_answering, vip},
 };
 
 #[repr(C)]
@@ -85,16 +85,8 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(v) = vip(&key) else {
         return xdp_action::XDP_PASS;
     };
-    match ownership(v.slot) {
-        Ownership::Answering => {}
-        Ownership::NotOwned => {
-            count(|c| &mut c.vip_not_owned);
-            return xdp_action::XDP_DROP;
-        }
-        Ownership::LeaseLapsed => {
-            count(|c| &mut c.lease_expired);
-            return xdp_action::XDP_DROP;
-        }
+    if let Some(verdict) = refuse_unless_answering(v.slot) {
+        return verdict;
     }
     // Only a well-formed NS is answered; anything odd is left for the kernel to judge.
     let payload = u16::from_be_bytes(ip.payload_len) as usize;

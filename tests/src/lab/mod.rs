@@ -37,6 +37,7 @@
 //! Every bridge-side veth carries the `vipd_pass` XDP program: a veth discards frames its
 //! peer sends with `XDP_TX` unless it runs an XDP program itself (DESIGN.md, kernel facts).
 
+pub mod attack;
 pub mod block;
 pub mod capture;
 pub mod frr;
@@ -44,6 +45,7 @@ pub mod keepalived;
 pub mod netns;
 pub mod probe;
 pub mod process;
+pub mod vipd;
 
 use std::{
     collections::HashMap,
@@ -63,12 +65,14 @@ use aya::{
     programs::{Xdp, XdpMode},
 };
 
+pub use attack::{Injector, advert_v4};
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use frr::{Frr, FrrConfig, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober};
 pub use process::Proc;
+pub use vipd::Vipd;
 
 /// Per-lab scratch directories (configs, pid files, sockets, captures) live under here.
 pub const LAB_ROOT: &str = "/tmp/vipd-lab";
@@ -449,7 +453,7 @@ impl Lab {
     }
 
     fn attach_pass(&mut self) -> Result<()> {
-        let mut ebpf = Ebpf::load(vipd::objects::PASS).context("load the pass object")?;
+        let mut ebpf = Ebpf::load(::vipd::objects::PASS).context("load the pass object")?;
         let prog: &mut Xdp = ebpf
             .program_mut(vip_common::programs::PASS)
             .context("pass program missing from its object")?

@@ -1,6 +1,8 @@
 //! Fixtures shared by the program tests.
 
-use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
+use vip_common::{
+    FAMILY_IPV4, FAMILY_IPV6, GroupState, LEASE_FOREVER, Policy, PolicyKey, VipKey, VipValue,
+};
 use vip_tests::xdp::{Responder, TEST_IFINDEX};
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 0x64];
@@ -71,4 +73,34 @@ pub fn scapy(frame: &[u8], script: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The virtual routers of the keepalived capture (`tests/vectors`): VRID 51 v3, 52 v2,
+/// 53 v3 over IPv6 and 54 v3, on each of `vlans`, all in `slot`.
+pub fn add_keepalived_policies(r: &mut Responder, vlans: &[u16], slot: u32) {
+    for &vlan in vlans {
+        for (family, vrid, version) in [
+            (FAMILY_IPV4, 51, 3),
+            (FAMILY_IPV4, 52, 2),
+            (FAMILY_IPV6, 53, 3),
+            (FAMILY_IPV4, 54, 3),
+        ] {
+            r.maps()
+                .set_policy(
+                    PolicyKey {
+                        ifindex: TEST_IFINDEX,
+                        vlan,
+                        family,
+                        vrid,
+                    },
+                    Policy {
+                        version,
+                        flags: 0,
+                        _pad: [0; 2],
+                        slot,
+                    },
+                )
+                .unwrap();
+        }
+    }
 }

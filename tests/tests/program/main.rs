@@ -3,6 +3,7 @@
 
 mod arp;
 mod common;
+mod fuzz;
 mod maps;
 mod ndp;
 mod truncation;

@@ -1,10 +1,9 @@
 //! Every frame kind cut at every length: passed untouched or dropped, never answered,
 //! never aborted.
 
-use vip_common::{FAMILY_IPV4, FAMILY_IPV6, Policy, PolicyKey};
 use vip_tests::{
     frames,
-    xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS},
+    xdp::{Responder, XDP_DROP, XDP_PASS},
 };
 
 use crate::common::*;
@@ -39,31 +38,7 @@ fn all_kinds() -> Vec<(String, Vec<u8>)> {
 
 fn configured() -> Responder {
     let mut r = responder(true);
-    for vlan in [0, 42] {
-        for (family, vrid, version) in [
-            (FAMILY_IPV4, 51, 3),
-            (FAMILY_IPV4, 52, 2),
-            (FAMILY_IPV6, 53, 3),
-            (FAMILY_IPV4, 54, 3),
-        ] {
-            r.maps()
-                .set_policy(
-                    PolicyKey {
-                        ifindex: TEST_IFINDEX,
-                        vlan,
-                        family,
-                        vrid,
-                    },
-                    Policy {
-                        version,
-                        flags: 0,
-                        _pad: [0; 2],
-                        slot: 0,
-                    },
-                )
-                .unwrap();
-        }
-    }
+    add_keepalived_policies(&mut r, &[0, 42], 0);
     r
 }
 

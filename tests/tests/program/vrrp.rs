@@ -1,6 +1,4 @@
-use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey, v4_in_16,
-};
+use vip_common::{FAMILY_IPV4, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey, v4_in_16};
 use vip_tests::{
     frames,
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS},
@@ -29,15 +27,7 @@ fn policy(version: u8, flags: u8) -> Policy {
 /// A responder configured like the keepalived routers that produced the vectors.
 fn keepalived_peer() -> Responder {
     let mut r = Responder::load();
-    let m = r.maps();
-    m.set_policy(policy_key(FAMILY_IPV4, 51, 0), policy(3, 0))
-        .unwrap();
-    m.set_policy(policy_key(FAMILY_IPV4, 52, 0), policy(2, 0))
-        .unwrap();
-    m.set_policy(policy_key(FAMILY_IPV6, 53, 0), policy(3, 0))
-        .unwrap();
-    m.set_policy(policy_key(FAMILY_IPV4, 54, 0), policy(3, 0))
-        .unwrap();
+    crate::common::add_keepalived_policies(&mut r, &[0], 0);
     r
 }
 

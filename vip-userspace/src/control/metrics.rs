@@ -143,3 +143,93 @@ fn http(status: &str, content_type: &str, body: &str) -> String {
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::control::InstanceStatus;
+
+    fn status() -> Status {
+        Status {
+            router_id: "r1".into(),
+            pid: 1,
+            uptime_ms: 10,
+            pin_path: "/sys/fs/bpf/vipd/r1".into(),
+            instances: vec![InstanceStatus {
+                name: "gw".into(),
+                interface: "eth0".into(),
+                vrid: 51,
+                family: "ipv4".into(),
+                version: 3,
+                state: "master".into(),
+                priority: 150,
+                configured_priority: 200,
+                master: Some("192.0.2.11".into()),
+                master_adver_interval_ms: 100.0,
+                master_down_interval_ms: 321.875,
+                last_transition: None,
+                transitions: 2,
+                adverts_sent: 40,
+                adverts_received: 3,
+                vips: vec!["192.0.2.1/24".into()],
+                vmac: None,
+                slot: 0,
+                sync_group: None,
+                tracking: vec![],
+            }],
+            xdp: BTreeMap::from([
+                ("arp_reply".to_owned(), 7),
+                ("vrrp_drop_peer".to_owned(), 2),
+            ]),
+            conflicts: vec![],
+        }
+    }
+
+    #[test]
+    fn snapshot_renders_as_openmetrics_with_every_family() {
+        let text = render(&status());
+        for line in [
+            "vipd_instance_state{instance=\"gw\",state=\"master\"} 1",
+            "vipd_instance_state{instance=\"gw\",state=\"backup\"} 0",
+            "vipd_instance_priority{instance=\"gw\"} 150",
+            "vipd_transitions_total{instance=\"gw\"} 2",
+            "vipd_adverts_sent_total{instance=\"gw\"} 40",
+            "vipd_adverts_received_total{instance=\"gw\"} 3",
+            "vipd_xdp_packets_total{reason=\"arp_reply\"} 7",
+            "vipd_xdp_packets_total{reason=\"vrrp_drop_peer\"} 2",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn http_endpoint_serves_metrics_and_refuses_other_paths() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = mpsc::channel::<StatusRequest>(1);
+        let daemon = tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                let _ = req.send(status());
+            }
+        });
+        let server = tokio::spawn(serve(listener, tx));
+        let get = |path: &'static str| async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        };
+        let ok = get("/metrics").await;
+        assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
+        assert!(ok.contains("vipd_xdp_packets_total{reason=\"arp_reply\"} 7"));
+        assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        server.abort();
+        daemon.abort();
+    }
+}

@@ -169,3 +169,63 @@ pub async fn query(path: &Path) -> Result<Status, ControlError> {
             timeout: CLIENT_TIMEOUT,
         })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("vipd-ctl-{}-{tag}/ctl.sock", std::process::id()))
+    }
+
+    #[tokio::test]
+    async fn a_live_socket_is_never_taken_over_but_a_stale_one_is_replaced() {
+        let p = path("live");
+        let first = bind(&p).await.unwrap();
+        assert!(matches!(bind(&p).await, Err(ControlError::InUse { .. })));
+        drop(first);
+        // The file is left behind by a dead daemon: the next one takes the path.
+        assert!(p.exists());
+        let second = bind(&p).await;
+        assert!(second.is_ok(), "{second:?}");
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn query_gets_the_daemon_snapshot_and_bad_requests_get_an_error() {
+        let p = path("query");
+        let listener = bind(&p).await.unwrap();
+        let (tx, mut rx) = mpsc::channel::<StatusRequest>(1);
+        tokio::spawn(async move {
+            while let Some(req) = rx.recv().await {
+                let _ = req.send(Status {
+                    router_id: "r9".into(),
+                    pid: 9,
+                    uptime_ms: 1,
+                    pin_path: String::new(),
+                    instances: vec![],
+                    xdp: Default::default(),
+                    conflicts: vec![],
+                });
+            }
+        });
+        let server = tokio::spawn(serve(listener, tx));
+        assert_eq!(query(&p).await.unwrap().router_id, "r9");
+        let mut s = UnixStream::connect(&p).await.unwrap();
+        s.write_all(b"{\"command\":\"reboot\"}\n").await.unwrap();
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).await.unwrap();
+        assert!(line.contains("bad request"), "{line}");
+        server.abort();
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn query_without_a_daemon_says_so() {
+        let p = path("none");
+        assert!(matches!(
+            query(&p).await,
+            Err(ControlError::NotRunning { .. })
+        ));
+    }
+}

@@ -49,7 +49,7 @@ pub const IPV4_MIN_HEADER_LEN: usize = 20;
 const V3_INTERVAL_MASK: u16 = 0x0fff;
 
 /// VRRP protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Version {
     /// RFC 3768: IPv4 only, intervals in whole seconds, an authentication field.
     V2,
@@ -73,7 +73,7 @@ impl fmt::Display for Version {
 }
 
 /// IP address family of a virtual router (VRRP keeps IPv4 and IPv6 instances apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     Ipv4,
     Ipv6,
@@ -84,6 +84,14 @@ impl Family {
         match addr {
             IpAddr::V4(_) => Family::Ipv4,
             IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// "IPv4" / "IPv6", as messages spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
         }
     }
 

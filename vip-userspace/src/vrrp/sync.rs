@@ -44,9 +44,12 @@ pub struct SyncGroup {
 }
 
 impl SyncGroup {
+    /// A group of one is a lone machine: nothing to wait for, so no gate, and its
+    /// transitions keep their own reasons.
     pub fn new(mut members: Vec<Machine>) -> SyncGroup {
+        let gated = members.len() > 1;
         for member in &mut members {
-            member.set_gated(true);
+            member.set_gated(gated);
         }
         SyncGroup { members }
     }
@@ -244,6 +247,20 @@ mod tests {
         g.poll(at);
         assert_eq!(states(g), vec![State::Master; 3]);
         at
+    }
+
+    #[test]
+    fn a_group_of_one_behaves_as_its_machine_with_its_own_reasons() {
+        let mut g = SyncGroup::new(vec![member(1, 100)]);
+        g.handle(Time::ZERO, 0, Event::Startup);
+        let at = g.poll_at().expect("armed");
+        let out = g.poll(at);
+        assert_eq!(
+            out[0].action,
+            Action::BecomeMaster {
+                reason: Reason::MasterDownTimerExpired
+            }
+        );
     }
 
     #[test]

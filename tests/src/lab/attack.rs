@@ -1,0 +1,100 @@
+//! Sending crafted frames from a lab node (the attacker, usually): spoofed or malformed
+//! VRRP, ARP floods. Every flood is bounded in count and in time.
+
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+use vipd::{
+    net::{PacketSender, frames},
+    vrrp::{Advert, Interval},
+};
+
+use super::{Lab, Node, in_netns};
+
+pub struct Injector {
+    sender: PacketSender,
+    pub mac: [u8; 6],
+}
+
+impl Lab {
+    /// An AF_PACKET sender on `node`'s eth0.
+    pub fn injector(&self, node: &Node) -> Result<Injector> {
+        let ifname = node.ifname.clone();
+        let sender = in_netns(&node.ns, move || -> Result<PacketSender> {
+            let ifindex = nix::net::if_::if_nametoindex(ifname.as_str())
+                .with_context(|| format!("no {ifname}"))?;
+            Ok(PacketSender::open(ifindex)?)
+        })??;
+        Ok(Injector {
+            sender,
+            mac: node.mac,
+        })
+    }
+}
+
+impl Injector {
+    pub fn send(&self, frame: &[u8]) -> Result<()> {
+        Ok(self.sender.send(frame)?)
+    }
+
+    /// Sends `make(i)` for `i` in `0..count`, at most `pps` per second (0: as fast as the
+    /// socket takes them), giving up at `max`. Returns how many went out.
+    pub fn flood(
+        &self,
+        count: usize,
+        pps: u32,
+        max: Duration,
+        mut make: impl FnMut(usize) -> Vec<u8>,
+    ) -> usize {
+        let start = Instant::now();
+        let mut sent = 0;
+        while sent < count && start.elapsed() < max {
+            if pps > 0 {
+                let due = start + Duration::from_secs_f64(sent as f64 / pps as f64);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let frame = make(sent);
+            match self.sender.send(&frame) {
+                Ok(()) => sent += 1,
+                // A full transmit queue: give it a moment rather than spin.
+                Err(_) => std::thread::sleep(Duration::from_micros(50)),
+            }
+        }
+        sent
+    }
+}
+
+/// A VRRPv3 advertisement over IPv4 to 224.0.0.18, checksummed correctly, from any source
+/// the attacker likes.
+pub fn advert_v4(
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    interval_centis: u16,
+    vips: &[Ipv4Addr],
+) -> Vec<u8> {
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let advert = Advert::v3(
+        vrid,
+        priority,
+        Interval::from_centis(interval_centis).expect("non-zero interval"),
+        vips.iter().map(|a| (*a).into()).collect(),
+    );
+    let vrrp = advert
+        .encode(src.into(), group.into())
+        .expect("encodable advert");
+    frames::vrrp_v4(
+        src_mac,
+        frames::ipv4_multicast_mac(group),
+        src,
+        group,
+        1,
+        &vrrp,
+    )
+}

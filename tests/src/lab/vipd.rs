@@ -1,0 +1,223 @@
+//! Running vipd on a lab node: a generated `[global]` (pin path and control socket inside
+//! the lab, so parallel labs never share them), the test's `[[vrrp]]` sections, and state
+//! read back through `vipd status --json`, the interface operators use.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+use nix::sys::signal::Signal;
+use serde_json::Value;
+
+use super::{Lab, Node, Proc, netns, wait_until};
+
+pub struct Vipd {
+    pub router: String,
+    bin: PathBuf,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub pin: PathBuf,
+    log: PathBuf,
+    proc: Option<Proc>,
+    ns: String,
+}
+
+impl Lab {
+    /// Writes a configuration for `node` with `vrrp` as its instance sections and starts
+    /// `bin run` in the node's namespace; returns once the control socket answers.
+    pub fn vipd(&self, bin: &Path, node: &Node, vrrp: &str) -> Result<Vipd> {
+        let mut v = self.vipd_configured(bin, node, vrrp)?;
+        self.start_vipd(&mut v, &[])?;
+        Ok(v)
+    }
+
+    /// The configuration alone, not started (for `check` tests and restarts).
+    pub fn vipd_configured(&self, bin: &Path, node: &Node, vrrp: &str) -> Result<Vipd> {
+        let dir = self.scratch(&format!("vipd-{}", node.label))?;
+        let pin = self.pin_dir()?.join(&node.label);
+        let socket = dir.join("vipd.sock");
+        let config = dir.join("vipd.toml");
+        let text = format!(
+            "[global]\nrouter_id = \"{}\"\npin_path = \"{}\"\ncontrol_socket = \"{}\"\n\n{vrrp}",
+            node.label,
+            pin.display(),
+            socket.display()
+        );
+        std::fs::write(&config, text)?;
+        Ok(Vipd {
+            router: node.label.clone(),
+            bin: bin.to_owned(),
+            config,
+            socket,
+            pin,
+            log: dir.join("vipd.log"),
+            proc: None,
+            ns: node.ns.clone(),
+        })
+    }
+
+    /// Starts a configured vipd (again).
+    pub fn start_vipd(&self, v: &mut Vipd, extra: &[&str]) -> Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&v.log)?;
+        let bin = v.bin.to_string_lossy().into_owned();
+        let cfg = v.config.to_string_lossy().into_owned();
+        let mut argv = vec![bin.as_str(), "run", "--config", cfg.as_str()];
+        argv.extend_from_slice(extra);
+        let mut cmd = netns::nsenter(&v.ns, &argv);
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .env("RUST_LOG", "info,vipd=debug");
+        let proc = self.procs.spawn(&format!("vipd {}", v.router), cmd)?;
+        v.proc = Some(proc);
+        v.wait_ready()
+    }
+}
+
+impl Vipd {
+    fn wait_ready(&self) -> Result<()> {
+        wait_until(
+            &format!("vipd on {} to answer on its control socket", self.router),
+            Duration::from_secs(15),
+            Duration::from_millis(10),
+            || {
+                if let Some(p) = &self.proc
+                    && !p.is_running()
+                {
+                    bail!("vipd exited:\n{}", self.log());
+                }
+                Ok(self.status().is_ok())
+            },
+        )
+        .map(drop)
+    }
+
+    /// `vipd status --json` as JSON.
+    pub fn status(&self) -> Result<Value> {
+        let out = std::process::Command::new(&self.bin)
+            .args(["status", "--json", "--socket"])
+            .arg(&self.socket)
+            .output()
+            .context("running vipd status")?;
+        if !out.status.success() {
+            bail!("vipd status: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    /// `vipd status` as operators read it.
+    pub fn status_text(&self) -> Result<String> {
+        let out = std::process::Command::new(&self.bin)
+            .args(["status", "--socket"])
+            .arg(&self.socket)
+            .output()?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The state of instance `name` ("master", "backup", "fault", "initialize").
+    pub fn state_of(&self, name: &str) -> Result<String> {
+        let s = self.status()?;
+        s["instances"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == name))
+            .and_then(|i| i["state"].as_str().map(str::to_owned))
+            .with_context(|| format!("no instance {name} in {s}"))
+    }
+
+    pub fn instance(&self, name: &str) -> Result<Value> {
+        let s = self.status()?;
+        s["instances"]
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == name).cloned())
+            .with_context(|| format!("no instance {name}"))
+    }
+
+    /// XDP counter `name` from the status.
+    pub fn xdp(&self, name: &str) -> Result<u64> {
+        let s = self.status()?;
+        s["xdp"][name]
+            .as_u64()
+            .with_context(|| format!("no counter {name}"))
+    }
+
+    /// Waits until instance `name` is in `state`; returns how long that took.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Result<Duration> {
+        wait_until(
+            &format!("vipd {} instance {name} to be {state}", self.router),
+            timeout,
+            Duration::from_millis(5),
+            || {
+                if let Some(p) = &self.proc
+                    && !p.is_running()
+                {
+                    bail!("vipd exited:\n{}", self.log());
+                }
+                let now = self.state_of(name)?;
+                if now == state {
+                    Ok(true)
+                } else {
+                    bail!("state {now}")
+                }
+            },
+        )
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn process(&self) -> Option<&Proc> {
+        self.proc.as_ref()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
+
+    /// kill -9: no resignation, no cleanup (program and maps stay pinned).
+    pub fn kill(&self) -> Result<()> {
+        match &self.proc {
+            Some(p) => p.kill().map(drop),
+            None => Ok(()),
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit (bounded).
+    pub fn stop(&self) -> Result<()> {
+        self.signal_and_wait(Signal::SIGTERM)
+    }
+
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        match &self.proc {
+            Some(p) => p.signal(sig),
+            None => Ok(()),
+        }
+    }
+
+    pub fn signal_and_wait(&self, sig: Signal) -> Result<()> {
+        let Some(p) = &self.proc else { return Ok(()) };
+        let (status, clean) = p.stop(sig, Duration::from_secs(10))?;
+        if !clean || !status.success() {
+            bail!(
+                "vipd on {} did not exit cleanly ({status}):\n{}",
+                self.router,
+                self.log()
+            );
+        }
+        Ok(())
+    }
+
+    /// Rewrites the instance sections (for SIGHUP reload tests).
+    pub fn rewrite(&self, vrrp: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)?;
+        let global_end = text.find("\n\n").map(|i| i + 2).unwrap_or(text.len());
+        std::fs::write(&self.config, format!("{}{vrrp}", &text[..global_end]))?;
+        Ok(())
+    }
+}

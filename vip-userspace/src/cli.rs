@@ -1,0 +1,216 @@
+//! The `vipd` command line. It lives in the library so the test harness builds the very
+//! same binary (`tests/src/bin/vipd.rs`) that operators run.
+
+use std::{
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use crate::{
+    config::{Config, host_interface_exists},
+    control,
+    daemon::{self, Options},
+    dataplane::{self, Dataplane, ModePreference},
+};
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "vipd",
+    version,
+    about = "VRRP virtual IPs with an XDP packet path"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon in the foreground (logs to stderr).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+        /// On exit leave the XDP program, maps, VIPs and ownership in place, so a vipd
+        /// restarted within the lease (an upgrade) resumes without a gap.
+        #[arg(long)]
+        keep_on_exit: bool,
+        #[arg(long, value_enum, default_value_t = ModePreference::Auto)]
+        xdp_mode: ModePreference,
+    },
+    /// Validate a configuration and print it with every default filled in.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Show the state of a running vipd.
+    Status {
+        /// Control socket (default: the one the configuration names).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Configuration to read the control socket path from.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drive the XDP data plane by hand, without the daemon.
+    #[command(subcommand)]
+    Xdp(XdpCommand),
+}
+
+#[derive(Subcommand)]
+enum XdpCommand {
+    /// Load the responder, pin its maps and attach it to an interface.
+    Attach {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        pin: PathBuf,
+        #[arg(long, value_enum, default_value_t = ModePreference::Auto)]
+        mode: ModePreference,
+    },
+    /// Detach the responder from an interface; unpin the maps once no interface is left.
+    Detach {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        pin: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log that cannot be written (a full disk, a closed pipe) must never take the
+    // daemon down: by default tracing-subscriber reports such failures on stderr, whose
+    // own failure panics.
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .log_internal_errors(false);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            config,
+            log_format,
+            keep_on_exit,
+            xdp_mode,
+        } => {
+            init_logging(log_format);
+            runtime().and_then(|rt| {
+                rt.block_on(daemon::run(Options {
+                    config,
+                    keep_on_exit,
+                    xdp_mode,
+                }))
+            })
+        }
+        Command::Check { config } => check(&config),
+        Command::Status {
+            socket,
+            config,
+            json,
+        } => status(socket, config, json),
+        Command::Xdp(cmd) => {
+            init_logging(LogFormat::Text);
+            xdp(cmd)
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Not eprintln!: it panics when stderr cannot be written.
+            let _ = writeln!(std::io::stderr(), "vipd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`vipd status | head`) is not an error.
+fn out(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    // One thread: the daemon is a single event loop; helper tasks are I/O bound.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
+}
+
+fn load(config: &Path) -> Result<Config> {
+    Ok(Config::load(config, &host_interface_exists)?)
+}
+
+fn check(config: &Path) -> Result<()> {
+    let c = load(config)?;
+    out(&c.to_toml_string());
+    Ok(())
+}
+
+fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Result<()> {
+    let path = match (socket, config) {
+        (Some(s), _) => s,
+        (None, Some(c)) => load(&c)?.global.control_socket,
+        (None, None) => anyhow::bail!("give --socket PATH or --config FILE"),
+    };
+    let s = runtime()?.block_on(control::socket::query(&path))?;
+    if json {
+        out(&(serde_json::to_string_pretty(&s)? + "\n"));
+    } else {
+        out(&s.render());
+    }
+    Ok(())
+}
+
+fn xdp(cmd: XdpCommand) -> Result<()> {
+    match cmd {
+        XdpCommand::Attach { iface, pin, mode } => {
+            let mut dp = Dataplane::open(&pin)
+                .with_context(|| format!("opening the data plane under {}", pin.display()))?;
+            let attached = dp
+                .attach(&iface, mode)
+                .with_context(|| format!("attaching to {iface}"))?;
+            out(&format!(
+                "attached to {iface} ({attached:?}); maps pinned under {}\n",
+                pin.display()
+            ));
+        }
+        XdpCommand::Detach { iface, pin } => {
+            let was = Dataplane::detach(&pin, &iface)
+                .with_context(|| format!("detaching from {iface}"))?;
+            if Dataplane::attached_interfaces(&pin)?.is_empty() {
+                Dataplane::unpin_maps(&pin)?;
+            }
+            if was {
+                out(&format!("detached from {iface}\n"));
+            } else {
+                out(&format!(
+                    "nothing attached to {iface} under {}\n",
+                    pin.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
