@@ -376,6 +376,13 @@ fn section(
             goals.extend(cell_goals(&by, key, mdi, impls, vipd));
         }
     }
+    if impls.contains(&Impl::Frr) {
+        md.push_str(
+            "\nFRR vrrpd keeps its timers in whole centiseconds and truncates Skew_Time: at \
+             10 ms a priority-100 backup waits 30 ms, not the RFC's 36.1 ms, so its link-down \
+             and kill -9 takeovers come earlier by design, not by speed.\n",
+        );
+    }
     if !errors.is_empty() {
         md.push_str("\nRuns that failed (not in the figures):\n\n");
         for e in &errors {

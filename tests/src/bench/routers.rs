@@ -2,10 +2,10 @@
 //! node with (VRID, priority, interval, VIPs, version), read its state, kill it with
 //! `kill -9` or stop it with SIGTERM. vipd is one more variant next to keepalived and FRR.
 //!
-//! The vipd variant is written against the daemon's documented interface (`vipd run
-//! --config FILE`, the TOML in `vip-userspace/examples/vipd.toml`, `vipd status --config
-//! FILE --json` with `instances[].state` = "master" / "backup"). It is used only when the
-//! binary given to the bench has a `run` subcommand.
+//! The vipd variant goes through the lab's own vipd starter (`vipd run --config FILE`
+//! with the `[[vrrp]]` sections below, state from `vipd status --json`, `instances[].state`
+//! = "master" / "backup"). It is used only when the binary given to the bench has a `run`
+//! subcommand.
 
 use std::{
     fmt::Write as _,
@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 
 use crate::lab::{
-    Frr, FrrConfig, Keepalived, KeepalivedConfig, Lab, Node, Proc, netns, process, wait_until,
+    Frr, FrrConfig, Keepalived, KeepalivedConfig, Lab, Node, Vipd, process, wait_until,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -427,13 +427,9 @@ fn duration_str(d: Duration) -> String {
     }
 }
 
-/// A vipd configuration file.
-pub fn vipd_config(
-    router_id: &str,
-    pin_path: &Path,
-    control_socket: &Path,
-    instances: &[Instance],
-) -> String {
+/// The `[[vrrp]]` sections of a vipd configuration (the lab's vipd starter writes the
+/// `[global]` part: pin path and control socket inside the lab).
+pub fn vipd_sections(instances: &[Instance]) -> String {
     let list = |v: &[IpAddr]| {
         v.iter()
             .map(|a| format!("\"{a}\""))
@@ -441,17 +437,11 @@ pub fn vipd_config(
             .join(", ")
     };
     let mut c = String::new();
-    let _ = writeln!(
-        c,
-        "[global]\nrouter_id = \"{router_id}\"\npin_path = \"{}\"\ncontrol_socket = \"{}\"",
-        pin_path.display(),
-        control_socket.display()
-    );
     for i in instances {
         let s = &i.spec;
         let _ = writeln!(
             c,
-            "\n[[vrrp]]\nname = \"{}\"\ninterface = \"{}\"\nvrid = {}\npriority = {}\n\
+            "[[vrrp]]\nname = \"{}\"\ninterface = \"{}\"\nvrid = {}\npriority = {}\n\
              version = {}\nadvert_interval = \"{}\"\naccept = true\nvips = [{}]",
             i.name,
             s.interface,
@@ -464,21 +454,20 @@ pub fn vipd_config(
         if !s.allowed_peers.is_empty() {
             let _ = writeln!(c, "allowed_peers = [{}]", list(&s.allowed_peers));
         }
+        c.push('\n');
     }
     c
 }
 
+/// vipd on a lab node, started through the lab's own vipd starter.
 pub struct VipdRouter {
-    node: Node,
-    bin: PathBuf,
-    config: PathBuf,
-    dir: PathBuf,
-    proc: Proc,
+    node: String,
+    vipd: Vipd,
 }
 
 impl VipdRouter {
-    /// Writes the configuration and starts `vipd run` in `node`'s namespace, its log in
-    /// the lab directory; returns once `vipd status` answers.
+    /// Starts `vipd run` with `instances` in `node`'s namespace; returns once its control
+    /// socket answers.
     pub fn start(
         lab: &Lab,
         node: &Node,
@@ -489,58 +478,15 @@ impl VipdRouter {
             (Some(p), true) => p.clone(),
             _ => bail!("vipd cannot run: {}", vipd.why),
         };
-        let dir = lab.scratch(&format!("vipd-{}", node.label))?;
-        let pin = lab.pin_dir()?.join(&node.label);
-        let config = dir.join("vipd.toml");
-        std::fs::write(
-            &config,
-            vipd_config(&node.label, &pin, &dir.join("ctl.sock"), instances),
-        )?;
-        let log = dir.join("vipd.log");
-        // `exec` keeps the pid, so signals reach vipd itself, not a shell.
-        let script = format!(
-            "exec '{}' run --config '{}' >'{}' 2>&1",
-            bin.display(),
-            config.display(),
-            log.display()
-        );
-        let proc = lab.spawn(node, &["sh", "-c", &script])?;
-        let r = VipdRouter {
-            node: node.clone(),
-            bin,
-            config,
-            dir,
-            proc,
-        };
-        wait_until(
-            &format!("vipd on {} to answer `vipd status`", node.label),
-            Duration::from_secs(10),
-            Duration::from_millis(20),
-            || {
-                if !r.proc.is_running() {
-                    bail!("vipd exited:\n{}", tail(&r.log(), 20));
-                }
-                r.status().map(|_| true)
-            },
-        )?;
-        Ok(r)
+        Ok(VipdRouter {
+            node: node.label.clone(),
+            vipd: lab.vipd(&bin, node, &vipd_sections(instances))?,
+        })
     }
 
-    /// `vipd status --json`, parsed.
-    pub fn status(&self) -> Result<serde_json::Value> {
-        let bin = self.bin.to_string_lossy().into_owned();
-        let config = self.config.to_string_lossy().into_owned();
-        // In the node's namespace: loading the configuration checks its interfaces exist.
-        let out = netns::run(netns::nsenter(
-            &self.node.ns,
-            &[&bin, "status", "--config", &config, "--json"],
-        ))?;
-        serde_json::from_str(&out).with_context(|| format!("parse vipd status: {out}"))
-    }
-
-    /// Every instance's state.
+    /// Every instance's state, from `vipd status --json`.
     pub fn states(&self) -> Result<Vec<State>> {
-        let s = self.status()?;
+        let s = self.vipd.status()?;
         let instances = s["instances"]
             .as_array()
             .context("vipd status has no instances[]")?;
@@ -554,10 +500,6 @@ impl VipdRouter {
             })
             .collect())
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 impl Router for VipdRouter {
@@ -565,7 +507,7 @@ impl Router for VipdRouter {
         Impl::Vipd
     }
     fn node(&self) -> &str {
-        &self.node.label
+        &self.node
     }
     fn state(&self) -> Result<State> {
         self.states()?
@@ -575,20 +517,16 @@ impl Router for VipdRouter {
     }
     fn kill9(&self) -> Result<()> {
         freeze_then_kill(&self.pids());
-        self.proc.kill().map(drop)
+        self.vipd.kill()
     }
     fn sigterm(&self) -> Result<()> {
-        let (_, clean) = self.proc.stop(Signal::SIGTERM, Duration::from_secs(5))?;
-        if !clean {
-            bail!("vipd on {} ignored SIGTERM", self.node.label);
-        }
-        Ok(())
+        self.vipd.stop()
     }
     fn pids(&self) -> Vec<i32> {
-        tree(self.proc.pid())
+        self.vipd.pid().map(tree).unwrap_or_default()
     }
     fn transitions(&self) -> Result<u64> {
-        let s = self.status()?;
+        let s = self.vipd.status()?;
         Ok(s["instances"]
             .as_array()
             .context("vipd status has no instances[]")?
@@ -597,7 +535,7 @@ impl Router for VipdRouter {
             .sum())
     }
     fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("vipd.log")).unwrap_or_default()
+        self.vipd.log()
     }
     fn poll_every(&self) -> Duration {
         Duration::from_millis(50)
@@ -609,23 +547,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn vipd_config_has_the_documented_fields() {
+    fn vipd_sections_have_the_documented_fields() {
         let mut spec = RouterSpec::new(
             200,
             Duration::from_millis(10),
             vec!["192.0.2.1".parse().unwrap()],
         );
         spec.allowed_peers = vec!["192.0.2.12".parse().unwrap()];
-        let text = vipd_config(
-            "r1",
-            Path::new("/sys/fs/bpf/x/r1"),
-            Path::new("/tmp/x/ctl.sock"),
-            &[Instance::from_spec("g", &spec)],
-        );
+        let text = vipd_sections(&[Instance::from_spec("g", &spec)]);
         for needle in [
-            "router_id = \"r1\"",
-            "pin_path = \"/sys/fs/bpf/x/r1\"",
             "[[vrrp]]",
+            "name = \"g\"",
             "interface = \"eth0\"",
             "vrid = 51",
             "priority = 200",

@@ -323,16 +323,16 @@ impl Drop for Sweeper {
     }
 }
 
-/// `rounds` rounds over every target (a request lost on the way is asked again): how many
-/// distinct targets `who` answered.
-pub fn count_answered(
+/// `rounds` rounds over every target (a request lost on the way is asked again): which
+/// targets `who` answered.
+pub fn answered(
     ns: &str,
     ifname: &str,
     targets: &[IpAddr],
     names: &[(Mac, String)],
     who: &str,
     rounds: u32,
-) -> Result<usize> {
+) -> Result<Vec<bool>> {
     let every = Duration::from_secs_f64((targets.len() as f64 / MAX_RATE).max(0.05));
     let t0 = Instant::now();
     let s = Sweeper::start(Spec {
@@ -345,11 +345,26 @@ pub fn count_answered(
     })?;
     std::thread::sleep(every * rounds + Duration::from_millis(100));
     let who = s.who(who).context("unknown responder")?;
-    let n = s
+    let got = s
         .first_by(who, t0, targets.len())
         .iter()
-        .filter(|t| t.is_some())
-        .count();
+        .map(Option::is_some)
+        .collect();
     s.stop()?;
-    Ok(n)
+    Ok(got)
+}
+
+/// How many targets `who` answered in [`answered`]'s `rounds`.
+pub fn count_answered(
+    ns: &str,
+    ifname: &str,
+    targets: &[IpAddr],
+    names: &[(Mac, String)],
+    who: &str,
+    rounds: u32,
+) -> Result<usize> {
+    Ok(answered(ns, ifname, targets, names, who, rounds)?
+        .into_iter()
+        .filter(|a| *a)
+        .count())
 }

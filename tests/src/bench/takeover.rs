@@ -30,7 +30,7 @@ use super::{
     Goal, Options, Section, ms,
     routers::{Impl, RouterSpec, VipdBinary, start},
     stats::{Summary, cell_opt, json_opt},
-    sweep::{Spec, Sweeper, count_answered},
+    sweep::{Spec, Sweeper, answered},
 };
 use crate::lab::{Kind, Lab, Mac};
 
@@ -154,12 +154,12 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
     )?;
     // The cap counts from the decision, which comes a Master_Down_Interval after start.
     let deadline = Instant::now() + cap + INTERVAL * 4;
-    let answered = |s: &Sweeper| s.first_by(who, t0, targets.len());
-    while Instant::now() < deadline && !answered(&sweep).iter().all(Option::is_some) {
+    let firsts_of = |s: &Sweeper| s.first_by(who, t0, targets.len());
+    while Instant::now() < deadline && !firsts_of(&sweep).iter().all(Option::is_some) {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(20));
-    let firsts = answered(&sweep);
+    let firsts = firsts_of(&sweep);
     sweep.stop()?;
     let frames = cap_frames.stop()?;
     let decision = frames.iter().find_map(|f| match f.kind() {
@@ -185,8 +185,20 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
     } else {
         deadline
     };
+    // Up to three sweeps: a router busy adding addresses drops some requests, and a
+    // VIP counts as covered if it answered any of them.
     let coverage = if complete {
-        Some(count_answered(&cl.ns, &cl.ifname, &all, &names, "r1", 3)?)
+        let mut covered = vec![false; all.len()];
+        for _ in 0..3 {
+            let got = answered(&cl.ns, &cl.ifname, &all, &names, "r1", 3)?;
+            for (c, g) in covered.iter_mut().zip(got) {
+                *c |= g;
+            }
+            if covered.iter().all(|c| *c) {
+                break;
+            }
+        }
+        Some(covered.iter().filter(|c| **c).count())
     } else {
         None
     };
@@ -225,7 +237,7 @@ fn section(
          answering if earlier) to the last of {SAMPLE} sampled VIPs answering NS; capped at \
          {:.0} s (\"> cap\": that many sampled VIPs answering by then, not repeated). \
          {repeats} repeat(s), fresh lab each; ms, median (min–max). Coverage: VIPs answered in \
-         a full sweep after the takeover.\n\n\
+         up to three full sweeps (NS at 50,000/s) after the takeover.\n\n\
          | VIPs | implementation | takeover | first→last VIP | coverage |\n\
          |---|---|---|---|---|\n",
         cap.as_secs_f64()
