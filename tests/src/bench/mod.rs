@@ -139,6 +139,8 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     let mut sections = Vec::new();
     for item in ITEMS.iter().filter(|i| opts.wants(i)) {
         eprintln!("bench: --- {item} ---");
+        // Whatever ran before (a previous item's namespaces being torn down) settles first.
+        procstat::wait_for_quiet(0.5, Duration::from_secs(10));
         let t0 = Instant::now();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match *item {
             "arp" => arp_rate::run(opts),

@@ -1,6 +1,6 @@
 //! Daemon CPU time and memory from `/proc`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Clock ticks per second for `/proc/<pid>/stat` times.
 fn ticks_per_second() -> f64 {
@@ -70,6 +70,42 @@ impl CpuWindow {
         }
         ((cpu1 - self.cpu0) / wall * 100.0).max(0.0)
     }
+}
+
+/// Busy and total jiffies summed over all CPUs, from the first line of `/proc/stat`.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+    let total: u64 = v.iter().take(8).sum();
+    Some((total - idle, total))
+}
+
+/// Waits until the machine is mostly idle — less than `busy_max` of all CPUs busy over a
+/// quarter second — or `max` passes; returns how long it waited. A lab's namespace is
+/// torn down by a kernel worker after the lab is gone (thousands of addresses take
+/// seconds), and a measurement taken meanwhile measures that teardown.
+pub fn wait_for_quiet(busy_max: f64, max: Duration) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < max {
+        let Some((b0, t0)) = cpu_jiffies() else {
+            break;
+        };
+        std::thread::sleep(Duration::from_millis(250));
+        let Some((b1, t1)) = cpu_jiffies() else {
+            break;
+        };
+        if t1 > t0 && ((b1 - b0) as f64 / (t1 - t0) as f64) < busy_max {
+            break;
+        }
+    }
+    start.elapsed()
 }
 
 #[cfg(test)]

@@ -35,9 +35,9 @@ use crate::{
 
 /// Source MAC of every sweep request (locally administered, unlike any lab node's).
 pub const PROBER_MAC: Mac = [0x02, 0x50, 0x53, 0, 0, 1];
-/// Requests within a round are paced to this rate, and no sweep asks for more: a burst of
+/// Requests within a round are paced, and no sweep asks for more than this: a burst of
 /// thousands would overflow the veth rings on the way and measure drops, not answers.
-const MAX_RATE: f64 = 50_000.0;
+pub const MAX_RATE: f64 = 50_000.0;
 /// Requests sent back to back before the pacer sleeps.
 const CHUNK: usize = 32;
 
@@ -64,6 +64,8 @@ pub struct Spec {
     pub max: Duration,
     /// MAC → responder name; answers from other MACs are recorded under "other".
     pub names: Vec<(Mac, String)>,
+    /// Requests per second within a round (at most [`MAX_RATE`]).
+    pub rate: f64,
 }
 
 pub struct Sweeper {
@@ -195,7 +197,8 @@ fn drain(
 impl Sweeper {
     pub fn start(spec: Spec) -> Result<Sweeper> {
         if spec.targets.is_empty()
-            || spec.targets.len() as f64 / spec.every.as_secs_f64() > MAX_RATE * 1.01
+            || spec.rate > MAX_RATE
+            || spec.targets.len() as f64 / spec.every.as_secs_f64() > spec.rate * 1.01
         {
             bail!(
                 "sweep out of bounds: {} targets every {:?} (at most {MAX_RATE} requests/s)",
@@ -243,7 +246,7 @@ impl Sweeper {
                             }
                             drain(&s, &index, &spec.names, &out, &mut buf);
                             let due =
-                                now + Duration::from_secs_f64(((i + 1) * CHUNK) as f64 / MAX_RATE);
+                                now + Duration::from_secs_f64(((i + 1) * CHUNK) as f64 / spec.rate);
                             if chunk.len() == CHUNK {
                                 std::thread::sleep(due.saturating_duration_since(Instant::now()));
                             }
@@ -323,8 +326,8 @@ impl Drop for Sweeper {
     }
 }
 
-/// `rounds` rounds over every target (a request lost on the way is asked again): which
-/// targets `who` answered.
+/// `rounds` rounds over every target at `rate` requests/s (a request lost on the way is
+/// asked again): which targets `who` answered.
 pub fn answered(
     ns: &str,
     ifname: &str,
@@ -332,8 +335,9 @@ pub fn answered(
     names: &[(Mac, String)],
     who: &str,
     rounds: u32,
+    rate: f64,
 ) -> Result<Vec<bool>> {
-    let every = Duration::from_secs_f64((targets.len() as f64 / MAX_RATE).max(0.05));
+    let every = Duration::from_secs_f64((targets.len() as f64 / rate).max(0.05));
     let t0 = Instant::now();
     let s = Sweeper::start(Spec {
         ns: ns.into(),
@@ -342,6 +346,7 @@ pub fn answered(
         every,
         max: every * rounds,
         names: names.to_vec(),
+        rate,
     })?;
     std::thread::sleep(every * rounds + Duration::from_millis(100));
     let who = s.who(who).context("unknown responder")?;
@@ -352,19 +357,4 @@ pub fn answered(
         .collect();
     s.stop()?;
     Ok(got)
-}
-
-/// How many targets `who` answered in [`answered`]'s `rounds`.
-pub fn count_answered(
-    ns: &str,
-    ifname: &str,
-    targets: &[IpAddr],
-    names: &[(Mac, String)],
-    who: &str,
-    rounds: u32,
-) -> Result<usize> {
-    Ok(answered(ns, ifname, targets, names, who, rounds)?
-        .into_iter()
-        .filter(|a| *a)
-        .count())
 }

@@ -28,6 +28,7 @@ use serde_json::json;
 
 use super::{
     Goal, Options, Section, ms,
+    procstat::wait_for_quiet,
     routers::{Impl, RouterSpec, VipdBinary, start},
     stats::{Summary, cell_opt, json_opt},
     sweep::{Spec, Sweeper, answered},
@@ -81,6 +82,15 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
                     .any(|r| r.imp == imp && r.vips == n && !r.complete)
                 {
                     continue;
+                }
+                // The previous lab's namespace (with up to 10,000 addresses) is torn down
+                // by a kernel worker after the lab is dropped: let it finish first.
+                let waited = wait_for_quiet(0.5, Duration::from_secs(20));
+                if waited > Duration::from_secs(1) {
+                    eprintln!(
+                        "bench takeover: waited {:.1} s for the machine to quieten",
+                        waited.as_secs_f64()
+                    );
                 }
                 match takeover(imp, n, repeat, cap, vipd) {
                     Ok(r) => {
@@ -143,6 +153,7 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
         every: Duration::from_millis(1),
         max: cap + Duration::from_secs(15),
         names: names.clone(),
+        rate: 16_000.0,
     })?;
     let who = sweep.who("r1").context("r1 is a named responder")?;
     let router = start(
@@ -190,7 +201,8 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
     let coverage = if complete {
         let mut covered = vec![false; all.len()];
         for _ in 0..3 {
-            let got = answered(&cl.ns, &cl.ifname, &all, &names, "r1", 3)?;
+            // 10,000/s: the kernel answers a baseline's NS in softirq, slower than XDP.
+            let got = answered(&cl.ns, &cl.ifname, &all, &names, "r1", 2, 10_000.0)?;
             for (c, g) in covered.iter_mut().zip(got) {
                 *c |= g;
             }
@@ -237,7 +249,7 @@ fn section(
          answering if earlier) to the last of {SAMPLE} sampled VIPs answering NS; capped at \
          {:.0} s (\"> cap\": that many sampled VIPs answering by then, not repeated). \
          {repeats} repeat(s), fresh lab each; ms, median (min–max). Coverage: VIPs answered in \
-         up to three full sweeps (NS at 50,000/s) after the takeover.\n\n\
+         up to three full sweeps (2 rounds of NS at 10,000/s each) after the takeover.\n\n\
          | VIPs | implementation | takeover | first→last VIP | coverage |\n\
          |---|---|---|---|---|\n",
         cap.as_secs_f64()
