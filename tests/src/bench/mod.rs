@@ -129,8 +129,15 @@ pub fn scratch_prefix() -> String {
     )
 }
 
-/// Runs the selected items, writes the three output files and returns the markdown.
-pub fn run(opts: &Options) -> anyhow::Result<String> {
+/// What a run produced: the markdown, and the items that could not be measured at all
+/// (goals missed are results, not failures; an item that errored is).
+pub struct Outcome {
+    pub markdown: String,
+    pub failed_items: Vec<String>,
+}
+
+/// Runs the selected items and writes the three output files.
+pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
     crate::require_root();
     std::fs::create_dir_all(&opts.out)?;
     let vipd = routers::VipdBinary::probe(opts.vipd.as_deref());
@@ -179,7 +186,14 @@ pub fn run(opts: &Options) -> anyhow::Result<String> {
     )?;
     let timelines: Vec<&svg::Timeline> = sections.iter().flat_map(|s| &s.timelines).collect();
     std::fs::write(opts.out.join("failover.svg"), svg::render(&timelines))?;
-    Ok(md)
+    Ok(Outcome {
+        markdown: md,
+        failed_items: sections
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| s.id.clone())
+            .collect(),
+    })
 }
 
 fn failed(item: &str, error: String) -> Section {

@@ -5,7 +5,8 @@
 //! ```
 //! Items: arp, cost, failover, takeover, resilience, scale. Writes `results.json`,
 //! `results.md` and `failover.svg` to DIR (default `target/bench`) and prints the
-//! markdown.
+//! markdown. Exits non-zero when an item could not be measured at all; goals missed are
+//! results and show as FAIL in the tables.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -53,9 +54,17 @@ fn parse() -> Result<Options> {
 fn main() -> ExitCode {
     let result = parse().and_then(|opts| bench::run(&opts));
     match result {
-        Ok(md) => {
-            println!("{md}");
-            ExitCode::SUCCESS
+        Ok(out) => {
+            println!("{}", out.markdown);
+            if out.failed_items.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "vip-bench: items that could not be measured: {}",
+                    out.failed_items.join(", ")
+                );
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             eprintln!("vip-bench: {e:#}");
