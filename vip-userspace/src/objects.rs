@@ -6,3 +6,26 @@ pub static RESPONDER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"
 
 /// A program that passes everything (for the far end of veth pairs, see DESIGN.md).
 pub static PASS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-pass"));
+
+/// Programs used only by the benchmarks (`cargo xtask bench`), never loaded by vipd.
+pub mod bench {
+    /// `vipd_bench_gen`, the XDP live-frames ARP generator, and `vipd_bench_sink`, which
+    /// counts and drops what comes back; they share the `BENCH_TEMPLATE` and `BENCH_SINK`
+    /// maps.
+    pub static GENERATOR: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-gen"));
+
+    /// `vipd_bench_swap`: swaps the Ethernet addresses and returns `XDP_TX` (the ceiling).
+    pub static MAC_SWAP: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-swap"));
+
+    pub const GENERATOR_PROGRAM: &str = "vipd_bench_gen";
+    pub const SINK_PROGRAM: &str = "vipd_bench_sink";
+    pub const MAC_SWAP_PROGRAM: &str = "vipd_bench_swap";
+    pub const TEMPLATE_MAP: &str = "BENCH_TEMPLATE";
+    pub const SINK_MAP: &str = "BENCH_SINK";
+    /// Length of every generated frame (an ARP request padded to 60 bytes).
+    pub const FRAME_LEN: usize = 60;
+    /// Slots of `BENCH_SINK`.
+    pub const SINK_ARP_REPLY: usize = 0;
+    pub const SINK_ARP_OTHER: usize = 1;
+    pub const SINK_OTHER: usize = 2;
+}

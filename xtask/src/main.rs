@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask <setup|build|test|load|unload|lab>`.
+//! Project tasks: `cargo xtask <setup|build|test|load|unload|lab|bench>`.
 
+mod bench;
 mod cmd;
 mod lab;
 mod load;
@@ -49,6 +50,18 @@ enum Task {
     },
     /// Show vipd working in a namespace lab.
     Lab,
+    /// Benchmarks: vipd next to keepalived and FRR; writes target/bench/.
+    Bench {
+        /// A few seconds per item: checks the machinery, not the machine.
+        #[arg(long)]
+        quick: bool,
+        /// Comma-separated items: arp, cost, failover, takeover, resilience, scale.
+        #[arg(long)]
+        only: Option<String>,
+        /// Repeats per measurement (overrides each item's default).
+        #[arg(long)]
+        repeats: Option<usize>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,5 +85,14 @@ fn run(cli: Cli) -> Result<()> {
         Task::Load { iface, pin } => load::load(&iface, &pin),
         Task::Unload { iface, pin } => load::unload(&iface, &pin),
         Task::Lab => lab::lab(),
+        Task::Bench {
+            quick,
+            only,
+            repeats,
+        } => bench::bench(&bench::BenchArgs {
+            quick,
+            only,
+            repeats,
+        }),
     }
 }

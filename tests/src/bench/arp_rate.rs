@@ -1,0 +1,426 @@
+//! Item 1: ARP answers per second over one veth pair.
+//!
+//! ```text
+//!   namespace vt<pid>x<n>-arp
+//!   gen0 (sink: count + drop)  ◄──── replies ────  dut0 (variant under test)
+//!        generator (live frames, XDP_TX) ── requests ──►
+//! ```
+//!
+//! The generator is `BPF_PROG_TEST_RUN` in XDP live-frames mode with `gen0` as ingress
+//! device: the kernel itself pushes the ARP requests into `dut0` as fast as the path
+//! takes them, so userspace is never the bottleneck. On `dut0` one of three variants
+//! runs, alternating, the order rotated every repeat:
+//! - `responder`: vipd's XDP program with the VIP owned (lease forever);
+//! - `kernel`: an XDP_PASS program and the VIP configured on `dut0`, so Linux answers;
+//! - `ceiling`: a MAC-swap XDP_TX program, the least work that returns a frame.
+//!
+//! What comes back to `gen0` is counted per CPU by the sink and dropped there. The rate is
+//! frames counted over the generator's wall time; every run is bounded in time and frames.
+
+use std::{
+    net::Ipv4Addr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use aya::{
+    Ebpf, TestRun as _, TestRunAttrs, TestRunOptions,
+    maps::{Array, PerCpuArray},
+    programs::{Xdp, XdpMode},
+};
+use serde_json::json;
+use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
+use vipd::{dataplane::Dataplane, objects};
+
+use super::{
+    Goal, Options, Section,
+    stats::{Summary, cell_opt, json_opt, paired_ratio},
+};
+use crate::{frames, lab::netns};
+
+const GEN_IF: &str = "gen0";
+const DUT_IF: &str = "dut0";
+const GEN_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x64];
+const DUT_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x01];
+const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+const ASKER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
+/// Frames per `BPF_PROG_TEST_RUN` call: a fraction of a second at any rate seen here, so
+/// the run ends close to its planned duration.
+const CHUNK: u32 = 250_000;
+/// Live-frames batch (the kernel's default; at most 256).
+const BATCH: u32 = 64;
+/// No run sends more than this, whatever the duration: bounds the flood.
+const MAX_FRAMES_PER_SECOND: f64 = 20e6;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Responder,
+    Kernel,
+    Ceiling,
+}
+
+const VARIANTS: [Variant; 3] = [Variant::Responder, Variant::Kernel, Variant::Ceiling];
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Responder => "responder",
+            Variant::Kernel => "kernel",
+            Variant::Ceiling => "ceiling",
+        }
+    }
+}
+
+/// One timed run of one variant.
+#[derive(Clone, Debug)]
+struct Run {
+    variant: Variant,
+    repeat: usize,
+    seconds: f64,
+    sent: u64,
+    /// Frames that came back as the variant's answer (ARP replies; for the ceiling,
+    /// any returned frame).
+    answers: u64,
+}
+
+impl Run {
+    fn answers_per_s(&self) -> f64 {
+        self.answers as f64 / self.seconds
+    }
+
+    fn sent_per_s(&self) -> f64 {
+        self.sent as f64 / self.seconds
+    }
+}
+
+/// The namespace and pin directory; removed on drop.
+struct Rig {
+    ns: String,
+    pin: std::path::PathBuf,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = Dataplane::unpin_maps(&self.pin);
+        let _ = std::fs::remove_dir_all(&self.pin);
+        if let Err(e) = netns::delete(&self.ns) {
+            eprintln!("bench arp: {e:#}");
+        }
+    }
+}
+
+pub fn run(opts: &Options) -> Result<Section> {
+    let repeats = opts.repeats(5, 1);
+    let duration = if opts.quick {
+        Duration::from_millis(300)
+    } else {
+        Duration::from_secs(2)
+    };
+    crate::lab::sweep_dead_labs();
+    let prefix = super::scratch_prefix();
+    let rig = Rig {
+        ns: format!("{prefix}-arp"),
+        pin: std::path::Path::new(crate::lab::BPF_ROOT).join(&prefix),
+    };
+    netns::add(&rig.ns)?;
+    let ns = rig.ns.as_str();
+    // Nothing but the generated frames on the link: no router solicitations, no MLD.
+    netns::sysctl(
+        ns,
+        &[
+            ("net.ipv6.conf.all.disable_ipv6", "1"),
+            ("net.ipv6.conf.default.disable_ipv6", "1"),
+        ],
+    )?;
+    netns::ip(
+        ns,
+        &[
+            "link", "add", GEN_IF, "type", "veth", "peer", "name", DUT_IF,
+        ],
+    )?;
+    netns::ip(ns, &["link", "set", GEN_IF, "address", &mac(&GEN_MAC)])?;
+    netns::ip(ns, &["link", "set", DUT_IF, "address", &mac(&DUT_MAC)])?;
+    netns::ip(ns, &["link", "set", GEN_IF, "up"])?;
+    netns::ip(ns, &["link", "set", DUT_IF, "up"])?;
+    let (gen_ifindex, dut_ifindex) = netns::in_netns(ns, || (ifindex(GEN_IF), ifindex(DUT_IF)))?;
+    let (gen_ifindex, dut_ifindex) = (gen_ifindex?, dut_ifindex?);
+
+    // The generator and its sink share one object (and so the template and count maps).
+    let mut gen_obj = Ebpf::load(objects::bench::GENERATOR).context("load the generator")?;
+    let request = template();
+    {
+        let mut t: Array<_, [u8; 64]> = Array::try_from(
+            gen_obj
+                .map_mut(objects::bench::TEMPLATE_MAP)
+                .context("template map")?,
+        )?;
+        let mut bytes = [0u8; 64];
+        bytes[..request.len()].copy_from_slice(&request);
+        t.set(0, bytes, 0)?;
+    }
+    for name in [
+        objects::bench::GENERATOR_PROGRAM,
+        objects::bench::SINK_PROGRAM,
+    ] {
+        xdp(&mut gen_obj, name)?.load()?;
+    }
+    netns::in_netns(ns, || -> Result<()> {
+        xdp(&mut gen_obj, objects::bench::SINK_PROGRAM)?
+            .attach(GEN_IF, XdpMode::Driver)
+            .context("attach the sink to gen0")?;
+        Ok(())
+    })??;
+
+    // The variants, loaded once and attached in turn.
+    let mut dp = Dataplane::open(&rig.pin).context("load the responder")?;
+    dp.maps_mut().add_vip(
+        VipKey::v4(dut_ifindex, 0, VIP.octets()),
+        VipValue {
+            slot: 0,
+            mac: DUT_MAC,
+            flags: 0,
+        },
+    )?;
+    dp.maps_mut()
+        .set_group(0, GroupState::owned_until(LEASE_FOREVER))?;
+    let mut pass = Ebpf::load(objects::PASS)?;
+    xdp(&mut pass, vip_common::programs::PASS)?.load()?;
+    let mut swap = Ebpf::load(objects::bench::MAC_SWAP)?;
+    xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?.load()?;
+
+    let mut runs = Vec::new();
+    for repeat in 0..repeats {
+        for k in 0..VARIANTS.len() {
+            let variant = VARIANTS[(k + repeat) % VARIANTS.len()];
+            let prog: &mut Xdp = match variant {
+                Variant::Responder => dp.responder()?,
+                Variant::Kernel => xdp(&mut pass, vip_common::programs::PASS)?,
+                Variant::Ceiling => xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?,
+            };
+            if variant == Variant::Kernel {
+                netns::ip(ns, &["addr", "add", &format!("{VIP}/24"), "dev", DUT_IF])?;
+            }
+            let link = netns::in_netns(ns, || prog.attach(DUT_IF, XdpMode::Driver))?
+                .with_context(|| format!("attach {} to {DUT_IF}", variant.name()))?;
+            let measured = measure(&gen_obj, ns, gen_ifindex, &request, duration, variant);
+            prog.detach(link)?;
+            if variant == Variant::Kernel {
+                netns::ip(ns, &["addr", "del", &format!("{VIP}/24"), "dev", DUT_IF])?;
+            }
+            let (seconds, sent, answers) = measured?;
+            let r = Run {
+                variant,
+                repeat,
+                seconds,
+                sent,
+                answers,
+            };
+            eprintln!(
+                "bench arp: repeat {repeat} {:<9} {:>6.2} Mpps answered, {:>6.2} Mpps sent",
+                variant.name(),
+                r.answers_per_s() / 1e6,
+                r.sent_per_s() / 1e6
+            );
+            runs.push(r);
+        }
+    }
+    drop(dp);
+    Ok(section(&runs, duration, repeats))
+}
+
+/// Runs the generator for `duration`; returns (seconds, frames sent, answers counted).
+fn measure(
+    gen_obj: &Ebpf,
+    ns: &str,
+    gen_ifindex: u32,
+    request: &[u8],
+    duration: Duration,
+    variant: Variant,
+) -> Result<(f64, u64, u64)> {
+    let prog: &Xdp = gen_obj
+        .program(objects::bench::GENERATOR_PROGRAM)
+        .context("generator program")?
+        .try_into()?;
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+    // egress_ifindex. The ingress device is where XDP_TX sends the frames.
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(request.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&gen_ifindex.to_ne_bytes());
+    let max_frames = (duration.as_secs_f64() * MAX_FRAMES_PER_SECOND) as u64;
+    let once = |repeat: u32| -> Result<()> {
+        prog.test_run(TestRunOptions {
+            data_in: Some(request),
+            ctx_in: Some(&ctx),
+            repeat,
+            attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
+            ..Default::default()
+        })
+        .context("BPF_PROG_TEST_RUN (live frames)")?;
+        Ok(())
+    };
+    netns::in_netns(ns, || -> Result<(f64, u64, u64)> {
+        // Warm up: the kernel variant creates its neighbour entry, caches fill.
+        once(CHUNK / 4)?;
+        std::thread::sleep(Duration::from_millis(20));
+        let before = sink(gen_obj)?;
+        let t0 = Instant::now();
+        let mut sent = 0u64;
+        while t0.elapsed() < duration && sent < max_frames {
+            once(CHUNK)?;
+            sent += CHUNK as u64;
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        // Replies still in the rings land within microseconds.
+        std::thread::sleep(Duration::from_millis(20));
+        let after = sink(gen_obj)?;
+        let d = |i: usize| after[i] - before[i];
+        let answers = match variant {
+            Variant::Responder | Variant::Kernel => d(objects::bench::SINK_ARP_REPLY),
+            Variant::Ceiling => (0..3).map(d).sum(),
+        };
+        if sent > 0 && answers == 0 {
+            bail!("{} answered nothing", variant.name());
+        }
+        Ok((seconds, sent, answers))
+    })?
+}
+
+/// Sink counters summed over CPUs.
+fn sink(gen_obj: &Ebpf) -> Result<[u64; 4]> {
+    let m: PerCpuArray<_, [u64; 4]> =
+        PerCpuArray::try_from(gen_obj.map(objects::bench::SINK_MAP).context("sink map")?)?;
+    let mut total = [0u64; 4];
+    for cpu in m.get(&0, 0)?.iter() {
+        for (t, v) in total.iter_mut().zip(cpu) {
+            *t += v;
+        }
+    }
+    Ok(total)
+}
+
+/// The ARP request the generator sends, padded to 60 bytes as on the wire.
+fn template() -> Vec<u8> {
+    let mut f = frames::arp_request(GEN_MAC, ASKER.octets(), VIP.octets());
+    f.resize(objects::bench::FRAME_LEN, 0);
+    f
+}
+
+fn xdp<'a>(obj: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    Ok(obj
+        .program_mut(name)
+        .with_context(|| format!("program {name}"))?
+        .try_into()?)
+}
+
+fn ifindex(name: &str) -> Result<u32> {
+    nix::net::if_::if_nametoindex(name).with_context(|| format!("no interface {name}"))
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    crate::lab::mac_str(m)
+}
+
+fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
+    let rates = |v: Variant| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.variant == v)
+            .map(Run::answers_per_s)
+            .collect()
+    };
+    let sent = |v: Variant| -> Vec<f64> {
+        runs.iter()
+            .filter(|r| r.variant == v)
+            .map(Run::sent_per_s)
+            .collect()
+    };
+    let (resp, kern, ceil) = (
+        rates(Variant::Responder),
+        rates(Variant::Kernel),
+        rates(Variant::Ceiling),
+    );
+    let vs_kernel = paired_ratio(&resp, &kern);
+    let vs_ceiling = paired_ratio(&resp, &ceil);
+    let mpps = |v: &[f64]| Summary::of(&v.iter().map(|x| x / 1e6).collect::<Vec<_>>());
+
+    let mut md = String::new();
+    md.push_str(&format!(
+        "ARP requests for the VIP pushed into a veth by the in-kernel live-frames generator \
+         for {:.1} s per run, {repeats} repeat(s), variants alternating (order rotated each \
+         repeat). Answers are counted by an XDP sink on the generator's veth. Mpps, median \
+         (min–max).\n\n",
+        duration.as_secs_f64()
+    ));
+    md.push_str(
+        "| variant on the answering veth | answers (Mpps) | offered (Mpps) |\n|---|---|---|\n",
+    );
+    for (v, label) in [
+        (Variant::Responder, "vipd XDP responder (VIP owned)"),
+        (Variant::Kernel, "kernel (XDP_PASS, VIP on the interface)"),
+        (Variant::Ceiling, "ceiling: MAC-swap XDP_TX"),
+    ] {
+        md.push_str(&format!(
+            "| {label} | {} | {} |\n",
+            cell_opt(mpps(&rates(v)), 2),
+            cell_opt(mpps(&sent(v)), 2)
+        ));
+    }
+    md.push_str(&format!(
+        "\n| ratio (paired per repeat) | value |\n|---|---|\n\
+         | responder / kernel | {}× |\n| responder / ceiling | {} % |\n",
+        cell_opt(vs_kernel, 2),
+        cell_opt(
+            vs_ceiling.map(|s| Summary {
+                min: s.min * 100.0,
+                median: s.median * 100.0,
+                max: s.max * 100.0,
+                n: s.n
+            }),
+            1
+        )
+    ));
+    let goals = vec![
+        match vs_kernel {
+            Some(r) => Goal::judged(
+                "ARP: responder ≥ 6× the kernel",
+                r.median >= 6.0,
+                format!("median {:.2}×", r.median),
+            ),
+            None => Goal::unjudged("ARP: responder ≥ 6× the kernel", "no paired runs"),
+        },
+        match vs_ceiling {
+            Some(r) => Goal::judged(
+                "ARP: responder ≥ 90 % of the MAC-swap ceiling",
+                r.median >= 0.9,
+                format!("median {:.1} %", r.median * 100.0),
+            ),
+            None => Goal::unjudged("ARP: responder ≥ 90 % of the ceiling", "no paired runs"),
+        },
+    ];
+    let json = json!({
+        "duration_s": duration.as_secs_f64(),
+        "repeats": repeats,
+        "frame_bytes": objects::bench::FRAME_LEN,
+        "answers_per_s": {
+            "responder": json_opt(Summary::of(&resp)),
+            "kernel": json_opt(Summary::of(&kern)),
+            "ceiling": json_opt(Summary::of(&ceil)),
+        },
+        "ratio": {
+            "responder_over_kernel": json_opt(vs_kernel),
+            "responder_over_ceiling": json_opt(vs_ceiling),
+        },
+        "runs": runs.iter().map(|r| json!({
+            "variant": r.variant.name(), "repeat": r.repeat, "seconds": r.seconds,
+            "sent": r.sent, "answers": r.answers,
+            "answers_per_s": r.answers_per_s(), "sent_per_s": r.sent_per_s(),
+        })).collect::<Vec<_>>(),
+    });
+    Section {
+        id: "arp".into(),
+        title: "1. ARP answer rate".into(),
+        markdown: md,
+        json,
+        goals,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,540 @@
+//! Item 3: what a client sees when the master fails.
+//!
+//! Lab: r1 (priority 200, master) and r2 (priority 100) run the same implementation for
+//! one IPv4 VIP; the client resolves the VIP by ARP every millisecond, each request with
+//! its own sender MAC so every answer names its probe. Captures on both routers' bridge
+//! ports say which router sent each answer (FRR answers from a shared VMAC, so the
+//! answer's MAC alone cannot). After a steady baseline r1 fails in one of three ways:
+//! - `link down`: r1's bridge port goes down (r1 loses carrier, nobody hears it);
+//! - `kill -9`: every process of r1's implementation is frozen then SIGKILLed;
+//! - `SIGTERM`: a clean stop (resign with priority 0).
+//!
+//! Per run: **outage**, the longest run of unanswered probes after the failure;
+//! **overlap**, the time probes were answered by both routers (a stale VIP hides an
+//! outage behind a split brain, so the two are always reported together); **takeover**,
+//! from the failure to the first answer from r2. Implementations alternate within each
+//! repeat, the order rotated.
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{
+    Goal, Options, Section, master_down, ms,
+    routers::{Impl, RouterSpec, State, VipdBinary, start, wait_state},
+    stats::{Summary, cell_opt, json_opt},
+    svg::{Class, Segment, Timeline},
+};
+use crate::lab::{Kind, Lab, Method, ProbeRun};
+
+const PROBE_EVERY: Duration = Duration::from_millis(1);
+const MASTER_PRIORITY: u8 = 200;
+const BACKUP_PRIORITY: u8 = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    LinkDown,
+    Kill9,
+    Sigterm,
+}
+
+impl Failure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::LinkDown => "link down",
+            Failure::Kill9 => "kill -9",
+            Failure::Sigterm => "SIGTERM",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub imp: Impl,
+    pub interval: Duration,
+    pub failure: Failure,
+    pub repeat: usize,
+    pub outage_ms: f64,
+    pub overlap_ms: f64,
+    /// `None`: r2 never answered within the window.
+    pub takeover_ms: Option<f64>,
+    /// From r1's last advertisement on the wire to the failure (negative when that advert
+    /// left after the failure began). A backup counts its Master_Down_Interval from that
+    /// advert, so a link-down or crash outage is shorter by this much by luck of timing;
+    /// adding it back compares implementations as if each had failed right after it.
+    pub phase_ms: f64,
+    /// Last answer from r1 after the failure (a stale VIP), if any.
+    pub stale_ms: Option<f64>,
+    pub sent: usize,
+    pub lost: usize,
+    pub timeline: Timeline,
+}
+
+pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
+    let intervals: Vec<Duration> = if opts.quick {
+        vec![Duration::from_millis(10)]
+    } else {
+        vec![
+            Duration::from_secs(1),
+            Duration::from_millis(100),
+            Duration::from_millis(10),
+        ]
+    };
+    let failures = [Failure::LinkDown, Failure::Kill9, Failure::Sigterm];
+    let repeats = opts.repeats(3, 1);
+    let impls = vipd.with(&[Impl::Keepalived, Impl::Frr]);
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for &interval in &intervals {
+        for &failure in &failures {
+            for repeat in 0..repeats {
+                for k in 0..impls.len() {
+                    let imp = impls[(k + repeat) % impls.len()];
+                    let what = format!(
+                        "{} {} at {:?}, repeat {repeat}",
+                        imp.name(),
+                        failure.name(),
+                        interval
+                    );
+                    // One retry: a run can fail for reasons that are not the
+                    // implementation's (a crash that resigned, a lost capture); both
+                    // attempts are reported.
+                    let outcome = scenario(imp, interval, failure, repeat, vipd).or_else(|e| {
+                        eprintln!("bench failover: {what}: {e:#}; retrying");
+                        errors.push(format!("{what} (retried): {e:#}"));
+                        scenario(imp, interval, failure, repeat, vipd)
+                    });
+                    match outcome {
+                        Ok(o) => {
+                            eprintln!(
+                                "bench failover: {what}: outage {:.1} ms, overlap {:.1} ms, \
+                                 takeover {}",
+                                o.outage_ms,
+                                o.overlap_ms,
+                                o.takeover_ms
+                                    .map_or("never".into(), |t| format!("{t:.1} ms"))
+                            );
+                            outcomes.push(o);
+                        }
+                        Err(e) => {
+                            eprintln!("bench failover: {what}: {e:#}");
+                            errors.push(format!("{what}: {e:#}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(section(
+        &outcomes, &intervals, &impls, vipd, repeats, errors,
+    ))
+}
+
+fn scenario(
+    imp: Impl,
+    interval: Duration,
+    failure: Failure,
+    repeat: usize,
+    vipd: &VipdBinary,
+) -> Result<Outcome> {
+    let lab = Lab::builder().routers(2).client().build()?;
+    let (r1n, r2n, cl) = (lab.router(1), lab.router(2), lab.client());
+    let vip: IpAddr = "192.0.2.1".parse()?;
+    let mdi = master_down(interval, BACKUP_PRIORITY);
+    let settle = mdi * 2 + Duration::from_secs(5);
+    let r1 = start(
+        imp,
+        &lab,
+        r1n,
+        &RouterSpec::new(MASTER_PRIORITY, interval, vec![vip]),
+        vipd,
+    )?;
+    let r2 = start(
+        imp,
+        &lab,
+        r2n,
+        &RouterSpec::new(BACKUP_PRIORITY, interval, vec![vip]),
+        vipd,
+    )?;
+    wait_state(r1.as_ref(), State::Master, settle)?;
+    wait_state(r2.as_ref(), State::Backup, settle)?;
+    // r1's port also carries its adverts: a crash must not resign (priority 0).
+    let cap1 = lab.capture_port(r1n, "arp or ip proto 112")?;
+    let cap2 = lab.capture_port(r2n, "arp")?;
+    // Long enough to see at least one of r1's adverts before the failure (the phase).
+    let pre = Duration::from_millis(300).max(interval + Duration::from_millis(100));
+    let post = Duration::from_millis(500).max(interval / 2);
+    let max = pre + mdi * 3 + post + Duration::from_secs(5);
+    let probe = lab.probe(cl, Method::Resolve, vip, PROBE_EVERY, max, &[])?;
+    std::thread::sleep(pre);
+    let t_fail = Instant::now();
+    let wall_fail = SystemTime::now();
+    match failure {
+        Failure::LinkDown => lab.set_port(r1n, false)?,
+        Failure::Kill9 => r1.kill9()?,
+        Failure::Sigterm => r1.sigterm()?,
+    }
+    let waited = wait_state(r2.as_ref(), State::Master, settle);
+    std::thread::sleep(post);
+    let mut run = probe.stop()?;
+    let frames1 = cap1.stop()?;
+    let frames2 = cap2.stop()?;
+    waited.context("the backup never became master")?;
+    let is_r1 = |src: IpAddr| src == IpAddr::V4(r1n.ipv4);
+    // r1's last advert on the wire: it may fall just after `t_fail` (a link takes a few
+    // ms to go down, a resignation is itself an advert), hence signed.
+    let last_advert = frames1
+        .iter()
+        .filter(|f| matches!(f.kind(), Kind::Vrrp { src, .. } if is_r1(src)))
+        .map(|f| f.at)
+        .max()
+        .context("no advert from r1 seen")?;
+    let phase = match wall_fail.duration_since(last_advert) {
+        Ok(before) => ms(before),
+        Err(after) => -ms(after.duration()),
+    };
+    let resigned = frames1.iter().any(|f| {
+        f.at >= wall_fail
+            && matches!(f.kind(), Kind::Vrrp { src, priority: 0, .. } if src == IpAddr::V4(r1n.ipv4))
+    });
+    if resigned && failure != Failure::Sigterm {
+        bail!(
+            "r1 sent a priority-0 advert after the {}: not a crash",
+            failure.name()
+        );
+    }
+    run.attribute(&[("r1", &frames1), ("r2", &frames2)]);
+    let before: Vec<_> = run.between(run.started, t_fail).collect();
+    let answered_before = before.iter().filter(|p| p.answered()).count();
+    if before.is_empty() || answered_before * 10 < before.len() * 9 {
+        bail!(
+            "before the failure only {answered_before} of {} probes were answered",
+            before.len()
+        );
+    }
+    if before.iter().any(|p| p.responders().contains("r2")) {
+        bail!("r2 answered before the failure: {}", run.summary());
+    }
+    drop(r1);
+    drop(r2);
+    let outage = gap_after(&run, t_fail - PROBE_EVERY);
+    let takeover = run
+        .first_answer_by("r2", t_fail)
+        .map(|p| ms(p.sent - t_fail));
+    let stale = run
+        .last_answer_by("r1", Instant::now())
+        .filter(|p| p.sent >= t_fail)
+        .map(|p| ms(p.sent - t_fail));
+    let title = format!(
+        "{} · {} · {}",
+        interval_name(interval),
+        failure.name(),
+        imp.name()
+    );
+    Ok(Outcome {
+        imp,
+        interval,
+        failure,
+        repeat,
+        outage_ms: ms(outage),
+        overlap_ms: ms(run.overlap_total()),
+        takeover_ms: takeover,
+        phase_ms: phase,
+        stale_ms: stale,
+        sent: run.sent(),
+        lost: run.lost(),
+        timeline: timeline(&run, t_fail, title, interval, mdi),
+    })
+}
+
+/// The longest run of unanswered probes among those sent at or after `from`, from the
+/// first unanswered probe to the next answered one (or the end of the run).
+pub fn gap_after(run: &ProbeRun, from: Instant) -> Duration {
+    let probes: Vec<_> = run.probes.iter().filter(|p| p.sent >= from).collect();
+    let mut best = Duration::ZERO;
+    let mut start: Option<Instant> = None;
+    for p in &probes {
+        match (p.answered(), start) {
+            (false, None) => start = Some(p.sent),
+            (true, Some(s)) => {
+                best = best.max(p.sent - s);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let (Some(s), Some(last)) = (start, probes.last()) {
+        best = best.max(last.sent + run.interval - s);
+    }
+    best
+}
+
+fn timeline(
+    run: &ProbeRun,
+    t_fail: Instant,
+    title: String,
+    interval: Duration,
+    mdi: Duration,
+) -> Timeline {
+    let rel = |t: Instant| {
+        if t >= t_fail {
+            ms(t - t_fail)
+        } else {
+            -ms(t_fail - t)
+        }
+    };
+    let mut segments: Vec<Segment> = Vec::new();
+    for p in &run.probes {
+        let who = p.responders();
+        let class = match (who.contains("r1"), who.contains("r2")) {
+            _ if who.is_empty() => Class::None,
+            (true, true) => Class::Both,
+            (true, false) => Class::R1,
+            (false, true) => Class::R2,
+            (false, false) => Class::Unattributed,
+        };
+        let from = rel(p.sent);
+        let to = from + ms(run.interval);
+        match segments.last_mut() {
+            Some(s) if s.class == class && (from - s.to).abs() < ms(run.interval) * 3.0 => {
+                s.to = to
+            }
+            _ => segments.push(Segment { from, to, class }),
+        }
+    }
+    Timeline {
+        group: interval_name(interval),
+        title,
+        mdi_ms: ms(mdi),
+        segments,
+    }
+}
+
+impl Outcome {
+    /// The outage as if r1 had failed right after an advert: for a link down the backup's
+    /// wait started at that advert, so the phase adds back; a crash under vipd is bounded
+    /// by r1's lease (also counted from its last advert) and a resignation by the skew, so
+    /// theirs stand as measured.
+    pub fn outage_corrected(&self) -> f64 {
+        match self.failure {
+            Failure::LinkDown => self.outage_ms + self.phase_ms,
+            Failure::Kill9 | Failure::Sigterm => self.outage_ms,
+        }
+    }
+
+    /// From r1's last advert to r2's first answer.
+    pub fn takeover_after_advert(&self) -> Option<f64> {
+        self.takeover_ms.map(|t| t + self.phase_ms)
+    }
+}
+
+pub fn interval_name(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+type Key = (Duration, Failure);
+
+fn section(
+    outcomes: &[Outcome],
+    intervals: &[Duration],
+    impls: &[Impl],
+    vipd: &VipdBinary,
+    repeats: usize,
+    errors: Vec<String>,
+) -> Section {
+    let mut by: BTreeMap<(Key, Impl), Vec<&Outcome>> = BTreeMap::new();
+    for o in outcomes {
+        by.entry(((o.interval, o.failure), o.imp))
+            .or_default()
+            .push(o);
+    }
+    let sum = |v: &[&Outcome], f: &dyn Fn(&Outcome) -> Option<f64>| {
+        Summary::of(&v.iter().filter_map(|o| f(o)).collect::<Vec<_>>())
+    };
+    let mut md = format!(
+        "Two routers, one IPv4 VIP, r1 priority 200 fails, r2 priority 100 takes over. The \
+         client sends an ARP request for the VIP every {} ms. {repeats} repeat(s) per cell, \
+         implementations alternating. Times in ms, median (min–max). Outage: longest run of \
+         unanswered probes after the failure. Overlap: time both routers answered (a stale \
+         VIP; it ends only when the window does, {} ms after the takeover). Takeover: failure \
+         to the first answer from r2; after advert: the same from r1's last advert on the wire \
+         (for SIGTERM its resignation), which removes the luck of where in the advert cycle \
+         the failure fell (the goals compare link-down outages corrected the same way). MDI: r2's \
+         Master_Down_Interval.\n\n\
+         | interval | failure | MDI | implementation | outage | overlap | takeover | after advert | lost probes |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        PROBE_EVERY.as_millis(),
+        500
+    );
+    let mut cells = Vec::new();
+    let mut goals = Vec::new();
+    let mut timelines = Vec::new();
+    for &interval in intervals {
+        let mdi = ms(master_down(interval, BACKUP_PRIORITY));
+        for failure in [Failure::LinkDown, Failure::Kill9, Failure::Sigterm] {
+            let key = (interval, failure);
+            for &imp in impls {
+                let v = by.get(&(key, imp)).cloned().unwrap_or_default();
+                let outage = sum(&v, &|o| Some(o.outage_ms));
+                let overlap = sum(&v, &|o| Some(o.overlap_ms));
+                let takeover = sum(&v, &|o| o.takeover_ms);
+                let after_advert = sum(&v, &|o| o.takeover_after_advert());
+                let lost = sum(&v, &|o| Some(o.lost as f64));
+                md.push_str(&format!(
+                    "| {} | {} | {mdi:.1} | {} | {} | {} | {} | {} | {} |\n",
+                    interval_name(interval),
+                    failure.name(),
+                    imp.name(),
+                    cell_opt(outage, 1),
+                    cell_opt(overlap, 1),
+                    cell_opt(takeover, 1),
+                    cell_opt(after_advert, 1),
+                    cell_opt(lost, 0)
+                ));
+                cells.push(json!({
+                    "interval_ms": ms(interval), "failure": failure.name(),
+                    "implementation": imp.name(), "master_down_ms": mdi,
+                    "outage_ms": json_opt(outage), "overlap_ms": json_opt(overlap),
+                    "takeover_ms": json_opt(takeover),
+                    "takeover_after_last_advert_ms": json_opt(after_advert),
+                    "lost_probes": json_opt(lost),
+                    "runs": v.iter().map(|o| json!({
+                        "repeat": o.repeat, "outage_ms": o.outage_ms, "overlap_ms": o.overlap_ms,
+                        "takeover_ms": o.takeover_ms, "phase_ms": o.phase_ms,
+                        "stale_until_ms": o.stale_ms,
+                        "sent": o.sent, "lost": o.lost,
+                    })).collect::<Vec<Value>>(),
+                }));
+                // The run whose outage is the median one stands for the cell in the plot.
+                if let Some(o) = median_run(&v) {
+                    timelines.push(o.timeline.clone());
+                }
+            }
+            goals.extend(cell_goals(&by, key, mdi, impls, vipd));
+        }
+    }
+    if impls.contains(&Impl::Frr) {
+        md.push_str(
+            "\nFRR vrrpd keeps its timers in whole centiseconds and truncates Skew_Time: at \
+             10 ms a priority-100 backup waits 30 ms, not the RFC's 36.1 ms, so its link-down \
+             and kill -9 takeovers come earlier by design, not by speed.\n",
+        );
+    }
+    if !errors.is_empty() {
+        md.push_str("\nRuns that failed (not in the figures):\n\n");
+        for e in &errors {
+            md.push_str(&format!("- {}\n", e.lines().next().unwrap_or("")));
+        }
+    }
+    Section {
+        id: "failover".into(),
+        title: "3. Failover outage and overlap".into(),
+        markdown: md,
+        json: json!({
+            "probe_interval_ms": ms(PROBE_EVERY), "repeats": repeats,
+            "implementations": impls.iter().map(|i| i.name()).collect::<Vec<_>>(),
+            "cells": cells, "failed_runs": errors,
+        }),
+        goals,
+        timelines,
+        ..Default::default()
+    }
+}
+
+fn median_run<'a>(v: &[&'a Outcome]) -> Option<&'a Outcome> {
+    let mut s: Vec<&Outcome> = v.to_vec();
+    s.sort_by(|a, b| a.outage_ms.total_cmp(&b.outage_ms));
+    s.get(s.len() / 2).copied()
+}
+
+fn cell_goals(
+    by: &BTreeMap<(Key, Impl), Vec<&Outcome>>,
+    key: Key,
+    mdi: f64,
+    impls: &[Impl],
+    vipd: &VipdBinary,
+) -> Vec<Goal> {
+    let (interval, failure) = key;
+    let label = format!("{} {}", interval_name(interval), failure.name());
+    let vipd_runs = by.get(&(key, Impl::Vipd)).cloned().unwrap_or_default();
+    if !vipd.ready || vipd_runs.is_empty() {
+        return vec![Goal::unjudged(
+            format!("failover {label}: vipd never worse than the baselines"),
+            if vipd.ready {
+                "no vipd run succeeded".to_string()
+            } else {
+                format!("vipd not run: {}", vipd.why)
+            },
+        )];
+    }
+    let worst = |f: &dyn Fn(&Outcome) -> f64| {
+        vipd_runs
+            .iter()
+            .map(|o| f(o))
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    let med = |v: &[&Outcome], f: &dyn Fn(&Outcome) -> Option<f64>| {
+        Summary::of(&v.iter().filter_map(|o| f(o)).collect::<Vec<_>>()).map(|s| s.median)
+    };
+    let mut goals = Vec::new();
+    let v_outage = med(&vipd_runs, &|o| Some(o.outage_corrected())).unwrap_or(f64::INFINITY);
+    let what = if failure == Failure::LinkDown {
+        "outage + phase"
+    } else {
+        "outage"
+    };
+    let v_overlap = worst(&|o| o.overlap_ms);
+    for &base in impls.iter().filter(|i| **i != Impl::Vipd) {
+        let b = by.get(&(key, base)).cloned().unwrap_or_default();
+        let (Some(b_outage), Some(b_overlap)) = (
+            med(&b, &|o| Some(o.outage_corrected())),
+            med(&b, &|o| Some(o.overlap_ms)),
+        ) else {
+            continue;
+        };
+        // A baseline whose stale VIP kept answering shows no outage; what it really
+        // took to serve from the new master is its takeover, from r1's last advert.
+        let b_effective = if b_overlap > 0.0 {
+            med(&b, &|o| o.takeover_after_advert()).unwrap_or(b_outage)
+        } else {
+            b_outage
+        };
+        // One probe interval of slack: the probe grid quantises both sides.
+        let met = v_outage <= b_effective + ms(PROBE_EVERY) && v_overlap <= b_overlap;
+        goals.push(Goal::judged(
+            format!("failover {label}: vipd never worse than {}", base.name()),
+            met,
+            format!(
+                "median {what}: vipd {v_outage:.1} ms, {} {b_outage:.1} ms (effective \
+                 {b_effective:.1}); overlap: vipd worst {v_overlap:.1} ms, {} median \
+                 {b_overlap:.1} ms",
+                base.name(),
+                base.name()
+            ),
+        ));
+    }
+    let worst_outage = worst(&|o| o.outage_corrected());
+    match failure {
+        Failure::LinkDown | Failure::Kill9 => goals.push(Goal::judged(
+            format!("failover {label}: vipd outage ≤ Master_Down_Interval + 5 ms"),
+            worst_outage <= mdi + 5.0,
+            format!("worst {what} {worst_outage:.1} ms vs {:.1} ms", mdi + 5.0),
+        )),
+        Failure::Sigterm if interval == Duration::from_millis(10) => goals.push(Goal::judged(
+            format!("failover {label}: vipd graceful handover ≤ 4 ms"),
+            worst_outage <= 4.0,
+            format!("worst {worst_outage:.1} ms"),
+        )),
+        Failure::Sigterm => {}
+    }
+    goals
+}
