@@ -71,13 +71,12 @@ pub struct VipKey {
 }
 
 /// Widens an IPv4 address to the 16-byte form keys use.
+///
+/// Through a u128 rather than a zeroed array: the XDP program builds one key per ARP
+/// request, and LLVM turns the array's zeroing into a call to a byte-loop `memset` where
+/// the integer becomes two 8-byte stores.
 pub const fn v4_in_16(addr: [u8; 4]) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    a[0] = addr[0];
-    a[1] = addr[1];
-    a[2] = addr[2];
-    a[3] = addr[3];
-    a
+    (u32::from_le_bytes(addr) as u128).to_le_bytes()
 }
 
 impl VipKey {
@@ -141,8 +140,11 @@ pub struct GroupState {
     /// never yields this way.
     pub priority: u8,
     pub _pad: [u8; 5],
-    /// `CLOCK_MONOTONIC` nanoseconds (`bpf_ktime_get_ns`) after which the program stops
-    /// answering even though `owned` is set: the daemon's dead-man switch.
+    /// `CLOCK_MONOTONIC` nanoseconds after which the program stops answering even though
+    /// `owned` is set: the daemon's dead-man switch. The program compares it with
+    /// `CLOCK_MONOTONIC_COARSE` (`bpf_ktime_get_coarse_ns`, a few nanoseconds instead of
+    /// thirty per request), which lags by up to one tick: writers subtract a tick from the
+    /// deadline they mean.
     pub lease_deadline_ns: u64,
 }
 

@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
-    helpers::bpf_ktime_get_ns,
+    helpers::bpf_ktime_get_coarse_ns,
     macros::btf_map,
 };
 use vip_common::{
@@ -59,8 +59,11 @@ pub fn ownership(slot: u32) -> Ownership {
     if state.owned == 0 {
         return Ownership::NotOwned;
     }
+    // The coarse clock: a tick's resolution for a few nanoseconds instead of thirty per
+    // request. It lags the precise clock by at most a tick, which the daemon takes off
+    // every lease it writes (see vip_common::GroupState).
     // SAFETY: no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
     if now < state.lease_deadline_ns {
         Ownership::Answering
     } else {
@@ -120,7 +123,7 @@ pub fn record_conflict(key: &VipKey, mac: [u8; 6]) {
         .unwrap_or_default();
     c.mac = mac;
     // SAFETY: no preconditions.
-    c.last_seen_ns = unsafe { bpf_ktime_get_ns() };
+    c.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
     c.count = c.count.wrapping_add(1);
     let _ = CONFLICTS.insert(key, c, 0);
     count(|c| &mut c.conflict_seen);

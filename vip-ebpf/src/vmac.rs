@@ -14,10 +14,15 @@ use crate::{
     maps::{Ownership, VMACS, count, ownership},
 };
 
+/// Whether `mac` is a VRRP virtual MAC. Byte by byte with early exits: every frame asks,
+/// and a broadcast or ordinary unicast destination is ruled out by its first bytes.
 #[inline(always)]
 pub fn is_vmac(mac: &[u8; 6]) -> bool {
-    let p = [mac[0], mac[1], mac[2], mac[3], mac[4]];
-    p == VMAC_PREFIX_V4 || p == VMAC_PREFIX_V6
+    mac[0] == VMAC_PREFIX_V4[0]
+        && mac[1] == VMAC_PREFIX_V4[1]
+        && mac[2] == VMAC_PREFIX_V4[2]
+        && mac[3] == VMAC_PREFIX_V4[3]
+        && (mac[4] == VMAC_PREFIX_V4[4] || mac[4] == VMAC_PREFIX_V6[4])
 }
 
 #[inline(always)]

@@ -20,6 +20,17 @@ pub fn now() -> Time {
     Time::from_duration(Duration::from_nanos(monotonic_ns()))
 }
 
+/// How far the XDP program's coarse clock may lag: one tick, plus a margin for the time
+/// between the daemon reading the clock and the map write landing.
+pub fn coarse_lag() -> Duration {
+    let tick = nix::time::clock_getres(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
+        .map(|ts| {
+            Duration::from_secs(ts.tv_sec() as u64) + Duration::from_nanos(ts.tv_nsec() as u64)
+        })
+        .unwrap_or(Duration::from_millis(10));
+    tick + Duration::from_micros(500)
+}
+
 /// Nanoseconds on the monotonic clock, as leases are written.
 pub fn nanos(t: Time) -> u64 {
     t.as_duration().as_nanos().min(u64::MAX as u128) as u64

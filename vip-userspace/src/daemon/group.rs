@@ -80,7 +80,10 @@ impl Group {
     }
 
     fn own(&mut self, ctx: &mut Ctx, now: Time) {
-        let deadline = clock::nanos(now + self.lease_len());
+        // The program reads a clock up to a tick behind: end the lease that much earlier
+        // so it never outlives our Master_Down_Interval.
+        let lease = self.lease_len().saturating_sub(ctx.coarse_lag);
+        let deadline = clock::nanos(now + lease);
         let mut state = GroupState::owned_until(deadline).yielding_above(self.yield_priority());
         if matches!(self.handover, Handover::Waiting { .. }) {
             // The successor's first advert releases the slot in XDP, before the daemon

@@ -61,6 +61,8 @@ pub struct Ctx {
     pub xdp_mode: ModePreference,
     pub next_member_id: u64,
     pub background: background::Background,
+    /// See `clock::coarse_lag`.
+    pub coarse_lag: std::time::Duration,
 }
 
 struct Daemon {
@@ -114,6 +116,7 @@ pub async fn run(opts: Options) -> Result<()> {
         xdp_mode: opts.xdp_mode,
         next_member_id: 0,
         background: background::Background::start()?,
+        coarse_lag: clock::coarse_lag(),
     };
     let mut d = Daemon {
         opts,
