@@ -8,13 +8,20 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, warn};
 use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
-use super::{Ctx, background::Background, clock};
+use super::{
+    Ctx,
+    background::{Announcement, Background},
+    clock,
+};
 use crate::{
     config::Instance,
     net::{Netlink, frames},
     track::TrackState,
     vrrp::{Advert, Family, Interval, Time, Version, packet::Auth},
 };
+
+/// Rounds of more announcements than this go out paced from the background thread.
+const ANNOUNCE_INLINE: usize = 64;
 
 /// Gratuitous ARP / unsolicited NA schedule: a burst on becoming master, then a refresh.
 #[derive(Debug, Default)]
@@ -221,14 +228,32 @@ impl Member {
         }
     }
 
-    /// One gratuitous ARP / unsolicited NA for each VIP `which` selects, now.
+    /// One gratuitous ARP / unsolicited NA for each VIP `which` selects. A handful go out
+    /// at once from the loop; thousands are handed to the background thread, where tens
+    /// of thousands of sends cannot starve the loop or anything else on the machine (the
+    /// XDP program already answers for every VIP; announcements only refresh caches).
     pub fn announce(&self, ctx: &Ctx, which: impl Fn(&IpNet) -> bool) {
         let Some(iface) = ctx.ifaces.get(&self.ifindex) else {
             return;
         };
+        let vips: Vec<IpAddr> = self
+            .cfg
+            .vips
+            .iter()
+            .filter(|v| which(v))
+            .map(IpNet::addr)
+            .collect();
         let mac = self.send_mac();
-        for vip in self.cfg.vips.iter().filter(|v| which(v)) {
-            let frame = match vip.addr() {
+        if vips.len() > ANNOUNCE_INLINE {
+            ctx.background.announce(Announcement {
+                sender: iface.sender.clone(),
+                mac,
+                vips,
+            });
+            return;
+        }
+        for vip in vips {
+            let frame = match vip {
                 IpAddr::V4(a) => frames::gratuitous_arp(mac, a),
                 IpAddr::V6(a) => frames::unsolicited_na(mac, a),
             };
