@@ -3,6 +3,7 @@
 //! The crate is both the `vipd` binary and a library, so the privileged tests and the
 //! benchmarks drive exactly the code operators run.
 
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod control;

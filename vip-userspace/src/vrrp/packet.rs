@@ -36,6 +36,7 @@ use thiserror::Error;
 use vip_common::wire::{IPPROTO_VRRP, VRRP_TTL};
 
 use super::timing::Interval;
+use crate::checksum::inet_checksum;
 
 /// Fixed part of every VRRP message, before the addresses.
 pub const HEADER_LEN: usize = 8;
@@ -710,31 +711,34 @@ fn verify_checksum<T: AsRef<[u8]>>(
 
 /// Internet checksum of `message` with its checksum field (bytes 6..8) taken as zero.
 fn checksum(message: &[u8], src: IpAddr, dst: IpAddr, form: ChecksumForm) -> u16 {
-    let mut sum = 0u64;
-    if form == ChecksumForm::PseudoHeader {
-        // Lengths above u16 / u32 cannot occur: a VRRP message is at most 4104 bytes.
-        let len = message.len();
-        match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                sum += sum_words(&s.octets());
-                sum += sum_words(&d.octets());
-                sum += u64::from(IPPROTO_VRRP);
-                sum += len as u64 & 0xffff;
-            }
-            (s, d) => {
-                sum += sum_words(&ipv6_octets(s));
-                sum += sum_words(&ipv6_octets(d));
-                sum += sum_words(&(len as u32).to_be_bytes());
-                sum += u64::from(IPPROTO_VRRP);
-            }
-        }
+    let head = &message[..message.len().min(6)];
+    let tail = message.get(8..).unwrap_or_default();
+    let zero = [0u8; 2];
+    if form == ChecksumForm::MessageOnly {
+        return inet_checksum(&[head, &zero, tail]);
     }
-    let head_end = message.len().min(6);
-    sum += sum_words(&message[..head_end]);
-    if message.len() > 8 {
-        sum += sum_words(&message[8..]);
+    // Lengths above u16 / u32 cannot occur: a VRRP message is at most 4104 bytes.
+    let len = message.len();
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => inet_checksum(&[
+            &s.octets(),
+            &d.octets(),
+            &[0, IPPROTO_VRRP],
+            &(len as u16).to_be_bytes(),
+            head,
+            &zero,
+            tail,
+        ]),
+        (s, d) => inet_checksum(&[
+            &ipv6_octets(s),
+            &ipv6_octets(d),
+            &(len as u32).to_be_bytes(),
+            &[0, 0, 0, IPPROTO_VRRP],
+            head,
+            &zero,
+            tail,
+        ]),
     }
-    !fold(sum)
 }
 
 fn ipv6_octets(addr: IpAddr) -> [u8; 16] {
@@ -742,26 +746,6 @@ fn ipv6_octets(addr: IpAddr) -> [u8; 16] {
         IpAddr::V6(a) => a.octets(),
         IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
     }
-}
-
-/// One's complement sum of big-endian 16-bit words; an odd tail byte is padded with zero.
-fn sum_words(bytes: &[u8]) -> u64 {
-    let mut chunks = bytes.chunks_exact(2);
-    let mut sum: u64 = chunks
-        .by_ref()
-        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 fn read_u16(bytes: &[u8], at: usize) -> u16 {
