@@ -773,9 +773,23 @@ fn client_neighbour(lab: &Lab, vip: &str) -> Result<String> {
 }
 
 fn vmac_pair(lab: &Lab) -> Result<(Vipd, Vipd)> {
+    vmac_pair_with(lab, &[])
+}
+
+/// r1 (200) master and r2 (100) backup in VMAC mode, each run with `args`.
+fn vmac_pair_with(lab: &Lab, args: &[&str]) -> Result<(Vipd, Vipd)> {
     let vip = format!("{VIP}/24");
-    let r1 = start_with(lab, 1, &section(200, "10ms", &vip, "vmac = true\n"))?;
-    let r2 = start_with(lab, 2, &section(100, "10ms", &vip, "vmac = true\n"))?;
+    let mut routers = Vec::new();
+    for (i, prio) in [(1, 200), (2, 100)] {
+        let mut v = lab.vipd_configured(
+            Path::new(VIPD),
+            lab.router(i),
+            &section(prio, "10ms", &vip, "vmac = true\n"),
+        )?;
+        lab.start_vipd(&mut v, args)?;
+        routers.push(v);
+    }
+    let (r2, r1) = (routers.pop().expect("two"), routers.pop().expect("two"));
     wait_roles(&[(&r1, "master"), (&r2, "backup")], ELECTION)?;
     Ok((r1, r2))
 }
@@ -873,21 +887,7 @@ fn vmac_mode_keeps_the_clients_neighbour_entry_on_the_virtual_mac_across_failove
 fn vmac_mode_carries_traffic_to_the_vip() -> Result<()> {
     vip_tests::require_root();
     let lab = Lab::builder().routers(2).client().build()?;
-    let vip = format!("{VIP}/24");
-    let mut routers = Vec::new();
-    for (i, prio) in [(1, 200), (2, 100)] {
-        let mut v = lab.vipd_configured(
-            Path::new(VIPD),
-            lab.router(i),
-            &section(prio, "10ms", &vip, "vmac = true\n"),
-        )?;
-        lab.start_vipd(&mut v, &["--xdp-mode", "generic"])?;
-        routers.push(v);
-    }
-    wait_roles(
-        &[(&routers[0], "master"), (&routers[1], "backup")],
-        ELECTION,
-    )?;
+    let (r1, _r2) = vmac_pair_with(&lab, &["--xdp-mode", "generic"])?;
     let run = lab
         .probe(
             lab.client(),
@@ -901,7 +901,7 @@ fn vmac_mode_carries_traffic_to_the_vip() -> Result<()> {
     println!(
         "VMAC ping: {}; r1 vmac_accept {}",
         run.summary(),
-        routers[0].xdp("vmac_accept")?
+        r1.xdp("vmac_accept")?
     );
     ensure!(
         run.answered() * 100 >= run.sent() * 95,
@@ -910,7 +910,7 @@ fn vmac_mode_carries_traffic_to_the_vip() -> Result<()> {
     );
     // Every ping went to the VMAC: the client never learnt another MAC for the VIP (vipd
     // sets arp_announce = 2 so the master's own ARP requests do not name the VIP).
-    let accepted = routers[0].xdp("vmac_accept")?;
+    let accepted = r1.xdp("vmac_accept")?;
     ensure!(
         accepted as usize * 100 >= run.sent() * 95,
         "pings reached the master through its VMAC: {accepted} of {}",
