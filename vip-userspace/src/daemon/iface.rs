@@ -55,10 +55,6 @@ impl Iface {
         self.sockets.insert(family, (socket.clone(), reader));
         Ok(socket)
     }
-
-    pub fn socket_if_open(&self, family: Family) -> Option<&Arc<VrrpSocket>> {
-        self.sockets.get(&family).map(|(s, _)| s)
-    }
 }
 
 impl Drop for Iface {

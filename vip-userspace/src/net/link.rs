@@ -1,7 +1,7 @@
 //! rtnetlink: interface state, the VIP addresses the kernel must accept traffic for, the
 //! unicast filter entries a real NIC needs for the virtual MAC, and link events.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
 use netlink_packet_route::{
@@ -115,31 +115,6 @@ impl Netlink {
                 addr.map(|a| (a, m.header.prefix_len, m.header.scope))
             })
             .collect())
-    }
-
-    /// The first IPv4 address on the interface: VRRPv3's primary address (RFC 5798 §5.2.? /
-    /// the advert's IP source).
-    pub async fn primary_v4(&self, ifindex: u32) -> Result<Option<Ipv4Addr>> {
-        Ok(self
-            .addresses(ifindex)
-            .await?
-            .into_iter()
-            .find_map(|(a, _, _)| match a {
-                IpAddr::V4(v4) => Some(v4),
-                _ => None,
-            }))
-    }
-
-    /// The link-local IPv6 address VRRP over IPv6 must be sent from (RFC 5798 §5.1.2.1).
-    pub async fn link_local_v6(&self, ifindex: u32) -> Result<Option<Ipv6Addr>> {
-        Ok(self
-            .addresses(ifindex)
-            .await?
-            .into_iter()
-            .find_map(|(a, _, _)| match a {
-                IpAddr::V6(v6) if v6.is_unicast_link_local() => Some(v6),
-                _ => None,
-            }))
     }
 
     /// Adds `addr/prefix` to the interface; `Ok(false)` if it was already there. IPv6 VIPs
