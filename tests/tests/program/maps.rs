@@ -225,16 +225,7 @@ impl Netns {
 
     /// Runs `f` on a thread inside the namespace.
     fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let file = std::fs::File::open(&path).unwrap();
-                nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-        })
+        vip_tests::lab::in_netns(&self.0, f).expect("runs inside the namespace")
     }
 }
 
