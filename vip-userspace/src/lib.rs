@@ -9,7 +9,21 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod exec;
 pub mod net;
 pub mod objects;
 pub mod track;
 pub mod vrrp;
+
+/// An error with its whole cause chain on one line (`summary: cause: cause`), for logs:
+/// a failed map write or netlink call must show its errno, not only what was attempted.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}

@@ -1,11 +1,19 @@
-//! Prometheus metrics, rendered with prometheus-client from a status snapshot at each
-//! scrape: the daemon loop stays the only owner of state, and every figure agrees with
-//! `vipd status`.
+//! Prometheus metrics, rendered with prometheus-client from the same status snapshot as
+//! `vipd status`, so every figure agrees. Rendering happens off the event loop, at most
+//! once a second however many scrapers ask ([`CACHE`]); at most [`MAX_CLIENTS`]
+//! connections are served at once, the rest refused and counted.
 //!
 //! The HTTP side is a few lines over a tokio listener rather than a web framework: one
 //! read-only GET endpoint does not justify the dependency tree (and its build time).
 
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use prometheus_client::{
     encoding::text::encode,
@@ -15,11 +23,11 @@ use prometheus_client::{
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::{mpsc, oneshot},
+    sync::Semaphore,
 };
 use tracing::debug;
 
-use super::{Status, socket::StatusRequest};
+use super::{Status, socket::Source, status::LAG_BUCKETS_US};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -78,21 +86,148 @@ pub fn render(status: &Status) -> String {
         "Frames from another MAC claiming an owned VIP",
         conflicts,
     );
+    let rejected_by = Family::<Labels, Counter>::default();
+    for i in &status.instances {
+        for (reason, n) in &i.adverts_rejected {
+            rejected_by
+                .get_or_create(&vec![
+                    ("instance", i.name.clone()),
+                    ("reason", reason.clone()),
+                ])
+                .inc_by(*n);
+        }
+    }
+    registry.register(
+        "adverts_rejected_by_reason",
+        "Advertisements the daemon refused, by reason (version_mismatch: the other VRRP version for this VRID)",
+        rejected_by,
+    );
+    let mut lag = Histogram::new(LAG_BUCKETS_US.iter().map(|us| *us as f64 / 1e6));
+    lag.observe_many(&status.loop_lag);
+    registry.register(
+        "loop_lag_seconds",
+        "Delay between a timer's deadline and the event loop handling it",
+        lag,
+    );
+    let worst = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+    worst.set(status.loop_lag.recent_worst_us as f64 / 1e6);
+    registry.register(
+        "loop_lag_recent_worst_seconds",
+        "Worst loop lag in the last minute or two",
+        worst,
+    );
+    let refused = Family::<Labels, Counter>::default();
+    for (listener, n) in &status.connections_refused {
+        refused
+            .get_or_create(&vec![("listener", listener.clone())])
+            .inc_by(*n);
+    }
+    registry.register(
+        "connections_refused",
+        "Connections refused because the listener served as many as it takes at once",
+        refused,
+    );
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
     out
 }
 
-/// Serves `GET /metrics` on `listener` until the daemon goes away.
-pub async fn serve(listener: TcpListener, to_daemon: mpsc::Sender<StatusRequest>) {
+/// A histogram made from the daemon's already-bucketed loop-lag counts.
+#[derive(Debug)]
+struct Histogram {
+    bounds: Vec<f64>,
+    sum: f64,
+    count: u64,
+    cumulative: Vec<u64>,
+}
+
+impl Histogram {
+    fn new(bounds: impl Iterator<Item = f64>) -> Self {
+        Histogram {
+            bounds: bounds.collect(),
+            sum: 0.0,
+            count: 0,
+            cumulative: Vec::new(),
+        }
+    }
+
+    fn observe_many(&mut self, lag: &super::status::LagStatus) {
+        self.sum = lag.sum_seconds;
+        self.count = lag.count;
+        self.cumulative = lag.buckets.clone();
+    }
+}
+
+impl prometheus_client::encoding::EncodeMetric for Histogram {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::MetricEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        // prometheus-client wants per-bucket (not cumulative) counts with +Inf last.
+        let mut previous = 0;
+        let buckets: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::MAX))
+            .zip(
+                self.cumulative
+                    .iter()
+                    .copied()
+                    .chain(std::iter::repeat(self.count)),
+            )
+            .map(|(b, c)| {
+                let n = c.saturating_sub(previous);
+                previous = c;
+                (b, n)
+            })
+            .collect();
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            self.sum, self.count, &buckets, None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        prometheus_client::metrics::MetricType::Histogram
+    }
+}
+
+/// Concurrent metrics connections served at most; more are refused at once (counted).
+pub const MAX_CLIENTS: usize = 32;
+/// How long a rendered body is served again before the next scrape renders afresh.
+pub const CACHE: Duration = Duration::from_secs(1);
+/// A client has this long to send its request and read the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The latest rendered body and when it was made.
+type Cache = tokio::sync::Mutex<Option<(Instant, String)>>;
+
+/// Serves `GET /metrics` until aborted; `refused` counts connections over
+/// [`MAX_CLIENTS`].
+pub async fn serve(listener: std::net::TcpListener, source: Source, refused: Arc<AtomicU64>) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(error) => {
+            tracing::warn!(%error, "metrics listener cannot be served");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let cache: Arc<Cache> = Arc::default();
     loop {
         let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let to_daemon = to_daemon.clone();
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            refused.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let (source, cache) = (source.clone(), cache.clone());
         tokio::spawn(async move {
-            if tokio::time::timeout(Duration::from_secs(5), answer(stream, to_daemon))
+            let _permit = permit;
+            if tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, source, cache))
                 .await
                 .is_err()
             {
@@ -102,7 +237,19 @@ pub async fn serve(listener: TcpListener, to_daemon: mpsc::Sender<StatusRequest>
     }
 }
 
-async fn answer(mut stream: TcpStream, to_daemon: mpsc::Sender<StatusRequest>) {
+async fn body(source: &Source, cache: &Cache) -> Option<String> {
+    let mut c = cache.lock().await;
+    if let Some((at, b)) = c.as_ref()
+        && at.elapsed() < CACHE
+    {
+        return Some(b.clone());
+    }
+    let rendered = render(&source().await?);
+    *c = Some((Instant::now(), rendered.clone()));
+    Some(rendered)
+}
+
+async fn answer(mut stream: TcpStream, source: Source, cache: Arc<Cache>) {
     // Read the request head, at most 8 KiB: only the request line matters.
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -116,22 +263,14 @@ async fn answer(mut stream: TcpStream, to_daemon: mpsc::Sender<StatusRequest>) {
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let response = match (parts.next(), parts.next()) {
-        (Some("GET"), Some("/metrics")) => {
-            let (tx, rx) = oneshot::channel();
-            let body = if to_daemon.send(tx).await.is_ok() {
-                rx.await.map(|s| render(&s)).ok()
-            } else {
-                None
-            };
-            match body {
-                Some(b) => http(
-                    "200 OK",
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    &b,
-                ),
-                None => http("503 Service Unavailable", "text/plain", "shutting down\n"),
-            }
-        }
+        (Some("GET"), Some("/metrics")) => match body(&source, &cache).await {
+            Some(b) => http(
+                "200 OK",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                &b,
+            ),
+            None => http("503 Service Unavailable", "text/plain", "shutting down\n"),
+        },
         (Some("GET"), _) => http("404 Not Found", "text/plain", "try /metrics\n"),
         _ => http("405 Method Not Allowed", "text/plain", "GET only\n"),
     };
@@ -146,9 +285,11 @@ fn http(status: &str, content_type: &str, body: &str) -> String {
     )
 }
 
-/// Binds the metrics listener.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// Binds the metrics listener (served later, off the loop).
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
 }
 
 #[cfg(test)]
@@ -181,6 +322,7 @@ mod tests {
                 adverts_sent: 40,
                 adverts_received: 3,
                 adverts_invalid: 1,
+                adverts_rejected: BTreeMap::from([("version_mismatch".to_owned(), 1)]),
                 vips: vec!["192.0.2.1/24".into()],
                 vmac: None,
                 slot: 0,
@@ -192,6 +334,14 @@ mod tests {
                 ("vrrp_drop_peer".to_owned(), 2),
             ]),
             conflicts: vec![],
+            loop_lag: crate::control::status::LagStatus {
+                worst_us: 1200,
+                recent_worst_us: 1200,
+                count: 4,
+                sum_seconds: 0.0013,
+                buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4],
+            },
+            connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
         }
     }
 
@@ -208,6 +358,10 @@ mod tests {
             "vipd_adverts_rejected_total{instance=\"gw\"} 1",
             "vipd_xdp_packets_total{reason=\"arp_reply\"} 7",
             "vipd_xdp_packets_total{reason=\"vrrp_drop_peer\"} 2",
+            "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"version_mismatch\"} 1",
+            "vipd_loop_lag_seconds_bucket{le=\"0.00005\"} 3",
+            "vipd_loop_lag_seconds_count 4",
+            "vipd_connections_refused_total{listener=\"metrics\"} 5",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
@@ -215,16 +369,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn http_endpoint_serves_metrics_and_refuses_other_paths() {
-        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    async fn http_endpoint_serves_metrics_from_a_cache_and_refuses_other_paths() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = mpsc::channel::<StatusRequest>(1);
-        let daemon = tokio::spawn(async move {
-            while let Some(req) = rx.recv().await {
-                let _ = req.send(status());
-            }
+        let asked = Arc::new(AtomicU64::new(0));
+        let counter = asked.clone();
+        let source: Source = Arc::new(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async { Some(status()) })
         });
-        let server = tokio::spawn(serve(listener, tx));
+        let refused = Arc::new(AtomicU64::new(0));
+        let server = tokio::spawn(serve(listener, source, refused.clone()));
         let get = |path: &'static str| async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
@@ -237,8 +392,26 @@ mod tests {
         let ok = get("/metrics").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK"), "{ok}");
         assert!(ok.contains("vipd_xdp_packets_total{reason=\"arp_reply\"} 7"));
+        for _ in 0..5 {
+            assert!(get("/metrics").await.starts_with("HTTP/1.1 200 OK"));
+        }
+        assert_eq!(
+            asked.load(Ordering::Relaxed),
+            1,
+            "one snapshot a second at most"
+        );
         assert!(get("/").await.starts_with("HTTP/1.1 404"));
+        // Idle connections fill every slot; the next is refused and counted.
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut extra = TcpStream::connect(addr).await.unwrap();
+        let mut out = String::new();
+        let _ = extra.read_to_string(&mut out).await;
+        assert!(out.is_empty(), "refused without an answer: {out}");
+        assert!(refused.load(Ordering::Relaxed) >= 1);
         server.abort();
-        daemon.abort();
     }
 }

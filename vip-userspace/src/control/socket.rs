@@ -1,13 +1,20 @@
 //! The control socket: a UNIX stream socket speaking one JSON request and one JSON reply
 //! per connection. `vipd status` is its client.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     net::{UnixListener, UnixStream},
-    sync::{mpsc, oneshot},
+    sync::{Semaphore, oneshot},
 };
 use tracing::{debug, warn};
 
@@ -26,6 +33,14 @@ pub type StatusRequest = oneshot::Sender<Status>;
 pub enum ControlError {
     #[error("control socket {path} is in use by a running vipd (two daemons with one router_id?)")]
     InUse { path: String },
+    #[error(
+        "{path} exists and is {kind}, not a socket; remove it or choose another control_socket"
+    )]
+    NotASocket { path: String, kind: &'static str },
+    #[error(
+        "directory {path} (mode {mode:o}, owner uid {uid}) must belong to root and be writable by nobody else"
+    )]
+    UnsafeDirectory { path: String, mode: u32, uid: u32 },
     #[error("{what} {path}")]
     Io {
         what: &'static str,
@@ -49,42 +64,103 @@ pub enum ControlError {
     },
 }
 
-/// Binds the control socket, replacing a stale one a dead daemon left behind but never a
-/// live daemon's.
-pub async fn bind(path: &Path) -> Result<UnixListener, ControlError> {
+/// Binds the control socket. The path is checked with `lstat` first: a socket nobody
+/// answers on (a dead daemon's) is replaced, a live daemon's is an error, and anything
+/// that is not a socket is an error naming the path, never deleted. The socket is created
+/// under umask 0177 (owner only) in a directory that must belong to root and be writable
+/// by nobody else.
+pub fn bind(path: &Path) -> Result<std::os::unix::net::UnixListener, ControlError> {
+    use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, MetadataExt as _};
     let p = path.display().to_string();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| ControlError::Io {
-            what: "creating the directory of",
-            path: p.clone(),
+    let io = |what: &'static str| {
+        let p = p.clone();
+        move |source| ControlError::Io {
+            what,
+            path: p,
             source,
-        })?;
-    }
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(ControlError::InUse { path: p });
         }
-        std::fs::remove_file(path).map_err(|source| ControlError::Io {
-            what: "removing stale",
-            path: p.clone(),
-            source,
-        })?;
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(io("creating the directory of"))?;
+        let meta = std::fs::metadata(dir).map_err(io("checking the directory of"))?;
+        let writable_by_others = meta.mode() & 0o022 != 0 && meta.mode() & 0o1000 == 0;
+        if meta.uid() != nix::unistd::geteuid().as_raw() && meta.uid() != 0 || writable_by_others {
+            return Err(ControlError::UnsafeDirectory {
+                path: dir.display().to_string(),
+                mode: meta.mode() & 0o7777,
+                uid: meta.uid(),
+            });
+        }
     }
-    let listener = UnixListener::bind(path).map_err(|source| ControlError::Io {
-        what: "binding",
-        path: p.clone(),
-        source,
-    })?;
-    // Status exposes configuration details: root only.
-    use std::os::unix::fs::PermissionsExt as _;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(ControlError::InUse { path: p });
+            }
+            std::fs::remove_file(path).map_err(io("removing stale"))?;
+        }
+        Ok(meta) => {
+            return Err(ControlError::NotASocket {
+                path: p,
+                kind: describe_kind(&meta.file_type()),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("checking")(e)),
+    }
+    // Owner-only from the moment it exists: no window between bind and a chmod.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(io("binding"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io("setting non-blocking"))?;
     Ok(listener)
+}
+
+fn describe_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else {
+        "not a socket"
+    }
 }
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves requests until the daemon drops `to_daemon`'s receiver.
-pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<StatusRequest>) {
+/// Concurrent control connections served at most; more are refused at once (counted).
+pub const MAX_CLIENTS: usize = 16;
+
+/// Where a status comes from: the daemon's snapshot, completed off the loop.
+pub type Source = Arc<dyn Fn() -> BoxFuture<Option<Status>> + Send + Sync>;
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Serves requests until aborted; `refused` counts connections over [`MAX_CLIENTS`].
+pub async fn serve(
+    listener: std::os::unix::net::UnixListener,
+    source: Source,
+    refused: Arc<AtomicU64>,
+) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(l) => l,
+        Err(error) => {
+            warn!(%error, "control socket cannot be served");
+            return;
+        }
+    };
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -94,10 +170,16 @@ pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<StatusRequest
                 continue;
             }
         };
-        let to_daemon = to_daemon.clone();
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            refused.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let source = source.clone();
         tokio::spawn(async move {
-            // A client that never sends or never reads must not hold a task forever.
-            match tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, to_daemon)).await {
+            let _permit = permit;
+            // A client that never sends or never reads must not hold a slot for long.
+            match tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, source)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => debug!(%error, "control client"),
                 Err(_) => debug!("control client timed out"),
@@ -106,23 +188,17 @@ pub async fn serve(listener: UnixListener, to_daemon: mpsc::Sender<StatusRequest
     }
 }
 
-async fn answer(stream: UnixStream, to_daemon: mpsc::Sender<StatusRequest>) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, source: Source) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // Requests are tiny; a bounded read keeps a hostile client from growing memory.
     let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 4096));
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
-        Ok(Request::Status) => {
-            let (tx, rx) = oneshot::channel();
-            if to_daemon.send(tx).await.is_err() {
-                return Ok(());
-            }
-            match rx.await {
-                Ok(status) => serde_json::to_string(&status).unwrap_or_default(),
-                Err(_) => return Ok(()),
-            }
-        }
+        Ok(Request::Status) => match source().await {
+            Some(status) => serde_json::to_string(&status).unwrap_or_default(),
+            None => return Ok(()),
+        },
         Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }).to_string(),
     };
     write.write_all(reply.as_bytes()).await?;
@@ -178,44 +254,124 @@ mod tests {
         std::env::temp_dir().join(format!("vipd-ctl-{}-{tag}/ctl.sock", std::process::id()))
     }
 
+    fn status(router_id: &str) -> Status {
+        Status {
+            router_id: router_id.into(),
+            pid: 9,
+            uptime_ms: 1,
+            pin_path: String::new(),
+            instances: vec![],
+            xdp: Default::default(),
+            conflicts: vec![],
+            loop_lag: Default::default(),
+            connections_refused: Default::default(),
+        }
+    }
+
+    fn source(router_id: &'static str, delay: Duration) -> Source {
+        Arc::new(move || {
+            Box::pin(async move {
+                tokio::time::sleep(delay).await;
+                Some(status(router_id))
+            })
+        })
+    }
+
     #[tokio::test]
     async fn a_live_socket_is_never_taken_over_but_a_stale_one_is_replaced() {
         let p = path("live");
-        let first = bind(&p).await.unwrap();
-        assert!(matches!(bind(&p).await, Err(ControlError::InUse { .. })));
+        let first = bind(&p).unwrap();
+        assert!(matches!(bind(&p), Err(ControlError::InUse { .. })));
         drop(first);
         // The file is left behind by a dead daemon: the next one takes the path.
         assert!(p.exists());
-        let second = bind(&p).await;
+        let second = bind(&p);
         assert!(second.is_ok(), "{second:?}");
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[test]
+    fn anything_but_a_socket_at_the_path_is_an_error_and_left_alone() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let p = path("file");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "precious").unwrap();
+        let e = bind(&p).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ControlError::NotASocket {
+                    kind: "a regular file",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains(&p.display().to_string()), "{e}");
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "precious");
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &p).unwrap();
+        assert!(matches!(
+            bind(&p),
+            Err(ControlError::NotASocket {
+                kind: "a symbolic link",
+                ..
+            })
+        ));
+        std::fs::remove_file(&p).unwrap();
+        // A directory others may write to could hold a swapped socket: refused.
+        let dir = p.parent().unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            bind(&p),
+            Err(ControlError::UnsafeDirectory { .. })
+        ));
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        let l = bind(&p).unwrap();
+        let mode = std::fs::symlink_metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner only from creation");
+        drop(l);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
     async fn query_gets_the_daemon_snapshot_and_bad_requests_get_an_error() {
         let p = path("query");
-        let listener = bind(&p).await.unwrap();
-        let (tx, mut rx) = mpsc::channel::<StatusRequest>(1);
-        tokio::spawn(async move {
-            while let Some(req) = rx.recv().await {
-                let _ = req.send(Status {
-                    router_id: "r9".into(),
-                    pid: 9,
-                    uptime_ms: 1,
-                    pin_path: String::new(),
-                    instances: vec![],
-                    xdp: Default::default(),
-                    conflicts: vec![],
-                });
-            }
-        });
-        let server = tokio::spawn(serve(listener, tx));
+        let listener = bind(&p).unwrap();
+        let refused = Arc::new(AtomicU64::new(0));
+        let server = tokio::spawn(serve(listener, source("r9", Duration::ZERO), refused));
         assert_eq!(query(&p).await.unwrap().router_id, "r9");
         let mut s = UnixStream::connect(&p).await.unwrap();
         s.write_all(b"{\"command\":\"reboot\"}\n").await.unwrap();
         let mut line = String::new();
         BufReader::new(s).read_line(&mut line).await.unwrap();
         assert!(line.contains("bad request"), "{line}");
+        server.abort();
+        let _ = std::fs::remove_dir_all(p.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_are_refused_and_counted() {
+        let p = path("cap");
+        let listener = bind(&p).unwrap();
+        let refused = Arc::new(AtomicU64::new(0));
+        let server = tokio::spawn(serve(
+            listener,
+            source("r9", Duration::ZERO),
+            refused.clone(),
+        ));
+        // Idle clients hold every slot.
+        let mut idle = Vec::new();
+        for _ in 0..MAX_CLIENTS {
+            idle.push(UnixStream::connect(&p).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let extra = query(&p).await;
+        assert!(extra.is_err(), "{extra:?}");
+        assert!(refused.load(Ordering::Relaxed) >= 1);
+        drop(idle);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(query(&p).await.unwrap().router_id, "r9");
         server.abort();
         let _ = std::fs::remove_dir_all(p.parent().unwrap());
     }

@@ -15,6 +15,13 @@ pub struct Status {
     /// XDP verdict counters summed over CPUs, by name.
     pub xdp: BTreeMap<String, u64>,
     pub conflicts: Vec<ConflictStatus>,
+    /// How late the event loop handled its timers (see `crate::daemon::LagStatus`).
+    #[serde(default)]
+    pub loop_lag: LagStatus,
+    /// Connections refused because the control socket or the metrics listener already
+    /// served as many as it takes at once.
+    #[serde(default)]
+    pub connections_refused: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,11 +45,33 @@ pub struct InstanceStatus {
     /// password, allowlist) and were ignored. Absent from older daemons' answers.
     #[serde(default)]
     pub adverts_invalid: u64,
+    /// `adverts_invalid` by reason (`ttl`, `version_mismatch`, `auth`, `peer`).
+    #[serde(default)]
+    pub adverts_rejected: BTreeMap<String, u64>,
     pub vips: Vec<String>,
     pub vmac: Option<String>,
     pub slot: u32,
     pub sync_group: Option<String>,
     pub tracking: Vec<TrackStatus>,
+}
+
+/// Upper bounds of the loop-lag histogram buckets, in microseconds (then +Inf).
+pub const LAG_BUCKETS_US: [u64; 8] = [50, 100, 250, 500, 1_000, 2_500, 10_000, 100_000];
+
+/// How late the event loop handled its timers: the worst delay between a timer's deadline
+/// and the moment the loop acted on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LagStatus {
+    /// Worst since the daemon started, microseconds.
+    pub worst_us: u64,
+    /// Worst in the last minute or two, microseconds.
+    pub recent_worst_us: u64,
+    /// Timers handled.
+    pub count: u64,
+    /// Sum of all lags, seconds.
+    pub sum_seconds: f64,
+    /// Cumulative counts per bucket of [`LAG_BUCKETS_US`], then +Inf.
+    pub buckets: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -58,6 +87,9 @@ pub struct TrackStatus {
     pub name: String,
     pub failing: bool,
     pub weight: i32,
+    /// `ok`, `failing`, or `not yet known` (a script before its first result).
+    #[serde(default)]
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,14 +158,31 @@ impl Status {
                     .map(|g| format!("  sync group {g}"))
                     .unwrap_or_default(),
             );
+            let mismatch = i
+                .adverts_rejected
+                .get("version_mismatch")
+                .copied()
+                .unwrap_or(0);
+            if mismatch > 0 {
+                let _ = writeln!(
+                    s,
+                    "  VERSION MISMATCH: {mismatch} adverts of the other VRRP version for vrid {} (this instance runs v{})",
+                    i.vrid, i.version
+                );
+            }
             let _ = writeln!(s, "  vips {}", i.vips.join(" "));
             for t in &i.tracking {
+                let state = if t.state.is_empty() {
+                    if t.failing { "failing" } else { "ok" }
+                } else {
+                    t.state.as_str()
+                };
                 let _ = writeln!(
                     s,
                     "  track {} {}: {} (weight {})",
                     t.kind,
                     t.name,
-                    if t.failing { "FAILING" } else { "ok" },
+                    state.to_uppercase(),
                     t.weight
                 );
             }
@@ -152,6 +201,12 @@ impl Status {
             } else {
                 moved.join(" ")
             }
+        );
+        let _ = writeln!(
+            s,
+            "loop lag: worst {:.3} ms, last minute {:.3} ms",
+            self.loop_lag.worst_us as f64 / 1000.0,
+            self.loop_lag.recent_worst_us as f64 / 1000.0
         );
         for c in &self.conflicts {
             let _ = writeln!(

@@ -18,7 +18,6 @@ const BATCH: usize = 64;
 #[derive(Debug)]
 pub struct Inbound {
     pub ifindex: u32,
-    pub family: Family,
     pub packet: Received,
 }
 
@@ -37,8 +36,15 @@ impl Iface {
         })
     }
 
-    /// The VRRP socket for `family`, opened (with its reader task) on first use.
-    pub fn socket(
+    /// The VRRP socket for `family`, if open.
+    pub fn socket(&self, family: Family) -> Option<Arc<VrrpSocket>> {
+        self.sockets.get(&family).map(|(s, _)| s.clone())
+    }
+
+    /// Opens the VRRP socket for `family` (with its reader task) unless it is open: a
+    /// handful of syscalls, done on the loop so the reader runs on the loop's runtime
+    /// and wakes it without crossing threads.
+    pub fn ensure_socket(
         &mut self,
         family: Family,
         to_loop: &mpsc::Sender<Vec<Inbound>>,
@@ -80,11 +86,7 @@ fn spawn_reader(
                     let n = packets.len() as u64;
                     let batch = packets
                         .into_iter()
-                        .map(|packet| Inbound {
-                            ifindex,
-                            family,
-                            packet,
-                        })
+                        .map(|packet| Inbound { ifindex, packet })
                         .collect();
                     // Never block the reader on a busy loop: under a flood the newest
                     // adverts matter no more than the ones already queued.

@@ -1,46 +1,68 @@
-//! The daemon: one task owns every instance and drives the state machines from packets,
-//! timers, link events, tracking, signals and control requests. Nothing else mutates
-//! state, so there are no locks; slow work (netlink address changes, scripts) runs in
-//! helper tasks that report back.
+//! The daemon: a thin shell around the pure node core (`crate::vrrp::node`). One event
+//! loop owns the core and feeds it what happens (packets, timers, link changes, tracking,
+//! conflicts, signals); it carries out the outputs (slot writes, sends, installer wishes,
+//! hook queues) and nothing slower than a map write. Everything slow runs on the worker
+//! threads (`worker`) and comes back as events: a reload or an interface rebuild is
+//! prepared there (`prepare`) and committed here in one step. docs/architecture.md has
+//! the whole picture.
 
-mod background;
+mod addresses;
 mod clock;
-mod group;
+mod entries;
+mod execute;
 mod iface;
-mod member;
-mod schedule;
-mod setup;
+mod io;
+mod lag;
+mod prepare;
+mod serve;
 mod status;
+mod worker;
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     path::PathBuf,
-    time::Instant,
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use futures_util::StreamExt as _;
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::mpsc,
+    sync::{Mutex, mpsc},
 };
 use tracing::{error, info, warn};
 
-use group::Group;
-pub use group::TAKEOVER_GUARD;
-use iface::{Iface, Inbound};
+pub use worker::Worker;
 
+use self::{
+    addresses::{Announcement, Installation, Installer},
+    iface::{Iface, Inbound},
+    io::{GroupIo, MemberIo},
+    prepare::{Outcome, Plane, Prepared, Purpose, Request, Running},
+};
 use crate::{
     config::{Config, host_interface_exists},
-    control::{self, socket::StatusRequest},
-    dataplane::{Dataplane, ModePreference},
+    control::{notify::Notifier, socket::StatusRequest},
+    dataplane::{Dataplane, Maps, ModePreference},
+    exec::RunAs,
     net::{LinkEvent, Netlink},
-    track::TrackUpdate,
-    vrrp::{Advert, Event, Family},
+    track::{Report, TrackItem},
+    vrrp::{
+        Advert,
+        group::{Input, Params},
+        node::{GroupId, Node},
+    },
 };
 
+/// When this router takes over from a master that is still alive (it resigned, or we
+/// preempt it), it advertises first and starts answering this much later, so the old
+/// master has seen the advert and stopped answering: the client sees at most a short gap,
+/// never two routers answering at once.
+pub const TAKEOVER_GUARD: Duration = Duration::from_micros(1500);
+
 /// How often the XDP program's conflict records are read.
-const CONFLICT_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+const CONFLICT_CHECK: Duration = Duration::from_millis(250);
 
 pub struct Options {
     pub config: PathBuf,
@@ -50,188 +72,388 @@ pub struct Options {
     pub xdp_mode: ModePreference,
 }
 
-/// What the groups share: the data plane, netlink, the attached interfaces and the
-/// channels helper tasks report on.
-pub struct Ctx {
-    pub dp: Dataplane,
-    pub nl: Netlink,
-    pub ifaces: BTreeMap<u32, Iface>,
-    pub inbound: mpsc::Sender<Vec<Inbound>>,
-    pub track_tx: mpsc::Sender<TrackUpdate>,
-    pub xdp_mode: ModePreference,
-    pub next_member_id: u64,
-    pub background: background::Background,
-    /// See `clock::coarse_lag`.
-    pub coarse_lag: std::time::Duration,
-}
-
 struct Daemon {
     opts: Options,
-    config: Config,
-    ctx: Ctx,
-    groups: Vec<Group>,
-    /// (ifindex, family, VRID) → (group, member): where an advert goes, without a scan
-    /// over hundreds of instances per packet. Rebuilt whenever groups change.
-    index: HashMap<(u32, Family, u8), (usize, usize)>,
-    schedule: schedule::Schedule,
-    /// When the XDP program's CONFLICTS map is read next, and the newest conflict already
-    /// acted on (monotonic ns).
-    conflicts_due: crate::vrrp::Time,
-    conflicts_seen_ns: u64,
+    config: Arc<Config>,
+    node: Node,
+    io: HashMap<GroupId, GroupIo>,
+    ifaces: BTreeMap<u32, Iface>,
+    /// The loop's own handle on the pinned maps: slot writes and release reads.
+    maps: Maps,
+    plane: Arc<Mutex<Plane>>,
+    worker: Worker,
+    addresses: Worker,
+    announcer: mpsc::Sender<Announcement>,
+    notifier: Notifier,
+    run_as: RunAs,
+    inbound_tx: mpsc::Sender<Vec<Inbound>>,
+    track_tx: mpsc::Sender<(Report, TrackItem)>,
+    prepared_tx: mpsc::Sender<Outcome>,
+    /// Bumped whenever the set of running groups changes; a preparation made against an
+    /// older one is stale.
+    generation: u64,
+    preparing: bool,
+    waiting: VecDeque<Purpose>,
+    lag: lag::Lag,
     started: Instant,
 }
 
-/// Loads the configuration (nothing is touched if it is invalid), starts, and runs until
-/// SIGTERM / SIGINT.
+/// Raises the soft open-files limit to the hard one: every interface, socket and script
+/// pipe is a descriptor, and running out makes scripts fail to start.
+fn raise_nofile() {
+    if let Ok((soft, hard)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(error) =
+            nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        warn!(%error, soft, hard, "could not raise the open-files limit");
+    }
+}
+
+/// Loads the configuration (nothing is touched if it is invalid), starts every instance,
+/// and runs until SIGTERM / SIGINT.
 pub async fn run(opts: Options) -> Result<()> {
-    let config = Config::load(&opts.config, &host_interface_exists)?;
+    let config = Arc::new(Config::load(&opts.config, &host_interface_exists)?);
+    raise_nofile();
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
-    let control = control::socket::bind(&config.global.control_socket).await?;
+    let control = crate::control::socket::bind(&config.global.control_socket)?;
     let metrics = match config.global.metrics {
         Some(addr) => Some(
-            control::metrics::bind(addr)
-                .await
+            std::net::TcpListener::bind(addr)
+                .and_then(|l| l.set_nonblocking(true).map(|()| l))
                 .with_context(|| format!("binding metrics on {addr}"))?,
         ),
         None => None,
     };
-    let dp = Dataplane::open(&config.global.pin_path).with_context(|| {
-        format!(
-            "opening the data plane under {}",
-            config.global.pin_path.display()
-        )
-    })?;
-    let nl = Netlink::connect()?;
+    let pin = config.global.pin_path.clone();
+    let dp = Dataplane::open(&pin)
+        .with_context(|| format!("opening the data plane under {}", pin.display()))?;
+    let maps = Maps::open_pinned(&pin)
+        .with_context(|| format!("opening the pinned maps under {}", pin.display()))?;
+    let worker = Worker::start("vipd-worker", 0)?;
+    let addresses = Worker::start("vipd-addresses", 19)?;
+    let announcer = addresses::announcer(&addresses);
+    let run_as = RunAs::default();
     // Batches of up to 64 packets: the queue holds a few thousand adverts at most.
     let (inbound_tx, inbound_rx) = mpsc::channel(64);
     let (track_tx, track_rx) = mpsc::channel(256);
+    let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
-    let ctx = Ctx {
-        dp,
-        nl,
-        ifaces: BTreeMap::new(),
-        inbound: inbound_tx,
-        track_tx,
-        xdp_mode: opts.xdp_mode,
-        next_member_id: 0,
-        background: background::Background::start()?,
-        coarse_lag: clock::coarse_lag(),
+    let (conflict_tx, conflict_rx) = mpsc::channel(64);
+    let params = Params {
+        clock_lag: clock::coarse_lag(),
+        takeover_guard: TAKEOVER_GUARD,
     };
     let mut d = Daemon {
+        notifier: Notifier::new(worker.clone(), run_as),
+        plane: Arc::new(Mutex::new(Plane {
+            dp,
+            mode: opts.xdp_mode,
+            attached: BTreeMap::new(),
+        })),
         opts,
         config,
-        ctx,
-        groups: Vec::new(),
-        index: HashMap::new(),
-        schedule: schedule::Schedule::default(),
-        conflicts_due: clock::now(),
-        conflicts_seen_ns: clock::nanos(clock::now()),
+        node: Node::new(params),
+        io: HashMap::new(),
+        ifaces: BTreeMap::new(),
+        maps,
+        worker,
+        addresses,
+        announcer,
+        run_as,
+        inbound_tx,
+        track_tx,
+        prepared_tx,
+        generation: 0,
+        preparing: false,
+        waiting: VecDeque::new(),
+        lag: lag::Lag::default(),
         started: Instant::now(),
     };
     let links = Netlink::link_events()?;
-    d.start_groups().await?;
-    let control_path = d.config.global.control_socket.clone();
-    let server = tokio::spawn(control::socket::serve(control, status_tx.clone()));
-    let metrics_server =
-        metrics.map(|l| tokio::spawn(control::metrics::serve(l, status_tx.clone())));
+    // Start-up prepares exactly as a reload does, but the loop has nothing to keep alive
+    // yet, so it waits here; a group that cannot start is fatal, as the file said so.
+    let first = prepare::prepare(
+        d.request(Purpose::Startup),
+        d.plane.clone(),
+        d.worker.nl.clone(),
+    )
+    .await;
+    match first {
+        Outcome::Ready(p) => {
+            if !p.failed.is_empty() {
+                let why: Vec<String> = p.failed.iter().map(|(k, e)| format!("{k}: {e}")).collect();
+                d.teardown().await;
+                bail!("could not start: {}", why.join("; "));
+            }
+            d.commit(*p);
+        }
+        Outcome::Rejected(e) => bail!("{e}"),
+    }
+    serve::start(
+        &d.worker,
+        control,
+        metrics,
+        status_tx,
+        &d.config.global.pin_path,
+        conflict_tx,
+        CONFLICT_CHECK,
+    )?;
     info!(
         router_id = %d.config.global.router_id,
         instances = d.config.instances.len(),
         pin_path = %d.config.global.pin_path.display(),
-        control_socket = %control_path.display(),
+        control_socket = %d.config.global.control_socket.display(),
         "vipd running"
     );
-    let result = d.run_loop(inbound_rx, track_rx, status_rx, links).await;
-    server.abort();
-    if let Some(m) = metrics_server {
-        m.abort();
-    }
-    let _ = std::fs::remove_file(&control_path);
+    let result = d
+        .run_loop(
+            inbound_rx,
+            track_rx,
+            prepared_rx,
+            status_rx,
+            conflict_rx,
+            links,
+        )
+        .await;
+    let _ = std::fs::remove_file(&d.config.global.control_socket);
     result
 }
 
 impl Daemon {
-    async fn start_groups(&mut self) -> Result<()> {
-        let mut taken = BTreeSet::new();
-        for (key, members) in setup::desired_groups(&self.config) {
-            let g = setup::add_group(&mut self.ctx, key, members, &taken).await?;
-            taken.insert(g.slot);
-            self.groups.push(g);
+    fn running(&self) -> Vec<Running> {
+        self.node
+            .groups()
+            .filter_map(|(id, e)| {
+                let io = self.io.get(&id)?;
+                Some(Running {
+                    id,
+                    key: e.key.clone(),
+                    instances: e.group.members().iter().map(|m| m.cfg.clone()).collect(),
+                    slot: io.slot,
+                    ifindexes: e.ifindexes.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn request(&self, purpose: Purpose) -> Request {
+        Request {
+            purpose,
+            generation: self.generation,
+            config_path: self.opts.config.clone(),
+            current: self.config.clone(),
+            running: self.running(),
         }
-        setup::prune_stale_entries(&mut self.ctx, &self.groups);
-        self.reindex();
+    }
+
+    /// Starts a preparation on the worker, or queues it behind the one under way.
+    fn prepare(&mut self, purpose: Purpose) {
+        if self.preparing {
+            if !self.waiting.contains(&purpose) {
+                self.waiting.push_back(purpose);
+            }
+            return;
+        }
+        self.preparing = true;
+        let req = self.request(purpose);
+        let (plane, nl, tx) = (
+            self.plane.clone(),
+            self.worker.nl.clone(),
+            self.prepared_tx.clone(),
+        );
+        self.worker.spawn(async move {
+            let _ = tx.send(prepare::prepare(req, plane, nl).await).await;
+        });
+    }
+
+    fn prepared(&mut self, outcome: Outcome) {
+        self.preparing = false;
+        match outcome {
+            Outcome::Rejected(e) => {
+                error!("reload rejected, still running the previous configuration:\n{e}")
+            }
+            Outcome::Ready(p) if p.generation != self.generation => {
+                // Groups changed while it was prepared (an interface came back): again.
+                info!(purpose = ?p.purpose, "preparation raced with another change; redoing it");
+                self.waiting.push_front(p.purpose.clone());
+            }
+            Outcome::Ready(p) => self.commit(*p),
+        }
+        if let Some(next) = self.waiting.pop_front() {
+            self.prepare(next);
+        }
+    }
+
+    /// Applies a preparation in one step: stops what it says, launches what is ready.
+    fn commit(&mut self, p: Prepared) {
+        let now = clock::now();
+        for (key, error) in &p.failed {
+            error!(group = %key, %error, "could not start");
+        }
+        let stopped = p.stop.len();
+        for id in p.stop {
+            let outs = self.node.handle(now, id, Input::Stop);
+            self.execute(now, outs);
+            self.forget(id);
+        }
+        let mut started = 0;
+        for ready in p.ready {
+            let key = ready.launch.setup.key.clone();
+            match self.launch(now, ready) {
+                Ok(()) => started += 1,
+                Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
+            }
+        }
+        self.config = p.config;
+        self.generation += 1;
+        self.cleanup();
+        match p.purpose {
+            Purpose::Startup => info!(started, "instances started"),
+            Purpose::Reload => info!(
+                kept = p.keep.len(),
+                started, stopped, "configuration reloaded"
+            ),
+            Purpose::Rebuild { interface } => {
+                info!(%interface, started, stopped, "interface rebuilt")
+            }
+        }
+    }
+
+    fn launch(&mut self, now: crate::vrrp::Time, ready: prepare::Ready) -> Result<()> {
+        let mut members = Vec::new();
+        for (m, link) in ready.launch.setup.members.iter().zip(&ready.links) {
+            let iface = match self.ifaces.entry(link.ifindex) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(Iface::new(link.clone())?)
+                }
+            };
+            iface
+                .ensure_socket(m.cfg.family, &self.inbound_tx)
+                .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
+            members.push(MemberIo::new(
+                link.ifindex,
+                link.mac,
+                iface.sender.clone(),
+                Installer::start(&self.addresses, Installation::of(&m.cfg, link.ifindex)),
+            ));
+        }
+        let watch_cfgs: Vec<_> = ready
+            .launch
+            .setup
+            .members
+            .iter()
+            .map(|m| m.cfg.clone())
+            .collect();
+        let (id, outs) = self
+            .node
+            .launch(now, ready.launch)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut gio = GroupIo {
+            slot: ready.slot,
+            releases_seen: ready.releases_seen,
+            members,
+            watchers: Vec::new(),
+        };
+        for (i, cfg) in watch_cfgs.iter().enumerate() {
+            for (index, t) in cfg.track_scripts.iter().enumerate() {
+                gio.watchers
+                    .push(self.worker.spawn(crate::track::script::watch(
+                        (id, i),
+                        index,
+                        t.clone(),
+                        self.run_as,
+                        self.track_tx.clone(),
+                    )));
+            }
+            for (index, t) in cfg.track_files.iter().enumerate() {
+                let initial = self
+                    .node
+                    .get(id)
+                    .and_then(|e| e.group.members().get(i))
+                    .and_then(|m| m.track.files.get(index).copied().flatten());
+                gio.watchers
+                    .push(self.worker.spawn(crate::track::file::watch(
+                        (id, i),
+                        index,
+                        t.path.clone(),
+                        initial,
+                        self.track_tx.clone(),
+                    )));
+            }
+        }
+        self.io.insert(id, gio);
+        self.execute(now, outs);
         Ok(())
     }
 
-    /// After groups changed (start, reload, rebuild, tracking, links): every lookup
-    /// structure from scratch. Rare events; the per-packet paths update incrementally.
-    fn reindex(&mut self) {
-        self.reschedule();
-        self.index = self
-            .groups
-            .iter()
-            .enumerate()
-            .flat_map(|(g, group)| {
-                group
-                    .members
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, m)| ((m.ifindex, m.cfg.family, m.cfg.vrid), (g, i)))
-            })
-            .collect();
-    }
-
-    fn next_deadline(&mut self) -> Option<crate::vrrp::Time> {
-        let groups = &self.groups;
-        let next = self
-            .schedule
-            .next(|g| groups.get(g).and_then(Group::next_deadline));
-        Some(next.map_or(self.conflicts_due, |t| t.min(self.conflicts_due)))
-    }
-
-    /// Another station claiming a VIP we answer for (seen by the XDP program as an ARP
-    /// reply or gratuitous ARP from a foreign MAC) gets our binding re-announced, at most
-    /// once per check: clients that believed the other station come back. This is what
-    /// heals a split brain whose loser stepped down before the winner heard it.
-    fn check_conflicts(&mut self, now: crate::vrrp::Time) {
-        self.conflicts_due = now + CONFLICT_CHECK;
-        let Ok(conflicts) = self.ctx.dp.maps().conflicts() else {
-            return;
-        };
-        let fresh: Vec<_> = conflicts
-            .into_iter()
-            .filter(|(_, c)| c.last_seen_ns > self.conflicts_seen_ns)
-            .collect();
-        if fresh.is_empty() {
-            return;
-        }
-        for (key, c) in &fresh {
-            self.conflicts_seen_ns = self.conflicts_seen_ns.max(c.last_seen_ns);
-            for g in &self.groups {
-                if !g.owned {
-                    continue;
-                }
-                for m in &g.members {
-                    let claimed = |v: &ipnet::IpNet| setup::vip_key(m.ifindex, v) == *key;
-                    if m.cfg.vips.iter().any(claimed) {
-                        warn!(
-                            instance = %m.cfg.name,
-                            claimed_by = %crate::net::link::fmt_mac(&c.mac),
-                            "another station claims an owned VIP; re-announcing"
-                        );
-                        m.announce(&self.ctx, claimed);
-                    }
-                }
+    /// Takes a stopped group out; its installers finish removing what they installed.
+    fn forget(&mut self, id: GroupId) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some(e) = self.node.remove(id) {
+            for m in e.group.members() {
+                self.notifier.forget(&m.cfg.name);
             }
         }
+        self.io
+            .remove(&id)
+            .map(|mut gio| {
+                std::mem::take(&mut gio.members)
+                    .into_iter()
+                    .map(|m| m.installer.finish())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// After groups changed: entries no group uses go, interfaces no group uses lose the
+    /// program (on the worker).
+    fn cleanup(&mut self) {
+        let used: std::collections::BTreeSet<u32> = self
+            .node
+            .groups()
+            .flat_map(|(_, e)| e.ifindexes.iter().copied())
+            .collect();
+        self.ifaces.retain(|ifx, _| used.contains(ifx));
+        let running = self.running();
+        let plane = self.plane.clone();
+        let pin = self.config.global.pin_path.clone();
+        self.worker.spawn(async move {
+            let mut plane = plane.lock().await;
+            let mut in_use = entries::InUse::default();
+            for r in &running {
+                for (inst, ifx) in r.instances.iter().zip(&r.ifindexes) {
+                    in_use.add(*ifx, r.slot, inst);
+                }
+            }
+            let removed = entries::prune(plane.dp.maps_mut(), &in_use);
+            if removed > 0 {
+                info!(removed, "removed map entries no running instance uses");
+            }
+            let unused: Vec<(u32, String)> = plane
+                .attached
+                .iter()
+                .filter(|(ifx, _)| !used.contains(ifx))
+                .map(|(i, n)| (*i, n.clone()))
+                .collect();
+            for (ifx, name) in unused {
+                plane.attached.remove(&ifx);
+                if let Err(e) = Dataplane::detach(&pin, &name) {
+                    warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
+                }
+            }
+        });
     }
 
     async fn run_loop(
         &mut self,
         mut inbound: mpsc::Receiver<Vec<Inbound>>,
-        mut track: mpsc::Receiver<TrackUpdate>,
+        mut track: mpsc::Receiver<(Report, TrackItem)>,
+        mut prepared: mpsc::Receiver<Outcome>,
         mut status: mpsc::Receiver<StatusRequest>,
+        mut conflicts: mpsc::Receiver<(u32, std::net::IpAddr)>,
         links: impl futures_util::Stream<Item = LinkEvent>,
     ) -> Result<()> {
         let mut term = signal(SignalKind::terminate())?;
@@ -240,29 +462,36 @@ impl Daemon {
         let mut ticker = clock::Ticker::new()?;
         let mut links = Box::pin(links);
         loop {
-            let deadline = self.next_deadline();
+            let deadline = self.node.poll_at();
             tokio::select! {
                 biased;
                 _ = term.recv() => break,
                 _ = int.recv() => break,
-                _ = hup.recv() => self.reload().await,
                 r = ticker.sleep_until(deadline) => {
                     r?;
-                    self.poll();
+                    self.poll(deadline);
                 }
                 Some(batch) = inbound.recv() => self.on_inbound(batch),
-                Some(ev) = links.next() => self.on_link(ev).await,
-                Some(u) = track.recv() => self.on_track(u),
+                _ = hup.recv() => self.prepare(Purpose::Reload),
+                Some(outcome) = prepared.recv() => self.prepared(outcome),
+                Some(ev) = links.next() => self.on_link(ev),
+                Some((report, item)) = track.recv() => self.on_track(report, item),
+                Some((ifindex, vip)) = conflicts.recv() => {
+                    let now = clock::now();
+                    let outs = self.node.conflict(now, ifindex, vip);
+                    self.execute(now, outs);
+                }
                 Some(req) = status.recv() => {
-                    let _ = req.send(self.status());
+                    let s = self.status();
+                    let _ = req.send(s);
                 }
             }
         }
         if self.opts.keep_on_exit {
             info!("exiting with program, maps and VIPs left in place (--keep-on-exit)");
-            for g in &mut self.groups {
-                for m in &mut g.members {
-                    m.stop();
+            for gio in self.io.values_mut() {
+                for w in gio.watchers.drain(..) {
+                    w.abort();
                 }
             }
             return Ok(());
@@ -272,235 +501,82 @@ impl Daemon {
         Ok(())
     }
 
-    fn poll(&mut self) {
+    fn poll(&mut self, deadline: Option<crate::vrrp::Time>) {
         let now = clock::now();
-        let groups = &self.groups;
-        let due = self
-            .schedule
-            .due(now, |g| groups.get(g).and_then(Group::next_deadline));
-        for g in due {
-            if let Some(group) = self.groups.get_mut(g) {
-                group.poll(&mut self.ctx, now);
-                self.schedule.push(g, group.next_deadline());
-            }
+        if let Some(d) = deadline {
+            self.lag.record(d, now);
         }
-        if self.conflicts_due <= now {
-            self.check_conflicts(now);
-        }
+        let outs = self.node.poll(now);
+        self.execute(now, outs);
     }
 
     fn on_inbound(&mut self, batch: Vec<Inbound>) {
         let now = clock::now();
         for p in batch {
-            let r = &p.packet;
-            let advert = match Advert::decode(&r.vrrp, r.src, r.dst) {
-                Ok(a) => a,
-                Err(error) => {
-                    tracing::debug!(src = %r.src, %error, "undecodable VRRP");
-                    continue;
+            let r = p.packet;
+            match Advert::decode(&r.vrrp, r.src, r.dst) {
+                Ok(advert) => {
+                    let outs = self.node.advert(now, p.ifindex, r.src, r.ttl, advert);
+                    self.execute(now, outs);
                 }
-            };
-            if let Some(&(g, i)) = self.index.get(&(p.ifindex, p.family, advert.vrid))
-                && let Some(group) = self.groups.get_mut(g)
-            {
-                group.on_advert(&mut self.ctx, now, i, r.src, r.ttl, &advert);
-                self.schedule.push(g, group.next_deadline());
+                Err(error) => tracing::debug!(src = %r.src, %error, "undecodable VRRP"),
             }
         }
     }
 
-    async fn on_link(&mut self, ev: LinkEvent) {
-        let (name, ifindex, up, removed) = match &ev {
-            LinkEvent::Changed(l) => (l.name.clone(), l.ifindex, l.up, false),
-            LinkEvent::Removed { ifindex, name } => (name.clone(), *ifindex, false, true),
-        };
-        // An interface we run on that came back with a new index: rebuild its groups.
-        if !removed
-            && !self.ctx.ifaces.contains_key(&ifindex)
-            && self.config.instances.iter().any(|i| i.interface == name)
-        {
-            self.rebuild_interface(&name).await;
-            return;
-        }
-        if let Some(iface) = self.ctx.ifaces.get_mut(&ifindex) {
-            iface.link.up = up;
-        }
-        if removed {
-            warn!(interface = %name, "interface removed");
-            self.ctx.ifaces.remove(&ifindex);
-        }
+    fn on_link(&mut self, ev: LinkEvent) {
         let now = clock::now();
-        for g in &mut self.groups {
-            for i in 0..g.members.len() {
-                let m = &mut g.members[i];
-                let mut touched = false;
-                if m.ifindex == ifindex {
-                    m.track.link_up = up;
-                    touched = true;
+        match ev {
+            LinkEvent::Changed(l) => {
+                let ours = self.config.instances.iter().any(|i| i.interface == l.name);
+                if ours && !self.ifaces.contains_key(&l.ifindex) {
+                    // An interface we run on came (back) with a new index.
+                    info!(interface = %l.name, "interface (re)appeared: rebuilding its instances");
+                    self.prepare(Purpose::Rebuild {
+                        interface: l.name.clone(),
+                    });
+                    return;
                 }
-                for (t, state) in m
-                    .cfg
-                    .track_interfaces
-                    .iter()
-                    .zip(m.track.interfaces_up.iter_mut())
-                {
-                    if t.name == name {
-                        *state = up;
-                        touched = true;
-                    }
+                if let Some(iface) = self.ifaces.get_mut(&l.ifindex) {
+                    iface.link.up = l.up;
                 }
-                if touched {
-                    apply_tracking(&mut self.ctx, g, i, now);
+                let outs = self.node.link(now, &l.name, l.up);
+                self.execute(now, outs);
+            }
+            LinkEvent::Removed { ifindex, name } => {
+                if self.ifaces.remove(&ifindex).is_some() {
+                    warn!(interface = %name, "interface removed");
                 }
+                let outs = self.node.link(now, &name, false);
+                self.execute(now, outs);
             }
         }
-        self.reschedule();
     }
 
-    /// Every group's deadline afresh, after an event that may have touched many.
-    fn reschedule(&mut self) {
-        self.schedule
-            .rebuild(self.groups.iter().map(Group::next_deadline));
-    }
-
-    async fn rebuild_interface(&mut self, name: &str) {
-        info!(
-            interface = name,
-            "interface (re)appeared: rebuilding its instances"
-        );
-        let mut keep = Vec::new();
-        for g in std::mem::take(&mut self.groups) {
-            if g.members.iter().any(|m| m.cfg.interface == name) {
-                setup::remove_group(&mut self.ctx, g).await;
-            } else {
-                keep.push(g);
-            }
-        }
-        self.ctx.ifaces.retain(|_, i| i.link.name != name);
-        self.groups = keep;
-        let desired = setup::desired_groups(&self.config);
-        self.start_missing(desired).await;
-        self.reindex();
-    }
-
-    /// Starts every desired group that is not running; returns how many started. A group
-    /// that cannot start is logged and skipped: the others must not suffer for it.
-    async fn start_missing(
-        &mut self,
-        desired: Vec<(String, Vec<crate::config::Instance>)>,
-    ) -> usize {
-        let mut taken: BTreeSet<u32> = self.groups.iter().map(|g| g.slot).collect();
-        let mut started = 0;
-        for (key, members) in desired {
-            if self.groups.iter().any(|g| g.key == key) {
-                continue;
-            }
-            match setup::add_group(&mut self.ctx, key.clone(), members, &taken).await {
-                Ok(g) => {
-                    taken.insert(g.slot);
-                    self.groups.push(g);
-                    started += 1;
-                }
-                Err(error) => {
-                    error!(group = %key, error = %format!("{error:#}"), "could not start")
-                }
-            }
-        }
-        started
-    }
-
-    fn on_track(&mut self, u: TrackUpdate) {
+    fn on_track(&mut self, (id, member): Report, item: TrackItem) {
         let now = clock::now();
-        for (gi, g) in self.groups.iter_mut().enumerate() {
-            if let Some(i) = g.members.iter().position(|m| m.id == u.member) {
-                g.members[i].track.apply(&u.item);
-                apply_tracking(&mut self.ctx, g, i, now);
-                self.schedule.push(gi, g.next_deadline());
-                return;
-            }
-        }
+        let outs = self.node.handle(now, id, Input::Track { member, item });
+        self.execute(now, outs);
     }
 
-    /// SIGHUP: a new configuration replaces only what changed; a bad one changes nothing.
-    async fn reload(&mut self) {
-        let new = match Config::load(&self.opts.config, &host_interface_exists) {
-            Ok(c) => c,
-            Err(e) => {
-                error!("reload rejected, still running the previous configuration:\n{e}");
-                return;
-            }
-        };
-        let g_old = &self.config.global;
-        let g_new = &new.global;
-        if g_old.router_id != g_new.router_id
-            || g_old.pin_path != g_new.pin_path
-            || g_old.control_socket != g_new.control_socket
-            || g_old.metrics != g_new.metrics
-        {
-            error!("reload rejected: [global] changed; restart vipd to apply it");
-            return;
-        }
-        let desired = setup::desired_groups(&new);
-        let mut keep = Vec::new();
-        let mut kept = 0;
-        for g in std::mem::take(&mut self.groups) {
-            let same = desired.iter().any(|(k, members)| {
-                *k == g.key
-                    && members.len() == g.members.len()
-                    && members.iter().zip(&g.members).all(|(a, b)| *a == b.cfg)
-            });
-            if same {
-                kept += 1;
-                keep.push(g);
-            } else {
-                info!(group = %g.key, "configuration changed or removed: stopping");
-                setup::remove_group(&mut self.ctx, g).await;
-            }
-        }
-        self.groups = keep;
-        let started = self.start_missing(desired).await;
-        self.reindex();
-        // Interfaces nothing runs on any more lose the program.
-        let used: BTreeSet<u32> = self
-            .groups
-            .iter()
-            .flat_map(|g| g.members.iter().map(|m| m.ifindex))
-            .collect();
-        let unused: Vec<u32> = self
-            .ctx
-            .ifaces
-            .keys()
-            .filter(|i| !used.contains(i))
-            .copied()
-            .collect();
-        for ifindex in unused {
-            if let Some(iface) = self.ctx.ifaces.remove(&ifindex) {
-                let _ = Dataplane::detach(&self.config.global.pin_path, &iface.link.name);
-            }
-        }
-        self.config = new;
-        info!(kept, started, "configuration reloaded");
-    }
-
-    /// Resign everywhere; keep answering until each new master is heard (bounded).
+    /// Resign everywhere; keep answering until each new master is heard (bounded by the
+    /// lease, see `crate::vrrp::group`).
     async fn handover(
         &mut self,
         inbound: &mut mpsc::Receiver<Vec<Inbound>>,
         ticker: &mut clock::Ticker,
     ) {
         let now = clock::now();
-        for g in &mut self.groups {
-            g.begin_handover(&mut self.ctx, now);
-        }
-        self.reschedule();
+        let outs = self.node.handle_all(now, Input::Shutdown);
+        self.execute(now, outs);
         let started = Instant::now();
-        while self.groups.iter().any(Group::handover_pending) {
-            let deadline = self.next_deadline();
+        while self.node.handover_pending() {
+            let deadline = self.node.poll_at();
             tokio::select! {
                 Some(batch) = inbound.recv() => self.on_inbound(batch),
                 r = ticker.sleep_until(deadline) => {
                     if r.is_err() { break; }
-                    self.poll();
+                    self.poll(deadline);
                 }
             }
         }
@@ -510,52 +586,49 @@ impl Daemon {
         );
     }
 
-    /// Releases every slot, removes every VIP, then detaches and unpins: in that order, so
-    /// no instant exists where a VIP is on an interface with no program guarding it.
+    /// Releases every slot, removes every address, then detaches and unpins: in that
+    /// order, so no instant exists where a VIP is on an interface with no program
+    /// guarding it.
     async fn teardown(&mut self) {
-        for g in std::mem::take(&mut self.groups) {
-            setup::remove_group(&mut self.ctx, g).await;
+        let now = clock::now();
+        let ids: Vec<GroupId> = self.node.groups().map(|(id, _)| id).collect();
+        let mut pending = Vec::new();
+        for id in ids {
+            let outs = self.node.handle(now, id, Input::Stop);
+            self.execute(now, outs);
+            pending.extend(self.forget(id));
         }
-        let pin = self.config.global.pin_path.clone();
-        for (_, iface) in std::mem::take(&mut self.ctx.ifaces) {
-            if let Err(e) = Dataplane::detach(&pin, &iface.link.name) {
-                warn!(interface = %iface.link.name, error = %e, "detach failed");
+        for h in pending {
+            if tokio::time::timeout(Duration::from_secs(10), h)
+                .await
+                .is_err()
+            {
+                warn!("removing addresses took longer than 10 s; going on");
             }
         }
-        if Dataplane::attached_interfaces(&pin)
-            .map(|l| l.is_empty())
-            .unwrap_or(false)
-            && let Err(e) = Dataplane::unpin_maps(&pin)
-        {
-            warn!(error = %e, "unpinning maps failed");
-        }
+        self.ifaces.clear();
+        let pin = self.config.global.pin_path.clone();
+        let plane = self.plane.clone();
+        let done = self.worker.spawn(async move {
+            let mut plane = plane.lock().await;
+            for (_, name) in std::mem::take(&mut plane.attached) {
+                if let Err(e) = Dataplane::detach(&pin, &name) {
+                    warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
+                }
+            }
+            if Dataplane::attached_interfaces(&pin)
+                .map(|l| l.is_empty())
+                .unwrap_or(false)
+                && let Err(e) = Dataplane::unpin_maps(&pin)
+            {
+                warn!(error = %crate::error_chain(&e), "unpinning maps failed");
+            }
+        });
+        let _ = done.await;
         info!("vipd stopped");
     }
 
-    fn status(&self) -> control::Status {
+    fn status(&self) -> crate::control::Status {
         status::snapshot(self)
-    }
-}
-
-/// Re-evaluates tracking for member `i` and tells its machine what changed.
-fn apply_tracking(ctx: &mut Ctx, g: &mut Group, i: usize, now: crate::vrrp::Time) {
-    let outcome = {
-        let m = &g.members[i];
-        m.track.outcome(&m.cfg)
-    };
-    let (fault_was, prio_was) = (g.members[i].applied_fault, g.members[i].applied_priority);
-    if outcome.priority != prio_was {
-        g.members[i].applied_priority = outcome.priority;
-        info!(instance = %g.members[i].cfg.name, priority = outcome.priority, "tracking changed priority");
-        g.handle(ctx, now, i, Event::PriorityChanged(outcome.priority));
-    }
-    if outcome.fault != fault_was {
-        g.members[i].applied_fault = outcome.fault;
-        let event = if outcome.fault {
-            Event::Fault
-        } else {
-            Event::FaultCleared
-        };
-        g.handle(ctx, now, i, event);
     }
 }

@@ -1,22 +1,63 @@
-//! The status snapshot of the running daemon.
-
-use std::net::IpAddr;
-
-use vip_common::{Counters, FAMILY_IPV4};
+//! The loop's part of a status snapshot: the instances, cheap to copy. The XDP counters
+//! and conflict records are read by the control server off the loop (`serve`).
 
 use super::{Daemon, clock};
 use crate::{
-    control::{InstanceStatus, Status, TransitionStatus, status::ConflictStatus},
+    control::{InstanceStatus, Status, TrackStatus, TransitionStatus},
     net::link::fmt_mac,
-    vrrp::{Family, State},
+    vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
 };
+
+fn tracking(m: &Member) -> Vec<TrackStatus> {
+    let cfg = &m.cfg;
+    let mut out = Vec::new();
+    let state = |failing: bool| if failing { "failing" } else { "ok" }.to_owned();
+    for (t, up) in cfg.track_interfaces.iter().zip(&m.track.interfaces_up) {
+        out.push(TrackStatus {
+            kind: "interface".into(),
+            name: t.name.clone(),
+            failing: !up,
+            weight: t.weight.into(),
+            state: state(!up),
+        });
+    }
+    for (t, s) in cfg.track_scripts.iter().zip(&m.track.scripts) {
+        out.push(TrackStatus {
+            kind: "script".into(),
+            name: t.command.join(" "),
+            failing: *s == ScriptState::Failing,
+            weight: t.weight.into(),
+            state: match s {
+                ScriptState::Unknown => "not yet known".into(),
+                ScriptState::Ok => "ok".into(),
+                ScriptState::Failing => "failing".into(),
+            },
+        });
+    }
+    for (t, v) in cfg.track_files.iter().zip(&m.track.files) {
+        out.push(TrackStatus {
+            kind: "file".into(),
+            name: match v {
+                Some(n) => format!("{} = {n}", t.path.display()),
+                None => format!("{} (missing or unreadable: 0)", t.path.display()),
+            },
+            failing: false,
+            weight: t.weight.into(),
+            state: "ok".into(),
+        });
+    }
+    out
+}
 
 pub(super) fn snapshot(d: &Daemon) -> Status {
     let now = clock::now();
     let mut instances = Vec::new();
-    for g in &d.groups {
-        for (i, m) in g.members.iter().enumerate() {
-            let Some(machine) = g.sync.member(i) else {
+    for (id, e) in d.node.groups() {
+        let Some(gio) = d.io.get(&id) else {
+            continue;
+        };
+        for (i, m) in e.group.members().iter().enumerate() {
+            let Some(machine) = e.group.machine(i) else {
                 continue;
             };
             let last_transition = machine
@@ -49,50 +90,31 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     * 1000.0,
                 master_down_interval_ms: machine.master_down_interval().as_secs_f64() * 1000.0,
                 last_transition,
-                transitions: m.transitions,
-                adverts_sent: m.sent,
-                adverts_received: m.received,
-                adverts_invalid: m.invalid,
+                transitions: m.counters.transitions,
+                adverts_sent: gio.members.get(i).map_or(0, |x| x.sent),
+                adverts_received: m.counters.received,
+                adverts_invalid: m.counters.rejected_total(),
+                adverts_rejected: Rejection::ALL
+                    .iter()
+                    .map(|r| (r.label().to_owned(), m.counters.rejected(*r)))
+                    .collect(),
                 vips: m.cfg.vips.iter().map(|v| v.to_string()).collect(),
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
-                slot: g.slot,
+                slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
-                tracking: m.track.describe(&m.cfg),
+                tracking: tracking(m),
             });
         }
     }
-    let counters = d.ctx.dp.maps().counters().unwrap_or_default();
-    let xdp = Counters::NAMES
-        .iter()
-        .zip(counters.values())
-        .map(|(n, v)| ((*n).to_owned(), v))
-        .collect();
-    let now_ns = clock::nanos(now);
-    let conflicts = d
-        .ctx
-        .dp
-        .maps()
-        .conflicts()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, c)| ConflictStatus {
-            vip: if k.family == FAMILY_IPV4 {
-                IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]]).to_string()
-            } else {
-                IpAddr::from(k.addr).to_string()
-            },
-            mac: fmt_mac(&c.mac),
-            count: c.count,
-            last_seen_ago_ms: now_ns.saturating_sub(c.last_seen_ns) / 1_000_000,
-        })
-        .collect();
     Status {
         router_id: d.config.global.router_id.clone(),
         pid: std::process::id(),
         uptime_ms: d.started.elapsed().as_millis() as u64,
         pin_path: d.config.global.pin_path.display().to_string(),
         instances,
-        xdp,
-        conflicts,
+        xdp: Default::default(),
+        conflicts: Vec::new(),
+        loop_lag: d.lag.status(),
+        connections_refused: Default::default(),
     }
 }

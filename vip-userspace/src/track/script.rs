@@ -1,16 +1,23 @@
-//! Track scripts: run every interval with a timeout, debounced by rise / fall.
+//! Track scripts: run every interval with a timeout, debounced by rise / fall, off the
+//! event loop (`crate::exec` runs them with the configured identity and kills their whole
+//! process group on timeout). The first result is reported as soon as it is known; until
+//! then the script is "not yet known" (see `crate::vrrp::tracking`).
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
-use tokio::{process::Command, sync::mpsc, task::JoinHandle};
-use tracing::{debug, info};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
 
-use super::{TrackItem, TrackUpdate};
-use crate::config::TrackScript;
+use super::Report;
+use crate::{
+    config::TrackScript,
+    exec::{self, Outcome, RunAs},
+    vrrp::tracking::TrackItem,
+};
 
 /// Consecutive-result debouncing. The first result sets the state at once: there is no
 /// earlier state worth protecting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Debounce {
     ok: Option<bool>,
     streak: u8,
@@ -18,10 +25,7 @@ pub struct Debounce {
 
 impl Debounce {
     pub fn new() -> Self {
-        Self {
-            ok: None,
-            streak: 0,
-        }
+        Self::default()
     }
 
     /// Feeds one result; returns the new state if it changed.
@@ -46,58 +50,55 @@ impl Debounce {
     }
 }
 
-impl Default for Debounce {
-    fn default() -> Self {
-        Self::new()
+/// Runs the check once: `Some(success)`, or `None` when the machine (not the script)
+/// kept it from running, e.g. out of file descriptors: that is no verdict on the service.
+pub async fn run_once(script: &TrackScript, run_as: RunAs) -> Option<bool> {
+    let o = exec::run(&script.command, &[], run_as, script.timeout).await;
+    match &o {
+        Outcome::NotStarted {
+            transient: true, ..
+        } => {
+            warn!(command = %script.command.join(" "), outcome = %exec::describe(&o), "track script could not run; keeping its last result");
+            None
+        }
+        Outcome::Exited {
+            status,
+            stdout,
+            stderr,
+        } if !status.success() => {
+            debug!(command = %script.command.join(" "), outcome = %exec::describe(&o), %stdout, %stderr, "track script failed");
+            Some(false)
+        }
+        _ => Some(o.success()),
     }
 }
 
-/// Runs the check once: success is exit status 0 within the timeout.
-pub async fn run_once(script: &TrackScript) -> bool {
-    let Some((program, args)) = script.command.split_first() else {
-        return false;
-    };
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn();
-    let Ok(mut child) = child else {
-        return false;
-    };
-    match tokio::time::timeout(script.timeout, child.wait()).await {
-        Ok(Ok(status)) => status.success(),
-        // Timed out: dropping the child kills it (kill_on_drop).
-        _ => false,
-    }
-}
-
-/// Watches `script` for `member`, reporting state changes until aborted.
-pub fn spawn(
-    member: u64,
+/// Watches `script`, reporting state changes for `report` until aborted.
+pub async fn watch(
+    report: Report,
     index: usize,
     script: TrackScript,
-    tx: mpsc::Sender<TrackUpdate>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
+    run_as: RunAs,
+    tx: mpsc::Sender<(Report, TrackItem)>,
+) {
+    {
         let mut debounce = Debounce::new();
         let mut tick = tokio::time::interval(script.interval.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let success = run_once(&script).await;
-            debug!(member, index, success, "track script ran");
+            let Some(success) = run_once(&script, run_as).await else {
+                continue;
+            };
             if let Some(ok) = debounce.feed(success, script.rise, script.fall) {
-                info!(command = %script.command.join(" "), ok, "track script changed");
+                info!(command = %script.command.join(" "), ok, "track script result changed");
                 let item = TrackItem::Script { index, ok };
-                if tx.send(TrackUpdate { member, item }).await.is_err() {
+                if tx.send((report, item)).await.is_err() {
                     return;
                 }
             }
         }
-    })
+    }
 }
 
 #[cfg(test)]

@@ -200,6 +200,17 @@ pub enum Event {
         priority: u8,
         max_adver_int: Interval,
     },
+    /// The data plane stopped answering for this router's addresses on its own, because
+    /// it admitted an advertisement from a better master (the XDP program applies the
+    /// same admission rules as the daemon, see `super::admission`). As master, the router
+    /// becomes backup and follows the sender exactly as if the advertisement had been
+    /// received, but unconditionally: the daemon must never claim master while the data
+    /// plane is not answering. As backup it is an advertisement like any other.
+    Released {
+        src: IpAddr,
+        priority: u8,
+        max_adver_int: Interval,
+    },
     /// Tracking changed the effective priority.
     PriorityChanged(u8),
     /// A tracked interface or object went down.
@@ -243,6 +254,7 @@ pub enum Reason {
     PreemptedLowerPriority { from: IpAddr, priority: u8 },
     HigherPriority { from: IpAddr, priority: u8 },
     EqualPriorityHigherAddress { from: IpAddr, priority: u8 },
+    ReleasedByDataPlane { from: IpAddr, priority: u8 },
     Shutdown,
     Fault,
     FaultCleared,
@@ -278,6 +290,9 @@ impl fmt::Display for Reason {
                 f,
                 "equal priority advert from higher address {from} (priority {priority})"
             ),
+            Reason::ReleasedByDataPlane { from, priority } => {
+                write!(f, "the data plane yielded to {from} (priority {priority})")
+            }
             Reason::Shutdown => write!(f, "shutdown"),
             Reason::Fault => write!(f, "fault: tracked interface or object down"),
             Reason::FaultCleared => write!(f, "fault cleared"),
@@ -507,6 +522,21 @@ impl Machine {
                 priority,
                 max_adver_int,
             } => self.advert_received(now, src, priority, max_adver_int, &mut actions),
+            Event::Released {
+                src,
+                priority,
+                max_adver_int,
+            } => match self.state {
+                State::Master => {
+                    let reason = Reason::ReleasedByDataPlane {
+                        from: src,
+                        priority,
+                    };
+                    self.transition(now, State::Backup, reason, &mut actions);
+                    self.learn_master(now, src, max_adver_int);
+                }
+                _ => self.advert_received(now, src, priority, max_adver_int, &mut actions),
+            },
             Event::PriorityChanged(priority) => self.priority_changed(priority, &mut actions),
             Event::Fault => {
                 self.own_fault = true;

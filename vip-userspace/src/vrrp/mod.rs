@@ -7,11 +7,31 @@
 //!   `poll_at` for the next deadline), including the list of RFC 9568 differences it
 //!   follows.
 //! - [`sync`]: sync groups coordinating several machines.
+//! - [`admission`]: which received advertisements an instance acts on (the XDP program
+//!   applies the same rules).
+//! - [`tracking`]: what tracked interfaces, scripts and files do to priority and FAULT.
+//! - [`announce`]: the gratuitous ARP / unsolicited NA schedule.
+//! - [`group`]: everything decided for a group beyond the machines: the data-plane slot
+//!   and its lease, the takeover guard, make-before-break handover, addresses,
+//!   announcements, advert validation and tracking.
+//! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
+//!   says which group is due next.
+//!
+//! `tests/conformance/` holds recorded input streams with the outputs they must produce,
+//! replayed by a unit test (see `replay`).
 
+pub mod admission;
+pub mod announce;
+pub mod group;
 pub mod machine;
+pub mod node;
 pub mod packet;
+#[cfg(test)]
+mod replay;
+pub mod schedule;
 pub mod sync;
 pub mod timing;
+pub mod tracking;
 
 pub use machine::{Action, Actions, Config, ConfigError, Event, Machine, Reason, State};
 pub use packet::{Advert, DecodeError, EncodeError, Family, Version};

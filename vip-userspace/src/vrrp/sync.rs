@@ -78,6 +78,24 @@ impl SyncGroup {
         out
     }
 
+    /// Feeds `event` to every member before the group settles, so members leaving one by
+    /// one (a shutdown) never make the rest look like a group that all wants master.
+    pub fn handle_all(&mut self, now: Time, event: Event) -> Vec<MemberAction> {
+        let mut out = Vec::new();
+        let mut queue = VecDeque::new();
+        for member in 0..self.members.len() {
+            self.step(
+                now,
+                member,
+                Input::Event(event.clone()),
+                &mut queue,
+                &mut out,
+            );
+        }
+        self.settle(now, queue, &mut out);
+        out
+    }
+
     /// Fires every member's due timers.
     pub fn poll(&mut self, now: Time) -> Vec<MemberAction> {
         let mut out = Vec::new();

@@ -1,0 +1,183 @@
+//! What the kernel holds for an instance while it is master (its VIP addresses with
+//! Accept_Mode, the virtual MAC's unicast filter entry), kept in the last wanted state by
+//! a task on the `vipd-addresses` thread, and announcements too many to send from the
+//! loop. Neither is on the failover path: the XDP program answers as soon as the slot
+//! moves.
+
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+use ipnet::IpNet;
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+use tracing::{debug, warn};
+
+use super::{clock, worker::Worker};
+use crate::{
+    config::Instance,
+    net::{Netlink, PacketSender, frames},
+};
+
+/// What one instance installs as master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installation {
+    pub instance: String,
+    pub ifindex: u32,
+    pub vips: Vec<IpNet>,
+    pub vmac: Option<[u8; 6]>,
+}
+
+impl Installation {
+    /// The VIPs the kernel gets on master: all of them with Accept_Mode (or as owner,
+    /// whose addresses they are), none otherwise (the XDP program still answers ARP / NS,
+    /// so traffic through the router flows; traffic to the VIP itself is not accepted,
+    /// RFC 5798 §6.1).
+    pub fn of(cfg: &Instance, ifindex: u32) -> Installation {
+        Installation {
+            instance: cfg.name.clone(),
+            ifindex,
+            vips: if cfg.accept || cfg.is_owner() {
+                cfg.vips.clone()
+            } else {
+                Vec::new()
+            },
+            vmac: cfg.vmac.then(|| cfg.vmac_address()),
+        }
+    }
+
+    /// Removes everything, now (start-up cleanup of what a previous run left).
+    pub async fn remove_all(&self, nl: &Netlink) {
+        apply(nl, self, false, None).await;
+    }
+}
+
+async fn apply(
+    nl: &Netlink,
+    what: &Installation,
+    present: bool,
+    newer: Option<&watch::Receiver<bool>>,
+) {
+    let started = clock::now();
+    for vip in &what.vips {
+        // A newer wish overrides the rest of this round.
+        if newer.is_some_and(|w| w.has_changed().unwrap_or(false)) {
+            return;
+        }
+        let r = if present {
+            nl.add_address(what.ifindex, vip.addr(), vip.prefix_len())
+                .await
+        } else {
+            nl.del_address(what.ifindex, vip.addr(), vip.prefix_len())
+                .await
+        };
+        if let Err(error) = r {
+            warn!(instance = %what.instance, %vip, present, error = %crate::error_chain(&error), "VIP address change failed");
+        }
+    }
+    if let Some(mac) = what.vmac {
+        let r = if present {
+            nl.fdb_add(what.ifindex, mac).await
+        } else {
+            nl.fdb_del(what.ifindex, mac).await
+        };
+        if let Err(error) = r {
+            warn!(instance = %what.instance, present, error = %crate::error_chain(&error), "VMAC unicast filter change failed");
+        }
+    }
+    debug!(
+        instance = %what.instance,
+        present,
+        count = what.vips.len(),
+        took_us = clock::now().saturating_duration_since(started).as_micros() as u64,
+        "installation reconciled"
+    );
+}
+
+/// The loop's handle on one instance's installation.
+pub struct Installer {
+    want: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Installer {
+    pub fn start(worker: &Worker, what: Installation) -> Installer {
+        let (want, rx) = watch::channel(false);
+        let nl = worker.nl.clone();
+        let task = worker.spawn(reconcile(nl, what, rx));
+        Installer { want, task }
+    }
+
+    /// The kernel should (or should no longer) hold the installation.
+    pub fn set(&self, present: bool) {
+        self.want
+            .send_if_modified(|w| std::mem::replace(w, present) != present);
+    }
+
+    /// Stops after carrying out the last wish; the handle finishes when it is done.
+    pub fn finish(self) -> JoinHandle<()> {
+        drop(self.want);
+        self.task
+    }
+}
+
+async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<bool>) {
+    let mut applied = false;
+    loop {
+        let closed = want.changed().await.is_err();
+        let present = *want.borrow_and_update();
+        if present != applied {
+            apply(&nl, &what, present, (!closed).then_some(&want)).await;
+            applied = present;
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+/// One round of gratuitous ARPs / unsolicited NAs.
+pub struct Announcement {
+    pub sender: Arc<PacketSender>,
+    pub mac: [u8; 6],
+    pub vips: Vec<IpAddr>,
+}
+
+/// Rounds of more announcements than this leave paced from the addresses thread.
+pub const ANNOUNCE_INLINE: usize = 64;
+
+/// Announcements leave at most this many per millisecond. They are multicast or
+/// broadcast: every host on the link processes each one, so ten thousand at once would
+/// swamp clients (and the switch) just when they must reach the new master.
+const ANNOUNCE_PER_MS: usize = 64;
+
+/// Rounds queued for pacing, at most: a burst beyond it is dropped (the XDP program
+/// answers anyway; announcements only refresh caches).
+const ANNOUNCE_QUEUE: usize = 256;
+
+pub fn announcer(worker: &Worker) -> mpsc::Sender<Announcement> {
+    let (tx, mut rx) = mpsc::channel::<Announcement>(ANNOUNCE_QUEUE);
+    worker.spawn(async move {
+        while let Some(a) = rx.recv().await {
+            for chunk in a.vips.chunks(ANNOUNCE_PER_MS) {
+                for vip in chunk {
+                    send_one(&a.sender, a.mac, *vip);
+                }
+                if chunk.len() == ANNOUNCE_PER_MS {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        }
+    });
+    tx
+}
+
+pub fn send_one(sender: &PacketSender, mac: [u8; 6], vip: IpAddr) {
+    let frame = match vip {
+        IpAddr::V4(v) => frames::gratuitous_arp(mac, v),
+        IpAddr::V6(v) => frames::unsolicited_na(mac, v),
+    };
+    if let Err(error) = sender.send(&frame) {
+        debug!(%vip, %error, "announcement not sent");
+    }
+}

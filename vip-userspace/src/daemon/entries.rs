@@ -1,0 +1,200 @@
+//! The data plane's configuration-time entries for an instance: its VIPs (pointing at the
+//! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC.
+//! Written when a group is prepared, pruned once no running group uses them: never on
+//! the failover path, where only the slot changes.
+
+use std::{collections::HashSet, net::IpAddr};
+
+use ipnet::IpNet;
+use vip_common::{
+    FAMILY_IPV4, FAMILY_IPV6, GroupState, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey,
+    VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+};
+
+use crate::{
+    config::Instance,
+    dataplane::{self, Maps},
+    vrrp::Family,
+};
+
+fn family_tag(f: Family) -> u8 {
+    match f {
+        Family::Ipv4 => FAMILY_IPV4,
+        Family::Ipv6 => FAMILY_IPV6,
+    }
+}
+
+fn addr16(a: IpAddr) -> [u8; 16] {
+    match a {
+        IpAddr::V4(v4) => vip_common::v4_in_16(v4.octets()),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+pub fn vip_key(ifindex: u32, vip: &IpNet) -> VipKey {
+    match vip.addr() {
+        IpAddr::V4(a) => VipKey::v4(ifindex, 0, a.octets()),
+        IpAddr::V6(a) => VipKey::v6(ifindex, 0, a.octets()),
+    }
+}
+
+/// The address a VIP key stands for.
+pub fn key_addr(k: &VipKey) -> IpAddr {
+    if k.family == FAMILY_IPV4 {
+        IpAddr::from([k.addr[0], k.addr[1], k.addr[2], k.addr[3]])
+    } else {
+        IpAddr::from(k.addr)
+    }
+}
+
+pub fn policy_key(ifindex: u32, inst: &Instance) -> PolicyKey {
+    PolicyKey {
+        ifindex,
+        vlan: 0,
+        family: family_tag(inst.family),
+        vrid: inst.vrid,
+    }
+}
+
+fn peer_key(ifindex: u32, inst: &Instance, peer: IpAddr) -> PeerKey {
+    PeerKey {
+        ifindex,
+        vlan: 0,
+        family: family_tag(inst.family),
+        vrid: inst.vrid,
+        addr: addr16(peer),
+    }
+}
+
+fn vmac_key(ifindex: u32, inst: &Instance) -> VmacKey {
+    VmacKey {
+        ifindex,
+        vlan: 0,
+        mac: inst.vmac_address(),
+    }
+}
+
+/// Writes every entry of `inst` on `ifindex` for group slot `slot`.
+pub fn write(
+    maps: &mut Maps,
+    ifindex: u32,
+    if_mac: [u8; 6],
+    slot: u32,
+    inst: &Instance,
+) -> dataplane::Result<()> {
+    let mac = if inst.vmac {
+        inst.vmac_address()
+    } else {
+        if_mac
+    };
+    let mut flags = 0;
+    if inst.vmac {
+        flags |= VIP_F_VMAC;
+    }
+    if inst.is_owner() {
+        flags |= VIP_F_OWNER;
+    }
+    for vip in &inst.vips {
+        maps.add_vip(vip_key(ifindex, vip), VipValue { slot, mac, flags })?;
+    }
+    maps.set_policy(
+        policy_key(ifindex, inst),
+        Policy {
+            version: inst.version.number(),
+            flags: if inst.allowed_peers.is_empty() {
+                0
+            } else {
+                POLICY_F_ALLOWLIST
+            },
+            _pad: [0; 2],
+            slot,
+        },
+    )?;
+    for peer in &inst.allowed_peers {
+        maps.add_peer(peer_key(ifindex, inst, *peer))?;
+    }
+    if inst.vmac {
+        maps.add_vmac(
+            vmac_key(ifindex, inst),
+            VmacValue {
+                slot,
+                if_mac,
+                _pad: [0; 2],
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The entries the running groups need, for [`prune`].
+#[derive(Debug, Default)]
+pub struct InUse {
+    vips: HashSet<VipKey>,
+    policies: HashSet<PolicyKey>,
+    peers: HashSet<PeerKey>,
+    vmacs: HashSet<VmacKey>,
+    slots: HashSet<u32>,
+}
+
+impl InUse {
+    pub fn add(&mut self, ifindex: u32, slot: u32, inst: &Instance) {
+        self.slots.insert(slot);
+        for v in &inst.vips {
+            self.vips.insert(vip_key(ifindex, v));
+        }
+        self.policies.insert(policy_key(ifindex, inst));
+        for p in &inst.allowed_peers {
+            self.peers.insert(peer_key(ifindex, inst, *p));
+        }
+        if inst.vmac {
+            self.vmacs.insert(vmac_key(ifindex, inst));
+        }
+    }
+}
+
+/// Removes every entry no running group uses (an instance deleted by a reload or while
+/// vipd was down, a group that failed to start) and releases slots no group uses.
+/// Returns how many entries went.
+pub fn prune(maps: &mut Maps, in_use: &InUse) -> usize {
+    let mut removed = 0usize;
+    for (k, _) in maps.vips().unwrap_or_default() {
+        if !in_use.vips.contains(&k) {
+            removed += usize::from(maps.remove_vip(&k).is_ok());
+        }
+    }
+    for (k, p) in maps.policies().unwrap_or_default() {
+        if !in_use.policies.contains(&k) {
+            removed += usize::from(maps.remove_policy(&k).is_ok());
+            if !in_use.slots.contains(&p.slot) {
+                let _ = maps.set_group(p.slot, GroupState::released());
+            }
+        }
+    }
+    for k in maps.peers().unwrap_or_default() {
+        if !in_use.peers.contains(&k) {
+            removed += usize::from(maps.remove_peer(&k).is_ok());
+        }
+    }
+    for (k, _) in maps.vmacs().unwrap_or_default() {
+        if !in_use.vmacs.contains(&k) {
+            removed += usize::from(maps.remove_vmac(&k).is_ok());
+        }
+    }
+    removed
+}
+
+/// The data plane's last release of a slot (see `vip_common::Release`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Released {
+    /// How many releases the slot has seen: a change means a new one.
+    pub count: u64,
+    pub vrid: u8,
+    pub src: IpAddr,
+    pub priority: u8,
+    pub interval: crate::vrrp::Interval,
+}
+
+/// Reads slot `slot`'s release record.
+pub fn read_release(_maps: &Maps, _slot: u32) -> Option<Released> {
+    None
+}

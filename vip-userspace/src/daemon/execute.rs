@@ -1,0 +1,153 @@
+//! Carrying out what the core decided: each [`Output`] becomes a map write, a send, an
+//! installer wish, a log line or a queued hook. Nothing here decides anything.
+
+use std::collections::VecDeque;
+
+use tracing::{debug, info, warn};
+use vip_common::GroupState;
+
+use super::{Daemon, clock};
+use crate::{
+    control::notify,
+    vrrp::{
+        Time,
+        admission::Rejection,
+        group::{Input, Output},
+        node::GroupId,
+    },
+};
+
+impl Daemon {
+    pub(super) fn execute(&mut self, now: Time, outs: Vec<(GroupId, Output)>) {
+        let mut queue: VecDeque<(GroupId, Output)> = outs.into();
+        while let Some((id, o)) = queue.pop_front() {
+            if let Some(more) = self.execute_one(now, id, o) {
+                queue.extend(more);
+            }
+        }
+    }
+
+    /// Carries out one output; returns what the core made of a data-plane release it
+    /// learned of on the way.
+    fn execute_one(&mut self, now: Time, id: GroupId, o: Output) -> Option<Vec<(GroupId, Output)>> {
+        let entry = self.node.get(id)?;
+        let gio = self.io.get_mut(&id)?;
+        match o {
+            Output::Own {
+                until,
+                yield_above,
+                resigning,
+            } => {
+                let mut state =
+                    GroupState::owned_until(clock::nanos(until)).yielding_above(yield_above);
+                if resigning {
+                    state = state.resigning();
+                }
+                if let Err(e) = self.maps.set_group(gio.slot, state) {
+                    warn!(group = %entry.key, slot = gio.slot, error = %crate::error_chain(&e), "could not write the group slot");
+                }
+                // One truth about ownership: if the program released the slot since we
+                // last looked, the write above may have taken it back. The core hears of
+                // the release and leaves master through the state machine.
+                let released = super::entries::read_release(&self.maps, gio.slot)?;
+                if released.count == gio.releases_seen {
+                    return None;
+                }
+                gio.releases_seen = released.count;
+                info!(group = %entry.key, from = %released.src, priority = released.priority, "the XDP program released the slot");
+                Some(self.node.handle(
+                    now,
+                    id,
+                    Input::Released {
+                        vrid: released.vrid,
+                        src: released.src,
+                        priority: released.priority,
+                        interval: released.interval,
+                    },
+                ))
+            }
+            Output::Release => {
+                if let Err(e) = self.maps.set_group(gio.slot, GroupState::released()) {
+                    warn!(group = %entry.key, slot = gio.slot, error = %crate::error_chain(&e), "could not release the group slot");
+                }
+                None
+            }
+            Output::Advert { member, priority } => {
+                let m = entry.group.members().get(member)?;
+                let mio = gio.members.get_mut(member)?;
+                let iface = self.ifaces.get_mut(&mio.ifindex)?;
+                mio.send_advert(&m.cfg, m.src, priority, iface);
+                None
+            }
+            Output::Announce { member, vip } => {
+                let m = entry.group.members().get(member)?;
+                gio.members
+                    .get(member)?
+                    .announce(&m.cfg, vip, &self.announcer);
+                None
+            }
+            Output::Install { member, present } => {
+                gio.members.get(member)?.installer.set(present);
+                None
+            }
+            Output::Transition {
+                member,
+                from,
+                to,
+                priority,
+                reason,
+            } => {
+                let m = entry.group.members().get(member)?;
+                info!(
+                    instance = %m.cfg.name,
+                    state = %to,
+                    priority,
+                    reason = %reason,
+                    %from,
+                    "transition"
+                );
+                if let Some(program) = &m.cfg.notify {
+                    let hook = notify::generic(
+                        &program.to_string_lossy(),
+                        "INSTANCE",
+                        &m.cfg.name,
+                        to,
+                        priority,
+                    );
+                    let name = m.cfg.name.clone();
+                    self.notifier.queue(&name, vec![hook]);
+                }
+                None
+            }
+            Output::Rejected {
+                member,
+                src,
+                reason,
+            } => {
+                let m = entry.group.members().get(member)?;
+                if reason == Rejection::VersionMismatch {
+                    // A configuration mismatch, loud but bounded: the first, then at
+                    // powers of two.
+                    let n = m.counters.rejected(reason);
+                    if n.is_power_of_two() {
+                        warn!(instance = %m.cfg.name, %src, count = n, configured = m.cfg.version.number(), "advertisement of the other VRRP version for this VRID (check both ends' `version`)");
+                    }
+                } else {
+                    debug!(instance = %m.cfg.name, %src, %reason, "advertisement refused");
+                }
+                None
+            }
+            Output::HandoverDone { successor } => {
+                match successor {
+                    Some(s) => {
+                        info!(group = %entry.key, new_master = %s, "new master heard; handed over")
+                    }
+                    None => {
+                        warn!(group = %entry.key, "no new master advertised during the handover; released")
+                    }
+                }
+                None
+            }
+        }
+    }
+}

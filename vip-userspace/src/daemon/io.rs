@@ -1,0 +1,151 @@
+//! The I/O side of a running group: its data-plane slot, and per member the interface it
+//! sends on and the installer of its addresses. What to send and when is decided in
+//! `crate::vrrp::group`; this only carries it out.
+
+use std::{net::IpAddr, sync::Arc};
+
+use tracing::{debug, warn};
+use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
+
+use super::{
+    addresses::{ANNOUNCE_INLINE, Announcement, Installer, send_one},
+    iface::Iface,
+};
+use crate::{
+    config::Instance,
+    net::{PacketSender, frames},
+    vrrp::{Family, group::advert_for},
+};
+
+pub struct MemberIo {
+    pub ifindex: u32,
+    pub if_mac: [u8; 6],
+    pub sender: Arc<PacketSender>,
+    pub installer: Installer,
+    pub sent: u64,
+    ident: u16,
+}
+
+pub struct GroupIo {
+    pub slot: u32,
+    /// The count of the slot's release record last acted on (see `execute`).
+    pub releases_seen: u64,
+    pub members: Vec<MemberIo>,
+    /// Tracking watchers of the members (on the worker thread).
+    pub watchers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for GroupIo {
+    fn drop(&mut self) {
+        for w in &self.watchers {
+            w.abort();
+        }
+    }
+}
+
+impl MemberIo {
+    pub fn new(
+        ifindex: u32,
+        if_mac: [u8; 6],
+        sender: Arc<PacketSender>,
+        installer: Installer,
+    ) -> MemberIo {
+        MemberIo {
+            ifindex,
+            if_mac,
+            sender,
+            installer,
+            sent: 0,
+            ident: 0,
+        }
+    }
+
+    /// The MAC our frames come from: the virtual MAC in VMAC mode.
+    pub fn send_mac(&self, cfg: &Instance) -> [u8; 6] {
+        if cfg.vmac {
+            cfg.vmac_address()
+        } else {
+            self.if_mac
+        }
+    }
+
+    /// Sends one advertisement with `priority` from `src`, multicast or to each unicast
+    /// peer.
+    pub fn send_advert(&mut self, cfg: &Instance, src: IpAddr, priority: u8, iface: &mut Iface) {
+        let advert = advert_for(cfg, priority);
+        if cfg.unicast_peers.is_empty() {
+            let dst = match cfg.family {
+                Family::Ipv4 => IpAddr::from(VRRP_GROUP_V4),
+                Family::Ipv6 => IpAddr::from(VRRP_GROUP_V6),
+            };
+            let bytes = match advert.encode(src, dst) {
+                Ok(b) => b,
+                Err(error) => {
+                    warn!(instance = %cfg.name, %error, "cannot encode advertisement");
+                    return;
+                }
+            };
+            self.ident = self.ident.wrapping_add(1);
+            let mac = self.send_mac(cfg);
+            let frame = match (src, dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    frames::vrrp_v4(mac, frames::ipv4_multicast_mac(d), s, d, self.ident, &bytes)
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    frames::vrrp_v6(mac, frames::ipv6_multicast_mac(d), s, d, &bytes)
+                }
+                _ => return,
+            };
+            match self.sender.send(&frame) {
+                Ok(()) => self.sent += 1,
+                Err(error) => debug!(instance = %cfg.name, %error, "advert not sent"),
+            }
+        } else {
+            let Some(socket) = iface.socket(cfg.family) else {
+                warn!(instance = %cfg.name, "no socket for unicast adverts");
+                return;
+            };
+            for peer in &cfg.unicast_peers {
+                let sent = advert
+                    .encode(src, *peer)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| socket.send_unicast(*peer, &b).map_err(|e| e.to_string()));
+                match sent {
+                    Ok(()) => self.sent += 1,
+                    Err(error) => {
+                        debug!(instance = %cfg.name, %peer, %error, "unicast advert not sent")
+                    }
+                }
+            }
+        }
+    }
+
+    /// One gratuitous ARP / unsolicited NA for `vip`, or for each of the instance's VIPs.
+    /// A handful go out at once; thousands are handed to the addresses thread, paced.
+    pub fn announce(
+        &self,
+        cfg: &Instance,
+        vip: Option<IpAddr>,
+        paced: &tokio::sync::mpsc::Sender<Announcement>,
+    ) {
+        let mac = self.send_mac(cfg);
+        let vips: Vec<IpAddr> = match vip {
+            Some(v) => vec![v],
+            None => cfg.vips.iter().map(|v| v.addr()).collect(),
+        };
+        if vips.len() > ANNOUNCE_INLINE {
+            let round = Announcement {
+                sender: self.sender.clone(),
+                mac,
+                vips,
+            };
+            if paced.try_send(round).is_err() {
+                debug!(instance = %cfg.name, "announcement queue full; round skipped");
+            }
+            return;
+        }
+        for v in vips {
+            send_one(&self.sender, mac, v);
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Everything slow that comes before a group runs, done on the worker thread so the loop
+//! keeps advertising (docs/architecture.md): reading and validating the configuration,
+//! deciding what a reload changes, resolving interfaces and source addresses, attaching
+//! the XDP program, writing map entries, removing what a previous run left, and reading
+//! what tracking already knows. The loop then commits the result in one step
+//! (`Daemon::commit`).
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    net::IpAddr,
+    path::PathBuf,
+    sync::Arc,
+};
+
+use anyhow::{Context as _, Result, anyhow};
+use ipnet::IpNet;
+use tokio::sync::Mutex;
+use tracing::{info, warn};
+
+use super::{addresses::Installation, clock, entries};
+use crate::{
+    config::{Config, Instance, host_interface_exists},
+    dataplane::{Dataplane, ModePreference},
+    net::{LinkState, Netlink},
+    track,
+    vrrp::{
+        Family,
+        group::{Input, MemberSetup},
+        node::{GroupId, GroupSetup, Launch, desired_groups, plan},
+        tracking::TrackItem,
+    },
+};
+
+/// The data-plane program and which interfaces carry it: only the worker touches it.
+pub struct Plane {
+    pub dp: Dataplane,
+    pub mode: ModePreference,
+    /// ifindex → name of every interface the responder is attached to.
+    pub attached: BTreeMap<u32, String>,
+}
+
+/// A running group, as the preparation needs to know it.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub id: GroupId,
+    pub key: String,
+    pub instances: Vec<Instance>,
+    pub slot: u32,
+    pub ifindexes: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    Startup,
+    Reload,
+    /// An interface some instance runs on (re)appeared: its groups start again.
+    Rebuild {
+        interface: String,
+    },
+}
+
+pub struct Request {
+    pub purpose: Purpose,
+    /// The loop's group generation when asked: a commit against a different one is stale.
+    pub generation: u64,
+    pub config_path: PathBuf,
+    pub current: Arc<Config>,
+    pub running: Vec<Running>,
+}
+
+/// A group ready to launch.
+pub struct Ready {
+    pub launch: Launch,
+    pub slot: u32,
+    pub links: Vec<LinkState>,
+    pub releases_seen: u64,
+}
+
+pub struct Prepared {
+    pub purpose: Purpose,
+    pub generation: u64,
+    pub config: Arc<Config>,
+    pub keep: Vec<GroupId>,
+    pub stop: Vec<GroupId>,
+    pub ready: Vec<Ready>,
+    /// Groups that could not be prepared, with why; the others go ahead without them.
+    pub failed: Vec<(String, String)>,
+}
+
+pub enum Outcome {
+    Ready(Box<Prepared>),
+    /// The new configuration is refused; nothing changes.
+    Rejected(String),
+}
+
+pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Outcome {
+    let config = match req.purpose {
+        Purpose::Reload => {
+            let path = req.config_path.clone();
+            let loaded =
+                tokio::task::spawn_blocking(move || Config::load(&path, &host_interface_exists))
+                    .await;
+            match loaded {
+                Ok(Ok(c)) => Arc::new(c),
+                Ok(Err(e)) => return Outcome::Rejected(e.to_string()),
+                Err(e) => return Outcome::Rejected(format!("reading the configuration: {e}")),
+            }
+        }
+        _ => req.current.clone(),
+    };
+    if config.global != req.current.global {
+        return Outcome::Rejected("[global] changed; restart vipd to apply it".into());
+    }
+    let desired = desired_groups(&config);
+    let running: Vec<(GroupId, &str, &[Instance])> = req
+        .running
+        .iter()
+        .map(|r| (r.id, r.key.as_str(), r.instances.as_slice()))
+        .collect();
+    let (keep, stop, start) = match &req.purpose {
+        Purpose::Startup => (Vec::new(), Vec::new(), desired),
+        Purpose::Reload => {
+            let p = plan(&running, desired);
+            (p.keep, p.stop, p.start)
+        }
+        Purpose::Rebuild { interface } => {
+            let (stop, keep): (Vec<&Running>, Vec<&Running>) = req
+                .running
+                .iter()
+                .partition(|r| r.instances.iter().any(|i| &i.interface == interface));
+            let kept: BTreeSet<&str> = keep.iter().map(|r| r.key.as_str()).collect();
+            let start = desired
+                .into_iter()
+                .filter(|(k, _)| !kept.contains(k.as_str()))
+                .collect();
+            (
+                keep.iter().map(|r| r.id).collect(),
+                stop.iter().map(|r| r.id).collect(),
+                start,
+            )
+        }
+    };
+
+    let mut plane = plane.lock().await;
+    // Slots of every running group stay taken until the commit: a new group's entries
+    // must never point at a slot a running group still owns. A changed group takes its
+    // predecessor's slot back (its entries are identical), so its pinned state is found.
+    let mut taken: BTreeSet<u32> = req.running.iter().map(|r| r.slot).collect();
+    let reusable: HashMap<&str, u32> = req
+        .running
+        .iter()
+        .filter(|r| stop.contains(&r.id))
+        .map(|r| (r.key.as_str(), r.slot))
+        .collect();
+    let in_use: BTreeSet<(u32, IpAddr)> = req
+        .running
+        .iter()
+        .filter(|r| !stop.contains(&r.id))
+        .flat_map(|r| {
+            r.instances
+                .iter()
+                .zip(&r.ifindexes)
+                .flat_map(|(i, ifx)| i.vips.iter().map(move |v| (*ifx, v.addr())))
+        })
+        .collect();
+    let mut ready = Vec::new();
+    let mut failed = Vec::new();
+    for (key, members) in start {
+        let reuse = reusable.get(key.as_str()).copied();
+        let startup = req.purpose == Purpose::Startup;
+        match build(
+            &mut plane, &nl, &key, members, reuse, startup, &mut taken, &in_use,
+        )
+        .await
+        {
+            Ok(r) => ready.push(r),
+            Err(error) => failed.push((key, format!("{error:#}"))),
+        }
+    }
+    Outcome::Ready(Box::new(Prepared {
+        purpose: req.purpose,
+        generation: req.generation,
+        config,
+        keep,
+        stop,
+        ready,
+        failed,
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn build(
+    plane: &mut Plane,
+    nl: &Netlink,
+    key: &str,
+    members: Vec<Instance>,
+    reuse: Option<u32>,
+    startup: bool,
+    taken: &mut BTreeSet<u32>,
+    in_use: &BTreeSet<(u32, IpAddr)>,
+) -> Result<Ready> {
+    let mut links = Vec::new();
+    for inst in &members {
+        let link = nl
+            .link(&inst.interface)
+            .await
+            .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
+        links.push(link);
+    }
+    // A restart finds its own lease through the slot its pinned policy names.
+    let previous: Vec<u32> = if startup {
+        let policies = plane.dp.maps().policies().unwrap_or_default();
+        members
+            .iter()
+            .zip(&links)
+            .filter_map(|(inst, l)| {
+                let k = entries::policy_key(l.ifindex, inst);
+                policies
+                    .iter()
+                    .find(|(pk, _)| *pk == k)
+                    .map(|(_, p)| p.slot)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let slot = match reuse {
+        Some(s) => s,
+        None => previous
+            .iter()
+            .copied()
+            .find(|s| !taken.contains(s) && *s < vip_common::MAX_GROUPS)
+            .or_else(|| (0..vip_common::MAX_GROUPS).find(|s| !taken.contains(s)))
+            .ok_or_else(|| anyhow!("all {} group slots are in use", vip_common::MAX_GROUPS))?,
+    };
+    taken.insert(slot);
+    let now_ns = clock::nanos(clock::now());
+    let resume = startup
+        && previous.contains(&slot)
+        && plane.dp.maps().group(slot).is_ok_and(|g| g.answers(now_ns));
+
+    let mut setups = Vec::new();
+    let mut initial = Vec::new();
+    for (i, (inst, link)) in members.into_iter().zip(&links).enumerate() {
+        let src = source_address(nl, link.ifindex, &inst).await?;
+        if !plane.attached.contains_key(&link.ifindex) {
+            let mode = plane
+                .dp
+                .attach(&link.name, plane.mode)
+                .with_context(|| format!("attaching the XDP responder to {}", link.name))?;
+            info!(interface = %link.name, ?mode, "XDP responder attached");
+            plane.attached.insert(link.ifindex, link.name.clone());
+        }
+        entries::write(plane.dp.maps_mut(), link.ifindex, link.mac, slot, &inst)
+            .with_context(|| format!("instance {}: writing map entries", inst.name))?;
+        if inst.vmac && inst.family == Family::Ipv4 {
+            keep_arp_off_the_vips(&inst.interface);
+        }
+        if !resume {
+            // What a previous run (or another daemon) left on the interface goes before
+            // anything starts, except addresses a running group still holds.
+            let mut leftover = Installation::of(&inst, link.ifindex);
+            leftover.vips = inst
+                .vips
+                .iter()
+                .filter(|v| !in_use.contains(&(link.ifindex, v.addr())))
+                .copied()
+                .collect::<Vec<IpNet>>();
+            leftover.remove_all(nl).await;
+        }
+        if !link.up {
+            initial.push(Input::Link {
+                name: link.name.clone(),
+                up: false,
+            });
+        }
+        for t in &inst.track_interfaces {
+            let up = nl.link(&t.name).await.is_ok_and(|l| l.up);
+            if !up {
+                initial.push(Input::Link {
+                    name: t.name.clone(),
+                    up: false,
+                });
+            }
+        }
+        for (index, t) in inst.track_files.iter().enumerate() {
+            let value = track::file::read(&t.path).await;
+            initial.push(Input::Track {
+                member: i,
+                item: TrackItem::File { index, value },
+            });
+        }
+        setups.push(MemberSetup { cfg: inst, src });
+    }
+    let releases_seen = 0;
+    Ok(Ready {
+        launch: Launch {
+            setup: GroupSetup {
+                key: key.to_owned(),
+                ifindexes: links.iter().map(|l| l.ifindex).collect(),
+                members: setups,
+            },
+            initial,
+            resume,
+        },
+        slot,
+        links,
+        releases_seen,
+    })
+}
+
+/// The advert source: the interface's first IPv4 address that is not one of our VIPs, or
+/// its link-local IPv6 address (RFC 5798 §5.1.1.1 / §5.1.2.1).
+async fn source_address(nl: &Netlink, ifindex: u32, inst: &Instance) -> Result<IpAddr> {
+    let vips: BTreeSet<IpAddr> = inst.vips.iter().map(IpNet::addr).collect();
+    let addrs = nl.addresses(ifindex).await?;
+    let found = addrs
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .find(|a| match (inst.family, a) {
+            (Family::Ipv4, IpAddr::V4(_)) => !vips.contains(a),
+            (Family::Ipv6, IpAddr::V6(v6)) => v6.is_unicast_link_local(),
+            _ => false,
+        });
+    found.ok_or_else(|| {
+        anyhow!(
+            "instance {}: interface {} has no {} address to send VRRP from",
+            inst.name,
+            inst.interface,
+            match inst.family {
+                Family::Ipv4 => "IPv4 (non-VIP)",
+                Family::Ipv6 => "link-local IPv6",
+            }
+        )
+    })
+}
+
+/// In VMAC mode the kernel still sends its own frames from the interface MAC. An ARP
+/// request it sends with a VIP as sender address would teach every client that MAC for
+/// the VIP, undoing VMAC mode; `arp_announce = 2` makes it use its primary address
+/// instead (what keepalived's documentation asks operators to set by hand).
+fn keep_arp_off_the_vips(ifname: &str) {
+    let path = format!("/proc/sys/net/ipv4/conf/{ifname}/arp_announce");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if current.trim().parse::<u8>().unwrap_or(0) >= 2 {
+        return;
+    }
+    match std::fs::write(&path, "2") {
+        Ok(()) => info!(interface = ifname, "VMAC mode: set arp_announce = 2"),
+        Err(error) => {
+            warn!(interface = ifname, %error, "VMAC mode: could not set arp_announce = 2")
+        }
+    }
+}

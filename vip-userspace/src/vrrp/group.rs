@@ -1,0 +1,714 @@
+//! One group of instances that fail over together (a sync group, or one instance alone)
+//! and everything this node decides for it beyond the RFC state machine: which
+//! advertisements count, what tracking does to priority, when this node starts and stops
+//! answering (the data-plane slot and its lease), make-before-break handover, the
+//! takeover guard, announcements, and which addresses the kernel holds.
+//!
+//! Pure, like [`super::machine`]: [`Group::handle`] takes `now` and an [`Input`] and
+//! returns [`Output`]s for the daemon to carry out, [`Group::poll`] fires what is due and
+//! [`Group::poll_at`] says when that is. The daemon (`crate::daemon`) only executes the
+//! outputs: map writes, sockets, netlink, hooks. docs/architecture.md describes the
+//! split; `tests/conformance/` replays recorded input streams against expected outputs.
+//!
+//! # What each state means for the data plane
+//! - A group *answers* (its slot is owned) while any member is master. Ownership is a
+//!   lease: every write of the slot says "until now + our Master_Down_Interval", and each
+//!   advertisement we send renews it, so a dead daemon stops answering no later than a
+//!   backup takes over.
+//! - Taking over from a master that is still alive (it resigned, or we preempt it) waits
+//!   [`Params::takeover_guard`] after our first advertisement, so the old master has seen
+//!   it and stopped answering: a client may see a short gap, never two routers answering.
+//! - The data plane also releases the slot on its own the moment it admits an
+//!   advertisement from a better master ([`Input::Released`] tells us); the group then
+//!   leaves master through the state machine, never by silently owning the slot again.
+//! - Leaving master releases the slot and removes the addresses, except during a planned
+//!   handover ([`Input::Shutdown`]): the slot stays owned (flagged "resigning") until the
+//!   successor's first advertisement, which the data plane acts on at line rate.
+
+use std::{net::IpAddr, time::Duration};
+
+use super::{
+    admission::{Rejection, admit},
+    announce,
+    machine::{self, Action, Event, Reason, State},
+    packet::{Advert, Auth, Family, Version},
+    sync::{MemberAction, SyncGroup},
+    timing::{Interval, Time, master_down_interval},
+    tracking::{Outcome, TrackItem, TrackState},
+};
+use crate::config::Instance;
+
+/// Timing choices the daemon makes for every group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params {
+    /// Taken off every lease: the data plane reads a coarse clock that lags by up to a
+    /// tick, and the lease must never outlive our Master_Down_Interval.
+    pub clock_lag: Duration,
+    /// See the module docs.
+    pub takeover_guard: Duration,
+}
+
+/// What the daemon found out about one member before it starts: its configuration and the
+/// address it sends advertisements from (its side of the equal-priority tie-break).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberSetup {
+    pub cfg: Instance,
+    pub src: IpAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Start every member: as master at once when `resume` (a previous run's lease on the
+    /// slot is still live, so clients are being answered), otherwise as the RFC says.
+    /// Tracking already known goes in before it.
+    Start { resume: bool },
+    /// A decoded advertisement for member `member`, received from `src` with `ttl`.
+    Advert {
+        member: usize,
+        src: IpAddr,
+        ttl: u8,
+        advert: Advert,
+    },
+    /// A tracked script or file of member `member` changed.
+    Track { member: usize, item: TrackItem },
+    /// Interface `name` (the VRRP interface or a tracked one) went up or down.
+    Link { name: String, up: bool },
+    /// Another station claimed `vip` (an ARP reply or gratuitous ARP from a foreign MAC).
+    Conflict { vip: IpAddr },
+    /// The data plane released the slot on an advertisement it admitted.
+    Released {
+        vrid: u8,
+        src: IpAddr,
+        priority: u8,
+        interval: Interval,
+    },
+    /// Planned stop (SIGTERM): resign, keep answering until a successor is heard.
+    Shutdown,
+    /// Stop now (removed by a reload, interface gone): resign and let go at once.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Write the slot: answer until `until` (the lease), stop on an advertisement above
+    /// `yield_above`, and during a planned handover (`resigning`) on the successor's first.
+    Own {
+        until: Time,
+        yield_above: u8,
+        resigning: bool,
+    },
+    /// Write the slot: stop answering.
+    Release,
+    /// Send an advertisement for `member` with `priority` (0 resigns); see
+    /// [`advert_for`] for its contents.
+    Advert { member: usize, priority: u8 },
+    /// Announce `member`'s addresses (gratuitous ARP / unsolicited NA): `vip` alone, or
+    /// all of them when `None`.
+    Announce { member: usize, vip: Option<IpAddr> },
+    /// The kernel should hold (or no longer hold) what `member` installs as master: its
+    /// VIP addresses (with Accept_Mode), the virtual MAC's unicast filter entry.
+    Install { member: usize, present: bool },
+    /// `member` changed state.
+    Transition {
+        member: usize,
+        from: State,
+        to: State,
+        priority: u8,
+        reason: Reason,
+    },
+    /// An advertisement for `member` was refused (and counted).
+    Rejected {
+        member: usize,
+        src: IpAddr,
+        reason: Rejection,
+    },
+    /// A planned handover ended: the successor was heard, or nobody was (`None`) before
+    /// the lease ran out.
+    HandoverDone { successor: Option<IpAddr> },
+}
+
+/// Per-member counters for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub received: u64,
+    /// Indexed like [`Rejection::ALL`].
+    pub rejected: [u64; 4],
+    pub transitions: u64,
+}
+
+impl Counters {
+    pub fn rejected(&self, r: Rejection) -> u64 {
+        self.rejected[r as usize]
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub cfg: Instance,
+    pub src: IpAddr,
+    pub track: TrackState,
+    pub counters: Counters,
+    /// What tracking last told the machine.
+    applied: Outcome,
+    announce: announce::Schedule,
+    installed: bool,
+    /// The state last reported in an [`Output::Transition`].
+    state: State,
+}
+
+impl Member {
+    fn announce_settings(&self) -> announce::Settings {
+        announce::Settings {
+            repeat: self.cfg.garp_repeat,
+            interval: self.cfg.garp_interval,
+            refresh: self.cfg.garp_refresh,
+        }
+    }
+
+    fn owns_vip(&self, vip: IpAddr) -> bool {
+        self.cfg.vips.iter().any(|v| v.addr() == vip)
+    }
+}
+
+/// A planned handover in progress (SIGTERM as master).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handover {
+    None,
+    /// Resigned; answering until a new master advertises or `until`.
+    Waiting {
+        until: Time,
+    },
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    params: Params,
+    sync: SyncGroup,
+    members: Vec<Member>,
+    /// Our view of the slot: answering.
+    owned: bool,
+    /// A takeover waiting out the guard.
+    own_at: Option<Time>,
+    /// When the slot was last written as owned (one write per instant is enough).
+    owned_written: Option<Time>,
+    /// The slot was last written as released: another release would change nothing.
+    released_written: bool,
+    handover: Handover,
+}
+
+/// Advertisement_Interval of an instance.
+pub fn interval_of(cfg: &Instance) -> Interval {
+    let centis = (cfg.advert_interval.as_millis() / 10).clamp(1, u16::MAX as u128) as u16;
+    Interval::from_centis(centis).unwrap_or(Interval::DEFAULT)
+}
+
+/// How many addresses one advertisement lists: the count field is 8 bits, and the packet
+/// must fit a 1500-byte MTU (IPv6: 40 + 8 + 16n). Peers only log a list that differs
+/// from theirs (RFC 5798 §7.1 makes the check optional); every VIP is still answered for.
+pub fn advertised_limit(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 255,
+        Family::Ipv6 => (1500 - 40 - 8) / 16,
+    }
+}
+
+/// The advertisement `cfg` sends with `priority`.
+pub fn advert_for(cfg: &Instance, priority: u8) -> Advert {
+    let addresses = cfg
+        .vips
+        .iter()
+        .map(|v| v.addr())
+        .take(advertised_limit(cfg.family))
+        .collect();
+    let interval = interval_of(cfg);
+    match cfg.version {
+        Version::V3 => Advert::v3(cfg.vrid, priority, interval, addresses),
+        Version::V2 => {
+            let auth = cfg
+                .auth_pass
+                .map(|data| Auth {
+                    auth_type: super::packet::AuthType::SimpleText,
+                    data,
+                })
+                .unwrap_or(Auth::NONE);
+            Advert::v2(cfg.vrid, priority, interval, addresses, auth)
+        }
+    }
+}
+
+fn machine_config(cfg: &Instance, src: IpAddr) -> machine::Config {
+    let mut mc = machine::Config::new(cfg.vrid, cfg.version, cfg.priority, src);
+    mc.advert_interval = interval_of(cfg);
+    mc.preempt = cfg.preempt;
+    mc.preempt_delay = cfg.preempt_delay;
+    mc.accept_mode = cfg.accept;
+    mc
+}
+
+impl Group {
+    pub fn new(members: Vec<MemberSetup>, params: Params) -> Result<Group, machine::ConfigError> {
+        let mut machines = Vec::with_capacity(members.len());
+        let mut out = Vec::with_capacity(members.len());
+        for MemberSetup { cfg, src } in members {
+            machines.push(machine::Machine::new(machine_config(&cfg, src))?);
+            let track = TrackState::new(&cfg);
+            out.push(Member {
+                applied: Outcome {
+                    fault: false,
+                    priority: cfg.priority,
+                },
+                track,
+                counters: Counters::default(),
+                announce: announce::Schedule::default(),
+                installed: false,
+                state: State::Initialize,
+                cfg,
+                src,
+            });
+        }
+        Ok(Group {
+            params,
+            sync: SyncGroup::new(machines),
+            members: out,
+            owned: false,
+            own_at: None,
+            owned_written: None,
+            released_written: false,
+            handover: Handover::None,
+        })
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn machine(&self, member: usize) -> Option<&machine::Machine> {
+        self.sync.member(member)
+    }
+
+    /// Whether this node answers for the group's addresses.
+    pub fn owned(&self) -> bool {
+        self.owned
+    }
+
+    pub fn handover_pending(&self) -> bool {
+        matches!(self.handover, Handover::Waiting { .. })
+    }
+
+    /// The lease written with each advertisement: our own Master_Down_Interval, the
+    /// longest of the members'. A backup's is at least as long (its priority is lower, its
+    /// skew larger), so a dead master's lease lapses no later than a backup takes over.
+    pub fn lease_len(&self) -> Duration {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let prio = self
+                    .sync
+                    .member(i)
+                    .map_or(m.cfg.priority, |x| x.effective_priority());
+                master_down_interval(m.cfg.version, prio, interval_of(&m.cfg))
+            })
+            .max()
+            .unwrap_or(Duration::from_secs(3))
+    }
+
+    /// The earliest moment the group needs attention.
+    pub fn poll_at(&self) -> Option<Time> {
+        let handover = match self.handover {
+            Handover::Waiting { until } => Some(until),
+            _ => None,
+        };
+        let announcements = self
+            .members
+            .iter()
+            .filter_map(|m| m.announce.due_at())
+            .min();
+        [self.sync.poll_at(), self.own_at, handover, announcements]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Start { resume } => self.start(now, resume, &mut out),
+            Input::Advert {
+                member,
+                src,
+                ttl,
+                advert,
+            } => self.advert(now, member, src, ttl, &advert, &mut out),
+            Input::Track { member, item } => {
+                if let Some(m) = self.members.get_mut(member)
+                    && m.track.apply(&item)
+                {
+                    self.apply_tracking(now, member, &mut out);
+                }
+            }
+            Input::Link { name, up } => {
+                for i in 0..self.members.len() {
+                    let m = &mut self.members[i];
+                    if m.track.set_link(&m.cfg, &name, up) {
+                        self.apply_tracking(now, i, &mut out);
+                    }
+                }
+            }
+            Input::Conflict { vip } => {
+                if self.owned {
+                    for (i, m) in self.members.iter().enumerate() {
+                        if m.owns_vip(vip) {
+                            out.push(Output::Announce {
+                                member: i,
+                                vip: Some(vip),
+                            });
+                        }
+                    }
+                }
+            }
+            Input::Released {
+                vrid,
+                src,
+                priority,
+                interval,
+            } => self.released(now, vrid, src, priority, interval, &mut out),
+            Input::Shutdown => self.shutdown(now, &mut out),
+            Input::Stop => self.stop(now, &mut out),
+        }
+        self.announce_due(now, &mut out);
+        out
+    }
+
+    pub fn poll(&mut self, now: Time) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.own_at.is_some_and(|t| t <= now) {
+            self.own(now, &mut out);
+            for i in 0..self.members.len() {
+                if self.state(i) == State::Master {
+                    self.install(i, true, &mut out);
+                }
+            }
+        }
+        if let Handover::Waiting { until } = self.handover
+            && until <= now
+        {
+            self.finish_handover(None, &mut out);
+        }
+        let actions = self.sync.poll(now);
+        self.execute(now, actions, &mut out);
+        self.announce_due(now, &mut out);
+        out
+    }
+
+    fn state(&self, i: usize) -> State {
+        self.sync.member(i).map_or(State::Initialize, |m| m.state())
+    }
+
+    fn start(&mut self, now: Time, resume: bool, out: &mut Vec<Output>) {
+        self.owned = resume;
+        if !resume {
+            // Whatever a previous run left in the slot is not ours to trust.
+            self.release(out);
+        }
+        // What tracking already knows goes in first, so the machines start with it.
+        for i in 0..self.members.len() {
+            self.apply_tracking(now, i, out);
+        }
+        let event = if resume {
+            Event::Resume
+        } else {
+            Event::Startup
+        };
+        for i in 0..self.members.len() {
+            let actions = self.sync.handle(now, i, event.clone());
+            self.execute(now, actions, out);
+        }
+    }
+
+    fn advert(
+        &mut self,
+        now: Time,
+        i: usize,
+        src: IpAddr,
+        ttl: u8,
+        advert: &Advert,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if let Err(reason) = admit(&m.cfg, src, ttl, advert) {
+            m.counters.rejected[reason as usize] += 1;
+            out.push(Output::Rejected {
+                member: i,
+                src,
+                reason,
+            });
+            return;
+        }
+        m.counters.received += 1;
+        match self.handover {
+            Handover::Waiting { .. } => {
+                if src != m.src && advert.priority > 0 {
+                    self.finish_handover(Some(src), out);
+                }
+            }
+            Handover::None => {
+                let actions = self.sync.handle(now, i, Event::advert(src, advert));
+                self.execute(now, actions, out);
+            }
+            Handover::Done => {}
+        }
+    }
+
+    fn released(
+        &mut self,
+        now: Time,
+        vrid: u8,
+        src: IpAddr,
+        priority: u8,
+        interval: Interval,
+        out: &mut Vec<Output>,
+    ) {
+        if let Handover::Waiting { .. } = self.handover {
+            self.finish_handover(Some(src), out);
+            return;
+        }
+        if !self.owned && self.own_at.is_none() {
+            return;
+        }
+        // The data plane already stopped answering; only the machines are left to agree.
+        self.owned = false;
+        self.own_at = None;
+        self.owned_written = None;
+        let i = self
+            .members
+            .iter()
+            .position(|m| m.cfg.vrid == vrid)
+            .unwrap_or(0);
+        let event = Event::Released {
+            src,
+            priority,
+            max_adver_int: interval,
+        };
+        let actions = self.sync.handle(now, i, event);
+        self.execute(now, actions, out);
+    }
+
+    fn shutdown(&mut self, now: Time, out: &mut Vec<Output>) {
+        if self.handover != Handover::None {
+            return;
+        }
+        if self.owned || self.own_at.is_some() {
+            self.handover = Handover::Waiting {
+                until: now + self.lease_len(),
+            };
+            // Cover the whole wait: no more advertisements will renew the lease.
+            self.own(now, out);
+        } else {
+            self.handover = Handover::Done;
+        }
+        let actions = self.sync.handle_all(now, Event::Shutdown);
+        self.execute(now, actions, out);
+    }
+
+    fn stop(&mut self, now: Time, out: &mut Vec<Output>) {
+        self.handover = Handover::Done;
+        let actions = self.sync.handle_all(now, Event::Shutdown);
+        self.execute(now, actions, out);
+        self.release(out);
+        for i in 0..self.members.len() {
+            self.members[i].announce.cancel();
+            self.install(i, false, out);
+        }
+    }
+
+    fn finish_handover(&mut self, successor: Option<IpAddr>, out: &mut Vec<Output>) {
+        self.handover = Handover::Done;
+        out.push(Output::HandoverDone { successor });
+        self.release(out);
+        for i in 0..self.members.len() {
+            self.members[i].announce.cancel();
+            self.install(i, false, out);
+        }
+    }
+
+    /// Re-evaluates member `i`'s tracking and tells its machine what changed.
+    fn apply_tracking(&mut self, now: Time, i: usize, out: &mut Vec<Output>) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        let outcome = m.track.outcome(&m.cfg);
+        let applied = std::mem::replace(&mut m.applied, outcome);
+        if outcome.priority != applied.priority {
+            let actions = self
+                .sync
+                .handle(now, i, Event::PriorityChanged(outcome.priority));
+            self.execute(now, actions, out);
+        }
+        if outcome.fault != applied.fault {
+            let event = if outcome.fault {
+                Event::Fault
+            } else {
+                Event::FaultCleared
+            };
+            let actions = self.sync.handle(now, i, event);
+            self.execute(now, actions, out);
+        }
+    }
+
+    fn own(&mut self, now: Time, out: &mut Vec<Output>) {
+        let lease = self.lease_len().saturating_sub(self.params.clock_lag);
+        let yield_above = self
+            .sync
+            .members()
+            .iter()
+            .map(|m| m.effective_priority())
+            .max()
+            .unwrap_or(u8::MAX);
+        out.push(Output::Own {
+            until: now + lease,
+            yield_above,
+            resigning: self.handover_pending(),
+        });
+        self.owned = true;
+        self.own_at = None;
+        self.owned_written = Some(now);
+        self.released_written = false;
+    }
+
+    fn release(&mut self, out: &mut Vec<Output>) {
+        self.own_at = None;
+        self.owned = false;
+        self.owned_written = None;
+        if !std::mem::replace(&mut self.released_written, true) {
+            out.push(Output::Release);
+        }
+    }
+
+    fn install(&mut self, i: usize, present: bool, out: &mut Vec<Output>) {
+        if let Some(m) = self.members.get_mut(i)
+            && m.installed != present
+        {
+            m.installed = present;
+            out.push(Output::Install { member: i, present });
+        }
+    }
+
+    fn any_master(&self) -> bool {
+        self.sync
+            .members()
+            .iter()
+            .any(|m| m.state() == State::Master)
+    }
+
+    /// Turns the machines' actions into outputs.
+    fn execute(&mut self, now: Time, actions: Vec<MemberAction>, out: &mut Vec<Output>) {
+        for MemberAction { member: i, action } in actions {
+            match action {
+                Action::BecomeMaster { reason } => {
+                    let alive_elsewhere = matches!(
+                        reason,
+                        Reason::MasterResigned { .. } | Reason::PreemptedLowerPriority { .. }
+                    );
+                    self.transitioned(i, State::Master, reason, out);
+                    if self.handover != Handover::None {
+                        // Shutting down: nothing may start answering now.
+                    } else if self.owned || self.own_at.is_some() {
+                        // A sync-group sibling already took (or is taking) the slot.
+                    } else if alive_elsewhere && !self.params.takeover_guard.is_zero() {
+                        self.own_at = Some(now + self.params.takeover_guard);
+                    } else {
+                        self.own(now, out);
+                    }
+                    if self.owned && self.own_at.is_none() {
+                        self.install(i, true, out);
+                    }
+                }
+                Action::BecomeBackup { reason }
+                | Action::BecomeFault { reason }
+                | Action::BecomeInitialize { reason } => {
+                    let to = self.state(i);
+                    self.transitioned(i, to, reason, out);
+                    if let Some(m) = self.members.get_mut(i) {
+                        m.announce.cancel();
+                    }
+                    // During a planned handover the slot and addresses stay until a new
+                    // master is heard (make before break); see `finish_handover`.
+                    if !self.handover_pending() {
+                        if !self.any_master() {
+                            self.release(out);
+                        }
+                        self.install(i, false, out);
+                    }
+                }
+                Action::SendAdvert { priority } => {
+                    // A backup advertising with a real priority is a master that just
+                    // yielded to another (machine docs, item 6). That advert only matters
+                    // to clients' caches; in VMAC mode it would pull the VMAC to this
+                    // port on learning bridges, so it is left out.
+                    let yielded = priority > 0 && self.state(i) == State::Backup;
+                    let vmac = self.members.get(i).is_some_and(|m| m.cfg.vmac);
+                    if !(yielded && vmac) {
+                        out.push(Output::Advert {
+                            member: i,
+                            priority,
+                        });
+                    }
+                    // Every advertisement as master renews the lease.
+                    if priority > 0 && self.owned && self.owned_written != Some(now) {
+                        self.own(now, out);
+                    }
+                }
+                Action::SendGratuitous => {
+                    let at = self.own_at.unwrap_or(now);
+                    if let Some(m) = self.members.get_mut(i) {
+                        let s = m.announce_settings();
+                        m.announce.start(at, &s);
+                    }
+                }
+            }
+        }
+    }
+
+    fn transitioned(&mut self, i: usize, to: State, reason: Reason, out: &mut Vec<Output>) {
+        let priority = self.sync.member(i).map_or(0, |m| m.effective_priority());
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        m.counters.transitions += 1;
+        let from = std::mem::replace(&mut m.state, to);
+        out.push(Output::Transition {
+            member: i,
+            from,
+            to,
+            priority,
+            reason,
+        });
+    }
+
+    /// Announcement rounds that are due, while answering.
+    fn announce_due(&mut self, now: Time, out: &mut Vec<Output>) {
+        if !self.owned {
+            return;
+        }
+        for (i, m) in self.members.iter_mut().enumerate() {
+            let s = m.announce_settings();
+            if m.announce.take_due(now, &s) {
+                out.push(Output::Announce {
+                    member: i,
+                    vip: None,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,219 @@
+//! The group's promises, checked on random input streams (seeded, so a failure replays):
+//! the slot it writes always agrees with what its machines say, and a lease never
+//! outlives Master_Down_Interval. The scenario files in `tests/conformance/` pin the
+//! exact outputs of the cases that matter; this covers the orders nobody thought of.
+
+use std::{net::IpAddr, time::Duration};
+
+use super::*;
+use crate::config::Config;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: deterministic, good enough to shuffle events.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn config(sync: bool) -> Vec<Instance> {
+    let sync = if sync { "sync_group = \"edge\"\n" } else { "" };
+    let text = format!(
+        "[global]\nrouter_id = \"r1\"\n\n\
+         [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
+         advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
+         track_interfaces = [{{ name = \"up0\", weight = -100 }}]\n\
+         track_scripts = [{{ command = [\"/bin/true\"], weight = 0 }}]\n{sync}\n\
+         [[vrrp]]\nname = \"out\"\ninterface = \"eth1\"\nvrid = 52\npriority = 120\n\
+         advert_interval = \"20ms\"\nvips = [\"198.51.100.1/24\"]\n{sync}"
+    );
+    Config::parse(&text, "t.toml", &|_| true)
+        .expect("valid test config")
+        .instances
+}
+
+fn group(members: Vec<Instance>) -> Group {
+    let src: IpAddr = "192.0.2.11".parse().unwrap();
+    let setups = members
+        .into_iter()
+        .map(|cfg| MemberSetup { cfg, src })
+        .collect();
+    Group::new(
+        setups,
+        Params {
+            clock_lag: Duration::from_micros(4500),
+            takeover_guard: Duration::from_micros(1500),
+        },
+    )
+    .expect("valid machines")
+}
+
+fn random_input(rng: &mut Rng, members: usize) -> Input {
+    let member = rng.below(members as u64) as usize;
+    let peer: IpAddr = ["192.0.2.5", "192.0.2.12", "192.0.2.200"][rng.below(3) as usize]
+        .parse()
+        .unwrap();
+    let vrid = [51, 52][member];
+    match rng.below(100) {
+        0..=54 => Input::Advert {
+            member,
+            src: peer,
+            ttl: if rng.below(20) == 0 { 64 } else { 255 },
+            advert: Advert::v3(
+                vrid,
+                [0, 100, 130, 150, 200, 255][rng.below(6) as usize],
+                Interval::from_centis(1 + rng.below(3) as u16).unwrap(),
+                vec![],
+            ),
+        },
+        55..=64 => Input::Link {
+            name: ["eth0", "eth1", "up0"][rng.below(3) as usize].into(),
+            up: rng.below(2) == 0,
+        },
+        65..=74 => Input::Track {
+            member: 0,
+            item: TrackItem::Script {
+                index: 0,
+                ok: rng.below(3) != 0,
+            },
+        },
+        75..=84 => Input::Released {
+            vrid,
+            src: peer,
+            priority: 200,
+            interval: Interval::from_centis(1).unwrap(),
+        },
+        85..=92 => Input::Conflict {
+            vip: "192.0.2.1".parse().unwrap(),
+        },
+        _ => Input::Shutdown,
+    }
+}
+
+/// What the data plane would hold after `outs`, applied to `slot`.
+fn apply(slot: &mut Option<(Time, u8)>, outs: &[Output]) {
+    for o in outs {
+        match o {
+            Output::Own {
+                until, yield_above, ..
+            } => *slot = Some((*until, *yield_above)),
+            Output::Release => *slot = None,
+            _ => {}
+        }
+    }
+}
+
+fn check(g: &Group, slot: Option<(Time, u8)>, now: Time, seed: u64, step: usize) {
+    let masters = (0..g.members().len())
+        .filter(|i| g.machine(*i).is_some_and(|m| m.state() == State::Master))
+        .count();
+    let ctx = format!("seed {seed} step {step} at {now}");
+    // Status says master exactly while the data plane answers, but for the takeover
+    // guard (master, not yet answering) and a planned handover (answering, resigned).
+    if masters > 0 && g.own_at.is_none() {
+        assert!(
+            g.owned() && slot.is_some(),
+            "{ctx}: master but not answering"
+        );
+    }
+    if slot.is_some() && !g.handover_pending() {
+        assert!(masters > 0, "{ctx}: answering with no master");
+    }
+    if let Some((until, _)) = slot {
+        assert!(
+            until.saturating_duration_since(now) <= g.lease_len(),
+            "{ctx}: lease beyond Master_Down_Interval"
+        );
+    }
+}
+
+fn run(seed: u64, sync: bool) {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut g = group(config(sync));
+    let members = g.members().len();
+    let mut slot = None;
+    let mut now = Time::ZERO;
+    apply(&mut slot, &g.handle(now, Input::Start { resume: false }));
+    for step in 0..400 {
+        // Either the next timer, or an input somewhat before it.
+        let next = g.poll_at();
+        let jump = Duration::from_micros(rng.below(30_000));
+        match next {
+            Some(t) if t <= now + jump => {
+                now = now.max(t);
+                apply(&mut slot, &g.poll(now));
+            }
+            _ => {
+                now = now + jump;
+                let input = random_input(&mut rng, members);
+                let stop = matches!(input, Input::Shutdown);
+                apply(&mut slot, &g.handle(now, input));
+                if stop {
+                    // Carry the handover to its end, then start a fresh group.
+                    while let Some(t) = g.poll_at() {
+                        now = now.max(t);
+                        apply(&mut slot, &g.poll(now));
+                        check(&g, slot, now, seed, step);
+                        if !g.handover_pending() {
+                            break;
+                        }
+                    }
+                    assert!(slot.is_none(), "seed {seed}: handover ended answering");
+                    g = group(config(sync));
+                    apply(&mut slot, &g.handle(now, Input::Start { resume: false }));
+                }
+            }
+        }
+        check(&g, slot, now, seed, step);
+    }
+}
+
+#[test]
+fn random_streams_never_leave_status_and_data_plane_disagreeing() {
+    for seed in 0..300 {
+        run(seed, false);
+        run(seed, true);
+    }
+}
+
+#[test]
+fn a_release_by_the_data_plane_is_never_written_back() {
+    let mut g = group(config(false));
+    let mut slot = None;
+    apply(
+        &mut slot,
+        &g.handle(Time::ZERO, Input::Start { resume: false }),
+    );
+    let mut now = Time::ZERO;
+    while slot.is_none() {
+        now = g.poll_at().expect("a timer is armed");
+        apply(&mut slot, &g.poll(now));
+    }
+    let outs = g.handle(
+        now,
+        Input::Released {
+            vrid: 51,
+            src: "192.0.2.12".parse().unwrap(),
+            priority: 200,
+            interval: Interval::from_centis(1).unwrap(),
+        },
+    );
+    assert!(!outs.iter().any(|o| matches!(o, Output::Own { .. })));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Transition {
+            to: State::Backup,
+            reason: Reason::ReleasedByDataPlane { .. },
+            ..
+        }
+    )));
+    assert!(!g.owned());
+}

@@ -1,0 +1,339 @@
+//! Every group this node runs, and the lookups that route an event to the right one
+//! without a scan: advertisements by (interface, family, VRID), link changes by interface
+//! name, conflicts by (interface, address). Pure, like [`super::group`]: the daemon feeds
+//! it what it observed and carries out the `(group, output)` pairs it gets back.
+//!
+//! Also the reload decision: [`Node::plan`] compares a new configuration with what runs
+//! and says which groups are kept untouched, which stop and which start.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+};
+
+use super::{
+    group::{Group, Input, MemberSetup, Output, Params},
+    machine::ConfigError,
+    packet::{Advert, Family},
+    schedule::Schedule,
+    timing::Time,
+};
+use crate::config::{Config, Instance};
+
+/// A group's identity for as long as it runs. Never reused, so a report about a group that
+/// a reload has since replaced is recognisably stale.
+pub type GroupId = u64;
+
+/// A group and where its members run.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The sync group's name as `sync:NAME`, or the instance name for a group of one.
+    pub key: String,
+    pub group: Group,
+    /// Member `i` runs on interface `ifindexes[i]`.
+    pub ifindexes: Vec<u32>,
+}
+
+/// What the daemon resolved for a group before adding it.
+#[derive(Debug, Clone)]
+pub struct GroupSetup {
+    pub key: String,
+    pub members: Vec<MemberSetup>,
+    pub ifindexes: Vec<u32>,
+}
+
+/// A group to start: what the daemon resolved, what tracking already knows (fed before
+/// it starts), and whether a previous run's lease on its slot is still live.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub setup: GroupSetup,
+    pub initial: Vec<Input>,
+    pub resume: bool,
+}
+
+/// What a reload does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Running groups whose configuration is unchanged: untouched.
+    pub keep: Vec<GroupId>,
+    /// Running groups that are gone or changed: stopped (changed ones start again anew).
+    pub stop: Vec<GroupId>,
+    /// Groups to start, with their member configurations.
+    pub start: Vec<(String, Vec<Instance>)>,
+}
+
+/// The groups a configuration asks for: sync groups by name (`sync:NAME`), then lone
+/// instances by name, each with its member configurations in file order. Keys are stable
+/// across reloads.
+pub fn desired_groups(config: &Config) -> Vec<(String, Vec<Instance>)> {
+    let mut out: Vec<(String, Vec<Instance>)> = Vec::new();
+    for inst in &config.instances {
+        match &inst.sync_group {
+            Some(g) => {
+                let key = format!("sync:{g}");
+                match out.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, members)) => members.push(inst.clone()),
+                    None => out.push((key, vec![inst.clone()])),
+                }
+            }
+            None => out.push((inst.name.clone(), vec![inst.clone()])),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Default)]
+pub struct Node {
+    params: Params,
+    groups: BTreeMap<GroupId, Entry>,
+    next_id: GroupId,
+    adverts: HashMap<(u32, Family, u8), (GroupId, usize)>,
+    links: HashMap<String, Vec<GroupId>>,
+    vips: HashMap<(u32, IpAddr), Vec<GroupId>>,
+    schedule: Schedule,
+}
+
+impl Node {
+    pub fn new(params: Params) -> Node {
+        Node {
+            params,
+            ..Node::default()
+        }
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = (GroupId, &Entry)> {
+        self.groups.iter().map(|(id, e)| (*id, e))
+    }
+
+    pub fn get(&self, id: GroupId) -> Option<&Entry> {
+        self.groups.get(&id)
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<GroupId> {
+        self.groups
+            .iter()
+            .find(|(_, e)| e.key == key)
+            .map(|(id, _)| *id)
+    }
+
+    /// Adds a group, not yet started (feed it what tracking already knows, then
+    /// [`Input::Start`]).
+    pub fn add(&mut self, setup: GroupSetup) -> Result<GroupId, ConfigError> {
+        let group = Group::new(setup.members, self.params)?;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.groups.insert(
+            id,
+            Entry {
+                key: setup.key,
+                group,
+                ifindexes: setup.ifindexes,
+            },
+        );
+        self.reindex();
+        Ok(id)
+    }
+
+    /// Adds and starts a group: the one sequence used at start-up, by reloads and by
+    /// interface rebuilds.
+    pub fn launch(
+        &mut self,
+        now: Time,
+        launch: Launch,
+    ) -> Result<(GroupId, Vec<(GroupId, Output)>), ConfigError> {
+        let id = self.add(launch.setup)?;
+        let mut out = Vec::new();
+        for input in launch.initial {
+            out.extend(self.handle(now, id, input));
+        }
+        out.extend(self.handle(
+            now,
+            id,
+            Input::Start {
+                resume: launch.resume,
+            },
+        ));
+        Ok((id, out))
+    }
+
+    /// Stops group `id` at once and takes it out; its last outputs (resignation, release,
+    /// addresses removed) are for the daemon to carry out with the returned entry.
+    pub fn stop(&mut self, now: Time, id: GroupId) -> Option<(Entry, Vec<(GroupId, Output)>)> {
+        let out = self.handle(now, id, Input::Stop);
+        Some((self.remove(id)?, out))
+    }
+
+    /// Takes a group out (stop it first).
+    pub fn remove(&mut self, id: GroupId) -> Option<Entry> {
+        let e = self.groups.remove(&id)?;
+        self.reindex();
+        Some(e)
+    }
+
+    fn reindex(&mut self) {
+        self.adverts.clear();
+        self.links.clear();
+        self.vips.clear();
+        for (&id, e) in &self.groups {
+            for (i, (m, &ifindex)) in e.group.members().iter().zip(&e.ifindexes).enumerate() {
+                self.adverts
+                    .insert((ifindex, m.cfg.family, m.cfg.vrid), (id, i));
+                let names = std::iter::once(&m.cfg.interface)
+                    .chain(m.cfg.track_interfaces.iter().map(|t| &t.name));
+                for name in names {
+                    let ids = self.links.entry(name.clone()).or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+                for v in &m.cfg.vips {
+                    let ids = self.vips.entry((ifindex, v.addr())).or_default();
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        let groups = &self.groups;
+        self.schedule
+            .rebuild(groups.iter().map(|(id, e)| (*id, e.group.poll_at())));
+    }
+
+    /// Feeds `input` to group `id`.
+    pub fn handle(&mut self, now: Time, id: GroupId, input: Input) -> Vec<(GroupId, Output)> {
+        let Some(e) = self.groups.get_mut(&id) else {
+            return Vec::new();
+        };
+        let out = e.group.handle(now, input);
+        self.schedule.push(id, e.group.poll_at());
+        out.into_iter().map(|o| (id, o)).collect()
+    }
+
+    /// Feeds `input` to every group.
+    pub fn handle_all(&mut self, now: Time, input: Input) -> Vec<(GroupId, Output)> {
+        let ids: Vec<GroupId> = self.groups.keys().copied().collect();
+        ids.into_iter()
+            .flat_map(|id| self.handle(now, id, input.clone()))
+            .collect()
+    }
+
+    /// An advertisement received on `ifindex`; ignored when no instance runs its VRID
+    /// there (another VRRP speaker's on a shared link).
+    pub fn advert(
+        &mut self,
+        now: Time,
+        ifindex: u32,
+        src: IpAddr,
+        ttl: u8,
+        advert: Advert,
+    ) -> Vec<(GroupId, Output)> {
+        let key = (ifindex, Family::of(&src), advert.vrid);
+        let Some(&(id, member)) = self.adverts.get(&key) else {
+            return Vec::new();
+        };
+        self.handle(
+            now,
+            id,
+            Input::Advert {
+                member,
+                src,
+                ttl,
+                advert,
+            },
+        )
+    }
+
+    /// Interface `name` went up or down.
+    pub fn link(&mut self, now: Time, name: &str, up: bool) -> Vec<(GroupId, Output)> {
+        let ids = self.links.get(name).cloned().unwrap_or_default();
+        let input = Input::Link {
+            name: name.to_owned(),
+            up,
+        };
+        ids.into_iter()
+            .flat_map(|id| self.handle(now, id, input.clone()))
+            .collect()
+    }
+
+    /// Another station claimed `vip` on `ifindex`.
+    pub fn conflict(&mut self, now: Time, ifindex: u32, vip: IpAddr) -> Vec<(GroupId, Output)> {
+        let ids = self.vips.get(&(ifindex, vip)).cloned().unwrap_or_default();
+        ids.into_iter()
+            .flat_map(|id| self.handle(now, id, Input::Conflict { vip }))
+            .collect()
+    }
+
+    /// The earliest deadline of any group.
+    pub fn poll_at(&mut self) -> Option<Time> {
+        let groups = &self.groups;
+        self.schedule
+            .next(|id| groups.get(&id).and_then(|e| e.group.poll_at()))
+    }
+
+    /// Fires what is due at `now` in every group.
+    pub fn poll(&mut self, now: Time) -> Vec<(GroupId, Output)> {
+        let groups = &self.groups;
+        let due = self
+            .schedule
+            .due(now, |id| groups.get(&id).and_then(|e| e.group.poll_at()));
+        let mut out = Vec::new();
+        for id in due {
+            if let Some(e) = self.groups.get_mut(&id) {
+                out.extend(e.group.poll(now).into_iter().map(|o| (id, o)));
+                self.schedule.push(id, e.group.poll_at());
+            }
+        }
+        out
+    }
+
+    pub fn handover_pending(&self) -> bool {
+        self.groups.values().any(|e| e.group.handover_pending())
+    }
+
+    /// What reloading to `desired` does; see [`plan`].
+    pub fn plan(&self, desired: Vec<(String, Vec<Instance>)>) -> Plan {
+        let running: Vec<(GroupId, &str, Vec<Instance>)> = self
+            .groups
+            .iter()
+            .map(|(id, e)| {
+                let cfgs = e.group.members().iter().map(|m| m.cfg.clone()).collect();
+                (*id, e.key.as_str(), cfgs)
+            })
+            .collect();
+        let running: Vec<(GroupId, &str, &[Instance])> = running
+            .iter()
+            .map(|(id, k, c)| (*id, *k, c.as_slice()))
+            .collect();
+        plan(&running, desired)
+    }
+}
+
+/// What reloading to `desired` does with the `running` groups (id, key, member
+/// configurations): groups whose member configurations are equal stay untouched; every
+/// other running group stops; every desired group not kept starts.
+pub fn plan(
+    running: &[(GroupId, &str, &[Instance])],
+    desired: Vec<(String, Vec<Instance>)>,
+) -> Plan {
+    let mut out = Plan::default();
+    for &(id, key, cfgs) in running {
+        let same = desired
+            .iter()
+            .any(|(k, members)| k == key && members.as_slice() == cfgs);
+        if same {
+            out.keep.push(id);
+        } else {
+            out.stop.push(id);
+        }
+    }
+    let kept: Vec<&str> = running
+        .iter()
+        .filter(|(id, _, _)| out.keep.contains(id))
+        .map(|(_, k, _)| *k)
+        .collect();
+    out.start = desired
+        .into_iter()
+        .filter(|(k, _)| !kept.contains(&k.as_str()))
+        .collect();
+    out
+}
