@@ -8,10 +8,10 @@ use std::{
 };
 
 use crate::{
-    config::{Config, host_interface_exists},
+    config::{self, Config, host_interface_exists},
     control,
     daemon::{self, Options},
-    dataplane::{self, Dataplane, ModePreference},
+    dataplane::{Dataplane, ModePreference},
 };
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -75,7 +75,7 @@ enum XdpCommand {
     Attach {
         #[arg(long)]
         iface: String,
-        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        #[arg(long, default_value = config::DEFAULT_PIN_DIR)]
         pin: PathBuf,
         #[arg(long, value_enum, default_value_t = ModePreference::Auto)]
         mode: ModePreference,
@@ -84,7 +84,7 @@ enum XdpCommand {
     Detach {
         #[arg(long)]
         iface: String,
-        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        #[arg(long, default_value = config::DEFAULT_PIN_DIR)]
         pin: PathBuf,
     },
 }

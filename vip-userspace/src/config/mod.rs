@@ -42,6 +42,7 @@ use locate::{Sink, Span};
 pub use model::{
     Config, Family, Global, Instance, TrackFile, TrackInterface, TrackScript, Version,
 };
+pub use schema::DEFAULT_PIN_DIR;
 
 /// Whether a network device of that name exists in the current network namespace: the
 /// check the daemon passes to [`Config::load`].

@@ -46,6 +46,8 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "garp_refresh",
 ];
 
+/// Where the XDP maps are pinned by default (under it, one directory per `router_id`).
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/vipd";
 pub(crate) const CONTROL_SOCKET_DIR: &str = "/run/vipd";
 pub(crate) const DEFAULT_PRIORITY: u8 = 100;
 pub(crate) const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);

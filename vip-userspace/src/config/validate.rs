@@ -14,9 +14,8 @@ use super::model::{Config, Family, Global, Instance, Version};
 use super::read::{At, Field};
 use super::schema::{
     CONTROL_SOCKET_DIR, DEFAULT_ADVERT_INTERVAL, DEFAULT_GARP_INTERVAL, DEFAULT_GARP_REPEAT,
-    DEFAULT_PRIORITY, RawConfig, RawGlobal, RawInstance,
+    DEFAULT_PIN_DIR, DEFAULT_PRIORITY, RawConfig, RawGlobal, RawInstance,
 };
-use crate::dataplane::DEFAULT_PIN_DIR;
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 // The v3 interval field is 12 bits of centiseconds.
