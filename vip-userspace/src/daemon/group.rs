@@ -221,13 +221,8 @@ impl Group {
             reason = %reason,
             "transition"
         );
-        if let Some(cmd) = &m.cfg.notify {
-            notify::spawn(
-                &cmd.to_string_lossy(),
-                &m.cfg.name,
-                &to.to_string(),
-                priority,
-            );
+        if let Some(cmd) = &m.cfg.notify.any {
+            notify::spawn(cmd.program(), &m.cfg.name, &to.to_string(), priority);
         }
     }
 

@@ -115,7 +115,7 @@ impl Member {
             .cfg
             .vips
             .iter()
-            .map(IpNet::addr)
+            .map(|v| v.net.addr())
             .take(advertised_limit(self.cfg.family))
             .collect();
         let advert = match self.cfg.version {
@@ -240,8 +240,8 @@ impl Member {
             .cfg
             .vips
             .iter()
-            .filter(|v| which(v))
-            .map(IpNet::addr)
+            .filter(|v| which(&v.net))
+            .map(|v| v.net.addr())
             .collect();
         let mac = self.send_mac();
         if vips.len() > ANNOUNCE_INLINE {
@@ -312,7 +312,7 @@ pub fn group_address(family: Family) -> IpAddr {
 /// through the router flows; traffic to the VIP itself is not accepted, RFC 5798 §6.1).
 pub fn installed_vips(cfg: &Instance) -> Vec<IpNet> {
     if cfg.accept || cfg.is_owner() {
-        cfg.vips.clone()
+        cfg.vips.iter().map(|v| v.net).collect()
     } else {
         Vec::new()
     }
@@ -324,7 +324,7 @@ fn vmac_of(cfg: &Instance) -> Option<[u8; 6]> {
 
 /// Removes every configured VIP (and the VMAC filter entry) from the interface now.
 pub async fn remove_addresses(nl: &Netlink, ifindex: u32, cfg: &Instance) {
-    for vip in &cfg.vips {
+    for vip in cfg.vips.iter().map(|v| v.net) {
         if let Err(error) = nl.del_address(ifindex, vip.addr(), vip.prefix_len()).await {
             warn!(instance = %cfg.name, %vip, %error, "could not remove VIP");
         }

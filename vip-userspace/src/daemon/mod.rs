@@ -31,7 +31,7 @@ pub use group::TAKEOVER_GUARD;
 use iface::{Iface, Inbound};
 
 use crate::{
-    config::{Config, host_interface_exists},
+    config::{Config, LocalHost},
     control::{self, socket::StatusRequest},
     dataplane::{Dataplane, ModePreference},
     net::{LinkEvent, Netlink},
@@ -84,7 +84,7 @@ struct Daemon {
 /// Loads the configuration (nothing is touched if it is invalid), starts, and runs until
 /// SIGTERM / SIGINT.
 pub async fn run(opts: Options) -> Result<()> {
-    let config = Config::load(&opts.config, &host_interface_exists)?;
+    let config = Config::load(&opts.config, &LocalHost)?;
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
     let control = control::socket::bind(&config.global.control_socket).await?;
@@ -214,7 +214,7 @@ impl Daemon {
                 }
                 for m in &g.members {
                     let claimed = |v: &ipnet::IpNet| setup::vip_key(m.ifindex, v) == *key;
-                    if m.cfg.vips.iter().any(claimed) {
+                    if m.cfg.vips.iter().any(|v| claimed(&v.net)) {
                         warn!(
                             instance = %m.cfg.name,
                             claimed_by = %crate::net::link::fmt_mac(&c.mac),
@@ -423,7 +423,7 @@ impl Daemon {
 
     /// SIGHUP: a new configuration replaces only what changed; a bad one changes nothing.
     async fn reload(&mut self) {
-        let new = match Config::load(&self.opts.config, &host_interface_exists) {
+        let new = match Config::load(&self.opts.config, &LocalHost) {
             Ok(c) => c,
             Err(e) => {
                 error!("reload rejected, still running the previous configuration:\n{e}");

@@ -122,7 +122,7 @@ fn keep_arp_off_the_vips(ifname: &str) {
 /// The advert source: the interface's first IPv4 address that is not one of our VIPs, or
 /// its link-local IPv6 address (RFC 5798 §5.1.1.1 / §5.1.2.1).
 async fn source_address(ctx: &Ctx, ifindex: u32, inst: &Instance) -> Result<IpAddr> {
-    let vips: BTreeSet<IpAddr> = inst.vips.iter().map(IpNet::addr).collect();
+    let vips: BTreeSet<IpAddr> = inst.vips.iter().map(|v| v.net.addr()).collect();
     let addrs = ctx.nl.addresses(ifindex).await?;
     let found = addrs
         .into_iter()
@@ -315,7 +315,7 @@ fn write_entries(
         flags |= VIP_F_OWNER;
     }
     for vip in &inst.vips {
-        maps.add_vip(vip_key(ifindex, vip), VipValue { slot, mac, flags })?;
+        maps.add_vip(vip_key(ifindex, &vip.net), VipValue { slot, mac, flags })?;
     }
     maps.set_policy(
         policy_key(ifindex, inst),
@@ -391,7 +391,7 @@ pub async fn remove_group(ctx: &mut Ctx, mut group: Group) {
 fn remove_entries(ctx: &mut Ctx, ifindex: u32, inst: &Instance) {
     let maps = ctx.dp.maps_mut();
     for vip in &inst.vips {
-        let _ = maps.remove_vip(&vip_key(ifindex, vip));
+        let _ = maps.remove_vip(&vip_key(ifindex, &vip.net));
     }
     let _ = maps.remove_policy(&policy_key(ifindex, inst));
     for peer in &inst.allowed_peers {
@@ -418,7 +418,7 @@ pub fn prune_stale_entries(ctx: &mut Ctx, groups: &[Group]) {
         slots.insert(g.slot);
         for m in &g.members {
             for v in &m.cfg.vips {
-                vips.insert(vip_key(m.ifindex, v));
+                vips.insert(vip_key(m.ifindex, &v.net));
             }
             policies.insert(policy_key(m.ifindex, &m.cfg));
             for p in &m.cfg.allowed_peers {

@@ -53,7 +53,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 adverts_sent: m.sent,
                 adverts_received: m.received,
                 adverts_invalid: m.invalid,
-                vips: m.cfg.vips.iter().map(|v| v.to_string()).collect(),
+                vips: m.cfg.vips.iter().map(|v| v.net.to_string()).collect(),
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: g.slot,
                 sync_group: m.cfg.sync_group.clone(),

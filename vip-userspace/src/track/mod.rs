@@ -113,7 +113,7 @@ impl TrackState {
         for (t, ok) in instance.track_scripts.iter().zip(&self.scripts_ok) {
             out.push(crate::control::TrackStatus {
                 kind: "script".into(),
-                name: t.command.join(" "),
+                name: t.command.to_string(),
                 failing: !ok,
                 weight: t.weight.into(),
             });
@@ -136,14 +136,15 @@ impl TrackState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::config::{Config, FakeHost};
 
     fn instance(priority: u8, tracking: &str) -> Instance {
         let text = format!(
             "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
              vrid = 51\npriority = {priority}\nvips = [\"192.0.2.1/24\"]\n{tracking}"
         );
-        let c = Config::parse(&text, "t.toml", &|_| true).expect("valid test config");
+        let c =
+            Config::parse(&text, "t.toml", &FakeHost::any_interface()).expect("valid test config");
         c.instances.into_iter().next().expect("one instance")
     }
 

@@ -54,7 +54,7 @@ impl Default for Debounce {
 
 /// Runs the check once: success is exit status 0 within the timeout.
 pub async fn run_once(script: &TrackScript) -> bool {
-    let Some((program, args)) = script.command.split_first() else {
+    let Some((program, args)) = script.command.argv().split_first() else {
         return false;
     };
     let child = Command::new(program)
@@ -90,7 +90,7 @@ pub fn spawn(
             let success = run_once(&script).await;
             debug!(member, index, success, "track script ran");
             if let Some(ok) = debounce.feed(success, script.rise, script.fall) {
-                info!(command = %script.command.join(" "), ok, "track script changed");
+                info!(command = %script.command, ok, "track script changed");
                 let item = TrackItem::Script { index, ok };
                 if tx.send(TrackUpdate { member, item }).await.is_err() {
                     return;
