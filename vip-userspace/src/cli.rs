@@ -8,10 +8,10 @@ use std::{
 };
 
 use crate::{
-    config::{Config, host_interface_exists},
+    config::{self, Config, LocalHost},
     control,
     daemon::{self, Options},
-    dataplane::{self, Dataplane, ModePreference},
+    dataplane::{Dataplane, ModePreference},
 };
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -48,7 +48,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ModePreference::Auto)]
         xdp_mode: ModePreference,
     },
-    /// Validate a configuration and print it with every default filled in.
+    /// Validate a configuration and print it with every default filled in; warnings go
+    /// to stderr and do not change the exit status.
     Check {
         #[arg(long, short)]
         config: PathBuf,
@@ -75,7 +76,7 @@ enum XdpCommand {
     Attach {
         #[arg(long)]
         iface: String,
-        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        #[arg(long, default_value = config::DEFAULT_PIN_DIR)]
         pin: PathBuf,
         #[arg(long, value_enum, default_value_t = ModePreference::Auto)]
         mode: ModePreference,
@@ -84,7 +85,7 @@ enum XdpCommand {
     Detach {
         #[arg(long)]
         iface: String,
-        #[arg(long, default_value = dataplane::DEFAULT_PIN_DIR)]
+        #[arg(long, default_value = config::DEFAULT_PIN_DIR)]
         pin: PathBuf,
     },
 }
@@ -161,11 +162,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn load(config: &Path) -> Result<Config> {
-    Ok(Config::load(config, &host_interface_exists)?)
+    Ok(Config::load(config, &LocalHost)?)
 }
 
 fn check(config: &Path) -> Result<()> {
     let c = load(config)?;
+    let mut stderr = std::io::stderr();
+    for warning in &c.warnings {
+        let _ = writeln!(stderr, "warning: {warning}");
+    }
     out(&c.to_toml_string());
     Ok(())
 }

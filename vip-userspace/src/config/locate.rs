@@ -32,11 +32,12 @@ struct Found {
     message: String,
 }
 
-/// Problems found so far in one file.
+/// Problems found so far in one file, and warnings (which never block).
 pub(crate) struct Sink<'t> {
     text: &'t str,
     file: &'t str,
     found: Vec<Found>,
+    warned: Vec<Found>,
 }
 
 impl<'t> Sink<'t> {
@@ -45,7 +46,23 @@ impl<'t> Sink<'t> {
             text,
             file,
             found: Vec::new(),
+            warned: Vec::new(),
         }
+    }
+
+    /// Something that loads but is probably not what was meant.
+    pub(crate) fn warn(&mut self, span: Span, path: impl Into<String>, message: impl Into<String>) {
+        self.warned.push(Found {
+            span,
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// The warnings, in file order.
+    pub(crate) fn take_warnings(&mut self) -> Vec<Problem> {
+        let warned = std::mem::take(&mut self.warned);
+        place(self.text, self.file, warned)
     }
 
     pub(crate) fn push(&mut self, span: Span, path: impl Into<String>, message: impl Into<String>) {
@@ -70,31 +87,36 @@ impl<'t> Sink<'t> {
     }
 
     /// `None` when nothing was found.
-    pub(crate) fn into_error(mut self) -> Option<ConfigError> {
+    pub(crate) fn into_error(self) -> Option<ConfigError> {
         if self.found.is_empty() {
             return None;
         }
-        // Stable, so problems at one place keep the order the rules found them in.
-        self.found.sort_by_key(|f| f.span.start);
-        self.found.dedup_by(|a, b| {
-            a.span.start == b.span.start && a.path == b.path && a.message == b.message
-        });
-        let problems = self
-            .found
-            .into_iter()
-            .map(|f| {
-                let (line, col) = line_col(self.text, f.span.start);
-                Problem {
-                    file: self.file.to_owned(),
-                    line,
-                    col,
-                    path: f.path,
-                    message: f.message,
-                }
-            })
-            .collect();
-        Some(ConfigError { problems })
+        Some(ConfigError {
+            problems: place(self.text, self.file, self.found),
+        })
     }
+}
+
+/// In file order, each placed at its line and column.
+fn place(text: &str, file: &str, mut found: Vec<Found>) -> Vec<Problem> {
+    // Stable, so problems at one place keep the order the rules found them in.
+    found.sort_by_key(|f| f.span.start);
+    found.dedup_by(|a, b| {
+        a.span.start == b.span.start && a.path == b.path && a.message == b.message
+    });
+    found
+        .into_iter()
+        .map(|f| {
+            let (line, col) = line_col(text, f.span.start);
+            Problem {
+                file: file.to_owned(),
+                line,
+                col,
+                path: f.path,
+                message: f.message,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The daemon's configuration: one TOML file, fully validated before anything on the host
-//! is touched (DESIGN.md rule 6).
+//! is touched, so a bad file changes nothing and says where it is wrong.
 //!
-//! `vip-userspace/examples/vipd.toml` documents every field with its default and range.
+//! `vip-userspace/examples/vipd.toml` documents every field with its default, its range and
+//! keepalived's equivalent; where keepalived set a convention (tracking weights, notify
+//! arguments, track-file values, script security) vipd keeps its meaning.
 //! [`Config::parse`] either returns a [`Config`] with every default filled in, or a
 //! [`ConfigError`] listing *every* problem in the file, each as
 //! `file:line:col: path: message`, e.g.
@@ -9,27 +11,42 @@
 //!
 //! Reading happens in three stages, each of which keeps going after a problem:
 //! 1. TOML syntax (`toml`'s recovering parser; every value keeps its byte span),
-//! 2. each field on its own: known key, type, range, format (`schema`, `track`, `values`,
-//!    all through the span-keeping view in `read`),
+//! 2. each field on its own: known key, type, range, format (`schema`, `vip`, `route`,
+//!    `command`, `track`, `values`, all through the span-keeping view in `read`),
 //! 3. rules across fields and instances: version-dependent intervals, address families,
-//!    duplicates, map capacities (`validate`).
+//!    duplicates, map capacities, and the safety of every program vipd would run
+//!    (`validate`, `security`).
 //!
 //! Syntax errors stop before stage 2, since a half-parsed document would produce
 //! misleading follow-on problems.
+//!
+//! What depends on the machine (devices, users, files) is asked through [`Host`], so
+//! tests run against a fake one; the daemon passes [`LocalHost`].
+//!
+//! A file that loads may still hold things keepalived users trip on (a unicast peer the
+//! allowlist drops, more VIPs than an advertisement carries, ...): those come back as
+//! [`Config::warnings`], in the same `file:line:col: path: message` form.
 
+mod command;
 mod duration;
 mod error;
+mod host;
 mod locate;
 mod model;
 mod print;
 mod read;
+mod route;
 mod schema;
+mod security;
 mod track;
 mod validate;
 mod values;
+mod vip;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) use tests::FakeHost;
 
 use std::fmt;
 use std::path::Path;
@@ -38,23 +55,22 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 pub use error::{ConfigError, Problem};
+pub use host::{FileKind, FileMeta, Host, LocalHost, UserIds, host_interface_exists};
 use locate::{Sink, Span};
 pub use model::{
-    Config, Family, Global, Instance, TrackFile, TrackInterface, TrackScript, Version,
+    AddrScope, Broadcast, Command, Config, Family, ForeignVrrp, Fwmark, Global, Instance,
+    InterfaceOptions, Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC,
+    RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN,
+    TrackFile, TrackInterface, TrackScript, Version, Vip, VirtualRoute, VirtualRule,
+    max_advertised,
 };
-
-/// Whether a network device of that name exists in the current network namespace: the
-/// check the daemon passes to [`Config::load`].
-pub fn host_interface_exists(name: &str) -> bool {
-    nix::net::if_::if_nametoindex(name).is_ok()
-}
+pub use schema::DEFAULT_PIN_DIR;
 
 impl Config {
     /// Reads and validates `path`. Problems name the file as `path` was given.
-    pub fn load(
-        path: &Path,
-        interface_exists: &dyn Fn(&str) -> bool,
-    ) -> Result<Config, ConfigError> {
+    ///
+    /// `host` answers what depends on the machine; the daemon passes [`LocalHost`].
+    pub fn load(path: &Path, host: &dyn Host) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let whole_file = |message: String| ConfigError {
             problems: vec![Problem {
@@ -67,7 +83,7 @@ impl Config {
         };
         let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
         match String::from_utf8(bytes) {
-            Ok(text) => Config::parse(&text, &file, interface_exists),
+            Ok(text) => Config::parse(&text, &file, host),
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let bytes = e.into_bytes();
@@ -87,18 +103,14 @@ impl Config {
 
     /// Validates `text`; `file_name` is only used to name the file in problems.
     ///
-    /// `interface_exists` decides whether the VRRP and tracked interfaces exist, so tests
-    /// need no real devices; the daemon passes [`host_interface_exists`].
-    pub fn parse(
-        text: &str,
-        file_name: &str,
-        interface_exists: &dyn Fn(&str) -> bool,
-    ) -> Result<Config, ConfigError> {
+    /// `host` says which interfaces and users exist and what the filesystem holds (for
+    /// the script checks), so tests need no real devices, users or files.
+    pub fn parse(text: &str, file_name: &str, host: &dyn Host) -> Result<Config, ConfigError> {
         let mut sink = Sink::new(text, file_name);
         let (doc, syntax) = DeTable::parse_recoverable(text);
         let config = if syntax.is_empty() {
-            let raw = schema::decode(&doc, interface_exists, &mut sink);
-            validate::validate(raw, &mut sink)
+            let raw = schema::decode(&doc, host, &mut sink);
+            validate::validate(raw, host, &mut sink)
         } else {
             for error in &syntax {
                 let span = error.span().unwrap_or(0..0);

@@ -2,22 +2,59 @@
 //! cross-field rule already checked, so nothing downstream re-validates.
 //!
 //! Everything derives `PartialEq` so a SIGHUP reload can keep the instances whose
-//! configuration did not change and restart only the others.
+//! configuration did not change and restart only the others. Warnings are not part of a
+//! configuration's equality (see [`Config::warnings`]).
+//!
+//! Where keepalived set a convention (tracking weights, notify arguments, track-file
+//! values), the fields below keep its meaning, so a keepalived user's habits and scripts
+//! carry over; each says so where vipd differs.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use vip_common::wire::{vmac_v4, vmac_v6};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use super::error::Problem;
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub global: Global,
+    /// `[interfaces.NAME]` tables as written, defaults filled. An interface without one
+    /// takes [`InterfaceOptions::default`]; [`Config::interface_options`] answers for any.
+    pub interfaces: BTreeMap<String, InterfaceOptions>,
+    /// Every sync group some instance names (`sync_group`), with its members and its
+    /// `[sync_groups.NAME]` hooks (none when the file has no such table).
+    pub sync_groups: BTreeMap<String, SyncGroup>,
     /// In file order; `vrrp[i]` in problem paths is `instances[i]`.
     pub instances: Vec<Instance>,
+    /// What loads but is probably not what was meant, each as `file:line:col: path:
+    /// message`. `vipd check` prints them; they never block. Not part of equality: two
+    /// files that configure the same thing are equal wherever their lines are.
+    pub warnings: Vec<Problem>,
 }
+
+impl PartialEq for Config {
+    fn eq(&self, other: &Self) -> bool {
+        // Destructured so a new field cannot be forgotten here.
+        let Config {
+            global,
+            interfaces,
+            sync_groups,
+            instances,
+            warnings: _,
+        } = self;
+        *global == other.global
+            && *interfaces == other.interfaces
+            && *sync_groups == other.sync_groups
+            && *instances == other.instances
+    }
+}
+
+impl Eq for Config {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Global {
@@ -29,6 +66,60 @@ pub struct Global {
     pub control_socket: PathBuf,
     /// Prometheus listen address; `None` serves no metrics.
     pub metrics: Option<SocketAddr>,
+    /// Track scripts and notify programs run as this user and its primary group; `None`:
+    /// as root. Resolved when the file is loaded.
+    pub script_user: Option<ScriptUser>,
+    /// keepalived's `vrrp_startup_delay`: for this long after vipd starts, instances take
+    /// no part (they stay in Initialize). 0..=1 h.
+    pub startup_delay: Duration,
+}
+
+/// `global.script_user`, resolved in the user database when the file was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptUser {
+    pub name: String,
+    pub uid: u32,
+    /// The user's primary group, which scripts run with.
+    pub gid: u32,
+}
+
+/// `[interfaces.NAME]`: how vipd treats one network device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InterfaceOptions {
+    /// VRRP for VRIDs vipd does not manage on this interface.
+    pub foreign_vrrp: ForeignVrrp,
+    /// A link change is acted on only once it has lasted this long (flap damping), for
+    /// the VRRP interface and for `track_interfaces` alike. 0..=1 h each.
+    pub up_delay: Duration,
+    pub down_delay: Duration,
+}
+
+/// What the XDP program does with VRRP for a VRID no instance here manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForeignVrrp {
+    /// Passed to the kernel: keepalived or FRR may run those routers on this host.
+    #[default]
+    Pass,
+    /// Dropped in XDP.
+    Drop,
+}
+
+impl ForeignVrrp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForeignVrrp::Pass => "pass",
+            ForeignVrrp::Drop => "drop",
+        }
+    }
+}
+
+/// A sync group: instances that change state together (keepalived's `vrrp_sync_group`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroup {
+    /// Member instances, as indexes into [`Config::instances`], in file order; never empty.
+    pub members: Vec<usize>,
+    /// Hooks run for the group's transitions, with `GROUP` in place of `INSTANCE`.
+    pub notify: Notify,
 }
 
 pub use crate::vrrp::{Family, Version};
@@ -51,22 +142,39 @@ pub struct Instance {
     /// Answer from the virtual MAC (see [`Instance::vmac_address`]) instead of the
     /// interface's own.
     pub vmac: bool,
-    /// Family of every address in `vips`, `unicast_peers` and `allowed_peers`.
+    /// Family of every address in `vips`, `vips_excluded`, `unicast_src_ip`,
+    /// `unicast_peers` and `allowed_peers`.
     pub family: Family,
-    /// Non-empty, no address twice; `addr()` is the VIP, the prefix length the subnet it is
-    /// added with.
-    pub vips: Vec<IpNet>,
+    /// Non-empty. Listed in advertisements, in this order, as far as one advertisement
+    /// carries ([`max_advertised`]); owned, answered and installed like `vips_excluded`.
+    pub vips: Vec<Vip>,
+    /// keepalived's `virtual_ipaddress_excluded`: owned, answered and installed exactly
+    /// like `vips`, but never listed in advertisements. No address is in both lists or in
+    /// one twice; see [`Instance::all_vips`].
+    pub vips_excluded: Vec<Vip>,
+    /// Routes added while master and removed on leaving master (keepalived's
+    /// `virtual_routes`).
+    pub virtual_routes: Vec<VirtualRoute>,
+    /// Policy rules added while master and removed on leaving master (keepalived's
+    /// `virtual_rules`).
+    pub virtual_rules: Vec<VirtualRule>,
+    /// Source address of this instance's advertisements; `None`: the interface's primary
+    /// address of the family. Never one of this daemon's VIPs.
+    pub unicast_src_ip: Option<IpAddr>,
     /// When non-empty, adverts go to these addresses instead of the multicast group.
     pub unicast_peers: Vec<IpAddr>,
     /// When non-empty, the XDP program drops adverts from any other source.
     pub allowed_peers: Vec<IpAddr>,
     /// VRRPv2 simple-text password, zero-padded to the 8 bytes of the wire field.
     pub auth_pass: Option<[u8; 8]>,
+    /// keepalived's `dont_track_primary`: the VRRP interface's own link state does not
+    /// fault the instance (tracked interfaces still count).
+    pub dont_track_primary: bool,
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFile>,
-    /// Run on every transition with arguments: instance name, new state, priority.
-    pub notify: Option<PathBuf>,
+    /// Hooks run on this instance's transitions.
+    pub notify: Notify,
     /// Instances naming the same group change state together.
     pub sync_group: Option<String>,
     /// Gratuitous ARPs / unsolicited NAs sent on becoming master.
@@ -89,28 +197,363 @@ impl Instance {
     pub fn is_owner(&self) -> bool {
         self.priority == 255
     }
+
+    /// Every VIP this instance owns: `vips`, then `vips_excluded`.
+    pub fn all_vips(&self) -> impl Iterator<Item = &Vip> {
+        self.vips.iter().chain(&self.vips_excluded)
+    }
+
+    /// The VIPs one advertisement lists: the first [`max_advertised`] of `vips`.
+    pub fn advertised_vips(&self) -> &[Vip] {
+        let n = max_advertised(self.family).min(self.vips.len());
+        &self.vips[..n]
+    }
 }
 
-/// An interface that fails while it is down, without carrier, or gone.
-///
-/// Every tracked object has a `weight`: while it fails, the weight is added to the
-/// priority (negative lowers it); weight 0 puts the instance in FAULT instead. The
-/// effective priority of a non-owner is clamped to 1..=254; an owner stays 255 unless
-/// something with weight 0 faults it.
+/// How many addresses one advertisement carries: the 8-bit count field limits IPv4 (v2
+/// and v3) to 255; IPv6 to what fits a 1500-byte frame: (1500 − 40 − 8) / 16 = 90.
+pub const fn max_advertised(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 255,
+        Family::Ipv6 => (1500 - 40 - 8) / 16,
+    }
+}
+
+/// A program and its arguments, run directly (no shell, so no quoting to get wrong).
+/// Never empty; the program is an absolute path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    argv: Vec<String>,
+}
+
+impl Command {
+    /// `None` when `argv` is empty or the program is not an absolute path.
+    pub fn new(argv: Vec<String>) -> Option<Command> {
+        argv.first()
+            .is_some_and(|p| p.starts_with('/'))
+            .then_some(Command { argv })
+    }
+
+    pub fn program(&self) -> &str {
+        self.argv.first().map_or("/", String::as_str)
+    }
+
+    pub fn args(&self) -> &[String] {
+        self.argv.get(1..).unwrap_or_default()
+    }
+
+    /// Program and arguments.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.argv.join(" "))
+    }
+}
+
+/// Notify hooks, keepalived's convention: on a transition the per-state hook runs (with no
+/// extra arguments), then `any` (the `notify` key) with four arguments appended:
+/// `INSTANCE` (or `GROUP` for a sync group's hooks), the name, the new state (`MASTER`,
+/// `BACKUP`, `FAULT` or `STOP`) and the priority. `stop` runs when vipd stops the instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Notify {
+    /// `notify`: every transition, with the four arguments.
+    pub any: Option<Command>,
+    pub master: Option<Command>,
+    pub backup: Option<Command>,
+    pub fault: Option<Command>,
+    pub stop: Option<Command>,
+}
+
+impl Notify {
+    /// Each configured hook with its key in the file.
+    pub fn hooks(&self) -> impl Iterator<Item = (&'static str, &Command)> {
+        [
+            ("notify", &self.any),
+            ("notify_master", &self.master),
+            ("notify_backup", &self.backup),
+            ("notify_fault", &self.fault),
+            ("notify_stop", &self.stop),
+        ]
+        .into_iter()
+        .filter_map(|(key, hook)| hook.as_ref().map(|c| (key, c)))
+    }
+}
+
+/// One virtual address, as `ip addr add` takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    /// The address and the prefix length it is added with.
+    pub net: IpNet,
+    /// Device the address is added to; the instance's interface unless the file says.
+    pub dev: String,
+    /// IPv4 only: the device name or `DEV:anything`, at most 15 bytes.
+    pub label: Option<String>,
+    /// IPv4: as written, default global. IPv6: always what the address implies (link for
+    /// fe80::/10, site for fec0::/10, global otherwise), since the kernel derives it.
+    pub scope: AddrScope,
+    /// IPv4 only.
+    pub broadcast: Option<Broadcast>,
+    /// Add no prefix route for the subnet.
+    pub noprefixroute: bool,
+    /// IPv6 only: `Zero` adds the address deprecated, so the kernel never picks it as a
+    /// source address.
+    pub preferred_lft: PreferredLifetime,
+}
+
+impl Vip {
+    /// A VIP with every option at its default, on `dev`.
+    pub fn plain(net: IpNet, dev: &str) -> Vip {
+        Vip {
+            net,
+            dev: dev.to_owned(),
+            label: None,
+            scope: AddrScope::natural(&net.addr()),
+            broadcast: None,
+            noprefixroute: false,
+            preferred_lft: PreferredLifetime::Forever,
+        }
+    }
+}
+
+/// An address's scope (`ip addr ... scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrScope {
+    Global,
+    Site,
+    Link,
+    Host,
+}
+
+impl AddrScope {
+    /// The default: global for IPv4; for IPv6 what the kernel derives from the address.
+    pub fn natural(addr: &IpAddr) -> AddrScope {
+        match addr {
+            IpAddr::V4(_) => AddrScope::Global,
+            IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80 => AddrScope::Link,
+            IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfec0 => AddrScope::Site,
+            IpAddr::V6(_) => AddrScope::Global,
+        }
+    }
+
+    /// `RT_SCOPE_*`.
+    pub fn number(self) -> u8 {
+        match self {
+            AddrScope::Global => 0,
+            AddrScope::Site => 200,
+            AddrScope::Link => 253,
+            AddrScope::Host => 254,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddrScope::Global => "global",
+            AddrScope::Site => "site",
+            AddrScope::Link => "link",
+            AddrScope::Host => "host",
+        }
+    }
+}
+
+/// An IPv4 VIP's broadcast address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broadcast {
+    /// `"+"`: the subnet's broadcast address, as `ip addr add ... brd +` computes it.
+    Subnet,
+    Addr(Ipv4Addr),
+}
+
+/// An IPv6 VIP's preferred lifetime (its valid lifetime is always forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreferredLifetime {
+    Forever,
+    /// Deprecated from the start: the kernel never picks it as a source address.
+    Zero,
+}
+
+/// Routing table numbers with names.
+pub const TABLE_MAIN: u32 = 254;
+pub const TABLE_LOCAL: u32 = 255;
+
+/// Route protocol numbers with names (`RTPROT_*`; vipd's own is the VRRP IP protocol
+/// number, unused in iproute2's `rt_protos`).
+pub const RTPROT_KERNEL: u8 = 2;
+pub const RTPROT_BOOT: u8 = 3;
+pub const RTPROT_STATIC: u8 = 4;
+pub const RTPROT_VIPD: u8 = 112;
+
+/// A route added while master (keepalived's `virtual_routes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualRoute {
+    /// Destination, host bits zero; `"default"` in the file is the family's /0.
+    pub to: IpNet,
+    /// Unicast only.
+    pub via: Option<IpAddr>,
+    /// Unicast only. Filled with the instance's interface when neither `via` nor `dev`
+    /// is written, or when `via` is an IPv6 link-local address.
+    pub dev: Option<String>,
+    /// Preferred source address.
+    pub src: Option<IpAddr>,
+    /// 1..=2^32-1; default [`TABLE_MAIN`].
+    pub table: u32,
+    /// `None`: the kernel's default (0 for IPv4, 1024 for IPv6).
+    pub metric: Option<u32>,
+    /// Default [`RTPROT_STATIC`].
+    pub protocol: u8,
+    /// The `type` key.
+    pub kind: RouteType,
+    /// `None`: the kernel's choice.
+    pub scope: Option<RouteScope>,
+    /// Gateway reachable without a matching prefix route (needs `via`).
+    pub onlink: bool,
+}
+
+impl VirtualRoute {
+    pub fn family(&self) -> Family {
+        Family::of(&self.to.addr())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteType {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RouteType {
+    /// `RTN_*`.
+    pub fn number(self) -> u8 {
+        match self {
+            RouteType::Unicast => 1,
+            RouteType::Blackhole => 6,
+            RouteType::Unreachable => 7,
+            RouteType::Prohibit => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteScope {
+    Global,
+    Link,
+    Host,
+}
+
+impl RouteScope {
+    /// `RT_SCOPE_*`.
+    pub fn number(self) -> u8 {
+        match self {
+            RouteScope::Global => 0,
+            RouteScope::Link => 253,
+            RouteScope::Host => 254,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteScope::Global => "global",
+            RouteScope::Link => "link",
+            RouteScope::Host => "host",
+        }
+    }
+}
+
+/// A policy routing rule added while master (keepalived's `virtual_rules`). At least one
+/// of `from`, `to`, `iif`, `oif`, `fwmark` is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualRule {
+    /// From `from` / `to`, or the instance's family when neither is written.
+    pub family: Family,
+    pub from: Option<IpNet>,
+    pub to: Option<IpNet>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<Fwmark>,
+    /// Set exactly when `action` is [`RuleAction::Table`].
+    pub table: Option<u32>,
+    /// 1..=32765 (0, 32766 and 32767 hold the kernel's own rules); `None`: the kernel
+    /// picks one.
+    pub priority: Option<u32>,
+    pub action: RuleAction,
+}
+
+/// `fwmark N` or `fwmark N/MASK`: matches when `(mark ^ value) & mask == 0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fwmark {
+    pub value: u32,
+    /// `u32::MAX` when the file gives no mask.
+    pub mask: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Look the packet up in `table`.
+    Table,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+impl RuleAction {
+    /// `FR_ACT_*`.
+    pub fn number(self) -> u8 {
+        match self {
+            RuleAction::Table => 1,
+            RuleAction::Blackhole => 6,
+            RuleAction::Unreachable => 7,
+            RuleAction::Prohibit => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Table => "table",
+            RuleAction::Blackhole => "blackhole",
+            RuleAction::Unreachable => "unreachable",
+            RuleAction::Prohibit => "prohibit",
+        }
+    }
+}
+
+// Tracking follows keepalived. For interfaces and scripts, a positive weight is added to
+// the priority while the object is up / succeeding, a negative one is added (so
+// subtracted) while it is down / failing; weight 0 puts the instance in FAULT while the
+// object is down / failing. `reverse` swaps up and down. The effective priority of a
+// non-owner stays within 1..=254; an owner keeps 255.
+
+/// An interface: up while the device exists, is up and has carrier. Weight -254..=254,
+/// default 0 (FAULT while down); see the tracking rules above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackInterface {
     pub name: String,
-    /// -254..=254.
     pub weight: i16,
+    /// Count the interface as up while it is down and the other way round.
+    pub reverse: bool,
 }
 
 /// A health check run every `interval`, killed after `timeout`; exit status 0 is success.
-/// It fails after `fall` consecutive failures and recovers after `rise` consecutive
-/// successes. Weight as for [`TrackInterface`].
+/// It turns failing after `fall` consecutive failures and succeeding after `rise`
+/// consecutive successes. Until its first result it is "not yet known" and counts as
+/// succeeding, or as failing with `init_fail`. Weight -254..=254, default 0; see the
+/// tracking rules above.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackScript {
-    /// Program (absolute path) and arguments, run directly, not through a shell.
-    pub command: Vec<String>,
+    pub command: Command,
     pub interval: Duration,
     /// Shorter than `interval`, so runs never overlap.
     pub timeout: Duration,
@@ -119,26 +562,34 @@ pub struct TrackScript {
     pub rise: u8,
     /// 1..=100.
     pub fall: u8,
+    /// Count success as failure and the other way round.
+    pub reverse: bool,
+    /// Count as failing, not succeeding, until the first result.
+    pub init_fail: bool,
 }
 
-/// A file holding one integer N. While it reads as an integer, N × weight is added to the
-/// priority. A missing or unparsable file is failing: weight 0 puts the instance in FAULT,
-/// any other weight is added once, as for [`TrackInterface`].
+/// A file holding one integer N (keepalived's `track_file`). N × weight is added to the
+/// priority (× −1 with `reverse`); with weight 0 any non-zero N puts the instance in
+/// FAULT. A missing or unreadable file, or one not holding an integer, reads as 0.
+/// Weight -254..=254, default 1 (keepalived's default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackFile {
     pub path: PathBuf,
     pub weight: i16,
+    pub reverse: bool,
 }
 
 impl Config {
     /// Each sync group's member instances, as indexes into `instances`, in file order.
-    pub fn sync_groups(&self) -> BTreeMap<String, Vec<usize>> {
-        let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (i, instance) in self.instances.iter().enumerate() {
-            if let Some(group) = &instance.sync_group {
-                groups.entry(group.clone()).or_default().push(i);
-            }
-        }
-        groups
+    pub fn sync_group_members(&self) -> BTreeMap<String, Vec<usize>> {
+        self.sync_groups
+            .iter()
+            .map(|(name, group)| (name.clone(), group.members.clone()))
+            .collect()
+    }
+
+    /// The options of an interface: its `[interfaces.NAME]` table, or the defaults.
+    pub fn interface_options(&self, name: &str) -> InterfaceOptions {
+        self.interfaces.get(name).copied().unwrap_or_default()
     }
 }

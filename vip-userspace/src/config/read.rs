@@ -199,6 +199,13 @@ impl<'a, 'i> Table<'a, 'i> {
         self.entries.get(key)
     }
 
+    /// Every entry: the key, where it was written, and its value.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&'a str, Span, &'a Node<'i>)> {
+        self.entries
+            .iter()
+            .map(|(key, node)| (key.get_ref().as_ref(), key.span(), node))
+    }
+
     /// Reports every key not in `known`, suggesting the closest known one.
     pub(crate) fn reject_unknown(&self, known: &[&str], sink: &mut Sink<'_>) {
         for (key, _) in self.entries.iter() {
@@ -229,7 +236,8 @@ impl<'a, 'i> Table<'a, 'i> {
         present
     }
 
-    fn read<T>(
+    /// A field read by `read`, which reports its own problems.
+    pub(crate) fn value<T>(
         &self,
         key: &str,
         sink: &mut Sink<'_>,
@@ -248,7 +256,7 @@ impl<'a, 'i> Table<'a, 'i> {
     }
 
     pub(crate) fn boolean(&self, key: &str, sink: &mut Sink<'_>) -> Field<bool> {
-        self.read(key, sink, as_bool)
+        self.value(key, sink, as_bool)
     }
 
     pub(crate) fn int<T: TryFrom<i64>>(
@@ -257,11 +265,11 @@ impl<'a, 'i> Table<'a, 'i> {
         range: RangeInclusive<i64>,
         sink: &mut Sink<'_>,
     ) -> Field<T> {
-        self.read(key, sink, |n, p, s| as_int(n, p, range, s))
+        self.value(key, sink, |n, p, s| as_int(n, p, range, s))
     }
 
     pub(crate) fn duration(&self, key: &str, sink: &mut Sink<'_>) -> Field<Duration> {
-        self.read(key, sink, as_duration)
+        self.value(key, sink, as_duration)
     }
 
     /// A string turned into a typed value by `parse`, whose error becomes the message.
@@ -271,7 +279,7 @@ impl<'a, 'i> Table<'a, 'i> {
         sink: &mut Sink<'_>,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Field<T> {
-        self.read(key, sink, |n, p, s| parse_str(n, p, s, parse))
+        self.value(key, sink, |n, p, s| parse_str(n, p, s, parse))
     }
 
     /// An integer turned into a typed value by `check`, whose error becomes the message.
@@ -281,7 +289,7 @@ impl<'a, 'i> Table<'a, 'i> {
         sink: &mut Sink<'_>,
         check: impl FnOnce(i64) -> Result<T, String>,
     ) -> Field<T> {
-        self.read(key, sink, |n, p, s| {
+        self.value(key, sink, |n, p, s| {
             let v = as_int::<i64>(n, p, i64::MIN..=i64::MAX, s)?;
             check(v).map_err(|m| s.push(n.span(), p, m)).ok()
         })
@@ -294,7 +302,7 @@ impl<'a, 'i> Table<'a, 'i> {
         sink: &mut Sink<'_>,
         check: impl FnOnce(Duration) -> Result<Duration, String>,
     ) -> Field<Duration> {
-        self.read(key, sink, |n, p, s| {
+        self.value(key, sink, |n, p, s| {
             let d = as_duration(n, p, s)?;
             check(d).map_err(|m| s.push(n.span(), p, m)).ok()
         })
@@ -307,7 +315,7 @@ impl<'a, 'i> Table<'a, 'i> {
         range: RangeInclusive<Duration>,
         sink: &mut Sink<'_>,
     ) -> Field<Duration> {
-        self.read(key, sink, |n, p, s| {
+        self.value(key, sink, |n, p, s| {
             let d = as_duration(n, p, s)?;
             if range.contains(&d) {
                 Some(d)
@@ -335,7 +343,7 @@ impl<'a, 'i> Table<'a, 'i> {
         sink: &mut Sink<'_>,
         mut item: impl FnMut(&Node<'i>, String, &mut Sink<'_>) -> Option<T>,
     ) -> Field<Vec<At<T>>> {
-        self.read(key, sink, |n, p, s| {
+        self.value(key, sink, |n, p, s| {
             let items = as_array(n, p, s)?;
             Some(
                 items

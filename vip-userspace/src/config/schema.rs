@@ -1,25 +1,40 @@
 //! The file format: which keys each table has, their defaults and bounds. Checks of
-//! single values live in `values` and `track`; rules that relate fields or instances to
-//! each other in `validate`.
+//! single values live in `values`, `vip`, `route`, `command` and `track`; rules that
+//! relate fields or instances to each other in `validate`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ipnet::IpNet;
 use toml::Spanned;
 use toml::de::DeTable;
 
+use super::command::{NOTIFY_KEYS, RawNotify};
+use super::host::Host;
 use super::locate::{Sink, Span};
-use super::model::{TrackFile, TrackInterface, TrackScript, Version};
+use super::model::{ForeignVrrp, InterfaceOptions, ScriptUser, TrackFile, TrackInterface, Version};
 use super::read::{At, Field, Table, as_array, parse_str};
-use super::track::{track_file, track_interface, track_script};
+use super::route::{RawRoute, RawRule, route, rule};
+use super::track::{ScriptEntry, track_file, track_interface, track_script};
 use super::values::{
     AUTH_PASS_LEN, missing_interface, parse_abs_path, parse_auth_pass, parse_ifname,
-    parse_listen_addr, parse_name, parse_peer, parse_socket_path, parse_vip,
+    parse_listen_addr, parse_name, parse_peer, parse_socket_path, parse_unicast_addr,
+    parse_user_name,
 };
+use super::vip::{RawVip, vip};
 
-pub(crate) const GLOBAL_KEYS: &[&str] = &["router_id", "pin_path", "control_socket", "metrics"];
+pub(crate) const ROOT_KEYS: &[&str] = &["global", "interfaces", "sync_groups", "vrrp"];
+
+pub(crate) const GLOBAL_KEYS: &[&str] = &[
+    "router_id",
+    "pin_path",
+    "control_socket",
+    "metrics",
+    "script_user",
+    "startup_delay",
+];
+
+pub(crate) const INTERFACE_KEYS: &[&str] = &["foreign_vrrp", "up_delay", "down_delay"];
 
 pub(crate) const VRRP_KEYS: &[&str] = &[
     "name",
@@ -33,19 +48,30 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "accept",
     "vmac",
     "vips",
+    "vips_excluded",
+    "virtual_routes",
+    "virtual_rules",
+    "unicast_src_ip",
     "unicast_peers",
     "allowed_peers",
     "auth_pass",
+    "dont_track_primary",
     "track_interfaces",
     "track_scripts",
     "track_files",
     "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
     "sync_group",
     "garp_repeat",
     "garp_interval",
     "garp_refresh",
 ];
 
+/// Where the XDP maps are pinned by default (under it, one directory per `router_id`).
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/vipd";
 pub(crate) const CONTROL_SOCKET_DIR: &str = "/run/vipd";
 pub(crate) const DEFAULT_PRIORITY: u8 = 100;
 pub(crate) const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
@@ -53,6 +79,8 @@ pub(crate) const DEFAULT_GARP_REPEAT: u32 = 5;
 pub(crate) const DEFAULT_GARP_INTERVAL: Duration = Duration::from_millis(10);
 
 const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(3600);
+const MAX_STARTUP_DELAY: Duration = Duration::from_secs(3600);
+const MAX_LINK_DELAY: Duration = Duration::from_secs(3600);
 const MAX_GARP_REPEAT: i64 = 100;
 const MAX_GARP_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_GARP_REFRESH: Duration = Duration::from_secs(1);
@@ -63,6 +91,25 @@ pub(crate) struct RawGlobal {
     pub(crate) pin_path: Field<PathBuf>,
     pub(crate) control_socket: Field<PathBuf>,
     pub(crate) metrics: Field<SocketAddr>,
+    /// Invalid also when the name is fine but no such user exists.
+    pub(crate) script_user: Field<ScriptUser>,
+    pub(crate) startup_delay: Field<Duration>,
+}
+
+/// One `[interfaces.NAME]` table.
+pub(crate) struct RawInterface {
+    pub(crate) name: String,
+    /// `None` when anything in the table was wrong.
+    pub(crate) options: Option<InterfaceOptions>,
+}
+
+/// One `[sync_groups.NAME]` table.
+pub(crate) struct RawSyncGroup {
+    pub(crate) name: String,
+    /// Where NAME is written.
+    pub(crate) span: Span,
+    pub(crate) path: String,
+    pub(crate) notify: RawNotify,
 }
 
 pub(crate) struct RawInstance {
@@ -78,33 +125,54 @@ pub(crate) struct RawInstance {
     pub(crate) preempt_delay: Field<Duration>,
     pub(crate) accept: Field<bool>,
     pub(crate) vmac: Field<bool>,
-    pub(crate) vips: Field<Vec<At<IpNet>>>,
+    pub(crate) vips: Field<Vec<At<RawVip>>>,
+    pub(crate) vips_excluded: Field<Vec<At<RawVip>>>,
+    pub(crate) virtual_routes: Field<Vec<At<RawRoute>>>,
+    pub(crate) virtual_rules: Field<Vec<At<RawRule>>>,
+    pub(crate) unicast_src_ip: Field<IpAddr>,
     pub(crate) unicast_peers: Field<Vec<At<IpAddr>>>,
     pub(crate) allowed_peers: Field<Vec<At<IpAddr>>>,
     pub(crate) auth_pass: Field<[u8; AUTH_PASS_LEN]>,
+    pub(crate) dont_track_primary: Field<bool>,
     pub(crate) track_interfaces: Field<Vec<At<TrackInterface>>>,
-    pub(crate) track_scripts: Field<Vec<At<TrackScript>>>,
+    pub(crate) track_scripts: Field<Vec<At<ScriptEntry>>>,
     pub(crate) track_files: Field<Vec<At<TrackFile>>>,
-    pub(crate) notify: Field<PathBuf>,
+    pub(crate) notify: RawNotify,
     pub(crate) sync_group: Field<String>,
     pub(crate) garp_repeat: Field<u32>,
     pub(crate) garp_interval: Field<Duration>,
     pub(crate) garp_refresh: Field<Duration>,
 }
 
+impl RawInstance {
+    /// Every VIP read correctly, `vips` first, each with its path (`vips[i]`).
+    pub(crate) fn all_vips(&self) -> impl Iterator<Item = (String, &At<RawVip>)> {
+        [("vips", &self.vips), ("vips_excluded", &self.vips_excluded)]
+            .into_iter()
+            .flat_map(move |(key, field)| {
+                let list = field.valid().map_or(&[][..], |at| &at.value[..]);
+                list.iter()
+                    .enumerate()
+                    .map(move |(i, v)| (format!("{}.{key}[{i}]", self.path), v))
+            })
+    }
+}
+
 pub(crate) struct RawConfig {
     pub(crate) global: Option<RawGlobal>,
+    pub(crate) interfaces: Vec<RawInterface>,
+    pub(crate) sync_groups: Vec<RawSyncGroup>,
     pub(crate) instances: Vec<RawInstance>,
 }
 
 /// Reads the whole document, reporting every field-level problem.
 pub(crate) fn decode(
     doc: &Spanned<DeTable<'_>>,
-    interface_exists: &dyn Fn(&str) -> bool,
+    host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> RawConfig {
     let root = Table::root(doc);
-    root.reject_unknown(&["global", "vrrp"], sink);
+    root.reject_unknown(ROOT_KEYS, sink);
     let start = doc.span().start..doc.span().start;
 
     let global = match root.node("global") {
@@ -112,8 +180,18 @@ pub(crate) fn decode(
             sink.push(start.clone(), "global", "missing required table [global]");
             None
         }
-        Some(node) => Table::of(node, "global".into(), sink).map(|t| decode_global(&t, sink)),
+        Some(node) => Table::of(node, "global".into(), sink).map(|t| decode_global(&t, host, sink)),
     };
+    let interfaces = root
+        .node("interfaces")
+        .and_then(|node| Table::of(node, "interfaces".into(), sink))
+        .map(|t| decode_interfaces(&t, host, sink))
+        .unwrap_or_default();
+    let sync_groups = root
+        .node("sync_groups")
+        .and_then(|node| Table::of(node, "sync_groups".into(), sink))
+        .map(|t| decode_sync_groups(&t, sink))
+        .unwrap_or_default();
 
     let mut instances = Vec::new();
     match root.node("vrrp") {
@@ -138,15 +216,20 @@ pub(crate) fn decode(
             }
             for (i, item) in items.iter().enumerate() {
                 if let Some(table) = Table::of(item, format!("vrrp[{i}]"), sink) {
-                    instances.push(decode_instance(&table, interface_exists, sink));
+                    instances.push(decode_instance(&table, host, sink));
                 }
             }
         }
     }
-    RawConfig { global, instances }
+    RawConfig {
+        global,
+        interfaces,
+        sync_groups,
+        instances,
+    }
 }
 
-fn decode_global(t: &Table<'_, '_>, sink: &mut Sink<'_>) -> RawGlobal {
+fn decode_global(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> RawGlobal {
     t.reject_unknown(GLOBAL_KEYS, sink);
     t.require("router_id", sink);
     RawGlobal {
@@ -154,32 +237,118 @@ fn decode_global(t: &Table<'_, '_>, sink: &mut Sink<'_>) -> RawGlobal {
         pin_path: t.parsed("pin_path", sink, parse_abs_path),
         control_socket: t.parsed("control_socket", sink, parse_socket_path),
         metrics: t.parsed("metrics", sink, parse_listen_addr),
+        script_user: t.parsed("script_user", sink, |name| {
+            let name = parse_user_name(name)?;
+            match host.user(&name)? {
+                Some(ids) => Ok(ScriptUser {
+                    name,
+                    uid: ids.uid,
+                    gid: ids.gid,
+                }),
+                None => Err(format!("user {name:?} does not exist")),
+            }
+        }),
+        startup_delay: t.duration_in("startup_delay", Duration::ZERO..=MAX_STARTUP_DELAY, sink),
     }
 }
 
-fn decode_instance(
-    t: &Table<'_, '_>,
-    interface_exists: &dyn Fn(&str) -> bool,
-    sink: &mut Sink<'_>,
-) -> RawInstance {
+fn decode_interfaces(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> Vec<RawInterface> {
+    let mut out = Vec::new();
+    for (name, key_span, node) in t.entries() {
+        let path = t.path_of(name);
+        let before = sink.len();
+        match parse_ifname(name) {
+            Ok(_) if !host.interface_exists(name) => {
+                sink.push(key_span.clone(), &path, missing_interface(name));
+            }
+            Ok(_) => {}
+            Err(message) => sink.push(key_span.clone(), &path, message),
+        }
+        let Some(table) = Table::of(node, path, sink) else {
+            continue;
+        };
+        table.reject_unknown(INTERFACE_KEYS, sink);
+        let foreign_vrrp = table.parsed("foreign_vrrp", sink, |v| match v {
+            "pass" => Ok(ForeignVrrp::Pass),
+            "drop" => Ok(ForeignVrrp::Drop),
+            _ => Err(format!(
+                "{v:?}: write \"pass\" (to the kernel, for keepalived or FRR) or \"drop\""
+            )),
+        });
+        let up_delay = table.duration_in("up_delay", Duration::ZERO..=MAX_LINK_DELAY, sink);
+        let down_delay = table.duration_in("down_delay", Duration::ZERO..=MAX_LINK_DELAY, sink);
+        let options = (|| {
+            Some(InterfaceOptions {
+                foreign_vrrp: foreign_vrrp.or(ForeignVrrp::Pass)?,
+                up_delay: up_delay.or(Duration::ZERO)?,
+                down_delay: down_delay.or(Duration::ZERO)?,
+            })
+        })()
+        .filter(|_| sink.len() == before);
+        out.push(RawInterface {
+            name: name.to_owned(),
+            options,
+        });
+    }
+    out
+}
+
+fn decode_sync_groups(t: &Table<'_, '_>, sink: &mut Sink<'_>) -> Vec<RawSyncGroup> {
+    let mut out = Vec::new();
+    for (name, key_span, node) in t.entries() {
+        let path = t.path_of(name);
+        if let Err(message) = parse_name(name) {
+            sink.push(key_span.clone(), &path, message);
+        }
+        let Some(table) = Table::of(node, path.clone(), sink) else {
+            continue;
+        };
+        table.reject_unknown(NOTIFY_KEYS, sink);
+        out.push(RawSyncGroup {
+            name: name.to_owned(),
+            span: key_span,
+            path,
+            notify: RawNotify::decode(&table, sink),
+        });
+    }
+    out
+}
+
+fn decode_instance(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> RawInstance {
     t.reject_unknown(VRRP_KEYS, sink);
-    for key in ["name", "interface", "vrid", "vips"] {
+    let has_excluded = t
+        .node("vips_excluded")
+        .and_then(|n| n.get_ref().as_array())
+        .is_some_and(|a| !a.is_empty());
+    let move_one = "an advertisement carries at least one address; move one from vips_excluded";
+    for key in ["name", "interface", "vrid"] {
         t.require(key, sink);
     }
-    if let Some(vips) = t.node("vips")
-        && vips.get_ref().as_array().is_some_and(|a| a.is_empty())
-    {
-        sink.push(
+    match t.node("vips") {
+        None if has_excluded => sink.push(
+            t.span.clone(),
+            t.path_of("vips"),
+            format!("missing required field \"vips\": {move_one}"),
+        ),
+        None => {
+            t.require("vips", sink);
+        }
+        Some(vips) if vips.get_ref().as_array().is_some_and(|a| a.is_empty()) => sink.push(
             vips.span(),
             t.path_of("vips"),
-            "must list at least one address",
-        );
+            if has_excluded {
+                format!("must list at least one address: {move_one}")
+            } else {
+                "must list at least one address".to_owned()
+            },
+        ),
+        Some(_) => {}
     }
     let interface = t.parsed("interface", sink, parse_ifname);
     // Reported without invalidating the name, so the cross-instance rules still compare
     // instances on a device that is missing right now.
     if let Some(at) = interface.valid()
-        && !interface_exists(&at.value)
+        && !host.interface_exists(&at.value)
     {
         sink.push(
             at.span.clone(),
@@ -206,7 +375,11 @@ fn decode_instance(
         preempt_delay: t.duration_in("preempt_delay", Duration::ZERO..=MAX_PREEMPT_DELAY, sink),
         accept: t.boolean("accept", sink),
         vmac: t.boolean("vmac", sink),
-        vips: t.list("vips", sink, |n, p, s| parse_str(n, &p, s, parse_vip)),
+        vips: t.list("vips", sink, |n, p, s| vip(n, p, host, s)),
+        vips_excluded: t.list("vips_excluded", sink, |n, p, s| vip(n, p, host, s)),
+        virtual_routes: t.list("virtual_routes", sink, |n, p, s| route(n, p, host, s)),
+        virtual_rules: t.list("virtual_rules", sink, |n, p, s| rule(n, p, host, s)),
+        unicast_src_ip: t.parsed("unicast_src_ip", sink, parse_unicast_addr),
         unicast_peers: t.list("unicast_peers", sink, |n, p, s| {
             parse_str(n, &p, s, parse_peer)
         }),
@@ -214,12 +387,13 @@ fn decode_instance(
             parse_str(n, &p, s, parse_peer)
         }),
         auth_pass: t.parsed("auth_pass", sink, parse_auth_pass),
+        dont_track_primary: t.boolean("dont_track_primary", sink),
         track_interfaces: t.list("track_interfaces", sink, |n, p, s| {
-            track_interface(n, p, interface_exists, s)
+            track_interface(n, p, host, s)
         }),
         track_scripts: t.list("track_scripts", sink, track_script),
         track_files: t.list("track_files", sink, track_file),
-        notify: t.parsed("notify", sink, parse_abs_path),
+        notify: RawNotify::decode(t, sink),
         sync_group: t.parsed("sync_group", sink, parse_name),
         garp_repeat: t.int("garp_repeat", 0..=MAX_GARP_REPEAT, sink),
         garp_interval: t.duration_in("garp_interval", Duration::ZERO..=MAX_GARP_INTERVAL, sink),

@@ -2,15 +2,30 @@
 
 use std::time::Duration;
 
+use super::command::parse_command;
 use super::duration;
-use super::locate::Sink;
+use super::host::Host;
+use super::locate::{Sink, Span};
 use super::model::{TrackFile, TrackInterface, TrackScript};
-use super::read::{Node, Table, as_array, as_str};
+use super::read::{Node, Table};
 use super::values::{parse_abs_path, parse_interface};
 
-const TRACK_INTERFACE_KEYS: &[&str] = &["name", "weight"];
-const TRACK_SCRIPT_KEYS: &[&str] = &["command", "interval", "timeout", "weight", "rise", "fall"];
-const TRACK_FILE_KEYS: &[&str] = &["path", "weight"];
+pub(crate) const TRACK_INTERFACE_KEYS: &[&str] = &["name", "weight", "reverse"];
+pub(crate) const TRACK_SCRIPT_KEYS: &[&str] = &[
+    "command",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "reverse",
+    "init_fail",
+];
+pub(crate) const TRACK_FILE_KEYS: &[&str] = &["path", "weight", "reverse"];
+// keepalived's defaults: interfaces and scripts fault (0), files add their value (1).
+const DEFAULT_INTERFACE_WEIGHT: i16 = 0;
+const DEFAULT_SCRIPT_WEIGHT: i16 = 0;
+const DEFAULT_FILE_WEIGHT: i16 = 1;
 const DEFAULT_SCRIPT_INTERVAL: Duration = Duration::from_secs(2);
 const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(1);
 const WEIGHT_RANGE: std::ops::RangeInclusive<i64> = -254..=254;
@@ -38,36 +53,48 @@ fn sub_table<T>(
 pub(crate) fn track_interface(
     node: &Node<'_>,
     path: String,
-    interface_exists: &dyn Fn(&str) -> bool,
+    host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<TrackInterface> {
     sub_table(node, path, TRACK_INTERFACE_KEYS, sink, |t, s| {
         t.require("name", s);
-        let name = t.parsed("name", s, |n| parse_interface(n, interface_exists));
-        let weight = t.int("weight", WEIGHT_RANGE, s).or(0);
+        let name = t.parsed("name", s, |n| {
+            parse_interface(n, &|name| host.interface_exists(name))
+        });
+        let weight = t
+            .int("weight", WEIGHT_RANGE, s)
+            .or(DEFAULT_INTERFACE_WEIGHT);
+        let reverse = t.boolean("reverse", s).or(false);
         Some(TrackInterface {
             name: name.valid()?.value.clone(),
             weight: weight?,
+            reverse: reverse?,
         })
     })
+}
+
+/// A track script and where its command was written (for the script checks).
+#[derive(Debug, Clone)]
+pub(crate) struct ScriptEntry {
+    pub(crate) script: TrackScript,
+    pub(crate) command_span: Span,
 }
 
 pub(crate) fn track_script(
     node: &Node<'_>,
     path: String,
     sink: &mut Sink<'_>,
-) -> Option<TrackScript> {
+) -> Option<ScriptEntry> {
     sub_table(node, path, TRACK_SCRIPT_KEYS, sink, |t, s| {
         t.require("command", s);
-        let command = match t.node("command") {
-            Some(n) => parse_command(n, &t.path_of("command"), s),
-            None => None,
-        };
+        let command = t.value("command", s, parse_command);
         let interval = t.duration_in("interval", MIN_SCRIPT_INTERVAL..=MAX_SCRIPT_INTERVAL, s);
         let timeout = t.duration_in("timeout", MIN_SCRIPT_TIMEOUT..=MAX_SCRIPT_INTERVAL, s);
-        let weight = t.int("weight", WEIGHT_RANGE, s).or(0);
+        let weight = t.int("weight", WEIGHT_RANGE, s).or(DEFAULT_SCRIPT_WEIGHT);
         let rise = t.int("rise", RISE_FALL_RANGE, s).or(1);
         let fall = t.int("fall", RISE_FALL_RANGE, s).or(1);
+        let reverse = t.boolean("reverse", s).or(false);
+        let init_fail = t.boolean("init_fail", s).or(false);
         let (interval_value, timeout_value) = (
             interval.or(DEFAULT_SCRIPT_INTERVAL)?,
             timeout.or(DEFAULT_SCRIPT_TIMEOUT)?,
@@ -100,13 +127,19 @@ pub(crate) fn track_script(
             );
             return None;
         }
-        Some(TrackScript {
-            command: command?,
-            interval: interval_value,
-            timeout: timeout_value,
-            weight: weight?,
-            rise: rise?,
-            fall: fall?,
+        let command = command.valid()?;
+        Some(ScriptEntry {
+            script: TrackScript {
+                command: command.value.clone(),
+                interval: interval_value,
+                timeout: timeout_value,
+                weight: weight?,
+                rise: rise?,
+                fall: fall?,
+                reverse: reverse?,
+                init_fail: init_fail?,
+            },
+            command_span: command.span.clone(),
         })
     })
 }
@@ -115,65 +148,12 @@ pub(crate) fn track_file(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> 
     sub_table(node, path, TRACK_FILE_KEYS, sink, |t, s| {
         t.require("path", s);
         let file = t.parsed("path", s, parse_abs_path);
-        let weight = t.int("weight", WEIGHT_RANGE, s).or(0);
+        let weight = t.int("weight", WEIGHT_RANGE, s).or(DEFAULT_FILE_WEIGHT);
+        let reverse = t.boolean("reverse", s).or(false);
         Some(TrackFile {
             path: file.valid()?.value.clone(),
             weight: weight?,
+            reverse: reverse?,
         })
     })
-}
-
-/// A command is a program path (a string) or a program and its arguments (an array of
-/// strings); it is run directly, so there is no shell quoting to get wrong.
-fn parse_command(node: &Node<'_>, path: &str, sink: &mut Sink<'_>) -> Option<Vec<String>> {
-    let argv: Vec<String> = if let Some(text) = node.get_ref().as_str() {
-        if text.chars().any(char::is_whitespace) {
-            sink.push(
-                node.span(),
-                path,
-                format!(
-                    "a string command is a program path, without arguments; to pass arguments \
-                     write an array: [\"{}\", ...]",
-                    text.split_whitespace().next().unwrap_or_default()
-                ),
-            );
-            return None;
-        }
-        vec![text.to_owned()]
-    } else if node.get_ref().is_array() {
-        let items = as_array(node, path, sink)?;
-        let before = sink.len();
-        let argv: Vec<String> = items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| as_str(n, &format!("{path}[{i}]"), sink).map(str::to_owned))
-            .collect();
-        if sink.len() != before {
-            return None;
-        }
-        argv
-    } else {
-        sink.push(
-            node.span(),
-            path,
-            format!(
-                "expected a program path or an array of program and arguments, found {}",
-                node.get_ref().type_str()
-            ),
-        );
-        return None;
-    };
-    let Some(program) = argv.first() else {
-        sink.push(node.span(), path, "the command is empty");
-        return None;
-    };
-    if let Err(message) = parse_abs_path(program) {
-        sink.push(node.span(), path, message);
-        return None;
-    }
-    if argv.iter().any(|a| a.contains('\0')) {
-        sink.push(node.span(), path, "arguments cannot contain NUL bytes");
-        return None;
-    }
-    Some(argv)
 }

@@ -1,22 +1,28 @@
-//! Rules that relate fields to each other and instances to each other, then the typed
-//! [`Config`] with defaults filled in.
+//! Rules that relate fields to each other and instances to each other, the script checks,
+//! the warnings, then the typed [`Config`] with defaults filled in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use vip_common::{MAX_GROUPS, MAX_PEERS, MAX_VIPS};
 
+use super::command::CommandAt;
 use super::duration;
-use super::locate::{Sink, Span};
-use super::model::{Config, Family, Global, Instance, Version};
+use super::host::Host;
+use super::locate::Sink;
+use super::model::{
+    Config, Family, Global, Instance, InterfaceOptions, Notify, SyncGroup, Version, max_advertised,
+};
 use super::read::{At, Field};
 use super::schema::{
     CONTROL_SOCKET_DIR, DEFAULT_ADVERT_INTERVAL, DEFAULT_GARP_INTERVAL, DEFAULT_GARP_REPEAT,
-    DEFAULT_PRIORITY, RawConfig, RawGlobal, RawInstance,
+    DEFAULT_PIN_DIR, DEFAULT_PRIORITY, RawConfig, RawGlobal, RawInstance,
 };
-use crate::dataplane::DEFAULT_PIN_DIR;
+use super::security::ScriptChecker;
+use super::vip::{RawVip, label_fits};
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 // The v3 interval field is 12 bits of centiseconds.
@@ -25,33 +31,64 @@ const MAX_V3_INTERVAL: Duration = Duration::from_millis(40_950);
 const MAX_V2_INTERVAL: Duration = Duration::from_secs(255);
 
 /// Applies every rule; the configuration only when none failed anywhere in the file.
-pub(crate) fn validate(raw: RawConfig, sink: &mut Sink<'_>) -> Option<Config> {
+pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> Option<Config> {
     let families: Vec<Option<Family>> = raw
         .instances
         .iter()
         .map(|r| instance_rules(r, sink))
         .collect();
     across_instances(&raw.instances, &families, sink);
+    sync_group_rules(&raw, sink);
     capacity(&raw.instances, sink);
+    script_rules(&raw, host, sink);
     if !sink.is_empty() {
         return None;
     }
+    warnings(&raw.instances, &families, sink);
+
     let global = build_global(raw.global?)?;
     let mut instances = Vec::with_capacity(raw.instances.len());
-    for (r, family) in raw.instances.into_iter().zip(families) {
-        let span = r.span.clone();
-        let path = r.path.clone();
+    for (r, family) in raw.instances.iter().zip(families) {
         match family.and_then(|f| build_instance(r, f)) {
             Some(instance) => instances.push(instance),
             // Unreachable when the rules above are complete; a problem beats a panic.
             None => sink.push(
-                span,
-                path,
+                r.span.clone(),
+                r.path.clone(),
                 "internal error: instance incomplete after validation",
             ),
         }
     }
-    sink.is_empty().then_some(Config { global, instances })
+    let interfaces = raw
+        .interfaces
+        .iter()
+        .map(|i| Some((i.name.clone(), i.options?)))
+        .collect::<Option<BTreeMap<String, InterfaceOptions>>>()?;
+    let mut sync_groups: BTreeMap<String, SyncGroup> = BTreeMap::new();
+    for (i, instance) in instances.iter().enumerate() {
+        if let Some(group) = &instance.sync_group {
+            sync_groups
+                .entry(group.clone())
+                .or_insert_with(|| SyncGroup {
+                    members: Vec::new(),
+                    notify: Notify::default(),
+                })
+                .members
+                .push(i);
+        }
+    }
+    for g in &raw.sync_groups {
+        let notify = g.notify.build()?;
+        sync_groups.get_mut(&g.name)?.notify = notify;
+    }
+    let warnings = sink.take_warnings();
+    sink.is_empty().then_some(Config {
+        global,
+        interfaces,
+        sync_groups,
+        instances,
+        warnings,
+    })
 }
 
 /// Checks within one instance; returns its address family when its VIPs decide one.
@@ -60,6 +97,7 @@ fn instance_rules(r: &RawInstance, sink: &mut Sink<'_>) -> Option<Family> {
     version_rules(r, version, sink);
     let family = vip_rules(r, version, sink);
     peer_rules(r, family, sink);
+    route_rules(r, family, sink);
     if let Some(at) = r.track_interfaces.valid() {
         let path = format!("{}.track_interfaces", r.path);
         duplicates(&at.value, |t| t.name.clone(), &path, sink);
@@ -93,44 +131,90 @@ fn version_rules(r: &RawInstance, version: Option<Version>, sink: &mut Sink<'_>)
 
 /// The family is the first VIP's; one mismatch is reported, not every later address.
 fn vip_rules(r: &RawInstance, version: Option<Version>, sink: &mut Sink<'_>) -> Option<Family> {
-    let vips = r.vips.valid().map_or(&[][..], |at| &at.value[..]);
-    let family = vips.first().map(|v| Family::of(&v.value.addr()));
-    let mismatch = vips
-        .iter()
-        .enumerate()
-        .find(|(_, v)| Some(Family::of(&v.value.addr())) != family);
-    if let (Some(first), Some((i, vip))) = (family, mismatch) {
+    let all: Vec<(String, &At<_>)> = r.all_vips().collect();
+    let family = r
+        .vips
+        .valid()
+        .and_then(|at| at.value.first())
+        .map(|v| Family::of(&v.value.net.addr()));
+    let family_of = |v: &At<RawVip>| Family::of(&v.value.net.addr());
+    if let Some(first) = family
+        && let Some((path, vip)) = all.iter().find(|(_, v)| family_of(v) != first)
+    {
         sink.push(
-            vip.span.clone(),
-            format!("{}.vips[{i}]", r.path),
+            vip.value.addr_span.clone(),
+            vip.value.addr_path(path),
             format!(
                 "{} is {} but the first VIP is {}: one instance serves one address family; \
                  split it into two [[vrrp]] sections with the same vrid, one per family",
-                vip.value,
-                Family::of(&vip.value.addr()).name(),
+                vip.value.net,
+                family_of(vip).name(),
                 first.name()
             ),
         );
     }
-    let first_v6 = vips
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.value.addr().is_ipv6());
-    if let (Some(Version::V2), Some((i, vip))) = (version, first_v6) {
+    if version == Some(Version::V2)
+        && let Some((path, vip)) = all.iter().find(|(_, v)| v.value.net.addr().is_ipv6())
+    {
         sink.push(
-            vip.span.clone(),
-            format!("{}.vips[{i}]", r.path),
+            vip.value.addr_span.clone(),
+            vip.value.addr_path(path),
             format!(
                 "{} is IPv6, which VRRPv2 (RFC 3768) cannot carry: set version = 3",
-                vip.value
+                vip.value.net
             ),
         );
     }
-    duplicates(vips, |v| v.addr(), &format!("{}.vips", r.path), sink);
+    // No address twice, across both lists.
+    let mut seen: HashMap<IpAddr, &str> = HashMap::new();
+    for (path, vip) in &all {
+        let addr = vip.value.net.addr();
+        if let Some(first) = seen.get(&addr) {
+            sink.push(
+                vip.value.addr_span.clone(),
+                vip.value.addr_path(path),
+                format!("{addr} is already listed at {first}"),
+            );
+        } else {
+            seen.insert(addr, path);
+        }
+    }
+    // A label names its device, which defaults to the instance's interface.
+    let interface = r.interface.valid().map(|at| at.value.as_str());
+    for (path, vip) in &all {
+        let dev = vip
+            .value
+            .dev
+            .as_ref()
+            .map(|d| d.value.as_str())
+            .or(interface);
+        if let (Some(label), Some(dev)) = (&vip.value.label, dev)
+            && !label_fits(&label.value, dev)
+        {
+            sink.push(
+                label.span.clone(),
+                format!("{path}.label"),
+                format!(
+                    "label {:?} must be the device name {dev} or start with \"{dev}:\"",
+                    label.value
+                ),
+            );
+        }
+    }
     family
 }
 
 fn peer_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
+    let mismatch = |addr: &IpAddr| {
+        let fam = Family::of(addr);
+        family.filter(|f| *f != fam).map(|family| {
+            format!(
+                "{addr} is {} but this instance's VIPs are {}",
+                fam.name(),
+                family.name()
+            )
+        })
+    };
     for (key, peers) in [
         ("unicast_peers", &r.unicast_peers),
         ("allowed_peers", &r.allowed_peers),
@@ -138,21 +222,45 @@ fn peer_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
         let peers = peers.valid().map_or(&[][..], |at| &at.value[..]);
         let path = format!("{}.{key}", r.path);
         for (i, peer) in peers.iter().enumerate() {
-            let fam = Family::of(&peer.value);
-            if let Some(family) = family.filter(|f| *f != fam) {
-                sink.push(
-                    peer.span.clone(),
-                    format!("{path}[{i}]"),
-                    format!(
-                        "{} is {} but this instance's VIPs are {}",
-                        peer.value,
-                        fam.name(),
-                        family.name()
-                    ),
-                );
+            if let Some(message) = mismatch(&peer.value) {
+                sink.push(peer.span.clone(), format!("{path}[{i}]"), message);
             }
         }
         duplicates(peers, |p| *p, &path, sink);
+    }
+    if let Some(at) = r.unicast_src_ip.valid()
+        && let Some(message) = mismatch(&at.value)
+    {
+        sink.push(
+            at.span.clone(),
+            format!("{}.unicast_src_ip", r.path),
+            message,
+        );
+    }
+}
+
+/// The same destination twice in one table (at the same metric) is one route.
+fn route_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
+    let (Some(family), Some(routes)) = (family, r.virtual_routes.valid()) else {
+        return;
+    };
+    let interface = r.interface.valid().map_or("", |at| at.value.as_str());
+    let mut seen: HashMap<(u32, IpNet, Option<u32>), usize> = HashMap::new();
+    for (i, route) in routes.value.iter().enumerate() {
+        let built = route.value.build(family, interface);
+        let key = (built.table, built.to, built.metric);
+        if let Some(first) = seen.get(&key) {
+            sink.push(
+                route.span.clone(),
+                format!("{}.virtual_routes[{i}]", r.path),
+                format!(
+                    "a route to {} in table {} is already listed at {}.virtual_routes[{first}]",
+                    built.to, built.table, r.path
+                ),
+            );
+        } else {
+            seen.insert(key, i);
+        }
     }
 }
 
@@ -213,8 +321,8 @@ fn describe(r: &RawInstance, sink: &Sink<'_>) -> String {
 fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'_>) {
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut routers: HashMap<(&str, Family, u8), usize> = HashMap::new();
-    let mut vips_on_link: HashMap<(&str, IpAddr), usize> = HashMap::new();
-    let mut our_vips: HashMap<IpAddr, usize> = HashMap::new();
+    // Each address with the first instance (and its interface) that has it.
+    let mut our_vips: HashMap<IpAddr, (usize, Option<&str>)> = HashMap::new();
 
     for (i, r) in raws.iter().enumerate() {
         if let Some(name) = r.name.valid() {
@@ -249,33 +357,42 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
                 routers.insert(key, i);
             }
         }
-        let vips = r.vips.valid().map_or(&[][..], |at| &at.value[..]);
-        for (v, vip) in vips.iter().enumerate() {
-            let addr = vip.value.addr();
-            if let Some(ifname) = interface {
-                match vips_on_link.get(&(ifname, addr)) {
-                    Some(&first) if first != i => {
-                        let message = format!(
-                            "{addr} on {ifname} is already a VIP of {}",
-                            describe(&raws[first], sink)
-                        );
-                        sink.push(vip.span.clone(), format!("{}.vips[{v}]", r.path), message);
-                    }
-                    Some(_) => {}
-                    None => {
-                        vips_on_link.insert((ifname, addr), i);
-                    }
+        for (path, vip) in r.all_vips() {
+            let addr = vip.value.net.addr();
+            let (span, path) = (vip.value.addr_span.clone(), vip.value.addr_path(&path));
+            match our_vips.get(&addr) {
+                None => {
+                    our_vips.insert(addr, (i, interface));
+                }
+                Some(&(first, _)) if first == i => {}
+                // The data plane answers for one VIP per interface: a real conflict.
+                Some(&(first, Some(other))) if Some(other) == interface => {
+                    let message = format!(
+                        "{addr} on {other} is already a VIP of {}",
+                        describe(&raws[first], sink)
+                    );
+                    sink.push(span, path, message);
+                }
+                // keepalived allows it (e.g. two VRIDs on two links); it is rarely meant.
+                Some(&(first, other)) => {
+                    let message = format!(
+                        "{addr} is also a VIP of {} on {}; both instances add it while master, \
+                         so make sure they are never master at the same time",
+                        describe(&raws[first], sink),
+                        other.unwrap_or("another interface")
+                    );
+                    sink.warn(span, path, message);
                 }
             }
-            our_vips.entry(addr).or_insert(i);
         }
     }
 
-    // After every VIP is known, so a peer may name a VIP of a later instance too.
+    // After every VIP is known, so an address may name a VIP of a later instance too.
+    let ours = |addr: &IpAddr| our_vips.get(addr).map(|(owner, _)| *owner);
     for r in raws {
         let peers = r.unicast_peers.valid().map_or(&[][..], |at| &at.value[..]);
         for (p, peer) in peers.iter().enumerate() {
-            if let Some(&owner) = our_vips.get(&peer.value) {
+            if let Some(owner) = ours(&peer.value) {
                 let message = format!(
                     "{} is a VIP of this daemon, in {}; a peer is another router's own address",
                     peer.value,
@@ -287,6 +404,45 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
                     message,
                 );
             }
+        }
+        if let Some(at) = r.unicast_src_ip.valid()
+            && let Some(owner) = ours(&at.value)
+        {
+            let message = format!(
+                "{} is a VIP of this daemon, in {}; adverts come from this router's own \
+                 address, which stays when the VIPs move",
+                at.value,
+                describe(&raws[owner], sink)
+            );
+            sink.push(
+                at.span.clone(),
+                format!("{}.unicast_src_ip", r.path),
+                message,
+            );
+        }
+    }
+}
+
+/// A `[sync_groups.NAME]` table configures a group some instance is in.
+fn sync_group_rules(raw: &RawConfig, sink: &mut Sink<'_>) {
+    for g in &raw.sync_groups {
+        let named = raw
+            .instances
+            .iter()
+            .any(|r| r.sync_group.valid().is_some_and(|at| at.value == g.name));
+        let undecided = raw
+            .instances
+            .iter()
+            .any(|r| matches!(r.sync_group, Field::Invalid));
+        if !named && !undecided && super::values::parse_name(&g.name).is_ok() {
+            sink.push(
+                g.span.clone(),
+                g.path.clone(),
+                format!(
+                    "no [[vrrp]] instance has sync_group = {:?}; these hooks would never run",
+                    g.name
+                ),
+            );
         }
     }
 }
@@ -304,35 +460,152 @@ fn capacity(raws: &[RawInstance], sink: &mut Sink<'_>) {
             ),
         );
     }
-    let mut over = |key: &str, max: u32, lists: &mut dyn Iterator<Item = (&RawInstance, Span)>| {
-        if let Some((r, span)) = lists.nth(limit(max)) {
-            sink.push(
-                span,
-                format!("{}.{key}", r.path),
-                format!("more than {max} {key} in all; the data plane holds {max}"),
+    if let Some((path, vip)) = raws
+        .iter()
+        .flat_map(RawInstance::all_vips)
+        .nth(limit(MAX_VIPS))
+    {
+        sink.push(
+            vip.value.addr_span.clone(),
+            vip.value.addr_path(&path),
+            format!("more than {MAX_VIPS} VIPs in all; the data plane holds {MAX_VIPS}"),
+        );
+    }
+    if let Some((r, p, span)) = raws
+        .iter()
+        .flat_map(|r| {
+            r.allowed_peers.valid().into_iter().flat_map(move |at| {
+                at.value
+                    .iter()
+                    .enumerate()
+                    .map(move |(p, v)| (r, p, v.span.clone()))
+            })
+        })
+        .nth(limit(MAX_PEERS))
+    {
+        sink.push(
+            span,
+            format!("{}.allowed_peers[{p}]", r.path),
+            format!("more than {MAX_PEERS} allowed_peers in all; the data plane holds {MAX_PEERS}"),
+        );
+    }
+}
+
+/// Every program vipd would run, with where it is written.
+fn commands(raw: &RawConfig) -> Vec<CommandAt> {
+    let mut out = Vec::new();
+    for r in &raw.instances {
+        if let Some(scripts) = r.track_scripts.valid() {
+            for (i, entry) in scripts.value.iter().enumerate() {
+                out.push(CommandAt {
+                    span: entry.value.command_span.clone(),
+                    path: format!("{}.track_scripts[{i}].command", r.path),
+                    command: entry.value.script.command.clone(),
+                });
+            }
+        }
+        out.extend(r.notify.located());
+    }
+    for g in &raw.sync_groups {
+        out.extend(g.notify.located());
+    }
+    out
+}
+
+/// Script security: see `security`. Skipped while the script user is itself wrong, since
+/// who may own the scripts depends on it.
+fn script_rules(raw: &RawConfig, host: &dyn Host, sink: &mut Sink<'_>) {
+    let user = match raw.global.as_ref().map(|g| &g.script_user) {
+        Some(Field::Invalid) => return,
+        Some(Field::Valid(at)) => Some(&at.value),
+        _ => None,
+    };
+    let mut checker = ScriptChecker::new(host, user);
+    for c in commands(raw) {
+        if let Err(message) = checker.check(c.command.program()) {
+            sink.push(c.span, c.path, message);
+        }
+    }
+}
+
+/// What loads but is probably not what was meant (only looked for in a valid file).
+fn warnings(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'_>) {
+    for (r, family) in raws.iter().zip(families) {
+        let allowed = r.allowed_peers.valid().map_or(&[][..], |at| &at.value[..]);
+        let peers = r.unicast_peers.valid().map_or(&[][..], |at| &at.value[..]);
+        if !allowed.is_empty() {
+            for (p, peer) in peers.iter().enumerate() {
+                if !allowed.iter().any(|a| a.value == peer.value) {
+                    sink.warn(
+                        peer.span.clone(),
+                        format!("{}.unicast_peers[{p}]", r.path),
+                        format!(
+                            "{} is not in allowed_peers, so the XDP program drops its \
+                             advertisements; add it to allowed_peers",
+                            peer.value
+                        ),
+                    );
+                }
+            }
+        }
+        for (path, vip) in r.all_vips() {
+            if let IpNet::V4(net) = vip.value.net
+                && net.prefix_len() < 31
+            {
+                let which = if net.addr() == net.network() {
+                    Some("network")
+                } else if net.addr() == net.broadcast() {
+                    Some("broadcast")
+                } else {
+                    None
+                };
+                if let Some(which) = which {
+                    sink.warn(
+                        vip.value.addr_span.clone(),
+                        vip.value.addr_path(&path),
+                        format!(
+                            "{} is the {which} address of {}, which hosts on that subnet do not \
+                             take for a host; use another address or a longer prefix",
+                            net.addr(),
+                            net.trunc()
+                        ),
+                    );
+                }
+            }
+        }
+        let vips = r.vips.valid().map_or(&[][..], |at| &at.value[..]);
+        if *family == Some(Family::Ipv6)
+            && let Some(first) = vips.first()
+            && !matches!(first.value.net.addr(), IpAddr::V6(a) if a.is_unicast_link_local())
+        {
+            sink.warn(
+                first.value.addr_span.clone(),
+                first.value.addr_path(&format!("{}.vips[0]", r.path)),
+                format!(
+                    "{} is not link-local: RFC 5798 §5.2.9 says the first address of an IPv6 \
+                     virtual router SHOULD be its link-local address; list one (e.g. \
+                     \"fe80::1\") first",
+                    first.value.net.addr()
+                ),
             );
         }
-    };
-    over(
-        "vips",
-        MAX_VIPS,
-        &mut raws.iter().flat_map(|r| {
-            r.vips
-                .valid()
-                .into_iter()
-                .flat_map(move |at| at.value.iter().map(move |v| (r, v.span.clone())))
-        }),
-    );
-    over(
-        "allowed_peers",
-        MAX_PEERS,
-        &mut raws.iter().flat_map(|r| {
-            r.allowed_peers
-                .valid()
-                .into_iter()
-                .flat_map(move |at| at.value.iter().map(move |v| (r, v.span.clone())))
-        }),
-    );
+        if let Some(family) = family {
+            let max = max_advertised(*family);
+            if let Some(beyond) = vips.get(max) {
+                sink.warn(
+                    beyond.value.addr_span.clone(),
+                    beyond.value.addr_path(&format!("{}.vips[{max}]", r.path)),
+                    format!(
+                        "{} addresses in vips, but one {} advertisement carries at most {max}: \
+                         the last {} are left out of advertisements; move them to vips_excluded",
+                        vips.len(),
+                        family.name(),
+                        vips.len() - max
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn build_global(g: RawGlobal) -> Option<Global> {
@@ -343,19 +616,23 @@ fn build_global(g: RawGlobal) -> Option<Global> {
     let control_socket = g
         .control_socket
         .or(PathBuf::from(CONTROL_SOCKET_DIR).join(format!("{router_id}.sock")))?;
-    let metrics = optional(&g.metrics)?;
     Some(Global {
         router_id,
         pin_path,
         control_socket,
-        metrics,
+        metrics: optional(&g.metrics)?,
+        script_user: optional(&g.script_user)?,
+        startup_delay: g.startup_delay.or(Duration::ZERO)?,
     })
 }
 
-fn build_instance(r: RawInstance, family: Family) -> Option<Instance> {
+fn build_instance(r: &RawInstance, family: Family) -> Option<Instance> {
+    let interface = r.interface.valid()?.value.clone();
+    let vips = |field: &Field<Vec<At<RawVip>>>| {
+        values(field).map(|list| list.iter().map(|v| v.build(&interface)).collect())
+    };
     Some(Instance {
         name: r.name.valid()?.value.clone(),
-        interface: r.interface.valid()?.value.clone(),
         vrid: r.vrid.valid()?.value,
         priority: r.priority.or(DEFAULT_PRIORITY)?,
         version: r.version.or(Version::V3)?,
@@ -365,28 +642,40 @@ fn build_instance(r: RawInstance, family: Family) -> Option<Instance> {
         accept: r.accept.or(true)?,
         vmac: r.vmac.or(false)?,
         family,
-        vips: unwrap_at(r.vips.valid()?.value.clone()),
+        vips: vips(&r.vips)?,
+        vips_excluded: vips(&r.vips_excluded)?,
+        virtual_routes: values(&r.virtual_routes)?
+            .iter()
+            .map(|route| route.build(family, &interface))
+            .collect(),
+        virtual_rules: values(&r.virtual_rules)?
+            .iter()
+            .map(|rule| rule.build(family))
+            .collect(),
+        unicast_src_ip: optional(&r.unicast_src_ip)?,
         unicast_peers: values(&r.unicast_peers)?,
         allowed_peers: values(&r.allowed_peers)?,
         auth_pass: optional(&r.auth_pass)?,
+        dont_track_primary: r.dont_track_primary.or(false)?,
         track_interfaces: values(&r.track_interfaces)?,
-        track_scripts: values(&r.track_scripts)?,
+        track_scripts: values(&r.track_scripts)?
+            .into_iter()
+            .map(|entry| entry.script)
+            .collect(),
         track_files: values(&r.track_files)?,
-        notify: optional(&r.notify)?,
+        notify: r.notify.build()?,
         sync_group: optional(&r.sync_group)?,
         garp_repeat: r.garp_repeat.or(DEFAULT_GARP_REPEAT)?,
         garp_interval: r.garp_interval.or(DEFAULT_GARP_INTERVAL)?,
         garp_refresh: Some(r.garp_refresh.or(Duration::ZERO)?).filter(|d| !d.is_zero()),
+        interface,
     })
 }
 
 /// An optional list's values, empty when absent, `None` when invalid.
 fn values<T: Clone>(list: &Field<Vec<At<T>>>) -> Option<Vec<T>> {
-    list.or(Vec::new()).map(unwrap_at)
-}
-
-fn unwrap_at<T>(items: Vec<At<T>>) -> Vec<T> {
-    items.into_iter().map(|at| at.value).collect()
+    list.or(Vec::new())
+        .map(|items| items.into_iter().map(|at| at.value).collect())
 }
 
 /// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.

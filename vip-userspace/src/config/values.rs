@@ -155,3 +155,53 @@ pub(crate) fn parse_auth_pass(text: &str) -> Result<[u8; AUTH_PASS_LEN], String>
         .for_each(|(slot, byte)| *slot = *byte);
     Ok(field)
 }
+
+/// One address used as a next hop, a source or a broadcast address: not a prefix.
+pub(crate) fn parse_unicast_addr(text: &str) -> Result<IpAddr, String> {
+    let addr: IpAddr = text.parse().map_err(|_| {
+        if text.contains('/') {
+            format!("{text:?}: write one address, without a prefix length")
+        } else {
+            format!("{text:?} is not an IP address")
+        }
+    })?;
+    unusable(&addr).map_or(Ok(addr), |why| Err(format!("{text:?} {why}")))
+}
+
+/// A destination or selector prefix: `addr/len` with the host bits zero, or a bare
+/// address meaning a host prefix.
+pub(crate) fn parse_prefix(text: &str) -> Result<IpNet, String> {
+    let net = if text.contains('/') {
+        text.parse::<IpNet>()
+            .map_err(|_| format!("{text:?} is not a prefix, e.g. \"198.51.100.0/24\""))?
+    } else {
+        text.parse::<IpAddr>()
+            .map(IpNet::from)
+            .map_err(|_| format!("{text:?} is not an IP address or prefix"))?
+    };
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has host bits set; write the prefix {}",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+// Linux accepts more, but these are the names useradd makes (and the length it allows).
+const MAX_USER_LEN: usize = 32;
+
+/// A user name as the user database spells it.
+pub(crate) fn parse_user_name(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '$');
+    if text.is_empty()
+        || text.len() > MAX_USER_LEN
+        || text.starts_with('-')
+        || !text.chars().all(allowed)
+    {
+        return Err(format!(
+            "{text:?} is not a user name (1 to {MAX_USER_LEN} characters from A-Z a-z 0-9 _ . - $)"
+        ));
+    }
+    Ok(text.to_owned())
+}

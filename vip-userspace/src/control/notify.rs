@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::{
+    config::Notify,
     daemon::Worker,
     exec::{self, RunAs},
     vrrp::State,
@@ -38,22 +39,57 @@ pub struct Hook {
     pub env: Vec<(&'static str, String)>,
 }
 
-/// The generic hook's command line for instance `name` entering `state` at `priority`.
-pub fn generic(program: &str, scope: &str, name: &str, state: State, priority: u8) -> Hook {
-    Hook {
-        argv: vec![
-            program.to_owned(),
-            scope.to_owned(),
+/// Whether hooks are for an instance or a sync group (keepalived's first argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Instance,
+    Group,
+}
+
+impl Scope {
+    fn word(self) -> &'static str {
+        match self {
+            Scope::Instance => "INSTANCE",
+            Scope::Group => "GROUP",
+        }
+    }
+}
+
+/// The hooks `notify` configures for `name` entering `state` at `priority`, in the order
+/// keepalived runs them: the state's own hook (`notify_master` …, with only its
+/// configured arguments), then the generic `notify` with keepalived's four arguments.
+/// Every hook also gets `VIPD_SCOPE`, `VIPD_NAME`, `VIPD_STATE` and `VIPD_PRIORITY`.
+pub fn hooks(notify: &Notify, scope: Scope, name: &str, state: State, priority: u8) -> Vec<Hook> {
+    let env = vec![
+        ("VIPD_SCOPE", scope.word().to_owned()),
+        ("VIPD_NAME", name.to_owned()),
+        ("VIPD_STATE", state_word(state).to_owned()),
+        ("VIPD_PRIORITY", priority.to_string()),
+    ];
+    let specific = match state {
+        State::Master => notify.master.as_ref(),
+        State::Backup => notify.backup.as_ref(),
+        State::Fault => notify.fault.as_ref(),
+        State::Initialize => notify.stop.as_ref(),
+    };
+    let mut out = Vec::new();
+    if let Some(c) = specific {
+        out.push(Hook {
+            argv: c.argv().to_vec(),
+            env: env.clone(),
+        });
+    }
+    if let Some(c) = &notify.any {
+        let mut argv = c.argv().to_vec();
+        argv.extend([
+            scope.word().to_owned(),
             name.to_owned(),
             state_word(state).to_owned(),
             priority.to_string(),
-        ],
-        env: vec![
-            ("VIPD_INSTANCE", name.to_owned()),
-            ("VIPD_STATE", state_word(state).to_owned()),
-            ("VIPD_PRIORITY", priority.to_string()),
-        ],
+        ]);
+        out.push(Hook { argv, env });
     }
+    out
 }
 
 /// Per-instance queues of hooks, each drained by a task on the worker thread.
@@ -125,14 +161,40 @@ async fn drain(instance: String, mut rx: mpsc::Receiver<Vec<Hook>>, run_as: RunA
 mod tests {
     use super::*;
 
+    use crate::config::Command;
+
+    fn cmd(argv: &[&str]) -> Option<Command> {
+        Command::new(argv.iter().map(|s| s.to_string()).collect())
+    }
+
     #[test]
-    fn generic_hook_gets_keepalived_arguments() {
-        let h = generic("/etc/vipd/notify.sh", "INSTANCE", "gw", State::Master, 150);
+    fn the_state_hook_runs_first_then_the_generic_one_with_keepalived_arguments() {
+        let n = Notify {
+            any: cmd(&["/etc/vipd/notify.sh", "--log"]),
+            master: cmd(&["/etc/vipd/master.sh", "up"]),
+            stop: cmd(&["/etc/vipd/stop.sh"]),
+            ..Notify::default()
+        };
+        let h = hooks(&n, Scope::Instance, "gw", State::Master, 150);
+        let argv: Vec<&[String]> = h.iter().map(|h| h.argv.as_slice()).collect();
         assert_eq!(
-            h.argv,
-            ["/etc/vipd/notify.sh", "INSTANCE", "gw", "MASTER", "150"]
+            argv,
+            [
+                &["/etc/vipd/master.sh", "up"][..],
+                &[
+                    "/etc/vipd/notify.sh",
+                    "--log",
+                    "INSTANCE",
+                    "gw",
+                    "MASTER",
+                    "150"
+                ][..],
+            ]
         );
-        assert_eq!(state_word(State::Initialize), "STOP");
+        let h = hooks(&n, Scope::Group, "edge", State::Initialize, 0);
+        assert_eq!(h[0].argv, ["/etc/vipd/stop.sh"]);
+        assert_eq!(h[1].argv[2..], ["GROUP", "edge", "STOP", "0"]);
+        assert!(hooks(&n, Scope::Instance, "gw", State::Fault, 1).len() == 1);
         assert_eq!(state_word(State::Fault), "FAULT");
         assert_eq!(state_word(State::Backup), "BACKUP");
     }

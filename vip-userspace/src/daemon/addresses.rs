@@ -6,16 +6,19 @@
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use ipnet::IpNet;
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
 };
 use tracing::{debug, warn};
 
-use super::{clock, worker::Worker};
+use super::{
+    clock,
+    entries::{Devices, vips_on},
+    worker::Worker,
+};
 use crate::{
-    config::Instance,
+    config::{Instance, Vip},
     net::{Netlink, PacketSender, frames},
 };
 
@@ -23,22 +26,27 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Installation {
     pub instance: String,
+    /// The VRRP interface (the VMAC filter entry goes there).
     pub ifindex: u32,
-    pub vips: Vec<IpNet>,
+    /// Each VIP with the index of its device.
+    pub vips: Vec<(u32, Vip)>,
     pub vmac: Option<[u8; 6]>,
 }
 
 impl Installation {
-    /// The VIPs the kernel gets on master: all of them with Accept_Mode (or as owner,
-    /// whose addresses they are), none otherwise (the XDP program still answers ARP / NS,
-    /// so traffic through the router flows; traffic to the VIP itself is not accepted,
-    /// RFC 5798 §6.1).
-    pub fn of(cfg: &Instance, ifindex: u32) -> Installation {
+    /// The VIPs the kernel gets on master (`vips` and `vips_excluded` alike): all of them
+    /// with Accept_Mode (or as owner, whose addresses they are), none otherwise (the XDP
+    /// program still answers ARP / NS, so traffic through the router flows; traffic to
+    /// the VIP itself is not accepted, RFC 5798 §6.1).
+    pub fn of(cfg: &Instance, devs: &Devices) -> Installation {
+        let ifindex = devs.get(&cfg.interface).map_or(0, |(i, _)| *i);
         Installation {
             instance: cfg.name.clone(),
             ifindex,
             vips: if cfg.accept || cfg.is_owner() {
-                cfg.vips.clone()
+                vips_on(cfg, devs)
+                    .map(|(ifx, _, v)| (ifx, v.clone()))
+                    .collect()
             } else {
                 Vec::new()
             },
@@ -59,20 +67,19 @@ async fn apply(
     newer: Option<&watch::Receiver<bool>>,
 ) {
     let started = clock::now();
-    for vip in &what.vips {
+    for (ifindex, vip) in &what.vips {
         // A newer wish overrides the rest of this round.
         if newer.is_some_and(|w| w.has_changed().unwrap_or(false)) {
             return;
         }
         let r = if present {
-            nl.add_address(what.ifindex, vip.addr(), vip.prefix_len())
-                .await
+            nl.add_vip(*ifindex, vip).await
         } else {
-            nl.del_address(what.ifindex, vip.addr(), vip.prefix_len())
+            nl.del_address(*ifindex, vip.net.addr(), vip.net.prefix_len())
                 .await
         };
         if let Err(error) = r {
-            warn!(instance = %what.instance, %vip, present, error = %crate::error_chain(&error), "VIP address change failed");
+            warn!(instance = %what.instance, vip = %vip.net, present, error = %crate::error_chain(&error), "VIP address change failed");
         }
     }
     if let Some(mac) = what.vmac {

@@ -3,9 +3,11 @@
 //! Written when a group is prepared, pruned once no running group uses them: never on
 //! the failover path, where only the slot changes.
 
-use std::{collections::HashSet, net::IpAddr};
+use std::{
+    collections::{BTreeMap, HashSet},
+    net::IpAddr,
+};
 
-use ipnet::IpNet;
 use vip_common::{
     FAMILY_IPV4, FAMILY_IPV6, GroupState, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey,
     VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
@@ -31,8 +33,8 @@ fn addr16(a: IpAddr) -> [u8; 16] {
     }
 }
 
-pub fn vip_key(ifindex: u32, vip: &IpNet) -> VipKey {
-    match vip.addr() {
+pub fn vip_key(ifindex: u32, vip: IpAddr) -> VipKey {
+    match vip {
         IpAddr::V4(a) => VipKey::v4(ifindex, 0, a.octets()),
         IpAddr::V6(a) => VipKey::v6(ifindex, 0, a.octets()),
     }
@@ -74,19 +76,29 @@ fn vmac_key(ifindex: u32, inst: &Instance) -> VmacKey {
     }
 }
 
-/// Writes every entry of `inst` on `ifindex` for group slot `slot`.
+/// The interfaces an instance touches, by name: its VRRP interface and every VIP's
+/// device, each with its index and MAC.
+pub type Devices = BTreeMap<String, (u32, [u8; 6])>;
+
+/// Every VIP of `inst` with the index and MAC of its device.
+pub fn vips_on<'a>(
+    inst: &'a Instance,
+    devs: &'a Devices,
+) -> impl Iterator<Item = (u32, [u8; 6], &'a crate::config::Vip)> + 'a {
+    inst.all_vips()
+        .filter_map(|v| devs.get(&v.dev).map(|(ifx, mac)| (*ifx, *mac, v)))
+}
+
+/// Writes every entry of `inst` for group slot `slot`: its VIPs on their devices, and its
+/// admission policy, allowed peers and virtual MAC on its VRRP interface `ifindex`.
 pub fn write(
     maps: &mut Maps,
     ifindex: u32,
     if_mac: [u8; 6],
+    devs: &Devices,
     slot: u32,
     inst: &Instance,
 ) -> dataplane::Result<()> {
-    let mac = if inst.vmac {
-        inst.vmac_address()
-    } else {
-        if_mac
-    };
     let mut flags = 0;
     if inst.vmac {
         flags |= VIP_F_VMAC;
@@ -94,8 +106,16 @@ pub fn write(
     if inst.is_owner() {
         flags |= VIP_F_OWNER;
     }
-    for vip in &inst.vips {
-        maps.add_vip(vip_key(ifindex, vip), VipValue { slot, mac, flags })?;
+    for (dev_ifindex, dev_mac, vip) in vips_on(inst, devs) {
+        let mac = if inst.vmac {
+            inst.vmac_address()
+        } else {
+            dev_mac
+        };
+        maps.add_vip(
+            vip_key(dev_ifindex, vip.net.addr()),
+            VipValue { slot, mac, flags },
+        )?;
     }
     maps.set_policy(
         policy_key(ifindex, inst),
@@ -137,10 +157,10 @@ pub struct InUse {
 }
 
 impl InUse {
-    pub fn add(&mut self, ifindex: u32, slot: u32, inst: &Instance) {
+    pub fn add(&mut self, ifindex: u32, devs: &Devices, slot: u32, inst: &Instance) {
         self.slots.insert(slot);
-        for v in &inst.vips {
-            self.vips.insert(vip_key(ifindex, v));
+        for (dev_ifindex, _, v) in vips_on(inst, devs) {
+            self.vips.insert(vip_key(dev_ifindex, v.net.addr()));
         }
         self.policies.insert(policy_key(ifindex, inst));
         for p in &inst.allowed_peers {

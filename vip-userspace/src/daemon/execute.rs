@@ -8,7 +8,7 @@ use vip_common::GroupState;
 
 use super::{Daemon, clock};
 use crate::{
-    control::notify,
+    control::notify::{self, Scope},
     vrrp::{
         Time,
         admission::Rejection,
@@ -106,17 +106,9 @@ impl Daemon {
                     %from,
                     "transition"
                 );
-                if let Some(program) = &m.cfg.notify {
-                    let hook = notify::generic(
-                        &program.to_string_lossy(),
-                        "INSTANCE",
-                        &m.cfg.name,
-                        to,
-                        priority,
-                    );
-                    let name = m.cfg.name.clone();
-                    self.notifier.queue(&name, vec![hook]);
-                }
+                let hooks =
+                    notify::hooks(&m.cfg.notify, Scope::Instance, &m.cfg.name, to, priority);
+                self.notifier.queue(&m.cfg.name, hooks);
                 None
             }
             Output::Rejected {
@@ -134,6 +126,15 @@ impl Daemon {
                     }
                 } else {
                     debug!(instance = %m.cfg.name, %src, %reason, "advertisement refused");
+                }
+                None
+            }
+            Output::SyncTransition { to } => {
+                let name = entry.group.members().first()?.cfg.sync_group.clone()?;
+                info!(sync_group = %name, state = %to, "sync group transition");
+                if let Some(g) = self.config.sync_groups.get(&name) {
+                    let hooks = notify::hooks(&g.notify, Scope::Group, &name, to, 0);
+                    self.notifier.queue(&format!("sync:{name}"), hooks);
                 }
                 None
             }

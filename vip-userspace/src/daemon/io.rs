@@ -2,13 +2,14 @@
 //! sends on and the installer of its addresses. What to send and when is decided in
 //! `crate::vrrp::group`; this only carries it out.
 
-use std::{net::IpAddr, sync::Arc};
+use std::{collections::BTreeMap, net::IpAddr, sync::Arc};
 
 use tracing::{debug, warn};
 use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
 use super::{
     addresses::{ANNOUNCE_INLINE, Announcement, Installer, send_one},
+    entries::{Devices, vips_on},
     iface::Iface,
 };
 use crate::{
@@ -18,9 +19,14 @@ use crate::{
 };
 
 pub struct MemberIo {
+    /// The VRRP interface.
     pub ifindex: u32,
     pub if_mac: [u8; 6],
     pub sender: Arc<PacketSender>,
+    /// Every interface the member touches, by name (its VIPs' devices too).
+    pub devices: Devices,
+    /// Senders of the VIPs' devices, by ifindex (announcements leave where the VIP is).
+    pub senders: BTreeMap<u32, Arc<PacketSender>>,
     pub installer: Installer,
     pub sent: u64,
     ident: u16,
@@ -45,28 +51,32 @@ impl Drop for GroupIo {
 
 impl MemberIo {
     pub fn new(
+        devices: Devices,
         ifindex: u32,
-        if_mac: [u8; 6],
-        sender: Arc<PacketSender>,
+        senders: BTreeMap<u32, Arc<PacketSender>>,
         installer: Installer,
-    ) -> MemberIo {
-        MemberIo {
+    ) -> Option<MemberIo> {
+        let if_mac = devices.values().find(|(i, _)| *i == ifindex)?.1;
+        Some(MemberIo {
             ifindex,
             if_mac,
-            sender,
+            sender: senders.get(&ifindex)?.clone(),
+            devices,
+            senders,
             installer,
             sent: 0,
             ident: 0,
-        }
+        })
     }
 
-    /// The MAC our frames come from: the virtual MAC in VMAC mode.
+    /// The MAC our frames on `mac`'s device come from: the virtual MAC in VMAC mode.
+    fn mac_for(&self, cfg: &Instance, mac: [u8; 6]) -> [u8; 6] {
+        if cfg.vmac { cfg.vmac_address() } else { mac }
+    }
+
+    /// The MAC our adverts come from.
     pub fn send_mac(&self, cfg: &Instance) -> [u8; 6] {
-        if cfg.vmac {
-            cfg.vmac_address()
-        } else {
-            self.if_mac
-        }
+        self.mac_for(cfg, self.if_mac)
     }
 
     /// Sends one advertisement with `priority` from `src`, multicast or to each unicast
@@ -120,32 +130,43 @@ impl MemberIo {
         }
     }
 
-    /// One gratuitous ARP / unsolicited NA for `vip`, or for each of the instance's VIPs.
-    /// A handful go out at once; thousands are handed to the addresses thread, paced.
+    /// One gratuitous ARP / unsolicited NA for `vip`, or for each of the instance's VIPs,
+    /// on each VIP's device. A handful go out at once; thousands are handed to the
+    /// addresses thread, paced.
     pub fn announce(
         &self,
         cfg: &Instance,
         vip: Option<IpAddr>,
         paced: &tokio::sync::mpsc::Sender<Announcement>,
     ) {
-        let mac = self.send_mac(cfg);
-        let vips: Vec<IpAddr> = match vip {
-            Some(v) => vec![v],
-            None => cfg.vips.iter().map(|v| v.addr()).collect(),
-        };
-        if vips.len() > ANNOUNCE_INLINE {
-            let round = Announcement {
-                sender: self.sender.clone(),
-                mac,
-                vips,
-            };
-            if paced.try_send(round).is_err() {
-                debug!(instance = %cfg.name, "announcement queue full; round skipped");
+        let mut by_dev: BTreeMap<u32, ([u8; 6], Vec<IpAddr>)> = BTreeMap::new();
+        for (ifx, mac, v) in vips_on(cfg, &self.devices) {
+            if vip.is_none_or(|x| x == v.net.addr()) {
+                by_dev
+                    .entry(ifx)
+                    .or_insert_with(|| (self.mac_for(cfg, mac), Vec::new()))
+                    .1
+                    .push(v.net.addr());
             }
-            return;
         }
-        for v in vips {
-            send_one(&self.sender, mac, v);
+        for (ifx, (mac, vips)) in by_dev {
+            let Some(sender) = self.senders.get(&ifx) else {
+                continue;
+            };
+            if vips.len() > ANNOUNCE_INLINE {
+                let round = Announcement {
+                    sender: sender.clone(),
+                    mac,
+                    vips,
+                };
+                if paced.try_send(round).is_err() {
+                    debug!(instance = %cfg.name, "announcement queue full; round skipped");
+                }
+                continue;
+            }
+            for v in vips {
+                send_one(sender, mac, v);
+            }
         }
     }
 }

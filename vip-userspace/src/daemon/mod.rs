@@ -42,7 +42,7 @@ use self::{
     prepare::{Outcome, Plane, Prepared, Purpose, Request, Running},
 };
 use crate::{
-    config::{Config, host_interface_exists},
+    config::{Config, LocalHost},
     control::{notify::Notifier, socket::StatusRequest},
     dataplane::{Dataplane, Maps, ModePreference},
     exec::RunAs,
@@ -114,7 +114,7 @@ fn raise_nofile() {
 /// Loads the configuration (nothing is touched if it is invalid), starts every instance,
 /// and runs until SIGTERM / SIGINT.
 pub async fn run(opts: Options) -> Result<()> {
-    let config = Arc::new(Config::load(&opts.config, &host_interface_exists)?);
+    let config = Arc::new(Config::load(&opts.config, &LocalHost)?);
     raise_nofile();
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
@@ -234,6 +234,7 @@ impl Daemon {
                     instances: e.group.members().iter().map(|m| m.cfg.clone()).collect(),
                     slot: io.slot,
                     ifindexes: e.ifindexes.clone(),
+                    devices: io.members.iter().map(|m| m.devices.clone()).collect(),
                 })
             })
             .collect()
@@ -324,22 +325,39 @@ impl Daemon {
 
     fn launch(&mut self, now: crate::vrrp::Time, ready: prepare::Ready) -> Result<()> {
         let mut members = Vec::new();
-        for (m, link) in ready.launch.setup.members.iter().zip(&ready.links) {
-            let iface = match self.ifaces.entry(link.ifindex) {
-                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(Iface::new(link.clone())?)
+        for ((m, link), devs) in ready
+            .launch
+            .setup
+            .members
+            .iter()
+            .zip(&ready.links)
+            .zip(&ready.devices)
+        {
+            let mut senders = BTreeMap::new();
+            for (name, (ifindex, mac)) in devs {
+                let iface = match self.ifaces.entry(*ifindex) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(Iface::new(crate::net::LinkState {
+                            ifindex: *ifindex,
+                            name: name.clone(),
+                            mac: *mac,
+                            up: true,
+                        })?)
+                    }
+                };
+                if *ifindex == link.ifindex {
+                    iface
+                        .ensure_socket(m.cfg.family, &self.inbound_tx)
+                        .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
                 }
-            };
-            iface
-                .ensure_socket(m.cfg.family, &self.inbound_tx)
-                .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
-            members.push(MemberIo::new(
-                link.ifindex,
-                link.mac,
-                iface.sender.clone(),
-                Installer::start(&self.addresses, Installation::of(&m.cfg, link.ifindex)),
-            ));
+                senders.insert(*ifindex, iface.sender.clone());
+            }
+            let installer = Installer::start(&self.addresses, Installation::of(&m.cfg, devs));
+            members.push(
+                MemberIo::new(devs.clone(), link.ifindex, senders, installer)
+                    .context("the VRRP interface vanished")?,
+            );
         }
         let watch_cfgs: Vec<_> = ready
             .launch
@@ -412,9 +430,10 @@ impl Daemon {
     /// program (on the worker).
     fn cleanup(&mut self) {
         let used: std::collections::BTreeSet<u32> = self
-            .node
-            .groups()
-            .flat_map(|(_, e)| e.ifindexes.iter().copied())
+            .io
+            .values()
+            .flat_map(|g| g.members.iter())
+            .flat_map(|m| m.devices.values().map(|(ifx, _)| *ifx))
             .collect();
         self.ifaces.retain(|ifx, _| used.contains(ifx));
         let running = self.running();
@@ -424,8 +443,8 @@ impl Daemon {
             let mut plane = plane.lock().await;
             let mut in_use = entries::InUse::default();
             for r in &running {
-                for (inst, ifx) in r.instances.iter().zip(&r.ifindexes) {
-                    in_use.add(*ifx, r.slot, inst);
+                for ((inst, ifx), devs) in r.instances.iter().zip(&r.ifindexes).zip(&r.devices) {
+                    in_use.add(*ifx, devs, r.slot, inst);
                 }
             }
             let removed = entries::prune(plane.dp.maps_mut(), &in_use);
@@ -453,7 +472,7 @@ impl Daemon {
         mut track: mpsc::Receiver<(Report, TrackItem)>,
         mut prepared: mpsc::Receiver<Outcome>,
         mut status: mpsc::Receiver<StatusRequest>,
-        mut conflicts: mpsc::Receiver<(u32, std::net::IpAddr)>,
+        mut conflicts: mpsc::Receiver<std::net::IpAddr>,
         links: impl futures_util::Stream<Item = LinkEvent>,
     ) -> Result<()> {
         let mut term = signal(SignalKind::terminate())?;
@@ -476,9 +495,9 @@ impl Daemon {
                 Some(outcome) = prepared.recv() => self.prepared(outcome),
                 Some(ev) = links.next() => self.on_link(ev),
                 Some((report, item)) = track.recv() => self.on_track(report, item),
-                Some((ifindex, vip)) = conflicts.recv() => {
+                Some(vip) = conflicts.recv() => {
                     let now = clock::now();
-                    let outs = self.node.conflict(now, ifindex, vip);
+                    let outs = self.node.conflict(now, vip);
                     self.execute(now, outs);
                 }
                 Some(req) = status.recv() => {

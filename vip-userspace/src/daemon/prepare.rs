@@ -13,13 +13,16 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, anyhow};
-use ipnet::IpNet;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::{addresses::Installation, clock, entries};
+use super::{
+    addresses::Installation,
+    clock,
+    entries::{self, Devices, vips_on},
+};
 use crate::{
-    config::{Config, Instance, host_interface_exists},
+    config::{Config, Instance, LocalHost},
     dataplane::{Dataplane, ModePreference},
     net::{LinkState, Netlink},
     track,
@@ -47,6 +50,8 @@ pub struct Running {
     pub instances: Vec<Instance>,
     pub slot: u32,
     pub ifindexes: Vec<u32>,
+    /// Per member: every interface it touches (see `entries::Devices`).
+    pub devices: Vec<Devices>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +77,10 @@ pub struct Request {
 pub struct Ready {
     pub launch: Launch,
     pub slot: u32,
+    /// Per member: its VRRP interface.
     pub links: Vec<LinkState>,
+    /// Per member: every interface it touches.
+    pub devices: Vec<Devices>,
     pub releases_seen: u64,
 }
 
@@ -97,9 +105,7 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
     let config = match req.purpose {
         Purpose::Reload => {
             let path = req.config_path.clone();
-            let loaded =
-                tokio::task::spawn_blocking(move || Config::load(&path, &host_interface_exists))
-                    .await;
+            let loaded = tokio::task::spawn_blocking(move || Config::load(&path, &LocalHost)).await;
             match loaded {
                 Ok(Ok(c)) => Arc::new(c),
                 Ok(Err(e)) => return Outcome::Rejected(e.to_string()),
@@ -159,8 +165,8 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         .flat_map(|r| {
             r.instances
                 .iter()
-                .zip(&r.ifindexes)
-                .flat_map(|(i, ifx)| i.vips.iter().map(move |v| (*ifx, v.addr())))
+                .zip(&r.devices)
+                .flat_map(|(i, devs)| vips_on(i, devs).map(|(ifx, _, v)| (ifx, v.net.addr())))
         })
         .collect();
     let mut ready = Vec::new();
@@ -241,31 +247,51 @@ async fn build(
 
     let mut setups = Vec::new();
     let mut initial = Vec::new();
+    let mut devices = Vec::new();
     for (i, (inst, link)) in members.into_iter().zip(&links).enumerate() {
-        let src = source_address(nl, link.ifindex, &inst).await?;
-        if !plane.attached.contains_key(&link.ifindex) {
-            let mode = plane
-                .dp
-                .attach(&link.name, plane.mode)
-                .with_context(|| format!("attaching the XDP responder to {}", link.name))?;
-            info!(interface = %link.name, ?mode, "XDP responder attached");
-            plane.attached.insert(link.ifindex, link.name.clone());
+        let mut devs = Devices::new();
+        devs.insert(link.name.clone(), (link.ifindex, link.mac));
+        let mut dev_links = vec![link.clone()];
+        for v in inst.all_vips() {
+            if !devs.contains_key(&v.dev) {
+                let l = nl
+                    .link(&v.dev)
+                    .await
+                    .with_context(|| format!("instance {}: VIP {} device", inst.name, v.net))?;
+                devs.insert(l.name.clone(), (l.ifindex, l.mac));
+                dev_links.push(l);
+            }
         }
-        entries::write(plane.dp.maps_mut(), link.ifindex, link.mac, slot, &inst)
-            .with_context(|| format!("instance {}: writing map entries", inst.name))?;
+        let src = source_address(nl, link.ifindex, &inst).await?;
+        for l in &dev_links {
+            if !plane.attached.contains_key(&l.ifindex) {
+                let mode = plane
+                    .dp
+                    .attach(&l.name, plane.mode)
+                    .with_context(|| format!("attaching the XDP responder to {}", l.name))?;
+                info!(interface = %l.name, ?mode, "XDP responder attached");
+                plane.attached.insert(l.ifindex, l.name.clone());
+            }
+        }
+        entries::write(
+            plane.dp.maps_mut(),
+            link.ifindex,
+            link.mac,
+            &devs,
+            slot,
+            &inst,
+        )
+        .with_context(|| format!("instance {}: writing map entries", inst.name))?;
         if inst.vmac && inst.family == Family::Ipv4 {
             keep_arp_off_the_vips(&inst.interface);
         }
         if !resume {
-            // What a previous run (or another daemon) left on the interface goes before
+            // What a previous run (or another daemon) left on the interfaces goes before
             // anything starts, except addresses a running group still holds.
-            let mut leftover = Installation::of(&inst, link.ifindex);
-            leftover.vips = inst
+            let mut leftover = Installation::of(&inst, &devs);
+            leftover
                 .vips
-                .iter()
-                .filter(|v| !in_use.contains(&(link.ifindex, v.addr())))
-                .copied()
-                .collect::<Vec<IpNet>>();
+                .retain(|(ifx, v)| !in_use.contains(&(*ifx, v.net.addr())));
             leftover.remove_all(nl).await;
         }
         if !link.up {
@@ -291,8 +317,9 @@ async fn build(
             });
         }
         setups.push(MemberSetup { cfg: inst, src });
+        devices.push(devs);
     }
-    let releases_seen = 0;
+    let releases_seen = entries::read_release(plane.dp.maps(), slot).map_or(0, |r| r.count);
     Ok(Ready {
         launch: Launch {
             setup: GroupSetup {
@@ -305,15 +332,42 @@ async fn build(
         },
         slot,
         links,
+        devices,
         releases_seen,
     })
 }
 
-/// The advert source: the interface's first IPv4 address that is not one of our VIPs, or
-/// its link-local IPv6 address (RFC 5798 §5.1.1.1 / §5.1.2.1).
+/// The advert source: `unicast_src_ip` when set (it must be on the interface); otherwise
+/// the interface's first IPv4 address that is not a VIP, or its link-local IPv6 address
+/// (RFC 5798 §5.1.1.1 / §5.1.2.1), or, for IPv6 unicast peers off the link, its first
+/// global address that is not a VIP. Never a VIP: that address moves.
 async fn source_address(nl: &Netlink, ifindex: u32, inst: &Instance) -> Result<IpAddr> {
-    let vips: BTreeSet<IpAddr> = inst.vips.iter().map(IpNet::addr).collect();
+    let vips: BTreeSet<IpAddr> = inst.all_vips().map(|v| v.net.addr()).collect();
     let addrs = nl.addresses(ifindex).await?;
+    if let Some(want) = inst.unicast_src_ip {
+        return if addrs.iter().any(|(a, _, _)| *a == want) {
+            Ok(want)
+        } else {
+            Err(anyhow!(
+                "instance {}: unicast_src_ip {want} is not an address of {}",
+                inst.name,
+                inst.interface
+            ))
+        };
+    }
+    let global_peers = inst.family == Family::Ipv6
+        && inst.unicast_peers.iter().any(|p| match p {
+            IpAddr::V6(a) => !a.is_unicast_link_local(),
+            IpAddr::V4(_) => false,
+        });
+    if global_peers
+        && let Some((a, _, _)) = addrs.iter().find(|(a, _, _)| match a {
+            IpAddr::V6(v6) => !v6.is_unicast_link_local() && !vips.contains(a),
+            IpAddr::V4(_) => false,
+        })
+    {
+        return Ok(*a);
+    }
     let found = addrs
         .into_iter()
         .map(|(a, _, _)| a)

@@ -37,7 +37,7 @@ pub fn start(
     metrics: Option<std::net::TcpListener>,
     to_loop: mpsc::Sender<StatusRequest>,
     pin: &Path,
-    conflicts: mpsc::Sender<(u32, IpAddr)>,
+    conflicts: mpsc::Sender<IpAddr>,
     every: Duration,
 ) -> Result<()> {
     let maps = Arc::new(
@@ -103,7 +103,7 @@ fn complete(status: &mut control::Status, maps: &Maps) {
 
 /// Reads the XDP program's conflict records every `every` and reports the fresh ones
 /// (another station claiming a VIP we answer for) to the loop, which re-announces.
-async fn watch_conflicts(maps: Arc<Maps>, to_loop: mpsc::Sender<(u32, IpAddr)>, every: Duration) {
+async fn watch_conflicts(maps: Arc<Maps>, to_loop: mpsc::Sender<IpAddr>, every: Duration) {
     let mut seen_ns = clock::nanos(clock::now());
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -117,7 +117,7 @@ async fn watch_conflicts(maps: Arc<Maps>, to_loop: mpsc::Sender<(u32, IpAddr)>, 
             if c.last_seen_ns > newest {
                 seen_ns = seen_ns.max(c.last_seen_ns);
                 warn!(vip = %key_addr(&k), claimed_by = %fmt_mac(&c.mac), "another station claims a VIP");
-                if to_loop.try_send((k.ifindex, key_addr(&k))).is_err() && to_loop.is_closed() {
+                if to_loop.try_send(key_addr(&k)).is_err() && to_loop.is_closed() {
                     return;
                 }
             }

@@ -24,7 +24,7 @@ fn tracking(m: &Member) -> Vec<TrackStatus> {
     for (t, s) in cfg.track_scripts.iter().zip(&m.track.scripts) {
         out.push(TrackStatus {
             kind: "script".into(),
-            name: t.command.join(" "),
+            name: t.command.to_string(),
             failing: *s == ScriptState::Failing,
             weight: t.weight.into(),
             state: match s {
@@ -98,7 +98,18 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     .iter()
                     .map(|r| (r.label().to_owned(), m.counters.rejected(*r)))
                     .collect(),
-                vips: m.cfg.vips.iter().map(|v| v.to_string()).collect(),
+                vips: m
+                    .cfg
+                    .vips
+                    .iter()
+                    .map(|v| v.net.to_string())
+                    .chain(
+                        m.cfg
+                            .vips_excluded
+                            .iter()
+                            .map(|v| format!("{} (excluded)", v.net)),
+                    )
+                    .collect(),
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),

@@ -21,9 +21,6 @@ pub use tables::Maps;
 
 use crate::objects;
 
-/// Default pin directory when the configuration names none.
-pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/vipd";
-
 #[derive(Debug, thiserror::Error)]
 pub enum DataplaneError {
     #[error(transparent)]

@@ -137,6 +137,53 @@ impl Netlink {
         }
     }
 
+    /// Adds a VIP with its options (label, scope, broadcast, `noprefixroute`, a zero
+    /// preferred lifetime so the kernel never picks it as a source); `Ok(false)` if it
+    /// was already there.
+    pub async fn add_vip(&self, ifindex: u32, vip: &crate::config::Vip) -> Result<bool> {
+        use crate::config::{Broadcast, PreferredLifetime};
+        let addr = vip.net.addr();
+        let mut req = self
+            .handle
+            .address()
+            .add(ifindex, addr, vip.net.prefix_len());
+        let m = req.message_mut();
+        m.header.scope = AddressScope::from(vip.scope.number());
+        let mut flags = AddressFlags::empty();
+        if addr.is_ipv6() {
+            m.header.flags |= AddressHeaderFlags::Nodad;
+            flags |= AddressFlags::Nodad;
+        }
+        if vip.noprefixroute {
+            flags |= AddressFlags::Noprefixroute;
+        }
+        if !flags.is_empty() {
+            m.attributes.push(AddressAttribute::Flags(flags));
+        }
+        if let Some(label) = &vip.label {
+            m.attributes.push(AddressAttribute::Label(label.clone()));
+        }
+        if let Some(Broadcast::Addr(b)) = vip.broadcast {
+            m.attributes
+                .retain(|a| !matches!(a, AddressAttribute::Broadcast(_)));
+            m.attributes.push(AddressAttribute::Broadcast(b));
+        }
+        if vip.preferred_lft == PreferredLifetime::Zero {
+            let mut lifetimes = netlink_packet_route::address::CacheInfo::default();
+            lifetimes.ifa_preferred = 0;
+            // INFINITY_LIFE_TIME: valid forever, preferred never.
+            lifetimes.ifa_valid = u32::MAX;
+            m.attributes.push(AddressAttribute::CacheInfo(lifetimes));
+        }
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(nl_err(format!("adding {} to ifindex {ifindex}", vip.net))(
+                e,
+            )),
+        }
+    }
+
     /// Removes `addr/prefix`; `Ok(false)` if it was not there.
     pub async fn del_address(&self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<bool> {
         let mut msg = AddressMessage::default();

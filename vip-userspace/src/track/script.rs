@@ -53,12 +53,12 @@ impl Debounce {
 /// Runs the check once: `Some(success)`, or `None` when the machine (not the script)
 /// kept it from running, e.g. out of file descriptors: that is no verdict on the service.
 pub async fn run_once(script: &TrackScript, run_as: RunAs) -> Option<bool> {
-    let o = exec::run(&script.command, &[], run_as, script.timeout).await;
+    let o = exec::run(script.command.argv(), &[], run_as, script.timeout).await;
     match &o {
         Outcome::NotStarted {
             transient: true, ..
         } => {
-            warn!(command = %script.command.join(" "), outcome = %exec::describe(&o), "track script could not run; keeping its last result");
+            warn!(command = %script.command, outcome = %exec::describe(&o), "track script could not run; keeping its last result");
             None
         }
         Outcome::Exited {
@@ -66,7 +66,7 @@ pub async fn run_once(script: &TrackScript, run_as: RunAs) -> Option<bool> {
             stdout,
             stderr,
         } if !status.success() => {
-            debug!(command = %script.command.join(" "), outcome = %exec::describe(&o), %stdout, %stderr, "track script failed");
+            debug!(command = %script.command, outcome = %exec::describe(&o), %stdout, %stderr, "track script failed");
             Some(false)
         }
         _ => Some(o.success()),
@@ -91,7 +91,7 @@ pub async fn watch(
                 continue;
             };
             if let Some(ok) = debounce.feed(success, script.rise, script.fall) {
-                info!(command = %script.command.join(" "), ok, "track script result changed");
+                info!(command = %script.command, ok, "track script result changed");
                 let item = TrackItem::Script { index, ok };
                 if tx.send((report, item)).await.is_err() {
                     return;

@@ -89,7 +89,7 @@ mod tests {
             "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
              vrid = 51\nvips = [\"192.0.2.1/24\"]\n{extra}"
         );
-        Config::parse(&text, "t.toml", &|_| true)
+        Config::parse(&text, "t.toml", &crate::config::FakeHost::lab())
             .expect("valid test config")
             .instances
             .remove(0)

@@ -31,7 +31,7 @@ use super::{
     admission::{Rejection, admit},
     announce,
     machine::{self, Action, Event, Reason, State},
-    packet::{Advert, Auth, Family, Version},
+    packet::{Advert, Auth, Version},
     sync::{MemberAction, SyncGroup},
     timing::{Interval, Time, master_down_interval},
     tracking::{Outcome, TrackItem, TrackState},
@@ -125,6 +125,9 @@ pub enum Output {
     /// A planned handover ended: the successor was heard, or nobody was (`None`) before
     /// the lease ran out.
     HandoverDone { successor: Option<IpAddr> },
+    /// A sync group as a whole changed state (keepalived's group notify): FAULT when a
+    /// member faults, MASTER when all are master, STOP when all stopped, else BACKUP.
+    SyncTransition { to: State },
 }
 
 /// Per-member counters for status and metrics.
@@ -170,7 +173,7 @@ impl Member {
     }
 
     fn owns_vip(&self, vip: IpAddr) -> bool {
-        self.cfg.vips.iter().any(|v| v.addr() == vip)
+        self.cfg.all_vips().any(|v| v.net.addr() == vip)
     }
 }
 
@@ -199,6 +202,8 @@ pub struct Group {
     /// The slot was last written as released: another release would change nothing.
     released_written: bool,
     handover: Handover,
+    /// The sync group's state as last reported; `None` for a lone instance.
+    aggregate: Option<State>,
 }
 
 /// Advertisement_Interval of an instance.
@@ -207,24 +212,12 @@ pub fn interval_of(cfg: &Instance) -> Interval {
     Interval::from_centis(centis).unwrap_or(Interval::DEFAULT)
 }
 
-/// How many addresses one advertisement lists: the count field is 8 bits, and the packet
-/// must fit a 1500-byte MTU (IPv6: 40 + 8 + 16n). Peers only log a list that differs
-/// from theirs (RFC 5798 §7.1 makes the check optional); every VIP is still answered for.
-pub fn advertised_limit(family: Family) -> usize {
-    match family {
-        Family::Ipv4 => 255,
-        Family::Ipv6 => (1500 - 40 - 8) / 16,
-    }
-}
-
-/// The advertisement `cfg` sends with `priority`.
+/// The advertisement `cfg` sends with `priority`: it lists `vips` (as many as one packet
+/// carries, see `Instance::advertised_vips`), never `vips_excluded`. Peers only log a
+/// list that differs from theirs (RFC 5798 §7.1 makes the check optional); every VIP is
+/// answered for either way.
 pub fn advert_for(cfg: &Instance, priority: u8) -> Advert {
-    let addresses = cfg
-        .vips
-        .iter()
-        .map(|v| v.addr())
-        .take(advertised_limit(cfg.family))
-        .collect();
+    let addresses = cfg.advertised_vips().iter().map(|v| v.net.addr()).collect();
     let interval = interval_of(cfg);
     match cfg.version {
         Version::V3 => Advert::v3(cfg.vrid, priority, interval, addresses),
@@ -271,7 +264,12 @@ impl Group {
                 src,
             });
         }
+        let aggregate = out
+            .first()
+            .and_then(|m| m.cfg.sync_group.as_ref())
+            .map(|_| State::Initialize);
         Ok(Group {
+            aggregate,
             params,
             sync: SyncGroup::new(machines),
             members: out,
@@ -382,7 +380,28 @@ impl Group {
             Input::Stop => self.stop(now, &mut out),
         }
         self.announce_due(now, &mut out);
+        self.report_aggregate(&mut out);
         out
+    }
+
+    fn report_aggregate(&mut self, out: &mut Vec<Output>) {
+        let Some(last) = self.aggregate else {
+            return;
+        };
+        let states: Vec<State> = (0..self.members.len()).map(|i| self.state(i)).collect();
+        let now = if states.contains(&State::Fault) {
+            State::Fault
+        } else if states.iter().all(|s| *s == State::Master) {
+            State::Master
+        } else if states.iter().all(|s| *s == State::Initialize) {
+            State::Initialize
+        } else {
+            State::Backup
+        };
+        if now != last {
+            self.aggregate = Some(now);
+            out.push(Output::SyncTransition { to: now });
+        }
     }
 
     pub fn poll(&mut self, now: Time) -> Vec<Output> {
@@ -403,6 +422,7 @@ impl Group {
         let actions = self.sync.poll(now);
         self.execute(now, actions, &mut out);
         self.announce_due(now, &mut out);
+        self.report_aggregate(&mut out);
         out
     }
 

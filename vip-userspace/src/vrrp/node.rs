@@ -89,7 +89,8 @@ pub struct Node {
     next_id: GroupId,
     adverts: HashMap<(u32, Family, u8), (GroupId, usize)>,
     links: HashMap<String, Vec<GroupId>>,
-    vips: HashMap<(u32, IpAddr), Vec<GroupId>>,
+    /// By address alone: a VIP's device need not be the VRRP interface.
+    vips: HashMap<IpAddr, Vec<GroupId>>,
     schedule: Schedule,
 }
 
@@ -186,8 +187,8 @@ impl Node {
                         ids.push(id);
                     }
                 }
-                for v in &m.cfg.vips {
-                    let ids = self.vips.entry((ifindex, v.addr())).or_default();
+                for v in m.cfg.all_vips() {
+                    let ids = self.vips.entry(v.net.addr()).or_default();
                     if !ids.contains(&id) {
                         ids.push(id);
                     }
@@ -255,9 +256,9 @@ impl Node {
             .collect()
     }
 
-    /// Another station claimed `vip` on `ifindex`.
-    pub fn conflict(&mut self, now: Time, ifindex: u32, vip: IpAddr) -> Vec<(GroupId, Output)> {
-        let ids = self.vips.get(&(ifindex, vip)).cloned().unwrap_or_default();
+    /// Another station claimed `vip`.
+    pub fn conflict(&mut self, now: Time, vip: IpAddr) -> Vec<(GroupId, Output)> {
+        let ids = self.vips.get(&vip).cloned().unwrap_or_default();
         ids.into_iter()
             .flat_map(|id| self.handle(now, id, Input::Conflict { vip }))
             .collect()

@@ -216,6 +216,9 @@ impl Driver {
                 "reason": reason.label()}}),
             Output::HandoverDone { successor } => json!({"handover_done": {"group": group,
                 "successor": successor.map(|s| s.to_string())}}),
+            Output::SyncTransition { to } => {
+                json!({"sync_transition": {"group": group, "to": to.to_string()}})
+            }
         }
     }
 
@@ -288,13 +291,7 @@ impl Driver {
                 let up = field(v, "up")?.as_bool().ok_or("up")?;
                 self.node.link(now, str_of(v, "name")?, up)
             }
-            "conflict" => {
-                let ifindex = *self
-                    .ifindex
-                    .get(str_of(v, "iface")?)
-                    .ok_or("unknown iface")?;
-                self.node.conflict(now, ifindex, ip_of(v, "vip")?)
-            }
+            "conflict" => self.node.conflict(now, ip_of(v, "vip")?),
             "released" => {
                 let (id, member) = self.group_of(str_of(v, "instance")?)?;
                 let vrid = self
@@ -382,7 +379,7 @@ fn advert(v: &Value) -> Res<Advert> {
 fn load(dir: &Path, file: &str) -> Res<Config> {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Config::parse(&text, file, &|_| true).map_err(|e| e.to_string())
+    Config::parse(&text, file, &crate::config::FakeHost::lab()).map_err(|e| e.to_string())
 }
 
 /// Replays one scenario; returns the stream as the code produces it, ready to compare

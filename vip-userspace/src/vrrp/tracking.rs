@@ -6,12 +6,14 @@
 //! (docs/keepalived.md lists every difference):
 //! - interfaces and scripts: a positive weight is added while the object is up /
 //!   succeeding, a negative weight is added (so subtracted) while it is down / failing,
-//!   and weight 0 puts the instance in FAULT while it is down / failing;
-//! - files: the file's integer × weight is added; with weight 0 any non-zero value means
-//!   FAULT; a missing or unreadable file reads as 0;
-//! - a script whose first result has not arrived yet counts as succeeding (it is "not yet
-//!   known" in `vipd status`), so a slow first run never holds up an instance;
-//! - the instance's own VRRP interface down always faults it;
+//!   and weight 0 puts the instance in FAULT while it is down / failing; `reverse` swaps
+//!   up and down;
+//! - files: the file's integer × weight is added (× −1 with `reverse`); with weight 0 any
+//!   non-zero value means FAULT; a missing or unreadable file reads as 0;
+//! - a script whose first result has not arrived yet is "not yet known" in `vipd status`
+//!   and counts as succeeding (failing with `init_fail`), so a slow first run never holds
+//!   up an instance;
+//! - the instance's own VRRP interface down faults it, unless `dont_track_primary`;
 //! - a non-owner's priority stays within 1..=254; an owner (255) keeps 255.
 
 use crate::config::Instance;
@@ -105,7 +107,7 @@ impl TrackState {
     }
 
     pub fn outcome(&self, instance: &Instance) -> Outcome {
-        let mut fault = !self.link_up;
+        let mut fault = !self.link_up && !instance.dont_track_primary;
         let mut delta: i64 = 0;
         let mut binary = |up: bool, weight: i16| match (up, weight) {
             (false, 0) => fault = true,
@@ -114,13 +116,23 @@ impl TrackState {
             _ => {}
         };
         for (t, up) in instance.track_interfaces.iter().zip(&self.interfaces_up) {
-            binary(*up, t.weight);
+            binary(*up != t.reverse, t.weight);
         }
         for (t, s) in instance.track_scripts.iter().zip(&self.scripts) {
-            binary(*s != ScriptState::Failing, t.weight);
+            let ok = match s {
+                ScriptState::Unknown => !t.init_fail,
+                ScriptState::Ok => true,
+                ScriptState::Failing => false,
+            };
+            binary(ok != t.reverse, t.weight);
         }
         for (t, v) in instance.track_files.iter().zip(&self.files) {
             let value = v.unwrap_or(0);
+            let value = if t.reverse {
+                value.saturating_neg()
+            } else {
+                value
+            };
             if t.weight == 0 {
                 fault |= value != 0;
             } else {
@@ -146,7 +158,11 @@ mod tests {
             "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
              vrid = 51\npriority = {priority}\nvips = [\"192.0.2.1/24\"]\n{tracking}"
         );
-        let c = Config::parse(&text, "t.toml", &|_| true).expect("valid test config");
+        let host = crate::config::FakeHost::lab()
+            .interface("up0")
+            .interface("up1")
+            .interface("up2");
+        let c = Config::parse(&text, "t.toml", &host).expect("valid test config");
         c.instances.into_iter().next().expect("one instance")
     }
 
@@ -232,8 +248,8 @@ mod tests {
     fn scripts_count_as_succeeding_until_their_first_result() {
         let i = instance(
             100,
-            "track_scripts = [{ command = [\"/bin/true\"], weight = -30 }, \
-             { command = [\"/bin/true\"], weight = 5 }]\n",
+            "track_scripts = [{ command = [\"/bin/check\"], weight = -30 }, \
+             { command = [\"/bin/check\"], weight = 5 }]\n",
         );
         let mut s = TrackState::new(&i);
         assert_eq!(s.scripts, vec![ScriptState::Unknown; 2]);
@@ -252,6 +268,33 @@ mod tests {
             ok: false,
         });
         assert_eq!(s.outcome(&i), outcome(false, 70));
+    }
+
+    #[test]
+    fn reverse_init_fail_and_dont_track_primary() {
+        let i = instance(
+            100,
+            "dont_track_primary = true
+             track_interfaces = [{ name = \"up0\", weight = 30, reverse = true }]
+             track_scripts = [{ command = [\"/bin/check\"], weight = -40, init_fail = true }]
+             track_files = [{ path = \"/run/f\", weight = 5, reverse = true }]
+",
+        );
+        let mut s = TrackState::new(&i);
+        // up0 is up, which `reverse` counts as down: +30 does not apply. The script is not
+        // yet known and `init_fail` counts that as failing: -40.
+        assert_eq!(s.outcome(&i), outcome(false, 60));
+        s.set_link(&i, "up0", false);
+        assert_eq!(s.outcome(&i), outcome(false, 90));
+        s.apply(&TrackItem::Script { index: 0, ok: true });
+        assert_eq!(s.outcome(&i), outcome(false, 130));
+        s.apply(&TrackItem::File {
+            index: 0,
+            value: Some(2),
+        });
+        assert_eq!(s.outcome(&i), outcome(false, 120), "reversed file: -2 x 5");
+        s.set_link(&i, "eth0", false);
+        assert!(!s.outcome(&i).fault, "dont_track_primary");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use super::{lab_interfaces, parse};
+use super::{FakeHost, parse};
 use crate::config::Config;
 
 const EXAMPLE: &str = include_str!("../../../examples/vipd.toml");
@@ -10,7 +10,7 @@ const EXAMPLE: &str = include_str!("../../../examples/vipd.toml");
 /// Reads `text`; a rejection must place every problem inside it, an acceptance must print
 /// back to an equal configuration.
 fn check(text: &str) {
-    match Config::parse(text, "m.toml", &lab_interfaces) {
+    match Config::parse(text, "m.toml", &FakeHost::lab()) {
         Ok(config) => {
             let printed = config.to_toml_string();
             assert_eq!(parse(&printed).as_ref(), Ok(&config), "printed:\n{printed}");

@@ -1,18 +1,6 @@
 //! One test per rejection rule, each asserting the exact `file:line:col: path: message`.
 
-use super::{GLOBAL, parse, problem, problems, with_global};
-
-/// A valid instance on lines 3-7; `extra` starts on line 8.
-fn gw(extra: &str) -> String {
-    with_global(&format!(
-        "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"192.0.2.1/24\"]\n{extra}"
-    ))
-}
-
-/// `gw` followed by a second instance whose `[[vrrp]]` header is on line 8.
-fn gw_and(second: &str) -> String {
-    gw(&format!("[[vrrp]]\n{second}"))
-}
+use super::{GLOBAL, gw, gw_and, parse, problem, problems, warnings};
 
 #[test]
 fn the_base_files_are_valid() {
@@ -37,7 +25,7 @@ fn unknown_key_without_a_near_miss_lists_the_known_keys() {
     );
     assert_eq!(
         problem(&text),
-        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics"
+        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics, script_user, startup_delay"
     );
 }
 
@@ -246,9 +234,15 @@ fn a_vip_belongs_to_one_instance_per_interface() {
         problem(&text),
         "vipd.toml:12:9: vrrp[1].vips[0]: 192.0.2.1 on eth0 is already a VIP of vrrp[0] \"gw\" (line 3)"
     );
+    // On another interface keepalived allows it: loaded, with a warning.
     let other_link =
         gw_and("name = \"gw2\"\ninterface = \"eth1\"\nvrid = 52\nvips = [\"192.0.2.1/32\"]\n");
-    assert!(parse(&other_link).is_ok());
+    assert_eq!(
+        warnings(&other_link),
+        [
+            "vipd.toml:12:9: vrrp[1].vips[0]: 192.0.2.1 is also a VIP of vrrp[0] \"gw\" (line 3) on eth0; both instances add it while master, so make sure they are never master at the same time"
+        ]
+    );
 }
 
 #[test]
@@ -316,9 +310,23 @@ fn missing_tracked_interface_is_refused() {
 
 #[test]
 fn impossible_interface_names_are_refused_without_asking_the_host() {
-    let never_asked = |name: &str| -> bool { panic!("asked about {name:?}") };
+    struct NeverAsked;
+    impl crate::config::Host for NeverAsked {
+        fn interface_exists(&self, name: &str) -> bool {
+            panic!("asked about {name:?}")
+        }
+        fn user(&self, _: &str) -> Result<Option<crate::config::UserIds>, String> {
+            Ok(None)
+        }
+        fn lstat(&self, path: &std::path::Path) -> std::io::Result<crate::config::FileMeta> {
+            panic!("asked about {}", path.display())
+        }
+        fn read_link(&self, path: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+            panic!("asked about {}", path.display())
+        }
+    }
     let text = gw("").replace("eth0", "a-very-long-interface-name");
-    let err = crate::config::Config::parse(&text, "vipd.toml", &never_asked).unwrap_err();
+    let err = crate::config::Config::parse(&text, "vipd.toml", &NeverAsked).unwrap_err();
     assert_eq!(
         err.to_string(),
         "vipd.toml:5:13: vrrp[0].interface: \"a-very-long-interface-name\" is not a valid interface name (1 to 15 bytes, no '/', ':' or spaces)"
@@ -514,7 +522,7 @@ fn every_problem_in_a_file_is_reported_in_file_order() {
         [
             "vipd.toml:8:12: vrrp[0].priority: 0 is out of range 1..=255",
             "vipd.toml:9:19: vrrp[0].advert_interval: 15ms is not a multiple of 10 ms (VRRPv3 counts centiseconds)",
-            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, interface, vrid, priority, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, unicast_peers, allowed_peers, auth_pass, track_interfaces, track_scripts, track_files, notify, sync_group, garp_repeat, garp_interval, garp_refresh",
+            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, interface, vrid, priority, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, vips_excluded, virtual_routes, virtual_rules, unicast_src_ip, unicast_peers, allowed_peers, auth_pass, dont_track_primary, track_interfaces, track_scripts, track_files, notify, notify_master, notify_backup, notify_fault, notify_stop, sync_group, garp_repeat, garp_interval, garp_refresh",
             "vipd.toml:11:30: vrrp[0].track_interfaces[0].name: interface \"uplink9\" does not exist (in this network namespace)",
             "vipd.toml:13:8: vrrp[1].name: name \"gw\" is already used by vrrp[0] \"gw\" (line 3)",
             "vipd.toml:15:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID names one virtual router per interface and family",

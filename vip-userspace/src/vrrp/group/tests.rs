@@ -31,11 +31,12 @@ fn config(sync: bool) -> Vec<Instance> {
          [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
          advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
          track_interfaces = [{{ name = \"up0\", weight = -100 }}]\n\
-         track_scripts = [{{ command = [\"/bin/true\"], weight = 0 }}]\n{sync}\n\
+         track_scripts = [{{ command = [\"/bin/check\"], weight = 0 }}]\n{sync}\n\
          [[vrrp]]\nname = \"out\"\ninterface = \"eth1\"\nvrid = 52\npriority = 120\n\
          advert_interval = \"20ms\"\nvips = [\"198.51.100.1/24\"]\n{sync}"
     );
-    Config::parse(&text, "t.toml", &|_| true)
+    let host = crate::config::FakeHost::lab().interface("up0");
+    Config::parse(&text, "t.toml", &host)
         .expect("valid test config")
         .instances
 }

@@ -1,0 +1,95 @@
+//! Warnings: what loads but is probably not what was meant, each at its place.
+
+use super::{gw, gw_and, warnings};
+
+#[test]
+fn a_clean_file_has_no_warnings() {
+    assert_eq!(warnings(&gw("")), Vec::<String>::new());
+}
+
+#[test]
+fn a_unicast_peer_the_allowlist_drops_is_warned_about() {
+    assert_eq!(
+        warnings(&gw(
+            "unicast_peers = [\"192.0.2.12\", \"192.0.2.13\"]\nallowed_peers = [\"192.0.2.12\"]\n"
+        )),
+        [
+            "vipd.toml:8:32: vrrp[0].unicast_peers[1]: 192.0.2.13 is not in allowed_peers, so the XDP program drops its advertisements; add it to allowed_peers"
+        ]
+    );
+    // No allowlist: every source is admitted.
+    assert!(warnings(&gw("unicast_peers = [\"192.0.2.13\"]\n")).is_empty());
+}
+
+#[test]
+fn a_vip_on_its_subnets_network_or_broadcast_address_is_warned_about() {
+    let text = gw("vips_excluded = [\"192.0.2.255/24\"]\n").replace("192.0.2.1/24", "192.0.2.0/24");
+    assert_eq!(
+        warnings(&text),
+        [
+            "vipd.toml:7:9: vrrp[0].vips[0]: 192.0.2.0 is the network address of 192.0.2.0/24, which hosts on that subnet do not take for a host; use another address or a longer prefix",
+            "vipd.toml:8:18: vrrp[0].vips_excluded[0]: 192.0.2.255 is the broadcast address of 192.0.2.0/24, which hosts on that subnet do not take for a host; use another address or a longer prefix",
+        ]
+    );
+    // /31 and /32 have no network or broadcast address.
+    assert!(warnings(&gw("").replace("192.0.2.1/24", "192.0.2.0/31")).is_empty());
+    assert!(warnings(&gw("").replace("192.0.2.1/24", "192.0.2.0/32")).is_empty());
+}
+
+#[test]
+fn the_same_vip_in_two_instances_on_different_links_is_warned_about() {
+    let text = gw_and(
+        "name = \"gw2\"\ninterface = \"eth1\"\nvrid = 52\nvips = [{ address = \"192.0.2.1/24\", dev = \"eth0\" }]\n",
+    );
+    assert_eq!(
+        warnings(&text),
+        [
+            "vipd.toml:12:21: vrrp[1].vips[0].address: 192.0.2.1 is also a VIP of vrrp[0] \"gw\" (line 3) on eth0; both instances add it while master, so make sure they are never master at the same time"
+        ]
+    );
+}
+
+#[test]
+fn an_ipv6_instance_should_list_a_link_local_vip_first() {
+    let text = gw("").replace("\"192.0.2.1/24\"", "\"2001:db8::1/64\", \"fe80::1\"");
+    assert_eq!(
+        warnings(&text),
+        [
+            "vipd.toml:7:9: vrrp[0].vips[0]: 2001:db8::1 is not link-local: RFC 5798 §5.2.9 says the first address of an IPv6 virtual router SHOULD be its link-local address; list one (e.g. \"fe80::1\") first"
+        ]
+    );
+    let text = gw("").replace("\"192.0.2.1/24\"", "\"fe80::1\", \"2001:db8::1/64\"");
+    assert!(warnings(&text).is_empty());
+}
+
+#[test]
+fn more_vips_than_an_advertisement_carries_are_warned_about() {
+    let v4: Vec<String> = (0..300)
+        .map(|n| format!("\"10.0.{}.{}\"", n / 200, n % 200 + 1))
+        .collect();
+    let text = gw("").replace("\"192.0.2.1/24\"", &v4.join(", "));
+    let all = warnings(&text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let col = 9 + v4[..255].iter().map(|v| v.len() + 2).sum::<usize>();
+    assert_eq!(
+        all[0],
+        format!(
+            "vipd.toml:7:{col}: vrrp[0].vips[255]: 300 addresses in vips, but one IPv4 advertisement carries at most 255: the last 45 are left out of advertisements; move them to vips_excluded"
+        )
+    );
+    // The same addresses as excluded VIPs are fine.
+    let text = gw(&format!("vips_excluded = [{}]\n", v4.join(", ")));
+    assert!(warnings(&text).is_empty());
+
+    let v6: Vec<String> = std::iter::once("\"fe80::1\"".to_owned())
+        .chain((1..=90).map(|n| format!("\"2001:db8::{n:x}\"")))
+        .collect();
+    let text = gw("").replace("\"192.0.2.1/24\"", &v6.join(", "));
+    let all = warnings(&text);
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert!(
+        all[0].ends_with("vrrp[0].vips[90]: 91 addresses in vips, but one IPv6 advertisement carries at most 90: the last 1 are left out of advertisements; move them to vips_excluded"),
+        "{}",
+        all[0]
+    );
+}
