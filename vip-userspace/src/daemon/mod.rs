@@ -294,6 +294,13 @@ impl Daemon {
         for (key, error) in &p.failed {
             error!(group = %key, %error, "could not start");
         }
+        self.node.set_link_delays(
+            p.config
+                .interfaces
+                .iter()
+                .map(|(n, o)| (n.clone(), (o.up_delay, o.down_delay)))
+                .collect(),
+        );
         let stopped = p.stop.len();
         for id in p.stop {
             let outs = self.node.handle(now, id, Input::Stop);

@@ -174,8 +174,13 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
     for (key, members) in start {
         let reuse = reusable.get(key.as_str()).copied();
         let startup = req.purpose == Purpose::Startup;
+        let delay = if startup {
+            config.global.startup_delay
+        } else {
+            std::time::Duration::ZERO
+        };
         match build(
-            &mut plane, &nl, &key, members, reuse, startup, &mut taken, &in_use,
+            &mut plane, &nl, &key, members, reuse, startup, delay, &mut taken, &in_use,
         )
         .await
         {
@@ -202,6 +207,7 @@ async fn build(
     members: Vec<Instance>,
     reuse: Option<u32>,
     startup: bool,
+    delay: std::time::Duration,
     taken: &mut BTreeSet<u32>,
     in_use: &BTreeSet<(u32, IpAddr)>,
 ) -> Result<Ready> {
@@ -329,6 +335,11 @@ async fn build(
             },
             initial,
             resume,
+            delay: if resume {
+                std::time::Duration::ZERO
+            } else {
+                delay
+            },
         },
         slot,
         links,

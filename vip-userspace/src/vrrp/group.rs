@@ -59,9 +59,10 @@ pub struct MemberSetup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// Start every member: as master at once when `resume` (a previous run's lease on the
-    /// slot is still live, so clients are being answered), otherwise as the RFC says.
+    /// slot is still live, so clients are being answered), otherwise as the RFC says,
+    /// after `delay` (keepalived's `vrrp_startup_delay`: routing converging after boot).
     /// Tracking already known goes in before it.
-    Start { resume: bool },
+    Start { resume: bool, delay: Duration },
     /// A decoded advertisement for member `member`, received from `src` with `ttl`.
     Advert {
         member: usize,
@@ -204,6 +205,8 @@ pub struct Group {
     handover: Handover,
     /// The sync group's state as last reported; `None` for a lone instance.
     aggregate: Option<State>,
+    /// A start waiting out its delay.
+    start_at: Option<Time>,
 }
 
 /// Advertisement_Interval of an instance.
@@ -269,6 +272,7 @@ impl Group {
             .and_then(|m| m.cfg.sync_group.as_ref())
             .map(|_| State::Initialize);
         Ok(Group {
+            start_at: None,
             aggregate,
             params,
             sync: SyncGroup::new(machines),
@@ -327,16 +331,30 @@ impl Group {
             .iter()
             .filter_map(|m| m.announce.due_at())
             .min();
-        [self.sync.poll_at(), self.own_at, handover, announcements]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.sync.poll_at(),
+            self.own_at,
+            handover,
+            announcements,
+            self.start_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
-            Input::Start { resume } => self.start(now, resume, &mut out),
+            Input::Start { resume, delay } => {
+                if resume || delay.is_zero() {
+                    self.start(now, resume, &mut out);
+                } else {
+                    // Nothing of a previous run is trusted meanwhile.
+                    self.release(&mut out);
+                    self.start_at = Some(now + delay);
+                }
+            }
             Input::Advert {
                 member,
                 src,
@@ -406,6 +424,10 @@ impl Group {
 
     pub fn poll(&mut self, now: Time) -> Vec<Output> {
         let mut out = Vec::new();
+        if self.start_at.is_some_and(|t| t <= now) && self.handover == Handover::None {
+            self.start_at = None;
+            self.start(now, false, &mut out);
+        }
         if self.own_at.is_some_and(|t| t <= now) {
             self.own(now, &mut out);
             for i in 0..self.members.len() {
@@ -525,6 +547,7 @@ impl Group {
         if self.handover != Handover::None {
             return;
         }
+        self.start_at = None;
         if self.owned || self.own_at.is_some() {
             self.handover = Handover::Waiting {
                 until: now + self.lease_len(),
@@ -540,6 +563,7 @@ impl Group {
 
     fn stop(&mut self, now: Time, out: &mut Vec<Output>) {
         self.handover = Handover::Done;
+        self.start_at = None;
         let actions = self.sync.handle_all(now, Event::Shutdown);
         self.execute(now, actions, out);
         self.release(out);

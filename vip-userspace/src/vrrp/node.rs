@@ -9,6 +9,7 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::IpAddr,
+    time::Duration,
 };
 
 use super::{
@@ -43,12 +44,14 @@ pub struct GroupSetup {
 }
 
 /// A group to start: what the daemon resolved, what tracking already knows (fed before
-/// it starts), and whether a previous run's lease on its slot is still live.
+/// it starts), whether a previous run's lease on its slot is still live, and how long to
+/// wait before taking part (the start-up delay; zero on reloads).
 #[derive(Debug, Clone)]
 pub struct Launch {
     pub setup: GroupSetup,
     pub initial: Vec<Input>,
     pub resume: bool,
+    pub delay: std::time::Duration,
 }
 
 /// What a reload does.
@@ -92,6 +95,13 @@ pub struct Node {
     /// By address alone: a VIP's device need not be the VRRP interface.
     vips: HashMap<IpAddr, Vec<GroupId>>,
     schedule: Schedule,
+    /// Flap damping: how long a link change must last before groups hear of it, by
+    /// interface name (up delay, down delay).
+    link_delays: HashMap<String, (Duration, Duration)>,
+    /// The link state groups last heard, by interface name (absent: up).
+    links_applied: HashMap<String, bool>,
+    /// Link changes waiting out their delay: the new state and when it applies.
+    links_pending: HashMap<String, (bool, Time)>,
 }
 
 impl Node {
@@ -142,6 +152,19 @@ impl Node {
         now: Time,
         launch: Launch,
     ) -> Result<(GroupId, Vec<(GroupId, Output)>), ConfigError> {
+        // Every interface the group looks at is up unless the launch says otherwise.
+        for m in &launch.setup.members {
+            let names = std::iter::once(&m.cfg.interface)
+                .chain(m.cfg.track_interfaces.iter().map(|t| &t.name));
+            for name in names {
+                self.links_applied.insert(name.clone(), true);
+            }
+        }
+        for input in &launch.initial {
+            if let Input::Link { name, up } = input {
+                self.links_applied.insert(name.clone(), *up);
+            }
+        }
         let id = self.add(launch.setup)?;
         let mut out = Vec::new();
         for input in launch.initial {
@@ -152,6 +175,7 @@ impl Node {
             id,
             Input::Start {
                 resume: launch.resume,
+                delay: launch.delay,
             },
         ));
         Ok((id, out))
@@ -244,8 +268,37 @@ impl Node {
         )
     }
 
-    /// Interface `name` went up or down.
+    /// How long a change of each interface must last before it counts (flap damping).
+    pub fn set_link_delays(&mut self, delays: HashMap<String, (Duration, Duration)>) {
+        self.link_delays = delays;
+    }
+
+    /// Interface `name` went up or down: groups hear of it once it has lasted the
+    /// interface's up or down delay (at once without one). A change back within the
+    /// delay cancels it.
     pub fn link(&mut self, now: Time, name: &str, up: bool) -> Vec<(GroupId, Output)> {
+        let applied = self.links_applied.get(name).copied().unwrap_or(true);
+        if up == applied {
+            self.links_pending.remove(name);
+            return Vec::new();
+        }
+        let delay = self
+            .link_delays
+            .get(name)
+            .map_or(Duration::ZERO, |(u, d)| if up { *u } else { *d });
+        if delay.is_zero() {
+            self.links_pending.remove(name);
+            return self.apply_link(now, name, up);
+        }
+        if self.links_pending.get(name).is_none_or(|(p, _)| *p != up) {
+            self.links_pending
+                .insert(name.to_owned(), (up, now + delay));
+        }
+        Vec::new()
+    }
+
+    fn apply_link(&mut self, now: Time, name: &str, up: bool) -> Vec<(GroupId, Output)> {
+        self.links_applied.insert(name.to_owned(), up);
         let ids = self.links.get(name).cloned().unwrap_or_default();
         let input = Input::Link {
             name: name.to_owned(),
@@ -264,20 +317,33 @@ impl Node {
             .collect()
     }
 
-    /// The earliest deadline of any group.
+    /// The earliest deadline of any group or damped link change.
     pub fn poll_at(&mut self) -> Option<Time> {
         let groups = &self.groups;
-        self.schedule
-            .next(|id| groups.get(&id).and_then(|e| e.group.poll_at()))
+        let group = self
+            .schedule
+            .next(|id| groups.get(&id).and_then(|e| e.group.poll_at()));
+        let link = self.links_pending.values().map(|(_, t)| *t).min();
+        group.into_iter().chain(link).min()
     }
 
     /// Fires what is due at `now` in every group.
     pub fn poll(&mut self, now: Time) -> Vec<(GroupId, Output)> {
+        let due: Vec<(String, bool)> = self
+            .links_pending
+            .iter()
+            .filter(|(_, (_, t))| *t <= now)
+            .map(|(n, (up, _))| (n.clone(), *up))
+            .collect();
+        let mut out = Vec::new();
+        for (name, up) in due {
+            self.links_pending.remove(&name);
+            out.extend(self.apply_link(now, &name, up));
+        }
         let groups = &self.groups;
         let due = self
             .schedule
             .due(now, |id| groups.get(&id).and_then(|e| e.group.poll_at()));
-        let mut out = Vec::new();
         for id in due {
             if let Some(e) = self.groups.get_mut(&id) {
                 out.extend(e.group.poll(now).into_iter().map(|o| (id, o)));

@@ -64,6 +64,8 @@ struct Driver {
     names: HashMap<GroupId, (String, Vec<String>)>,
     config: Config,
     now: Time,
+    /// The configuration's start-up delay at the first start, zero on reloads.
+    startup_delay: Duration,
 }
 
 type Res<T> = Result<T, String>;
@@ -120,6 +122,7 @@ impl Driver {
             ifindex,
             src,
             names: HashMap::new(),
+            startup_delay: config.global.startup_delay,
             config,
             now: Time::ZERO,
         })
@@ -161,6 +164,11 @@ impl Driver {
             setup,
             initial: Vec::new(),
             resume,
+            delay: if resume {
+                Duration::ZERO
+            } else {
+                self.startup_delay
+            },
         };
         let (id, outputs) = self
             .node
@@ -257,9 +265,11 @@ impl Driver {
         let outputs = match kind.as_str() {
             "start" => {
                 let resume = v.get("resume").and_then(Value::as_bool).unwrap_or(false);
+                self.node.set_link_delays(link_delays(&self.config));
                 for (key, members) in desired_groups(&self.config) {
                     self.launch(key, members, resume, out)?;
                 }
+                self.startup_delay = Duration::ZERO;
                 Vec::new()
             }
             "advert" => {
@@ -326,6 +336,7 @@ impl Driver {
                         self.record(outputs, out);
                     }
                 }
+                self.node.set_link_delays(link_delays(&new));
                 for (key, members) in plan.start {
                     self.launch(key, members, false, out)?;
                 }
@@ -338,6 +349,13 @@ impl Driver {
         self.record(outputs, out);
         Ok(())
     }
+}
+
+fn link_delays(c: &Config) -> HashMap<String, (Duration, Duration)> {
+    c.interfaces
+        .iter()
+        .map(|(n, o)| (n.clone(), (o.up_delay, o.down_delay)))
+        .collect()
 }
 
 fn interval(v: &Value) -> Res<Interval> {

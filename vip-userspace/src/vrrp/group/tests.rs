@@ -142,7 +142,16 @@ fn run(seed: u64, sync: bool) {
     let members = g.members().len();
     let mut slot = None;
     let mut now = Time::ZERO;
-    apply(&mut slot, &g.handle(now, Input::Start { resume: false }));
+    apply(
+        &mut slot,
+        &g.handle(
+            now,
+            Input::Start {
+                resume: false,
+                delay: Duration::ZERO,
+            },
+        ),
+    );
     for step in 0..400 {
         // Either the next timer, or an input somewhat before it.
         let next = g.poll_at();
@@ -169,7 +178,16 @@ fn run(seed: u64, sync: bool) {
                     }
                     assert!(slot.is_none(), "seed {seed}: handover ended answering");
                     g = group(config(sync));
-                    apply(&mut slot, &g.handle(now, Input::Start { resume: false }));
+                    apply(
+                        &mut slot,
+                        &g.handle(
+                            now,
+                            Input::Start {
+                                resume: false,
+                                delay: Duration::ZERO,
+                            },
+                        ),
+                    );
                 }
             }
         }
@@ -191,7 +209,13 @@ fn a_release_by_the_data_plane_is_never_written_back() {
     let mut slot = None;
     apply(
         &mut slot,
-        &g.handle(Time::ZERO, Input::Start { resume: false }),
+        &g.handle(
+            Time::ZERO,
+            Input::Start {
+                resume: false,
+                delay: Duration::ZERO,
+            },
+        ),
     );
     let mut now = Time::ZERO;
     while slot.is_none() {
