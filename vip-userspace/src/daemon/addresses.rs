@@ -1,8 +1,11 @@
 //! What the kernel holds for an instance while it is master (its VIP addresses with
-//! Accept_Mode, the virtual MAC's unicast filter entry), kept in the last wanted state by
-//! a task on the `vipd-addresses` thread, and announcements too many to send from the
-//! loop. Neither is on the failover path: the XDP program answers as soon as the slot
-//! moves.
+//! Accept_Mode, the virtual MAC's unicast filter entry, its `virtual_routes` and
+//! `virtual_rules`), kept in the last wanted state by a task on the `vipd-addresses`
+//! thread, and announcements too many to send from the loop. Neither is on the failover
+//! path: the XDP program answers as soon as the slot moves.
+//!
+//! While master, routes and rules are checked every [`REAPPLY`] and put back if something
+//! (an operator, another daemon) removed them, as keepalived does.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -19,7 +22,10 @@ use super::{
 };
 use crate::{
     config::{Instance, Vip},
-    net::{Netlink, PacketSender, frames},
+    net::{
+        Netlink, PacketSender, frames,
+        routes::{Route, Rule},
+    },
 };
 
 /// What one instance installs as master.
@@ -31,7 +37,12 @@ pub struct Installation {
     /// Each VIP with the index of its device.
     pub vips: Vec<(u32, Vip)>,
     pub vmac: Option<[u8; 6]>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
 }
+
+/// How often a master's routes and rules are checked.
+pub const REAPPLY: Duration = Duration::from_secs(1);
 
 impl Installation {
     /// The VIPs the kernel gets on master (`vips` and `vips_excluded` alike): all of them
@@ -40,6 +51,14 @@ impl Installation {
     /// the VIP itself is not accepted, RFC 5798 §6.1).
     pub fn of(cfg: &Instance, devs: &Devices) -> Installation {
         let ifindex = devs.get(&cfg.interface).map_or(0, |(i, _)| *i);
+        let routes = cfg
+            .virtual_routes
+            .iter()
+            .map(|r| Route {
+                oif: r.dev.as_ref().and_then(|d| devs.get(d)).map(|(i, _)| *i),
+                spec: r.clone(),
+            })
+            .collect();
         Installation {
             instance: cfg.name.clone(),
             ifindex,
@@ -51,6 +70,8 @@ impl Installation {
                 Vec::new()
             },
             vmac: cfg.vmac.then(|| cfg.vmac_address()),
+            routes,
+            rules: cfg.virtual_rules.clone(),
         }
     }
 
@@ -67,6 +88,10 @@ async fn apply(
     newer: Option<&watch::Receiver<bool>>,
 ) {
     let started = clock::now();
+    if !present {
+        // Routes and rules may use the addresses (a route's `src`): they go first.
+        routes_and_rules(nl, what, false).await;
+    }
     for (ifindex, vip) in &what.vips {
         // A newer wish overrides the rest of this round.
         if newer.is_some_and(|w| w.has_changed().unwrap_or(false)) {
@@ -92,6 +117,9 @@ async fn apply(
             warn!(instance = %what.instance, present, error = %crate::error_chain(&error), "VMAC unicast filter change failed");
         }
     }
+    if present {
+        routes_and_rules(nl, what, true).await;
+    }
     debug!(
         instance = %what.instance,
         present,
@@ -99,6 +127,38 @@ async fn apply(
         took_us = clock::now().saturating_duration_since(started).as_micros() as u64,
         "installation reconciled"
     );
+}
+
+/// Adds (or removes) every route and rule; returns how many changed.
+async fn routes_and_rules(nl: &Netlink, what: &Installation, present: bool) -> usize {
+    let mut changed = 0;
+    for r in &what.routes {
+        let done = if present {
+            nl.add_route(r).await
+        } else {
+            nl.del_route(r).await
+        };
+        match done {
+            Ok(c) => changed += usize::from(c),
+            Err(error) => {
+                warn!(instance = %what.instance, present, error = %crate::error_chain(&error), "route change failed")
+            }
+        }
+    }
+    for r in &what.rules {
+        let done = if present {
+            nl.add_rule(r).await
+        } else {
+            nl.del_rule(r).await
+        };
+        match done {
+            Ok(c) => changed += usize::from(c),
+            Err(error) => {
+                warn!(instance = %what.instance, present, error = %crate::error_chain(&error), "rule change failed")
+            }
+        }
+    }
+    changed
 }
 
 /// The loop's handle on one instance's installation.
@@ -130,8 +190,22 @@ impl Installer {
 
 async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<bool>) {
     let mut applied = false;
+    let watch_routes = !what.routes.is_empty() || !what.rules.is_empty();
     loop {
-        let closed = want.changed().await.is_err();
+        let closed = if applied && watch_routes {
+            match tokio::time::timeout(REAPPLY, want.changed()).await {
+                Ok(r) => r.is_err(),
+                Err(_) => {
+                    let back = routes_and_rules(&nl, &what, true).await;
+                    if back > 0 {
+                        warn!(instance = %what.instance, count = back, "routes or rules removed while master: put back");
+                    }
+                    continue;
+                }
+            }
+        } else {
+            want.changed().await.is_err()
+        };
         let present = *want.borrow_and_update();
         if present != applied {
             apply(&nl, &what, present, (!closed).then_some(&want)).await;

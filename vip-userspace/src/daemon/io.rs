@@ -119,7 +119,11 @@ impl MemberIo {
                 let sent = advert
                     .encode(src, *peer)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| socket.send_unicast(*peer, &b).map_err(|e| e.to_string()));
+                    .and_then(|b| {
+                        socket
+                            .send_unicast(src, *peer, &b)
+                            .map_err(|e| crate::error_chain(&e))
+                    });
                 match sent {
                     Ok(()) => self.sent += 1,
                     Err(error) => {

@@ -269,6 +269,20 @@ async fn build(
             }
         }
         let src = source_address(nl, link.ifindex, &inst).await?;
+        // Routes' devices are only looked up: nothing is attached to them.
+        let route_devs: Vec<String> = inst
+            .virtual_routes
+            .iter()
+            .filter_map(|r| r.dev.clone())
+            .filter(|d| !devs.contains_key(d))
+            .collect();
+        for d in route_devs {
+            let l = nl
+                .link(&d)
+                .await
+                .with_context(|| format!("instance {}: route device {d}", inst.name))?;
+            devs.insert(l.name.clone(), (l.ifindex, l.mac));
+        }
         for l in &dev_links {
             if !plane.attached.contains_key(&l.ifindex) {
                 let mode = plane

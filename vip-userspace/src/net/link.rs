@@ -36,7 +36,7 @@ pub struct Netlink {
     handle: Handle,
 }
 
-fn errno(e: &rtnetlink::Error) -> Option<i32> {
+pub(crate) fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {
         rtnetlink::Error::NetlinkError(m) => Some(-m.raw_code()),
         _ => None,
@@ -69,6 +69,10 @@ impl Netlink {
         let (conn, handle, _) = rtnetlink::new_connection().map_err(io_err("opening rtnetlink"))?;
         tokio::spawn(conn);
         Ok(Self { handle })
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     pub async fn link(&self, name: &str) -> Result<LinkState> {

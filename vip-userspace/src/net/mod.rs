@@ -3,6 +3,7 @@
 pub mod frames;
 pub mod link;
 pub mod packet;
+pub mod routes;
 pub mod vrrp_socket;
 
 pub use link::{LinkEvent, LinkState, Netlink};

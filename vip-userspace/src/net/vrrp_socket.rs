@@ -9,7 +9,7 @@ use std::{
 };
 
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
-use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use vip_common::wire::{IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
 
@@ -30,6 +30,7 @@ pub struct Received {
 pub struct VrrpSocket {
     fd: AsyncFd<Socket>,
     v6: bool,
+    ifindex: u32,
 }
 
 const MAX_PACKET: usize = 65_536;
@@ -74,7 +75,7 @@ impl VrrpSocket {
         // SAFETY: the Socket owns its descriptor for as long as the AsyncFd holds it.
         let fd = unsafe { AsyncFd::register_with_interest(s, tokio::io::Interest::READABLE) }
             .map_err(|e| io_err(what("registering with tokio"))(e.into()))?;
-        Ok(Self { fd, v6 })
+        Ok(Self { fd, v6, ifindex })
     }
 
     /// Waits until packets arrive, then takes up to `max` of them: one wake-up per burst
@@ -113,15 +114,65 @@ impl VrrpSocket {
         }
     }
 
-    /// Sends a VRRP message to a unicast peer; the kernel adds the IP header (TTL / hop
-    /// limit 255 set at open) and picks the source.
-    pub fn send_unicast(&self, dst: IpAddr, vrrp: &[u8]) -> Result<()> {
-        let addr = SockAddr::from(SocketAddr::new(dst, 0));
-        self.fd
-            .get_ref()
-            .send_to(vrrp, &addr)
-            .map(|_| ())
-            .map_err(io_err(format!("sending VRRP to {dst}")))
+    /// Sends a VRRP message from `src` to a unicast peer on this socket's interface; the
+    /// kernel adds the IP header (TTL / hop limit 255 set at open). The source is given
+    /// explicitly (IP_PKTINFO / IPV6_PKTINFO): the VRRPv3 checksum covers it, so the
+    /// kernel must not pick another (a global IPv6 source for a global peer, say, where
+    /// the advert was summed over the link-local one).
+    pub fn send_unicast(&self, src: IpAddr, dst: IpAddr, vrrp: &[u8]) -> Result<()> {
+        use nix::sys::socket::{ControlMessage, SockaddrStorage, sendmsg};
+        let what = || format!("sending VRRP from {src} to {dst}");
+        let iov = [std::io::IoSlice::new(vrrp)];
+        let fd = self.fd.get_ref().as_raw_fd();
+        let sent = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(_)) => {
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: self.ifindex as i32,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from_ne_bytes(s.octets()),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                let to = SockaddrStorage::from(SocketAddr::new(dst, 0));
+                sendmsg(
+                    fd,
+                    &iov,
+                    &[ControlMessage::Ipv4PacketInfo(&info)],
+                    MsgFlags::empty(),
+                    Some(&to),
+                )
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let info = libc::in6_pktinfo {
+                    ipi6_addr: libc::in6_addr {
+                        s6_addr: s.octets(),
+                    },
+                    ipi6_ifindex: self.ifindex,
+                };
+                // A link-local peer is reached on this interface.
+                let scope = if d.is_unicast_link_local() {
+                    self.ifindex
+                } else {
+                    0
+                };
+                let to = SockaddrStorage::from(std::net::SocketAddrV6::new(d, 0, 0, scope));
+                sendmsg(
+                    fd,
+                    &iov,
+                    &[ControlMessage::Ipv6PacketInfo(&info)],
+                    MsgFlags::empty(),
+                    Some(&to),
+                )
+            }
+            _ => {
+                return Err(io_err(what())(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "source and peer of different families",
+                )));
+            }
+        };
+        sent.map(|_| ())
+            .map_err(|e| io_err(what())(std::io::Error::from(e)))
     }
 }
 
