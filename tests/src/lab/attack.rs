@@ -98,3 +98,57 @@ pub fn advert_v4(
         &vrrp,
     )
 }
+
+/// A VRRPv2 advertisement over IPv4 with simple-text authentication `password` (empty:
+/// auth type 0), checksummed correctly.
+pub fn advert_v2(
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    interval_secs: u8,
+    vips: &[Ipv4Addr],
+    password: &[u8],
+) -> Vec<u8> {
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let auth = if password.is_empty() {
+        vipd::vrrp::packet::Auth::NONE
+    } else {
+        vipd::vrrp::packet::Auth::simple_text(password).expect("at most 8 bytes")
+    };
+    let advert = Advert::v2(
+        vrid,
+        priority,
+        Interval::from_secs(interval_secs).expect("non-zero interval"),
+        vips.iter().map(|a| (*a).into()).collect(),
+        auth,
+    );
+    let vrrp = advert
+        .encode(src.into(), group.into())
+        .expect("encodable advert");
+    frames::vrrp_v4(
+        src_mac,
+        frames::ipv4_multicast_mac(group),
+        src,
+        group,
+        1,
+        &vrrp,
+    )
+}
+
+/// `frame` (an untagged IPv4 VRRPv3 advert from [`advert_v4`]) with its Max Adver Int
+/// set to 0 and the checksum made right again, so only the zero interval is wrong (RFC
+/// 5798 errata 8299 / 8301 say to discard it).
+pub fn with_zero_interval(mut frame: Vec<u8>) -> Vec<u8> {
+    const VRRP: usize = 14 + 20;
+    frame[VRRP + 4] &= 0xf0;
+    frame[VRRP + 5] = 0;
+    frame[VRRP + 6] = 0;
+    frame[VRRP + 7] = 0;
+    let (src, dst) = (&frame[26..30], &frame[30..34]);
+    let len = (frame.len() - VRRP) as u16;
+    let pseudo = [src, dst, &[0, 112], &len.to_be_bytes()].concat();
+    let sum = vipd::checksum::inet_checksum(&[&pseudo, &frame[VRRP..]]);
+    frame[VRRP + 6..VRRP + 8].copy_from_slice(&sum.to_be_bytes());
+    frame
+}

@@ -66,6 +66,7 @@ use aya::{
 };
 
 pub use attack::{Injector, advert_v4};
+
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use frr::{Frr, FrrConfig, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};

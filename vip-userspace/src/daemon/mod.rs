@@ -290,6 +290,7 @@ impl Daemon {
 
     /// Applies a preparation in one step: stops what it says, launches what is ready.
     fn commit(&mut self, p: Prepared) {
+        let started = Instant::now();
         let now = clock::now();
         for (key, error) in &p.failed {
             error!(group = %key, %error, "could not start");
@@ -307,25 +308,27 @@ impl Daemon {
             self.execute(now, outs);
             self.forget(id);
         }
-        let mut started = 0;
+        let mut launched = 0;
         for ready in p.ready {
             let key = ready.launch.setup.key.clone();
             match self.launch(now, ready) {
-                Ok(()) => started += 1,
+                Ok(()) => launched += 1,
                 Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
             }
         }
         self.config = p.config;
         self.generation += 1;
         self.cleanup();
+        let took_us = started.elapsed().as_micros() as u64;
+        let started = launched;
         match p.purpose {
-            Purpose::Startup => info!(started, "instances started"),
+            Purpose::Startup => info!(started, took_us, "instances started"),
             Purpose::Reload => info!(
                 kept = p.keep.len(),
-                started, stopped, "configuration reloaded"
+                started, stopped, took_us, "configuration reloaded"
             ),
             Purpose::Rebuild { interface } => {
-                info!(%interface, started, stopped, "interface rebuilt")
+                info!(%interface, started, stopped, took_us, "interface rebuilt")
             }
         }
     }
