@@ -535,6 +535,19 @@ impl Lab {
         netns::run(netns::nsenter(&node.ns, argv))
     }
 
+    /// Runs `argv` in `node`'s namespace to completion: whether it succeeded, its stdout
+    /// and its stderr.
+    pub fn exec_status(&self, node: &Node, argv: &[&str]) -> Result<(bool, String, String)> {
+        let out = netns::nsenter(&node.ns, argv)
+            .output()
+            .with_context(|| format!("running {argv:?}"))?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
     /// Starts `argv` in namespace `ns` in the background; it is killed when the lab drops.
     pub fn spawn_in(&self, ns: &str, label: &str, argv: &[&str]) -> Result<Proc> {
         let mut cmd = netns::nsenter(ns, argv);

@@ -265,6 +265,17 @@ impl Vipd {
         Ok(())
     }
 
+    /// Adds `lines` (keys of `[global]`, each ending in a newline) to the configuration.
+    pub fn set_global(&self, lines: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config)?;
+        let global_end = text.find("\n\n").map(|i| i + 1).unwrap_or(text.len());
+        std::fs::write(
+            &self.config,
+            format!("{}{lines}{}", &text[..global_end], &text[global_end..]),
+        )?;
+        Ok(())
+    }
+
     /// Rewrites the instance sections (for SIGHUP reload tests).
     pub fn rewrite(&self, vrrp: &str) -> Result<()> {
         let text = std::fs::read_to_string(&self.config)?;

@@ -72,6 +72,11 @@ pub struct Global {
     /// keepalived's `vrrp_startup_delay`: for this long after vipd starts, instances take
     /// no part (they stay in Initialize). 0..=1 h.
     pub startup_delay: Duration,
+    /// SCHED_RR priority of the event-loop thread, 1..=99; 0 leaves it an ordinary
+    /// thread. A VRRP timer must fire on time however busy the host is: at 10 ms adverts a
+    /// loop starved for 40 ms by other processes lets a backup take over.
+    /// [global_defs vrrp_rt_priority]
+    pub realtime_priority: u8,
 }
 
 /// `global.script_user`, resolved in the user database when the file was loaded.

@@ -284,6 +284,7 @@ pub(crate) fn to_toml(config: &Config) -> String {
         None => out.push_str("# script_user: none (scripts run as root)\n"),
     }
     let _ = writeln!(out, "startup_delay = {}", dur(g.startup_delay));
+    let _ = writeln!(out, "realtime_priority = {}", g.realtime_priority);
     for (name, o) in &config.interfaces {
         let _ = writeln!(out, "\n[interfaces.{}]", key(name));
         let _ = writeln!(out, "foreign_vrrp = {}", quote(o.foreign_vrrp.as_str()));

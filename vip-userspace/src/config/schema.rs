@@ -32,6 +32,7 @@ pub(crate) const GLOBAL_KEYS: &[&str] = &[
     "metrics",
     "script_user",
     "startup_delay",
+    "realtime_priority",
 ];
 
 pub(crate) const INTERFACE_KEYS: &[&str] = &["foreign_vrrp", "up_delay", "down_delay"];
@@ -74,6 +75,7 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/vipd";
 pub(crate) const CONTROL_SOCKET_DIR: &str = "/run/vipd";
 pub(crate) const DEFAULT_PRIORITY: u8 = 100;
+pub(crate) const DEFAULT_REALTIME_PRIORITY: u8 = 1;
 pub(crate) const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
 pub(crate) const DEFAULT_GARP_REPEAT: u32 = 5;
 pub(crate) const DEFAULT_GARP_INTERVAL: Duration = Duration::from_millis(10);
@@ -94,6 +96,7 @@ pub(crate) struct RawGlobal {
     /// Invalid also when the name is fine but no such user exists.
     pub(crate) script_user: Field<ScriptUser>,
     pub(crate) startup_delay: Field<Duration>,
+    pub(crate) realtime_priority: Field<u8>,
 }
 
 /// One `[interfaces.NAME]` table.
@@ -249,6 +252,7 @@ fn decode_global(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> Raw
             }
         }),
         startup_delay: t.duration_in("startup_delay", Duration::ZERO..=MAX_STARTUP_DELAY, sink),
+        realtime_priority: t.int("realtime_priority", 0..=99, sink),
     }
 }
 

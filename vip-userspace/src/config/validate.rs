@@ -623,6 +623,9 @@ fn build_global(g: RawGlobal) -> Option<Global> {
         metrics: optional(&g.metrics)?,
         script_user: optional(&g.script_user)?,
         startup_delay: g.startup_delay.or(Duration::ZERO)?,
+        realtime_priority: g
+            .realtime_priority
+            .or(super::schema::DEFAULT_REALTIME_PRIORITY)?,
     })
 }
 

@@ -198,6 +198,9 @@ pub const MAX_CLIENTS: usize = 32;
 pub const CACHE: Duration = Duration::from_secs(1);
 /// A client has this long to send its request and read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// ... and this long to send the request itself: a scraper sends it at once, so a
+/// connection that stays silent is idle and gives its slot back quickly.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The latest rendered body and when it was made.
 type Cache = tokio::sync::Mutex<Option<(Instant, String)>>;
@@ -253,11 +256,19 @@ async fn answer(mut stream: TcpStream, source: Source, cache: Arc<Cache>) {
     // Read the request head, at most 8 KiB: only the request line matters.
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
         }
+    };
+    if tokio::time::timeout(REQUEST_TIMEOUT, read_head)
+        .await
+        .is_err()
+    {
+        return;
     }
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);

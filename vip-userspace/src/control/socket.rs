@@ -188,12 +188,17 @@ pub async fn serve(
     }
 }
 
+/// A client sends its one-line request at once; one that stays silent gives its slot back.
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+
 async fn answer(stream: UnixStream, source: Source) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     // Requests are tiny; a bounded read keeps a hostile client from growing memory.
     let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, 4096));
-    reader.read_line(&mut line).await?;
+    tokio::time::timeout(REQUEST_TIMEOUT, reader.read_line(&mut line))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
         Ok(Request::Status) => match source().await {
             Some(status) => serde_json::to_string(&status).unwrap_or_default(),

@@ -14,6 +14,7 @@ mod iface;
 mod io;
 mod lag;
 mod prepare;
+pub mod privileges;
 mod serve;
 mod status;
 mod worker;
@@ -132,10 +133,20 @@ pub async fn run(opts: Options) -> Result<()> {
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
     let maps = Maps::open_pinned(&pin)
         .with_context(|| format!("opening the pinned maps under {}", pin.display()))?;
+    // Everything that needed more is done; no other thread exists yet, so every thread
+    // started from here on inherits the reduced sets.
+    if let Err(error) = privileges::realtime(config.global.realtime_priority) {
+        warn!(error = %format!("{error:#}"), "the event loop stays an ordinary thread");
+    }
+    let keep = privileges::kept(config.global.script_user.is_some());
+    privileges::drop_to(&keep).context("dropping capabilities")?;
+    info!(kept = ?keep, "capabilities reduced");
     let worker = Worker::start("vipd-worker", 0)?;
     let addresses = Worker::start("vipd-addresses", 19)?;
     let announcer = addresses::announcer(&addresses);
-    let run_as = RunAs::default();
+    let run_as = RunAs {
+        ids: config.global.script_user.as_ref().map(|u| (u.uid, u.gid)),
+    };
     // Batches of up to 64 packets: the queue holds a few thousand adverts at most.
     let (inbound_tx, inbound_rx) = mpsc::channel(64);
     let (track_tx, track_rx) = mpsc::channel(256);

@@ -25,7 +25,7 @@ fn unknown_key_without_a_near_miss_lists_the_known_keys() {
     );
     assert_eq!(
         problem(&text),
-        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics, script_user, startup_delay"
+        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics, script_user, startup_delay, realtime_priority"
     );
 }
 

@@ -341,3 +341,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn realtime_priority_defaults_to_1_and_stops_at_99() {
+    assert_eq!(round_trip(&global("")).global.realtime_priority, 1);
+    assert_eq!(
+        round_trip(&global("realtime_priority = 0\n"))
+            .global
+            .realtime_priority,
+        0
+    );
+    assert!(problem(&global("realtime_priority = 100\n")).contains("global.realtime_priority"));
+}
