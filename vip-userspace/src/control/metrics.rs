@@ -296,11 +296,22 @@ fn http(status: &str, content_type: &str, body: &str) -> String {
     )
 }
 
+/// Connections the kernel queues before the listener takes them: a burst of scrapers
+/// (or a flood) is accepted and answered or refused, not left timing out.
+const BACKLOG: i32 = 1024;
+
 /// Binds the metrics listener (served later, off the loop).
 pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    let l = std::net::TcpListener::bind(addr)?;
-    l.set_nonblocking(true)?;
-    Ok(l)
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    s.set_nonblocking(true)?;
+    Ok(s.into())
 }
 
 #[cfg(test)]

@@ -122,8 +122,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let control = crate::control::socket::bind(&config.global.control_socket)?;
     let metrics = match config.global.metrics {
         Some(addr) => Some(
-            std::net::TcpListener::bind(addr)
-                .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            crate::control::metrics::bind(addr)
                 .with_context(|| format!("binding metrics on {addr}"))?,
         ),
         None => None,
