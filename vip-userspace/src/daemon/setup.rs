@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result, anyhow};
 use ipnet::IpNet;
 use tracing::{info, warn};
 use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, MAX_GROUPS, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey,
-    VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    FAMILY_IPV4, FAMILY_IPV6, MAX_GROUPS, POLICY_F_ALLOWLIST, POLICY_F_AUTH, PeerKey, Policy,
+    PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
 };
 
 use super::{
@@ -325,9 +325,16 @@ fn write_entries(
                 0
             } else {
                 POLICY_F_ALLOWLIST
+            } | if inst.auth_pass.is_some() {
+                POLICY_F_AUTH
+            } else {
+                0
             },
             _pad: [0; 2],
             slot,
+            // The program refuses v2 adverts whose password differs (or that carry one
+            // when none is configured), as the daemon does.
+            auth: inst.auth_pass.unwrap_or([0; 8]),
         },
     )?;
     for peer in &inst.allowed_peers {
