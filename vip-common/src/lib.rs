@@ -39,7 +39,8 @@ pub mod programs {
     /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance.
     pub const RESPONDER: &str = "vipd_xdp";
     /// Passes everything. Attached to the peer of a veth so that frames sent with
-    /// `XDP_TX` are not discarded by the veth driver (see DESIGN.md).
+    /// `XDP_TX` are not discarded by the veth driver, which drops them at a peer that
+    /// runs no XDP program of its own.
     pub const PASS: &str = "vipd_pass";
 }
 

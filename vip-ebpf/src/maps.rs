@@ -93,9 +93,10 @@ pub fn refuse_unless_answering(slot: u32) -> Option<u32> {
     }
 }
 
-/// A valid advertisement (`advert`: its fields, `count` and `at_ns` unused) arrived for
-/// the group in `slot`: if it shows a new master (better than us, or our successor during a
-/// handover), stop answering now, and leave the daemon a record of why in `RELEASES`.
+/// A valid advertisement arrived for the group in `slot`, described by `advert` (a release
+/// record but for `count` and `at_ns`, which a release fills in): if it shows a new master
+/// (better than us, or our successor during a handover), stop answering now, and leave the
+/// daemon a record of why in `RELEASES`.
 #[inline(always)]
 pub fn yield_if_superseded(slot: u32, advert: &Release) {
     let Some(state) = GROUP_STATE.get_ptr_mut(slot) else {
