@@ -114,26 +114,109 @@ pub fn ipv6(
     f
 }
 
+/// Upper-layer checksum over the IPv6 pseudo-header (RFC 8200 §8.1) and `body`
+/// (checksum field zeroed).
+pub fn ipv6_checksum(src: &[u8; 16], dst: &[u8; 16], next_header: u8, body: &[u8]) -> u16 {
+    let len = (body.len() as u32).to_be_bytes();
+    inet_checksum(&[src, dst, &len, &[0, 0, 0, next_header], body])
+}
+
 /// ICMPv6 checksum over the IPv6 pseudo-header and `body` (checksum field zeroed).
 pub fn icmpv6_checksum(src: &[u8; 16], dst: &[u8; 16], body: &[u8]) -> u16 {
-    let len = (body.len() as u32).to_be_bytes();
-    inet_checksum(&[src, dst, &len, &[0, 0, 0, 58], body])
+    ipv6_checksum(src, dst, 58, body)
 }
 
 /// A Neighbor Solicitation for `target` from `src` (`::` makes it a DAD probe, which
 /// carries no source link-layer option and goes to the solicited-node group).
 pub fn neighbor_solicitation(src_mac: [u8; 6], src: [u8; 16], target: [u8; 16]) -> Vec<u8> {
+    let sllao = (src != [0; 16]).then_some(src_mac);
+    neighbor_solicitation_with(src_mac, src, target, sllao)
+}
+
+/// A Neighbor Solicitation sent from Ethernet address `src_mac`, carrying `sllao` as its
+/// source link-layer address option if given.
+pub fn neighbor_solicitation_with(
+    src_mac: [u8; 6],
+    src: [u8; 16],
+    target: [u8; 16],
+    sllao: Option<[u8; 6]>,
+) -> Vec<u8> {
     let dst = solicited_node(target);
     let mut body = vec![135, 0, 0, 0, 0, 0, 0, 0];
     body.extend_from_slice(&target);
-    if src != [0; 16] {
+    if let Some(mac) = sllao {
         body.extend_from_slice(&[1, 1]);
-        body.extend_from_slice(&src_mac);
+        body.extend_from_slice(&mac);
     }
     let c = icmpv6_checksum(&src, &dst, &body);
     body[2..4].copy_from_slice(&c.to_be_bytes());
     let dst_mac = [0x33, 0x33, dst[12], dst[13], dst[14], dst[15]];
     ipv6(src_mac, dst_mac, src, dst, 58, 255, &body)
+}
+
+/// An IPv6 extension header, as [`with_ipv6_ext`] inserts it (8 bytes each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ext {
+    /// Hop-by-hop options: one PadN option.
+    HopByHop,
+    /// Destination options: one PadN option.
+    DestOptions,
+    /// A type 0 routing header with no addresses.
+    Routing { segments_left: u8 },
+    /// `offset` in 8-octet units; `more` is the M flag. Offset 0 without M is an atomic
+    /// fragment.
+    Fragment { offset: u16, more: bool },
+}
+
+impl Ext {
+    pub fn number(self) -> u8 {
+        match self {
+            Ext::HopByHop => 0,
+            Ext::Routing { .. } => 43,
+            Ext::Fragment { .. } => 44,
+            Ext::DestOptions => 60,
+        }
+    }
+
+    fn bytes(self, next: u8) -> [u8; 8] {
+        match self {
+            Ext::HopByHop | Ext::DestOptions => [next, 0, 1, 4, 0, 0, 0, 0],
+            Ext::Routing { segments_left } => [next, 0, 0, segments_left, 0, 0, 0, 0],
+            Ext::Fragment { offset, more } => {
+                let v = (offset << 3) | more as u16;
+                let [hi, lo] = v.to_be_bytes();
+                [next, 0, hi, lo, 0x12, 0x34, 0x56, 0x78]
+            }
+        }
+    }
+}
+
+/// `frame` (IPv6, untagged or with one VLAN tag) with `exts` inserted between the IPv6
+/// header and the upper layer, in order: Next Header fields chained and the payload
+/// length grown. The upper layer is unchanged, and so is its checksum, which covers only
+/// the upper-layer length and the addresses (no routing header here has segments left
+/// that would change the final destination).
+pub fn with_ipv6_ext(frame: &[u8], exts: &[Ext]) -> Vec<u8> {
+    let l3 = if frame[12..14] == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    let upper = frame[l3 + 6];
+    let mut chain = Vec::new();
+    for (i, e) in exts.iter().enumerate() {
+        let next = exts.get(i + 1).map_or(upper, |n| n.number());
+        chain.extend_from_slice(&e.bytes(next));
+    }
+    let mut f = frame[..l3 + 40].to_vec();
+    f.extend_from_slice(&chain);
+    f.extend_from_slice(&frame[l3 + 40..]);
+    if let Some(first) = exts.first() {
+        f[l3 + 6] = first.number();
+    }
+    let payload = u16::from_be_bytes([f[l3 + 4], f[l3 + 5]]) + chain.len() as u16;
+    f[l3 + 4..l3 + 6].copy_from_slice(&payload.to_be_bytes());
+    f
 }
 
 /// Parses a `.hex` vector file: `NAME HEX` per line, `#` comments.

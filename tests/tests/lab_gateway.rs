@@ -22,7 +22,12 @@ fn section(priority: u8, vip: &str, extra: &str) -> String {
 
 /// The node's link-local address on eth0.
 fn link_local(lab: &Lab, node: &Node) -> Result<String> {
-    let out = lab.exec(node, &["ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link"])?;
+    let out = lab.exec(
+        node,
+        &[
+            "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link",
+        ],
+    )?;
     let addr = out
         .split_whitespace()
         .skip_while(|w| *w != "inet6")
@@ -86,7 +91,10 @@ fn ipv6_unicast_peers_on_global_addresses_elect_one_master_and_fail_over() -> Re
 fn ipv6_unicast_peers_on_link_local_addresses_elect_one_master_and_fail_over() -> Result<()> {
     require_root();
     let lab = Lab::builder().routers(2).build()?;
-    let (l1, l2) = (link_local(&lab, lab.router(1))?, link_local(&lab, lab.router(2))?);
+    let (l1, l2) = (
+        link_local(&lab, lab.router(1))?,
+        link_local(&lab, lab.router(2))?,
+    );
     unicast_pair(
         &lab,
         "\"fe80::1/64\", \"2001:db8::1/64\"",
@@ -107,22 +115,39 @@ fn installed(lab: &Lab, node: &Node) -> Result<[bool; 4]> {
         Ok(lab.exec(node, argv)?.contains(needle))
     };
     Ok([
-        has(&["ip", "route", "show", "203.0.113.0/24"], "via 192.0.2.254")?,
-        has(&["ip", "route", "show", "type", "blackhole"], "198.51.100.128/25")?,
-        has(&["ip", "route", "show", "table", "100"], "default via 192.0.2.254")?,
-        has(&["ip", "rule", "show"], "1000:\tfrom 192.0.2.0/24 lookup 100")?,
+        has(
+            &["ip", "route", "show", "203.0.113.0/24"],
+            "via 192.0.2.254",
+        )?,
+        has(
+            &["ip", "route", "show", "type", "blackhole"],
+            "198.51.100.128/25",
+        )?,
+        has(
+            &["ip", "route", "show", "table", "100"],
+            "default via 192.0.2.254",
+        )?,
+        has(
+            &["ip", "rule", "show"],
+            "1000:\tfrom 192.0.2.0/24 lookup 100",
+        )?,
     ])
 }
 
 fn wait_installed(lab: &Lab, node: &Node, want: bool, what: &str) -> Result<Duration> {
-    wait_until(what, Duration::from_secs(5), Duration::from_millis(20), || {
-        let now = installed(lab, node)?;
-        if now == [want; 4] {
-            Ok(true)
-        } else {
-            anyhow::bail!("{} holds {now:?}", node.label)
-        }
-    })
+    wait_until(
+        what,
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            let now = installed(lab, node)?;
+            if now == [want; 4] {
+                Ok(true)
+            } else {
+                anyhow::bail!("{} holds {now:?}", node.label)
+            }
+        },
+    )
 }
 
 fn state(v: &Vipd) -> String {
@@ -136,25 +161,57 @@ fn routes_and_rules_follow_mastership_and_come_back_when_removed() -> Result<()>
     require_root();
     let lab = Lab::builder().routers(2).build()?;
     let bin = Path::new(VIPD);
-    let r1 = lab.vipd(bin, lab.router(1), &section(200, "\"192.0.2.1/24\"", ROUTES))?;
-    let r2 = lab.vipd(bin, lab.router(2), &section(100, "\"192.0.2.1/24\"", ROUTES))?;
+    let r1 = lab.vipd(
+        bin,
+        lab.router(1),
+        &section(200, "\"192.0.2.1/24\"", ROUTES),
+    )?;
+    let r2 = lab.vipd(
+        bin,
+        lab.router(2),
+        &section(100, "\"192.0.2.1/24\"", ROUTES),
+    )?;
     r1.wait_state("gw", "master", Duration::from_secs(5))?;
     r2.wait_state("gw", "backup", Duration::from_secs(5))?;
-    wait_installed(&lab, lab.router(1), true, "routes and rules on the master r1")?;
-    ensure!(installed(&lab, lab.router(2))? == [false; 4], "none on the backup");
+    wait_installed(
+        &lab,
+        lab.router(1),
+        true,
+        "routes and rules on the master r1",
+    )?;
+    ensure!(
+        installed(&lab, lab.router(2))? == [false; 4],
+        "none on the backup"
+    );
 
     lab.exec(lab.router(1), &["ip", "route", "del", "203.0.113.0/24"])?;
     lab.exec(lab.router(1), &["ip", "rule", "del", "priority", "1000"])?;
-    let back = wait_installed(&lab, lab.router(1), true, "removed routes and rules back on r1")?;
+    let back = wait_installed(
+        &lab,
+        lab.router(1),
+        true,
+        "removed routes and rules back on r1",
+    )?;
     println!("  deleted by hand on the master: back after {back:?}");
-    ensure!(r1.log().contains("put back"), "the master says it put them back");
+    ensure!(
+        r1.log().contains("put back"),
+        "the master says it put them back"
+    );
 
     // r1's link goes: r2 takes over with everything, r1 (in FAULT) holds nothing.
     lab.set_port(lab.router(1), false)?;
     r2.wait_state("gw", "master", Duration::from_secs(3))?;
-    let t = wait_installed(&lab, lab.router(2), true, "routes and rules on the new master r2")?;
+    let t = wait_installed(
+        &lab,
+        lab.router(2),
+        true,
+        "routes and rules on the new master r2",
+    )?;
     wait_installed(&lab, lab.router(1), false, "nothing left on r1")?;
-    println!("  failover: on r2 {t:?} after it became master; r1 {}", state(&r1));
+    println!(
+        "  failover: on r2 {t:?} after it became master; r1 {}",
+        state(&r1)
+    );
     // And back.
     lab.set_port(lab.router(1), true)?;
     r1.wait_state("gw", "master", Duration::from_secs(3))?;

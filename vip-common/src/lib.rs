@@ -19,9 +19,10 @@ pub mod maps {
     pub const VMACS: &str = "VMACS";
     pub const CONFLICTS: &str = "CONFLICTS";
     pub const STATS: &str = "STATS";
+    pub const RELEASES: &str = "RELEASES";
 
     /// Every map the responder program owns, in the order they are pinned.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -29,6 +30,7 @@ pub mod maps {
         VMACS,
         CONFLICTS,
         STATS,
+        RELEASES,
     ];
 }
 
@@ -37,7 +39,8 @@ pub mod programs {
     /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance.
     pub const RESPONDER: &str = "vipd_xdp";
     /// Passes everything. Attached to the peer of a veth so that frames sent with
-    /// `XDP_TX` are not discarded by the veth driver (see DESIGN.md).
+    /// `XDP_TX` are not discarded by the veth driver, which drops them at a peer that
+    /// runs no XDP program of its own.
     pub const PASS: &str = "vipd_pass";
 }
 
@@ -199,7 +202,8 @@ impl GroupState {
     }
 }
 
-/// A virtual router configured on one interface, for VRRP admission.
+/// A virtual router configured on one interface, for VRRP admission; or, with
+/// [`INTERFACE_VRID`], the interface itself (see [`POLICY_F_DROP_FOREIGN`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PolicyKey {
@@ -209,20 +213,114 @@ pub struct PolicyKey {
     pub vrid: u8,
 }
 
+/// VRID 0 is invalid in VRRP (RFC 5798 §5.2.3), so a policy keyed with it can only name
+/// the (ifindex, vlan, family) itself: that is where per-interface options live.
+pub const INTERFACE_VRID: u8 = 0;
+
+impl PolicyKey {
+    /// The key of the per-interface entry.
+    pub const fn interface(ifindex: u32, vlan: u16, family: u8) -> Self {
+        Self {
+            ifindex,
+            vlan,
+            family,
+            vrid: INTERFACE_VRID,
+        }
+    }
+}
+
+/// How the program admits VRRP for one virtual router. The same rules are the daemon's
+/// (see [`Policy::admits_v2_auth`]): the program releases slots on its own, so it must
+/// never admit an advertisement the daemon would reject, nor the reverse.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
-    /// VRRP version expected on the wire: 2 or 3.
+    /// VRRP version expected on the wire: 2 or 3 (0 in the per-interface entry).
     pub version: u8,
     /// `POLICY_F_*` bits.
     pub flags: u8,
     pub _pad: [u8; 2],
     /// The group slot of this virtual router, so VMAC and status tooling can join them.
     pub slot: u32,
+    /// VRRPv2 simple-text password, zero padded, compared whole when [`POLICY_F_AUTH`]
+    /// is set; zero otherwise.
+    pub auth: [u8; 8],
 }
 
 /// Only sources present in `PEERS` for this (ifindex, VRID) are admitted.
 pub const POLICY_F_ALLOWLIST: u8 = 1 << 0;
+/// VRRPv2 adverts must carry simple-text authentication (type 1) with exactly
+/// [`Policy::auth`] as their 8 bytes of authentication data.
+pub const POLICY_F_AUTH: u8 = 1 << 1;
+/// Only in the per-interface entry ([`INTERFACE_VRID`]): VRRP for a VRID with no policy on
+/// this (ifindex, vlan, family) is dropped instead of passed to the kernel, where
+/// keepalived or FRR may be running other VRIDs.
+pub const POLICY_F_DROP_FOREIGN: u8 = 1 << 2;
+
+impl Policy {
+    /// A virtual router with no allowlist and no v2 authentication.
+    pub const fn new(version: u8, slot: u32) -> Self {
+        Self {
+            version,
+            flags: 0,
+            _pad: [0; 2],
+            slot,
+            auth: [0; 8],
+        }
+    }
+
+    /// Admits only sources listed in `PEERS`.
+    pub const fn with_allowlist(mut self) -> Self {
+        self.flags |= POLICY_F_ALLOWLIST;
+        self
+    }
+
+    /// Requires VRRPv2 simple-text authentication with `password` (zero padded to 8 bytes,
+    /// as keepalived and RFC 3768 §5.3.7 send it); `None` if it is longer than 8 bytes.
+    pub const fn with_password(mut self, password: &[u8]) -> Option<Self> {
+        if password.len() > 8 {
+            return None;
+        }
+        let mut i = 0;
+        while i < password.len() {
+            self.auth[i] = password[i];
+            i += 1;
+        }
+        self.flags |= POLICY_F_AUTH;
+        Some(self)
+    }
+
+    /// The per-interface entry asking the program to drop VRRP for VRIDs not configured
+    /// on the interface.
+    pub const fn drop_foreign() -> Self {
+        Self {
+            version: 0,
+            flags: POLICY_F_DROP_FOREIGN,
+            _pad: [0; 2],
+            slot: 0,
+            auth: [0; 8],
+        }
+    }
+
+    /// Whether a VRRPv2 advertisement with authentication type `auth_type` and
+    /// authentication data `auth_data` is admitted, the rule the program and the daemon
+    /// share:
+    /// - without [`POLICY_F_AUTH`]: type 0 (no authentication) only; the data is ignored
+    ///   on receipt (RFC 3768 §5.3.6);
+    /// - with it: type 1 (simple text) and the 8 data bytes equal to [`Policy::auth`].
+    ///
+    /// Any other type (IP AH, unknown) is refused either way.
+    #[inline(always)]
+    pub const fn admits_v2_auth(&self, auth_type: u8, auth_data: &[u8; 8]) -> bool {
+        if self.flags & POLICY_F_AUTH == 0 {
+            auth_type == wire::V2_AUTH_NONE
+        } else {
+            // One 8-byte compare: the program does this per advert.
+            auth_type == wire::V2_AUTH_SIMPLE_TEXT
+                && u64::from_ne_bytes(*auth_data) == u64::from_ne_bytes(self.auth)
+        }
+    }
+}
 
 /// An allowed advertisement source for one virtual router.
 #[repr(C)]
@@ -266,6 +364,32 @@ pub struct Conflict {
     pub _pad: [u8; 2],
     pub last_seen_ns: u64,
     pub count: u64,
+}
+
+/// The last time the program released a slot on its own (`maps::RELEASES`, indexed by
+/// slot), and the advertisement that made it. Written only by the program; the daemon
+/// reads it after renewing a lease to learn that the data plane stopped answering, and
+/// acts on it through its state machine rather than re-owning the slot unawares.
+///
+/// `count` moves on every release, so a reader compares it with the value it saw last.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Release {
+    /// Releases of this slot since the map was created (wrapping).
+    pub count: u64,
+    /// `CLOCK_MONOTONIC_COARSE` nanoseconds of the last release.
+    pub at_ns: u64,
+    /// Source address of the advertisement (IPv4 in the first 4 bytes, the rest zero).
+    pub src: [u8; 16],
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
+    pub vrid: u8,
+    pub priority: u8,
+    /// VRRP version of the advertisement: 2 or 3.
+    pub version: u8,
+    /// Advertisement interval in centiseconds: v3's Max Adver Int, v2's seconds × 100.
+    pub interval_centis: u16,
+    pub _pad: [u8; 10],
 }
 
 macro_rules! counters {
@@ -313,7 +437,8 @@ counters! {
     vrrp_drop_version,
     /// VRRP type other than 1 (advertisement).
     vrrp_drop_type,
-    /// VRRP for a VRID not configured on the receiving interface.
+    /// VRRP for a VRID not configured on the receiving interface, where the interface's
+    /// entry asks for it (`POLICY_F_DROP_FOREIGN`; otherwise such VRRP is `vrrp_foreign`).
     vrrp_drop_vrid,
     /// VRRP from a source outside an active allowlist.
     vrrp_drop_peer,
@@ -328,8 +453,35 @@ counters! {
     /// Frames to the virtual MAC of a group this node does not own (passed untouched).
     vmac_not_owned,
     /// Owned slots released by the program on an advertisement from a better master or,
-    /// during a planned handover, from the successor.
+    /// during a planned handover, from the successor (each one also written to `RELEASES`).
     vrrp_yield,
+    /// VRRPv2 whose authentication type or data the policy refuses.
+    vrrp_drop_auth,
+    /// VRRP with a zero advertisement interval (RFC 5798 errata 8299 / 8301).
+    vrrp_drop_interval,
+    /// VRRP with an address count of zero.
+    vrrp_drop_count,
+    /// VRRP passed to the kernel unjudged: its VRID has no policy on this interface (another
+    /// VRRP speaker's), or the frame ends before the VRID.
+    vrrp_foreign,
+    /// VRRP for a configured VRID in a fragment (an IPv4 first fragment, any IPv6 fragment
+    /// header): VRRP is never fragmented.
+    vrrp_drop_fragment,
+    /// ARP requests for an owned VIP from a multicast / broadcast Ethernet source, or whose
+    /// sender hardware address is not the Ethernet source: dropped, never answered.
+    arp_bad_source,
+    /// NS for an owned VIP from a multicast / broadcast Ethernet source, or whose source
+    /// link-layer address option is not the Ethernet source: dropped, never answered.
+    ns_bad_source,
+    /// NS for a configured VIP inside an IPv6 fragment: dropped (RFC 6980).
+    ns_fragment,
+    /// IPv6 with hop limit 255 whose extension headers go deeper than the program looks:
+    /// dropped, as they could hide an NS or VRRP.
+    ipv6_ext_too_deep,
+    /// VRRP of the other version (2 or 3) for a configured VRID: passed to the daemon,
+    /// which counts and reports it per instance (a keepalived peer left at its default
+    /// v2, say), and never acted on.
+    vrrp_version_mismatch,
 }
 
 #[cfg(feature = "user")]
@@ -347,6 +499,7 @@ mod pod {
     unsafe impl aya::Pod for VmacKey {}
     unsafe impl aya::Pod for VmacValue {}
     unsafe impl aya::Pod for Conflict {}
+    unsafe impl aya::Pod for Release {}
     unsafe impl aya::Pod for Counters {}
 }
 
@@ -364,11 +517,18 @@ mod tests {
         assert_eq!(size_of::<GroupState>(), 16);
         assert_eq!(align_of::<GroupState>(), 8);
         assert_eq!(size_of::<PolicyKey>(), 8);
-        assert_eq!(size_of::<Policy>(), 8);
+        assert_eq!(size_of::<Policy>(), 16);
+        assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);
         assert_eq!(size_of::<VmacKey>(), 12);
         assert_eq!(size_of::<VmacValue>(), 12);
         assert_eq!(size_of::<Conflict>(), 24);
+        assert_eq!(size_of::<Release>(), 48);
+        assert_eq!(align_of::<Release>(), 8);
+        // Field by field: a size equal to the sum of the fields leaves no room for padding
+        // the compiler would add (and leave uninitialised).
+        assert_eq!(size_of::<Policy>(), 1 + 1 + 2 + 4 + 8);
+        assert_eq!(size_of::<Release>(), 8 + 8 + 16 + 1 + 1 + 1 + 1 + 2 + 10);
         assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
     }
 
@@ -398,6 +558,68 @@ mod tests {
         assert!(r.yields_to(1) && !r.yields_to(0));
         assert!(!GroupState::owned_until(10).yields_to(254));
         assert!(!GroupState::released().yields_to(255));
+    }
+
+    #[test]
+    fn v2_auth_without_a_password_admits_type_0_whatever_its_data() {
+        let p = Policy::new(2, 0);
+        assert!(p.admits_v2_auth(0, &[0; 8]));
+        // RFC 3768 §5.3.6: the data is ignored on receipt.
+        assert!(p.admits_v2_auth(0, b"anything"));
+        assert!(!p.admits_v2_auth(1, &[0; 8]));
+        assert!(!p.admits_v2_auth(2, &[0; 8]));
+    }
+
+    #[test]
+    fn v2_auth_with_a_password_admits_type_1_with_exactly_its_padded_bytes() {
+        let p = Policy::new(2, 0).with_password(b"secret").unwrap();
+        assert_eq!(p.flags, POLICY_F_AUTH);
+        assert_eq!(&p.auth, b"secret\0\0");
+        assert!(p.admits_v2_auth(1, b"secret\0\0"));
+        assert!(!p.admits_v2_auth(0, b"secret\0\0"));
+        assert!(!p.admits_v2_auth(1, b"secreT\0\0"));
+        // Bytes after a NUL count too: the whole field is compared.
+        assert!(!p.admits_v2_auth(1, b"secret\0x"));
+        assert!(!p.admits_v2_auth(1, b"secret12"));
+        let full = Policy::new(2, 0).with_password(b"12345678").unwrap();
+        assert!(full.admits_v2_auth(1, b"12345678"));
+        assert!(Policy::new(2, 0).with_password(b"123456789").is_none());
+    }
+
+    #[test]
+    fn the_interface_entry_is_keyed_by_the_invalid_vrid() {
+        let k = PolicyKey::interface(7, 42, FAMILY_IPV6);
+        assert_eq!(
+            (k.ifindex, k.vlan, k.family, k.vrid),
+            (7, 42, FAMILY_IPV6, 0)
+        );
+        assert_eq!(Policy::drop_foreign().flags, POLICY_F_DROP_FOREIGN);
+    }
+
+    #[test]
+    fn existing_counter_names_keep_their_place() {
+        // Metrics and `vipd status` use the names; new counters go at the end.
+        assert_eq!(
+            &Counters::NAMES[..16],
+            &[
+                "arp_reply",
+                "ns_reply",
+                "vip_not_owned",
+                "lease_expired",
+                "vrrp_pass",
+                "vrrp_drop_ttl",
+                "vrrp_drop_version",
+                "vrrp_drop_type",
+                "vrrp_drop_vrid",
+                "vrrp_drop_peer",
+                "vrrp_drop_length",
+                "vrrp_drop_checksum",
+                "conflict_seen",
+                "vmac_accept",
+                "vmac_not_owned",
+                "vrrp_yield",
+            ]
+        );
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub const IPPROTO_VRRP: u8 = 112;
 /// TTL / hop limit every VRRP packet must carry (RFC 5798 §5.1.1.3).
 pub const VRRP_TTL: u8 = 255;
 
+/// VRRPv2 authentication types (RFC 3768 §5.3.6): none, and simple text. Type 2 (IP AH)
+/// is obsolete and refused.
+pub const V2_AUTH_NONE: u8 = 0;
+pub const V2_AUTH_SIMPLE_TEXT: u8 = 1;
+
 /// 224.0.0.18
 pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 /// ff02::12

@@ -1,12 +1,16 @@
 //! ARP for IPv4 VIPs: requests for owned VIPs are answered in place; requests for VIPs
 //! this node does not own are dropped so a stale address never makes the kernel answer;
 //! anyone else claiming an owned VIP is counted as a conflict.
+//!
+//! Only a station asking for itself is answered: the Ethernet source must be unicast and
+//! be the sender hardware address, so nobody can aim the answer at a third party or a
+//! group. The reply is trimmed to the ARP message, whatever padding the request carried.
 
-use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_tail, programs::XdpContext};
 use vip_common::VipKey;
 
 use crate::{
-    frame::{L2, ptr_at},
+    frame::{L2, len, ptr_at},
     maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
 };
 
@@ -34,6 +38,8 @@ struct EthAddrs {
     src: [u16; 3],
 }
 
+/// Bytes of the Ethernet/IPv4 ARP message: a reply is exactly the link header and this.
+const ARP_LEN: usize = 28;
 const OP_REQUEST: u16 = 1u16.to_be();
 const OP_REPLY: u16 = 2u16.to_be();
 
@@ -52,13 +58,20 @@ fn words<const N: usize, const B: usize>(b: [u8; B]) -> [u16; N] {
     unsafe { core::mem::transmute_copy(&b) }
 }
 
+/// Whether the MAC in words `w` names one station: the I/G bit of its first octet clear.
+#[inline(always)]
+fn is_unicast(w: &[u16; 3]) -> bool {
+    w[0].to_ne_bytes()[0] & 0x01 == 0
+}
+
 #[inline(always)]
 pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(arp) = ptr_at::<ArpIpv4>(ctx, l2.l3) else {
         return xdp_action::XDP_PASS;
     };
-    // SAFETY: ptr_at proved the ARP body is inside the frame; nothing else aliases it.
-    let arp = unsafe { &mut *arp };
+    // SAFETY: ptr_at proved the ARP body is inside the frame; nothing writes it while
+    // this reference lives (the reply re-derives its own).
+    let arp = unsafe { &*arp };
     if arp.htype != 1u16.to_be() || arp.ptype != 0x0800u16.to_be() || arp.hlen != 6 || arp.plen != 4
     {
         return xdp_action::XDP_PASS;
@@ -80,7 +93,7 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
 }
 
 #[inline(always)]
-fn request(ctx: &XdpContext, arp: &mut ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
+fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     let key = VipKey::v4(ifindex, l2.vlan, bytes(arp.tpa));
     let Some(v) = vip(&key) else {
         return xdp_action::XDP_PASS;
@@ -99,14 +112,32 @@ fn request(ctx: &XdpContext, arp: &mut ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     let Some(eth) = ptr_at::<EthAddrs>(ctx, 0) else {
         return xdp_action::XDP_PASS;
     };
-    // SAFETY: ptr_at proved the header is inside the frame; it does not overlap `arp`.
-    let eth = unsafe { &mut *eth };
-    eth.dst = eth.src;
+    // SAFETY: ptr_at proved the header is inside the frame.
+    let eth = unsafe { &*eth };
+    // Dropped, not passed: the kernel would answer it to the sender hardware address.
+    if !is_unicast(&eth.src) || eth.src != arp.sha {
+        count(|c| &mut c.arp_bad_source);
+        return xdp_action::XDP_DROP;
+    }
+    let (requester_mac, requester_ip, vip) = (arp.sha, arp.spa, arp.tpa);
+    // Only padding goes; should the helper refuse, the reply keeps it, which is harmless.
+    let delta = (l2.l3 + ARP_LEN) as i32 - len(ctx) as i32;
+    if delta != 0 {
+        // SAFETY: the helper only moves data_end; every pointer is re-derived below.
+        let _ = unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) };
+    }
+    let (Some(eth), Some(arp)) = (ptr_at::<EthAddrs>(ctx, 0), ptr_at::<ArpIpv4>(ctx, l2.l3)) else {
+        // Unreachable (the message was kept); the request is whole, so the kernel may
+        // have it.
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: ptr_at proved both are inside the trimmed frame; they do not overlap.
+    let (eth, arp) = unsafe { (&mut *eth, &mut *arp) };
+    eth.dst = requester_mac;
     eth.src = mac;
     arp.oper = OP_REPLY;
-    arp.tha = arp.sha;
-    let vip = arp.tpa;
-    arp.tpa = arp.spa;
+    arp.tha = requester_mac;
+    arp.tpa = requester_ip;
     arp.sha = mac;
     arp.spa = vip;
     count(|c| &mut c.arp_reply);

@@ -65,3 +65,11 @@ pub fn parse_l2(ctx: &XdpContext) -> Option<L2> {
         dst: eth.dst,
     })
 }
+
+/// Whether a MAC address names one station: the I/G bit (least significant bit of the
+/// first octet) clear. A multicast or broadcast source is never a station asking for
+/// itself, and an answer to it would go to a whole group.
+#[inline(always)]
+pub fn is_unicast(mac: &[u8; 6]) -> bool {
+    mac[0] & 0x01 == 0
+}

@@ -1,21 +1,24 @@
 //! vipd's XDP responder.
 //!
-//! It fails open: anything that is not ARP / NS for a configured VIP, and not VRRP, goes
-//! to the kernel untouched (DESIGN.md rule 3). It drops only VRRP that fails admission and
-//! ARP / NS for configured VIPs this node does not answer for right now.
+//! It fails open: anything that is not ARP / NS for a configured VIP, and not VRRP for a
+//! configured virtual router, goes to the kernel untouched. It drops only VRRP of ours
+//! that fails admission (and foreign VRRP where an interface asks), ARP / NS for
+//! configured VIPs this node does not answer for right now or that try to aim the answer
+//! elsewhere, and IPv6 whose extension headers go deeper than it looks (see `ipv6`).
 #![no_std]
 #![no_main]
 
 mod arp;
 mod csum;
 mod frame;
+mod ipv6;
 mod maps;
 mod ndp;
 mod vmac;
 mod vrrp;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
-use vip_common::wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_VRRP};
+use vip_common::wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
 
 #[xdp]
 pub fn vipd_xdp(ctx: XdpContext) -> u32 {
@@ -29,20 +32,9 @@ pub fn vipd_xdp(ctx: XdpContext) -> u32 {
     match l2.ethertype {
         ETH_P_ARP => arp::handle(&ctx, &l2, ifindex),
         ETH_P_IP => vrrp::handle_v4(&ctx, &l2, ifindex),
-        ETH_P_IPV6 => match next_header(&ctx, &l2) {
-            Some(IPPROTO_ICMPV6) => ndp::handle(&ctx, &l2, ifindex),
-            Some(IPPROTO_VRRP) => vrrp::handle_v6(&ctx, &l2, ifindex),
-            _ => xdp_action::XDP_PASS,
-        },
+        ETH_P_IPV6 => ipv6::handle(&ctx, &l2, ifindex),
         _ => xdp_action::XDP_PASS,
     }
-}
-
-#[inline(always)]
-fn next_header(ctx: &XdpContext, l2: &frame::L2) -> Option<u8> {
-    let ip = frame::ptr_at::<ndp::Ipv6Hdr>(ctx, l2.l3)?;
-    // SAFETY: ptr_at proved the header is inside the frame.
-    Some(unsafe { (*ip).nexthdr })
 }
 
 #[cfg(not(test))]

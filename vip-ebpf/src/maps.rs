@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use vip_common::{
     Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PeerKey, Policy, PolicyKey, VipKey, VipValue, VmacKey, VmacValue,
+    MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey, VmacValue,
 };
 
 #[btf_map]
@@ -30,6 +30,10 @@ pub static CONFLICTS: LruHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> =
 
 #[btf_map]
 pub static STATS: PerCpuArray<Counters, 1> = PerCpuArray::new();
+
+/// Written only here, read only by the daemon: see `vip_common::Release`.
+#[btf_map]
+pub static RELEASES: Array<Release, { MAX_GROUPS as usize }> = Array::new();
 
 /// Adds one to the counter `field` selects on this CPU.
 #[inline(always)]
@@ -89,20 +93,42 @@ pub fn refuse_unless_answering(slot: u32) -> Option<u32> {
     }
 }
 
-/// A valid advertisement with `priority` arrived for the group in `slot`: if it shows a
-/// new master (better than us, or our successor during a handover), stop answering now.
+/// A valid advertisement arrived for the group in `slot`, described by `advert` (a release
+/// record but for `count` and `at_ns`, which a release fills in): if it shows a new master
+/// (better than us, or our successor during a handover), stop answering now, and leave the
+/// daemon a record of why in `RELEASES`.
 #[inline(always)]
-pub fn yield_if_superseded(slot: u32, priority: u8) {
+pub fn yield_if_superseded(slot: u32, advert: &Release) {
     let Some(state) = GROUP_STATE.get_ptr_mut(slot) else {
         return;
     };
     // SAFETY: an array slot, stable for the program's lifetime; a single byte store races
     // only with the daemon's own write of the whole value, which settles the same way.
     unsafe {
-        if (*state).yields_to(priority) {
+        if (*state).yields_to(advert.priority) {
             (*state).owned = 0;
+            record_release(slot, advert);
             count(|c| &mut c.vrrp_yield);
         }
+    }
+}
+
+#[inline(always)]
+fn record_release(slot: u32, advert: &Release) {
+    let Some(r) = RELEASES.get_ptr_mut(slot) else {
+        return;
+    };
+    // SAFETY: no preconditions.
+    let at_ns = unsafe { bpf_ktime_get_coarse_ns() };
+    // SAFETY: an array slot, stable for the program's lifetime. Two CPUs releasing the
+    // same slot at once may lose one count; the count still moves, which is what the
+    // daemon looks for.
+    unsafe {
+        *r = Release {
+            count: (*r).count.wrapping_add(1),
+            at_ns,
+            ..*advert
+        };
     }
 }
 

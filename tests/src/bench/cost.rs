@@ -170,12 +170,16 @@ fn configure(r: &mut Responder) -> Result<()> {
                 flags,
                 _pad: [0; 2],
                 slot: 1,
+                auth: [0; 8],
             },
         )
     };
     for (k, p) in [policy(51, 0), policy(54, POLICY_F_ALLOWLIST)] {
         m.set_policy(k, p)?;
     }
+    // Unknown VRIDs pass to the kernel by default; the `vrrp_drop_vrid` case measures the
+    // interface that asks for them to be dropped.
+    m.set_interface_policy(TEST_IFINDEX, 0, FAMILY_IPV4, true)?;
     Ok(())
 }
 

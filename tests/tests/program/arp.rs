@@ -132,3 +132,86 @@ fn non_ethernet_ipv4_arp_passes() {
     frame[14..16].copy_from_slice(&[0, 6]); // hardware type IEEE 802
     assert_eq!(r.run(&frame), (XDP_PASS, frame));
 }
+
+/// `frame` padded with `pad` to `len` bytes, as a NIC or a sender may deliver it.
+fn padded(frame: &[u8], len: usize, pad: u8) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    f.resize(len, pad);
+    f
+}
+
+#[test]
+fn reply_to_a_padded_request_is_trimmed_to_the_arp_message() {
+    let mut r = responder(true);
+    // The minimum Ethernet frame (60 bytes) and an oversize one, padded with non-zero
+    // bytes so a reply that kept any of them would show it.
+    for len in [60, 1000] {
+        let (verdict, out) = r.run(&padded(&request(), len, 0xa5));
+        assert_eq!(verdict, XDP_TX, "{len}-byte request");
+        assert_eq!(out.len(), 42, "{len}-byte request");
+        assert_eq!(out, expected_reply(), "{len}-byte request");
+    }
+    assert_eq!(moved(&r.counters()), [("arp_reply", 2)]);
+}
+
+#[test]
+fn reply_to_a_padded_vlan_tagged_request_keeps_its_tag_and_nothing_else() {
+    let mut r = responder(true);
+    for len in [64, 1000] {
+        let frame = padded(&frames::vlan_tagged(&request(), 42), len, 0xa5);
+        let (verdict, out) = r.run(&frame);
+        assert_eq!(verdict, XDP_TX, "{len}-byte request");
+        assert_eq!(out.len(), 46, "{len}-byte request");
+        assert_eq!(out, frames::vlan_tagged(&expected_reply(), 42));
+    }
+}
+
+#[test]
+fn request_from_a_multicast_or_broadcast_source_is_dropped_never_answered() {
+    let mut r = responder(true);
+    // Sender hardware address and Ethernet source agree: only the I/G bit is wrong.
+    for mac in [
+        [0x01, 0x00, 0x5e, 0, 0, 0x12],
+        [0x03, 0xc1, 0, 0, 0, 0x64],
+        [0xff; 6],
+    ] {
+        let frame = frames::arp_request(mac, CLIENT_IP, VIP);
+        assert_eq!(r.run(&frame).0, XDP_DROP, "source {mac:02x?}");
+    }
+    assert_eq!(moved(&r.counters()), [("arp_bad_source", 3)]);
+}
+
+#[test]
+fn request_whose_sender_is_not_the_ethernet_source_is_dropped_never_answered() {
+    let mut r = responder(true);
+    // Sent by the client, asking that the answer go to OTHER_MAC.
+    let mut frame = request();
+    frame[22..28].copy_from_slice(&OTHER_MAC);
+    assert_eq!(r.run(&frame).0, XDP_DROP);
+    assert_eq!(moved(&r.counters()), [("arp_bad_source", 1)]);
+}
+
+#[test]
+fn a_bad_source_asking_for_another_address_passes_untouched() {
+    let mut r = responder(true);
+    let mut frame = frames::arp_request(CLIENT_MAC, CLIENT_IP, [192, 0, 2, 11]);
+    frame[22..28].copy_from_slice(&OTHER_MAC);
+    assert_eq!(r.run(&frame), (XDP_PASS, frame));
+    assert!(moved(&r.counters()).is_empty());
+}
+
+#[test]
+fn a_bad_source_asking_for_a_vip_not_owned_counts_as_not_owned() {
+    let mut r = responder(false);
+    let frame = frames::arp_request([0xff; 6], CLIENT_IP, VIP);
+    assert_eq!(r.run(&frame).0, XDP_DROP);
+    assert_eq!(moved(&r.counters()), [("vip_not_owned", 1)]);
+}
+
+#[test]
+fn gratuitous_arp_from_a_group_address_is_still_a_conflict_and_passes() {
+    let mut r = responder(true);
+    let garp = frames::garp([0x03, 0x12, 0, 0, 0, 0x0c], VIP);
+    assert_eq!(r.run(&garp), (XDP_PASS, garp));
+    assert_eq!(moved(&r.counters()), [("conflict_seen", 1)]);
+}

@@ -75,8 +75,11 @@ pub fn scapy(frame: &[u8], script: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-/// The virtual routers of the keepalived capture (`tests/vectors`): VRID 51 v3, 52 v2,
-/// 53 v3 over IPv6 and 54 v3, on each of `vlans`, all in `slot`.
+/// The password keepalived's VRID 52 (VRRPv2) was configured with in the capture.
+pub const KEEPALIVED_V2_PASSWORD: &[u8] = b"secret1";
+
+/// The virtual routers of the keepalived capture (`tests/vectors`): VRID 51 v3, 52 v2
+/// with its password, 53 v3 over IPv6 and 54 v3, on each of `vlans`, all in `slot`.
 pub fn add_keepalived_policies(r: &mut Responder, vlans: &[u16], slot: u32) {
     for &vlan in vlans {
         for (family, vrid, version) in [
@@ -93,11 +96,12 @@ pub fn add_keepalived_policies(r: &mut Responder, vlans: &[u16], slot: u32) {
                         family,
                         vrid,
                     },
-                    Policy {
-                        version,
-                        flags: 0,
-                        _pad: [0; 2],
-                        slot,
+                    if version == 2 {
+                        Policy::new(version, slot)
+                            .with_password(KEEPALIVED_V2_PASSWORD)
+                            .unwrap()
+                    } else {
+                        Policy::new(version, slot)
                     },
                 )
                 .unwrap();

@@ -1,11 +1,13 @@
 //! Random and mutated frames through the responder. Whatever the bytes, the verdict never
-//! contradicts the maps: a frame is only answered when it asks for a VIP this node answers
-//! for, and the answer is for that VIP from its MAC; a passed frame is untouched; only
-//! VRRP and ARP / NS for configured-but-not-answering VIPs are dropped.
+//! contradicts the maps: a frame is only answered when a station asks for itself about a
+//! VIP this node answers for, and the answer is for that VIP from its MAC, to the asker; a
+//! passed frame is untouched; only VRRP, ARP / NS for configured-but-not-answering VIPs
+//! or from a source that must not be answered, and IPv6 chains too deep to see through
+//! are dropped.
 
 use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
 use vip_tests::{
-    frames,
+    frames::{self, Ext},
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS, XDP_TX},
 };
 
@@ -79,39 +81,131 @@ fn configured() -> Responder {
 struct Parsed {
     ethertype: u16,
     l3: usize,
+    src_mac: [u8; 6],
 }
 
 fn parse(f: &[u8]) -> Option<Parsed> {
+    let src_mac = f.get(6..12)?.try_into().unwrap();
     let outer = u16::from_be_bytes([*f.get(12)?, *f.get(13)?]);
     if outer == 0x8100 || outer == 0x88a8 {
         Some(Parsed {
             ethertype: u16::from_be_bytes([*f.get(16)?, *f.get(17)?]),
             l3: 18,
+            src_mac,
         })
     } else {
         Some(Parsed {
             ethertype: outer,
             l3: 14,
+            src_mac,
         })
+    }
+}
+
+fn is_unicast(mac: &[u8]) -> bool {
+    mac[0] & 1 == 0
+}
+
+/// Where an IPv6 packet's upper layer is, by RFC 8200: at most eight hop-by-hop (first
+/// only), routing (no segments left), fragment (first only) and destination options
+/// headers.
+enum Upper6 {
+    At {
+        proto: u8,
+        off: usize,
+        fragment: bool,
+    },
+    Opaque,
+    TooDeep,
+}
+
+fn upper6(f: &[u8], l3: usize) -> Upper6 {
+    let Some(&first) = f.get(l3 + 6) else {
+        return Upper6::Opaque;
+    };
+    let (mut next, mut off, mut fragment) = (first, l3 + 40, false);
+    let ext = |n: u8| matches!(n, 0 | 43 | 44 | 60);
+    for i in 0..8 {
+        if !ext(next) {
+            break;
+        }
+        let Some(h) = f.get(off..off + 8) else {
+            return Upper6::Opaque;
+        };
+        match next {
+            0 if i != 0 => return Upper6::Opaque,
+            44 if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 => return Upper6::Opaque,
+            44 => {
+                fragment = true;
+                off += 8;
+            }
+            43 if h[3] != 0 => return Upper6::Opaque,
+            _ => off += (h[1] as usize + 1) * 8,
+        }
+        next = h[0];
+    }
+    if ext(next) {
+        return Upper6::TooDeep;
+    }
+    Upper6::At {
+        proto: next,
+        off,
+        fragment,
     }
 }
 
 fn is_vrrp(f: &[u8], p: &Parsed) -> bool {
     match p.ethertype {
         0x0800 => f.get(p.l3).is_some_and(|b| b >> 4 == 4) && f.get(p.l3 + 9) == Some(&112),
-        0x86dd => f.get(p.l3 + 6) == Some(&112),
+        0x86dd => matches!(upper6(f, p.l3), Upper6::At { proto: 112, .. }),
         _ => false,
     }
 }
 
-/// The target this frame asks about (ARP request tpa / NS target), if it is one.
-fn asked(f: &[u8], p: &Parsed) -> Option<Vec<u8>> {
+/// A question this frame asks: an ARP request or an NS, for `target`.
+struct Question {
+    target: Vec<u8>,
+    /// The asker may be answered: a unicast Ethernet source that every address the
+    /// question gives for the asker agrees with, and not in a fragment.
+    good_source: bool,
+}
+
+fn asked(f: &[u8], p: &Parsed) -> Option<Question> {
     match p.ethertype {
-        0x0806 if f.len() >= p.l3 + 28 && f[p.l3 + 6..p.l3 + 8] == [0, 1] => {
-            Some(f[p.l3 + 24..p.l3 + 28].to_vec())
-        }
-        0x86dd if f.len() >= p.l3 + 64 && f[p.l3 + 6] == 58 && f[p.l3 + 40] == 135 => {
-            Some(f[p.l3 + 48..p.l3 + 64].to_vec())
+        0x0806 if f.len() >= p.l3 + 28 && f[p.l3 + 6..p.l3 + 8] == [0, 1] => Some(Question {
+            target: f[p.l3 + 24..p.l3 + 28].to_vec(),
+            good_source: is_unicast(&p.src_mac) && f[p.l3 + 8..p.l3 + 14] == p.src_mac,
+        }),
+        0x86dd => {
+            let Upper6::At {
+                proto: 58,
+                off,
+                fragment,
+            } = upper6(f, p.l3)
+            else {
+                return None;
+            };
+            if f.len() < off + 24 || f[off] != 135 {
+                return None;
+            }
+            // Every source link-layer option within the message must name the source.
+            let payload = u16::from_be_bytes([f[p.l3 + 4], f[p.l3 + 5]]) as usize;
+            let end = (p.l3 + 40 + payload).min(f.len());
+            let mut o = off + 24;
+            let mut options_agree = true;
+            while let Some(h) = f.get(o..o + 8).filter(|_| o + 8 <= end) {
+                if h[1] == 0 {
+                    break;
+                }
+                if h[0] == 1 && (h[1] != 1 || h[2..8] != p.src_mac) {
+                    options_agree = false;
+                }
+                o += h[1] as usize * 8;
+            }
+            Some(Question {
+                target: f[off + 8..off + 24].to_vec(),
+                good_source: is_unicast(&p.src_mac) && options_agree && !fragment,
+            })
         }
         _ => None,
     }
@@ -129,22 +223,30 @@ fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
             let Some(p) = p else {
                 return Err("dropped a frame with no Ethernet header".into());
             };
-            let target = asked(input, &p);
-            let for_unowned = target
-                .as_deref()
-                .is_some_and(|t| t == UNOWNED_V4 || t == UNOWNED_V6);
-            if !is_vrrp(input, &p) && !for_unowned {
-                return Err(
-                    "dropped something that is neither VRRP nor a question for an unowned VIP"
-                        .into(),
-                );
+            let q = asked(input, &p);
+            let for_unowned = q
+                .as_ref()
+                .is_some_and(|q| q.target == UNOWNED_V4 || q.target == UNOWNED_V6);
+            let bad_source_for_owned = q
+                .as_ref()
+                .is_some_and(|q| (q.target == OWNED_V4 || q.target == OWNED_V6) && !q.good_source);
+            let too_deep = p.ethertype == 0x86dd
+                && input.get(p.l3 + 7) == Some(&255)
+                && matches!(upper6(input, p.l3), Upper6::TooDeep);
+            if !is_vrrp(input, &p) && !for_unowned && !bad_source_for_owned && !too_deep {
+                return Err("dropped something that is neither VRRP, a question for an \
+                    unowned VIP, one from a source it must not answer, nor a chain too deep"
+                    .into());
             }
         }
         XDP_TX => {
             let p = p.ok_or("answered a frame with no Ethernet header")?;
-            let target = asked(input, &p).ok_or("answered something that asked nothing")?;
-            if target != OWNED_V4 && target != OWNED_V6 {
-                return Err(format!("answered for {target:02x?}, not an owned VIP"));
+            let q = asked(input, &p).ok_or("answered something that asked nothing")?;
+            if q.target != OWNED_V4 && q.target != OWNED_V6 {
+                return Err(format!("answered for {:02x?}, not an owned VIP", q.target));
+            }
+            if !q.good_source {
+                return Err("answered a source it must not answer".into());
             }
             if out[6..12] != OWNED_MAC {
                 return Err("answer not from the VIP's MAC".into());
@@ -152,15 +254,24 @@ fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
             let q = parse(out).ok_or("answer unparsable")?;
             match q.ethertype {
                 0x0806 => {
+                    if out.len() != q.l3 + 28 {
+                        return Err(format!("ARP answer of {} bytes", out.len()));
+                    }
                     let a = &out[q.l3..];
                     if a[6..8] != [0, 2] || a[8..14] != OWNED_MAC || a[14..18] != OWNED_V4 {
                         return Err("ARP answer is not an is-at for the owned VIP".into());
+                    }
+                    if out[..6] != input[6..12] || a[18..24] != input[6..12] {
+                        return Err("ARP answer is not for the asker".into());
                     }
                 }
                 0x86dd => {
                     let ip = &out[q.l3..];
                     let na = &ip[40..];
                     let len = u16::from_be_bytes([ip[4], ip[5]]) as usize;
+                    if ip[6] != 58 || len != 32 || out.len() != q.l3 + 72 {
+                        return Err("NA is not a bare 32-byte ICMPv6 message".into());
+                    }
                     if na[0] != 136
                         || na[8..24] != OWNED_V6
                         || na[26..32] != OWNED_MAC
@@ -183,15 +294,31 @@ fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
 }
 
 fn seeds() -> Vec<Vec<u8>> {
+    let ns = frames::neighbor_solicitation(CLIENT_MAC, CLIENT_IP6, OWNED_V6);
+    let frag = Ext::Fragment {
+        offset: 0,
+        more: true,
+    };
     let mut s = vec![
         frames::arp_request(CLIENT_MAC, CLIENT_IP, OWNED_V4),
         frames::arp_request(CLIENT_MAC, CLIENT_IP, UNOWNED_V4),
-        frames::neighbor_solicitation(CLIENT_MAC, CLIENT_IP6, OWNED_V6),
         frames::neighbor_solicitation(CLIENT_MAC, [0; 16], OWNED_V6),
         frames::neighbor_solicitation(CLIENT_MAC, CLIENT_IP6, UNOWNED_V6),
         frames::garp(OTHER_MAC, OWNED_V4),
+        frames::with_ipv6_ext(&ns, &[Ext::HopByHop, Ext::DestOptions]),
+        frames::with_ipv6_ext(&ns, &[Ext::Routing { segments_left: 0 }, frag]),
+        frames::with_ipv6_ext(&ns, &[Ext::DestOptions; 8]),
+        ns,
     ];
-    s.extend(frames::keepalived_vectors().into_iter().map(|(_, f)| f));
+    let mut padded = frames::arp_request(CLIENT_MAC, CLIENT_IP, OWNED_V4);
+    padded.resize(60, 0);
+    s.push(padded);
+    for (name, f) in frames::keepalived_vectors() {
+        if name.contains("_vrrpv3_ipv6") {
+            s.push(frames::with_ipv6_ext(&f, &[Ext::DestOptions]));
+        }
+        s.push(f);
+    }
     let tagged: Vec<_> = s.iter().map(|f| frames::vlan_tagged(f, 42)).collect();
     s.extend(tagged);
     s

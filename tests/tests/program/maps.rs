@@ -128,12 +128,7 @@ fn bpftool_shows_the_field_names_of_every_map() {
             family: FAMILY_IPV4,
             vrid: 51,
         },
-        Policy {
-            version: 3,
-            flags: 0,
-            _pad: [0; 2],
-            slot: SLOT,
-        },
+        Policy::new(3, SLOT),
     )
     .unwrap();
     m.add_peer(vip_common::PeerKey {
@@ -159,7 +154,7 @@ fn bpftool_shows_the_field_names_of_every_map() {
     .unwrap();
     // A conflict entry, written by the program itself.
     r.run(&frames::garp(OTHER_MAC, VIP));
-    let expect: [(&str, &[&str]); 7] = [
+    let expect: [(&str, &[&str]); 8] = [
         (
             maps::VIPS,
             &["ifindex", "vlan", "family", "addr", "slot", "mac", "flags"],
@@ -168,13 +163,31 @@ fn bpftool_shows_the_field_names_of_every_map() {
             maps::GROUP_STATE,
             &["owned", "resigning", "priority", "lease_deadline_ns"],
         ),
-        (maps::VRRP_POLICY, &["vrid", "version", "flags"]),
+        (maps::VRRP_POLICY, &["vrid", "version", "flags", "auth"]),
         (maps::PEERS, &["vrid", "addr"]),
         (maps::VMACS, &["mac", "if_mac"]),
         (maps::CONFLICTS, &["last_seen_ns", "count"]),
         (
             maps::STATS,
-            &["arp_reply", "vrrp_drop_checksum", "conflict_seen"],
+            &[
+                "arp_reply",
+                "vrrp_drop_checksum",
+                "conflict_seen",
+                "vrrp_foreign",
+            ],
+        ),
+        (
+            maps::RELEASES,
+            &[
+                "count",
+                "at_ns",
+                "src",
+                "family",
+                "vrid",
+                "priority",
+                "version",
+                "interval_centis",
+            ],
         ),
     ];
     for (map, fields) in expect {

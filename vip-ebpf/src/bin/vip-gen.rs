@@ -8,8 +8,8 @@
 //! `BENCH_TEMPLATE` into every frame it sends instead of trusting what the page holds.
 //!
 //! `vipd_bench_sink` is attached to the sender's own veth. It has two jobs: a veth
-//! discards frames its peer sends with `XDP_TX` unless it runs an XDP program itself
-//! (DESIGN.md, kernel facts), and it counts what comes back per CPU before dropping it,
+//! discards frames its peer sends with `XDP_TX` unless it runs an XDP program itself,
+//! and it counts what comes back per CPU before dropping it,
 //! so replies are counted without an skb ever being built for them.
 #![no_std]
 #![no_main]

@@ -9,8 +9,8 @@ use std::{
 };
 
 use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, GroupState, POLICY_F_ALLOWLIST, PeerKey, Policy, PolicyKey,
-    VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey, Policy,
+    PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
 };
 
 use crate::{
@@ -117,19 +117,17 @@ pub fn write(
             VipValue { slot, mac, flags },
         )?;
     }
-    maps.set_policy(
-        policy_key(ifindex, inst),
-        Policy {
-            version: inst.version.number(),
-            flags: if inst.allowed_peers.is_empty() {
-                0
-            } else {
-                POLICY_F_ALLOWLIST
-            },
-            _pad: [0; 2],
-            slot,
-        },
-    )?;
+    let mut policy = Policy::new(inst.version.number(), slot);
+    if !inst.allowed_peers.is_empty() {
+        policy = policy.with_allowlist();
+    }
+    if let Some(p) = inst.auth_pass {
+        // The program refuses v2 adverts whose password differs (or that carry one when
+        // none is configured), exactly as `vrrp::admission` does.
+        policy.flags |= POLICY_F_AUTH;
+        policy.auth = p;
+    }
+    maps.set_policy(policy_key(ifindex, inst), policy)?;
     for peer in &inst.allowed_peers {
         maps.add_peer(peer_key(ifindex, inst, *peer))?;
     }
@@ -183,6 +181,10 @@ pub fn prune(maps: &mut Maps, in_use: &InUse) -> usize {
         }
     }
     for (k, p) in maps.policies().unwrap_or_default() {
+        // Per-interface entries are the interfaces' options, not an instance's.
+        if k.vrid == INTERFACE_VRID {
+            continue;
+        }
         if !in_use.policies.contains(&k) {
             removed += usize::from(maps.remove_policy(&k).is_ok());
             if !in_use.slots.contains(&p.slot) {
@@ -215,6 +217,36 @@ pub struct Released {
 }
 
 /// Reads slot `slot`'s release record.
-pub fn read_release(_maps: &Maps, _slot: u32) -> Option<Released> {
-    None
+pub fn read_release(maps: &Maps, slot: u32) -> Option<Released> {
+    let r = maps.release(slot).ok()?;
+    let src = if r.family == FAMILY_IPV4 {
+        IpAddr::from([r.src[0], r.src[1], r.src[2], r.src[3]])
+    } else {
+        IpAddr::from(r.src)
+    };
+    Some(Released {
+        count: r.count,
+        vrid: r.vrid,
+        src,
+        priority: r.priority,
+        interval: crate::vrrp::Interval::from_centis(r.interval_centis)
+            .unwrap_or(crate::vrrp::Interval::DEFAULT),
+    })
+}
+
+/// Sets each attached interface's foreign-VRRP option (both families, untagged) from the
+/// configuration: passing to the kernel is the default and needs no entry.
+pub fn write_interface_options(
+    maps: &mut Maps,
+    attached: &BTreeMap<u32, String>,
+    config: &crate::config::Config,
+) {
+    for (ifindex, name) in attached {
+        let drop = config.interface_options(name).foreign_vrrp == crate::config::ForeignVrrp::Drop;
+        for family in [FAMILY_IPV4, FAMILY_IPV6] {
+            if let Err(e) = maps.set_interface_policy(*ifindex, 0, family, drop) {
+                tracing::warn!(interface = %name, error = %crate::error_chain(&e), "could not set the foreign-VRRP option");
+            }
+        }
+    }
 }

@@ -459,6 +459,7 @@ impl Daemon {
         let running = self.running();
         let plane = self.plane.clone();
         let pin = self.config.global.pin_path.clone();
+        let config = self.config.clone();
         self.worker.spawn(async move {
             let mut plane = plane.lock().await;
             let mut in_use = entries::InUse::default();
@@ -468,6 +469,8 @@ impl Daemon {
                 }
             }
             let removed = entries::prune(plane.dp.maps_mut(), &in_use);
+            let attached = plane.attached.clone();
+            entries::write_interface_options(plane.dp.maps_mut(), &attached, &config);
             if removed > 0 {
                 info!(removed, "removed map entries no running instance uses");
             }
@@ -479,6 +482,12 @@ impl Daemon {
                 .collect();
             for (ifx, name) in unused {
                 plane.attached.remove(&ifx);
+                for family in [vip_common::FAMILY_IPV4, vip_common::FAMILY_IPV6] {
+                    let _ = plane
+                        .dp
+                        .maps_mut()
+                        .set_interface_policy(ifx, 0, family, false);
+                }
                 if let Err(e) = Dataplane::detach(&pin, &name) {
                     warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
                 }

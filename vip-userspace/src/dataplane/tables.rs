@@ -8,8 +8,8 @@ use aya::{
 };
 use vip_common::{
     Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, VipKey, VipValue, VmacKey, VmacValue,
-    maps,
+    MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey,
+    VmacValue, maps,
 };
 
 use super::{DataplaneError, Result};
@@ -24,7 +24,7 @@ struct Spec {
     max: u32,
 }
 
-const SPECS: [Spec; 7] = [
+const SPECS: [Spec; 8] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS),
     spec::<PolicyKey, Policy>(maps::VRRP_POLICY, MapType::Hash, MAX_POLICIES),
@@ -32,6 +32,7 @@ const SPECS: [Spec; 7] = [
     spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS),
     spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS),
     spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1),
+    spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32) -> Spec {
@@ -84,6 +85,7 @@ pub struct Maps {
     vmacs: HashMap<MapData, VmacKey, VmacValue>,
     conflicts: HashMap<MapData, VipKey, Conflict>,
     stats: PerCpuArray<MapData, Counters>,
+    releases: Array<MapData, Release>,
 }
 
 fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
@@ -125,6 +127,9 @@ impl Maps {
                 .try_into()
                 .map_err(map_err(maps::CONFLICTS))?,
             stats: get(maps::STATS)?.try_into().map_err(map_err(maps::STATS))?,
+            releases: get(maps::RELEASES)?
+                .try_into()
+                .map_err(map_err(maps::RELEASES))?,
         })
     }
 
@@ -182,6 +187,24 @@ impl Maps {
 
     pub fn remove_policy(&mut self, key: &PolicyKey) -> Result<()> {
         ignore_missing(self.policy.remove(key)).map_err(map_err("removing a VRRP policy"))
+    }
+
+    /// Whether VRRP for VRIDs with no policy on (ifindex, vlan, family) is dropped
+    /// (`vrrp_drop_vrid`) rather than passed to the kernel for other VRRP speakers on the
+    /// host (`vrrp_foreign`, the default). Stored as the interface's own policy entry.
+    pub fn set_interface_policy(
+        &mut self,
+        ifindex: u32,
+        vlan: u16,
+        family: u8,
+        drop_foreign: bool,
+    ) -> Result<()> {
+        let key = PolicyKey::interface(ifindex, vlan, family);
+        if drop_foreign {
+            self.set_policy(key, Policy::drop_foreign())
+        } else {
+            self.remove_policy(&key)
+        }
     }
 
     pub fn policies(&self) -> Result<Vec<(PolicyKey, Policy)>> {
@@ -252,6 +275,14 @@ impl Maps {
             .map_err(map_err("resetting counters"))
     }
 
+    /// The program's last release of `slot` (all zero if it never released it). Compare
+    /// `count` with the one seen before to learn of a new release.
+    pub fn release(&self, slot: u32) -> Result<Release> {
+        self.releases
+            .get(&slot, 0)
+            .map_err(map_err("reading a release record"))
+    }
+
     pub fn conflicts(&self) -> Result<Vec<(VipKey, Conflict)>> {
         self.conflicts
             .iter()
@@ -265,5 +296,25 @@ fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
         Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pinned_map_has_a_spec_in_pin_order() {
+        let names: Vec<_> = SPECS.iter().map(|s| s.name).collect();
+        assert_eq!(names, maps::ALL);
+    }
+
+    #[test]
+    fn releases_are_one_record_per_group_slot() {
+        let s = SPECS.iter().find(|s| s.name == maps::RELEASES).unwrap();
+        assert_eq!(
+            (s.kind, s.key, s.value, s.max),
+            (MapType::Array, 4, 48, MAX_GROUPS)
+        );
     }
 }
