@@ -221,3 +221,40 @@ fn routes_and_rules_follow_mastership_and_come_back_when_removed() -> Result<()>
     wait_installed(&lab, lab.router(2), false, "nothing left on r2")?;
     Ok(())
 }
+
+/// keepalived defaults to VRRPv2, vipd to v3: a peer left at the other version is loud.
+/// vipd counts its adverts per instance, logs them and shows them in `vipd status`, and
+/// never acts on them. (The peer here is a vipd told `version = 2`, which advertises
+/// steadily; a keepalived master that hears v3 for its VRID does not.)
+#[test]
+fn a_peer_of_the_other_vrrp_version_is_counted_logged_and_shown() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(2).build()?;
+    let bin = Path::new(VIPD);
+    let r1 = lab.vipd(bin, lab.router(1), &section(100, "\"192.0.2.1/24\"", ""))?;
+    let v2 = "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 200\n\
+              version = 2\nadvert_interval = \"1s\"\nvips = [\"192.0.2.1/24\"]\n";
+    let r2 = lab.vipd(bin, lab.router(2), v2)?;
+    r2.wait_state("gw", "master", Duration::from_secs(8))?;
+    wait_until(
+        "vipd to count the v2 adverts",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(r1.instance("gw")?["adverts_rejected"]["version_mismatch"].as_u64() >= Some(2)),
+    )?;
+    let text = r1.status_text()?;
+    println!("{text}");
+    ensure!(text.contains("VERSION MISMATCH"), "vipd status shows it");
+    ensure!(
+        r1.log().contains("advertisement of the other VRRP version"),
+        "the log says it"
+    );
+    // Never acted on: the priority-200 v2 adverts do not make r1 yield.
+    ensure!(r1.state_of("gw")? == "master");
+    ensure!(r1.xdp("vrrp_version_mismatch")? >= 2);
+    ensure!(
+        r1.xdp("vrrp_yield")? == 0,
+        "the program never released the slot for them"
+    );
+    Ok(())
+}

@@ -434,3 +434,95 @@ fn scrape(addr: SocketAddr) -> Result<String> {
     }
     Ok(out)
 }
+
+/// Sites move from keepalived one VRID at a time: vipd runs VRID 51 while keepalived runs
+/// VRID 61 and FRR's vrrpd VRID 62 on the same interfaces of the same hosts, with the
+/// vipd master r1 as their backup. Their adverts pass vipd's XDP program untouched
+/// (counted as foreign), so each elects exactly one master and stays so; vipd's own VRID
+/// is still filtered and counted.
+#[test]
+fn keepalived_and_frr_run_other_vrids_beside_vipd_on_the_same_interfaces() -> Result<()> {
+    use vip_tests::lab::{FrrConfig, KeepalivedConfig, advert_v4};
+    require_root();
+    let lab = Lab::builder().routers(2).client().attacker().build()?;
+    let bin = Path::new(VIPD);
+    let r1 = lab.vipd(bin, lab.router(1), &gw(200, ""))?;
+    let r2 = lab.vipd(bin, lab.router(2), &gw(100, ""))?;
+    let ka = |p| KeepalivedConfig {
+        vrid: 61,
+        priority: p,
+        advert_interval: Duration::from_millis(100),
+        vips: vec!["192.0.2.61".parse().unwrap()],
+        ..Default::default()
+    };
+    let fr = |p| FrrConfig {
+        vrid: 62,
+        priority: p,
+        advert_interval: Duration::from_millis(100),
+        v4: vec!["192.0.2.62".parse().unwrap()],
+        ..Default::default()
+    };
+    let k1 = lab.keepalived(lab.router(1), &ka(100))?;
+    let k2 = lab.keepalived(lab.router(2), &ka(200))?;
+    let f1 = lab.frr(lab.router(1), &fr(100))?;
+    let f2 = lab.frr(lab.router(2), &fr(200))?;
+    r1.wait_state("gw", "master", Duration::from_secs(5))?;
+    r2.wait_state("gw", "backup", Duration::from_secs(5))?;
+    k2.wait_state("MASTER", Duration::from_secs(10))?;
+    k1.wait_state("BACKUP", Duration::from_secs(10))?;
+    f2.wait_v4("Master", Duration::from_secs(15))?;
+    f1.wait_v4("Backup", Duration::from_secs(15))?;
+    let before = (transitions(&r1)?, transitions(&r2)?);
+    // Stable for a while: a backup that did not hear its master would take over within
+    // 3.6 intervals (360 ms).
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(200));
+        ensure!(
+            k1.state().as_deref() == Some("BACKUP") && k2.state().as_deref() == Some("MASTER"),
+            "keepalived: r1 {:?}, r2 {:?}",
+            k1.state(),
+            k2.state()
+        );
+        let (s1, s2) = (f1.status()?, f2.status()?);
+        ensure!(
+            s1.v4 == "Backup" && s2.v4 == "Master",
+            "FRR: r1 {}, r2 {}",
+            s1.v4,
+            s2.v4
+        );
+    }
+    let foreign = r1.xdp("vrrp_foreign")?;
+    // vipd's own VRID keeps its checks: a TTL-64 advert for VRID 51 is dropped.
+    let attacker = lab.injector(lab.attacker())?;
+    let mut bad = advert_v4(
+        attacker.mac,
+        "192.0.2.200".parse()?,
+        51,
+        250,
+        10,
+        &["192.0.2.1".parse()?],
+    );
+    bad[22] = 64; // IPv4 TTL
+    // The IPv4 header checksum changes with the TTL: 0xff → 0x40 is 0xbf00 in that word.
+    let sum = u16::from_be_bytes([bad[24], bad[25]]).wrapping_add(0xbf00);
+    let sum = if sum < 0xbf00 {
+        sum.wrapping_add(1)
+    } else {
+        sum
+    };
+    bad[24..26].copy_from_slice(&sum.to_be_bytes());
+    let drops = r1.xdp("vrrp_drop_ttl")?;
+    attacker.flood(50, 500, Duration::from_secs(2), |_| bad.clone());
+    std::thread::sleep(Duration::from_millis(100));
+    let ttl = r1.xdp("vrrp_drop_ttl")? - drops;
+    println!(
+        "  keepalived VRID 61 and FRR VRID 62 stable beside vipd VRID 51; r1 counted {foreign} foreign adverts; {ttl} of 50 TTL-64 adverts for VRID 51 dropped"
+    );
+    ensure!(
+        foreign >= 20,
+        "the others' adverts passed as foreign: {foreign}"
+    );
+    ensure!(ttl == 50, "vipd's own VRID is still filtered: {ttl}");
+    ensure!((transitions(&r1)?, transitions(&r2)?) == before);
+    Ok(())
+}
