@@ -169,7 +169,10 @@ mod tests {
     #[test]
     fn braces_expand_in_order_and_nest() {
         assert_eq!(braces("a{b,c{d,e}}f"), ["abf", "acdf", "acef"]);
-        assert_eq!(braces("{foo/{,cat,dog},bar}"), ["foo/", "foo/cat", "foo/dog", "bar"]);
+        assert_eq!(
+            braces("{foo/{,cat,dog},bar}"),
+            ["foo/", "foo/cat", "foo/dog", "bar"]
+        );
         assert_eq!(braces("plain"), ["plain"]);
         assert_eq!(braces("open{a,b"), ["open{a,b"]);
     }

@@ -67,7 +67,10 @@ pub(crate) fn read(main: &Path, config_id: Option<&str>, log: &mut Log) -> Optio
     let root = main_abs.parent().map(Path::to_path_buf).unwrap_or_default();
     let display: Arc<str> = main
         .file_name()
-        .map_or_else(|| main.display().to_string(), |n| n.to_string_lossy().into_owned())
+        .map_or_else(
+            || main.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
         .into();
     let text = match std::fs::read(main) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -257,7 +260,8 @@ impl Reader<'_> {
         let files = if glob::has_wildcard(pattern) {
             match glob::expand(&full) {
                 Ok(files) if files.is_empty() && optional => {
-                    self.log.note(loc, &keyword, format!("{pattern} matches no file"));
+                    self.log
+                        .note(loc, &keyword, format!("{pattern} matches no file"));
                     return;
                 }
                 Ok(files) if files.is_empty() => {
@@ -422,7 +426,9 @@ fn include(text: &str) -> Option<(Option<char>, &str)> {
     let mut chars = rest.chars();
     match chars.next()? {
         ' ' | '\t' => Some((None, rest.trim())),
-        c @ ('r' | 'm' | 'w' | 'b' | 'a') if chars.next().is_some_and(|n| n == ' ' || n == '\t') => {
+        c @ ('r' | 'm' | 'w' | 'b' | 'a')
+            if chars.next().is_some_and(|n| n == ' ' || n == '\t') =>
+        {
             Some((Some(c), rest[1..].trim()))
         }
         _ => None,
@@ -460,7 +466,10 @@ mod tests {
     fn decomment_follows_keepalived() {
         assert_eq!(decomment("  priority 100 # main").unwrap(), "priority 100");
         assert_eq!(decomment("a ! b").unwrap(), "a");
-        assert_eq!(decomment(r#"script "x # y" ! z"#).unwrap(), r#"script "x # y""#);
+        assert_eq!(
+            decomment(r#"script "x # y" ! z"#).unwrap(),
+            r#"script "x # y""#
+        );
         assert_eq!(decomment(r"a \# b").unwrap(), "a # b");
         assert!(decomment(r#"script "open"#).is_err());
     }

@@ -126,7 +126,10 @@ pub fn keepalived(path: &Path, options: &Options, host: &dyn Host) -> Outcome {
     // File order: by the order files were read, then by line.
     let rank = |loc: &Loc| {
         (
-            files.iter().position(|f| *f == loc.file).unwrap_or(usize::MAX),
+            files
+                .iter()
+                .position(|f| *f == loc.file)
+                .unwrap_or(usize::MAX),
             loc.line,
         )
     };
@@ -146,9 +149,8 @@ pub fn keepalived(path: &Path, options: &Options, host: &dyn Host) -> Outcome {
 }
 
 fn header(files: &[String], reports: &[Report]) -> Vec<String> {
-    let mut out = vec![
-        "vipd configuration imported from keepalived by `vipd import keepalived`.".to_owned(),
-    ];
+    let mut out =
+        vec!["vipd configuration imported from keepalived by `vipd import keepalived`.".to_owned()];
     match files.split_first() {
         Some((main, [])) => out.push(format!("Source: {main}")),
         Some((main, rest)) => {
@@ -156,9 +158,7 @@ fn header(files: &[String], reports: &[Report]) -> Vec<String> {
         }
         None => {}
     }
-    out.push(
-        "Check it on the machine it is for before use: vipd check --config FILE".to_owned(),
-    );
+    out.push("Check it on the machine it is for before use: vipd check --config FILE".to_owned());
     out.push(String::new());
     let left_out: Vec<&Report> = reports.iter().filter(|r| r.kind == Kind::LeftOut).collect();
     if left_out.is_empty() {
@@ -196,8 +196,11 @@ pub fn run(
     for error in &outcome.errors {
         let _ = writeln!(stderr, "error: {error}");
     }
-    for report in &outcome.reports {
-        let _ = writeln!(stderr, "{report}");
+    // With errors, what would have been left out is beside the point.
+    if outcome.errors.is_empty() {
+        for report in &outcome.reports {
+            let _ = writeln!(stderr, "{report}");
+        }
     }
     let Some(toml) = &outcome.toml else {
         let _ = writeln!(

@@ -91,14 +91,30 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
                 other => {
                     current.extend(other);
                     log.error(&loc, "unexpected '{': no keyword before it");
+                    // An anonymous block, so its '}' is not a second error; dropped
+                    // when it closes.
+                    stack.push(Frame {
+                        node: Node {
+                            keyword: String::new(),
+                            args: Vec::new(),
+                            raw: String::new(),
+                            loc: loc.clone(),
+                            block: None,
+                        },
+                        open: loc,
+                        children: Vec::new(),
+                    });
+                    open_allowed = false;
                 }
             },
             Item::Close(loc) => match stack.pop() {
                 Some(mut frame) => {
                     frame.node.block = Some(frame.children);
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(frame.node),
-                        None => top.push(frame.node),
+                    if !frame.node.keyword.is_empty() {
+                        match stack.last_mut() {
+                            Some(parent) => parent.children.push(frame.node),
+                            None => top.push(frame.node),
+                        }
                     }
                     open_allowed = false;
                 }
@@ -109,6 +125,9 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
     // Unclosed blocks, innermost last; keep what they hold so later steps can go on.
     let mut unclosed = Vec::new();
     while let Some(mut frame) = stack.pop() {
+        if frame.node.keyword.is_empty() {
+            continue; // already reported as unexpected
+        }
         unclosed.push(frame.open.clone());
         frame.node.block = Some(frame.children);
         match stack.last_mut() {

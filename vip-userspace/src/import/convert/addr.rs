@@ -73,7 +73,10 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
     if len == 0 {
         ctx.log.error(
             &loc,
-            format!("virtual address: {}: a /0 prefix would claim every address", line.keyword),
+            format!(
+                "virtual address: {}: a /0 prefix would claim every address",
+                line.keyword
+            ),
         );
         return None;
     }
@@ -104,8 +107,10 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
         match option {
             "dev" => {
                 if !valid_ifname(param) {
-                    ctx.log
-                        .error(&loc, format!("{shown}: dev {param:?} is not an interface name"));
+                    ctx.log.error(
+                        &loc,
+                        format!("{shown}: dev {param:?} is not an interface name"),
+                    );
                     return None;
                 }
                 dev = Some(param.to_owned());
@@ -145,7 +150,9 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
                     "+" | "-" if len > 30 => ctx.log.note(
                         &loc,
                         option,
-                        format!("{shown}: a /{len} has no broadcast address; keepalived ignores it"),
+                        format!(
+                            "{shown}: a /{len} has no broadcast address; keepalived ignores it"
+                        ),
                     ),
                     "+" => broadcast = Some("+".to_owned()),
                     "-" => {
@@ -153,16 +160,18 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
                         let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
                         broadcast = Some(Ipv4Addr::from(u32::from(a) & mask).to_string());
                     }
-                    other => match other.parse::<Ipv4Addr>() {
-                        Ok(b) => broadcast = Some(b.to_string()),
-                        Err(_) => {
-                            ctx.log.error(
+                    other => {
+                        match other.parse::<Ipv4Addr>() {
+                            Ok(b) => broadcast = Some(b.to_string()),
+                            Err(_) => {
+                                ctx.log.error(
                                 &loc,
                                 format!("{shown}: broadcast {other:?} is not an IPv4 address, + or -"),
                             );
-                            return None;
+                                return None;
+                            }
                         }
-                    },
+                    }
                 }
             }
             "label" => {
@@ -197,7 +206,9 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
             "no_track" => ctx.log.note(
                 &loc,
                 "no_track",
-                format!("{shown}: vipd does not watch its VIPs for deletion by hand, as with no_track"),
+                format!(
+                    "{shown}: vipd does not watch its VIPs for deletion by hand, as with no_track"
+                ),
             ),
             "preferred_lft" => {
                 if !v6 {
@@ -223,10 +234,8 @@ pub(crate) fn vip(line: &Node, ctx: &mut Ctx<'_>) -> Option<Vip> {
                 format!("{shown}: vipd creates no macvlan interface for an address"),
             ),
             other => {
-                ctx.log.error(
-                    &loc,
-                    format!("{shown}: unknown address option {other:?}"),
-                );
+                ctx.log
+                    .error(&loc, format!("{shown}: unknown address option {other:?}"));
                 return None;
             }
         }
@@ -337,9 +346,26 @@ fn prefix(text: &str, family: Option<bool>) -> Result<(Option<String>, bool), St
 /// Route options vipd has no key for that only tune the route (the option, with its
 /// value, is left out; the route stays).
 const ROUTE_TUNING: &[&str] = &[
-    "mtu", "hoplimit", "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "ssthresh",
-    "rto_min", "initcwnd", "initrwnd", "congctl", "features", "quickack", "pref",
-    "ttl-propagate", "fastopen_no_cookie", "expires", "realms",
+    "mtu",
+    "hoplimit",
+    "advmss",
+    "rtt",
+    "rttvar",
+    "reordering",
+    "window",
+    "cwnd",
+    "ssthresh",
+    "rto_min",
+    "initcwnd",
+    "initrwnd",
+    "congctl",
+    "features",
+    "quickack",
+    "pref",
+    "ttl-propagate",
+    "fastopen_no_cookie",
+    "expires",
+    "realms",
 ];
 
 /// One `virtual_routes` line; `None` when it is left out or an error.
@@ -362,8 +388,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
     let need = |i: usize, ctx: &mut Ctx<'_>| -> Option<&str> {
         let v = words.get(i + 1).copied();
         if v.is_none() {
-            ctx.log
-                .error(&loc, format!("virtual route {shown:?}: {} needs a value", words[i]));
+            ctx.log.error(
+                &loc,
+                format!("virtual route {shown:?}: {} needs a value", words[i]),
+            );
         }
         v
     };
@@ -376,10 +404,8 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
     };
     let set_family = |family: &mut Option<bool>, v6: bool, ctx: &mut Ctx<'_>| -> bool {
         if family.is_some_and(|f| f != v6) {
-            ctx.log.error(
-                &loc,
-                format!("virtual route {shown:?} mixes IPv4 and IPv6"),
-            );
+            ctx.log
+                .error(&loc, format!("virtual route {shown:?} mixes IPv4 and IPv6"));
             return false;
         }
         *family = Some(v6);
@@ -396,7 +422,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
             "src" => {
                 let v = need(i, ctx)?;
                 let Ok(a) = v.parse::<IpAddr>() else {
-                    ctx.log.error(&loc, format!("virtual route {shown:?}: src {v:?} is not an address"));
+                    ctx.log.error(
+                        &loc,
+                        format!("virtual route {shown:?}: src {v:?} is not an address"),
+                    );
                     return None;
                 };
                 if !set_family(&mut family, a.is_ipv6(), ctx) {
@@ -412,7 +441,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                     v = need(i, ctx)?;
                 }
                 let Ok(a) = v.parse::<IpAddr>() else {
-                    ctx.log.error(&loc, format!("virtual route {shown:?}: via {v:?} is not an address"));
+                    ctx.log.error(
+                        &loc,
+                        format!("virtual route {shown:?}: via {v:?} is not an address"),
+                    );
                     return None;
                 };
                 if !set_family(&mut family, a.is_ipv6(), ctx) {
@@ -425,7 +457,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
             "dev" | "oif" => {
                 let v = need(i, ctx)?;
                 if !valid_ifname(v) {
-                    ctx.log.error(&loc, format!("virtual route {shown:?}: dev {v:?} is not an interface name"));
+                    ctx.log.error(
+                        &loc,
+                        format!("virtual route {shown:?}: dev {v:?} is not an interface name"),
+                    );
                     return None;
                 }
                 pairs.push(("dev".into(), Value::str(v)));
@@ -451,7 +486,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 match protocol(v) {
                     Some(p) => protocol_value = Some(p),
                     None => {
-                        ctx.log.error(&loc, format!("virtual route {shown:?}: protocol {v:?}: write its number"));
+                        ctx.log.error(
+                            &loc,
+                            format!("virtual route {shown:?}: protocol {v:?}: write its number"),
+                        );
                         return None;
                     }
                 }
@@ -476,7 +514,10 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 match v.parse::<u32>() {
                     Ok(m) => pairs.push(("metric".into(), Value::Int(i64::from(m)))),
                     Err(_) => {
-                        ctx.log.error(&loc, format!("virtual route {shown:?}: {w} {v:?} is not a number"));
+                        ctx.log.error(
+                            &loc,
+                            format!("virtual route {shown:?}: {w} {v:?} is not a number"),
+                        );
                         return None;
                     }
                 }
@@ -489,14 +530,35 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 "virtual_routes",
                 format!("route {shown:?}: {w}: vipd adds the route its own way"),
             ),
-            "from" => { leave(ctx, "from", "vipd adds no source-specific routes"); return None; },
-            "tos" | "dsfield" => { leave(ctx, w, "vipd adds no TOS routes"); return None; },
-            "nexthop" | "or" => { leave(ctx, w, "vipd adds no multipath routes"); return None; },
-            "encap" => { leave(ctx, w, "vipd adds no encapsulating routes"); return None; },
-            "vrf" => { leave(ctx, w, "no vipd equivalent; give the VRF's table number"); return None; },
-            "as" => { leave(ctx, w, "no vipd equivalent"); return None; },
+            "from" => {
+                leave(ctx, "from", "vipd adds no source-specific routes");
+                return None;
+            }
+            "tos" | "dsfield" => {
+                leave(ctx, w, "vipd adds no TOS routes");
+                return None;
+            }
+            "nexthop" | "or" => {
+                leave(ctx, w, "vipd adds no multipath routes");
+                return None;
+            }
+            "encap" => {
+                leave(ctx, w, "vipd adds no encapsulating routes");
+                return None;
+            }
+            "vrf" => {
+                leave(ctx, w, "no vipd equivalent; give the VRF's table number");
+                return None;
+            }
+            "as" => {
+                leave(ctx, w, "no vipd equivalent");
+                return None;
+            }
             "track_group" => {
-                ctx.log.error(&loc, format!("virtual route {shown:?}: track_group is for static routes only"));
+                ctx.log.error(
+                    &loc,
+                    format!("virtual route {shown:?}: track_group is for static routes only"),
+                );
                 return None;
             }
             t if ROUTE_TUNING.contains(&t) => {
@@ -521,13 +583,23 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 if let Some(t) = route_type(dest) {
                     match t {
                         Ok(t) => kind = Some(t),
-                        Err(t) => { leave(ctx, "type", &format!("{t}: vipd adds unicast, blackhole, unreachable or prohibit routes")); return None; },
+                        Err(t) => {
+                            leave(
+                                ctx,
+                                "type",
+                                &format!(
+                                    "{t}: vipd adds unicast, blackhole, unreachable or prohibit routes"
+                                ),
+                            );
+                            return None;
+                        }
                     }
                     i += 1;
                     dest = match words.get(i) {
                         Some(d) => d,
                         None => {
-                            ctx.log.error(&loc, format!("virtual route {shown:?}: no destination"));
+                            ctx.log
+                                .error(&loc, format!("virtual route {shown:?}: no destination"));
                             return None;
                         }
                     };
@@ -540,7 +612,8 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                         to = Some(p);
                     }
                     Err(message) => {
-                        ctx.log.error(&loc, format!("virtual route {shown:?}: {message}"));
+                        ctx.log
+                            .error(&loc, format!("virtual route {shown:?}: {message}"));
                         return None;
                     }
                 }
@@ -570,7 +643,9 @@ pub(crate) fn route(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
         ctx.log.note(
             &loc,
             "virtual_routes",
-            format!("route {shown:?}: a {kind} route goes nowhere, so its via and dev are not written"),
+            format!(
+                "route {shown:?}: a {kind} route goes nowhere, so its via and dev are not written"
+            ),
         );
         pairs.retain(|(k, _)| k != "via" && k != "dev");
     }
@@ -657,7 +732,15 @@ pub(crate) fn rule(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
         let value = words.get(i + 1).copied();
         let needs_value = !matches!(
             w,
-            "inet" | "inet6" | "not" | "no_track" | "l3mdev" | "nop" | "blackhole" | "unreachable" | "prohibit"
+            "inet"
+                | "inet6"
+                | "not"
+                | "no_track"
+                | "l3mdev"
+                | "nop"
+                | "blackhole"
+                | "unreachable"
+                | "prohibit"
         );
         if needs_value && value.is_none() {
             ctx.log
@@ -667,28 +750,28 @@ pub(crate) fn rule(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
         let v = value.unwrap_or_default();
         match w {
             "inet" | "inet6" => family = Some(w == "inet6"),
-            "from" | "to" => {
-                match prefix(v, family) {
-                    Ok((p, v6)) => {
-                        if p.is_some() {
-                            if family.is_some_and(|f| f != v6) {
-                                ctx.log.error(&loc, format!("virtual rule {shown:?} mixes IPv4 and IPv6"));
-                                return None;
-                            }
-                            family = Some(v6);
+            "from" | "to" => match prefix(v, family) {
+                Ok((p, v6)) => {
+                    if p.is_some() {
+                        if family.is_some_and(|f| f != v6) {
+                            ctx.log
+                                .error(&loc, format!("virtual rule {shown:?} mixes IPv4 and IPv6"));
+                            return None;
                         }
-                        if w == "from" {
-                            from = Some(p);
-                        } else {
-                            to = Some(p);
-                        }
+                        family = Some(v6);
                     }
-                    Err(message) => {
-                        ctx.log.error(&loc, format!("virtual rule {shown:?}: {message}"));
-                        return None;
+                    if w == "from" {
+                        from = Some(p);
+                    } else {
+                        to = Some(p);
                     }
                 }
-            }
+                Err(message) => {
+                    ctx.log
+                        .error(&loc, format!("virtual rule {shown:?}: {message}"));
+                    return None;
+                }
+            },
             "table" | "lookup" => match table(v) {
                 Some(t) => {
                     pairs.push(("table".into(), t));
@@ -705,7 +788,10 @@ pub(crate) fn rule(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
             "preference" | "order" | "priority" => match c_number(v) {
                 Some(p) => priority = Some((p, v)),
                 None => {
-                    ctx.log.error(&loc, format!("virtual rule {shown:?}: {w} {v:?} is not a number"));
+                    ctx.log.error(
+                        &loc,
+                        format!("virtual rule {shown:?}: {w} {v:?} is not a number"),
+                    );
                     return None;
                 }
             },
@@ -717,20 +803,27 @@ pub(crate) fn rule(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 let value = c_number(value_text);
                 let mask = mask_text.map(c_number);
                 match (value, mask) {
-                    (Some(value), None) => pairs.push(("fwmark".into(), Value::Int(i64::from(value)))),
-                    (Some(value), Some(Some(mask))) => pairs.push((
-                        "fwmark".into(),
-                        Value::str(format!("{value:#x}/{mask:#x}")),
-                    )),
+                    (Some(value), None) => {
+                        pairs.push(("fwmark".into(), Value::Int(i64::from(value))))
+                    }
+                    (Some(value), Some(Some(mask))) => {
+                        pairs.push(("fwmark".into(), Value::str(format!("{value:#x}/{mask:#x}"))))
+                    }
                     _ => {
-                        ctx.log.error(&loc, format!("virtual rule {shown:?}: fwmark {v:?} is not N or N/MASK"));
+                        ctx.log.error(
+                            &loc,
+                            format!("virtual rule {shown:?}: fwmark {v:?} is not N or N/MASK"),
+                        );
                         return None;
                     }
                 }
             }
             "dev" | "iif" | "oif" => {
                 if !valid_ifname(v) {
-                    ctx.log.error(&loc, format!("virtual rule {shown:?}: {w} {v:?} is not an interface name"));
+                    ctx.log.error(
+                        &loc,
+                        format!("virtual rule {shown:?}: {w} {v:?} is not an interface name"),
+                    );
                     return None;
                 }
                 let key = if w == "oif" { "oif" } else { "iif" };
@@ -742,36 +835,74 @@ pub(crate) fn rule(line: &Node, ctx: &mut Ctx<'_>) -> Option<Value> {
                 "virtual_rules",
                 format!("rule {shown:?}: protocol {v}: vipd sets no protocol on rules"),
             ),
-            "not" => { leave(ctx, "not", "vipd adds no inverted rules"); return None; },
-            "l3mdev" => { leave(ctx, "l3mdev", "no vipd equivalent"); return None; },
-            "tos" | "dsfield" | "realms" | "suppress_prefixlength" | "sup_pl"
-            | "suppress_ifgroup" | "sup_group" | "tunnel-id" | "uidrange" | "ipproto" | "sport"
+            "not" => {
+                leave(ctx, "not", "vipd adds no inverted rules");
+                return None;
+            }
+            "l3mdev" => {
+                leave(ctx, "l3mdev", "no vipd equivalent");
+                return None;
+            }
+            "tos"
+            | "dsfield"
+            | "realms"
+            | "suppress_prefixlength"
+            | "sup_pl"
+            | "suppress_ifgroup"
+            | "sup_group"
+            | "tunnel-id"
+            | "uidrange"
+            | "ipproto"
+            | "sport"
             | "dport" => {
-                leave(ctx, w, "vipd's rules match on from, to, iif, oif and fwmark only");
+                leave(
+                    ctx,
+                    w,
+                    "vipd's rules match on from, to, iif, oif and fwmark only",
+                );
                 return None;
             }
             "goto" | "nop" => {
-                leave(ctx, w, "vipd's rules look up a table, or blackhole, unreachable or prohibit");
+                leave(
+                    ctx,
+                    w,
+                    "vipd's rules look up a table, or blackhole, unreachable or prohibit",
+                );
                 return None;
             }
             "type" | "blackhole" | "unreachable" | "prohibit" => {
                 let a = if w == "type" { v } else { w };
                 match a {
                     "blackhole" | "unreachable" | "prohibit" => action = Some(a),
-                    "goto" | "nop" => { leave(ctx, a, "vipd's rules look up a table, or blackhole, unreachable or prohibit"); return None; },
+                    "goto" | "nop" => {
+                        leave(
+                            ctx,
+                            a,
+                            "vipd's rules look up a table, or blackhole, unreachable or prohibit",
+                        );
+                        return None;
+                    }
                     other => {
-                        ctx.log.error(&loc, format!("virtual rule {shown:?}: unknown rule type {other:?}"));
+                        ctx.log.error(
+                            &loc,
+                            format!("virtual rule {shown:?}: unknown rule type {other:?}"),
+                        );
                         return None;
                     }
                 }
             }
             "track_group" => {
-                ctx.log.error(&loc, format!("virtual rule {shown:?}: track_group is for static rules only"));
+                ctx.log.error(
+                    &loc,
+                    format!("virtual rule {shown:?}: track_group is for static rules only"),
+                );
                 return None;
             }
             other => {
-                ctx.log
-                    .error(&loc, format!("virtual rule {shown:?}: unknown rule option {other:?}"));
+                ctx.log.error(
+                    &loc,
+                    format!("virtual rule {shown:?}: unknown rule option {other:?}"),
+                );
                 return None;
             }
         }

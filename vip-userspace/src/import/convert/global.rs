@@ -45,7 +45,10 @@ impl Globals {
                     Some(v) => self.vrrp_version = Some((v as u8, loc)),
                     None => ctx.log.error(
                         &loc,
-                        format!("vrrp_version: expected 2 or 3, found {:?}", arg.unwrap_or("")),
+                        format!(
+                            "vrrp_version: expected 2 or 3, found {:?}",
+                            arg.unwrap_or("")
+                        ),
                     ),
                 },
                 "vrrp_startup_delay" => {
@@ -109,11 +112,8 @@ impl Globals {
                             .find(|(prefix, _)| other.starts_with(prefix))
                             .map(|(_, r)| *r)
                     });
-                    ctx.log.left_out(
-                        &loc,
-                        other,
-                        reason.unwrap_or("unknown keepalived keyword"),
-                    );
+                    ctx.log
+                        .left_out(&loc, other, reason.unwrap_or("unknown keepalived keyword"));
                 }
             }
         }
@@ -220,6 +220,28 @@ impl Globals {
                 *d
             };
             t.key("startup_delay", Value::str(duration(d)));
+        }
+        if let Some((d, loc)) = &self.garp_delay
+            && !d.is_zero()
+        {
+            ctx.log.left_out(
+                loc,
+                "vrrp_garp_master_delay",
+                format!(
+                    "{}: vipd sends one burst of announcements on becoming master, not a second \
+                     one after a delay (garp_refresh repeats them periodically)",
+                    duration(*d)
+                ),
+            );
+        }
+        if let Some((n, loc)) = &self.garp_refresh_repeat
+            && *n > 1
+        {
+            ctx.log.left_out(
+                loc,
+                "vrrp_garp_master_refresh_repeat",
+                format!("{n}: vipd sends one announcement per VIP on each refresh"),
+            );
         }
         if let Some(loc) = &self.strict {
             ctx.log.note(

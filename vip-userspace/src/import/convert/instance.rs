@@ -97,7 +97,10 @@ impl Instance {
         let bad = |ctx: &mut Ctx<'_>, expected: &str| {
             ctx.log.error(
                 &loc,
-                format!("{keyword}: expected {expected}, found {:?}", arg.unwrap_or("")),
+                format!(
+                    "{keyword}: expected {expected}, found {:?}",
+                    arg.unwrap_or("")
+                ),
             );
         };
         match keyword {
@@ -112,7 +115,10 @@ impl Instance {
             },
             "interface" => match arg {
                 Some(name) if valid_ifname(name) => self.interface = Some((name.to_owned(), loc)),
-                _ => bad(ctx, "an interface name (1 to 15 bytes, no '/', ':' or blanks)"),
+                _ => bad(
+                    ctx,
+                    "an interface name (1 to 15 bytes, no '/', ':' or blanks)",
+                ),
             },
             "virtual_router_id" => match arg.and_then(|a| int_in(a, 1..=255)) {
                 Some(v) => self.vrid = Some(v as u8),
@@ -235,20 +241,26 @@ impl Instance {
                             }
                             other => ctx.log.error(
                                 &line.loc,
-                                format!("auth_type: expected PASS or AH, found {:?}", other.unwrap_or("")),
+                                format!(
+                                    "auth_type: expected PASS or AH, found {:?}",
+                                    other.unwrap_or("")
+                                ),
                             ),
                         },
                         "auth_pass" => match line.arg(0) {
                             Some(p) => self.auth_pass = Some((p.to_owned(), line.loc.clone())),
                             None => ctx.log.error(&line.loc, "auth_pass: needs a password"),
                         },
-                        other => ctx.log.left_out(&line.loc, other, "unknown keepalived keyword"),
+                        other => ctx
+                            .log
+                            .left_out(&line.loc, other, "unknown keepalived keyword"),
                     }
                 }
             }
             "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                 if child.block.is_none() {
-                    ctx.log.error(&loc, format!("{keyword}: expected '{{' after it"));
+                    ctx.log
+                        .error(&loc, format!("{keyword}: expected '{{' after it"));
                 }
                 for line in child.children() {
                     if let Some(vip) = addr::vip(line, ctx) {
@@ -267,7 +279,8 @@ impl Instance {
             ),
             "virtual_routes" | "virtual_rules" => {
                 if child.block.is_none() {
-                    ctx.log.error(&loc, format!("{keyword}: expected '{{' after it"));
+                    ctx.log
+                        .error(&loc, format!("{keyword}: expected '{{' after it"));
                 }
                 for line in child.children() {
                     if keyword == "virtual_routes" {
@@ -297,7 +310,9 @@ impl Instance {
             "garp_master_refresh_repeat" => {
                 self.garp_refresh_repeat = count(child, ctx).map(|n| (n, loc));
             }
-            "debug" => ctx.log.note(&loc, "debug", "not implemented in keepalived either"),
+            "debug" => ctx
+                .log
+                .note(&loc, "debug", "not implemented in keepalived either"),
             other => match keywords::reason(keywords::INSTANCE, other) {
                 Some(reason) => ctx.log.left_out(&loc, other, reason),
                 None => ctx.log.left_out(&loc, other, "unknown keepalived keyword"),
@@ -320,7 +335,10 @@ impl Instance {
             ctx.log.left_out(
                 &loc,
                 "vrrp_instance",
-                format!("{}: no interface; vipd needs one, so the instance is left out", self.source_name),
+                format!(
+                    "{}: no interface; vipd needs one, so the instance is left out",
+                    self.source_name
+                ),
             );
             return None;
         };
@@ -328,7 +346,10 @@ impl Instance {
             ctx.log.left_out(
                 &loc,
                 "vrrp_instance",
-                format!("{}: no virtual_router_id (keepalived refuses it too); instance left out", self.source_name),
+                format!(
+                    "{}: no virtual_router_id (keepalived refuses it too); instance left out",
+                    self.source_name
+                ),
             );
             return None;
         };
@@ -436,9 +457,17 @@ impl Instance {
         let mut preempt = true;
         if let Some(l) = &self.nopreempt {
             if owner {
-                ctx.log.note(l, "nopreempt", "keepalived ignores it for an address owner (priority 255); so does vipd");
+                ctx.log.note(
+                    l,
+                    "nopreempt",
+                    "keepalived ignores it for an address owner (priority 255); so does vipd",
+                );
             } else if master {
-                ctx.log.note(l, "nopreempt", "keepalived ignores it with state MASTER; so does the import");
+                ctx.log.note(
+                    l,
+                    "nopreempt",
+                    "keepalived ignores it with state MASTER; so does the import",
+                );
             } else {
                 preempt = false;
             }
@@ -447,11 +476,23 @@ impl Instance {
         if let Some((d, l)) = &self.preempt_delay {
             if d.is_zero() {
             } else if master {
-                ctx.log.note(l, "preempt_delay", "keepalived ignores it with state MASTER; so does the import");
+                ctx.log.note(
+                    l,
+                    "preempt_delay",
+                    "keepalived ignores it with state MASTER; so does the import",
+                );
             } else if strict.is_some() {
-                ctx.log.note(l, "preempt_delay", "keepalived ignores it in strict mode; so does the import");
+                ctx.log.note(
+                    l,
+                    "preempt_delay",
+                    "keepalived ignores it in strict mode; so does the import",
+                );
             } else if !preempt {
-                ctx.log.note(l, "preempt_delay", "keepalived ignores it with nopreempt; so does the import");
+                ctx.log.note(
+                    l,
+                    "preempt_delay",
+                    "keepalived ignores it with nopreempt; so does the import",
+                );
             } else {
                 preempt_delay = Some((*d).min(MAX_PREEMPT_DELAY));
             }
@@ -501,7 +542,10 @@ impl Instance {
                     ctx.log.note(
                         l,
                         "auth_pass",
-                        format!("keepalived uses only the first {AUTH_PASS_LEN} bytes: {:?}", &p[..end]),
+                        format!(
+                            "keepalived uses only the first {AUTH_PASS_LEN} bytes: {:?}",
+                            &p[..end]
+                        ),
                     );
                 }
                 auth_pass = Some(p[..end].to_owned());
@@ -598,7 +642,12 @@ impl Instance {
         if !vips_excluded.is_empty() {
             t.key(
                 "vips_excluded",
-                Value::Array(vips_excluded.iter().map(|v| strip_label(v, label_ok(v))).collect()),
+                Value::Array(
+                    vips_excluded
+                        .iter()
+                        .map(|v| strip_label(v, label_ok(v)))
+                        .collect(),
+                ),
             );
         }
         if !self.routes.is_empty() {
@@ -615,7 +664,10 @@ impl Instance {
             if check_src {
                 t.key("allowed_peers", Value::strs(&peers));
             } else {
-                let list: Vec<String> = peers.iter().map(|p| crate::import::emit::quote(p)).collect();
+                let list: Vec<String> = peers
+                    .iter()
+                    .map(|p| crate::import::emit::quote(p))
+                    .collect();
                 t.comment(
                     "keepalived admitted adverts from any source; to drop all but these peers' in XDP:",
                 );
@@ -623,7 +675,11 @@ impl Instance {
             }
         } else if check_src {
             if let Some(l) = &self.peer_block {
-                ctx.log.note(l, "check_unicast_src", "no unicast peers to admit; nothing written");
+                ctx.log.note(
+                    l,
+                    "check_unicast_src",
+                    "no unicast peers to admit; nothing written",
+                );
             }
         }
         if let Some(p) = auth_pass {
@@ -641,7 +697,13 @@ impl Instance {
         if !track_files.is_empty() {
             t.key("track_files", Value::Array(track_files));
         }
-        for key in ["notify", "notify_master", "notify_backup", "notify_fault", "notify_stop"] {
+        for key in [
+            "notify",
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+        ] {
             if let Some((_, v)) = self.notify.iter().find(|(k, _)| *k == key) {
                 t.key(key, v.clone());
             }
@@ -679,7 +741,10 @@ impl Instance {
             ctx.log.left_out(
                 l,
                 "advert_int",
-                format!("{}: VRRPv3 carries at most 40.95s; written as 40950ms", duration(d)),
+                format!(
+                    "{}: VRRPv3 carries at most 40.95s; written as 40950ms",
+                    duration(d)
+                ),
             );
             return Some(MAX_V3_INTERVAL);
         }
@@ -715,7 +780,12 @@ impl Instance {
         }
     }
 
-    fn track_interfaces_out(&self, why: Option<&str>, owner: bool, ctx: &mut Ctx<'_>) -> Vec<Value> {
+    fn track_interfaces_out(
+        &self,
+        why: Option<&str>,
+        owner: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> Vec<Value> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         for t in &self.track_ifs {
@@ -723,7 +793,10 @@ impl Instance {
                 ctx.log.note(
                     &t.loc,
                     "track_interface",
-                    format!("{} is tracked twice; keepalived ignores the second, so does the import", t.name),
+                    format!(
+                        "{} is tracked twice; keepalived ignores the second, so does the import",
+                        t.name
+                    ),
                 );
                 continue;
             }
@@ -793,7 +866,10 @@ impl Instance {
                 ctx.log.note(
                     &r.loc,
                     "track_script",
-                    format!("{} is tracked twice; keepalived ignores the second, so does the import", r.name),
+                    format!(
+                        "{} is tracked twice; keepalived ignores the second, so does the import",
+                        r.name
+                    ),
                 );
                 continue;
             }
@@ -818,7 +894,10 @@ impl Instance {
                 None => ctx.log.left_out(
                     &r.loc,
                     "track_script",
-                    format!("{}: its script could not be carried over (see {})", r.name, def.loc),
+                    format!(
+                        "{}: its script could not be carried over (see {})",
+                        r.name, def.loc
+                    ),
                 ),
             }
         }
@@ -833,7 +912,10 @@ impl Instance {
                 ctx.log.note(
                     &r.loc,
                     "track_file",
-                    format!("no track_file {} is defined, so keepalived ignores it; so does the import", r.name),
+                    format!(
+                        "no track_file {} is defined, so keepalived ignores it; so does the import",
+                        r.name
+                    ),
                 );
                 continue;
             };
@@ -908,10 +990,9 @@ impl Instance {
         ctx: &mut Ctx<'_>,
     ) -> Vec<(&'static str, Value)> {
         let mut out = Vec::new();
-        let delay = self.garp_delay.as_ref().or(globals.garp_delay.as_ref());
-        if let Some((d, l)) = delay
+        // A global vrrp_garp_master_delay is reported once, with global_defs.
+        if let Some((d, l)) = &self.garp_delay
             && !d.is_zero()
-            && self.garp_delay.is_some()
         {
             ctx.log.left_out(
                 l,
@@ -926,7 +1007,11 @@ impl Instance {
         if let Some((n, l)) = self.garp_repeat.as_ref().or(globals.garp_repeat.as_ref()) {
             let n = match *n {
                 0 => {
-                    ctx.log.note(l, "garp_master_repeat", "keepalived takes 0 as 1: garp_repeat = 1");
+                    ctx.log.note(
+                        l,
+                        "garp_master_repeat",
+                        "keepalived takes 0 as 1: garp_repeat = 1",
+                    );
                     1
                 }
                 n if n > MAX_GARP_REPEAT => {
@@ -942,7 +1027,13 @@ impl Instance {
             out.push(("garp_repeat", Value::Int(i64::from(n))));
         }
         let group = defs.garp_groups.get(interface);
-        let from_group = group.and_then(|g| if v6 { g.gna_interval.clone() } else { g.garp_interval.clone() });
+        let from_group = group.and_then(|g| {
+            if v6 {
+                g.gna_interval.clone()
+            } else {
+                g.garp_interval.clone()
+            }
+        });
         let interval = from_group.clone().or_else(|| {
             if v6 {
                 globals.gna_interval.clone()
@@ -982,17 +1073,17 @@ impl Instance {
                 ctx.log.left_out(
                     l,
                     "garp_master_refresh",
-                    format!("{} is more than vipd's 1h: written as 3600s", duration(secs)),
+                    format!(
+                        "{} is more than vipd's 1h: written as 3600s",
+                        duration(secs)
+                    ),
                 );
                 out.push(("garp_refresh", Value::str("3600s")));
             } else {
                 out.push(("garp_refresh", Value::str(duration(secs))));
             }
         }
-        if let Some((n, l)) = self
-            .garp_refresh_repeat
-            .as_ref()
-            .or(globals.garp_refresh_repeat.as_ref())
+        if let Some((n, l)) = &self.garp_refresh_repeat
             && *n > 1
         {
             ctx.log.left_out(
@@ -1009,7 +1100,11 @@ fn label_fits(vip: &Vip, interface: &str) -> bool {
     let dev = vip.dev.as_deref().unwrap_or(interface);
     match &vip.label {
         None => true,
-        Some(l) => l == dev || l.strip_prefix(dev).is_some_and(|rest| rest.starts_with(':')),
+        Some(l) => {
+            l == dev
+                || l.strip_prefix(dev)
+                    .is_some_and(|rest| rest.starts_with(':'))
+        }
     }
 }
 
@@ -1017,8 +1112,11 @@ fn label_fits(vip: &Vip, interface: &str) -> bool {
 fn strip_label(vip: &Vip, label_ok: bool) -> Value {
     match (&vip.value, label_ok) {
         (Value::Inline(pairs), false) => {
-            let pairs: Vec<(String, Value)> =
-                pairs.iter().filter(|(k, _)| k != "label").cloned().collect();
+            let pairs: Vec<(String, Value)> = pairs
+                .iter()
+                .filter(|(k, _)| k != "label")
+                .cloned()
+                .collect();
             if pairs.len() == 1 {
                 pairs[0].1.clone()
             } else {
@@ -1078,7 +1176,9 @@ pub(crate) fn join_sync_groups(
                 ctx.log.note(
                     loc,
                     "group",
-                    format!("no vrrp_instance {member}, so keepalived ignores it; so does the import"),
+                    format!(
+                        "no vrrp_instance {member}, so keepalived ignores it; so does the import"
+                    ),
                 );
                 continue;
             };
@@ -1086,7 +1186,9 @@ pub(crate) fn join_sync_groups(
                 ctx.log.left_out(
                     loc,
                     "group",
-                    format!("{member} is already in sync group {other}; an instance is in one group"),
+                    format!(
+                        "{member} is already in sync group {other}; an instance is in one group"
+                    ),
                 );
                 continue;
             }
@@ -1106,9 +1208,19 @@ pub(crate) fn join_sync_groups(
             continue;
         }
         if !group.notify.is_empty() {
-            let mut t = Table::new(format!("[sync_groups.{}]", crate::import::emit::bare_or_quoted(&name)));
-            t.comments.push(format!("from {gloc} vrrp_sync_group {}", group.name));
-            for key in ["notify", "notify_master", "notify_backup", "notify_fault", "notify_stop"] {
+            let mut t = Table::new(format!(
+                "[sync_groups.{}]",
+                crate::import::emit::bare_or_quoted(&name)
+            ));
+            t.comments
+                .push(format!("from {gloc} vrrp_sync_group {}", group.name));
+            for key in [
+                "notify",
+                "notify_master",
+                "notify_backup",
+                "notify_fault",
+                "notify_stop",
+            ] {
                 if let Some((_, v)) = group.notify.iter().find(|(k, _)| *k == key) {
                     t.key(key, v.clone());
                 }

@@ -198,8 +198,10 @@ fn need_block<'n>(node: &'n Node, ctx: &mut Ctx<'_>) -> Option<&'n [Node]> {
     match &node.block {
         Some(block) => Some(block),
         None => {
-            ctx.log
-                .error(&node.loc, format!("{}: expected '{{' after it", node.keyword));
+            ctx.log.error(
+                &node.loc,
+                format!("{}: expected '{{' after it", node.keyword),
+            );
             None
         }
     }
@@ -213,9 +215,7 @@ fn sync_group_def(
     ctx: &mut Ctx<'_>,
 ) {
     let Some(name) = node.arg(0) else {
-        return ctx
-            .log
-            .error(&node.loc, "vrrp_sync_group: needs a name");
+        return ctx.log.error(&node.loc, "vrrp_sync_group: needs a name");
     };
     let mut group = SyncGroupDef {
         name: name.to_owned(),
@@ -293,7 +293,10 @@ fn garp_group(node: &Node, block: &[Node], defs: &mut Defs, ctx: &mut Ctx<'_>) {
                 let Some(d) = child.arg(0).and_then(values::seconds) else {
                     ctx.log.error(
                         &child.loc,
-                        format!("{k}: expected seconds, e.g. 0.001, found {:?}", child.arg(0).unwrap_or("")),
+                        format!(
+                            "{k}: expected seconds, e.g. 0.001, found {:?}",
+                            child.arg(0).unwrap_or("")
+                        ),
                     );
                     continue;
                 };
@@ -355,7 +358,10 @@ fn interface_tables(defs: &Defs) -> Vec<Table> {
     defs.link_delays
         .iter()
         .map(|(name, down, up, loc)| {
-            let mut t = Table::new(format!("[interfaces.{}]", super::emit::bare_or_quoted(name)));
+            let mut t = Table::new(format!(
+                "[interfaces.{}]",
+                super::emit::bare_or_quoted(name)
+            ));
             t.comments
                 .push(format!("from {loc} interface_up_down_delays {name}"));
             t.key("up_delay", Value::str(values::duration(*up)));
@@ -364,3 +370,123 @@ fn interface_tables(defs: &Defs) -> Vec<Table> {
         })
         .collect()
 }
+
+/// Every keepalived keyword and option the importer maps to vipd (rather than only
+/// reporting it): the coverage test wants each used by a fixture.
+pub(crate) const HANDLED: &[&str] = &[
+    // structure
+    "include",
+    "global_defs",
+    "vrrp_instance",
+    "vrrp_script",
+    "track_file",
+    "vrrp_track_file",
+    "vrrp_sync_group",
+    "garp_group",
+    "interface_up_down_delays",
+    // global_defs
+    "router_id",
+    "vrrp_version",
+    "vrrp_startup_delay",
+    "script_user",
+    "enable_script_security",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "vrrp_strict",
+    "vrrp_check_unicast_src",
+    // vrrp_instance
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "version",
+    "advert_int",
+    "nopreempt",
+    "preempt",
+    "preempt_delay",
+    "accept",
+    "no_accept",
+    "strict_mode",
+    "use_vmac",
+    "vmac_xmit_base",
+    "native_ipv6",
+    "dont_track_primary",
+    "track_interface",
+    "track_script",
+    "mcast_src_ip",
+    "unicast_src_ip",
+    "unicast_peer",
+    "check_unicast_src",
+    "authentication",
+    "auth_type",
+    "auth_pass",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "virtual_routes",
+    "virtual_rules",
+    "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "debug",
+    // vrrp_script and track_file
+    "script",
+    "interval",
+    "timeout",
+    "weight",
+    "reverse",
+    "noreverse",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+    "file",
+    "init_file",
+    // vrrp_sync_group
+    "group",
+    "sync_group_tracking_weight",
+    "global_tracking",
+    // garp_group
+    "garp_interval",
+    "gna_interval",
+    "interfaces",
+    // virtual_ipaddress options
+    "dev",
+    "label",
+    "scope",
+    "brd",
+    "broadcast",
+    "noprefixroute",
+    "preferred_lft",
+    "no_track",
+    // virtual_routes options
+    "to",
+    "via",
+    "gw",
+    "src",
+    "table",
+    "metric",
+    "protocol",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "onlink",
+    "inet6",
+    "default",
+    // virtual_rules options
+    "from",
+    "iif",
+    "oif",
+    "fwmark",
+    "preference",
+    "lookup",
+];

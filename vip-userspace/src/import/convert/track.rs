@@ -126,8 +126,16 @@ pub(crate) fn script_def(
                     ),
                 ),
             },
-            "rise" => def.rise = count(child, ctx).filter(|n| positive(*n, child, ctx)).map(|n| (n, loc)),
-            "fall" => def.fall = count(child, ctx).filter(|n| positive(*n, child, ctx)).map(|n| (n, loc)),
+            "rise" => {
+                def.rise = count(child, ctx)
+                    .filter(|n| positive(*n, child, ctx))
+                    .map(|n| (n, loc))
+            }
+            "fall" => {
+                def.fall = count(child, ctx)
+                    .filter(|n| positive(*n, child, ctx))
+                    .map(|n| (n, loc))
+            }
             "init_fail" => def.init_fail = true,
             "user" => match child.arg(0) {
                 Some(user) => {
@@ -144,9 +152,7 @@ pub(crate) fn script_def(
                 }
                 None => ctx.log.error(&loc, "user: needs a user name"),
             },
-            other => ctx
-                .log
-                .left_out(&loc, other, "unknown keepalived keyword"),
+            other => ctx.log.left_out(&loc, other, "unknown keepalived keyword"),
         }
     }
     if !have_script {
@@ -238,12 +244,17 @@ pub(crate) fn track_file_def(
                 for word in &child.args {
                     if word.text == "overwrite" {
                         overwrite = true;
-                    } else if let Some(v) = int_in(&word.text, i64::from(i32::MIN)..=i64::from(i32::MAX)) {
+                    } else if let Some(v) =
+                        int_in(&word.text, i64::from(i32::MIN)..=i64::from(i32::MAX))
+                    {
                         value = v;
                     } else {
                         ctx.log.error(
                             &loc,
-                            format!("init_file: expected [VALUE] [overwrite], found {:?}", word.text),
+                            format!(
+                                "init_file: expected [VALUE] [overwrite], found {:?}",
+                                word.text
+                            ),
                         );
                     }
                 }
@@ -266,13 +277,12 @@ pub(crate) fn track_file_def(
                     );
                 }
             }
-            other => ctx
-                .log
-                .left_out(&loc, other, "unknown keepalived keyword"),
+            other => ctx.log.left_out(&loc, other, "unknown keepalived keyword"),
         }
     }
     if def.path.is_none() {
-        ctx.log.error(&node.loc, format!("{}: {name} has no file", node.keyword));
+        ctx.log
+            .error(&node.loc, format!("{}: {name} has no file", node.keyword));
         return;
     }
     defs.track_files.entry(name.to_owned()).or_insert(def);
@@ -320,7 +330,8 @@ pub(crate) fn command_value(command: &str, node: &Node, ctx: &mut Ctx<'_>) -> Op
     };
     let mut argv = split.argv;
     if argv.is_empty() {
-        ctx.log.error(&node.loc, format!("{keyword}: the command is empty"));
+        ctx.log
+            .error(&node.loc, format!("{keyword}: the command is empty"));
         return None;
     }
     if split.needs_shell {
@@ -401,7 +412,14 @@ pub(crate) fn hook(node: &Node, script_user: Option<&str>, ctx: &mut Ctx<'_>) ->
     };
     let value = command_value(command, node, ctx)?;
     if let Some(user) = words.get(1) {
-        run_as(user, words.get(2).map(String::as_str), script_user, &node.loc, &node.keyword, ctx);
+        run_as(
+            user,
+            words.get(2).map(String::as_str),
+            script_user,
+            &node.loc,
+            &node.keyword,
+            ctx,
+        );
     }
     Some(value)
 }
@@ -509,8 +527,10 @@ fn weighted_lines(
         out.push((line.keyword.clone(), weight, reverse, loc));
     }
     if node.block.is_none() {
-        ctx.log
-            .error(&node.loc, format!("{}: expected '{{' after it", node.keyword));
+        ctx.log.error(
+            &node.loc,
+            format!("{}: expected '{{' after it", node.keyword),
+        );
     }
     out
 }

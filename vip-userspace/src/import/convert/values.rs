@@ -16,7 +16,11 @@ pub(crate) fn seconds(text: &str) -> Option<Duration> {
     if !all_digits(whole) || !all_digits(frac) {
         return None;
     }
-    let secs: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let secs: u64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let mut micros: u64 = 0;
     for (i, d) in frac.chars().take(6).enumerate() {
         micros += u64::from(d.to_digit(10)?) * 10u64.pow(5 - i as u32);
@@ -86,7 +90,9 @@ pub(crate) fn valid_ifname(name: &str) -> bool {
         && name.len() <= 15
         && name != "."
         && name != ".."
-        && !name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace())
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
 #[cfg(test)]
