@@ -673,14 +673,12 @@ impl Instance {
                 );
                 t.comment(format!("allowed_peers = [{}]", list.join(", ")));
             }
-        } else if check_src {
-            if let Some(l) = &self.peer_block {
-                ctx.log.note(
-                    l,
-                    "check_unicast_src",
-                    "no unicast peers to admit; nothing written",
-                );
-            }
+        } else if check_src && let Some(l) = &self.peer_block {
+            ctx.log.note(
+                l,
+                "check_unicast_src",
+                "no unicast peers to admit; nothing written",
+            );
         }
         if let Some(p) = auth_pass {
             t.key("auth_pass", Value::str(p));

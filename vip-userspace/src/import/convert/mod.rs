@@ -373,6 +373,7 @@ fn interface_tables(defs: &Defs) -> Vec<Table> {
 
 /// Every keepalived keyword and option the importer maps to vipd (rather than only
 /// reporting it): the coverage test wants each used by a fixture.
+#[cfg(test)]
 pub(crate) const HANDLED: &[&str] = &[
     // structure
     "include",
