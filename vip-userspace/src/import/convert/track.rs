@@ -378,11 +378,14 @@ pub(crate) fn command_value(command: &str, node: &Node, ctx: &mut Ctx<'_>) -> Op
     } else if !argv[0].starts_with('/') {
         argv[0] = resolve_path(&argv[0].clone(), &node.loc, keyword, ctx);
     }
-    Some(if argv.len() == 1 {
-        Value::str(argv.remove(0))
-    } else {
-        Value::strs(&argv)
-    })
+    // vipd reads a string as a bare program path: one with blanks must be an array.
+    Some(
+        if argv.len() == 1 && !argv[0].chars().any(char::is_whitespace) {
+            Value::str(argv.remove(0))
+        } else {
+            Value::strs(&argv)
+        },
+    )
 }
 
 /// The vipd key of a notify keyword.
