@@ -68,6 +68,40 @@ enum Command {
     /// Drive the XDP data plane by hand, without the daemon.
     #[command(subcommand)]
     Xdp(XdpCommand),
+    /// Convert another VRRP daemon's configuration into a vipd file.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Convert a keepalived configuration (with the files it includes) into a vipd file.
+    ///
+    /// Writes the vipd file to stdout, or to OUT with -o. Every keepalived setting the
+    /// file does not carry over is printed on stderr as `file:line: keyword: reason` and
+    /// listed in the file's header; notes (`file:line: keyword: note: ...`) say where the
+    /// file keeps keepalived's meaning in other words. Check the result on the machine it
+    /// is for with `vipd check --config OUT`.
+    #[command(after_help = "Exit status:\n  \
+        0  the file was written and carries over everything keepalived would do\n  \
+        1  the file was written, but something keepalived would do was left out (see stderr)\n  \
+        2  nothing was written: a file could not be read, an include loops or is missing,\n     \
+           braces do not balance, or a value has the wrong shape (see stderr)")]
+    Keepalived {
+        /// The keepalived configuration, e.g. /etc/keepalived/keepalived.conf.
+        file: PathBuf,
+        /// Write the vipd file here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// keepalived's config id (its -i option) for `@ID` lines. Default: this host's
+        /// name up to the first dot, as keepalived does.
+        #[arg(long)]
+        config_id: Option<String>,
+        /// router_id when global_defs sets none. Default: this host's name, as keepalived
+        /// does.
+        #[arg(long)]
+        router_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +169,7 @@ pub fn main() -> ExitCode {
             init_logging(LogFormat::Text);
             xdp(cmd)
         }
+        Command::Import(cmd) => return import(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,6 +223,35 @@ fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Resul
         out(&s.render());
     }
     Ok(())
+}
+
+/// `vipd import ...`; its exit status is the importer's (see its help).
+fn import(cmd: ImportCommand) -> ExitCode {
+    match cmd {
+        ImportCommand::Keepalived {
+            file,
+            output,
+            config_id,
+            router_id,
+        } => {
+            let mut options = crate::import::Options::for_this_host();
+            if config_id.is_some() {
+                options.config_id = config_id;
+            }
+            if let Some(id) = router_id {
+                options.router_id = id;
+            }
+            let status = crate::import::run(
+                &file,
+                output.as_deref(),
+                &options,
+                &LocalHost,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(status)
+        }
+    }
 }
 
 fn xdp(cmd: XdpCommand) -> Result<()> {

@@ -10,6 +10,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod exec;
+pub mod import;
 pub mod net;
 pub mod objects;
 pub mod track;

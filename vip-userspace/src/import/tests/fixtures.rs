@@ -1,0 +1,168 @@
+//! Each fixture directory holds `keepalived.conf` (and what it includes), `expected.toml`
+//! (the vipd file) and `expected.stderr` (what the import reports).
+
+use std::time::Duration;
+
+use super::{fixtures_dir, host, must_load, options, report_lines};
+use crate::config::{PreferredLifetime, RouteType, Version};
+use crate::import::{Kind, keepalived};
+
+/// Imports a fixture and compares it with its expected files; returns the vipd file.
+fn check(name: &str) -> String {
+    let dir = fixtures_dir().join(name);
+    let outcome = keepalived(&dir.join("keepalived.conf"), &options(), &host());
+    let report = report_lines(&outcome).join("\n") + "\n";
+    let toml = outcome
+        .toml
+        .clone()
+        .unwrap_or_else(|| panic!("{name}: import failed:\n{report}"));
+    let (toml_path, report_path) = (dir.join("expected.toml"), dir.join("expected.stderr"));
+    if std::env::var_os("VIPD_BLESS").is_some() {
+        std::fs::write(&toml_path, &toml).unwrap();
+        std::fs::write(&report_path, &report).unwrap();
+    }
+    let expected = std::fs::read_to_string(&toml_path).unwrap_or_default();
+    assert_eq!(
+        toml, expected,
+        "{name}: the vipd file differs from expected.toml"
+    );
+    let expected = std::fs::read_to_string(&report_path).unwrap_or_default();
+    assert_eq!(
+        report, expected,
+        "{name}: the report differs from expected.stderr"
+    );
+    assert!(
+        !outcome
+            .reports
+            .iter()
+            .any(|r| r.reason == "unknown keepalived keyword" && r.keyword != "lvs_reload_hack"),
+        "{name}: a fixture keyword is unknown to the importer:\n{report}"
+    );
+    toml
+}
+
+#[test]
+fn gateway_pair_with_sync_group_includes_ipv6_routes_and_rules() {
+    let toml = check("gateway");
+    let config = must_load(&toml);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert_eq!(config.global.router_id, "edge-r1", "the @r1 line applies");
+    assert_eq!(config.global.startup_delay, Duration::from_secs(5));
+    let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["outside", "inside", "inside6"]);
+    let edge = &config.sync_groups["edge"];
+    assert_eq!(edge.members, [0, 1]);
+    assert!(edge.notify.master.is_some() && edge.notify.any.is_some());
+
+    let outside = &config.instances[0];
+    assert_eq!(outside.priority, 150, "$PRIO as defined for r1");
+    assert_eq!(outside.version, Version::V3, "global vrrp_version 3");
+    assert_eq!(outside.virtual_routes[1].kind, RouteType::Blackhole);
+    assert_eq!(outside.virtual_routes[1].protocol, 18, "proto keepalived");
+    assert_eq!(
+        outside.track_scripts[1].weight, 5,
+        "the instance's weight wins"
+    );
+    assert!(outside.track_scripts[1].init_fail);
+    assert_eq!(outside.track_files[0].weight, 2);
+    assert_eq!(
+        outside.garp_interval,
+        Duration::from_millis(5),
+        "garp_group"
+    );
+
+    let inside = &config.instances[1];
+    assert_eq!(inside.advert_interval, Duration::from_millis(500));
+    assert_eq!(inside.preempt_delay, Duration::from_secs(30));
+    assert_eq!(
+        inside.track_scripts[0].command.program(),
+        "/bin/sh",
+        "a pipe needs a shell"
+    );
+
+    let inside6 = &config.instances[2];
+    assert_eq!(inside6.version, Version::V3, "IPv6 is always v3");
+    assert_eq!(inside6.vips[1].preferred_lft, PreferredLifetime::Forever);
+    assert_eq!(
+        inside6.vips[2].preferred_lft,
+        PreferredLifetime::Zero,
+        "keepalived deprecates a /128"
+    );
+    assert_eq!(
+        inside6.garp_interval,
+        Duration::from_millis(2),
+        "vrrp_gna_interval"
+    );
+}
+
+#[test]
+fn legacy_v2_with_password_unicast_and_lvs() {
+    let toml = check("legacy");
+    let config = must_load(&toml);
+    let vi1 = &config.instances[0];
+    assert_eq!(vi1.version, Version::V2, "keepalived's default version");
+    assert_eq!(
+        vi1.auth_pass,
+        Some(*b"s3cr3t-p"),
+        "first 8 bytes, as keepalived"
+    );
+    assert_eq!(vi1.allowed_peers, vi1.unicast_peers, "check_unicast_src");
+    assert!(vi1.vmac && vi1.accept && vi1.dont_track_primary);
+    assert_eq!(vi1.track_files[0].weight, 0);
+    let vi2 = &config.instances[1];
+    assert!(!vi2.preempt && !vi2.accept);
+    let vi3 = &config.instances[2];
+    assert_eq!(
+        (vi3.name.as_str(), vi3.priority),
+        ("VI_3", 255),
+        "state MASTER"
+    );
+    assert!(toml.contains("virtual_server: out of scope: vipd does not do load balancing"));
+}
+
+#[test]
+fn campus_strict_mode_and_group_tracking() {
+    let toml = check("campus");
+    let config = must_load(&toml);
+    let v10 = &config.instances[0];
+    assert!(!v10.accept, "strict mode turns accept mode off");
+    assert_eq!(v10.auth_pass, None);
+    assert_eq!(
+        v10.track_scripts.len(),
+        1,
+        "the group's script, on each member"
+    );
+    assert_eq!(v10.track_scripts[0].weight, -10);
+    assert!(
+        !v10.track_scripts[0].reverse,
+        "noreverse overrides the script's reverse"
+    );
+    assert_eq!(
+        config.instances[1].allowed_peers.len(),
+        1,
+        "vrrp_check_unicast_src"
+    );
+}
+
+#[test]
+fn fixture_reports_are_in_file_order_with_lines() {
+    let outcome = keepalived(
+        &fixtures_dir().join("gateway/keepalived.conf"),
+        &options(),
+        &host(),
+    );
+    let first = &outcome.reports[0];
+    assert_eq!(first.loc.file.as_ref(), "keepalived.conf");
+    let files: Vec<&str> = outcome.files.iter().map(String::as_str).collect();
+    assert_eq!(
+        files,
+        [
+            "keepalived.conf",
+            "conf.d/10-checks.conf",
+            "checks/scripts.conf",
+            "conf.d/20-gateway.conf"
+        ],
+        "includes across two directories, each relative to its includer"
+    );
+    assert!(outcome.reports.iter().any(|r| r.kind == Kind::LeftOut));
+}
