@@ -61,6 +61,17 @@ impl Lab {
 
     /// Starts a configured vipd (again).
     pub fn start_vipd(&self, v: &mut Vipd, extra: &[&str]) -> Result<()> {
+        self.start_vipd_with_env(v, extra, &[])
+    }
+
+    /// Starts a configured vipd with extra environment variables (e.g. systemd's
+    /// `NOTIFY_SOCKET`).
+    pub fn start_vipd_with_env(
+        &self,
+        v: &mut Vipd,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -69,11 +80,27 @@ impl Lab {
         let cfg = v.config.to_string_lossy().into_owned();
         let mut argv = vec![bin.as_str(), "run", "--config", cfg.as_str()];
         argv.extend_from_slice(extra);
+        // A variable whose value is `$$` gets vipd's own pid, as systemd sets
+        // WATCHDOG_PID: through a shell that execs vipd, keeping its pid.
+        let own_pid: Vec<&str> = env
+            .iter()
+            .filter(|(_, v)| *v == "$$")
+            .map(|(k, _)| *k)
+            .collect();
+        let script = own_pid
+            .iter()
+            .map(|k| format!("{k}=$$ "))
+            .collect::<String>()
+            + "exec \"$0\" \"$@\"";
+        if !own_pid.is_empty() {
+            argv.splice(0..0, ["/bin/sh", "-c", script.as_str()]);
+        }
         let mut cmd = netns::nsenter(&v.ns, &argv);
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .env("RUST_LOG", "info,vipd=debug");
+            .env("RUST_LOG", "info,vipd=debug")
+            .envs(env.iter().copied().filter(|(_, v)| *v != "$$"));
         let proc = self.procs.spawn(&format!("vipd {}", v.router), cmd)?;
         v.proc = Some(proc);
         v.wait_ready()

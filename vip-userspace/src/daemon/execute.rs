@@ -70,6 +70,11 @@ impl Daemon {
                 if let Err(e) = self.maps.set_group(gio.slot, GroupState::released()) {
                     warn!(group = %entry.key, slot = gio.slot, error = %crate::error_chain(&e), "could not release the group slot");
                 }
+                // Whatever the program released before now is settled: the next
+                // mastership compares its renewals against this count, not an old one.
+                if let Some(r) = super::entries::read_release(&self.maps, gio.slot) {
+                    gio.releases_seen = r.count;
+                }
                 None
             }
             Output::Advert { member, priority } => {

@@ -17,6 +17,7 @@ mod prepare;
 pub mod privileges;
 mod serve;
 mod status;
+mod systemd;
 mod worker;
 
 use std::{
@@ -211,6 +212,7 @@ pub async fn run(opts: Options) -> Result<()> {
         conflict_tx,
         CONFLICT_CHECK,
     )?;
+    systemd::ready(&systemd::summary(&d.status()));
     info!(
         router_id = %d.config.global.router_id,
         instances = d.config.instances.len(),
@@ -282,6 +284,8 @@ impl Daemon {
 
     fn prepared(&mut self, outcome: Outcome) {
         self.preparing = false;
+        let reload = matches!(&outcome, Outcome::Ready(p) if p.purpose == Purpose::Reload)
+            || matches!(outcome, Outcome::Rejected(_));
         match outcome {
             Outcome::Rejected(e) => {
                 error!("reload rejected, still running the previous configuration:\n{e}")
@@ -292,6 +296,9 @@ impl Daemon {
                 self.waiting.push_front(p.purpose.clone());
             }
             Outcome::Ready(p) => self.commit(*p),
+        }
+        if reload {
+            systemd::ready(&systemd::summary(&self.status()));
         }
         if let Some(next) = self.waiting.pop_front() {
             self.prepare(next);
@@ -509,6 +516,12 @@ impl Daemon {
         let mut hup = signal(SignalKind::hangup())?;
         let mut ticker = clock::Ticker::new()?;
         let mut links = Box::pin(links);
+        // Petted from this loop, so systemd restarts a stalled loop, not only a dead one.
+        let (mut watchdog, watchdog_on) = match systemd::watchdog_interval() {
+            Some(every) => (tokio::time::interval(every), true),
+            None => (tokio::time::interval(Duration::from_secs(3600)), false),
+        };
+        let mut last_summary = String::new();
         loop {
             let deadline = self.node.poll_at();
             tokio::select! {
@@ -520,7 +533,16 @@ impl Daemon {
                     self.poll(deadline);
                 }
                 Some(batch) = inbound.recv() => self.on_inbound(batch),
-                _ = hup.recv() => self.prepare(Purpose::Reload),
+                _ = hup.recv() => {
+                    systemd::reloading();
+                    self.prepare(Purpose::Reload);
+                }
+                _ = watchdog.tick(), if watchdog_on => {
+                    let summary = systemd::summary(&self.status());
+                    let changed = summary != last_summary;
+                    systemd::watchdog(changed.then_some(summary.as_str()));
+                    last_summary = summary;
+                }
                 Some(outcome) = prepared.recv() => self.prepared(outcome),
                 Some(ev) = links.next() => self.on_link(ev),
                 Some((report, item)) = track.recv() => self.on_track(report, item),
@@ -544,6 +566,7 @@ impl Daemon {
             }
             return Ok(());
         }
+        systemd::stopping();
         self.handover(&mut inbound, &mut ticker).await;
         self.teardown().await;
         Ok(())
