@@ -42,8 +42,19 @@ pub fn render(status: &Status) -> String {
     let sent = Family::<Labels, Counter>::default();
     let received = Family::<Labels, Counter>::default();
     let rejected = Family::<Labels, Counter>::default();
+    let answering = Family::<Labels, Gauge>::default();
+    let lease = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for i in &status.instances {
-        let inst = || vec![("instance", i.name.clone())];
+        // Interface, VRID and family too, so rules can match one virtual router across
+        // routers (two masters for one VRID) whatever each router calls its instance.
+        let inst = || {
+            vec![
+                ("instance", i.name.clone()),
+                ("interface", i.interface.clone()),
+                ("vrid", i.vrid.to_string()),
+                ("family", i.family.clone()),
+            ]
+        };
         for s in STATES {
             let mut l = inst();
             l.push(("state", s.to_owned()));
@@ -54,7 +65,23 @@ pub fn render(status: &Status) -> String {
         sent.get_or_create(&inst()).inc_by(i.adverts_sent);
         received.get_or_create(&inst()).inc_by(i.adverts_received);
         rejected.get_or_create(&inst()).inc_by(i.adverts_invalid);
+        if let Some(d) = &i.dataplane {
+            answering.get_or_create(&inst()).set(i64::from(d.answering));
+            lease
+                .get_or_create(&inst())
+                .set(d.lease_remaining_ms / 1000.0);
+        }
     }
+    registry.register(
+        "dataplane_answering",
+        "1 while the XDP program answers for the instance's VIPs (owned slot, live lease)",
+        answering,
+    );
+    registry.register(
+        "lease_remaining_seconds",
+        "Time left on the slot's lease as the XDP program sees it (0 when not owned)",
+        lease,
+    );
     let xdp = Family::<Labels, Counter>::default();
     for (reason, v) in &status.xdp {
         xdp.get_or_create(&vec![("reason", reason.clone())])
@@ -350,6 +377,10 @@ mod tests {
                 slot: 0,
                 sync_group: None,
                 tracking: vec![],
+                dataplane: Some(crate::control::status::DataplaneStatus {
+                    answering: true,
+                    lease_remaining_ms: 30.0,
+                }),
             }],
             xdp: BTreeMap::from([
                 ("arp_reply".to_owned(), 7),
@@ -371,19 +402,21 @@ mod tests {
     fn snapshot_renders_as_openmetrics_with_every_family() {
         let text = render(&status());
         for line in [
-            "vipd_instance_state{instance=\"gw\",state=\"master\"} 1",
-            "vipd_instance_state{instance=\"gw\",state=\"backup\"} 0",
-            "vipd_instance_priority{instance=\"gw\"} 150",
-            "vipd_transitions_total{instance=\"gw\"} 2",
-            "vipd_adverts_sent_total{instance=\"gw\"} 40",
-            "vipd_adverts_received_total{instance=\"gw\"} 3",
-            "vipd_adverts_rejected_total{instance=\"gw\"} 1",
+            "vipd_instance_state{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\",state=\"master\"} 1",
+            "vipd_instance_state{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\",state=\"backup\"} 0",
+            "vipd_instance_priority{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 150",
+            "vipd_transitions_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 2",
+            "vipd_adverts_sent_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 40",
+            "vipd_adverts_received_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 3",
+            "vipd_adverts_rejected_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
             "vipd_xdp_packets_total{reason=\"arp_reply\"} 7",
             "vipd_xdp_packets_total{reason=\"vrrp_drop_peer\"} 2",
             "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"version_mismatch\"} 1",
             "vipd_loop_lag_seconds_bucket{le=\"0.00005\"} 3",
             "vipd_loop_lag_seconds_count 4",
             "vipd_connections_refused_total{listener=\"metrics\"} 5",
+            "vipd_dataplane_answering{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
+            "vipd_lease_remaining_seconds{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0.03",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

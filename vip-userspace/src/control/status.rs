@@ -53,6 +53,18 @@ pub struct InstanceStatus {
     pub slot: u32,
     pub sync_group: Option<String>,
     pub tracking: Vec<TrackStatus>,
+    /// What the XDP program holds for the instance's slot, read off the loop: the data
+    /// plane's own view, to compare with `state` (they agree by construction).
+    #[serde(default)]
+    pub dataplane: Option<DataplaneStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataplaneStatus {
+    /// Owned and within its lease: the program answers for the VIPs.
+    pub answering: bool,
+    /// Lease left, milliseconds (0 when not owned or lapsed).
+    pub lease_remaining_ms: f64,
 }
 
 /// Upper bounds of the loop-lag histogram buckets, in microseconds (then +Inf).
@@ -168,6 +180,22 @@ impl Status {
                     s,
                     "  VERSION MISMATCH: {mismatch} adverts of the other VRRP version for vrid {} (this instance runs v{})",
                     i.vrid, i.version
+                );
+            }
+            if let Some(d) = &i.dataplane {
+                let _ = writeln!(
+                    s,
+                    "  xdp {}{}",
+                    if d.answering {
+                        "answering"
+                    } else {
+                        "not answering"
+                    },
+                    if d.answering {
+                        format!(", lease {:.1} ms left", d.lease_remaining_ms)
+                    } else {
+                        String::new()
+                    }
                 );
             }
             let _ = writeln!(s, "  vips {}", i.vips.join(" "));

@@ -88,6 +88,23 @@ fn complete(status: &mut control::Status, maps: &Maps) {
         .map(|(n, v)| ((*n).to_owned(), v))
         .collect();
     let now_ns = clock::nanos(clock::now());
+    // The program compares leases with the coarse clock; so does this view.
+    let coarse_ns = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(now_ns);
+    for i in &mut status.instances {
+        if let Ok(g) = maps.group(i.slot) {
+            let answering = g.answers(coarse_ns);
+            i.dataplane = Some(control::status::DataplaneStatus {
+                answering,
+                lease_remaining_ms: if answering {
+                    g.lease_deadline_ns.saturating_sub(coarse_ns) as f64 / 1e6
+                } else {
+                    0.0
+                },
+            });
+        }
+    }
     status.conflicts = maps
         .conflicts()
         .unwrap_or_default()

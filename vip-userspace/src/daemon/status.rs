@@ -114,6 +114,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
                 tracking: tracking(m),
+                dataplane: None,
             });
         }
     }
