@@ -4,7 +4,7 @@
 /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance.
 pub static RESPONDER: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-xdp"));
 
-/// A program that passes everything (for the far end of veth pairs, see DESIGN.md).
+/// A program that passes everything (for the far end of veth pairs, see docs/architecture.md, kernel facts).
 pub static PASS: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-pass"));
 
 /// Programs used only by the benchmarks (`cargo xtask bench`), never loaded by vipd.

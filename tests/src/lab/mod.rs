@@ -35,7 +35,7 @@
 //! ```
 //!
 //! Every bridge-side veth carries the `vipd_pass` XDP program: a veth discards frames its
-//! peer sends with `XDP_TX` unless it runs an XDP program itself (DESIGN.md, kernel facts).
+//! peer sends with `XDP_TX` unless it runs an XDP program itself (docs/architecture.md, kernel facts).
 
 pub mod attack;
 pub mod block;

@@ -259,6 +259,6 @@ pub fn send_one(sender: &PacketSender, mac: [u8; 6], vip: IpAddr) {
         IpAddr::V6(v) => frames::unsolicited_na(mac, v),
     };
     if let Err(error) = sender.send(&frame) {
-        debug!(%vip, %error, "announcement not sent");
+        debug!(%vip, error = %crate::error_chain(&error), "announcement not sent");
     }
 }

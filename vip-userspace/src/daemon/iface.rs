@@ -106,7 +106,7 @@ fn spawn_reader(
                     }
                 }
                 Err(error) => {
-                    debug!(ifindex, %error, "VRRP socket receive failed");
+                    debug!(ifindex, error = %crate::error_chain(&error), "VRRP socket receive failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             }

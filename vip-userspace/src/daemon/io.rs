@@ -91,7 +91,7 @@ impl MemberIo {
             let bytes = match advert.encode(src, dst) {
                 Ok(b) => b,
                 Err(error) => {
-                    warn!(instance = %cfg.name, %error, "cannot encode advertisement");
+                    warn!(instance = %cfg.name, error = %crate::error_chain(&error), "cannot encode advertisement");
                     return;
                 }
             };
@@ -108,7 +108,9 @@ impl MemberIo {
             };
             match self.sender.send(&frame) {
                 Ok(()) => self.sent += 1,
-                Err(error) => debug!(instance = %cfg.name, %error, "advert not sent"),
+                Err(error) => {
+                    debug!(instance = %cfg.name, error = %crate::error_chain(&error), "advert not sent")
+                }
             }
         } else {
             let Some(socket) = iface.socket(cfg.family) else {

@@ -590,7 +590,9 @@ impl Daemon {
                     let outs = self.node.advert(now, p.ifindex, r.src, r.ttl, advert);
                     self.execute(now, outs);
                 }
-                Err(error) => tracing::debug!(src = %r.src, %error, "undecodable VRRP"),
+                Err(error) => {
+                    tracing::debug!(src = %r.src, error = %crate::error_chain(&error), "undecodable VRRP")
+                }
             }
         }
     }

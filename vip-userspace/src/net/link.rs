@@ -121,26 +121,6 @@ impl Netlink {
             .collect())
     }
 
-    /// Adds `addr/prefix` to the interface; `Ok(false)` if it was already there. IPv6 VIPs
-    /// skip duplicate address detection: the address is shared by design and must be
-    /// usable at once.
-    pub async fn add_address(&self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<bool> {
-        let mut req = self.handle.address().add(ifindex, addr, prefix);
-        if addr.is_ipv6() {
-            let m = req.message_mut();
-            m.header.flags |= AddressHeaderFlags::Nodad;
-            m.attributes
-                .push(AddressAttribute::Flags(AddressFlags::Nodad));
-        }
-        match req.execute().await {
-            Ok(()) => Ok(true),
-            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
-            Err(e) => Err(nl_err(format!(
-                "adding {addr}/{prefix} to ifindex {ifindex}"
-            ))(e)),
-        }
-    }
-
     /// Adds a VIP with its options (label, scope, broadcast, `noprefixroute`, a zero
     /// preferred lifetime so the kernel never picks it as a source); `Ok(false)` if it
     /// was already there.

@@ -467,7 +467,7 @@ fn vrrp_frames() -> Vec<Frame> {
     let path = vectors_path();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "test vectors missing at {}: {e} (the repository must sit beside shared/)",
+            "test vectors missing at {}: {e} (they live in tests/vectors/ of the repository)",
             path.display()
         )
     });
