@@ -22,6 +22,7 @@
 
 pub mod admission;
 pub mod announce;
+pub mod bfd;
 pub mod group;
 pub mod machine;
 pub mod node;

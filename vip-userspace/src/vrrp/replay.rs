@@ -37,12 +37,12 @@ use super::{
 };
 use crate::config::Config;
 
-fn ms(t: Time) -> f64 {
+pub(super) fn ms(t: Time) -> f64 {
     t.as_duration().as_nanos() as f64 / 1e6
 }
 
 /// One stream line, `t` first so the file reads in time order.
-fn line(t: f64, kind: &str, v: &Value) -> String {
+pub(super) fn line(t: f64, kind: &str, v: &Value) -> String {
     let t = if t.fract() == 0.0 && t.abs() < 1e15 {
         format!("{}", t as i64)
     } else {
@@ -51,7 +51,7 @@ fn line(t: f64, kind: &str, v: &Value) -> String {
     format!("{{\"t\":{t},\"{kind}\":{v}}}")
 }
 
-fn at(ms: f64) -> Time {
+pub(super) fn at(ms: f64) -> Time {
     Time::from_duration(Duration::from_nanos((ms * 1e6).round() as u64))
 }
 
@@ -68,20 +68,20 @@ struct Driver {
     startup_delay: Duration,
 }
 
-type Res<T> = Result<T, String>;
+pub(super) type Res<T> = Result<T, String>;
 
-fn field<'a>(v: &'a Value, key: &str) -> Res<&'a Value> {
+pub(super) fn field<'a>(v: &'a Value, key: &str) -> Res<&'a Value> {
     v.get(key)
         .ok_or_else(|| format!("missing \"{key}\" in {v}"))
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> Res<&'a str> {
+pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> Res<&'a str> {
     field(v, key)?
         .as_str()
         .ok_or_else(|| format!("\"{key}\" is not a string in {v}"))
 }
 
-fn u64_of(v: &Value, key: &str) -> Res<u64> {
+pub(super) fn u64_of(v: &Value, key: &str) -> Res<u64> {
     field(v, key)?
         .as_u64()
         .ok_or_else(|| format!("\"{key}\" is not a number in {v}"))
@@ -400,17 +400,36 @@ fn load(dir: &Path, file: &str) -> Res<Config> {
     Config::parse(&text, file, &crate::config::FakeHost::lab()).map_err(|e| e.to_string())
 }
 
-/// Replays one scenario; returns the stream as the code produces it, ready to compare
-/// with (or bless over) the file.
-fn replay(dir: &Path, name: &str) -> Res<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join(format!("{name}.jsonl")))
-        .map_err(|e| format!("{name}.jsonl: {e}"))?;
+/// A stream being replayed: one per scenario file.
+pub(super) trait Stream {
+    /// Fires every timer due up to `t`, each at its own time.
+    fn advance(&mut self, t: Time, out: &mut Vec<String>);
+    /// Feeds one input (the clock is at its time already).
+    fn input(&mut self, input: &Value, out: &mut Vec<String>) -> Res<()>;
+}
+
+impl Stream for Driver {
+    fn advance(&mut self, t: Time, out: &mut Vec<String>) {
+        Driver::advance(self, t, out)
+    }
+
+    fn input(&mut self, input: &Value, out: &mut Vec<String>) -> Res<()> {
+        Driver::input(self, input, out)
+    }
+}
+
+/// Replays the stream file `path`, its first line the setup given to `make`; returns the
+/// stream as the code produces it, ready to compare with (or bless over) the file.
+pub(super) fn replay_file(
+    path: &Path,
+    make: &dyn Fn(&Value) -> Res<Box<dyn Stream>>,
+) -> Res<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut lines = text.lines().enumerate();
     let (_, first) = lines.next().ok_or("empty scenario")?;
     let first: Value = serde_json::from_str(first).map_err(|e| format!("line 1: {e}"))?;
     let setup = field(&first, "setup")?;
-    let mut d =
-        Driver::new(dir, &format!("{name}.toml"), setup).map_err(|e| format!("setup: {e}"))?;
+    let mut d = make(setup).map_err(|e| format!("setup: {e}"))?;
     let mut produced = vec![serde_json::to_string(&first).map_err(|e| e.to_string())?];
     for (n, text) in lines {
         if text.trim().is_empty() {
@@ -439,63 +458,30 @@ fn replay(dir: &Path, name: &str) -> Res<Vec<String>> {
     Ok(produced)
 }
 
-/// The file's lines in the form `replay` produces them (JSON re-serialised, so spacing
-/// does not matter).
-fn normalised(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            if l.starts_with('#') {
-                return l.to_owned();
-            }
-            let Ok(v) = serde_json::from_str::<Value>(l) else {
-                return l.to_owned();
-            };
-            let t = v.get("t").and_then(Value::as_f64);
-            match (t, v.get("in"), v.get("out")) {
-                (Some(t), Some(i), None) => line(t, "in", i),
-                (Some(t), None, Some(o)) => line(t, "out", o),
-                _ => v.to_string(),
-            }
-        })
-        .collect()
-}
+/// Makes the stream of scenario `name` from its setup line.
+pub(super) type MakeStream<'a> = &'a dyn Fn(&str, &Value) -> Res<Box<dyn Stream>>;
 
-fn side_by_side(expected: &[String], produced: &[String]) -> String {
-    let mut s = String::new();
-    let n = expected.len().max(produced.len());
-    for i in 0..n {
-        let e = expected.get(i).map_or("", String::as_str);
-        let p = produced.get(i).map_or("", String::as_str);
-        let mark = if e == p { ' ' } else { '!' };
-        let _ = writeln!(s, "{mark} {:>3} expected: {e}", i + 1);
-        if e != p {
-            let _ = writeln!(s, "{mark} {:>3} produced: {p}", i + 1);
-        }
-    }
-    s
-}
-
-#[test]
-fn conformance_scenarios_replay_exactly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .expect("tests/conformance exists")
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".jsonl"))
-                .map(str::to_owned)
+/// Replays every `*.jsonl` of `dir` (or blesses them with `VIPD_BLESS`); returns the
+/// scenario names and the failures.
+pub(super) fn check_dir(dir: &Path, make: MakeStream<'_>) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".jsonl"))
+                        .map(str::to_owned)
+                })
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     names.sort();
-    assert!(!names.is_empty(), "no scenarios in {}", dir.display());
     let bless = std::env::var_os("VIPD_BLESS").is_some();
     let mut failures = Vec::new();
     for name in &names {
         let path = dir.join(format!("{name}.jsonl"));
-        let produced = match replay(&dir, name) {
+        let produced = match replay_file(&path, &|setup| make(name, setup)) {
             Ok(p) => p,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
@@ -516,6 +502,53 @@ fn conformance_scenarios_replay_exactly() {
             }
         }
     }
+    (names, failures)
+}
+
+/// The file's lines in the form `replay` produces them (JSON re-serialised, so spacing
+/// does not matter).
+pub(super) fn normalised(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            if l.starts_with('#') {
+                return l.to_owned();
+            }
+            let Ok(v) = serde_json::from_str::<Value>(l) else {
+                return l.to_owned();
+            };
+            let t = v.get("t").and_then(Value::as_f64);
+            match (t, v.get("in"), v.get("out")) {
+                (Some(t), Some(i), None) => line(t, "in", i),
+                (Some(t), None, Some(o)) => line(t, "out", o),
+                _ => v.to_string(),
+            }
+        })
+        .collect()
+}
+
+pub(super) fn side_by_side(expected: &[String], produced: &[String]) -> String {
+    let mut s = String::new();
+    let n = expected.len().max(produced.len());
+    for i in 0..n {
+        let e = expected.get(i).map_or("", String::as_str);
+        let p = produced.get(i).map_or("", String::as_str);
+        let mark = if e == p { ' ' } else { '!' };
+        let _ = writeln!(s, "{mark} {:>3} expected: {e}", i + 1);
+        if e != p {
+            let _ = writeln!(s, "{mark} {:>3} produced: {p}", i + 1);
+        }
+    }
+    s
+}
+
+#[test]
+fn conformance_scenarios_replay_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let (names, failures) = check_dir(&dir, &|name, setup| {
+        Ok(Box::new(Driver::new(&dir, &format!("{name}.toml"), setup)?))
+    });
+    assert!(!names.is_empty(), "no scenarios in {}", dir.display());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // Every family of input the daemon has is exercised somewhere.
     let all: String = names

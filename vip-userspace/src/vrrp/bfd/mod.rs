@@ -1,0 +1,406 @@
+//! Bidirectional Forwarding Detection (RFC 5880, single hop per RFC 5881): one session's
+//! state machine, pure like the VRRP machine — `now` and an input in, outputs out,
+//! [`Session::poll_at`] for the next deadline.
+//!
+//! vipd runs BFD between VRRP routers so a backup notices a dead master in a few
+//! milliseconds instead of Master_Down_Interval (docs/architecture.md, "BFD"). The
+//! asynchronous mode with the Echo function: Control packets come from the daemon, at a
+//! slow rate once the Echo function runs; Echo packets are sent by the daemon and looped
+//! back by the far end's XDP program, so a busy or frozen daemon on the far end never
+//! makes the session fail — only a broken path or host does.
+//!
+//! What follows RFC 5880 and what vipd chooses:
+//! - §6.8.3: while the session is not Up, Control packets go out at most once a second;
+//!   once Up, the configured rates are negotiated with a Poll Sequence, and a slower
+//!   transmit rate or a faster detection only takes effect when the Final arrives.
+//! - §6.8.4: the detection time is the remote Detect Mult × the agreed receive interval;
+//!   the Echo function's detection time is the local Detect Mult × the echo interval.
+//! - §6.8.7: transmission is jittered to 75–100 % of the interval (75–90 % with a Detect
+//!   Mult of 1), from a generator seeded by the discriminator so replays are exact.
+//! - Demand mode and authentication are not implemented: a packet with the A bit is
+//!   discarded (as §6.8.6 requires without authentication configured), D is never set.
+
+pub mod packet;
+
+use std::time::Duration;
+
+use packet::{BfdState, Control, Diag, Echo};
+
+use super::timing::Time;
+
+/// The RFC's floor for the transmit interval while not Up (§6.8.3).
+pub const SLOW: Duration = Duration::from_secs(1);
+
+/// What a session is configured to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// With the Echo function: the echo interval. Without: the Control packet interval,
+    /// sent and wanted.
+    pub interval: Duration,
+    pub detect_mult: u8,
+    pub echo: bool,
+    /// Control packet interval while the Echo function runs.
+    pub control_interval: Duration,
+}
+
+impl Params {
+    /// Our Desired Min TX and Required Min RX once Up.
+    fn up_rates(&self) -> Duration {
+        if self.echo {
+            self.control_interval.max(self.interval)
+        } else {
+            self.interval
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A Control packet for this session (already decoded and found ours).
+    Control(Control),
+    /// One of our Echo packets came back.
+    Echo(Echo),
+    /// Administrative control (configuration removed, instance stopping).
+    AdminDown,
+    AdminUp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    SendControl(Control),
+    SendEcho(Echo),
+    Changed {
+        from: BfdState,
+        to: BfdState,
+        diag: Diag,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    params: Params,
+    local_disc: u32,
+    state: BfdState,
+    diag: Diag,
+    remote_state: BfdState,
+    remote_disc: u32,
+    remote_min_rx: Duration,
+    remote_desired_tx: Duration,
+    remote_mult: u8,
+    remote_echo_rx: Duration,
+    /// What our packets say now.
+    desired_tx: Duration,
+    required_rx: Duration,
+    /// Used for detection until a Poll Sequence confirms `required_rx`.
+    active_rx: Duration,
+    /// Used for transmission until a Poll Sequence confirms a slower `desired_tx`.
+    active_tx: Duration,
+    polling: bool,
+    detect_at: Option<Time>,
+    next_tx: Option<Time>,
+    echo_next: Option<Time>,
+    echo_detect_at: Option<Time>,
+    echo_seq: u32,
+    rng: u64,
+    last_down: Option<(Time, Diag)>,
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+fn from_micros(us: u32) -> Duration {
+    Duration::from_micros(u64::from(us))
+}
+
+impl Session {
+    /// A session in Down, sending its first Control packet at `now`. `local_disc` must be
+    /// unique among the node's sessions and non-zero.
+    pub fn new(params: Params, local_disc: u32, now: Time) -> Session {
+        let slow = SLOW.max(params.up_rates());
+        Session {
+            params,
+            local_disc,
+            state: BfdState::Down,
+            diag: Diag::None,
+            remote_state: BfdState::Down,
+            remote_disc: 0,
+            remote_min_rx: Duration::from_micros(1),
+            remote_desired_tx: Duration::ZERO,
+            remote_mult: 0,
+            remote_echo_rx: Duration::ZERO,
+            desired_tx: slow,
+            required_rx: params.up_rates(),
+            active_rx: params.up_rates(),
+            active_tx: slow,
+            polling: false,
+            detect_at: None,
+            next_tx: Some(now),
+            echo_next: None,
+            echo_detect_at: None,
+            echo_seq: 0,
+            rng: u64::from(local_disc) | 1,
+            last_down: None,
+        }
+    }
+
+    pub fn state(&self) -> BfdState {
+        self.state
+    }
+
+    pub fn diag(&self) -> Diag {
+        self.diag
+    }
+
+    pub fn local_disc(&self) -> u32 {
+        self.local_disc
+    }
+
+    pub fn remote_disc(&self) -> u32 {
+        self.remote_disc
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// When and why the session last went down from Up.
+    pub fn last_down(&self) -> Option<(Time, Diag)> {
+        self.last_down
+    }
+
+    /// The time without Control packets after which the session goes down.
+    pub fn detection_time(&self) -> Duration {
+        self.active_rx.max(self.remote_desired_tx) * u32::from(self.remote_mult.max(1))
+    }
+
+    /// The Echo function's detection time, while it runs.
+    pub fn echo_detection_time(&self) -> Option<Duration> {
+        self.echo_next
+            .map(|_| self.echo_interval() * u32::from(self.params.detect_mult))
+    }
+
+    fn echo_interval(&self) -> Duration {
+        self.params.interval.max(self.remote_echo_rx)
+    }
+
+    pub fn poll_at(&self) -> Option<Time> {
+        [
+            self.detect_at,
+            self.next_tx,
+            self.echo_next,
+            self.echo_detect_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn control(&self, final_: bool) -> Control {
+        Control {
+            diag: self.diag,
+            state: self.state,
+            poll: self.polling && !final_,
+            final_,
+            cpi: false,
+            demand: false,
+            detect_mult: self.params.detect_mult,
+            my_disc: self.local_disc,
+            your_disc: self.remote_disc,
+            desired_min_tx: micros(self.desired_tx),
+            required_min_rx: micros(self.required_rx),
+            required_min_echo_rx: if self.params.echo {
+                micros(self.params.interval)
+            } else {
+                0
+            },
+        }
+    }
+
+    fn jitter(&mut self, interval: Duration) -> Duration {
+        // xorshift64*: the only randomness BFD needs, deterministic per session.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
+        let span = if self.params.detect_mult == 1 { 15 } else { 25 };
+        let percent = 75 + (r % (span + 1)) as u32;
+        interval * percent / 100
+    }
+
+    fn tx_interval(&self) -> Duration {
+        self.active_tx.max(self.remote_min_rx)
+    }
+
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::Control(c) => self.receive(now, c, &mut out),
+            Input::Echo(e) => {
+                if e.disc == self.local_disc && self.echo_next.is_some() {
+                    self.echo_detect_at =
+                        Some(now + self.echo_interval() * u32::from(self.params.detect_mult));
+                }
+            }
+            Input::AdminDown => {
+                if self.state != BfdState::AdminDown {
+                    self.go(
+                        now,
+                        BfdState::AdminDown,
+                        Diag::AdministrativelyDown,
+                        &mut out,
+                    );
+                }
+            }
+            Input::AdminUp => {
+                if self.state == BfdState::AdminDown {
+                    self.go(now, BfdState::Down, Diag::None, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    /// RFC 5880 §6.8.6, after the session-independent checks of `Control::decode`.
+    fn receive(&mut self, now: Time, c: Control, out: &mut Vec<Output>) {
+        if c.your_disc == 0 && !matches!(self.state, BfdState::Down | BfdState::AdminDown) {
+            return;
+        }
+        if c.your_disc != 0 && c.your_disc != self.local_disc {
+            return;
+        }
+        self.remote_disc = c.my_disc;
+        self.remote_state = c.state;
+        self.remote_min_rx = from_micros(c.required_min_rx).max(Duration::from_micros(1));
+        self.remote_desired_tx = from_micros(c.desired_min_tx);
+        self.remote_mult = c.detect_mult;
+        self.remote_echo_rx = from_micros(c.required_min_echo_rx);
+        if c.final_ && self.polling {
+            self.polling = false;
+            self.active_rx = self.required_rx;
+            self.active_tx = self.desired_tx;
+        }
+        if self.state == BfdState::AdminDown {
+            return;
+        }
+        match (self.state, c.state) {
+            (s, BfdState::AdminDown) if s != BfdState::Down => {
+                self.go(now, BfdState::Down, Diag::NeighborSignaledDown, out)
+            }
+            (BfdState::Down, BfdState::Down) => self.go(now, BfdState::Init, Diag::None, out),
+            (BfdState::Down, BfdState::Init) | (BfdState::Init, BfdState::Init | BfdState::Up) => {
+                self.go(now, BfdState::Up, Diag::None, out)
+            }
+            (BfdState::Up, BfdState::Down) => {
+                self.go(now, BfdState::Down, Diag::NeighborSignaledDown, out)
+            }
+            _ => {}
+        }
+        if matches!(self.state, BfdState::Init | BfdState::Up) {
+            self.detect_at = Some(now + self.detection_time());
+        }
+        // A Poll is answered at once with a Final (§6.8.7); the remote may have changed
+        // its rates, so the next periodic packet is rescheduled too.
+        if c.poll {
+            out.push(Output::SendControl(self.control(true)));
+        }
+        if self.remote_echo_rx.is_zero() {
+            self.echo_next = None;
+            self.echo_detect_at = None;
+        } else if self.state == BfdState::Up && self.params.echo && self.echo_next.is_none() {
+            self.start_echo(now);
+        }
+    }
+
+    fn start_echo(&mut self, now: Time) {
+        self.echo_next = Some(now);
+        // The first echo gets a whole detection time to come back.
+        self.echo_detect_at = Some(now + self.echo_interval() * u32::from(self.params.detect_mult));
+    }
+
+    fn go(&mut self, now: Time, to: BfdState, diag: Diag, out: &mut Vec<Output>) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.state = to;
+        self.diag = diag;
+        if from == BfdState::Up {
+            self.last_down = Some((now, diag));
+        }
+        let slow = SLOW.max(self.params.up_rates());
+        // The peer hears of every change at once, not a periodic interval later.
+        self.next_tx = Some(now);
+        match to {
+            BfdState::Up => {
+                // Negotiate the configured rates (§6.8.3): faster transmission at once,
+                // the new detection time once the remote confirms with a Final.
+                self.desired_tx = self.params.up_rates();
+                self.required_rx = self.params.up_rates();
+                self.active_tx = self.active_tx.min(self.desired_tx);
+                self.polling = true;
+                if self.params.echo && !self.remote_echo_rx.is_zero() {
+                    self.start_echo(now);
+                }
+            }
+            _ => {
+                self.desired_tx = slow;
+                self.active_tx = slow;
+                self.active_rx = self.required_rx;
+                self.polling = false;
+                self.echo_next = None;
+                self.echo_detect_at = None;
+                if to != BfdState::Init {
+                    self.detect_at = None;
+                }
+                if to == BfdState::Down && from != BfdState::AdminDown && diag != Diag::None {
+                    // §6.8.1: a session that timed out forgets the remote's discriminator.
+                    if diag == Diag::ControlDetectionTimeExpired {
+                        self.remote_disc = 0;
+                    }
+                }
+            }
+        }
+        out.push(Output::Changed { from, to, diag });
+    }
+
+    pub fn poll(&mut self, now: Time) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.detect_at.is_some_and(|t| t <= now) {
+            self.detect_at = None;
+            if matches!(self.state, BfdState::Init | BfdState::Up) {
+                self.go(
+                    now,
+                    BfdState::Down,
+                    Diag::ControlDetectionTimeExpired,
+                    &mut out,
+                );
+            }
+        }
+        if self.echo_detect_at.is_some_and(|t| t <= now) {
+            self.echo_detect_at = None;
+            if self.state == BfdState::Up {
+                self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
+            }
+        }
+        if self.next_tx.is_some_and(|t| t <= now) {
+            out.push(Output::SendControl(self.control(false)));
+            let interval = self.tx_interval();
+            self.next_tx = Some(now + self.jitter(interval));
+        }
+        if let Some(t) = self.echo_next
+            && t <= now
+        {
+            self.echo_seq = self.echo_seq.wrapping_add(1);
+            out.push(Output::SendEcho(Echo {
+                disc: self.local_disc,
+                seq: self.echo_seq,
+            }));
+            self.echo_next = Some(now + self.echo_interval());
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! The session machine: two sessions talking to each other on a virtual clock, and the
+//! replay cases in `tests/conformance/bfd/` (one stream file per scenario: up, down by
+//! timeout, down by the peer, admin down, parameter change, echo failure).
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{
+    packet::{BfdState, Control, Diag, Echo},
+    *,
+};
+use crate::vrrp::replay::{Res, Stream, at, check_dir, field, line, ms, u64_of};
+
+fn params(echo: bool) -> Params {
+    Params {
+        interval: Duration::from_millis(1),
+        detect_mult: 3,
+        echo,
+        control_interval: Duration::from_millis(100),
+    }
+}
+
+/// Runs two sessions wired to each other until `end`: `silent(t, who)` says whose daemon
+/// sends nothing at `t` (its Control packets vanish; its XDP still loops echoes),
+/// `cut(t)` whether the path between them is down. Returns the state changes.
+fn pair(
+    end: Time,
+    silent: impl Fn(Time, usize) -> bool,
+    cut: impl Fn(Time) -> bool,
+) -> (Session, Session, Vec<(Time, usize, BfdState)>) {
+    let mut s = [
+        Session::new(params(true), 11, Time::ZERO),
+        Session::new(params(true), 22, Time::from_micros(300)),
+    ];
+    let mut changes = Vec::new();
+    let mut now = Time::ZERO;
+    // Packets in flight: (arrival, to, input).
+    let mut wire: Vec<(Time, usize, Input)> = Vec::new();
+    loop {
+        let next = s
+            .iter()
+            .filter_map(Session::poll_at)
+            .chain(wire.iter().map(|(t, _, _)| *t))
+            .min();
+        let Some(t) = next else { break };
+        if t > end {
+            break;
+        }
+        now = now.max(t);
+        let mut outs: Vec<(usize, Output)> = Vec::new();
+        if let Some(i) = wire.iter().position(|(t, _, _)| *t <= now) {
+            let (_, to, input) = wire.remove(i);
+            outs.extend(s[to].handle(now, input).into_iter().map(|o| (to, o)));
+        } else {
+            for (i, sess) in s.iter_mut().enumerate() {
+                if sess.poll_at().is_some_and(|t| t <= now) {
+                    outs.extend(sess.poll(now).into_iter().map(|o| (i, o)));
+                }
+            }
+        }
+        for (from, o) in outs {
+            let arrive = now + Duration::from_micros(50);
+            match o {
+                Output::SendControl(c) if !silent(now, from) && !cut(now) => {
+                    wire.push((arrive, 1 - from, Input::Control(c)));
+                }
+                // Echoes go to the peer and come straight back (its XDP loops them).
+                Output::SendEcho(e) if !silent(now, from) && !cut(now) => {
+                    wire.push((arrive + Duration::from_micros(50), from, Input::Echo(e)));
+                }
+                Output::Changed { to, .. } => changes.push((now, from, to)),
+                _ => {}
+            }
+        }
+    }
+    let [a, b] = s;
+    (a, b, changes)
+}
+
+#[test]
+fn two_sessions_come_up_and_negotiate_their_rates() {
+    let (a, b, changes) = pair(Time::from_millis(3000), |_, _| false, |_| false);
+    assert_eq!(a.state(), BfdState::Up);
+    assert_eq!(b.state(), BfdState::Up);
+    // Down → Init → Up on one side, Down → Up on the other, within the slow start.
+    assert!(changes.len() <= 4, "{changes:?}");
+    assert!(changes.iter().all(|(t, _, _)| *t < Time::from_millis(2100)));
+    // Echo runs, so Control packets slow to the control interval and detection follows.
+    assert_eq!(a.detection_time(), Duration::from_millis(300));
+    assert_eq!(a.echo_detection_time(), Some(Duration::from_millis(3)));
+}
+
+#[test]
+fn a_dead_path_is_detected_by_the_echo_function_within_its_detection_time() {
+    let cut = Time::from_millis(3000);
+    let (a, _, changes) = pair(Time::from_millis(3100), |_, _| false, |t| t >= cut);
+    assert_eq!(a.state(), BfdState::Down);
+    let (t, _, _) = changes
+        .iter()
+        .find(|(t, who, to)| *t >= cut && *who == 0 && *to == BfdState::Down)
+        .copied()
+        .expect("a went down");
+    let took = t.saturating_duration_since(cut);
+    assert!(took <= Duration::from_millis(4), "detected after {took:?}");
+    assert_eq!(a.diag(), Diag::EchoFunctionFailed);
+}
+
+#[test]
+fn a_silent_control_plane_is_detected_only_by_control_packets() {
+    // b's daemon is frozen: its control packets stop, its XDP still loops a's echoes.
+    let freeze = Time::from_millis(3000);
+    let silent = |t: Time, who| t >= freeze && who == 1;
+    let (a, _, changes) = pair(Time::from_millis(3190), silent, |_| false);
+    // The last Control packet came up to 100 ms before the freeze, so up to 200 ms after
+    // it the 300 ms control detection time has not run out: still up, whatever the
+    // 1 ms echoes would say of a frozen daemon.
+    assert_eq!(a.state(), BfdState::Up, "{changes:?}");
+    // Past it, the silent control plane takes the session down (diag 1).
+    let (a, _, _) = pair(Time::from_millis(3400), silent, |_| false);
+    assert_eq!(a.state(), BfdState::Down);
+    assert_eq!(a.diag(), Diag::ControlDetectionTimeExpired);
+}
+
+// ---- replays ----
+
+struct BfdDriver {
+    session: Session,
+    now: Time,
+}
+
+fn control_of(v: &Value) -> Res<Control> {
+    let state = match v.get("state").and_then(Value::as_str).unwrap_or("down") {
+        "admin-down" => BfdState::AdminDown,
+        "down" => BfdState::Down,
+        "init" => BfdState::Init,
+        "up" => BfdState::Up,
+        s => return Err(format!("state {s}")),
+    };
+    let us = |k: &str, d: u64| v.get(k).and_then(Value::as_u64).unwrap_or(d) as u32;
+    Ok(Control {
+        diag: Diag::None,
+        state,
+        poll: v.get("poll").and_then(Value::as_bool).unwrap_or(false),
+        final_: v.get("final").and_then(Value::as_bool).unwrap_or(false),
+        cpi: false,
+        demand: false,
+        detect_mult: us("mult", 3) as u8,
+        my_disc: us("my_disc", 99),
+        your_disc: us("your_disc", 0),
+        desired_min_tx: us("tx_us", 1_000_000),
+        required_min_rx: us("rx_us", 1_000),
+        required_min_echo_rx: us("echo_rx_us", 0),
+    })
+}
+
+fn describe(o: &Output) -> Value {
+    match o {
+        Output::SendControl(c) => json!({"send_control": {
+            "state": c.state.to_string(), "diag": c.diag.to_string(), "poll": c.poll,
+            "final": c.final_, "your_disc": c.your_disc, "tx_us": c.desired_min_tx,
+            "rx_us": c.required_min_rx, "echo_rx_us": c.required_min_echo_rx}}),
+        Output::SendEcho(e) => json!({"send_echo": {"seq": e.seq}}),
+        Output::Changed { from, to, diag } => json!({"changed": {
+            "from": from.to_string(), "to": to.to_string(), "diag": diag.to_string()}}),
+    }
+}
+
+impl Stream for BfdDriver {
+    fn advance(&mut self, t: Time, out: &mut Vec<String>) {
+        while let Some(d) = self.session.poll_at() {
+            if d > t {
+                break;
+            }
+            self.now = self.now.max(d);
+            for o in self.session.poll(self.now) {
+                out.push(line(ms(self.now), "out", &describe(&o)));
+            }
+        }
+        self.now = self.now.max(t);
+    }
+
+    fn input(&mut self, input: &Value, out: &mut Vec<String>) -> Res<()> {
+        let (kind, v) = input
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .ok_or("an input is an object with one key")?;
+        let i = match kind.as_str() {
+            "control" => Input::Control(control_of(v)?),
+            "echo" => Input::Echo(Echo {
+                disc: self.session.local_disc(),
+                seq: u64_of(v, "seq")? as u32,
+            }),
+            "admin_down" => Input::AdminDown,
+            "admin_up" => Input::AdminUp,
+            "advance" => return Ok(()),
+            other => return Err(format!("unknown input {other}")),
+        };
+        for o in self.session.handle(self.now, i) {
+            out.push(line(ms(self.now), "out", &describe(&o)));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn bfd_conformance_scenarios_replay_exactly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/bfd");
+    let (names, failures) = check_dir(&dir, &|_, setup| {
+        let p = field(setup, "params")?;
+        let ms_of = |k: &str| -> Res<Duration> {
+            Ok(Duration::from_micros(
+                (field(p, k)?.as_f64().ok_or(k.to_owned())? * 1000.0) as u64,
+            ))
+        };
+        let params = Params {
+            interval: ms_of("interval_ms")?,
+            detect_mult: u64_of(p, "mult")? as u8,
+            echo: field(p, "echo")?.as_bool().ok_or("echo")?,
+            control_interval: ms_of("control_interval_ms")?,
+        };
+        let disc = u64_of(setup, "disc")? as u32;
+        Ok(Box::new(BfdDriver {
+            session: Session::new(params, disc, at(0.0)),
+            now: Time::ZERO,
+        }))
+    });
+    assert!(
+        names.len() >= 5,
+        "scenarios in {}: {names:?}",
+        dir.display()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
