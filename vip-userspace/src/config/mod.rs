@@ -27,6 +27,7 @@
 //! allowlist drops, more VIPs than an advertisement carries, ...): those come back as
 //! [`Config::warnings`], in the same `file:line:col: path: message` form.
 
+mod bfd;
 mod command;
 mod duration;
 mod error;
@@ -58,11 +59,11 @@ pub use error::{ConfigError, Problem};
 pub use host::{FileKind, FileMeta, Host, LocalHost, UserIds, host_interface_exists};
 use locate::{Sink, Span};
 pub use model::{
-    AddrScope, Broadcast, Command, Config, Family, ForeignVrrp, Fwmark, Global, Instance,
-    InterfaceOptions, Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC,
-    RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN,
-    TrackFile, TrackInterface, TrackScript, Version, Vip, VirtualRoute, VirtualRule,
-    max_advertised,
+    AddrScope, BfdSettings, Broadcast, Command, Config, Family, ForeignVrrp, Fwmark, Global,
+    Instance, InterfaceOptions, Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
+    RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup,
+    TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript, Version, Vip, VirtualRoute,
+    VirtualRule, max_advertised,
 };
 pub use schema::DEFAULT_PIN_DIR;
 

@@ -180,6 +180,8 @@ pub struct Instance {
     pub track_files: Vec<TrackFile>,
     /// Hooks run on this instance's transitions.
     pub notify: Notify,
+    /// BFD sessions to the other routers; `None` without.
+    pub bfd: Option<BfdSettings>,
     /// Instances naming the same group change state together.
     pub sync_group: Option<String>,
     /// Gratuitous ARPs / unsolicited NAs sent on becoming master.
@@ -543,6 +545,22 @@ impl RuleAction {
 
 /// An interface: up while the device exists, is up and has carrier. Weight -254..=254,
 /// default 0 (FAULT while down); see the tracking rules above.
+/// BFD for an instance (RFC 5880 asynchronous mode, single hop): a backup whose session
+/// to the master goes down takes over at once instead of after Master_Down_Interval, and
+/// while that session is up a master whose adverts pause is not taken over from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BfdSettings {
+    /// The other routers of the virtual router; empty: the master heard in adverts.
+    pub peers: Vec<IpAddr>,
+    /// The echo interval (with `echo`), else the Control packet interval.
+    pub interval: Duration,
+    pub multiplier: u8,
+    /// Echo packets looped back by the far end's XDP program.
+    pub echo: bool,
+    /// Control packet interval while the Echo function runs.
+    pub control_interval: Duration,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackInterface {
     pub name: String,

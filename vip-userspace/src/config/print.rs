@@ -231,6 +231,18 @@ fn instance(out: &mut String, i: &Instance) {
     if let Some(src) = i.unicast_src_ip {
         line("unicast_src_ip", quote(&src.to_string()));
     }
+    if let Some(b) = &i.bfd {
+        line(
+            "bfd",
+            inline(&[
+                ("peers", list(&b.peers, |p| quote(&p.to_string()))),
+                ("interval", dur(b.interval)),
+                ("multiplier", b.multiplier.to_string()),
+                ("echo", b.echo.to_string()),
+                ("control_interval", dur(b.control_interval)),
+            ]),
+        );
+    }
     line(
         "unicast_peers",
         list(&i.unicast_peers, |p| quote(&p.to_string())),

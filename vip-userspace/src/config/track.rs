@@ -36,7 +36,7 @@ const MAX_SCRIPT_INTERVAL: Duration = Duration::from_secs(3600);
 const MIN_SCRIPT_TIMEOUT: Duration = Duration::from_millis(10);
 
 /// Runs `read` on an inline table; `None` if it or anything in it was wrong.
-fn sub_table<T>(
+pub(crate) fn sub_table<T>(
     node: &Node<'_>,
     path: String,
     keys: &[&str],

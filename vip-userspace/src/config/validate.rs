@@ -228,6 +228,17 @@ fn peer_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
         }
         duplicates(peers, |p| *p, &path, sink);
     }
+    if let Some(at) = r.bfd.valid() {
+        for (i, peer) in at.value.peers.iter().enumerate() {
+            if let Some(message) = mismatch(peer) {
+                sink.push(
+                    at.span.clone(),
+                    format!("{}.bfd.peers[{i}]", r.path),
+                    message,
+                );
+            }
+        }
+    }
     if let Some(at) = r.unicast_src_ip.valid()
         && let Some(message) = mismatch(&at.value)
     {
@@ -666,6 +677,7 @@ fn build_instance(r: &RawInstance, family: Family) -> Option<Instance> {
             .map(|entry| entry.script)
             .collect(),
         track_files: values(&r.track_files)?,
+        bfd: optional(&r.bfd)?,
         notify: r.notify.build()?,
         sync_group: optional(&r.sync_group)?,
         garp_repeat: r.garp_repeat.or(DEFAULT_GARP_REPEAT)?,
