@@ -20,9 +20,10 @@ pub mod maps {
     pub const CONFLICTS: &str = "CONFLICTS";
     pub const STATS: &str = "STATS";
     pub const RELEASES: &str = "RELEASES";
+    pub const BFD_PEERS: &str = "BFD_PEERS";
 
     /// Every map the responder program owns, in the order they are pinned.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -31,6 +32,7 @@ pub mod maps {
         CONFLICTS,
         STATS,
         RELEASES,
+        BFD_PEERS,
     ];
 }
 
@@ -56,6 +58,8 @@ pub const MAX_POLICIES: u32 = 4_096;
 pub const MAX_PEERS: u32 = 4_096;
 pub const MAX_VMACS: u32 = 4_096;
 pub const MAX_CONFLICTS: u32 = 1_024;
+/// BFD neighbours: a few per interface.
+pub const MAX_BFD_PEERS: u32 = 1_024;
 
 /// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
 /// rest must be zero so that one address has exactly one key.
@@ -336,6 +340,34 @@ pub struct PeerKey {
 /// Value stored for an allowed peer.
 pub const PEER_ALLOWED: u32 = 1;
 
+/// A BFD neighbour on one interface (`maps::BFD_PEERS`): the daemon adds one for each
+/// session it runs. The program loops back this neighbour's Echo packets (RFC 5881 §4:
+/// UDP to port 3785, addressed from the neighbour to itself) with `XDP_TX`, so a busy
+/// daemon never fails a session, and records the Ethernet source of its Control packets
+/// (UDP to port 3784), which the daemon sends its own Echo packets to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BfdPeerKey {
+    pub ifindex: u32,
+    pub vlan: u16,
+    pub family: u8,
+    pub _pad: u8,
+    /// IPv4 in the first 4 bytes, the rest zero.
+    pub addr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct BfdPeer {
+    /// Ethernet source of the neighbour's last Control packet; all zero until one came.
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// UDP ports of single-hop BFD (RFC 5881 §4).
+pub const BFD_CONTROL_PORT: u16 = 3784;
+pub const BFD_ECHO_PORT: u16 = 3785;
+
 /// A virtual MAC on one interface (VMAC mode).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -482,6 +514,12 @@ counters! {
     /// which counts and reports it per instance (a keepalived peer left at its default
     /// v2, say), and never acted on.
     vrrp_version_mismatch,
+    /// BFD Echo packets of a configured neighbour looped back with `XDP_TX`.
+    bfd_echo_reflected,
+    /// Packets to the BFD Echo port addressed from a source to itself that were not
+    /// looped back: not from a BFD neighbour of the interface, or not from and to one
+    /// station (multicast / broadcast Ethernet addresses). Passed to the kernel.
+    bfd_echo_refused,
 }
 
 #[cfg(feature = "user")]
@@ -501,6 +539,8 @@ mod pod {
     unsafe impl aya::Pod for Conflict {}
     unsafe impl aya::Pod for Release {}
     unsafe impl aya::Pod for Counters {}
+    unsafe impl aya::Pod for BfdPeerKey {}
+    unsafe impl aya::Pod for BfdPeer {}
 }
 
 #[cfg(test)]
@@ -517,6 +557,8 @@ mod tests {
         assert_eq!(size_of::<GroupState>(), 16);
         assert_eq!(align_of::<GroupState>(), 8);
         assert_eq!(size_of::<PolicyKey>(), 8);
+        assert_eq!(size_of::<BfdPeerKey>(), 24);
+        assert_eq!(size_of::<BfdPeer>(), 8);
         assert_eq!(size_of::<Policy>(), 16);
         assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);

@@ -6,8 +6,9 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey, VmacValue,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
+    MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey,
+    VipValue, VmacKey, VmacValue,
 };
 
 #[btf_map]
@@ -34,6 +35,10 @@ pub static STATS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 /// Written only here, read only by the daemon: see `vip_common::Release`.
 #[btf_map]
 pub static RELEASES: Array<Release, { MAX_GROUPS as usize }> = Array::new();
+
+/// BFD neighbours whose Echo packets are looped back (see `vip_common::BfdPeerKey`).
+#[btf_map]
+pub static BFD_PEERS: HashMap<BfdPeerKey, BfdPeer, { MAX_BFD_PEERS as usize }> = HashMap::new();
 
 /// Adds one to the counter `field` selects on this CPU.
 #[inline(always)]

@@ -7,9 +7,9 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey,
-    VmacValue, maps,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
+    MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey,
+    Release, VipKey, VipValue, VmacKey, VmacValue, maps,
 };
 
 use super::{DataplaneError, Result};
@@ -24,7 +24,7 @@ struct Spec {
     max: u32,
 }
 
-const SPECS: [Spec; 8] = [
+const SPECS: [Spec; 9] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS),
     spec::<PolicyKey, Policy>(maps::VRRP_POLICY, MapType::Hash, MAX_POLICIES),
@@ -33,6 +33,7 @@ const SPECS: [Spec; 8] = [
     spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS),
     spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1),
     spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS),
+    spec::<BfdPeerKey, BfdPeer>(maps::BFD_PEERS, MapType::Hash, MAX_BFD_PEERS),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32) -> Spec {
@@ -86,6 +87,7 @@ pub struct Maps {
     conflicts: HashMap<MapData, VipKey, Conflict>,
     stats: PerCpuArray<MapData, Counters>,
     releases: Array<MapData, Release>,
+    bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
 }
 
 fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
@@ -130,6 +132,9 @@ impl Maps {
             releases: get(maps::RELEASES)?
                 .try_into()
                 .map_err(map_err(maps::RELEASES))?,
+            bfd_peers: get(maps::BFD_PEERS)?
+                .try_into()
+                .map_err(map_err(maps::BFD_PEERS))?,
         })
     }
 
@@ -281,6 +286,33 @@ impl Maps {
         self.releases
             .get(&slot, 0)
             .map_err(map_err("reading a release record"))
+    }
+
+    /// Lets the program loop back `key`'s Echo packets (and learn its MAC). An entry that
+    /// exists keeps the MAC already learned.
+    pub fn add_bfd_peer(&mut self, key: BfdPeerKey) -> Result<()> {
+        if self.bfd_peers.get(&key, 0).is_ok() {
+            return Ok(());
+        }
+        self.bfd_peers
+            .insert(key, BfdPeer::default(), 0)
+            .map_err(map_err("adding a BFD neighbour"))
+    }
+
+    pub fn remove_bfd_peer(&mut self, key: &BfdPeerKey) -> Result<()> {
+        ignore_missing(self.bfd_peers.remove(key)).map_err(map_err("removing a BFD neighbour"))
+    }
+
+    /// The neighbour's entry (its MAC as the program last saw it), if any.
+    pub fn bfd_peer(&self, key: &BfdPeerKey) -> Option<BfdPeer> {
+        self.bfd_peers.get(key, 0).ok()
+    }
+
+    pub fn bfd_peers(&self) -> Result<Vec<(BfdPeerKey, BfdPeer)>> {
+        self.bfd_peers
+            .iter()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing BFD neighbours"))
     }
 
     pub fn conflicts(&self) -> Result<Vec<(VipKey, Conflict)>> {

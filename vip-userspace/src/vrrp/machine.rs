@@ -211,6 +211,10 @@ pub enum Event {
         priority: u8,
         max_adver_int: Interval,
     },
+    /// A failure detector (BFD) says the master at `src` is gone: as its backup, take over
+    /// after `within` (a skew scaled to the detector, so the highest-priority backup acts
+    /// first) instead of the rest of Master_Down_Interval.
+    PeerDown { src: IpAddr, within: Duration },
     /// Tracking changed the effective priority.
     PriorityChanged(u8),
     /// A tracked interface or object went down.
@@ -255,6 +259,7 @@ pub enum Reason {
     HigherPriority { from: IpAddr, priority: u8 },
     EqualPriorityHigherAddress { from: IpAddr, priority: u8 },
     ReleasedByDataPlane { from: IpAddr, priority: u8 },
+    BfdDown { from: IpAddr },
     Shutdown,
     Fault,
     FaultCleared,
@@ -293,6 +298,7 @@ impl fmt::Display for Reason {
             Reason::ReleasedByDataPlane { from, priority } => {
                 write!(f, "the data plane yielded to {from} (priority {priority})")
             }
+            Reason::BfdDown { from } => write!(f, "BFD session to master {from} down"),
             Reason::Shutdown => write!(f, "shutdown"),
             Reason::Fault => write!(f, "fault: tracked interface or object down"),
             Reason::FaultCleared => write!(f, "fault cleared"),
@@ -339,6 +345,7 @@ enum DownCause {
     Silence,
     Resigned { from: IpAddr },
     Preempting { from: IpAddr, priority: u8 },
+    PeerDown { from: IpAddr },
 }
 
 /// One virtual router's state machine.
@@ -360,6 +367,9 @@ pub struct Machine {
     /// decides (see [`super::sync`]).
     gated: bool,
     wants_master: bool,
+    /// A failure detector (BFD) reports the master alive: Master_Down_Interval running
+    /// out on silence does not make this backup master (see `Event::PeerDown`).
+    hold: bool,
     last_transition: Option<(Time, Reason)>,
 }
 
@@ -380,6 +390,7 @@ impl Machine {
             sync_fault: None,
             gated: false,
             wants_master: false,
+            hold: false,
             last_transition: None,
         })
     }
@@ -456,6 +467,11 @@ impl Machine {
         self.gated = gated;
     }
 
+    /// Whether a failure detector currently vouches for the master (see `hold`).
+    pub fn set_hold(&mut self, hold: bool) {
+        self.hold = hold;
+    }
+
     /// The next deadline, if any: call [`Machine::poll`] then.
     pub fn poll_at(&self) -> Option<Time> {
         match self.state {
@@ -480,7 +496,12 @@ impl Machine {
             State::Backup => {
                 if self.down_timer.is_some_and(|t| t <= now) {
                     self.down_timer = None;
-                    if self.gated {
+                    if self.hold && self.down_cause == DownCause::Silence {
+                        // A failure detector still sees the master alive: silence alone
+                        // is not enough (a master whose adverts pause, a frozen daemon
+                        // whose data plane still forwards).
+                        self.down_timer = Some(now + self.master_down_interval());
+                    } else if self.gated {
                         self.wants_master = true;
                     } else {
                         let reason = match self.down_cause {
@@ -489,6 +510,7 @@ impl Machine {
                             DownCause::Preempting { from, priority } => {
                                 Reason::PreemptedLowerPriority { from, priority }
                             }
+                            DownCause::PeerDown { from } => Reason::BfdDown { from },
                         };
                         self.become_master(now, reason, &mut actions);
                     }
@@ -537,6 +559,18 @@ impl Machine {
                 }
                 _ => self.advert_received(now, src, priority, max_adver_int, &mut actions),
             },
+            Event::PeerDown { src, within } => {
+                if self.state == State::Backup
+                    && self.master.is_none_or(|m| m == src)
+                    && !self.wants_master
+                {
+                    let at = now + within;
+                    if self.down_timer.is_none_or(|t| at < t) {
+                        self.down_timer = Some(at);
+                    }
+                    self.down_cause = DownCause::PeerDown { from: src };
+                }
+            }
             Event::PriorityChanged(priority) => self.priority_changed(priority, &mut actions),
             Event::Fault => {
                 self.own_fault = true;
