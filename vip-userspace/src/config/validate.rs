@@ -398,6 +398,35 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
         }
     }
 
+    // One BFD session per neighbour and interface serves every instance there, so they
+    // must agree on how it runs.
+    let mut bfd_timing: HashMap<&str, usize> = HashMap::new();
+    for (i, r) in raws.iter().enumerate() {
+        let (Some(ifname), Some(at)) = (r.interface.valid(), r.bfd.valid()) else {
+            continue;
+        };
+        let timing =
+            |b: &super::model::BfdSettings| (b.interval, b.multiplier, b.echo, b.control_interval);
+        match bfd_timing.get(ifname.value.as_str()) {
+            None => {
+                bfd_timing.insert(&ifname.value, i);
+            }
+            Some(&first) => {
+                let theirs = raws[first].bfd.valid().map(|b| timing(&b.value));
+                if theirs != Some(timing(&at.value)) {
+                    let message = format!(
+                        "bfd interval, multiplier, echo and control_interval differ from {} on \
+                         {}; instances on one interface share their BFD sessions, so they \
+                         must match",
+                        describe(&raws[first], sink),
+                        ifname.value
+                    );
+                    sink.push(at.span.clone(), format!("{}.bfd", r.path), message);
+                }
+            }
+        }
+    }
+
     // After every VIP is known, so an address may name a VIP of a later instance too.
     let ours = |addr: &IpAddr| our_vips.get(addr).map(|(owner, _)| *owner);
     for r in raws {

@@ -31,7 +31,7 @@ use super::{
     admission::{Rejection, admit},
     announce,
     machine::{self, Action, Event, Reason, State},
-    packet::{Advert, Auth, Version},
+    packet::{Advert, Auth, Family, Version},
     sync::{MemberAction, SyncGroup},
     timing::{Interval, Time, master_down_interval},
     tracking::{Outcome, TrackItem, TrackState},
@@ -87,6 +87,14 @@ pub enum Input {
     Shutdown,
     /// Stop now (removed by a reload, interface gone): resign and let go at once.
     Stop,
+    /// The BFD session to `peer` on member `member`'s interface went Up (`up`) or left
+    /// Up. See [`super::liveness`] for the sessions and the module docs of
+    /// `docs/architecture.md` ("BFD") for what a backup does with it.
+    Bfd {
+        member: usize,
+        peer: IpAddr,
+        up: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +170,8 @@ pub struct Member {
     installed: bool,
     /// The state last reported in an [`Output::Transition`].
     state: State,
+    /// Neighbours on the member's interface whose BFD sessions are Up (with `bfd` only).
+    bfd_up: Vec<IpAddr>,
 }
 
 impl Member {
@@ -175,6 +185,21 @@ impl Member {
 
     fn owns_vip(&self, vip: IpAddr) -> bool {
         self.cfg.all_vips().any(|v| v.net.addr() == vip)
+    }
+
+    /// Neighbours whose BFD sessions are Up.
+    pub fn bfd_up(&self) -> &[IpAddr] {
+        &self.bfd_up
+    }
+
+    /// How long after its master's session went down this backup takes over: a share of
+    /// the BFD interval that shrinks with priority, so of several backups whose sessions
+    /// fail together the best acts first and its advertisement settles the rest before
+    /// their takeover guard runs out.
+    pub fn bfd_skew(&self, priority: u8) -> Duration {
+        self.cfg.bfd.as_ref().map_or(Duration::ZERO, |b| {
+            b.interval * (256 - u32::from(priority)) / 256
+        })
     }
 }
 
@@ -263,6 +288,7 @@ impl Group {
                 announce: announce::Schedule::default(),
                 installed: false,
                 state: State::Initialize,
+                bfd_up: Vec::new(),
                 cfg,
                 src,
             });
@@ -396,10 +422,54 @@ impl Group {
             } => self.released(now, vrid, src, priority, interval, &mut out),
             Input::Shutdown => self.shutdown(now, &mut out),
             Input::Stop => self.stop(now, &mut out),
+            Input::Bfd { member, peer, up } => self.bfd(now, member, peer, up, &mut out),
         }
         self.announce_due(now, &mut out);
         self.report_aggregate(&mut out);
+        self.update_hold();
         out
+    }
+
+    /// A BFD session changed. A backup whose session to its master left Up takes over
+    /// after its skew (the machine's `PeerDown`), as a candidate: the takeover guard
+    /// still applies, so a false "down" from a master that is alive ends with the
+    /// master's answer to our advertisement, never with two routers answering.
+    fn bfd(&mut self, now: Time, i: usize, peer: IpAddr, up: bool, out: &mut Vec<Output>) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if m.cfg.bfd.is_none() || Family::of(&peer) != m.cfg.family {
+            return;
+        }
+        m.bfd_up.retain(|p| *p != peer);
+        if up {
+            m.bfd_up.push(peer);
+            return;
+        }
+        let Some(machine) = self.sync.member(i) else {
+            return;
+        };
+        if machine.state() == State::Backup && machine.master_address() == Some(peer) {
+            let within = m.bfd_skew(machine.effective_priority());
+            self.sync.set_hold(i, false);
+            let actions = self
+                .sync
+                .handle(now, i, Event::PeerDown { src: peer, within });
+            self.execute(now, actions, out);
+        }
+    }
+
+    /// A backup holds (silence alone does not make it master) while its BFD session to
+    /// the master it follows is Up.
+    fn update_hold(&mut self) {
+        for i in 0..self.members.len() {
+            if self.members[i].cfg.bfd.is_none() {
+                continue;
+            }
+            let master = self.sync.member(i).and_then(|m| m.master_address());
+            let hold = master.is_some_and(|a| self.members[i].bfd_up.contains(&a));
+            self.sync.set_hold(i, hold);
+        }
     }
 
     fn report_aggregate(&mut self, out: &mut Vec<Output>) {
@@ -445,6 +515,7 @@ impl Group {
         self.execute(now, actions, &mut out);
         self.announce_due(now, &mut out);
         self.report_aggregate(&mut out);
+        self.update_hold();
         out
     }
 
@@ -659,7 +730,9 @@ impl Group {
                 Action::BecomeMaster { reason } => {
                     let alive_elsewhere = matches!(
                         reason,
-                        Reason::MasterResigned { .. } | Reason::PreemptedLowerPriority { .. }
+                        Reason::MasterResigned { .. }
+                            | Reason::PreemptedLowerPriority { .. }
+                            | Reason::BfdDown { .. }
                     );
                     self.transitioned(i, State::Master, reason, out);
                     if self.handover != Handover::None {

@@ -214,7 +214,10 @@ pub enum Event {
     /// A failure detector (BFD) says the master at `src` is gone: as its backup, take over
     /// after `within` (a skew scaled to the detector, so the highest-priority backup acts
     /// first) instead of the rest of Master_Down_Interval.
-    PeerDown { src: IpAddr, within: Duration },
+    PeerDown {
+        src: IpAddr,
+        within: Duration,
+    },
     /// Tracking changed the effective priority.
     PriorityChanged(u8),
     /// A tracked interface or object went down.
@@ -560,10 +563,7 @@ impl Machine {
                 _ => self.advert_received(now, src, priority, max_adver_int, &mut actions),
             },
             Event::PeerDown { src, within } => {
-                if self.state == State::Backup
-                    && self.master.is_none_or(|m| m == src)
-                    && !self.wants_master
-                {
+                if self.state == State::Backup && self.master == Some(src) && !self.wants_master {
                     let at = now + within;
                     if self.down_timer.is_none_or(|t| at < t) {
                         self.down_timer = Some(at);

@@ -14,6 +14,8 @@
 //! - [`group`]: everything decided for a group beyond the machines: the data-plane slot
 //!   and its lease, the takeover guard, make-before-break handover, addresses,
 //!   announcements, advert validation and tracking.
+//! - [`bfd`]: one BFD session's state machine and codec; [`liveness`]: the node's
+//!   sessions and the instances they are for.
 //! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
 //!   says which group is due next.
 //!
@@ -24,6 +26,7 @@ pub mod admission;
 pub mod announce;
 pub mod bfd;
 pub mod group;
+pub mod liveness;
 pub mod machine;
 pub mod node;
 pub mod packet;

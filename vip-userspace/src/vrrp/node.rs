@@ -13,8 +13,10 @@ use std::{
 };
 
 use super::{
+    bfd::packet::{Control, Echo},
     group::{Group, Input, MemberSetup, Output, Params},
-    machine::ConfigError,
+    liveness::{self, Liveness, Subscription},
+    machine::{ConfigError, State},
     packet::{Advert, Family},
     schedule::Schedule,
     timing::Time,
@@ -102,6 +104,12 @@ pub struct Node {
     links_applied: HashMap<String, bool>,
     /// Link changes waiting out their delay: the new state and when it applies.
     links_pending: HashMap<String, (bool, Time)>,
+    /// BFD sessions, and the members with `bfd` by interface (who hears of them).
+    liveness: Liveness,
+    bfd_members: HashMap<u32, Vec<(GroupId, usize)>>,
+    /// The latest `now` any call brought: a removal (which takes none) closes sessions
+    /// with it.
+    now: Option<Time>,
 }
 
 impl Node {
@@ -110,6 +118,20 @@ impl Node {
             params,
             ..Node::default()
         }
+    }
+
+    /// Seeds the BFD discriminators of this run (before any group is added).
+    pub fn seed_bfd(&mut self, salt: u32) {
+        self.liveness = Liveness::new(salt);
+    }
+
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
+    }
+
+    /// BFD packets to send and session changes, for the daemon to carry out.
+    pub fn take_bfd(&mut self) -> Vec<liveness::Output> {
+        self.liveness.take_output()
     }
 
     pub fn groups(&self) -> impl Iterator<Item = (GroupId, &Entry)> {
@@ -170,6 +192,34 @@ impl Node {
         for input in launch.initial {
             out.extend(self.handle(now, id, input));
         }
+        // Sessions another instance on the interface already has Up count for this one.
+        let known: Vec<(usize, IpAddr)> = self
+            .groups
+            .get(&id)
+            .map(|e| {
+                e.group
+                    .members()
+                    .iter()
+                    .zip(&e.ifindexes)
+                    .enumerate()
+                    .filter(|(_, (m, _))| m.cfg.bfd.is_some())
+                    .flat_map(|(i, (_, ifx))| {
+                        self.liveness.up_on(*ifx).into_iter().map(move |p| (i, p))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (member, peer) in known {
+            out.extend(self.handle(
+                now,
+                id,
+                Input::Bfd {
+                    member,
+                    peer,
+                    up: true,
+                },
+            ));
+        }
         out.extend(self.handle(
             now,
             id,
@@ -191,6 +241,13 @@ impl Node {
     /// Takes a group out (stop it first).
     pub fn remove(&mut self, id: GroupId) -> Option<Entry> {
         let e = self.groups.remove(&id)?;
+        if let Some(now) = self.now {
+            for i in 0..e.group.members().len() {
+                self.liveness.subscribe(now, (id, i), None);
+            }
+            // Changes here concern only the group that is gone.
+            self.liveness.take_changes();
+        }
         self.reindex();
         Some(e)
     }
@@ -199,8 +256,12 @@ impl Node {
         self.adverts.clear();
         self.links.clear();
         self.vips.clear();
+        self.bfd_members.clear();
         for (&id, e) in &self.groups {
             for (i, (m, &ifindex)) in e.group.members().iter().zip(&e.ifindexes).enumerate() {
+                if m.cfg.bfd.is_some() {
+                    self.bfd_members.entry(ifindex).or_default().push((id, i));
+                }
                 self.adverts
                     .insert((ifindex, m.cfg.family, m.cfg.vrid), (id, i));
                 let names = std::iter::once(&m.cfg.interface)
@@ -226,12 +287,96 @@ impl Node {
 
     /// Feeds `input` to group `id`.
     pub fn handle(&mut self, now: Time, id: GroupId, input: Input) -> Vec<(GroupId, Output)> {
+        self.now = Some(now);
         let Some(e) = self.groups.get_mut(&id) else {
             return Vec::new();
         };
-        let out = e.group.handle(now, input);
+        let mut out: Vec<(GroupId, Output)> = e
+            .group
+            .handle(now, input)
+            .into_iter()
+            .map(|o| (id, o))
+            .collect();
         self.schedule.push(id, e.group.poll_at());
-        out.into_iter().map(|o| (id, o)).collect()
+        self.follow(now, id);
+        self.deliver_bfd(now, &mut out);
+        out
+    }
+
+    /// Updates what group `id`'s members subscribe to: configured peers, or the master
+    /// each follows as backup.
+    fn follow(&mut self, now: Time, id: GroupId) {
+        let Some(e) = self.groups.get(&id) else {
+            return;
+        };
+        let mut subs = Vec::new();
+        for (i, (m, &ifindex)) in e.group.members().iter().zip(&e.ifindexes).enumerate() {
+            let Some(settings) = &m.cfg.bfd else {
+                continue;
+            };
+            let peers = if !settings.peers.is_empty() {
+                settings.peers.clone()
+            } else {
+                e.group
+                    .machine(i)
+                    .filter(|x| x.state() == State::Backup)
+                    .and_then(|x| x.master_address())
+                    .filter(|a| *a != m.src)
+                    .into_iter()
+                    .collect()
+            };
+            subs.push((
+                i,
+                Subscription {
+                    ifindex,
+                    local: m.src,
+                    settings: settings.clone(),
+                    peers,
+                },
+            ));
+        }
+        for (i, sub) in subs {
+            self.liveness.subscribe(now, (id, i), Some(sub));
+        }
+    }
+
+    /// Tells the members on each interface which sessions went to or from Up.
+    fn deliver_bfd(&mut self, now: Time, out: &mut Vec<(GroupId, Output)>) {
+        for ((ifindex, peer), up) in self.liveness.take_changes() {
+            let members = self.bfd_members.get(&ifindex).cloned().unwrap_or_default();
+            for (id, member) in members {
+                if let Some(e) = self.groups.get_mut(&id) {
+                    let input = Input::Bfd { member, peer, up };
+                    out.extend(e.group.handle(now, input).into_iter().map(|o| (id, o)));
+                    self.schedule.push(id, e.group.poll_at());
+                }
+            }
+        }
+    }
+
+    /// A BFD Control packet received on `ifindex` from `src` with `ttl`.
+    pub fn bfd_control(
+        &mut self,
+        now: Time,
+        ifindex: u32,
+        src: IpAddr,
+        ttl: u8,
+        control: Control,
+    ) -> Vec<(GroupId, Output)> {
+        self.now = Some(now);
+        self.liveness.control(now, ifindex, src, ttl, control);
+        let mut out = Vec::new();
+        self.deliver_bfd(now, &mut out);
+        out
+    }
+
+    /// One of our BFD Echo packets came back on `ifindex`.
+    pub fn bfd_echo(&mut self, now: Time, ifindex: u32, echo: Echo) -> Vec<(GroupId, Output)> {
+        self.now = Some(now);
+        self.liveness.echo(now, ifindex, echo);
+        let mut out = Vec::new();
+        self.deliver_bfd(now, &mut out);
+        out
     }
 
     /// Feeds `input` to every group.
@@ -324,11 +469,16 @@ impl Node {
             .schedule
             .next(|id| groups.get(&id).and_then(|e| e.group.poll_at()));
         let link = self.links_pending.values().map(|(_, t)| *t).min();
-        group.into_iter().chain(link).min()
+        group
+            .into_iter()
+            .chain(link)
+            .chain(self.liveness.poll_at())
+            .min()
     }
 
     /// Fires what is due at `now` in every group.
     pub fn poll(&mut self, now: Time) -> Vec<(GroupId, Output)> {
+        self.now = Some(now);
         let due: Vec<(String, bool)> = self
             .links_pending
             .iter()
@@ -348,8 +498,12 @@ impl Node {
             if let Some(e) = self.groups.get_mut(&id) {
                 out.extend(e.group.poll(now).into_iter().map(|o| (id, o)));
                 self.schedule.push(id, e.group.poll_at());
+                self.follow(now, id);
             }
         }
+        // Sessions after groups: a takeover just made stops its session's echoes first.
+        self.liveness.poll(now);
+        self.deliver_bfd(now, &mut out);
         out
     }
 

@@ -62,6 +62,13 @@ impl SyncGroup {
         self.members.get(index)
     }
 
+    /// See [`Machine::set_hold`].
+    pub fn set_hold(&mut self, member: usize, hold: bool) {
+        if let Some(m) = self.members.get_mut(member) {
+            m.set_hold(hold);
+        }
+    }
+
     /// The earliest deadline of any member.
     pub fn poll_at(&self) -> Option<Time> {
         self.members.iter().filter_map(Machine::poll_at).min()

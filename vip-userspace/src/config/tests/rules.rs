@@ -580,3 +580,55 @@ fn more_instances_than_the_data_plane_has_slots_are_refused() {
         )
     );
 }
+
+#[test]
+fn bfd_settings_are_read_with_their_defaults() {
+    let c = parse(&gw(
+        "bfd = { peers = [\"192.0.2.12\"], interval = \"1ms\" }\n",
+    ))
+    .unwrap();
+    let b = c.instances[0].bfd.clone().expect("bfd set");
+    assert_eq!(
+        b.peers,
+        vec!["192.0.2.12".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(b.interval, std::time::Duration::from_millis(1));
+    assert_eq!(b.multiplier, 3);
+    assert!(b.echo);
+    assert_eq!(b.control_interval, std::time::Duration::from_secs(1));
+}
+
+#[test]
+fn bfd_interval_below_a_millisecond_is_refused() {
+    assert_eq!(
+        problem(&gw("bfd = { interval = \"500us\" }\n")),
+        "vipd.toml:8:20: vrrp[0].bfd.interval: 500us is out of range 1ms..=10s"
+    );
+}
+
+#[test]
+fn bfd_peer_of_the_other_family_is_refused() {
+    assert_eq!(
+        problem(&gw("bfd = { peers = [\"2001:db8::2\"] }\n")),
+        "vipd.toml:8:7: vrrp[0].bfd.peers[0]: 2001:db8::2 is IPv6 but this instance's VIPs are IPv4"
+    );
+}
+
+#[test]
+fn instances_sharing_an_interface_share_bfd_timing() {
+    let second = "name = \"gw2\"\ninterface = \"eth0\"\nvrid = 52\nvips = [\"192.0.2.9\"]\n\
+                  bfd = { interval = \"5ms\" }\n";
+    let text = gw_and(second).replacen("vips = [", "bfd = { interval = \"1ms\" }\nvips = [", 1);
+    assert_eq!(
+        problem(&text),
+        "vipd.toml:14:7: vrrp[1].bfd: bfd interval, multiplier, echo and control_interval differ \
+         from vrrp[0] \"gw\" (line 3) on eth0; instances on one interface share their BFD \
+         sessions, so they must match"
+    );
+    // The same timing is fine, peers may differ.
+    let same = text.replace(
+        "interval = \"5ms\"",
+        "interval = \"1ms\", peers = [\"192.0.2.7\"]",
+    );
+    assert!(parse(&same).is_ok());
+}

@@ -103,6 +103,10 @@ pub struct Session {
     echo_seq: u32,
     rng: u64,
     last_down: Option<(Time, Diag)>,
+    /// Whether this end sends Echo packets (`params.echo` unless [`Session::set_echo`]
+    /// turned it off). Looping the far end's echoes back is the data plane's job and is
+    /// offered whenever `params.echo` is set.
+    echo_tx: bool,
 }
 
 fn micros(d: Duration) -> u32 {
@@ -141,7 +145,28 @@ impl Session {
             echo_seq: 0,
             rng: u64::from(local_disc) | 1,
             last_down: None,
+            echo_tx: params.echo,
         }
+    }
+
+    /// Starts or stops sending Echo packets, the detection only this end needs: a session
+    /// kept for the far end's sake (a master answering its backups) leaves them off.
+    pub fn set_echo(&mut self, now: Time, on: bool) {
+        let on = on && self.params.echo;
+        if on == self.echo_tx {
+            return;
+        }
+        self.echo_tx = on;
+        if !on {
+            self.echo_next = None;
+            self.echo_detect_at = None;
+        } else if self.state == BfdState::Up && !self.remote_echo_rx.is_zero() {
+            self.start_echo(now);
+        }
+    }
+
+    pub fn sends_echo(&self) -> bool {
+        self.echo_tx
     }
 
     pub fn state(&self) -> BfdState {
@@ -307,7 +332,7 @@ impl Session {
         if self.remote_echo_rx.is_zero() {
             self.echo_next = None;
             self.echo_detect_at = None;
-        } else if self.state == BfdState::Up && self.params.echo && self.echo_next.is_none() {
+        } else if self.state == BfdState::Up && self.echo_tx && self.echo_next.is_none() {
             self.start_echo(now);
         }
     }
@@ -339,7 +364,7 @@ impl Session {
                 self.required_rx = self.params.up_rates();
                 self.active_tx = self.active_tx.min(self.desired_tx);
                 self.polling = true;
-                if self.params.echo && !self.remote_echo_rx.is_zero() {
+                if self.echo_tx && !self.remote_echo_rx.is_zero() {
                     self.start_echo(now);
                 }
             }

@@ -31,7 +31,8 @@ fn config(sync: bool) -> Vec<Instance> {
          [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
          advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
          track_interfaces = [{{ name = \"up0\", weight = -100 }}]\n\
-         track_scripts = [{{ command = [\"/bin/check\"], weight = 0 }}]\n{sync}\n\
+         track_scripts = [{{ command = [\"/bin/check\"], weight = 0 }}]\n\
+         bfd = {{ interval = \"1ms\" }}\n{sync}\n\
          [[vrrp]]\nname = \"out\"\ninterface = \"eth1\"\nvrid = 52\npriority = 120\n\
          advert_interval = \"20ms\"\nvips = [\"198.51.100.1/24\"]\n{sync}"
     );
@@ -94,6 +95,11 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
         },
         85..=92 => Input::Conflict {
             vip: "192.0.2.1".parse().unwrap(),
+        },
+        93..=97 => Input::Bfd {
+            member,
+            peer,
+            up: rng.below(2) == 0,
         },
         _ => Input::Shutdown,
     }
@@ -241,4 +247,164 @@ fn a_release_by_the_data_plane_is_never_written_back() {
         }
     )));
     assert!(!g.owned());
+}
+
+/// A lone backup with BFD (`bfd`), following a master at 192.0.2.5 (priority 200) whose
+/// session is Up; returns the group and the time.
+fn following_with_bfd() -> (Group, Time) {
+    let text = "[global]\nrouter_id = \"r1\"\n\n\
+         [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
+         advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
+         bfd = { interval = \"1ms\", multiplier = 3 }\n";
+    let host = crate::config::FakeHost::lab();
+    let cfg = Config::parse(text, "t.toml", &host)
+        .expect("valid")
+        .instances;
+    let mut g = group(cfg);
+    let start = Input::Start {
+        resume: false,
+        delay: Duration::ZERO,
+    };
+    g.handle(Time::ZERO, start);
+    let now = Time::ZERO + Duration::from_millis(5);
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let advert = Advert::v3(51, 200, Interval::from_centis(1).unwrap(), vec![]);
+    g.handle(
+        now,
+        Input::Advert {
+            member: 0,
+            src: master,
+            ttl: 255,
+            advert,
+        },
+    );
+    let up = Input::Bfd {
+        member: 0,
+        peer: master,
+        up: true,
+    };
+    assert!(g.handle(now, up).is_empty());
+    (g, now)
+}
+
+fn became(outs: &[Output], to: State) -> Option<Reason> {
+    outs.iter().find_map(|o| match o {
+        Output::Transition {
+            to: t, reason: r, ..
+        } if *t == to => Some(r.clone()),
+        _ => None,
+    })
+}
+
+/// Runs every timer up to `until`, collecting the outputs.
+fn run_until(g: &mut Group, until: Time) -> Vec<Output> {
+    let mut outs = Vec::new();
+    while let Some(t) = g.poll_at().filter(|t| *t <= until) {
+        outs.extend(g.poll(t));
+    }
+    outs
+}
+
+#[test]
+fn a_backup_holds_while_its_session_to_the_master_is_up() {
+    let (mut g, now) = following_with_bfd();
+    // A hundred Master_Down_Intervals of silence (a frozen daemon whose data plane still
+    // loops echoes back): no takeover.
+    let outs = run_until(&mut g, now + Duration::from_secs(4));
+    assert_eq!(became(&outs, State::Master), None, "{outs:?}");
+    assert_eq!(g.machine(0).unwrap().state(), State::Backup);
+}
+
+#[test]
+fn without_a_session_silence_still_means_takeover() {
+    let (mut g, now) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    // A session to someone else says nothing about the master.
+    let other: IpAddr = "192.0.2.6".parse().unwrap();
+    g.handle(
+        now,
+        Input::Bfd {
+            member: 0,
+            peer: master,
+            up: false,
+        },
+    );
+    let g2 = &mut g;
+    g2.handle(
+        now,
+        Input::Bfd {
+            member: 0,
+            peer: other,
+            up: true,
+        },
+    );
+    let outs = run_until(g2, now + Duration::from_millis(100));
+    assert!(became(&outs, State::Master).is_some(), "{outs:?}");
+}
+
+#[test]
+fn the_session_going_down_makes_the_backup_a_guarded_candidate() {
+    let (mut g, now) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let at = now + Duration::from_millis(2);
+    let outs = g.handle(
+        at,
+        Input::Bfd {
+            member: 0,
+            peer: master,
+            up: false,
+        },
+    );
+    assert!(outs.is_empty(), "{outs:?}");
+    // Skew: (256 - 150) / 256 of 1 ms.
+    let skew = Duration::from_nanos(1_000_000 * 106 / 256);
+    assert_eq!(g.poll_at(), Some(at + skew));
+    let outs = g.poll(at + skew);
+    assert_eq!(
+        became(&outs, State::Master),
+        Some(Reason::BfdDown { from: master })
+    );
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::Advert { priority: 150, .. }))
+    );
+    // A candidate, not yet answering: the master may be alive (a false "down").
+    assert!(!outs.iter().any(|o| matches!(o, Output::Own { .. })));
+    assert!(!g.owned());
+    // It is: its answer to our advertisement arrives within the guard.
+    let answer = Advert::v3(51, 200, Interval::from_centis(1).unwrap(), vec![]);
+    let outs = g.handle(
+        at + skew + Duration::from_micros(300),
+        Input::Advert {
+            member: 0,
+            src: master,
+            ttl: 255,
+            advert: answer,
+        },
+    );
+    assert!(became(&outs, State::Backup).is_some(), "{outs:?}");
+    let later = run_until(&mut g, at + Duration::from_millis(5));
+    assert!(
+        !outs
+            .iter()
+            .chain(&later)
+            .any(|o| matches!(o, Output::Own { .. })),
+        "two routers answered"
+    );
+}
+
+#[test]
+fn a_dead_master_is_taken_over_after_skew_and_guard() {
+    let (mut g, now) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let down = Input::Bfd {
+        member: 0,
+        peer: master,
+        up: false,
+    };
+    g.handle(now, down);
+    let outs = run_until(&mut g, now + Duration::from_millis(3));
+    let owned_at = outs.iter().position(|o| matches!(o, Output::Own { .. }));
+    assert!(owned_at.is_some(), "{outs:?}");
+    assert!(g.owned());
 }
