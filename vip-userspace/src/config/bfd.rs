@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::command::parse_command;
 use super::locate::Sink;
 use super::model::BfdSettings;
 use super::read::{Node, parse_str};
@@ -15,6 +16,7 @@ pub(crate) const BFD_KEYS: &[&str] = &[
     "multiplier",
     "echo",
     "control_interval",
+    "notify",
 ];
 const DEFAULT_INTERVAL: Duration = Duration::from_millis(10);
 const DEFAULT_MULTIPLIER: u8 = 3;
@@ -34,6 +36,10 @@ pub(crate) fn bfd(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<
         let control_interval = t
             .duration_in("control_interval", MIN_CONTROL_INTERVAL..=MAX_INTERVAL, s)
             .or(DEFAULT_CONTROL_INTERVAL);
+        let notify = t
+            .value("notify", s, parse_command)
+            .valid()
+            .map(|at| at.value.clone());
         Some(BfdSettings {
             peers: peers
                 .valid()
@@ -43,6 +49,7 @@ pub(crate) fn bfd(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<
             multiplier: multiplier?,
             echo: echo?,
             control_interval: control_interval?,
+            notify,
         })
     })
 }

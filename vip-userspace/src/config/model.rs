@@ -559,6 +559,9 @@ pub struct BfdSettings {
     pub echo: bool,
     /// Control packet interval while the Echo function runs.
     pub control_interval: Duration,
+    /// Run on every session change with the instance, the neighbour, the new state
+    /// (`UP`, `DOWN`, `INIT`, `ADMINDOWN`) and the diagnostic.
+    pub notify: Option<Command>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -232,16 +232,17 @@ fn instance(out: &mut String, i: &Instance) {
         line("unicast_src_ip", quote(&src.to_string()));
     }
     if let Some(b) = &i.bfd {
-        line(
-            "bfd",
-            inline(&[
-                ("peers", list(&b.peers, |p| quote(&p.to_string()))),
-                ("interval", dur(b.interval)),
-                ("multiplier", b.multiplier.to_string()),
-                ("echo", b.echo.to_string()),
-                ("control_interval", dur(b.control_interval)),
-            ]),
-        );
+        let mut fields = vec![
+            ("peers", list(&b.peers, |p| quote(&p.to_string()))),
+            ("interval", dur(b.interval)),
+            ("multiplier", b.multiplier.to_string()),
+            ("echo", b.echo.to_string()),
+            ("control_interval", dur(b.control_interval)),
+        ];
+        if let Some(c) = &b.notify {
+            fields.push(("notify", command(c)));
+        }
+        line("bfd", inline(&fields));
     }
     line(
         "unicast_peers",

@@ -545,6 +545,15 @@ fn commands(raw: &RawConfig) -> Vec<CommandAt> {
             }
         }
         out.extend(r.notify.located());
+        if let Some(at) = r.bfd.valid()
+            && let Some(c) = &at.value.notify
+        {
+            out.push(CommandAt {
+                span: at.span.clone(),
+                path: format!("{}.bfd.notify", r.path),
+                command: c.clone(),
+            });
+        }
     }
     for g in &raw.sync_groups {
         out.extend(g.notify.located());

@@ -154,6 +154,32 @@ pub fn render(status: &Status) -> String {
         "Connections refused because the listener served as many as it takes at once",
         refused,
     );
+    let bfd_up = Family::<Labels, Gauge>::default();
+    let bfd_detection = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let bfd_downs = Family::<Labels, Counter>::default();
+    for b in &status.bfd {
+        let l = || vec![("interface", b.interface.clone()), ("peer", b.peer.clone())];
+        bfd_up.get_or_create(&l()).set(i64::from(b.state == "up"));
+        bfd_detection
+            .get_or_create(&l())
+            .set(b.echo_detection_ms.unwrap_or(b.detection_ms) / 1000.0);
+        for (reason, n) in &b.downs {
+            let mut l = l();
+            l.push(("diag", reason.clone()));
+            bfd_downs.get_or_create(&l).inc_by(*n);
+        }
+    }
+    registry.register("bfd_session_up", "1 while the BFD session is Up", bfd_up);
+    registry.register(
+        "bfd_detection_seconds",
+        "Time without echoes (or Control packets, without the Echo function) after which the session goes down",
+        bfd_detection,
+    );
+    registry.register(
+        "bfd_session_downs",
+        "Times the BFD session left Up, by diagnostic",
+        bfd_downs,
+    );
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
     out
@@ -395,6 +421,21 @@ mod tests {
                 buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4],
             },
             connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
+            bfd: vec![crate::control::BfdSessionStatus {
+                interface: "eth0".into(),
+                peer: "192.0.2.12".into(),
+                local: "192.0.2.11".into(),
+                state: "up".into(),
+                subscribed: true,
+                echo: true,
+                detection_ms: 3000.0,
+                echo_detection_ms: Some(3.0),
+                last_down: Some("echo-function-failed".into()),
+                last_down_ago_ms: Some(1200),
+                downs: BTreeMap::from([("echo-function-failed".to_owned(), 2)]),
+                local_discriminator: 7,
+                remote_discriminator: 9,
+            }],
         }
     }
 
@@ -417,6 +458,9 @@ mod tests {
             "vipd_connections_refused_total{listener=\"metrics\"} 5",
             "vipd_dataplane_answering{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
             "vipd_lease_remaining_seconds{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0.03",
+            "vipd_bfd_session_up{interface=\"eth0\",peer=\"192.0.2.12\"} 1",
+            "vipd_bfd_detection_seconds{interface=\"eth0\",peer=\"192.0.2.12\"} 0.003",
+            "vipd_bfd_session_downs_total{interface=\"eth0\",peer=\"192.0.2.12\",diag=\"echo-function-failed\"} 2",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

@@ -6,4 +6,4 @@ pub mod notify;
 pub mod socket;
 pub mod status;
 
-pub use status::{InstanceStatus, Status, TrackStatus, TransitionStatus};
+pub use status::{BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus};

@@ -270,6 +270,7 @@ mod tests {
             conflicts: vec![],
             loop_lag: Default::default(),
             connections_refused: Default::default(),
+            bfd: vec![],
         }
     }
 

@@ -22,6 +22,33 @@ pub struct Status {
     /// served as many as it takes at once.
     #[serde(default)]
     pub connections_refused: BTreeMap<String, u64>,
+    /// BFD sessions, one per neighbour and interface.
+    #[serde(default)]
+    pub bfd: Vec<BfdSessionStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct BfdSessionStatus {
+    pub interface: String,
+    pub peer: String,
+    pub local: String,
+    /// `up`, `init`, `down` or `admin-down`.
+    pub state: String,
+    /// Some instance here follows this neighbour (it sends echoes and acts on the state);
+    /// otherwise the session is kept for the neighbour's sake.
+    pub subscribed: bool,
+    pub echo: bool,
+    /// Control packet detection time, as negotiated.
+    pub detection_ms: f64,
+    /// The Echo function's detection time, while it runs.
+    pub echo_detection_ms: Option<f64>,
+    /// Why the session last left Up, and how long ago.
+    pub last_down: Option<String>,
+    pub last_down_ago_ms: Option<u64>,
+    /// Times the session left Up, by reason.
+    pub downs: BTreeMap<String, u64>,
+    pub local_discriminator: u32,
+    pub remote_discriminator: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,6 +263,38 @@ impl Status {
             self.loop_lag.worst_us as f64 / 1000.0,
             self.loop_lag.recent_worst_us as f64 / 1000.0
         );
+        for b in &self.bfd {
+            let _ = writeln!(
+                s,
+                "bfd {} {} -> {}: {}{}  detection {:.1} ms{}{}{}",
+                b.interface,
+                b.local,
+                b.peer,
+                b.state.to_uppercase(),
+                if b.subscribed {
+                    ""
+                } else {
+                    " (for the neighbour)"
+                },
+                b.detection_ms,
+                b.echo_detection_ms
+                    .map(|e| format!(", echo {e:.1} ms"))
+                    .unwrap_or_default(),
+                match (&b.last_down, b.last_down_ago_ms) {
+                    (Some(d), Some(ago)) =>
+                        format!("  last down {:.1}s ago: {d}", ago as f64 / 1000.0),
+                    _ => String::new(),
+                },
+                {
+                    let n: u64 = b.downs.values().sum();
+                    if n > 0 {
+                        format!("  downs {n}")
+                    } else {
+                        String::new()
+                    }
+                }
+            );
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,

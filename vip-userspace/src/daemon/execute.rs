@@ -25,6 +25,7 @@ impl Daemon {
                 queue.extend(more);
             }
         }
+        self.execute_bfd(now);
     }
 
     /// Carries out one output; returns what the core made of a data-plane release it

@@ -7,6 +7,7 @@
 //! the whole picture.
 
 mod addresses;
+mod bfd;
 mod clock;
 mod entries;
 mod execute;
@@ -98,6 +99,17 @@ struct Daemon {
     waiting: VecDeque<Purpose>,
     lag: lag::Lag,
     started: Instant,
+    bfd: bfd::BfdIo,
+}
+
+/// What the loop waits on besides signals, timers and links.
+struct Receivers {
+    inbound: mpsc::Receiver<Vec<Inbound>>,
+    track: mpsc::Receiver<(Report, TrackItem)>,
+    prepared: mpsc::Receiver<Outcome>,
+    status: mpsc::Receiver<StatusRequest>,
+    conflicts: mpsc::Receiver<std::net::IpAddr>,
+    bfd: mpsc::Receiver<Vec<bfd::BfdIn>>,
 }
 
 /// Raises the soft open-files limit to the hard one: every interface, socket and script
@@ -153,6 +165,7 @@ pub async fn run(opts: Options) -> Result<()> {
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
     let (conflict_tx, conflict_rx) = mpsc::channel(64);
+    let (bfd_tx, bfd_rx) = mpsc::channel(256);
     let params = Params {
         clock_lag: clock::coarse_lag(),
         takeover_guard: TAKEOVER_GUARD,
@@ -182,7 +195,12 @@ pub async fn run(opts: Options) -> Result<()> {
         waiting: VecDeque::new(),
         lag: lag::Lag::default(),
         started: Instant::now(),
+        bfd: bfd::BfdIo::new(bfd_tx),
     };
+    // BFD discriminators differ from a previous run's (RFC 5880 §6.3), so a neighbour
+    // never takes the new daemon's sessions for the old ones.
+    d.node
+        .seed_bfd(clock::nanos(clock::now()) as u32 ^ std::process::id().rotate_left(16));
     let links = Netlink::link_events()?;
     // Start-up prepares exactly as a reload does, but the loop has nothing to keep alive
     // yet, so it waits here; a group that cannot start is fatal, as the file said so.
@@ -222,11 +240,14 @@ pub async fn run(opts: Options) -> Result<()> {
     );
     let result = d
         .run_loop(
-            inbound_rx,
-            track_rx,
-            prepared_rx,
-            status_rx,
-            conflict_rx,
+            Receivers {
+                inbound: inbound_rx,
+                track: track_rx,
+                prepared: prepared_rx,
+                status: status_rx,
+                conflicts: conflict_rx,
+                bfd: bfd_rx,
+            },
             links,
         )
         .await;
@@ -335,6 +356,8 @@ impl Daemon {
         }
         self.config = p.config;
         self.generation += 1;
+        self.refresh_bfd_sockets();
+        self.execute_bfd(now);
         self.cleanup();
         let took_us = started.elapsed().as_micros() as u64;
         let started = launched;
@@ -504,13 +527,17 @@ impl Daemon {
 
     async fn run_loop(
         &mut self,
-        mut inbound: mpsc::Receiver<Vec<Inbound>>,
-        mut track: mpsc::Receiver<(Report, TrackItem)>,
-        mut prepared: mpsc::Receiver<Outcome>,
-        mut status: mpsc::Receiver<StatusRequest>,
-        mut conflicts: mpsc::Receiver<std::net::IpAddr>,
+        rx: Receivers,
         links: impl futures_util::Stream<Item = LinkEvent>,
     ) -> Result<()> {
+        let Receivers {
+            mut inbound,
+            mut track,
+            mut prepared,
+            mut status,
+            mut conflicts,
+            bfd: mut bfd_in,
+        } = rx;
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
@@ -533,6 +560,7 @@ impl Daemon {
                     self.poll(deadline);
                 }
                 Some(batch) = inbound.recv() => self.on_inbound(batch),
+                Some(batch) = bfd_in.recv() => self.on_bfd(batch),
                 _ = hup.recv() => {
                     systemd::reloading();
                     self.prepare(Purpose::Reload);
@@ -671,6 +699,8 @@ impl Daemon {
             self.execute(now, outs);
             pending.extend(self.forget(id));
         }
+        // The neighbours hear AdminDown from every session before the sockets close.
+        self.execute_bfd(now);
         for h in pending {
             if tokio::time::timeout(Duration::from_secs(10), h)
                 .await

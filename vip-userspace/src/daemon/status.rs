@@ -3,7 +3,7 @@
 
 use super::{Daemon, clock};
 use crate::{
-    control::{InstanceStatus, Status, TrackStatus, TransitionStatus},
+    control::{BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus},
     net::link::fmt_mac,
     vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
 };
@@ -118,7 +118,42 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             });
         }
     }
+    let bfd = d
+        .node
+        .liveness()
+        .sessions()
+        .map(|(n, e)| {
+            let s = &e.session;
+            let last = s.last_down();
+            BfdSessionStatus {
+                interface: d
+                    .ifaces
+                    .get(&n.0)
+                    .map_or_else(|| n.0.to_string(), |i| i.link.name.clone()),
+                peer: n.1.to_string(),
+                local: e.local.to_string(),
+                state: s.state().to_string(),
+                subscribed: e.subscribed,
+                echo: s.sends_echo(),
+                detection_ms: s.detection_time().as_secs_f64() * 1000.0,
+                echo_detection_ms: s.echo_detection_time().map(|t| t.as_secs_f64() * 1000.0),
+                last_down: last.map(|(_, diag)| super::bfd::diag_word(diag).to_owned()),
+                last_down_ago_ms: last
+                    .map(|(at, _)| now.saturating_duration_since(at).as_millis() as u64),
+                downs: d
+                    .bfd
+                    .downs
+                    .iter()
+                    .filter(|((k, _), _)| k == n)
+                    .map(|((_, diag), c)| ((*diag).to_owned(), *c))
+                    .collect(),
+                local_discriminator: s.local_disc(),
+                remote_discriminator: s.remote_disc(),
+            }
+        })
+        .collect();
     Status {
+        bfd,
         router_id: d.config.global.router_id.clone(),
         pid: std::process::id(),
         uptime_ms: d.started.elapsed().as_millis() as u64,

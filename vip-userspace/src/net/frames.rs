@@ -1,10 +1,13 @@
 //! Whole Ethernet frames for what vipd sends itself: VRRP advertisements (so the source
-//! MAC can be the virtual MAC), gratuitous ARP and unsolicited Neighbor Advertisements.
+//! MAC can be the virtual MAC), gratuitous ARP and unsolicited Neighbor Advertisements,
+//! and BFD Echo packets (addressed to ourselves, through the neighbour's MAC).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::checksum::inet_checksum;
 use vip_common::wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMPV6, IPPROTO_VRRP, VRRP_TTL};
+
+const IPPROTO_UDP: u8 = 17;
 
 fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, capacity: usize) -> Vec<u8> {
     let mut f = Vec::with_capacity(14 + capacity);
@@ -133,9 +136,154 @@ pub fn unsolicited_na(mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
     f
 }
 
+/// A UDP datagram from `src` to `dst` (of one family) in IP in Ethernet, TTL / hop limit
+/// 255, traffic class network control, UDP checksum filled in.
+pub fn udp(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    ports: (u16, u16),
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let ulen = 8 + payload.len();
+    let mut udp = Vec::with_capacity(ulen);
+    udp.extend_from_slice(&ports.0.to_be_bytes());
+    udp.extend_from_slice(&ports.1.to_be_bytes());
+    udp.extend_from_slice(&(ulen as u16).to_be_bytes());
+    udp.extend_from_slice(&[0, 0]);
+    udp.extend_from_slice(payload);
+    let (s, d): (Vec<u8>, Vec<u8>) = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => (s.octets().to_vec(), d.octets().to_vec()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => (s.octets().to_vec(), d.octets().to_vec()),
+        _ => return None,
+    };
+    let c = inet_checksum(&[
+        &s,
+        &d,
+        &[0, IPPROTO_UDP],
+        &(ulen as u16).to_be_bytes(),
+        &udp,
+    ]);
+    // Zero means "no checksum" in UDP over IPv4 and is forbidden over IPv6 (RFC 768).
+    let c = if c == 0 { 0xffff } else { c };
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    Some(match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let mut f = ethernet(dst_mac, src_mac, ETH_P_IP, 20 + ulen);
+            let mut ip = [0u8; 20];
+            ip[0] = 0x45;
+            ip[1] = 0xc0;
+            ip[2..4].copy_from_slice(&((20 + ulen) as u16).to_be_bytes());
+            ip[8] = VRRP_TTL;
+            ip[9] = IPPROTO_UDP;
+            ip[12..16].copy_from_slice(&s.octets());
+            ip[16..20].copy_from_slice(&d.octets());
+            let c = inet_checksum(&[&ip]);
+            ip[10..12].copy_from_slice(&c.to_be_bytes());
+            f.extend_from_slice(&ip);
+            f.extend_from_slice(&udp);
+            f
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut f = ethernet(dst_mac, src_mac, ETH_P_IPV6, 40 + ulen);
+            ipv6_header(&mut f, TC_NETWORK_CONTROL, ulen, IPPROTO_UDP, s, d);
+            f.extend_from_slice(&udp);
+            f
+        }
+        _ => return None,
+    })
+}
+
+/// A UDP datagram as received in a whole frame (no VLAN tag: AF_PACKET sockets on a VLAN
+/// device see it untagged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpIn<'a> {
+    pub src_mac: [u8; 6],
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+    pub dst_port: u16,
+    pub payload: &'a [u8],
+}
+
+/// Splits an Ethernet frame carrying UDP directly in IPv4 (not fragmented) or IPv6 (no
+/// extension headers), never trusting a length beyond what arrived.
+pub fn parse_udp(f: &[u8]) -> Option<UdpIn<'_>> {
+    let src_mac: [u8; 6] = f.get(6..12)?.try_into().ok()?;
+    let ethertype = u16::from_be_bytes(f.get(12..14)?.try_into().ok()?);
+    let ip = f.get(14..)?;
+    let (src, dst, ttl, l4): (IpAddr, IpAddr, u8, &[u8]) = match ethertype {
+        ETH_P_IP => {
+            let ihl = usize::from(*ip.first()? & 0x0f) * 4;
+            let frag = u16::from_be_bytes(ip.get(6..8)?.try_into().ok()?);
+            if ip[0] >> 4 != 4 || ihl < 20 || *ip.get(9)? != IPPROTO_UDP || frag & 0x3fff != 0 {
+                return None;
+            }
+            let total = usize::from(u16::from_be_bytes(ip.get(2..4)?.try_into().ok()?));
+            let s: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
+            let d: [u8; 4] = ip.get(16..20)?.try_into().ok()?;
+            let end = total.min(ip.len());
+            (s.into(), d.into(), ip[8], ip.get(ihl..end)?)
+        }
+        ETH_P_IPV6 => {
+            if *ip.first()? >> 4 != 6 || *ip.get(6)? != IPPROTO_UDP {
+                return None;
+            }
+            let plen = usize::from(u16::from_be_bytes(ip.get(4..6)?.try_into().ok()?));
+            let s: [u8; 16] = ip.get(8..24)?.try_into().ok()?;
+            let d: [u8; 16] = ip.get(24..40)?.try_into().ok()?;
+            let end = (40 + plen).min(ip.len());
+            (s.into(), d.into(), ip[7], ip.get(40..end)?)
+        }
+        _ => return None,
+    };
+    if l4.len() < 8 {
+        return None;
+    }
+    let ulen = usize::from(u16::from_be_bytes([l4[4], l4[5]]));
+    Some(UdpIn {
+        src_mac,
+        src,
+        dst,
+        ttl,
+        dst_port: u16::from_be_bytes(l4.get(2..4)?.try_into().ok()?),
+        payload: &l4[8..ulen.max(8).min(l4.len())],
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn udp_frames_parse_back_in_both_families() {
+        for (s, d) in [("192.0.2.11", "192.0.2.11"), ("fe80::1", "fe80::1")] {
+            let (s, d): (IpAddr, IpAddr) = (s.parse().unwrap(), d.parse().unwrap());
+            let f = udp(KEEPALIVED_MAC, [2; 6], s, d, (49152, 3785), b"vipd-echo").unwrap();
+            let p = parse_udp(&f).unwrap();
+            assert_eq!(p.src_mac, KEEPALIVED_MAC);
+            assert_eq!((p.src, p.dst, p.ttl, p.dst_port), (s, d, 255, 3785));
+            assert_eq!(p.payload, b"vipd-echo");
+            // Every truncation is refused or parsed within what arrived, never a panic.
+            for n in 0..f.len() {
+                if let Some(p) = parse_udp(&f[..n]) {
+                    assert!(p.payload.len() < 9);
+                }
+            }
+        }
+        assert!(
+            udp(
+                [1; 6],
+                [2; 6],
+                "192.0.2.1".parse().unwrap(),
+                "fe80::1".parse().unwrap(),
+                (1, 2),
+                b""
+            )
+            .is_none()
+        );
+    }
 
     fn hex(s: &str) -> Vec<u8> {
         (0..s.len())

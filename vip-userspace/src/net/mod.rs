@@ -1,5 +1,7 @@
-//! Addresses, links and the sockets VRRP, gratuitous ARP and unsolicited NA travel on.
+//! Addresses, links and the sockets VRRP, gratuitous ARP, unsolicited NA and BFD travel
+//! on.
 
+pub mod bfd_socket;
 pub mod frames;
 pub mod link;
 pub mod packet;

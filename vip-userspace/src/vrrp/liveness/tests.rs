@@ -21,6 +21,7 @@ fn settings(peers: &[&str]) -> BfdSettings {
         multiplier: 3,
         echo: true,
         control_interval: Duration::from_secs(1),
+        notify: None,
     }
 }
 
