@@ -348,3 +348,173 @@ fn nat_gateway_connections_survive_failover_vipd() -> Result<()> {
 fn nat_gateway_connections_survive_failover_keepalived_baseline() -> Result<()> {
     nat_gateway(Daemon::Keepalived).map(drop)
 }
+
+// ---- a /32 that moves ----
+
+/// How long each move of the /32 is watched (longer than the BGP hold time, 3 s).
+const ROUTE_WATCH: Duration = Duration::from_secs(5);
+const SERVICE: &str = "203.0.113.5";
+
+fn route32_vipd(lab: &Lab, n: usize) -> Result<Vipd> {
+    let mut text = recipe::block("route32/vipd.toml")?;
+    if n == 2 {
+        text = substitute(&text, &[("priority = 200", "priority = 100")])?;
+    }
+    lab.vipd(Path::new(VIPD), lab.router(n), &text)
+}
+
+/// The next hop r3 routes the service through, if any.
+fn r3_next_hop(lab: &Lab) -> Result<Option<String>> {
+    let out = lab.exec(lab.router(3), &["ip", "route", "show", SERVICE])?;
+    Ok(out
+        .split_whitespace()
+        .skip_while(|w| *w != "via")
+        .nth(1)
+        .map(str::to_owned))
+}
+
+/// The peers r3's BGP table has a path to the service from.
+fn r3_paths(bgp: &vip_tests::lab::FrrDaemons) -> Result<Vec<String>> {
+    let v = bgp.json(&format!("show bgp ipv4 unicast {SERVICE}/32 json"))?;
+    Ok(v["paths"]
+        .as_array()
+        .map(|paths| {
+            paths
+                .iter()
+                .filter_map(|p| p["peer"]["peerId"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn wait_next_hop(lab: &Lab, via: &str, timeout: Duration) -> Result<Duration> {
+    wait_until(
+        &format!("r3 to route {SERVICE} via {via}"),
+        timeout,
+        Duration::from_millis(10),
+        || {
+            let now = r3_next_hop(lab)?;
+            if now.as_deref() == Some(via) {
+                Ok(true)
+            } else {
+                bail!("via {now:?}")
+            }
+        },
+    )
+}
+
+fn host_route(lab: &Lab, n: usize) -> Result<String> {
+    let mut out = String::new();
+    for line in recipe::commands("route32/check.sh")? {
+        out += &lab.exec(lab.router(n), &["sh", "-c", &line])?;
+    }
+    Ok(out)
+}
+
+#[test]
+fn a_32_announced_over_bgp_follows_the_master() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(3).behind(3).build()?;
+    let r1_conf = recipe::block("route32/bgpd-r1.conf")?;
+    let r2_conf = substitute(&r1_conf, &[("bgp router-id 192.0.2.11", "bgp router-id 192.0.2.12")])?;
+    let r3_conf = recipe::block("route32/bgpd-r3.conf")?;
+    let f1 = lab.frr_daemons(lab.router(1), &[("zebra", ""), ("bgpd", &r1_conf)])?;
+    let _f2 = lab.frr_daemons(lab.router(2), &[("zebra", ""), ("bgpd", &r2_conf)])?;
+    let f3 = lab.frr_daemons(lab.router(3), &[("zebra", ""), ("bgpd", &r3_conf)])?;
+
+    let mut v1 = route32_vipd(&lab, 1)?;
+    let v2 = route32_vipd(&lab, 2)?;
+    v1.wait_state("svc", "master", Duration::from_secs(5))?;
+    v2.wait_state("svc", "backup", Duration::from_secs(5))?;
+    let on_master = host_route(&lab, 1)?;
+    ensure!(
+        on_master.contains("203.0.113.5 dev eth0 scope link"),
+        "r1's protocol-112 routes: {on_master:?}"
+    );
+    ensure!(host_route(&lab, 2)?.trim().is_empty(), "the backup installs nothing");
+    let learned = wait_next_hop(&lab, "192.0.2.11", Duration::from_secs(30))
+        .with_context(|| {
+            format!(
+                "r1 zebra:\n{}\nr1 bgp:\n{}\n{}",
+                f1.vtysh("show ip route").unwrap_or_default(),
+                f1.vtysh("show bgp ipv4 unicast").unwrap_or_default(),
+                f1.log("zebra")
+            )
+        })?;
+    println!("  r3 learned {SERVICE}/32 via r1 {learned:?} after vipd was master");
+    for line in recipe::commands("route32/check-r3.sh")? {
+        let cmd = line.replace("vtysh ", &format!("vtysh --vty_socket {} ", f3.dir.display()));
+        let out = lab.exec(lab.router(3), &["sh", "-c", &cmd])?;
+        println!("  r3$ {line}\n{}", out.trim_end());
+    }
+    ensure!(r3_paths(&f3)? == ["192.0.2.11"], "one path, from the master");
+
+    let _e1 = EchoServer::start(&lab.router(1).ns, ECHO_PORT)?;
+    let _e2 = EchoServer::start(&lab.router(2).ns, ECHO_PORT)?;
+    let to: SocketAddr = (SERVICE.parse::<std::net::Ipv4Addr>()?, ECHO_PORT).into();
+    let flow = Flow::start(
+        &lab.node("bh").ns,
+        Proto::Udp,
+        to,
+        Duration::from_millis(10),
+        Duration::from_secs(60),
+    )?;
+    wait_until("the service to answer from behind r3", Duration::from_secs(5), Duration::from_millis(20), || {
+        Ok(true)
+    })?;
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut events: Vec<(String, Instant, Duration)> = Vec::new();
+    // SIGTERM of the master: it withdraws, r2 announces.
+    let at = Instant::now();
+    v1.stop()?;
+    v2.wait_state("svc", "master", Duration::from_secs(3))?;
+    let moved = wait_next_hop(&lab, "192.0.2.12", ROUTE_WATCH)?;
+    events.push(("SIGTERM of r1".into(), at, moved));
+    ensure!(host_route(&lab, 1)?.trim().is_empty(), "the old master removed its route");
+    wait_until("r3 to hold r2's path only", Duration::from_secs(3), Duration::from_millis(20), || {
+        let p = r3_paths(&f3)?;
+        if p == ["192.0.2.12"] { Ok(true) } else { bail!("paths from {p:?}") }
+    })?;
+    std::thread::sleep(ROUTE_WATCH.saturating_sub(at.elapsed()));
+
+    // r1 comes back and preempts: r2 withdraws.
+    let at = Instant::now();
+    lab.start_vipd(&mut v1, &[])?;
+    v1.wait_state("svc", "master", Duration::from_secs(5))?;
+    let moved = wait_next_hop(&lab, "192.0.2.11", ROUTE_WATCH)?;
+    events.push(("r1 back (preempts)".into(), at, moved));
+    wait_until("r3 to hold r1's path only", Duration::from_secs(3), Duration::from_millis(20), || {
+        let p = r3_paths(&f3)?;
+        if p == ["192.0.2.11"] { Ok(true) } else { bail!("paths from {p:?}") }
+    })?;
+    ensure!(host_route(&lab, 2)?.trim().is_empty(), "r2 removed its route");
+    std::thread::sleep(ROUTE_WATCH.saturating_sub(at.elapsed()));
+
+    // r1's link goes: vipd removes the route, but the withdrawal cannot leave r1; r3 keeps
+    // r1's (older) path until the BGP hold time drops the session.
+    let at = Instant::now();
+    lab.set_port(lab.router(1), false)?;
+    v2.wait_state("svc", "master", Duration::from_secs(3))?;
+    let moved = wait_next_hop(&lab, "192.0.2.12", ROUTE_WATCH)?;
+    events.push(("link cut of r1".into(), at, moved));
+    std::thread::sleep(ROUTE_WATCH.saturating_sub(at.elapsed()));
+
+    let run = flow.stop()?;
+    println!("  {}", run.summary());
+    println!("/32 over BGP (100 ms adverts, BGP keepalive 1 s / hold 3 s):");
+    println!("  {:<22} {:>14} {:>16}", "event", "r3 re-routed", "service stall");
+    for (what, at, moved) in &events {
+        println!(
+            "  {:<22} {:>12.0}ms {:>14.0}ms",
+            what,
+            moved.as_secs_f64() * 1e3,
+            run.stall(*at, *at + ROUTE_WATCH).as_secs_f64() * 1e3
+        );
+    }
+    for (what, at, _) in &events {
+        ensure!(run.echoed_after(*at + Duration::from_millis(1)), "the service never answered after {what}");
+        ensure!(run.stall(*at, *at + ROUTE_WATCH) < ROUTE_WATCH, "{what}: the service did not come back");
+    }
+    Ok(())
+}

@@ -84,7 +84,7 @@ pub use attack::{Injector, advert_v4};
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use conntrackd::Conntrackd;
 pub use flow::{EchoServer, Flow, FlowRun, Proto};
-pub use frr::{Frr, FrrConfig, FrrStatus};
+pub use frr::{Frr, FrrConfig, FrrDaemons, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober, Takeover};
@@ -142,9 +142,17 @@ pub struct LabBuilder {
     uplinks: Vec<usize>,
     wan: bool,
     sync_link: bool,
+    behind: Option<usize>,
 }
 
 impl LabBuilder {
+    /// A host `bh` behind router `router`: a veth `lan1` on the router at
+    /// 198.51.100.1/24, the host at 198.51.100.100/24 with its default route through it.
+    pub fn behind(mut self, router: usize) -> Self {
+        self.behind = Some(router);
+        self
+    }
+
     /// An upstream network on a second bridge: every router gets `wan0` at
     /// 198.51.100.(10+i)/24 and forwards between its links; a server `sv` sits at
     /// 198.51.100.100/24.
@@ -453,6 +461,9 @@ impl Lab {
         if b.sync_link {
             self.add_sync_link()?;
         }
+        if let Some(r) = b.behind {
+            self.add_behind(r)?;
+        }
         self.attach_pass()
     }
 
@@ -545,6 +556,44 @@ impl Lab {
         Ok(())
     }
 
+    fn add_behind(&mut self, router: usize) -> Result<()> {
+        let rns = self.router(router).ns.clone();
+        let ns = format!("{}-bh", self.prefix);
+        netns::add(&ns)?;
+        self.namespaces.push(ns.clone());
+        netns::ip(
+            &rns,
+            &["link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", &ns],
+        )?;
+        netns::ip(&rns, &["addr", "add", "198.51.100.1/24", "dev", "lan1"])?;
+        netns::ip(&rns, &["link", "set", "lan1", "up"])?;
+        netns::sysctl(&rns, &[("net.ipv4.ip_forward", "1")])?;
+        let mac: Mac = [0x02, 0x76, 0x78, 0, 1, 100];
+        let ipv4 = Ipv4Addr::new(198, 51, 100, 100);
+        netns::ip(&ns, &["link", "set", "eth0", "address", &mac_str(&mac)])?;
+        netns::ip(&ns, &["addr", "add", &format!("{ipv4}/24"), "dev", "eth0"])?;
+        netns::ip(&ns, &["link", "set", "eth0", "up"])?;
+        netns::ip(&ns, &["route", "add", "default", "via", "198.51.100.1"])?;
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.ns == rns)
+            .context("router of the host behind")?;
+        self.nodes[i].extra.push("lan1".into());
+        self.nodes.push(Node {
+            role: Role::Client,
+            label: "bh".into(),
+            ns,
+            ifname: "eth0".into(),
+            port: String::new(),
+            mac,
+            ipv4,
+            ipv6: Ipv6Addr::UNSPECIFIED,
+            extra: Vec::new(),
+        });
+        Ok(())
+    }
+
     fn add_sync_link(&mut self) -> Result<()> {
         let (a, b) = (self.router(1).ns.clone(), self.router(2).ns.clone());
         netns::ip(
@@ -622,6 +671,7 @@ impl Lab {
             .nodes
             .iter()
             .map(|n| n.port.clone())
+            .filter(|p| !p.is_empty())
             .chain(self.extra_ports.iter().cloned())
             .collect();
         // The interface names resolve, and the links are created, in the calling thread's
@@ -862,6 +912,17 @@ impl Lab {
             node,
             self.scratch(&format!("conntrackd-{}", node.label))?,
             conf,
+        )
+    }
+
+    /// FRR daemons with configurations of the test's own, started in order (zebra first),
+    /// e.g. `[("zebra", ""), ("bgpd", BGP_CONF)]`.
+    pub fn frr_daemons(&self, node: &Node, daemons: &[(&str, &str)]) -> Result<FrrDaemons> {
+        frr::start_daemons(
+            &self.procs,
+            node,
+            self.scratch(&format!("frr-{}", node.label))?,
+            daemons,
         )
     }
 
