@@ -271,7 +271,10 @@ impl Socket {
                 s.set_read_timeout(Some(wait))?;
                 match s.recv(&mut buf) {
                     Ok(8) => {
-                        out.push((u64::from_be_bytes(buf[..8].try_into().unwrap()), Instant::now()));
+                        out.push((
+                            u64::from_be_bytes(buf[..8].try_into().unwrap()),
+                            Instant::now(),
+                        ));
                         Ok(())
                     }
                     // ICMP errors (port or host unreachable) while the path moves.
@@ -282,7 +285,13 @@ impl Socket {
     }
 }
 
-fn run(s: &mut Socket, proto: Proto, interval: Duration, max: Duration, stop: &AtomicBool) -> FlowRun {
+fn run(
+    s: &mut Socket,
+    proto: Proto,
+    interval: Duration,
+    max: Duration,
+    stop: &AtomicBool,
+) -> FlowRun {
     let started = Instant::now();
     let mut run = FlowRun {
         proto,
@@ -310,7 +319,10 @@ fn run(s: &mut Socket, proto: Proto, interval: Duration, max: Duration, stop: &A
                 next = now + interval;
             }
         }
-        if let Err(e) = s.recv(next.saturating_duration_since(Instant::now()), &mut run.echoes) {
+        if let Err(e) = s.recv(
+            next.saturating_duration_since(Instant::now()),
+            &mut run.echoes,
+        ) {
             run.error = Some(format!("receive: {e}"));
             return run;
         }
@@ -336,7 +348,11 @@ impl FlowRun {
             .find(|(_, at)| *at < from)
             .map_or(from, |(_, at)| *at);
         let mut worst = Duration::ZERO;
-        for (_, at) in self.echoes.iter().filter(|(_, at)| *at >= from && *at <= to) {
+        for (_, at) in self
+            .echoes
+            .iter()
+            .filter(|(_, at)| *at >= from && *at <= to)
+        {
             worst = worst.max(at.saturating_duration_since(last));
             last = *at;
         }
@@ -346,7 +362,10 @@ impl FlowRun {
 
     /// Whether the echoes are exactly 0, 1, 2, … (what a surviving TCP stream delivers).
     pub fn in_order(&self) -> bool {
-        self.echoes.iter().enumerate().all(|(i, (seq, _))| *seq == i as u64)
+        self.echoes
+            .iter()
+            .enumerate()
+            .all(|(i, (seq, _))| *seq == i as u64)
     }
 
     /// Messages sent that never came back.

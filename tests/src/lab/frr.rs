@@ -351,8 +351,19 @@ pub(super) fn start_daemons(
         let mut cmd = netns::nsenter(
             &node.ns,
             &[
-                &bin, "-z", &zserv, "--vty_socket", &d, "-i", &pid, "-f", &conf, "-P", "0",
-                "--log", "stdout",
+                &bin,
+                "-z",
+                &zserv,
+                "--vty_socket",
+                &d,
+                "-i",
+                &pid,
+                "-f",
+                &conf,
+                "-P",
+                "0",
+                "--log",
+                "stdout",
             ],
         );
         cmd.stdin(Stdio::null())

@@ -506,7 +506,13 @@ impl Lab {
             netns::ip(&ns, &["link", "set", WAN_IF, "address", &mac])?;
             netns::ip(
                 &ns,
-                &["addr", "add", &format!("198.51.100.{host}/24"), "dev", WAN_IF],
+                &[
+                    "addr",
+                    "add",
+                    &format!("198.51.100.{host}/24"),
+                    "dev",
+                    WAN_IF,
+                ],
             )?;
             netns::ip(&ns, &["link", "set", WAN_IF, "up"])?;
             netns::sysctl(&ns, &[("net.ipv4.ip_forward", "1")])?;
@@ -563,7 +569,9 @@ impl Lab {
         self.namespaces.push(ns.clone());
         netns::ip(
             &rns,
-            &["link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", &ns],
+            &[
+                "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ],
         )?;
         netns::ip(&rns, &["addr", "add", "198.51.100.1/24", "dev", "lan1"])?;
         netns::ip(&rns, &["link", "set", "lan1", "up"])?;
