@@ -20,7 +20,19 @@ const PACKAGES: &[(&str, &str)] = &[
     ("procps", "pgrep / ps for the lab and benchmarks"),
     ("bpftool", "inspect pinned maps and programs"),
     ("keepalived", "interop peer and benchmark baseline"),
-    ("frr", "vrrpd interop peer"),
+    (
+        "frr",
+        "vrrpd interop peer; zebra and bgpd for the /32 recipe",
+    ),
+    ("nftables", "NAT gateway recipe: SNAT to the upstream VIP"),
+    (
+        "conntrackd",
+        "NAT gateway recipe: connection state sync between the routers",
+    ),
+    (
+        "conntrack",
+        "NAT gateway recipe: inspecting the kernel's connection table",
+    ),
     ("tcpdump", "captures in lab tests"),
     ("netsniff-ng", "trafgen floods"),
     ("iputils-arping", "ARP probes"),

@@ -316,6 +316,116 @@ impl Frr {
     }
 }
 
+/// FRR daemons of the test's choice in a router namespace (e.g. zebra and bgpd), each with
+/// its configuration text, talking over sockets in the router's directory.
+pub struct FrrDaemons {
+    pub router: String,
+    pub dir: PathBuf,
+    procs: Vec<(String, Proc)>,
+}
+
+pub(super) fn start_daemons(
+    registry: &std::sync::Arc<super::process::Registry>,
+    node: &Node,
+    dir: PathBuf,
+    daemons: &[(&str, &str)],
+) -> Result<FrrDaemons> {
+    std::fs::create_dir_all(&dir)?;
+    let frr = nix::unistd::User::from_name("frr")?.context("no frr user")?;
+    let chown = |p: &std::path::Path| nix::unistd::chown(p, Some(frr.uid), Some(frr.gid));
+    chown(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let d = dir.to_string_lossy().into_owned();
+    let zserv = format!("{d}/zserv.api");
+    let _ = std::fs::remove_file(&zserv);
+    let mut procs = Vec::new();
+    for (daemon, text) in daemons {
+        let conf = dir.join(format!("{daemon}.conf"));
+        std::fs::write(&conf, text)?;
+        chown(&conf)?;
+        let _ = std::fs::remove_file(dir.join(format!("{daemon}.vty")));
+        let log = std::fs::File::create(dir.join(format!("{daemon}.log")))?;
+        let conf = conf.to_string_lossy().into_owned();
+        let pid = format!("{d}/{daemon}.pid");
+        let bin = format!("/usr/lib/frr/{daemon}");
+        let mut cmd = netns::nsenter(
+            &node.ns,
+            &[
+                &bin,
+                "-z",
+                &zserv,
+                "--vty_socket",
+                &d,
+                "-i",
+                &pid,
+                "-f",
+                &conf,
+                "-P",
+                "0",
+                "--log",
+                "stdout",
+            ],
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let p = registry.spawn(&format!("{daemon} {}", node.label), cmd)?;
+        let vty = dir.join(format!("{daemon}.vty"));
+        wait_until(
+            &format!("{daemon} on {} to open its vty", node.label),
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            || {
+                if !p.is_running() {
+                    bail!("{daemon} exited");
+                }
+                Ok(vty.exists() && (*daemon != "zebra" || dir.join("zserv.api").exists()))
+            },
+        )?;
+        procs.push((daemon.to_string(), p));
+    }
+    Ok(FrrDaemons {
+        router: node.label.clone(),
+        dir,
+        procs,
+    })
+}
+
+impl FrrDaemons {
+    /// `vtysh -c COMMAND` against these daemons; its output.
+    pub fn vtysh(&self, command: &str) -> Result<String> {
+        let out = std::process::Command::new("vtysh")
+            .arg("--vty_socket")
+            .arg(&self.dir)
+            .args(["-c", command])
+            .output()
+            .context("running vtysh")?;
+        if !out.status.success() {
+            bail!(
+                "vtysh -c {command:?} on {}: {}{}",
+                self.router,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// `vtysh -c COMMAND` whose output is JSON.
+    pub fn json(&self, command: &str) -> Result<serde_json::Value> {
+        let text = self.vtysh(command)?;
+        serde_json::from_str(&text).with_context(|| format!("parse {text}"))
+    }
+
+    pub fn log(&self, daemon: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{daemon}.log"))).unwrap_or_default()
+    }
+
+    pub fn processes(&self) -> impl Iterator<Item = &Proc> {
+        self.procs.iter().map(|(_, p)| p)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

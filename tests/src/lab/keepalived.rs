@@ -61,7 +61,7 @@ pub const INSTANCE_V4: &str = "vi4";
 pub const INSTANCE_V6: &str = "vi6";
 
 impl KeepalivedConfig {
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let ms = self.advert_interval.as_millis();
         match self.version {
             3 if !(10..=40_950).contains(&ms) || !ms.is_multiple_of(10) => {
@@ -160,7 +160,7 @@ pub struct Keepalived {
     pub router: String,
     pub dir: PathBuf,
     proc: Proc,
-    instances: Vec<&'static str>,
+    instances: Vec<String>,
 }
 
 pub(super) fn start(
@@ -168,6 +168,29 @@ pub(super) fn start(
     node: &Node,
     dir: PathBuf,
     cfg: &KeepalivedConfig,
+) -> Result<Keepalived> {
+    let me = [IpAddr::V4(node.ipv4), IpAddr::V6(node.ipv6)];
+    let mut instances = Vec::new();
+    if cfg.vips.iter().any(IpAddr::is_ipv4) {
+        instances.push(INSTANCE_V4.to_owned());
+    }
+    if cfg.vips.iter().any(IpAddr::is_ipv6) {
+        instances.push(INSTANCE_V6.to_owned());
+    }
+    cfg.validate()?;
+    start_with(registry, node, dir, instances, |notify| {
+        cfg.render(&node.label, &me, notify)
+    })
+}
+
+/// Starts keepalived with a configuration `render` writes around the path of the lab's
+/// state-recording notify script (which each of `instances` must name in its `notify`).
+pub(super) fn start_with(
+    registry: &std::sync::Arc<super::process::Registry>,
+    node: &Node,
+    dir: PathBuf,
+    instances: Vec<String>,
+    render: impl FnOnce(&Path) -> Result<String>,
 ) -> Result<Keepalived> {
     std::fs::create_dir_all(&dir)?;
     // A restart on the same node reuses the directory: its predecessor's state files would
@@ -194,8 +217,7 @@ pub(super) fn start(
     )?;
     std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755))?;
     let conf = dir.join("keepalived.conf");
-    let me = [IpAddr::V4(node.ipv4), IpAddr::V6(node.ipv6)];
-    std::fs::write(&conf, cfg.render(&node.label, &me, &notify)?)?;
+    std::fs::write(&conf, render(&notify)?)?;
     let log = std::fs::File::create(dir.join("keepalived.log"))?;
     let conf_s = conf.to_string_lossy().into_owned();
     let pid = dir.join("keepalived.pid").to_string_lossy().into_owned();
@@ -221,13 +243,6 @@ pub(super) fn start(
         .stdout(log.try_clone()?)
         .stderr(log);
     let proc = registry.spawn(&format!("keepalived {}", node.label), cmd)?;
-    let mut instances = Vec::new();
-    if cfg.vips.iter().any(IpAddr::is_ipv4) {
-        instances.push(INSTANCE_V4);
-    }
-    if cfg.vips.iter().any(IpAddr::is_ipv6) {
-        instances.push(INSTANCE_V6);
-    }
     let ka = Keepalived {
         router: node.label.clone(),
         dir,
@@ -252,7 +267,7 @@ pub(super) fn start(
 impl Keepalived {
     /// State of the first instance (IPv4 if it has IPv4 VIPs): MASTER, BACKUP, FAULT, STOP.
     pub fn state(&self) -> Option<String> {
-        self.state_of(self.instances[0])
+        self.state_of(&self.instances[0])
     }
 
     pub fn state_of(&self, instance: &str) -> Option<String> {

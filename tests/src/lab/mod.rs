@@ -8,6 +8,17 @@
 //!   at:eth0 ── p-at ┘
 //! ```
 //!
+//! With [`LabBuilder::wan`] the bridge namespace also holds `br1`, an upstream network
+//! (198.51.100.0/24) with a server `sv` and every router's `wan0`; with
+//! [`LabBuilder::sync_link`] r1 and r2 are joined directly by `sync0` (203.0.113.0/30), a
+//! dedicated link for state synchronisation:
+//!
+//! ```text
+//!   r1:wan0 ── w-r1 ┐
+//!   r2:wan0 ── w-r2 ├─ br1 (same namespace)        r1:sync0 ──── r2:sync0
+//!   sv:eth0 ── p-sv ┘
+//! ```
+//!
 //! Every namespace is named `vt<pid>x<n>-<label>`, so labs of parallel tests never collide
 //! and a lab whose test process died (SIGKILL, crash) is recognised and swept by the next
 //! `Lab` built on the machine. Everything a lab creates — namespaces, processes, its
@@ -40,11 +51,14 @@
 pub mod attack;
 pub mod block;
 pub mod capture;
+pub mod conntrackd;
+pub mod flow;
 pub mod frr;
 pub mod keepalived;
 pub mod netns;
 pub mod probe;
 pub mod process;
+pub mod recipe;
 pub mod vipd;
 
 use std::{
@@ -68,7 +82,9 @@ use aya::{
 pub use attack::{Injector, advert_v4};
 
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
-pub use frr::{Frr, FrrConfig, FrrStatus};
+pub use conntrackd::Conntrackd;
+pub use flow::{EchoServer, Flow, FlowRun, Proto};
+pub use frr::{Frr, FrrConfig, FrrDaemons, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober, Takeover};
@@ -81,6 +97,12 @@ pub const LAB_ROOT: &str = "/tmp/vipd-lab";
 pub const BPF_ROOT: &str = "/sys/fs/bpf";
 /// The bridge in the bridge namespace.
 pub const BRIDGE: &str = "br0";
+/// The upstream bridge of [`LabBuilder::wan`], in the bridge namespace.
+pub const WAN_BRIDGE: &str = "br1";
+/// The routers' interface on the upstream bridge.
+pub const WAN_IF: &str = "wan0";
+/// The direct link between r1 and r2 of [`LabBuilder::sync_link`].
+pub const SYNC_IF: &str = "sync0";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -89,6 +111,8 @@ pub enum Role {
     Router,
     Client,
     Attacker,
+    /// On the upstream bridge ([`LabBuilder::wan`]).
+    Server,
 }
 
 /// A namespace on the bridge.
@@ -116,9 +140,33 @@ pub struct LabBuilder {
     client: bool,
     attacker: bool,
     uplinks: Vec<usize>,
+    wan: bool,
+    sync_link: bool,
+    behind: Option<usize>,
 }
 
 impl LabBuilder {
+    /// A host `bh` behind router `router`: a veth `lan1` on the router at
+    /// 198.51.100.1/24, the host at 198.51.100.100/24 with its default route through it.
+    pub fn behind(mut self, router: usize) -> Self {
+        self.behind = Some(router);
+        self
+    }
+
+    /// An upstream network on a second bridge: every router gets `wan0` at
+    /// 198.51.100.(10+i)/24 and forwards between its links; a server `sv` sits at
+    /// 198.51.100.100/24.
+    pub fn wan(mut self) -> Self {
+        self.wan = true;
+        self
+    }
+
+    /// r1 and r2 joined by a veth pair `sync0`, 203.0.113.1/30 and 203.0.113.2/30.
+    pub fn sync_link(mut self) -> Self {
+        self.sync_link = true;
+        self
+    }
+
     /// `n` routers, `r1` … `rn`, at 192.0.2.(10+i) and 2001:db8::(10+i).
     pub fn routers(mut self, n: usize) -> Self {
         assert!(n <= 80, "at most 80 routers");
@@ -160,6 +208,8 @@ pub struct Lab {
     namespaces: Vec<String>,
     procs: Arc<process::Registry>,
     pass: Option<Ebpf>,
+    /// Bridge ports that belong to no node's eth0 (routers' `wan0`).
+    extra_ports: Vec<String>,
     vrrp_drop: Mutex<Option<OwnedFd>>,
     vrrp_blocks: Mutex<HashMap<String, Vec<OwnedFd>>>,
     pin_dir: PathBuf,
@@ -317,6 +367,7 @@ impl Lab {
             namespaces: Vec::new(),
             procs: Arc::default(),
             pass: None,
+            extra_ports: Vec::new(),
             vrrp_drop: Mutex::new(None),
             vrrp_blocks: Mutex::default(),
         };
@@ -404,7 +455,171 @@ impl Lab {
             netns::ip(&ns, &["link", "set", "uplink0", "up"])?;
             self.nodes[i].extra.push("uplink0".into());
         }
+        if b.wan {
+            self.add_wan()?;
+        }
+        if b.sync_link {
+            self.add_sync_link()?;
+        }
+        if let Some(r) = b.behind {
+            self.add_behind(r)?;
+        }
         self.attach_pass()
+    }
+
+    fn add_wan(&mut self) -> Result<()> {
+        let br = self.bridge_ns.clone();
+        netns::ip(
+            &br,
+            &[
+                "link",
+                "add",
+                WAN_BRIDGE,
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+                "stp_state",
+                "0",
+            ],
+        )?;
+        netns::ip(&br, &["link", "set", WAN_BRIDGE, "up"])?;
+        let routers: Vec<(usize, String)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.role == Role::Router)
+            .map(|(i, n)| (i, n.label.clone()))
+            .collect();
+        for (i, label) in routers {
+            let ns = self.nodes[i].ns.clone();
+            let port = format!("w-{label}");
+            let host: u8 = 10 + label[1..].parse::<u8>()?;
+            netns::ip(
+                &br,
+                &[
+                    "link", "add", &port, "type", "veth", "peer", "name", WAN_IF, "netns", &ns,
+                ],
+            )?;
+            netns::ip(&br, &["link", "set", &port, "master", WAN_BRIDGE, "up"])?;
+            let mac = mac_str(&[0x02, 0x76, 0x77, 0, 0, host]);
+            netns::ip(&ns, &["link", "set", WAN_IF, "address", &mac])?;
+            netns::ip(
+                &ns,
+                &[
+                    "addr",
+                    "add",
+                    &format!("198.51.100.{host}/24"),
+                    "dev",
+                    WAN_IF,
+                ],
+            )?;
+            netns::ip(&ns, &["link", "set", WAN_IF, "up"])?;
+            netns::sysctl(&ns, &[("net.ipv4.ip_forward", "1")])?;
+            self.nodes[i].extra.push(WAN_IF.into());
+            self.extra_ports.push(port);
+        }
+        // The server: like any node, on the upstream bridge.
+        let ns = format!("{}-sv", self.prefix);
+        netns::add(&ns)?;
+        self.namespaces.push(ns.clone());
+        netns::sysctl(
+            &ns,
+            &[
+                ("net.ipv6.conf.all.accept_dad", "0"),
+                ("net.ipv6.conf.default.accept_dad", "0"),
+            ],
+        )?;
+        let port = "p-sv".to_string();
+        let mac: Mac = [0x02, 0x76, 0x77, 0, 1, 100];
+        netns::ip(
+            &br,
+            &[
+                "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ],
+        )?;
+        netns::ip(&br, &["link", "set", &port, "master", WAN_BRIDGE, "up"])?;
+        let ipv4 = Ipv4Addr::new(198, 51, 100, 100);
+        let ipv6 = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x100);
+        netns::ip(&ns, &["link", "set", "eth0", "address", &mac_str(&mac)])?;
+        netns::ip(&ns, &["addr", "add", &format!("{ipv4}/24"), "dev", "eth0"])?;
+        netns::ip(
+            &ns,
+            &["addr", "add", &format!("{ipv6}/64"), "dev", "eth0", "nodad"],
+        )?;
+        netns::ip(&ns, &["link", "set", "eth0", "up"])?;
+        self.nodes.push(Node {
+            role: Role::Server,
+            label: "sv".into(),
+            ns,
+            ifname: "eth0".into(),
+            port,
+            mac,
+            ipv4,
+            ipv6,
+            extra: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn add_behind(&mut self, router: usize) -> Result<()> {
+        let rns = self.router(router).ns.clone();
+        let ns = format!("{}-bh", self.prefix);
+        netns::add(&ns)?;
+        self.namespaces.push(ns.clone());
+        netns::ip(
+            &rns,
+            &[
+                "link", "add", "lan1", "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ],
+        )?;
+        netns::ip(&rns, &["addr", "add", "198.51.100.1/24", "dev", "lan1"])?;
+        netns::ip(&rns, &["link", "set", "lan1", "up"])?;
+        netns::sysctl(&rns, &[("net.ipv4.ip_forward", "1")])?;
+        let mac: Mac = [0x02, 0x76, 0x78, 0, 1, 100];
+        let ipv4 = Ipv4Addr::new(198, 51, 100, 100);
+        netns::ip(&ns, &["link", "set", "eth0", "address", &mac_str(&mac)])?;
+        netns::ip(&ns, &["addr", "add", &format!("{ipv4}/24"), "dev", "eth0"])?;
+        netns::ip(&ns, &["link", "set", "eth0", "up"])?;
+        netns::ip(&ns, &["route", "add", "default", "via", "198.51.100.1"])?;
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.ns == rns)
+            .context("router of the host behind")?;
+        self.nodes[i].extra.push("lan1".into());
+        self.nodes.push(Node {
+            role: Role::Client,
+            label: "bh".into(),
+            ns,
+            ifname: "eth0".into(),
+            port: String::new(),
+            mac,
+            ipv4,
+            ipv6: Ipv6Addr::UNSPECIFIED,
+            extra: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn add_sync_link(&mut self) -> Result<()> {
+        let (a, b) = (self.router(1).ns.clone(), self.router(2).ns.clone());
+        netns::ip(
+            &a,
+            &[
+                "link", "add", SYNC_IF, "type", "veth", "peer", "name", SYNC_IF, "netns", &b,
+            ],
+        )?;
+        for (ns, addr) in [(&a, "203.0.113.1/30"), (&b, "203.0.113.2/30")] {
+            netns::ip(ns, &["addr", "add", addr, "dev", SYNC_IF])?;
+            netns::ip(ns, &["link", "set", SYNC_IF, "up"])?;
+        }
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].label == "r1" || self.nodes[i].label == "r2" {
+                self.nodes[i].extra.push(SYNC_IF.into());
+            }
+        }
+        Ok(())
     }
 
     fn add_node(&mut self, role: Role, label: &str, host: u8) -> Result<Node> {
@@ -460,7 +675,13 @@ impl Lab {
             .context("pass program missing from its object")?
             .try_into()?;
         prog.load().context("load the pass program")?;
-        let ports: Vec<String> = self.nodes.iter().map(|n| n.port.clone()).collect();
+        let ports: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.port.clone())
+            .filter(|p| !p.is_empty())
+            .chain(self.extra_ports.iter().cloned())
+            .collect();
         // The interface names resolve, and the links are created, in the calling thread's
         // namespace: attach from a thread inside the bridge namespace.
         in_netns(&self.bridge_ns, || -> Result<()> {
@@ -501,6 +722,17 @@ impl Lab {
 
     pub fn attacker(&self) -> &Node {
         self.node("at")
+    }
+
+    /// The upstream server of [`LabBuilder::wan`].
+    pub fn server(&self) -> &Node {
+        self.node("sv")
+    }
+
+    /// Sets a router's upstream bridge port (`w-rN`) down or up: it loses carrier on
+    /// `wan0`.
+    pub fn set_wan_port(&self, node: &Node, up: bool) -> Result<()> {
+        self.set_link(&self.bridge_ns, &format!("w-{}", node.label), up)
     }
 
     /// Every node's eth0 MAC mapped to its label, for probe results.
@@ -659,6 +891,46 @@ impl Lab {
             node,
             self.scratch(&format!("keepalived-{}", node.label))?,
             cfg,
+        )
+    }
+
+    /// keepalived with a configuration of the test's own: `render` gets the path of the
+    /// lab's notify script, which each of `instances` must name in a `notify` line so that
+    /// [`Keepalived::wait_state`] sees its states.
+    pub fn keepalived_with(
+        &self,
+        node: &Node,
+        instances: &[&str],
+        render: impl FnOnce(&Path) -> Result<String>,
+    ) -> Result<Keepalived> {
+        keepalived::start_with(
+            &self.procs,
+            node,
+            self.scratch(&format!("keepalived-{}", node.label))?,
+            instances.iter().map(|s| s.to_string()).collect(),
+            render,
+        )
+    }
+
+    /// conntrackd in `node`'s namespace from configuration text `conf` (its lock file,
+    /// control socket and log moved into the lab; see [`conntrackd::localise`]).
+    pub fn conntrackd(&self, node: &Node, conf: &str) -> Result<Conntrackd> {
+        conntrackd::start(
+            &self.procs,
+            node,
+            self.scratch(&format!("conntrackd-{}", node.label))?,
+            conf,
+        )
+    }
+
+    /// FRR daemons with configurations of the test's own, started in order (zebra first),
+    /// e.g. `[("zebra", ""), ("bgpd", BGP_CONF)]`.
+    pub fn frr_daemons(&self, node: &Node, daemons: &[(&str, &str)]) -> Result<FrrDaemons> {
+        frr::start_daemons(
+            &self.procs,
+            node,
+            self.scratch(&format!("frr-{}", node.label))?,
+            daemons,
         )
     }
 

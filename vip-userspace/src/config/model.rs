@@ -157,6 +157,16 @@ pub struct Instance {
     /// like `vips`, but never listed in advertisements. No address is in both lists or in
     /// one twice; see [`Instance::all_vips`].
     pub vips_excluded: Vec<Vip>,
+    /// Proxy answers: addresses that live behind this router (reachable through a route,
+    /// not on the link) which the XDP program answers ARP / NS for with this router's MAC
+    /// (or the VMAC) while master, and announces like the VIPs. Never added to an
+    /// interface, never listed in advertisements. Of the instance's family; no address is
+    /// also a VIP.
+    pub proxy_arp: Vec<IpAddr>,
+    /// While master, each routable VIP (`vips` and `vips_excluded`) is also installed as
+    /// a host route (/32, /128) with protocol [`RTPROT_VIPD`], removed on leaving master, so a
+    /// routing daemon can redistribute it; see [`Instance::host_routes`].
+    pub announce_host_routes: bool,
     /// Routes added while master and removed on leaving master (keepalived's
     /// `virtual_routes`).
     pub virtual_routes: Vec<VirtualRoute>,
@@ -208,6 +218,42 @@ impl Instance {
     /// Every VIP this instance owns: `vips`, then `vips_excluded`.
     pub fn all_vips(&self) -> impl Iterator<Item = &Vip> {
         self.vips.iter().chain(&self.vips_excluded)
+    }
+
+    /// Every address the data plane answers for while this instance is master: its VIPs
+    /// (on their devices), then its proxy addresses (on its interface).
+    pub fn answered(&self) -> impl Iterator<Item = (&str, IpAddr)> {
+        self.all_vips()
+            .map(|v| (v.dev.as_str(), v.net.addr()))
+            .chain(self.proxy_arp.iter().map(|a| (self.interface.as_str(), *a)))
+    }
+
+    /// With `announce_host_routes`, a host route per VIP on its device, in the main table
+    /// with protocol [`RTPROT_VIPD`] and link scope: what a routing daemon redistributes
+    /// (`ip route show proto 112`). Link-local VIPs (169.254.0.0/16, fe80::/10) are left
+    /// out: no router forwards to them. Empty without the option.
+    pub fn host_routes(&self) -> Vec<VirtualRoute> {
+        if !self.announce_host_routes {
+            return Vec::new();
+        }
+        self.all_vips()
+            .filter(|v| match v.net.addr() {
+                IpAddr::V4(a) => !a.is_link_local(),
+                IpAddr::V6(a) => !a.is_unicast_link_local(),
+            })
+            .map(|v| VirtualRoute {
+                to: IpNet::from(v.net.addr()),
+                via: None,
+                dev: Some(v.dev.clone()),
+                src: None,
+                table: TABLE_MAIN,
+                metric: None,
+                protocol: RTPROT_VIPD,
+                kind: RouteType::Unicast,
+                scope: Some(RouteScope::Link),
+                onlink: false,
+            })
+            .collect()
     }
 
     /// The VIPs one advertisement lists: the first [`max_advertised`] of `vips`.

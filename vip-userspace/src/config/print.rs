@@ -223,6 +223,8 @@ fn instance(out: &mut String, i: &Instance) {
         "vips_excluded",
         list(&i.vips_excluded, |v| vip(v, &i.interface)),
     );
+    line("proxy_arp", list(&i.proxy_arp, |a| quote(&a.to_string())));
+    line("announce_host_routes", i.announce_host_routes.to_string());
     line(
         "virtual_routes",
         list(&i.virtual_routes, |r| route(r, i.family)),

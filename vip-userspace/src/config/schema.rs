@@ -18,8 +18,8 @@ use super::route::{RawRoute, RawRule, route, rule};
 use super::track::{ScriptEntry, track_file, track_interface, track_script};
 use super::values::{
     AUTH_PASS_LEN, missing_interface, parse_abs_path, parse_auth_pass, parse_ifname,
-    parse_listen_addr, parse_name, parse_peer, parse_socket_path, parse_unicast_addr,
-    parse_user_name,
+    parse_listen_addr, parse_name, parse_peer, parse_proxy_addr, parse_socket_path,
+    parse_unicast_addr, parse_user_name,
 };
 use super::vip::{RawVip, vip};
 
@@ -50,6 +50,8 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "vmac",
     "vips",
     "vips_excluded",
+    "proxy_arp",
+    "announce_host_routes",
     "virtual_routes",
     "virtual_rules",
     "unicast_src_ip",
@@ -131,6 +133,9 @@ pub(crate) struct RawInstance {
     pub(crate) vmac: Field<bool>,
     pub(crate) vips: Field<Vec<At<RawVip>>>,
     pub(crate) vips_excluded: Field<Vec<At<RawVip>>>,
+    /// Addresses behind this router answered (ARP / NS) while master, never installed.
+    pub(crate) proxy_arp: Field<Vec<At<IpAddr>>>,
+    pub(crate) announce_host_routes: Field<bool>,
     pub(crate) virtual_routes: Field<Vec<At<RawRoute>>>,
     pub(crate) virtual_rules: Field<Vec<At<RawRule>>>,
     pub(crate) unicast_src_ip: Field<IpAddr>,
@@ -383,6 +388,10 @@ fn decode_instance(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> R
         vmac: t.boolean("vmac", sink),
         vips: t.list("vips", sink, |n, p, s| vip(n, p, host, s)),
         vips_excluded: t.list("vips_excluded", sink, |n, p, s| vip(n, p, host, s)),
+        proxy_arp: t.list("proxy_arp", sink, |n, p, s| {
+            parse_str(n, &p, s, parse_proxy_addr)
+        }),
+        announce_host_routes: t.boolean("announce_host_routes", sink),
         virtual_routes: t.list("virtual_routes", sink, |n, p, s| route(n, p, host, s)),
         virtual_rules: t.list("virtual_rules", sink, |n, p, s| rule(n, p, host, s)),
         unicast_src_ip: t.parsed("unicast_src_ip", sink, parse_unicast_addr),

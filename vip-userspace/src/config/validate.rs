@@ -14,7 +14,8 @@ use super::duration;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    Config, Family, Global, Instance, InterfaceOptions, Notify, SyncGroup, Version, max_advertised,
+    Config, Family, Global, Instance, InterfaceOptions, Notify, SyncGroup, TABLE_MAIN, Version,
+    max_advertised,
 };
 use super::read::{At, Field};
 use super::schema::{
@@ -97,6 +98,7 @@ fn instance_rules(r: &RawInstance, sink: &mut Sink<'_>) -> Option<Family> {
     version_rules(r, version, sink);
     let family = vip_rules(r, version, sink);
     peer_rules(r, family, sink);
+    proxy_rules(r, family, sink);
     route_rules(r, family, sink);
     if let Some(at) = r.track_interfaces.valid() {
         let path = format!("{}.track_interfaces", r.path);
@@ -250,6 +252,35 @@ fn peer_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
     }
 }
 
+/// Proxy addresses: of the instance's family, each once, none also a VIP of it.
+fn proxy_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
+    let proxies = r.proxy_arp.valid().map_or(&[][..], |at| &at.value[..]);
+    let path = format!("{}.proxy_arp", r.path);
+    let vips: HashMap<IpAddr, String> =
+        r.all_vips().map(|(p, v)| (v.value.net.addr(), p)).collect();
+    for (i, proxy) in proxies.iter().enumerate() {
+        let addr = proxy.value;
+        let fam = Family::of(&addr);
+        let message = if let Some(family) = family.filter(|f| *f != fam) {
+            format!(
+                "{addr} is {} but this instance's VIPs are {}: one instance serves one \
+                 address family",
+                fam.name(),
+                family.name()
+            )
+        } else if let Some(vip) = vips.get(&addr) {
+            format!(
+                "{addr} is already a VIP at {vip}, which is answered and installed; a proxy \
+                 address is one that lives behind this router"
+            )
+        } else {
+            continue;
+        };
+        sink.push(proxy.span.clone(), format!("{path}[{i}]"), message);
+    }
+    duplicates(proxies, |p| *p, &path, sink);
+}
+
 /// The same destination twice in one table (at the same metric) is one route.
 fn route_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
     let (Some(family), Some(routes)) = (family, r.virtual_routes.valid()) else {
@@ -257,10 +288,29 @@ fn route_rules(r: &RawInstance, family: Option<Family>, sink: &mut Sink<'_>) {
     };
     let interface = r.interface.valid().map_or("", |at| at.value.as_str());
     let mut seen: HashMap<(u32, IpNet, Option<u32>), usize> = HashMap::new();
+    // The host routes announce_host_routes installs, by the VIP they are for.
+    let announced: HashMap<(u32, IpNet, Option<u32>), String> =
+        if r.announce_host_routes.valid().is_some_and(|at| at.value) {
+            r.all_vips()
+                .map(|(p, v)| ((TABLE_MAIN, IpNet::from(v.value.net.addr()), None), p))
+                .collect()
+        } else {
+            HashMap::new()
+        };
     for (i, route) in routes.value.iter().enumerate() {
         let built = route.value.build(family, interface);
         let key = (built.table, built.to, built.metric);
-        if let Some(first) = seen.get(&key) {
+        if let Some(vip) = announced.get(&key) {
+            sink.push(
+                route.span.clone(),
+                format!("{}.virtual_routes[{i}]", r.path),
+                format!(
+                    "announce_host_routes already installs a route to {} in table {} for \
+                     {vip}; remove this one or give it a metric",
+                    built.to, built.table
+                ),
+            );
+        } else if let Some(first) = seen.get(&key) {
             sink.push(
                 route.span.clone(),
                 format!("{}.virtual_routes[{i}]", r.path),
@@ -427,6 +477,33 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
         }
     }
 
+    // Proxy addresses are answered on the instance's interface like VIPs: the data plane
+    // holds one answer per address and interface.
+    for (i, r) in raws.iter().enumerate() {
+        let interface = r.interface.valid().map(|at| at.value.as_str());
+        let proxies = r.proxy_arp.valid().map_or(&[][..], |at| &at.value[..]);
+        for (p, proxy) in proxies.iter().enumerate() {
+            match our_vips.get(&proxy.value) {
+                None => {
+                    our_vips.insert(proxy.value, (i, interface));
+                }
+                Some(&(first, Some(other))) if first != i && Some(other) == interface => {
+                    let message = format!(
+                        "{} on {other} is already answered for by {}",
+                        proxy.value,
+                        describe(&raws[first], sink)
+                    );
+                    sink.push(
+                        proxy.span.clone(),
+                        format!("{}.proxy_arp[{p}]", r.path),
+                        message,
+                    );
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
     // After every VIP is known, so an address may name a VIP of a later instance too.
     let ours = |addr: &IpAddr| our_vips.get(addr).map(|(owner, _)| *owner);
     for r in raws {
@@ -510,6 +587,29 @@ fn capacity(raws: &[RawInstance], sink: &mut Sink<'_>) {
             vip.value.addr_path(&path),
             format!("more than {MAX_VIPS} VIPs in all; the data plane holds {MAX_VIPS}"),
         );
+    } else {
+        // Proxy addresses take VIP entries too, after every VIP.
+        let vips = raws.iter().flat_map(RawInstance::all_vips).count();
+        if let Some((path, span)) =
+            raws.iter()
+                .flat_map(|r| {
+                    r.proxy_arp.valid().into_iter().flat_map(move |at| {
+                        at.value.iter().enumerate().map(move |(p, v)| {
+                            (format!("{}.proxy_arp[{p}]", r.path), v.span.clone())
+                        })
+                    })
+                })
+                .nth(limit(MAX_VIPS).saturating_sub(vips))
+        {
+            sink.push(
+                span,
+                path,
+                format!(
+                    "more than {MAX_VIPS} VIPs and proxy addresses in all; the data plane \
+                     holds {MAX_VIPS}"
+                ),
+            );
+        }
     }
     if let Some((r, p, span)) = raws
         .iter()
@@ -696,6 +796,8 @@ fn build_instance(r: &RawInstance, family: Family) -> Option<Instance> {
         family,
         vips: vips(&r.vips)?,
         vips_excluded: vips(&r.vips_excluded)?,
+        proxy_arp: values(&r.proxy_arp)?,
+        announce_host_routes: r.announce_host_routes.or(false)?,
         virtual_routes: values(&r.virtual_routes)?
             .iter()
             .map(|route| route.build(family, &interface))

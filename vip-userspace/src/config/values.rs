@@ -118,6 +118,28 @@ pub(crate) fn parse_peer(text: &str) -> Result<IpAddr, String> {
     unusable(&addr).map_or(Ok(addr), |why| Err(format!("{text:?} {why}")))
 }
 
+/// One address answered by proxy (`proxy_arp`): `ADDR`, `ADDR/32` or `ADDR/128`. The data
+/// plane answers for single addresses; a prefix would need a longest-prefix match in XDP.
+pub(crate) fn parse_proxy_addr(text: &str) -> Result<IpAddr, String> {
+    let (addr, len) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))?;
+    let host = if addr.is_ipv4() { "32" } else { "128" };
+    if let Some(len) = len
+        && len != host
+    {
+        return Err(format!(
+            "{text:?}: proxy answers are for single addresses; write \"{addr}\" or \"{addr}/{host}\" \
+             (list each address of a larger block)"
+        ));
+    }
+    unusable(&addr).map_or(Ok(addr), |why| Err(format!("{text:?} {why}")))
+}
+
 /// Why an address can be neither a VIP nor a router's address, if it cannot.
 fn unusable(addr: &IpAddr) -> Option<&'static str> {
     if addr.is_unspecified() {

@@ -4,6 +4,9 @@
 //! thread, and announcements too many to send from the loop. Neither is on the failover
 //! path: the XDP program answers as soon as the slot moves.
 //!
+//! With `announce_host_routes`, each VIP's host route (protocol 112) is one more route
+//! here: installed, removed and put back like the `virtual_routes`.
+//!
 //! While master, routes and rules are checked every [`REAPPLY`] and put back if something
 //! (an operator, another daemon) removed them, as keepalived does.
 
@@ -51,9 +54,11 @@ impl Installation {
     /// the VIP itself is not accepted, RFC 5798 §6.1).
     pub fn of(cfg: &Instance, devs: &Devices) -> Installation {
         let ifindex = devs.get(&cfg.interface).map_or(0, |(i, _)| *i);
+        let host_routes = cfg.host_routes();
         let routes = cfg
             .virtual_routes
             .iter()
+            .chain(&host_routes)
             .map(|r| Route {
                 oif: r.dev.as_ref().and_then(|d| devs.get(d)).map(|(i, _)| *i),
                 spec: r.clone(),

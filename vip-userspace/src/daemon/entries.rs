@@ -89,6 +89,16 @@ pub fn vips_on<'a>(
         .filter_map(|v| devs.get(&v.dev).map(|(ifx, mac)| (*ifx, *mac, v)))
 }
 
+/// Every address the data plane answers for `inst` (VIPs, then proxy addresses; see
+/// [`Instance::answered`]) with the index and MAC of its device.
+pub fn answered_on<'a>(
+    inst: &'a Instance,
+    devs: &'a Devices,
+) -> impl Iterator<Item = (u32, [u8; 6], IpAddr)> + 'a {
+    inst.answered()
+        .filter_map(|(dev, a)| devs.get(dev).map(|(ifx, mac)| (*ifx, *mac, a)))
+}
+
 /// Writes every entry of `inst` for group slot `slot`: its VIPs on their devices, and its
 /// admission policy, allowed peers and virtual MAC on its VRRP interface `ifindex`.
 pub fn write(
@@ -106,16 +116,13 @@ pub fn write(
     if inst.is_owner() {
         flags |= VIP_F_OWNER;
     }
-    for (dev_ifindex, dev_mac, vip) in vips_on(inst, devs) {
+    for (dev_ifindex, dev_mac, addr) in answered_on(inst, devs) {
         let mac = if inst.vmac {
             inst.vmac_address()
         } else {
             dev_mac
         };
-        maps.add_vip(
-            vip_key(dev_ifindex, vip.net.addr()),
-            VipValue { slot, mac, flags },
-        )?;
+        maps.add_vip(vip_key(dev_ifindex, addr), VipValue { slot, mac, flags })?;
     }
     let mut policy = Policy::new(inst.version.number(), slot);
     if !inst.allowed_peers.is_empty() {
@@ -157,8 +164,8 @@ pub struct InUse {
 impl InUse {
     pub fn add(&mut self, ifindex: u32, devs: &Devices, slot: u32, inst: &Instance) {
         self.slots.insert(slot);
-        for (dev_ifindex, _, v) in vips_on(inst, devs) {
-            self.vips.insert(vip_key(dev_ifindex, v.net.addr()));
+        for (dev_ifindex, _, addr) in answered_on(inst, devs) {
+            self.vips.insert(vip_key(dev_ifindex, addr));
         }
         self.policies.insert(policy_key(ifindex, inst));
         for p in &inst.allowed_peers {

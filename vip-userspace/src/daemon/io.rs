@@ -9,7 +9,7 @@ use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
 use super::{
     addresses::{ANNOUNCE_INLINE, Announcement, Installer, send_one},
-    entries::{Devices, vips_on},
+    entries::{Devices, answered_on},
     iface::Iface,
 };
 use crate::{
@@ -146,13 +146,14 @@ impl MemberIo {
         paced: &tokio::sync::mpsc::Sender<Announcement>,
     ) {
         let mut by_dev: BTreeMap<u32, ([u8; 6], Vec<IpAddr>)> = BTreeMap::new();
-        for (ifx, mac, v) in vips_on(cfg, &self.devices) {
-            if vip.is_none_or(|x| x == v.net.addr()) {
+        // Proxy addresses are announced like the VIPs: clients must learn the new MAC.
+        for (ifx, mac, addr) in answered_on(cfg, &self.devices) {
+            if vip.is_none_or(|x| x == addr) {
                 by_dev
                     .entry(ifx)
                     .or_insert_with(|| (self.mac_for(cfg, mac), Vec::new()))
                     .1
-                    .push(v.net.addr());
+                    .push(addr);
             }
         }
         for (ifx, (mac, vips)) in by_dev {

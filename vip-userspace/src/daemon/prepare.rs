@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::{
     addresses::Installation,
     clock,
-    entries::{self, Devices, vips_on},
+    entries::{self, Devices, answered_on},
 };
 use crate::{
     config::{Config, Instance, LocalHost},
@@ -166,7 +166,7 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
             r.instances
                 .iter()
                 .zip(&r.devices)
-                .flat_map(|(i, devs)| vips_on(i, devs).map(|(ifx, _, v)| (ifx, v.net.addr())))
+                .flat_map(|(i, devs)| answered_on(i, devs).map(|(ifx, _, a)| (ifx, a)))
         })
         .collect();
     let mut ready = Vec::new();

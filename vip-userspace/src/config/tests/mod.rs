@@ -3,6 +3,7 @@
 
 mod example;
 mod mutations;
+mod proxy;
 mod routes;
 mod rules;
 mod scripts;
