@@ -30,6 +30,7 @@ use std::{net::IpAddr, time::Duration};
 use super::{
     admission::{Rejection, admit},
     announce,
+    bfd::packet::Diag,
     machine::{self, Action, Event, Reason, State},
     packet::{Advert, Auth, Family, Version},
     sync::{MemberAction, SyncGroup},
@@ -88,12 +89,13 @@ pub enum Input {
     /// Stop now (removed by a reload, interface gone): resign and let go at once.
     Stop,
     /// The BFD session to `peer` on member `member`'s interface went Up (`up`) or left
-    /// Up. See [`super::liveness`] for the sessions and the module docs of
+    /// Up (for `diag`). See [`super::liveness`] for the sessions and
     /// `docs/architecture.md` ("BFD") for what a backup does with it.
     Bfd {
         member: usize,
         peer: IpAddr,
         up: bool,
+        diag: Diag,
     },
 }
 
@@ -422,7 +424,12 @@ impl Group {
             } => self.released(now, vrid, src, priority, interval, &mut out),
             Input::Shutdown => self.shutdown(now, &mut out),
             Input::Stop => self.stop(now, &mut out),
-            Input::Bfd { member, peer, up } => self.bfd(now, member, peer, up, &mut out),
+            Input::Bfd {
+                member,
+                peer,
+                up,
+                diag,
+            } => self.bfd(now, member, peer, up, diag, &mut out),
         }
         self.announce_due(now, &mut out);
         self.report_aggregate(&mut out);
@@ -430,11 +437,24 @@ impl Group {
         out
     }
 
-    /// A BFD session changed. A backup whose session to its master left Up takes over
-    /// after its skew (the machine's `PeerDown`), as a candidate: the takeover guard
-    /// still applies, so a false "down" from a master that is alive ends with the
-    /// master's answer to our advertisement, never with two routers answering.
-    fn bfd(&mut self, now: Time, i: usize, peer: IpAddr, up: bool, out: &mut Vec<Output>) {
+    /// A BFD session changed. A backup whose session to its master left Up because the
+    /// path or the master's host failed (the echoes stopped coming back, or the master
+    /// said so) takes over after its skew (the machine's `PeerDown`), as a candidate:
+    /// the takeover guard still applies, so a false "down" from a master that is alive
+    /// ends with the master's answer to our advertisement, never with two routers
+    /// answering. Control packets that stopped while echoes did not mean the master's
+    /// daemon stopped, which is what advert silence already says: the hold ends and
+    /// Master_Down_Interval decides, exactly as without BFD, so the old master's lease
+    /// has lapsed before anyone takes over.
+    fn bfd(
+        &mut self,
+        now: Time,
+        i: usize,
+        peer: IpAddr,
+        up: bool,
+        diag: Diag,
+        out: &mut Vec<Output>,
+    ) {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
@@ -449,7 +469,9 @@ impl Group {
         let Some(machine) = self.sync.member(i) else {
             return;
         };
-        if machine.state() == State::Backup && machine.master_address() == Some(peer) {
+        let path_failed = diag != Diag::ControlDetectionTimeExpired;
+        if path_failed && machine.state() == State::Backup && machine.master_address() == Some(peer)
+        {
             let within = m.bfd_skew(machine.effective_priority());
             self.sync.set_hold(i, false);
             let actions = self

@@ -102,8 +102,8 @@ pub struct Liveness {
     by_disc: HashMap<u32, Neighbour>,
     subs: BTreeMap<(u64, usize), Subscription>,
     out: Vec<Output>,
-    /// Sessions that went to or from Up since last taken: (neighbour, up).
-    changes: Vec<(Neighbour, bool)>,
+    /// Sessions that went to or from Up since last taken: (neighbour, up, why).
+    changes: Vec<(Neighbour, bool, Diag)>,
     pub counters: Counters,
 }
 
@@ -170,8 +170,9 @@ impl Liveness {
         std::mem::take(&mut self.out)
     }
 
-    /// Sessions that went Up (`true`) or left Up (`false`) since the last call.
-    pub fn take_changes(&mut self) -> Vec<(Neighbour, bool)> {
+    /// Sessions that went Up (`true`) or left Up (`false`, with the diagnostic) since the
+    /// last call.
+    pub fn take_changes(&mut self) -> Vec<(Neighbour, bool, Diag)> {
         std::mem::take(&mut self.changes)
     }
 
@@ -296,7 +297,7 @@ impl Liveness {
                 }),
                 bfd::Output::Changed { from, to, diag } => {
                     if (from == BfdState::Up) != (to == BfdState::Up) {
-                        self.changes.push((n, to == BfdState::Up));
+                        self.changes.push((n, to == BfdState::Up, diag));
                     }
                     self.out.push(Output::Changed {
                         neighbour: n,

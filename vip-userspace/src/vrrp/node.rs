@@ -13,7 +13,7 @@ use std::{
 };
 
 use super::{
-    bfd::packet::{Control, Echo},
+    bfd::packet::{Control, Diag, Echo},
     group::{Group, Input, MemberSetup, Output, Params},
     liveness::{self, Liveness, Subscription},
     machine::{ConfigError, State},
@@ -217,6 +217,7 @@ impl Node {
                     member,
                     peer,
                     up: true,
+                    diag: Diag::None,
                 },
             ));
         }
@@ -342,11 +343,16 @@ impl Node {
 
     /// Tells the members on each interface which sessions went to or from Up.
     fn deliver_bfd(&mut self, now: Time, out: &mut Vec<(GroupId, Output)>) {
-        for ((ifindex, peer), up) in self.liveness.take_changes() {
+        for ((ifindex, peer), up, diag) in self.liveness.take_changes() {
             let members = self.bfd_members.get(&ifindex).cloned().unwrap_or_default();
             for (id, member) in members {
                 if let Some(e) = self.groups.get_mut(&id) {
-                    let input = Input::Bfd { member, peer, up };
+                    let input = Input::Bfd {
+                        member,
+                        peer,
+                        up,
+                        diag,
+                    };
                     out.extend(e.group.handle(now, input).into_iter().map(|o| (id, o)));
                     self.schedule.push(id, e.group.poll_at());
                 }

@@ -7,6 +7,7 @@ use std::{net::IpAddr, time::Duration};
 
 use super::*;
 use crate::config::Config;
+use crate::vrrp::bfd::packet::Diag;
 
 struct Rng(u64);
 
@@ -100,6 +101,8 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
             member,
             peer,
             up: rng.below(2) == 0,
+            diag: [Diag::EchoFunctionFailed, Diag::ControlDetectionTimeExpired]
+                [rng.below(2) as usize],
         },
         _ => Input::Shutdown,
     }
@@ -282,6 +285,7 @@ fn following_with_bfd() -> (Group, Time) {
         member: 0,
         peer: master,
         up: true,
+        diag: Diag::None,
     };
     assert!(g.handle(now, up).is_empty());
     (g, now)
@@ -327,6 +331,7 @@ fn without_a_session_silence_still_means_takeover() {
             member: 0,
             peer: master,
             up: false,
+            diag: Diag::ControlDetectionTimeExpired,
         },
     );
     let g2 = &mut g;
@@ -336,6 +341,7 @@ fn without_a_session_silence_still_means_takeover() {
             member: 0,
             peer: other,
             up: true,
+            diag: Diag::None,
         },
     );
     let outs = run_until(g2, now + Duration::from_millis(100));
@@ -353,6 +359,7 @@ fn the_session_going_down_makes_the_backup_a_guarded_candidate() {
             member: 0,
             peer: master,
             up: false,
+            diag: Diag::EchoFunctionFailed,
         },
     );
     assert!(outs.is_empty(), "{outs:?}");
@@ -401,10 +408,39 @@ fn a_dead_master_is_taken_over_after_skew_and_guard() {
         member: 0,
         peer: master,
         up: false,
+        diag: Diag::EchoFunctionFailed,
     };
     g.handle(now, down);
     let outs = run_until(&mut g, now + Duration::from_millis(3));
     let owned_at = outs.iter().position(|o| matches!(o, Output::Own { .. }));
     assert!(owned_at.is_some(), "{outs:?}");
     assert!(g.owned());
+}
+
+#[test]
+fn control_silence_alone_is_judged_like_advert_silence() {
+    // The master's daemon stopped sending Control packets (without the Echo function a
+    // 3 x 10 ms detection is shorter than Master_Down_Interval). The backup does not act
+    // before Master_Down_Interval since the last advert, by when the old master's lease
+    // (never longer than that) has lapsed.
+    let (mut g, last_advert) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let mdi = g.machine(0).unwrap().master_down_interval();
+    let down = Input::Bfd {
+        member: 0,
+        peer: master,
+        up: false,
+        diag: Diag::ControlDetectionTimeExpired,
+    };
+    assert!(
+        g.handle(last_advert + Duration::from_millis(20), down)
+            .is_empty()
+    );
+    let outs = run_until(&mut g, last_advert + (mdi - Duration::from_micros(100)));
+    assert_eq!(became(&outs, State::Master), None, "acted before MDI");
+    let outs = run_until(&mut g, last_advert + mdi);
+    assert_eq!(
+        became(&outs, State::Master),
+        Some(Reason::MasterDownTimerExpired)
+    );
 }

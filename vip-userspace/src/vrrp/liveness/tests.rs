@@ -35,7 +35,7 @@ struct Link {
     b_runs: bool,
     /// The wire works.
     up: bool,
-    a_changes: Vec<(Neighbour, bool)>,
+    a_changes: Vec<(Neighbour, bool, Diag)>,
 }
 
 impl Link {
@@ -151,7 +151,10 @@ fn a_subscription_brings_a_session_up_and_the_passive_end_follows() {
     l.run_for(Duration::from_secs(3));
     assert_eq!(l.a_state(), Some(BfdState::Up));
     assert!(l.b.is_up(&(IF_B, addr("192.0.2.11"))));
-    assert_eq!(l.a_changes, vec![((IF_A, addr("192.0.2.12")), true)]);
+    assert_eq!(
+        l.a_changes,
+        vec![((IF_A, addr("192.0.2.12")), true, Diag::None)]
+    );
     // Only the subscriber sends echoes, and they come back through B's data plane.
     let (_, a) = l.a.sessions().next().unwrap();
     let (_, b) = l.b.sessions().next().unwrap();
@@ -187,7 +190,7 @@ fn a_dead_link_is_noticed_by_the_echoes_within_the_detection_time() {
     l.run_for(Duration::from_millis(20));
     assert_eq!(
         l.a_changes.last(),
-        Some(&((IF_A, addr("192.0.2.12")), false))
+        Some(&((IF_A, addr("192.0.2.12")), false, Diag::EchoFunctionFailed))
     );
     let (_, e) = l.a.sessions().next().unwrap();
     let (at, diag) = e.session.last_down().unwrap();
