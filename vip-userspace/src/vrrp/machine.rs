@@ -214,7 +214,10 @@ pub enum Event {
     /// A failure detector (BFD) says the master at `src` is gone: as its backup, take over
     /// after `within` (a skew scaled to the detector, so the highest-priority backup acts
     /// first) instead of the rest of Master_Down_Interval.
-    PeerDown { src: IpAddr, within: Duration },
+    PeerDown {
+        src: IpAddr,
+        within: Duration,
+    },
     /// Tracking changed the effective priority.
     PriorityChanged(u8),
     /// A tracked interface or object went down.
