@@ -254,3 +254,47 @@ pub fn echo_request(v6: bool, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     }
     m
 }
+
+/// An IPv4 packet without options in an Ethernet frame, header checksum filled in.
+pub fn ipv4(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    protocol: u8,
+    ttl: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0x12, 0x34, 0, 0, ttl, protocol, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = inet_checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = ethernet(dst_mac, src_mac, 0x0800);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A UDP datagram (header and payload) from `src` to `dst`, both IPv4 (4 bytes) or both
+/// IPv6 (16 bytes), its checksum computed over the pseudo-header.
+pub fn udp(src: &[u8], dst: &[u8], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let len = (8 + payload.len()) as u16;
+    let mut d = Vec::with_capacity(len as usize);
+    d.extend_from_slice(&sport.to_be_bytes());
+    d.extend_from_slice(&dport.to_be_bytes());
+    d.extend_from_slice(&len.to_be_bytes());
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(payload);
+    let c = if src.len() == 4 {
+        inet_checksum(&[src, dst, &[0, 17], &len.to_be_bytes(), &d])
+    } else {
+        inet_checksum(&[src, dst, &(len as u32).to_be_bytes(), &[0, 0, 0, 17], &d])
+    };
+    // RFC 768: a computed zero is sent as all ones (zero means "no checksum").
+    let c = if c == 0 { 0xffff } else { c };
+    d[6..8].copy_from_slice(&c.to_be_bytes());
+    d
+}

@@ -38,7 +38,8 @@ pub mod maps {
 
 /// Names of the programs in the object files.
 pub mod programs {
-    /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance.
+    /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance, BFD Echo
+    /// loop-back.
     pub const RESPONDER: &str = "vipd_xdp";
     /// Passes everything. Attached to the peer of a veth so that frames sent with
     /// `XDP_TX` are not discarded by the veth driver, which drops them at a peer that

@@ -1,15 +1,15 @@
-//! IPv6: the walk over extension headers to the upper-layer header, so NS and VRRP are
-//! judged where they really start, whatever precedes them.
+//! IPv6: the walk over extension headers to the upper-layer header, so NS, VRRP and BFD
+//! are judged where they really start, whatever precedes them.
 //!
 //! Without the walk, an NS behind a hop-by-hop header would pass to the kernel, which
 //! answers it for a stale VIP of a dead daemon; and a VRRP advert behind one would reach
 //! the daemon unchecked (its checks are the program's, see `vrrp`).
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_VRRP, VRRP_TTL};
+use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL};
 
 use crate::{
-    csum,
+    bfd, csum,
     frame::{L2, ptr_at},
     maps::count,
     ndp, vrrp,
@@ -138,7 +138,8 @@ fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
     })
 }
 
-/// An IPv6 packet: NS and VRRP are judged at their real offset, everything else passes.
+/// An IPv6 packet: NS, VRRP and BFD are judged at their real offset, everything else
+/// passes.
 #[inline(always)]
 pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(ip) = ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
@@ -149,6 +150,11 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     match walk(ctx, l2.l3, ip.nexthdr) {
         Walk::Upper(up) if up.proto == IPPROTO_ICMPV6 => ndp::handle(ctx, l2, ifindex, ip, &up),
         Walk::Upper(up) if up.proto == IPPROTO_VRRP => vrrp::handle_v6(ctx, l2, ifindex, ip, &up),
+        Walk::Upper(up) if up.proto == IPPROTO_UDP => {
+            // Cold for the reason given in `vrrp::handle_v4`: tested after NS and VRRP.
+            core::hint::cold_path();
+            bfd::handle_v6(ctx, l2, ifindex, ip, &up)
+        }
         // The one deliberate exception to failing open: past the bound the program cannot
         // see whether an NS or a VRRP advert hides there, and if it let one through, the
         // kernel of a killed daemon would answer it for a stale VIP (or the daemon would

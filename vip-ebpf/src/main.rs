@@ -1,14 +1,16 @@
 //! vipd's XDP responder.
 //!
-//! It fails open: anything that is not ARP / NS for a configured VIP, and not VRRP for a
-//! configured virtual router, goes to the kernel untouched. It drops only VRRP of ours
-//! that fails admission (and foreign VRRP where an interface asks), ARP / NS for
-//! configured VIPs this node does not answer for right now or that try to aim the answer
-//! elsewhere, and IPv6 whose extension headers go deeper than it looks (see `ipv6`).
+//! It fails open: anything that is not ARP / NS for a configured VIP, not VRRP for a
+//! configured virtual router, and not a BFD Echo packet of a configured neighbour (looped
+//! back, see `bfd`), goes to the kernel untouched. It drops only VRRP of ours that fails
+//! admission (and foreign VRRP where an interface asks), ARP / NS for configured VIPs
+//! this node does not answer for right now or that try to aim the answer elsewhere, and
+//! IPv6 whose extension headers go deeper than it looks (see `ipv6`).
 #![no_std]
 #![no_main]
 
 mod arp;
+mod bfd;
 mod csum;
 mod frame;
 mod ipv6;

@@ -16,11 +16,11 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use vip_common::{
     FAMILY_IPV4, FAMILY_IPV6, INTERFACE_VRID, POLICY_F_ALLOWLIST, POLICY_F_DROP_FOREIGN, PeerKey,
     Policy, PolicyKey, Release, v4_in_16,
-    wire::{IPPROTO_VRRP, VRRP_TTL},
+    wire::{IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL},
 };
 
 use crate::{
-    csum,
+    bfd, csum,
     frame::{L2, len, ptr_at},
     ipv6::{Ipv6Hdr, Upper, pseudo_sum},
     maps::{PEERS, VRRP_POLICY, count, yield_if_superseded},
@@ -41,8 +41,8 @@ pub struct Ipv4Hdr {
 }
 
 /// IPv4 fragment offset and More Fragments bits.
-const IP_OFFSET: u16 = 0x1fff;
-const IP_MF: u16 = 0x2000;
+pub const IP_OFFSET: u16 = 0x1fff;
+pub const IP_MF: u16 = 0x2000;
 
 /// The first two bytes of VRRP: all it takes to attribute a packet to a virtual router.
 #[repr(C)]
@@ -71,7 +71,7 @@ const V4_MAX_WORDS: usize = 259;
 /// 8 + 255 × 16 bytes.
 const V6_MAX_WORDS: usize = 1022;
 
-/// An IPv4 packet: VRRP is judged, everything else passes.
+/// An IPv4 packet: VRRP is judged, UDP goes to `bfd`, everything else passes.
 #[inline(always)]
 pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(ip) = ptr_at::<Ipv4Hdr>(ctx, l2.l3) else {
@@ -80,7 +80,17 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     // SAFETY: ptr_at proved the header is inside the frame.
     let ip = unsafe { &*ip };
     let ihl = ((ip.ver_ihl & 0x0f) as usize) * 4;
-    if ip.ver_ihl >> 4 != 4 || ihl < 20 || ip.proto != IPPROTO_VRRP {
+    if ip.ver_ihl >> 4 != 4 || ihl < 20 {
+        return xdp_action::XDP_PASS;
+    }
+    if ip.proto != IPPROTO_VRRP {
+        if ip.proto == IPPROTO_UDP {
+            // BFD is a few packets a second. Cold, so the compiler tests for UDP after
+            // VRRP, not before (it orders the tests by value otherwise), and lays BFD
+            // out of the other paths' way.
+            core::hint::cold_path();
+            return bfd::handle_v4(ctx, l2, ifindex, ip, ihl);
+        }
         return xdp_action::XDP_PASS;
     }
     let frag = u16::from_be_bytes(ip.frag);

@@ -1,11 +1,15 @@
 //! Random and mutated frames through the responder. Whatever the bytes, the verdict never
 //! contradicts the maps: a frame is only answered when a station asks for itself about a
-//! VIP this node answers for, and the answer is for that VIP from its MAC, to the asker; a
-//! passed frame is untouched; only VRRP, ARP / NS for configured-but-not-answering VIPs
-//! or from a source that must not be answered, and IPv6 chains too deep to see through
-//! are dropped.
+//! VIP this node answers for, and the answer is for that VIP from its MAC, to the asker,
+//! or when it is a whole, unfragmented BFD Echo packet of a configured neighbour between
+//! two stations, sent back with only its Ethernet addresses swapped; a passed frame is
+//! untouched; only VRRP, ARP / NS for configured-but-not-answering VIPs or from a source
+//! that must not be answered, and IPv6 chains too deep to see through are dropped.
 
-use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
+use vip_common::{
+    BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, GroupState,
+    LEASE_FOREVER, VipKey, VipValue, v4_in_16,
+};
 use vip_tests::{
     frames::{self, Ext},
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS, XDP_TX},
@@ -73,15 +77,35 @@ fn configured() -> Responder {
     }
     m.set_group(OWNED, GroupState::owned_until(LEASE_FOREVER))
         .unwrap();
+    for vlan in BFD_VLANS {
+        for (family, addr) in [
+            (FAMILY_IPV4, v4_in_16(CLIENT_IP)),
+            (FAMILY_IPV6, CLIENT_IP6),
+        ] {
+            m.add_bfd_peer(BfdPeerKey {
+                ifindex: TEST_IFINDEX,
+                vlan,
+                family,
+                _pad: 0,
+                addr,
+            })
+            .unwrap();
+        }
+    }
     add_keepalived_policies(&mut r, &[0, 42], OWNED);
     r
 }
+
+/// VLANs the BFD neighbour (`CLIENT_IP`, `CLIENT_IP6`) is configured on.
+const BFD_VLANS: [u16; 2] = [0, 42];
 
 /// What a frame is, read independently of the program.
 struct Parsed {
     ethertype: u16,
     l3: usize,
     src_mac: [u8; 6],
+    /// VLAN ID of the tag, 0 when untagged.
+    vlan: u16,
 }
 
 fn parse(f: &[u8]) -> Option<Parsed> {
@@ -92,12 +116,14 @@ fn parse(f: &[u8]) -> Option<Parsed> {
             ethertype: u16::from_be_bytes([*f.get(16)?, *f.get(17)?]),
             l3: 18,
             src_mac,
+            vlan: u16::from_be_bytes([*f.get(14)?, *f.get(15)?]) & 0x0fff,
         })
     } else {
         Some(Parsed {
             ethertype: outer,
             l3: 14,
             src_mac,
+            vlan: 0,
         })
     }
 }
@@ -160,6 +186,60 @@ fn is_vrrp(f: &[u8], p: &Parsed) -> bool {
         0x86dd => matches!(upper6(f, p.l3), Upper6::At { proto: 112, .. }),
         _ => false,
     }
+}
+
+/// Whether the frame is a BFD Echo packet the program may loop back (RFC 5881 §4): UDP to
+/// port 3785 in a whole, unfragmented IP packet addressed from the configured neighbour
+/// to itself, on a VLAN it is configured on, between two unicast Ethernet addresses.
+fn loopable_echo(f: &[u8], p: &Parsed) -> bool {
+    if !BFD_VLANS.contains(&p.vlan) || !is_unicast(&f[..6]) || !is_unicast(&p.src_mac) {
+        return false;
+    }
+    let ip = &f[p.l3..];
+    // (UDP offset, bytes of IP payload from there on, source, destination)
+    let (udp, payload, src, dst): (usize, usize, &[u8], &[u8]) = match p.ethertype {
+        0x0800 => {
+            let Some(h) = ip.get(..20) else {
+                return false;
+            };
+            let ihl = (h[0] & 0x0f) as usize * 4;
+            let tot = u16::from_be_bytes([h[2], h[3]]) as usize;
+            let frag = u16::from_be_bytes([h[6], h[7]]);
+            if h[0] >> 4 != 4 || ihl < 20 || h[9] != 17 || frag & 0x3fff != 0 {
+                return false;
+            }
+            if tot < ihl || tot > ip.len() || &h[12..16] != CLIENT_IP.as_slice() {
+                return false;
+            }
+            (p.l3 + ihl, tot - ihl, &h[12..16], &h[16..20])
+        }
+        0x86dd => {
+            let Upper6::At {
+                proto: 17,
+                off,
+                fragment: false,
+            } = upper6(f, p.l3)
+            else {
+                return false;
+            };
+            let Some(h) = ip.get(..40) else {
+                return false;
+            };
+            let end = p.l3 + 40 + u16::from_be_bytes([h[4], h[5]]) as usize;
+            if end > f.len() || end < off || &h[8..24] != CLIENT_IP6.as_slice() {
+                return false;
+            }
+            (off, end - off, &h[8..24], &h[24..40])
+        }
+        _ => return false,
+    };
+    let Some(u) = f.get(udp..udp + 8) else {
+        return false;
+    };
+    let udp_len = u16::from_be_bytes([u[4], u[5]]) as usize;
+    src == dst
+        && u16::from_be_bytes([u[2], u[3]]) == BFD_ECHO_PORT
+        && (8..=payload).contains(&udp_len)
 }
 
 /// A question this frame asks: an ARP request or an NS, for `target`.
@@ -241,6 +321,15 @@ fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
         }
         XDP_TX => {
             let p = p.ok_or("answered a frame with no Ethernet header")?;
+            if loopable_echo(input, &p) {
+                let mut looped = input.to_vec();
+                looped[..6].copy_from_slice(&input[6..12]);
+                looped[6..12].copy_from_slice(&input[..6]);
+                if out != looped {
+                    return Err("echo not looped back with only its MACs swapped".into());
+                }
+                return Ok(());
+            }
             let q = asked(input, &p).ok_or("answered something that asked nothing")?;
             if q.target != OWNED_V4 && q.target != OWNED_V6 {
                 return Err(format!("answered for {:02x?}, not an owned VIP", q.target));
@@ -313,6 +402,34 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut padded = frames::arp_request(CLIENT_MAC, CLIENT_IP, OWNED_V4);
     padded.resize(60, 0);
     s.push(padded);
+    // BFD from the neighbour: Echo packets (addressed back to it) and Control packets.
+    let echo4 = frames::udp(
+        &CLIENT_IP,
+        &CLIENT_IP,
+        49152,
+        BFD_ECHO_PORT,
+        b"vipd\x01\0\0\0\0\0\0\x07\0\0\0*",
+    );
+    let echo4 = frames::ipv4(CLIENT_MAC, OWNED_MAC, CLIENT_IP, CLIENT_IP, 17, 255, &echo4);
+    let echo6 = frames::udp(
+        &CLIENT_IP6,
+        &CLIENT_IP6,
+        49152,
+        BFD_ECHO_PORT,
+        b"vipd\x01\0\0\0\0\0\0\x07\0\0\0*",
+    );
+    let echo6 = frames::ipv6(
+        CLIENT_MAC, OWNED_MAC, CLIENT_IP6, CLIENT_IP6, 17, 255, &echo6,
+    );
+    let control6 = frames::udp(&CLIENT_IP6, &OWNED_V6, 49152, BFD_CONTROL_PORT, &[0x20; 24]);
+    let control6 = frames::ipv6(
+        CLIENT_MAC, OWNED_MAC, CLIENT_IP6, OWNED_V6, 17, 255, &control6,
+    );
+    s.push(frames::with_ipv6_ext(
+        &echo6,
+        &[Ext::HopByHop, Ext::DestOptions],
+    ));
+    s.extend([echo4, echo6, control6]);
     for (name, f) in frames::keepalived_vectors() {
         if name.contains("_vrrpv3_ipv6") {
             s.push(frames::with_ipv6_ext(&f, &[Ext::DestOptions]));

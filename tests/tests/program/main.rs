@@ -2,6 +2,7 @@
 //! written through vipd's own dataplane API.
 
 mod arp;
+mod bfd;
 mod common;
 mod fuzz;
 mod maps;
