@@ -518,8 +518,9 @@ counters! {
     /// BFD Echo packets of a configured neighbour looped back with `XDP_TX`.
     bfd_echo_reflected,
     /// Packets to the BFD Echo port addressed from a source to itself that were not
-    /// looped back: not from a BFD neighbour of the interface, or not from and to one
-    /// station (multicast / broadcast Ethernet addresses). Passed to the kernel.
+    /// looped back, passed to the kernel: this node's own echoes coming home (one per
+    /// echo it sends), and any not from a BFD neighbour of the interface or not from and
+    /// to one station (multicast / broadcast Ethernet addresses).
     bfd_echo_refused,
 }
 
