@@ -335,8 +335,15 @@ fn a_session_with_frr_bfdd_comes_up_and_notices_either_end_going() -> Result<()>
         Duration::from_millis(20),
         || Ok(bfdd_state(&f1, R2)? == "up"),
     )?;
+    // It stays up through bfdd's rate change (its Poll announces 10 ms before it sends
+    // at it).
+    std::thread::sleep(Duration::from_secs(2));
     let s = session(&r2, R1)?;
     println!("vipd <-> bfdd up after {:.0} ms: {s}", ms(up));
+    ensure!(
+        s["state"] == "up" && s["downs"].as_object().is_none_or(|d| d.is_empty()),
+        "the session flapped while coming up: {s}"
+    );
     let detect = s["detection_ms"].as_f64().context("no detection time")?;
     ensure!(
         (29.0..=31.0).contains(&detect),

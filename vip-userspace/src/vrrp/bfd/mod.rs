@@ -86,6 +86,11 @@ pub struct Session {
     remote_disc: u32,
     remote_min_rx: Duration,
     remote_desired_tx: Duration,
+    /// The remote's previous Desired Min TX: a remote that announces a faster rate may
+    /// send its next packet at the old one (it only has to speed up once its Poll
+    /// Sequence ends, and bfdd does so), so the detection timer armed by that packet
+    /// still allows the slower interval.
+    remote_desired_tx_before: Duration,
     remote_mult: u8,
     remote_echo_rx: Duration,
     /// What our packets say now.
@@ -131,6 +136,7 @@ impl Session {
             remote_disc: 0,
             remote_min_rx: Duration::from_micros(1),
             remote_desired_tx: Duration::ZERO,
+            remote_desired_tx_before: Duration::ZERO,
             remote_mult: 0,
             remote_echo_rx: Duration::ZERO,
             desired_tx: slow,
@@ -297,6 +303,7 @@ impl Session {
         self.remote_disc = c.my_disc;
         self.remote_state = c.state;
         self.remote_min_rx = from_micros(c.required_min_rx).max(Duration::from_micros(1));
+        self.remote_desired_tx_before = self.remote_desired_tx;
         self.remote_desired_tx = from_micros(c.desired_min_tx);
         self.remote_mult = c.detect_mult;
         self.remote_echo_rx = from_micros(c.required_min_echo_rx);
@@ -322,7 +329,8 @@ impl Session {
             _ => {}
         }
         if matches!(self.state, BfdState::Init | BfdState::Up) {
-            self.detect_at = Some(now + self.detection_time());
+            let grace = self.remote_desired_tx_before * u32::from(self.remote_mult.max(1));
+            self.detect_at = Some(now + self.detection_time().max(grace));
         }
         // A Poll is answered at once with a Final (§6.8.7); the remote may have changed
         // its rates, so the next periodic packet is rescheduled too.

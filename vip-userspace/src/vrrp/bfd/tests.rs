@@ -232,3 +232,40 @@ fn bfd_conformance_scenarios_replay_exactly() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn a_remote_that_announces_a_faster_rate_may_send_once_more_at_the_old_one() {
+    // bfdd, once Up, announces 10 ms in a Poll but sends its next periodic packet at its
+    // old 1 s rate: that packet arriving 900 ms later must not find the session down.
+    let mut s = Session::new(params(false), 7, Time::ZERO);
+    let c = |state, desired_ms: u32, poll| Control {
+        diag: Diag::None,
+        state,
+        poll,
+        final_: false,
+        cpi: false,
+        demand: false,
+        detect_mult: 3,
+        my_disc: 99,
+        your_disc: 7,
+        desired_min_tx: desired_ms * 1000,
+        required_min_rx: 1000,
+        required_min_echo_rx: 0,
+    };
+    let t0 = Time::from_millis(10);
+    s.handle(t0, Input::Control(c(BfdState::Init, 1000, false)));
+    assert_eq!(s.state(), BfdState::Up);
+    s.handle(t0, Input::Control(c(BfdState::Up, 10, true)));
+    let next = t0 + Duration::from_millis(900);
+    while let Some(t) = s.poll_at().filter(|t| *t < next) {
+        s.poll(t);
+    }
+    assert_eq!(s.state(), BfdState::Up, "timed out on the announced rate");
+    s.handle(next, Input::Control(c(BfdState::Up, 10, false)));
+    // From now on the new rate counts.
+    let late = next + Duration::from_millis(40);
+    while let Some(t) = s.poll_at().filter(|t| *t <= late) {
+        s.poll(t);
+    }
+    assert_eq!(s.state(), BfdState::Down);
+}
