@@ -185,8 +185,10 @@ impl Member {
         }
     }
 
+    /// Whether `vip` is one of the addresses this member answers for: a VIP or a proxy
+    /// address.
     fn owns_vip(&self, vip: IpAddr) -> bool {
-        self.cfg.all_vips().any(|v| v.net.addr() == vip)
+        self.cfg.answered().any(|(_, a)| a == vip)
     }
 
     /// Neighbours whose BFD sessions are Up.

@@ -94,7 +94,8 @@ pub struct Node {
     next_id: GroupId,
     adverts: HashMap<(u32, Family, u8), (GroupId, usize)>,
     links: HashMap<String, Vec<GroupId>>,
-    /// By address alone: a VIP's device need not be the VRRP interface.
+    /// Every answered address (VIPs and proxy addresses), by address alone: a VIP's
+    /// device need not be the VRRP interface.
     vips: HashMap<IpAddr, Vec<GroupId>>,
     schedule: Schedule,
     /// Flap damping: how long a link change must last before groups hear of it, by
@@ -273,8 +274,10 @@ impl Node {
                         ids.push(id);
                     }
                 }
-                for v in m.cfg.all_vips() {
-                    let ids = self.vips.entry(v.net.addr()).or_default();
+                // Proxy addresses too: the data plane records conflicts for whatever it
+                // answers, and a claimed proxy address is announced again like a VIP.
+                for (_, addr) in m.cfg.answered() {
+                    let ids = self.vips.entry(addr).or_default();
                     if !ids.contains(&id) {
                         ids.push(id);
                     }
