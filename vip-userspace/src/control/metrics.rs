@@ -43,6 +43,8 @@ pub fn render(status: &Status) -> String {
     let received = Family::<Labels, Counter>::default();
     let rejected = Family::<Labels, Counter>::default();
     let answering = Family::<Labels, Gauge>::default();
+    let probes = Family::<Labels, Counter>::default();
+    let probes_answered = Family::<Labels, Counter>::default();
     let lease = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for i in &status.instances {
         // Interface, VRID and family too, so rules can match one virtual router across
@@ -65,6 +67,12 @@ pub fn render(status: &Status) -> String {
         sent.get_or_create(&inst()).inc_by(i.adverts_sent);
         received.get_or_create(&inst()).inc_by(i.adverts_received);
         rejected.get_or_create(&inst()).inc_by(i.adverts_invalid);
+        if i.bfd_probes > 0 {
+            probes.get_or_create(&inst()).inc_by(i.bfd_probes);
+            probes_answered
+                .get_or_create(&inst())
+                .inc_by(i.bfd_probes_answered);
+        }
         if let Some(d) = &i.dataplane {
             answering.get_or_create(&inst()).set(i64::from(d.answering));
             lease
@@ -170,6 +178,16 @@ pub fn render(status: &Status) -> String {
         }
     }
     registry.register("bfd_session_up", "1 while the BFD session is Up", bfd_up);
+    registry.register(
+        "bfd_probes",
+        "Probe advertisements a backup sent after BFD said its master was gone",
+        probes,
+    );
+    registry.register(
+        "bfd_probes_answered",
+        "Probes the master answered: BFD downs that were false and moved nothing",
+        probes_answered,
+    );
     registry.register(
         "bfd_detection_seconds",
         "Time without echoes (or Control packets, without the Echo function) after which the session goes down",
@@ -398,6 +416,8 @@ mod tests {
                 adverts_received: 3,
                 adverts_invalid: 1,
                 adverts_rejected: BTreeMap::from([("version_mismatch".to_owned(), 1)]),
+                bfd_probes: 4,
+                bfd_probes_answered: 3,
                 vips: vec!["192.0.2.1/24".into()],
                 vmac: None,
                 slot: 0,
@@ -459,6 +479,7 @@ mod tests {
             "vipd_dataplane_answering{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
             "vipd_lease_remaining_seconds{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0.03",
             "vipd_bfd_session_up{interface=\"eth0\",peer=\"192.0.2.12\"} 1",
+            "vipd_bfd_probes_answered_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 3",
             "vipd_bfd_detection_seconds{interface=\"eth0\",peer=\"192.0.2.12\"} 0.003",
             "vipd_bfd_session_downs_total{interface=\"eth0\",peer=\"192.0.2.12\",diag=\"echo-function-failed\"} 2",
             "# EOF",

@@ -75,6 +75,12 @@ pub struct InstanceStatus {
     /// `adverts_invalid` by reason (`ttl`, `version_mismatch`, `auth`, `peer`).
     #[serde(default)]
     pub adverts_rejected: BTreeMap<String, u64>,
+    /// Probes sent after BFD said the master was gone, and how many it answered (each
+    /// answered one was a false "down" that moved nothing).
+    #[serde(default)]
+    pub bfd_probes: u64,
+    #[serde(default)]
+    pub bfd_probes_answered: u64,
     pub vips: Vec<String>,
     pub vmac: Option<String>,
     pub slot: u32,
@@ -207,6 +213,13 @@ impl Status {
                     s,
                     "  VERSION MISMATCH: {mismatch} adverts of the other VRRP version for vrid {} (this instance runs v{})",
                     i.vrid, i.version
+                );
+            }
+            if i.bfd_probes > 0 {
+                let _ = writeln!(
+                    s,
+                    "  bfd probes {} (answered by the master: {})",
+                    i.bfd_probes, i.bfd_probes_answered
                 );
             }
             if let Some(d) = &i.dataplane {

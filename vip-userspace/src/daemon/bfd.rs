@@ -57,7 +57,7 @@ pub struct BfdIoCounters {
 pub struct BfdIo {
     to_loop: mpsc::Sender<Vec<BfdIn>>,
     control: BTreeMap<Family, (Arc<ControlSocket>, JoinHandle<()>)>,
-    echo: BTreeMap<u32, JoinHandle<()>>,
+    echo: BTreeMap<u32, (Arc<EchoSocket>, JoinHandle<()>)>,
     macs: HashMap<Neighbour, ([u8; 6], Time)>,
     /// Times each session left Up, by neighbour and diagnostic.
     pub downs: BTreeMap<(Neighbour, &'static str), u64>,
@@ -69,7 +69,7 @@ impl Drop for BfdIo {
         for (_, (_, h)) in std::mem::take(&mut self.control) {
             h.abort();
         }
-        for (_, h) in std::mem::take(&mut self.echo) {
+        for (_, (_, h)) in std::mem::take(&mut self.echo) {
             h.abort();
         }
     }
@@ -114,6 +114,37 @@ pub fn diag_word(d: Diag) -> &'static str {
 }
 
 impl BfdIo {
+    /// What the kernel already delivered to the BFD sockets, taken without waiting (at
+    /// most `max` packets): read before timers fire, so a session is never declared down
+    /// while the echo that proves it alive sits in a queue.
+    pub fn queued(&self, max: usize) -> Vec<BfdIn> {
+        let mut out = Vec::new();
+        for (ifindex, (s, _)) in &self.echo {
+            while out.len() < max {
+                match s.try_recv() {
+                    Some(frame) => out.push(BfdIn::Echo {
+                        ifindex: *ifindex,
+                        frame,
+                    }),
+                    None => break,
+                }
+            }
+        }
+        for (s, _) in self.control.values() {
+            while out.len() < max {
+                match s.try_recv() {
+                    Some(c) => out.push(BfdIn::Control(c)),
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    pub fn active(&self) -> bool {
+        !self.echo.is_empty() || !self.control.is_empty()
+    }
+
     pub fn new(to_loop: mpsc::Sender<Vec<BfdIn>>) -> BfdIo {
         BfdIo {
             to_loop,
@@ -154,7 +185,7 @@ impl BfdIo {
                 }
             }
         }
-        self.echo.retain(|ifx, h| {
+        self.echo.retain(|ifx, (_, h)| {
             let keep = ifindexes.contains(ifx);
             if !keep {
                 h.abort();
@@ -167,8 +198,9 @@ impl BfdIo {
             }
             match EchoSocket::open(*ifx) {
                 Ok(s) => {
-                    let reader = spawn_echo_reader(s, *ifx, self.to_loop.clone());
-                    self.echo.insert(*ifx, reader);
+                    let s = Arc::new(s);
+                    let reader = spawn_echo_reader(s.clone(), *ifx, self.to_loop.clone());
+                    self.echo.insert(*ifx, (s, reader));
                 }
                 Err(e) => {
                     warn!(ifindex = ifx, error = %crate::error_chain(&e), "BFD echoes cannot be received here")
@@ -202,7 +234,7 @@ fn spawn_control_reader(
 }
 
 fn spawn_echo_reader(
-    s: EchoSocket,
+    s: Arc<EchoSocket>,
     ifindex: u32,
     to_loop: mpsc::Sender<Vec<BfdIn>>,
 ) -> JoinHandle<()> {

@@ -82,7 +82,15 @@ impl Daemon {
                 let m = entry.group.members().get(member)?;
                 let mio = gio.members.get_mut(member)?;
                 let iface = self.ifaces.get_mut(&mio.ifindex)?;
-                mio.send_advert(&m.cfg, m.src, priority, iface);
+                mio.send_advert(&m.cfg, m.src, priority, false, iface);
+                None
+            }
+            Output::Probe { member, priority } => {
+                let m = entry.group.members().get(member)?;
+                info!(instance = %m.cfg.name, master = ?entry.group.machine(member).and_then(|x| x.master_address()), "BFD says the master is gone: probing before taking over");
+                let mio = gio.members.get_mut(member)?;
+                let iface = self.ifaces.get_mut(&mio.ifindex)?;
+                mio.send_advert(&m.cfg, m.src, priority, true, iface);
                 None
             }
             Output::Announce { member, vip } => {

@@ -80,8 +80,16 @@ impl MemberIo {
     }
 
     /// Sends one advertisement with `priority` from `src`, multicast or to each unicast
-    /// peer.
-    pub fn send_advert(&mut self, cfg: &Instance, src: IpAddr, priority: u8, iface: &mut Iface) {
+    /// peer; from the interface's own MAC with `own_mac` (a backup's probe), else from
+    /// the one adverts come from.
+    pub fn send_advert(
+        &mut self,
+        cfg: &Instance,
+        src: IpAddr,
+        priority: u8,
+        own_mac: bool,
+        iface: &mut Iface,
+    ) {
         let advert = advert_for(cfg, priority);
         if cfg.unicast_peers.is_empty() {
             let dst = match cfg.family {
@@ -96,7 +104,11 @@ impl MemberIo {
                 }
             };
             self.ident = self.ident.wrapping_add(1);
-            let mac = self.send_mac(cfg);
+            let mac = if own_mac {
+                self.if_mac
+            } else {
+                self.send_mac(cfg)
+            };
             let frame = match (src, dst) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
                     frames::vrrp_v4(mac, frames::ipv4_multicast_mac(d), s, d, self.ident, &bytes)

@@ -601,6 +601,12 @@ impl Daemon {
     }
 
     fn poll(&mut self, deadline: Option<crate::vrrp::Time>) {
+        if self.bfd.active() {
+            let queued = self.bfd.queued(256);
+            if !queued.is_empty() {
+                self.on_bfd(queued);
+            }
+        }
         let now = clock::now();
         if let Some(d) = deadline {
             self.lag.record(d, now);

@@ -98,6 +98,8 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     .iter()
                     .map(|r| (r.label().to_owned(), m.counters.rejected(*r)))
                     .collect(),
+                bfd_probes: m.counters.bfd_probes,
+                bfd_probes_answered: m.counters.bfd_probes_answered,
                 vips: m
                     .cfg
                     .vips

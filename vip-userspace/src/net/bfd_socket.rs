@@ -123,6 +123,18 @@ impl ControlSocket {
         }
     }
 
+    /// A Control packet already queued, without waiting.
+    pub fn try_recv(&self) -> Option<ControlIn> {
+        let mut buf = [0u8; 512];
+        loop {
+            match recv_one(self.rx.get_ref(), self.v6, &mut buf) {
+                Ok(Some(c)) => return Some(c),
+                Ok(None) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Sends `bytes` from `local` to `peer` out of `ifindex`.
     pub fn send(&self, ifindex: u32, local: IpAddr, peer: IpAddr, bytes: &[u8]) -> Result<()> {
         use nix::sys::socket::{ControlMessage, sendmsg};
@@ -346,6 +358,21 @@ impl EchoSocket {
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
             .map_err(|e| io_err(what("registering with tokio"))(e.into()))?;
         Ok(EchoSocket { fd })
+    }
+
+    /// A frame already queued, without waiting.
+    pub fn try_recv(&self) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 256];
+        // SAFETY: the buffer is valid for its length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.get_ref().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        (n >= 0).then(|| buf[..n as usize].to_vec())
     }
 
     /// Waits for frames and takes up to `max`, each copied out at its own size.

@@ -96,6 +96,9 @@ pub enum Input {
         peer: IpAddr,
         up: bool,
         diag: Diag,
+        /// The session's worst echo round trip lately: how long to wait for the master
+        /// to answer a probe before believing it gone.
+        slow_rtt: Duration,
     },
 }
 
@@ -139,6 +142,11 @@ pub enum Output {
     /// A sync group as a whole changed state (keepalived's group notify): FAULT when a
     /// member faults, MASTER when all are master, STOP when all stopped, else BACKUP.
     SyncTransition { to: State },
+    /// A backup checks whether its master is alive after BFD said it is not: one
+    /// advertisement for `member` with `priority`, from the interface's own MAC (never
+    /// the virtual MAC, which would move to this port on learning bridges). A live master
+    /// answers it at once (RFC 9568 §6.4.3).
+    Probe { member: usize, priority: u8 },
 }
 
 /// Per-member counters for status and metrics.
@@ -148,6 +156,9 @@ pub struct Counters {
     /// Indexed like [`Rejection::ALL`].
     pub rejected: [u64; 4],
     pub transitions: u64,
+    /// Probes sent after a BFD "down" of the master, and how many the master answered.
+    pub bfd_probes: u64,
+    pub bfd_probes_answered: u64,
 }
 
 impl Counters {
@@ -174,6 +185,25 @@ pub struct Member {
     state: State,
     /// Neighbours on the member's interface whose BFD sessions are Up (with `bfd` only).
     bfd_up: Vec<IpAddr>,
+    /// Double-checking a BFD "down" of the master before taking over.
+    probe: Option<Probe>,
+}
+
+/// A backup's check that its master is gone after its BFD session went down: a probe
+/// advertisement after the skew, then `window` for the master to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Probe {
+    master: IpAddr,
+    send_at: Time,
+    /// Set once sent: when, unanswered, the backup takes over.
+    until: Option<Time>,
+    window: Duration,
+}
+
+impl Probe {
+    fn due_at(&self) -> Time {
+        self.until.unwrap_or(self.send_at)
+    }
 }
 
 impl Member {
@@ -293,6 +323,7 @@ impl Group {
                 installed: false,
                 state: State::Initialize,
                 bfd_up: Vec::new(),
+                probe: None,
                 cfg,
                 src,
             });
@@ -361,12 +392,18 @@ impl Group {
             .iter()
             .filter_map(|m| m.announce.due_at())
             .min();
+        let probes = self
+            .members
+            .iter()
+            .filter_map(|m| m.probe.map(|p| p.due_at()))
+            .min();
         [
             self.sync.poll_at(),
             self.own_at,
             handover,
             announcements,
             self.start_at,
+            probes,
         ]
         .into_iter()
         .flatten()
@@ -431,7 +468,8 @@ impl Group {
                 peer,
                 up,
                 diag,
-            } => self.bfd(now, member, peer, up, diag, &mut out),
+                slow_rtt,
+            } => self.bfd(now, member, peer, up, diag, slow_rtt),
         }
         self.announce_due(now, &mut out);
         self.report_aggregate(&mut out);
@@ -441,22 +479,17 @@ impl Group {
 
     /// A BFD session changed. A backup whose session to its master left Up because the
     /// path or the master's host failed (the echoes stopped coming back, or the master
-    /// said so) takes over after its skew (the machine's `PeerDown`), as a candidate:
-    /// the takeover guard still applies, so a false "down" from a master that is alive
-    /// ends with the master's answer to our advertisement, never with two routers
-    /// answering. Control packets that stopped while echoes did not mean the master's
-    /// daemon stopped, which is what advert silence already says: the hold ends and
-    /// Master_Down_Interval decides, exactly as without BFD, so the old master's lease
-    /// has lapsed before anyone takes over.
-    fn bfd(
-        &mut self,
-        now: Time,
-        i: usize,
-        peer: IpAddr,
-        up: bool,
-        diag: Diag,
-        out: &mut Vec<Output>,
-    ) {
+    /// said so) double-checks before it takes over: after its skew it sends a probe
+    /// advertisement, which a live master answers at once, and takes over only if no
+    /// answer comes within the probe window (the takeover guard, longer while echoes have
+    /// been slow). A false "down" (a loaded host late with the echoes) thus ends with the
+    /// master's answer, without a transition and never with two routers answering.
+    /// Control packets that stopped while echoes did not mean the master's daemon
+    /// stopped, which is what advert silence already says: the hold ends and
+    /// Master_Down_Interval decides, exactly as without BFD, so the old master's lease has
+    /// lapsed before anyone takes over.
+    fn bfd(&mut self, now: Time, i: usize, peer: IpAddr, up: bool, diag: Diag, slow_rtt: Duration) {
+        let guard = self.params.takeover_guard;
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
@@ -466,20 +499,69 @@ impl Group {
         m.bfd_up.retain(|p| *p != peer);
         if up {
             m.bfd_up.push(peer);
+            if m.probe.is_some_and(|p| p.master == peer) {
+                m.probe = None;
+            }
             return;
         }
         let Some(machine) = self.sync.member(i) else {
             return;
         };
         let path_failed = diag != Diag::ControlDetectionTimeExpired;
-        if path_failed && machine.state() == State::Backup && machine.master_address() == Some(peer)
+        if path_failed
+            && machine.state() == State::Backup
+            && machine.master_address() == Some(peer)
+            && m.probe.is_none()
         {
-            let within = m.bfd_skew(machine.effective_priority());
-            self.sync.set_hold(i, false);
-            let actions = self
-                .sync
-                .handle(now, i, Event::PeerDown { src: peer, within });
-            self.execute(now, actions, out);
+            let skew = m.bfd_skew(machine.effective_priority());
+            // Never longer than plain VRRP would take.
+            let window = guard.max(slow_rtt * 2).min(machine.master_down_interval());
+            m.probe = Some(Probe {
+                master: peer,
+                send_at: now + skew,
+                until: None,
+                window,
+            });
+        }
+    }
+
+    /// Sends due probes and takes over where one went unanswered.
+    fn run_probes(&mut self, now: Time, out: &mut Vec<Output>) {
+        for i in 0..self.members.len() {
+            let Some(p) = self.members[i].probe else {
+                continue;
+            };
+            let Some(machine) = self.sync.member(i) else {
+                continue;
+            };
+            // Things moved on without us: a new master, a fault, a transition.
+            if machine.state() != State::Backup || machine.master_address() != Some(p.master) {
+                self.members[i].probe = None;
+                continue;
+            }
+            match p.until {
+                None if p.send_at <= now => {
+                    self.members[i].counters.bfd_probes += 1;
+                    out.push(Output::Probe {
+                        member: i,
+                        priority: machine.effective_priority(),
+                    });
+                    self.members[i].probe = Some(Probe {
+                        until: Some(now + p.window),
+                        ..p
+                    });
+                }
+                Some(until) if until <= now => {
+                    self.members[i].probe = None;
+                    let event = Event::PeerDown {
+                        src: p.master,
+                        within: Duration::ZERO,
+                    };
+                    let actions = self.sync.handle(now, i, event);
+                    self.execute(now, actions, out);
+                }
+                _ => {}
+            }
         }
     }
 
@@ -535,6 +617,7 @@ impl Group {
         {
             self.finish_handover(None, &mut out);
         }
+        self.run_probes(now, &mut out);
         let actions = self.sync.poll(now);
         self.execute(now, actions, &mut out);
         self.announce_due(now, &mut out);
@@ -590,6 +673,21 @@ impl Group {
             return;
         }
         m.counters.received += 1;
+        // The master answered a probe (or simply advertised): it is alive. One yielding
+        // to us (a lower priority) is leaving, so the probe runs out and we take over.
+        if let Some(p) = m.probe
+            && p.master == src
+            && advert.priority
+                >= self
+                    .sync
+                    .member(i)
+                    .map_or(u8::MAX, |x| x.effective_priority())
+        {
+            m.probe = None;
+            if p.until.is_some() {
+                m.counters.bfd_probes_answered += 1;
+            }
+        }
         match self.handover {
             Handover::Waiting { .. } => {
                 if src != m.src && advert.priority > 0 {
@@ -754,9 +852,7 @@ impl Group {
                 Action::BecomeMaster { reason } => {
                     let alive_elsewhere = matches!(
                         reason,
-                        Reason::MasterResigned { .. }
-                            | Reason::PreemptedLowerPriority { .. }
-                            | Reason::BfdDown { .. }
+                        Reason::MasterResigned { .. } | Reason::PreemptedLowerPriority { .. }
                     );
                     self.transitioned(i, State::Master, reason, out);
                     if self.handover != Handover::None {

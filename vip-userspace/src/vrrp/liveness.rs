@@ -73,6 +73,17 @@ pub enum Output {
     },
 }
 
+/// A session that went Up or left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub neighbour: Neighbour,
+    pub up: bool,
+    /// Why it left Up.
+    pub diag: Diag,
+    /// The worst echo round trip lately (see `Session::recent_echo_rtt`).
+    pub slow_rtt: Duration,
+}
+
 /// Packets refused before they reached a session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -102,8 +113,8 @@ pub struct Liveness {
     by_disc: HashMap<u32, Neighbour>,
     subs: BTreeMap<(u64, usize), Subscription>,
     out: Vec<Output>,
-    /// Sessions that went to or from Up since last taken: (neighbour, up, why).
-    changes: Vec<(Neighbour, bool, Diag)>,
+    /// Sessions that went to or from Up since last taken.
+    changes: Vec<Change>,
     pub counters: Counters,
 }
 
@@ -170,9 +181,8 @@ impl Liveness {
         std::mem::take(&mut self.out)
     }
 
-    /// Sessions that went Up (`true`) or left Up (`false`, with the diagnostic) since the
-    /// last call.
-    pub fn take_changes(&mut self) -> Vec<(Neighbour, bool, Diag)> {
+    /// Sessions that went Up or left Up since the last call.
+    pub fn take_changes(&mut self) -> Vec<Change> {
         std::mem::take(&mut self.changes)
     }
 
@@ -297,7 +307,16 @@ impl Liveness {
                 }),
                 bfd::Output::Changed { from, to, diag } => {
                     if (from == BfdState::Up) != (to == BfdState::Up) {
-                        self.changes.push((n, to == BfdState::Up, diag));
+                        let rtt = self
+                            .sessions
+                            .get(&n)
+                            .map_or(Duration::ZERO, |e| e.session.recent_echo_rtt());
+                        self.changes.push(Change {
+                            neighbour: n,
+                            up: to == BfdState::Up,
+                            diag,
+                            slow_rtt: rtt,
+                        });
                     }
                     self.out.push(Output::Changed {
                         neighbour: n,

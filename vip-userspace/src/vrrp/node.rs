@@ -219,6 +219,7 @@ impl Node {
                     peer,
                     up: true,
                     diag: Diag::None,
+                    slow_rtt: Duration::ZERO,
                 },
             ));
         }
@@ -346,15 +347,17 @@ impl Node {
 
     /// Tells the members on each interface which sessions went to or from Up.
     fn deliver_bfd(&mut self, now: Time, out: &mut Vec<(GroupId, Output)>) {
-        for ((ifindex, peer), up, diag) in self.liveness.take_changes() {
+        for c in self.liveness.take_changes() {
+            let (ifindex, peer) = c.neighbour;
             let members = self.bfd_members.get(&ifindex).cloned().unwrap_or_default();
             for (id, member) in members {
                 if let Some(e) = self.groups.get_mut(&id) {
                     let input = Input::Bfd {
                         member,
                         peer,
-                        up,
-                        diag,
+                        up: c.up,
+                        diag: c.diag,
+                        slow_rtt: c.slow_rtt,
                     };
                     out.extend(e.group.handle(now, input).into_iter().map(|o| (id, o)));
                     self.schedule.push(id, e.group.poll_at());

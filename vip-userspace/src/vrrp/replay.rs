@@ -227,6 +227,9 @@ impl Driver {
             Output::SyncTransition { to } => {
                 json!({"sync_transition": {"group": group, "to": to.to_string()}})
             }
+            Output::Probe { member, priority } => {
+                json!({"probe": {"instance": name(*member), "priority": priority}})
+            }
         }
     }
 

@@ -112,7 +112,17 @@ pub struct Session {
     /// turned it off). Looping the far end's echoes back is the data plane's job and is
     /// offered whenever `params.echo` is set.
     echo_tx: bool,
+    /// Send times of the latest echoes, by sequence number, for their round trip.
+    echo_sent: [(u32, Option<Time>); ECHO_RING],
+    /// Worst echo round trip in the current and the previous [`RTT_WINDOW`].
+    rtt_worst: (Duration, Duration),
+    rtt_window_start: Time,
 }
+
+/// Echoes remembered for their round trip: more than any detection window holds.
+const ECHO_RING: usize = 32;
+/// How long a slow round trip is remembered (see [`Session::recent_echo_rtt`]).
+pub const RTT_WINDOW: Duration = Duration::from_secs(1);
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
@@ -152,7 +162,34 @@ impl Session {
             rng: u64::from(local_disc) | 1,
             last_down: None,
             echo_tx: params.echo,
+            echo_sent: [(0, None); ECHO_RING],
+            rtt_worst: (Duration::ZERO, Duration::ZERO),
+            rtt_window_start: now,
         }
+    }
+
+    /// The worst echo round trip of the last one to two seconds: how long this path takes
+    /// when it is slow (a loaded host defers packet processing), which is how long a
+    /// "down" is worth double-checking for.
+    pub fn recent_echo_rtt(&self) -> Duration {
+        self.rtt_worst.0.max(self.rtt_worst.1)
+    }
+
+    fn record_rtt(&mut self, now: Time, seq: u32) {
+        let Some(sent) = self
+            .echo_sent
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .and_then(|(_, t)| *t)
+        else {
+            return;
+        };
+        if now.saturating_duration_since(self.rtt_window_start) >= RTT_WINDOW {
+            self.rtt_worst = (Duration::ZERO, self.rtt_worst.0);
+            self.rtt_window_start = now;
+        }
+        let rtt = now.saturating_duration_since(sent);
+        self.rtt_worst.0 = self.rtt_worst.0.max(rtt);
     }
 
     /// Starts or stops sending Echo packets, the detection only this end needs: a session
@@ -269,6 +306,7 @@ impl Session {
             Input::Control(c) => self.receive(now, c, &mut out),
             Input::Echo(e) => {
                 if e.disc == self.local_disc && self.echo_next.is_some() {
+                    self.record_rtt(now, e.seq);
                     self.echo_detect_at =
                         Some(now + self.echo_interval() * u32::from(self.params.detect_mult));
                 }
@@ -425,6 +463,7 @@ impl Session {
             && t <= now
         {
             self.echo_seq = self.echo_seq.wrapping_add(1);
+            self.echo_sent[self.echo_seq as usize % ECHO_RING] = (self.echo_seq, Some(now));
             out.push(Output::SendEcho(Echo {
                 disc: self.local_disc,
                 seq: self.echo_seq,

@@ -103,6 +103,7 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
             up: rng.below(2) == 0,
             diag: [Diag::EchoFunctionFailed, Diag::ControlDetectionTimeExpired]
                 [rng.below(2) as usize],
+            slow_rtt: Duration::from_micros(rng.below(5000)),
         },
         _ => Input::Shutdown,
     }
@@ -286,6 +287,7 @@ fn following_with_bfd() -> (Group, Time) {
         peer: master,
         up: true,
         diag: Diag::None,
+        slow_rtt: Duration::ZERO,
     };
     assert!(g.handle(now, up).is_empty());
     (g, now)
@@ -332,6 +334,7 @@ fn without_a_session_silence_still_means_takeover() {
             peer: master,
             up: false,
             diag: Diag::ControlDetectionTimeExpired,
+            slow_rtt: Duration::ZERO,
         },
     );
     let g2 = &mut g;
@@ -342,6 +345,7 @@ fn without_a_session_silence_still_means_takeover() {
             peer: other,
             up: true,
             diag: Diag::None,
+            slow_rtt: Duration::ZERO,
         },
     );
     let outs = run_until(g2, now + Duration::from_millis(100));
@@ -349,7 +353,7 @@ fn without_a_session_silence_still_means_takeover() {
 }
 
 #[test]
-fn the_session_going_down_makes_the_backup_a_guarded_candidate() {
+fn a_false_down_is_answered_by_the_live_master_without_a_transition() {
     let (mut g, now) = following_with_bfd();
     let master: IpAddr = "192.0.2.5".parse().unwrap();
     let at = now + Duration::from_millis(2);
@@ -360,25 +364,22 @@ fn the_session_going_down_makes_the_backup_a_guarded_candidate() {
             peer: master,
             up: false,
             diag: Diag::EchoFunctionFailed,
+            slow_rtt: Duration::ZERO,
         },
     );
     assert!(outs.is_empty(), "{outs:?}");
-    // Skew: (256 - 150) / 256 of 1 ms.
+    // Skew: (256 - 150) / 256 of 1 ms, then a probe, still as backup.
     let skew = Duration::from_nanos(1_000_000 * 106 / 256);
     assert_eq!(g.poll_at(), Some(at + skew));
     let outs = g.poll(at + skew);
     assert_eq!(
-        became(&outs, State::Master),
-        Some(Reason::BfdDown { from: master })
+        outs,
+        vec![Output::Probe {
+            member: 0,
+            priority: 150
+        }]
     );
-    assert!(
-        outs.iter()
-            .any(|o| matches!(o, Output::Advert { priority: 150, .. }))
-    );
-    // A candidate, not yet answering: the master may be alive (a false "down").
-    assert!(!outs.iter().any(|o| matches!(o, Output::Own { .. })));
-    assert!(!g.owned());
-    // It is: its answer to our advertisement arrives within the guard.
+    // The master is alive: it answers within the window (RFC 9568 §6.4.3).
     let answer = Advert::v3(51, 200, Interval::from_centis(1).unwrap(), vec![]);
     let outs = g.handle(
         at + skew + Duration::from_micros(300),
@@ -389,15 +390,35 @@ fn the_session_going_down_makes_the_backup_a_guarded_candidate() {
             advert: answer,
         },
     );
-    assert!(became(&outs, State::Backup).is_some(), "{outs:?}");
-    let later = run_until(&mut g, at + Duration::from_millis(5));
+    let later = run_until(&mut g, at + Duration::from_millis(30));
     assert!(
         !outs
             .iter()
             .chain(&later)
-            .any(|o| matches!(o, Output::Own { .. })),
-        "two routers answered"
+            .any(|o| matches!(o, Output::Own { .. } | Output::Transition { .. })),
+        "a false down moved something: {outs:?} {later:?}"
     );
+    assert_eq!(g.machine(0).unwrap().state(), State::Backup);
+}
+
+#[test]
+fn a_slow_path_gets_a_longer_probe_window() {
+    let (mut g, now) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    g.handle(
+        now,
+        Input::Bfd {
+            member: 0,
+            peer: master,
+            up: false,
+            diag: Diag::EchoFunctionFailed,
+            slow_rtt: Duration::from_millis(4),
+        },
+    );
+    let sent = g.poll_at().unwrap();
+    assert!(matches!(g.poll(sent)[..], [Output::Probe { .. }]));
+    // Twice the slowest recent round trip, not the 1.5 ms guard.
+    assert_eq!(g.poll_at(), Some(sent + Duration::from_millis(8)));
 }
 
 #[test]
@@ -409,11 +430,23 @@ fn a_dead_master_is_taken_over_after_skew_and_guard() {
         peer: master,
         up: false,
         diag: Diag::EchoFunctionFailed,
+        slow_rtt: Duration::ZERO,
     };
     g.handle(now, down);
-    let outs = run_until(&mut g, now + Duration::from_millis(3));
-    let owned_at = outs.iter().position(|o| matches!(o, Output::Own { .. }));
-    assert!(owned_at.is_some(), "{outs:?}");
+    // Skew (0.41 ms) + the probe window (the 1.5 ms guard): answering, once.
+    let outs = run_until(&mut g, now + Duration::from_micros(1950));
+    assert!(outs.iter().any(|o| matches!(o, Output::Probe { .. })));
+    assert_eq!(
+        became(&outs, State::Master),
+        Some(Reason::BfdDown { from: master })
+    );
+    assert_eq!(
+        outs.iter()
+            .filter(|o| matches!(o, Output::Own { .. }))
+            .count(),
+        1,
+        "{outs:?}"
+    );
     assert!(g.owned());
 }
 
@@ -431,6 +464,7 @@ fn control_silence_alone_is_judged_like_advert_silence() {
         peer: master,
         up: false,
         diag: Diag::ControlDetectionTimeExpired,
+        slow_rtt: Duration::ZERO,
     };
     assert!(
         g.handle(last_advert + Duration::from_millis(20), down)

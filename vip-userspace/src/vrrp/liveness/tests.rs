@@ -107,7 +107,12 @@ impl Link {
                     _ => {}
                 }
             }
-            self.a_changes.extend(self.a.take_changes());
+            self.a_changes.extend(
+                self.a
+                    .take_changes()
+                    .into_iter()
+                    .map(|c| (c.neighbour, c.up, c.diag)),
+            );
         }
     }
 
