@@ -49,7 +49,7 @@ pub(super) fn attach(
             }
             Err(error) => {
                 // A link whose interface vanished is defunct and cannot be updated.
-                warn!(interface = ifname, %error, "pinned link unusable, attaching afresh");
+                warn!(interface = ifname, error = %crate::error_chain(&error), "pinned link unusable, attaching afresh");
                 std::fs::remove_file(link_path).map_err(|source| DataplaneError::Io {
                     what: format!("removing stale link {}", link_path.display()),
                     source,
@@ -71,7 +71,7 @@ pub(super) fn attach(
         ModePreference::Auto => match try_attach(program, ifname, ifindex, XdpMode::Driver) {
             Ok(id) => (id, AttachMode::Native),
             Err(error) => {
-                warn!(interface = ifname, %error, "native XDP unavailable, using generic mode (slower)");
+                warn!(interface = ifname, error = %crate::error_chain(&error), "native XDP unavailable, using generic mode (slower)");
                 (
                     try_attach(program, ifname, ifindex, XdpMode::Skb)?,
                     AttachMode::Generic,
