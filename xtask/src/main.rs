@@ -30,7 +30,12 @@ enum Task {
         release: bool,
     },
     /// Build the Debian package: target/debian/vipd_<version>-1_<arch>.deb.
-    Package,
+    Package {
+        /// Then install it on this machine, check it, remove and purge it, as the
+        /// operator's guide says (root; the last step of `cargo xtask test`).
+        #[arg(long)]
+        test: bool,
+    },
     /// fmt check, a build that prints no warning, clippy -D warnings, unit tests,
     /// privileged program and lab tests, the package installed, checked and purged.
     Test {
@@ -85,7 +90,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Setup => Ok(()),
         Task::Build { release } => load::build_vipd(release).map(|_| ()),
-        Task::Package => package::package().map(|_| ()),
+        // The test builds the package itself, with the guide's own command.
+        Task::Package { test: true } => package::test(),
+        Task::Package { test: false } => package::package().map(|_| ()),
         Task::Test { args } => test::test(&args),
         Task::Load { iface, pin } => load::load(&iface, &pin),
         Task::Unload { iface, pin } => load::unload(&iface, &pin),
