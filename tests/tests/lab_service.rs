@@ -4,7 +4,8 @@
 //! same environment (`systemd-analyze verify` checks the unit's syntax in `dist/tests`).
 //!
 //! Under it vipd starts, elects itself, runs its event loop real-time, keeps exactly its
-//! documented capabilities and runs hooks as `script_user`; and without any one member of
+//! documented capabilities, runs hooks as `script_user` and logs plain text (what the
+//! journal gets); and without any one member of
 //! the bounding set it cannot start (or, for CAP_SYS_NICE, loses its real-time loop and
 //! says so): the set is neither too small nor too large.
 
@@ -164,6 +165,12 @@ fn vipd_runs_under_the_units_capabilities_and_no_new_privileges() -> Result<()> 
     )?;
     let uid = std::fs::read_to_string(&report)?;
     ensure!(uid.trim() == "65534", "the hook ran as uid {uid}");
+    // A log that is not a terminal (the journal) gets plain text: no colour codes.
+    ensure!(
+        !v.log().contains('\x1b'),
+        "colour codes in the log:\n{}",
+        v.log()
+    );
     v.stop()?;
     Ok(())
 }
