@@ -1,5 +1,6 @@
 //! Builds the XDP programs in `vip-ebpf` for the BPF target (nightly, `-Z build-std=core`,
-//! bpf-linker) and leaves them in OUT_DIR, where `vipd::objects` embeds them.
+//! bpf-linker) and leaves them in OUT_DIR, where `vipd::objects` embeds them. `vip-build`
+//! runs that nested build and relays only real warnings, so a clean build prints none.
 
 use anyhow::{Context as _, anyhow};
 
@@ -23,14 +24,7 @@ fn main() -> anyhow::Result<()> {
         .manifest_path
         .parent()
         .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
-    aya_build::build_ebpf(
-        [aya_build::Package {
-            name: ebpf.name.as_str(),
-            root_dir: root.as_str(),
-            ..Default::default()
-        }],
-        aya_build::Toolchain::default(),
-    )
+    vip_build::build_ebpf(ebpf.name.as_str(), root.as_std_path())
 }
 
 fn which(tool: &str) -> Option<std::path::PathBuf> {

@@ -14,7 +14,11 @@ use crate::{
     dataplane::{Dataplane, ModePreference},
 };
 use anyhow::{Context as _, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
+
+/// Where the Debian package installs the configuration (and the systemd unit reads it);
+/// `vipd status` finds the control socket through it when given neither option.
+pub const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.toml";
 
 #[derive(Parser)]
 #[command(
@@ -59,7 +63,8 @@ enum Command {
         /// Control socket (default: the one the configuration names).
         #[arg(long)]
         socket: Option<PathBuf>,
-        /// Configuration to read the control socket path from.
+        /// Configuration to read the control socket path from (default:
+        /// /etc/vipd/vipd.toml).
         #[arg(long, short)]
         config: Option<PathBuf>,
         #[arg(long)]
@@ -124,15 +129,24 @@ enum XdpCommand {
     },
 }
 
+/// The clap definition of the command line, for the manual page and shell completions
+/// (`vip-dist`, `cargo xtask package`).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A log that cannot be written (a full disk, a closed pipe) must never take the
     // daemon down: by default tracing-subscriber reports such failures on stderr, whose
-    // own failure panics.
+    // own failure panics. Colours only on a terminal: the journal and log files get
+    // plain `key=value` fields, one event per line.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
@@ -214,7 +228,12 @@ fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Resul
     let path = match (socket, config) {
         (Some(s), _) => s,
         (None, Some(c)) => load(&c)?.global.control_socket,
-        (None, None) => anyhow::bail!("give --socket PATH or --config FILE"),
+        (None, None) if Path::new(DEFAULT_CONFIG).exists() => {
+            load(Path::new(DEFAULT_CONFIG))?.global.control_socket
+        }
+        (None, None) => {
+            anyhow::bail!("give --socket PATH or --config FILE (there is no {DEFAULT_CONFIG})")
+        }
     };
     let s = runtime()?.block_on(control::socket::query(&path))?;
     if json {

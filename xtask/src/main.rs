@@ -1,9 +1,10 @@
-//! Project tasks: `cargo xtask <setup|build|test|load|unload|lab|bench>`.
+//! Project tasks: `cargo xtask <setup|build|package|test|load|unload|lab|bench>`.
 
 mod bench;
 mod cmd;
 mod lab;
 mod load;
+mod package;
 mod setup;
 mod test;
 
@@ -28,7 +29,15 @@ enum Task {
         #[arg(long)]
         release: bool,
     },
-    /// fmt check, clippy -D warnings, unit tests, privileged program and lab tests.
+    /// Build the Debian package: target/debian/vipd_<version>-1_<arch>.deb.
+    Package {
+        /// Then install it on this machine, check it, remove and purge it, as the
+        /// operator's guide says (root; the last step of `cargo xtask test`).
+        #[arg(long)]
+        test: bool,
+    },
+    /// fmt check, a build that prints no warning, clippy -D warnings, unit tests,
+    /// privileged program and lab tests, the package installed, checked and purged.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
         #[arg(last = true)]
@@ -81,6 +90,9 @@ fn run(cli: Cli) -> Result<()> {
     match cli.task {
         Task::Setup => Ok(()),
         Task::Build { release } => load::build_vipd(release).map(|_| ()),
+        // The test builds the package itself, with the guide's own command.
+        Task::Package { test: true } => package::test(),
+        Task::Package { test: false } => package::package().map(|_| ()),
         Task::Test { args } => test::test(&args),
         Task::Load { iface, pin } => load::load(&iface, &pin),
         Task::Unload { iface, pin } => load::unload(&iface, &pin),

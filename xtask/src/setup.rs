@@ -10,6 +10,11 @@ use crate::cmd::{is_root, output, run};
 /// bpf-linker releases after 0.10.0 need LLVM 23; 0.10.0 links with rustc's own LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.10.0";
 
+/// cargo-deb builds the Debian package (`cargo xtask package`); pinned so a new release
+/// never changes the package or needs a newer rustc than these machines have (3.8.0
+/// wants 1.85).
+const CARGO_DEB_VERSION: &str = "3.8.0";
+
 /// Debian packages the lab, the tests and the benchmarks use.
 const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "ip, bridge: namespaces, veth, addresses"),
@@ -38,12 +43,40 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iputils-arping", "ARP probes"),
     ("iputils-ping", "ICMP probes"),
     ("python3-scapy", "crafting frames"),
+    (
+        "systemd",
+        "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
+    ),
+    (
+        "prometheus",
+        "promtool checks and unit-tests the alerting rules in dist/prometheus/",
+    ),
+    ("man-db", "man -l renders the generated manual pages"),
+    (
+        "dpkg-dev",
+        "dpkg-shlibdeps: the package's library dependencies",
+    ),
+    (
+        "curl",
+        "docs/operations.md reads the metrics endpoint with it",
+    ),
+    (
+        "libcap2-bin",
+        "capsh: docs/operations.md shows a capability error with it",
+    ),
+    ("zsh", "zsh -n checks the generated zsh completion"),
+    ("fish", "fish runs the generated fish completion"),
 ];
+
+/// Packages whose installation would start a daemon nobody asked for: only their tools
+/// are used (promtool), so their services are neither started nor enabled.
+const NO_SERVICE: &[&str] = &["prometheus"];
 
 pub fn setup() -> Result<()> {
     let mut did = Vec::new();
     nightly(&mut did)?;
     bpf_linker(&mut did)?;
+    cargo_deb(&mut did)?;
     packages(&mut did)?;
     bpffs(&mut did)?;
     if did.is_empty() {
@@ -117,6 +150,35 @@ fn bpf_linker(did: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
+fn cargo_deb(did: &mut Vec<String>) -> Result<()> {
+    let version = output(cargo_cmd().args(["deb", "--version"])).unwrap_or_default();
+    if version.split_whitespace().any(|w| w == CARGO_DEB_VERSION) {
+        return Ok(());
+    }
+    if version.is_empty() {
+        eprintln!(
+            "setup: installing cargo-deb {CARGO_DEB_VERSION} (builds the Debian package; a few minutes)"
+        );
+    } else {
+        eprintln!(
+            "setup: replacing {} with cargo-deb {CARGO_DEB_VERSION}",
+            version.trim()
+        );
+    }
+    run(cargo_cmd().args([
+        "install",
+        &format!("cargo-deb@{CARGO_DEB_VERSION}"),
+        "--locked",
+        "--force",
+    ]))?;
+    did.push(format!("installed cargo-deb {CARGO_DEB_VERSION}"));
+    Ok(())
+}
+
+fn cargo_cmd() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
 fn installed(package: &str) -> bool {
     output(Command::new("dpkg-query").args(["-W", "-f=${Status}", package]))
         .is_some_and(|s| s.contains("install ok installed"))
@@ -141,12 +203,64 @@ fn packages(did: &mut Vec<String>) -> Result<()> {
         );
     }
     run(Command::new("apt-get").args(["update", "-q"]))?;
-    run(Command::new("apt-get")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&missing))?;
+    let quiet: Vec<&str> = NO_SERVICE
+        .iter()
+        .copied()
+        .filter(|p| missing.contains(p))
+        .collect();
+    {
+        let _guard = if quiet.is_empty() {
+            None
+        } else {
+            Some(DenyServiceStarts::new()?)
+        };
+        run(Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing))?;
+    }
+    for p in &quiet {
+        // Installed for a tool: its daemon stays off at boot too.
+        let _ = output(Command::new("update-rc.d").args([p, "disable"]));
+        let _ =
+            output(Command::new("deb-systemd-helper").args(["disable", &format!("{p}.service")]));
+        did.push(format!(
+            "{p}: its service was not started and is disabled at boot"
+        ));
+    }
     did.push(format!("installed {}", missing.join(", ")));
     Ok(())
+}
+
+/// Debian's policy-rc.d convention: while it exists and exits 101, package scripts start
+/// no service (invoke-rc.d and deb-systemd-invoke ask it). An existing policy file is
+/// left as it is; one made here is removed when the guard drops, even on error.
+struct DenyServiceStarts(Option<&'static str>);
+
+impl DenyServiceStarts {
+    const PATH: &'static str = "/usr/sbin/policy-rc.d";
+
+    fn new() -> Result<Self> {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::path::Path::new(Self::PATH).exists() {
+            return Ok(Self(None));
+        }
+        std::fs::write(
+            Self::PATH,
+            "#!/bin/sh\n# Written by `cargo xtask setup` for one apt-get install; removed after it.\nexit 101\n",
+        )
+        .with_context(|| format!("writing {}", Self::PATH))?;
+        std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(0o755))?;
+        Ok(Self(Some(Self::PATH)))
+    }
+}
+
+impl Drop for DenyServiceStarts {
+    fn drop(&mut self) {
+        if let Some(p) = self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn bpffs(did: &mut Vec<String>) -> Result<()> {

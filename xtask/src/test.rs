@@ -14,6 +14,9 @@ pub fn test(extra: &[String]) -> Result<()> {
         bail!("the program and lab tests load XDP programs and create namespaces: run as root");
     }
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    // What a fresh clone's `cargo build` prints: no warning at all (cargo replays a build
+    // script's warnings on every build, so this also sees the nested eBPF build's).
+    crate::package::build_quietly(cargo().arg("build"))?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     run(Command::new("rustup")
         .current_dir(crate::cmd::workspace_root())
@@ -47,7 +50,17 @@ pub fn test(extra: &[String]) -> Result<()> {
         c.arg("--");
     }
     c.arg("--test-threads=1");
-    summarise(c)
+    let tests = summarise(c);
+    // Last, as it installs and purges the package on this machine: the guide's install
+    // commands, the installed files, unit and pages, a clean removal. Run even when a
+    // test failed, so one run reports everything.
+    let package = crate::package::test();
+    match (tests, package) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(()), Err(p)) => Err(p.context("the package test failed")),
+        (Err(e), Err(p)) => Err(e.context(format!("and the package test failed: {p:#}"))),
+    }
 }
 
 /// Runs `cargo test`, echoing everything, and prints one total over all test binaries.

@@ -787,6 +787,13 @@ impl Lab {
         self.procs.spawn(label, cmd)
     }
 
+    /// Starts `cmd` as given (already wrapped in whatever namespaces it needs); it is
+    /// killed when the lab drops.
+    pub fn spawn_command(&self, label: &str, mut cmd: std::process::Command) -> Result<Proc> {
+        cmd.stdin(std::process::Stdio::null());
+        self.procs.spawn(label, cmd)
+    }
+
     pub fn spawn(&self, node: &Node, argv: &[&str]) -> Result<Proc> {
         self.spawn_in(
             &node.ns,

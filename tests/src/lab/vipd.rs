@@ -72,13 +72,39 @@ impl Lab {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<()> {
+        self.start_vipd_full(v, &[], extra, env)?;
+        v.wait_ready()
+    }
+
+    /// Starts a configured vipd through `wrapper` (a command that execs the rest of its
+    /// arguments, e.g. `setpriv --bounding-set ... --`), as a service manager would set
+    /// up its execution environment.
+    pub fn start_vipd_wrapped(&self, v: &mut Vipd, wrapper: &[&str], extra: &[&str]) -> Result<()> {
+        self.start_vipd_full(v, wrapper, extra, &[])?;
+        v.wait_ready()
+    }
+
+    /// Like [`Lab::start_vipd_wrapped`] but returns at once, for a start expected to fail
+    /// (wait on [`Vipd::process`] for its exit status).
+    pub fn spawn_vipd_wrapped(&self, v: &mut Vipd, wrapper: &[&str], extra: &[&str]) -> Result<()> {
+        self.start_vipd_full(v, wrapper, extra, &[])
+    }
+
+    fn start_vipd_full(
+        &self,
+        v: &mut Vipd,
+        wrapper: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&v.log)?;
         let bin = v.bin.to_string_lossy().into_owned();
         let cfg = v.config.to_string_lossy().into_owned();
-        let mut argv = vec![bin.as_str(), "run", "--config", cfg.as_str()];
+        let mut argv = wrapper.to_vec();
+        argv.extend([bin.as_str(), "run", "--config", cfg.as_str()]);
         argv.extend_from_slice(extra);
         // A variable whose value is `$$` gets vipd's own pid, as systemd sets
         // WATCHDOG_PID: through a shell that execs vipd, keeping its pid.
@@ -103,7 +129,7 @@ impl Lab {
             .envs(env.iter().copied().filter(|(_, v)| *v != "$$"));
         let proc = self.procs.spawn(&format!("vipd {}", v.router), cmd)?;
         v.proc = Some(proc);
-        v.wait_ready()
+        Ok(())
     }
 }
 

@@ -282,7 +282,7 @@ pub async fn serve(listener: std::net::TcpListener, source: Source, refused: Arc
     let listener = match TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(error) => {
-            tracing::warn!(%error, "metrics listener cannot be served");
+            tracing::warn!(error = %crate::error_chain(&error), "metrics listener cannot be served");
             return;
         }
     };

@@ -140,16 +140,18 @@ async fn drain(instance: String, mut rx: mpsc::Receiver<Vec<Hook>>, run_as: RunA
             let o = exec::run(&hook.argv, &hook.env, run_as, HOOK_TIMEOUT).await;
             let command = hook.argv.join(" ");
             let outcome = exec::describe(&o);
+            // The hook's output as quoted strings (`?`): a multi-line output stays one
+            // log event on one line.
             match &o {
                 exec::Outcome::Exited {
                     status,
                     stdout,
                     stderr,
                 } if status.success() => {
-                    info!(%instance, %command, %stdout, %stderr, "notify hook ran")
+                    info!(%instance, %command, ?stdout, ?stderr, "notify hook ran")
                 }
                 exec::Outcome::Exited { stdout, stderr, .. } => {
-                    warn!(%instance, %command, %outcome, %stdout, %stderr, "notify hook failed")
+                    warn!(%instance, %command, %outcome, ?stdout, ?stderr, "notify hook failed")
                 }
                 _ => warn!(%instance, %command, %outcome, "notify hook failed"),
             }

@@ -156,7 +156,7 @@ pub async fn serve(
     let listener = match UnixListener::from_std(listener) {
         Ok(l) => l,
         Err(error) => {
-            warn!(%error, "control socket cannot be served");
+            warn!(error = %crate::error_chain(&error), "control socket cannot be served");
             return;
         }
     };
@@ -165,7 +165,7 @@ pub async fn serve(
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(error) => {
-                warn!(%error, "control socket accept failed");
+                warn!(error = %crate::error_chain(&error), "control socket accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

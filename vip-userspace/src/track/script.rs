@@ -66,7 +66,7 @@ pub async fn run_once(script: &TrackScript, run_as: RunAs) -> Option<bool> {
             stdout,
             stderr,
         } if !status.success() => {
-            debug!(command = %script.command, outcome = %exec::describe(&o), %stdout, %stderr, "track script failed");
+            debug!(command = %script.command, outcome = %exec::describe(&o), ?stdout, ?stderr, "track script failed");
             Some(false)
         }
         _ => Some(o.success()),

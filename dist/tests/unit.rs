@@ -1,0 +1,127 @@
+//! The systemd unit `dist/vipd.service`: systemd's own checker accepts it without a
+//! single complaint, a broken copy is reported (so the check can fail), and what it asks
+//! of vipd matches vipd: the command line, the runtime directory of the default control
+//! socket, and the capabilities start-up needs (which `tests/tests/lab_service.rs` checks
+//! against a running daemon).
+
+mod common;
+
+use std::{collections::BTreeSet, os::unix::fs::PermissionsExt as _, process::Command};
+
+use common::{dist, run, scratch, text};
+
+const UNIT: &str = include_str!("../vipd.service");
+
+/// `systemd-analyze verify` on `unit_text`, written as vipd.service with ExecStart and
+/// ExecReload pointed at an executable that exists here (verify insists on it; the
+/// package test verifies the installed unit with the installed binary and manual pages).
+fn verify(unit_text: &str, name: &str) -> (bool, String) {
+    let dir = scratch(name);
+    let exe = dir.join("vipd");
+    std::fs::write(&exe, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let unit = dir.join("vipd.service");
+    std::fs::write(
+        &unit,
+        unit_text.replace("/usr/sbin/vipd", exe.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = run(Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit));
+    (out.status.success(), text(&out))
+}
+
+/// A clean unit: exit 0 and nothing printed (verify exits 0 on unknown keys and bad
+/// values, only printing them, so silence is the test).
+#[test]
+fn the_unit_passes_systemd_analyze_verify_without_a_word() {
+    let (ok, said) = verify(UNIT, "unit-verify");
+    assert!(ok && said.is_empty(), "systemd-analyze verify:\n{said}");
+}
+
+#[test]
+fn a_broken_unit_is_reported() {
+    for (what, from, to) in [
+        ("a misspelt key", "KillMode=mixed", "KilMode=mixed"),
+        ("a bad value", "Type=notify", "Type=notifyy"),
+        (
+            "a missing program",
+            "ExecReload=/bin/kill",
+            "ExecReload=/bin/kil",
+        ),
+    ] {
+        assert!(UNIT.contains(from), "{from}");
+        let (ok, said) = verify(&UNIT.replacen(from, to, 1), "unit-broken");
+        assert!(!ok || !said.is_empty(), "{what} went unnoticed");
+    }
+}
+
+fn values(key: &str) -> Vec<&'static str> {
+    UNIT.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+fn value(key: &str) -> &'static str {
+    match values(key)[..] {
+        [v] => v,
+        ref vs => panic!("{key} is set {} times", vs.len()),
+    }
+}
+
+#[test]
+fn the_unit_runs_the_packaged_binary_with_the_packaged_configuration() {
+    assert_eq!(value("Type"), "notify");
+    assert_eq!(
+        value("ExecStart"),
+        format!("/usr/sbin/vipd run --config {}", vipd::cli::DEFAULT_CONFIG)
+    );
+    assert_eq!(value("ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert_eq!(value("Restart"), "on-failure");
+    assert_eq!(
+        value("RestrictRealtime"),
+        "no",
+        "the event loop is SCHED_RR"
+    );
+    // vipd pets the watchdog every WatchdogSec/2 from its event loop.
+    let watchdog: u64 = value("WatchdogSec").trim_end_matches('s').parse().unwrap();
+    assert!((2..=30).contains(&watchdog), "a few seconds: {watchdog}");
+    // The default control socket lives in the runtime directory systemd creates.
+    let config =
+        vipd::config::Config::load(&dist().join("vipd.toml"), &vipd::config::LocalHost).unwrap();
+    assert_eq!(
+        config.global.control_socket.parent().unwrap(),
+        std::path::Path::new("/run").join(value("RuntimeDirectory"))
+    );
+    // The package installs the unit from here (cargo-deb's systemd-units).
+    let manifest = std::fs::read_to_string(dist().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("systemd-units"), "{manifest}");
+}
+
+/// The bounding set is what vipd keeps after start-up (with `script_user`, the larger
+/// set) plus exactly what start-up itself needs; the unit's comment names each.
+#[test]
+fn the_bounding_set_is_what_vipd_keeps_plus_what_start_up_needs() {
+    let unit: BTreeSet<String> = value("CapabilityBoundingSet")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut want: BTreeSet<String> = vipd::daemon::privileges::kept(true)
+        .into_iter()
+        .map(|c| c.to_string())
+        .collect();
+    // Loading the program (the verifier), SCHED_RR for the loop, dropping the bounding set.
+    want.extend(["CAP_PERFMON", "CAP_SYS_NICE", "CAP_SETPCAP"].map(str::to_owned));
+    assert_eq!(unit, want);
+    for cap in &unit {
+        assert!(
+            UNIT.lines()
+                .filter(|l| l.starts_with('#'))
+                .any(|l| l.contains(cap.as_str())),
+            "the unit's comments do not say why it keeps {cap}"
+        );
+    }
+    assert_eq!(value("NoNewPrivileges"), "yes");
+    assert_eq!(value("AmbientCapabilities"), "");
+}
