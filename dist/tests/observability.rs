@@ -20,6 +20,7 @@ fn sample() -> vipd::control::Status {
             "master_down_interval_ms": 341.4, "last_transition": null, "transitions": 1,
             "adverts_sent": 10, "adverts_received": 0, "adverts_invalid": 1,
             "adverts_rejected": {"version_mismatch": 1},
+            "bfd_probes": 3, "bfd_probes_answered": 2,
             "vips": ["192.0.2.1/24"], "vmac": null, "slot": 0, "sync_group": null,
             "tracking": [],
             "dataplane": {"answering": true, "lease_remaining_ms": 300.0}
@@ -28,7 +29,12 @@ fn sample() -> vipd::control::Status {
         "conflicts": [{"vip": "192.0.2.1", "mac": "02:00:00:00:00:99", "count": 1, "last_seen_ago_ms": 5}],
         "loop_lag": {"worst_us": 90, "recent_worst_us": 80, "count": 10, "sum_seconds": 0.0004,
                      "buckets": [9, 10, 10, 10, 10, 10, 10, 10]},
-        "connections_refused": {"metrics": 2}
+        "connections_refused": {"metrics": 2},
+        "bfd": [{"interface": "eth0", "peer": "192.0.2.12", "local": "192.0.2.11", "state": "up",
+                 "subscribed": true, "echo": true, "detection_ms": 3000.0,
+                 "echo_detection_ms": 3.0, "last_down": "echo-function-failed",
+                 "last_down_ago_ms": 5000, "downs": {"echo-function-failed": 1},
+                 "local_discriminator": 1, "remote_discriminator": 2}]
     }))
     .expect("a valid status")
 }
@@ -163,7 +169,7 @@ fn promtool_checks_the_rules() {
         .current_dir(dist().join("prometheus")));
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("SUCCESS: 11 rules found"),
+        text(&out).contains("SUCCESS: 13 rules found"),
         "{}",
         text(&out)
     );
