@@ -309,7 +309,9 @@ impl Daemon {
             || matches!(outcome, Outcome::Rejected(_));
         match outcome {
             Outcome::Rejected(e) => {
-                error!("reload rejected, still running the previous configuration:\n{e}")
+                // One line per event (the journal splits lines): the problems joined.
+                let problems = e.to_string().lines().collect::<Vec<_>>().join("; ");
+                error!(%problems, "reload rejected, still running the previous configuration")
             }
             Outcome::Ready(p) if p.generation != self.generation => {
                 // Groups changed while it was prepared (an interface came back): again.

@@ -283,6 +283,17 @@ async fn build(
                 .with_context(|| format!("instance {}: route device {d}", inst.name))?;
             devs.insert(l.name.clone(), (l.ifindex, l.mac));
         }
+        // Entries before the program: from its first frame it knows this instance's VRID,
+        // so none of its adverts is mistaken for another speaker's.
+        entries::write(
+            plane.dp.maps_mut(),
+            link.ifindex,
+            link.mac,
+            &devs,
+            slot,
+            &inst,
+        )
+        .with_context(|| format!("instance {}: writing map entries", inst.name))?;
         for l in &dev_links {
             if !plane.attached.contains_key(&l.ifindex) {
                 let mode = plane
@@ -293,15 +304,6 @@ async fn build(
                 plane.attached.insert(l.ifindex, l.name.clone());
             }
         }
-        entries::write(
-            plane.dp.maps_mut(),
-            link.ifindex,
-            link.mac,
-            &devs,
-            slot,
-            &inst,
-        )
-        .with_context(|| format!("instance {}: writing map entries", inst.name))?;
         if inst.vmac && inst.family == Family::Ipv4 {
             keep_arp_off_the_vips(&inst.interface);
         }

@@ -65,6 +65,20 @@ pub fn drop_to(keep: &CapsHashSet) -> Result<()> {
                 .with_context(|| format!("dropping {cap} from the bounding set"))?;
         }
     }
+    let permitted = caps::read(None, CapSet::Permitted).context("reading the permitted set")?;
+    let mut missing: Vec<String> = keep
+        .iter()
+        .filter(|c| !permitted.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        anyhow::bail!(
+            "vipd needs {} and was started without (a service's CapabilityBoundingSet or \
+             AmbientCapabilities must include it)",
+            missing.join(", ")
+        );
+    }
     caps::clear(None, CapSet::Ambient).context("clearing the ambient set")?;
     caps::clear(None, CapSet::Inheritable).context("clearing the inheritable set")?;
     caps::set(None, CapSet::Effective, keep).context("setting the effective set")?;
