@@ -49,13 +49,23 @@ pub const FAMILY_IPV4: u8 = 4;
 pub const FAMILY_IPV6: u8 = 6;
 
 /// Map capacities. Sized for 255 VRIDs on 4 interfaces in both families with room to spare,
-/// and 10,000+ VIPs.
-pub const MAX_VIPS: u32 = 65_536;
+/// and 16,384 VIPs.
+///
+/// The hash maps are created with [`MAP_F_NO_PREALLOC`]: an entry's memory is allocated
+/// when it is inserted, so a map costs its bucket array (16 bytes per power-of-two bucket)
+/// plus what is configured, not its capacity. `CONFLICTS` is an LRU map, which the kernel
+/// always preallocates, hence its small capacity (the least recently seen conflicts go).
+/// Capacities and flags are part of the pinned-map layout (`dataplane::tables` checks
+/// them): pins from a vipd with other values are refused as foreign.
+pub const MAX_VIPS: u32 = 16_384;
 pub const MAX_GROUPS: u32 = 1_024;
 pub const MAX_POLICIES: u32 = 4_096;
 pub const MAX_PEERS: u32 = 4_096;
 pub const MAX_VMACS: u32 = 4_096;
-pub const MAX_CONFLICTS: u32 = 1_024;
+pub const MAX_CONFLICTS: u32 = 256;
+
+/// `BPF_F_NO_PREALLOC`: the map_flags of every hash map but the LRU one.
+pub const MAP_F_NO_PREALLOC: u32 = 1;
 
 /// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
 /// rest must be zero so that one address has exactly one key.

@@ -6,24 +6,27 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey, VmacValue,
+    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
+    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey, VmacValue,
 };
 
+/// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).
+const NO_PREALLOC: usize = MAP_F_NO_PREALLOC as usize;
+
 #[btf_map]
-pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
 pub static GROUP_STATE: Array<GroupState, { MAX_GROUPS as usize }> = Array::new();
 
 #[btf_map]
-pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }> = HashMap::new();
+pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
-pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }> = HashMap::new();
+pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
-pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }> = HashMap::new();
+pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
 pub static CONFLICTS: LruHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> = LruHashMap::new();

@@ -7,7 +7,7 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
+    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
     MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey,
     VmacValue, maps,
 };
@@ -22,26 +22,33 @@ struct Spec {
     key: usize,
     value: usize,
     max: u32,
+    flags: u32,
 }
 
 const SPECS: [Spec; 8] = [
-    spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS),
-    spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS),
-    spec::<PolicyKey, Policy>(maps::VRRP_POLICY, MapType::Hash, MAX_POLICIES),
-    spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS),
-    spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS),
-    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS),
-    spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1),
-    spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS),
+    spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
+    spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
+    spec::<PolicyKey, Policy>(
+        maps::VRRP_POLICY,
+        MapType::Hash,
+        MAX_POLICIES,
+        MAP_F_NO_PREALLOC,
+    ),
+    spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS, MAP_F_NO_PREALLOC),
+    spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS, MAP_F_NO_PREALLOC),
+    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS, 0),
+    spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1, 0),
+    spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS, 0),
 ];
 
-const fn spec<K, V>(name: &'static str, kind: MapType, max: u32) -> Spec {
+const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
     Spec {
         name,
         kind,
         key: size_of::<K>(),
         value: size_of::<V>(),
         max,
+        flags,
     }
 }
 
@@ -70,6 +77,15 @@ pub(super) fn check_pinned(dir: &Path) -> Result<()> {
             return Err(foreign(format!(
                 "key/value/max_entries {}/{}/{}, expected {}/{}/{}",
                 got.0, got.1, got.2, s.key, s.value, s.max
+            )));
+        }
+        // Allocation flags are layout too: a preallocated map from an older vipd is
+        // refused like any other foreign object rather than silently reused.
+        if info.map_flags() != s.flags {
+            return Err(foreign(format!(
+                "map_flags {:#x}, expected {:#x}",
+                info.map_flags(),
+                s.flags
             )));
         }
     }
@@ -313,8 +329,20 @@ mod tests {
     fn releases_are_one_record_per_group_slot() {
         let s = SPECS.iter().find(|s| s.name == maps::RELEASES).unwrap();
         assert_eq!(
-            (s.kind, s.key, s.value, s.max),
-            (MapType::Array, 4, 48, MAX_GROUPS)
+            (s.kind, s.key, s.value, s.max, s.flags),
+            (MapType::Array, 4, 48, MAX_GROUPS, 0)
         );
+    }
+
+    #[test]
+    fn hash_maps_allocate_entries_on_insert_and_the_lru_map_is_preallocated() {
+        for s in &SPECS {
+            let want = if s.kind == MapType::Hash {
+                MAP_F_NO_PREALLOC
+            } else {
+                0
+            };
+            assert_eq!(s.flags, want, "{}", s.name);
+        }
     }
 }
