@@ -1,6 +1,5 @@
 //! Harness for vipd's privileged tests.
 
-pub mod bench;
 pub mod frames;
 pub mod lab;
 pub mod xdp;

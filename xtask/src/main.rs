@@ -28,7 +28,8 @@ enum Task {
         #[arg(long)]
         release: bool,
     },
-    /// fmt check, clippy -D warnings, unit tests, privileged program and lab tests.
+    /// fmt check, clippy -D warnings, unit tests, privileged program and lab tests, and a
+    /// quick benchmark smoke run.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
         #[arg(last = true)]
@@ -55,7 +56,7 @@ enum Task {
         /// A few seconds per item: checks the machinery, not the machine.
         #[arg(long)]
         quick: bool,
-        /// Comma-separated items: arp, cost, failover, takeover, resilience, scale.
+        /// Comma-separated items (see `vip-bench --help`).
         #[arg(long)]
         only: Option<String>,
         /// Repeats per measurement (overrides each item's default).

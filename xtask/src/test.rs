@@ -47,7 +47,16 @@ pub fn test(extra: &[String]) -> Result<()> {
         c.arg("--");
     }
     c.arg("--test-threads=1");
-    summarise(c)
+    let tests = summarise(c);
+    // The benchmark harness is not compiled into any test: run it, briefly, so it cannot
+    // rot. It fails the suite when an item cannot be measured, never on a missed goal.
+    // Skipped with a test-name filter (a focused run).
+    let smoke = if extra.is_empty() {
+        crate::bench::smoke()
+    } else {
+        Ok(())
+    };
+    tests.and(smoke)
 }
 
 /// Runs `cargo test`, echoing everything, and prints one total over all test binaries.

@@ -30,7 +30,7 @@ use super::{
     stats::{Summary, cell_opt, json_opt},
     svg::{Class, Segment, Timeline},
 };
-use crate::lab::{Kind, Lab, Method, ProbeRun};
+use vip_tests::lab::{Kind, Lab, Method, ProbeRun};
 
 const PROBE_EVERY: Duration = Duration::from_millis(1);
 const MASTER_PRIORITY: u8 = 200;

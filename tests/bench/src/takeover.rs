@@ -33,7 +33,7 @@ use super::{
     stats::{Summary, cell_opt, json_opt},
     sweep::{Spec, Sweeper, answered},
 };
-use crate::lab::{Kind, Lab, Mac};
+use vip_tests::lab::{Kind, Lab, Mac};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 const SAMPLE: usize = 16;

@@ -29,7 +29,7 @@ use super::{
     stats::{Summary, cell_opt, json_opt},
     wire::advert_v3,
 };
-use crate::lab::{Lab, Method};
+use vip_tests::lab::{Lab, Method};
 
 const INTERVAL: Duration = Duration::from_millis(10);
 const VRID: u8 = 51;

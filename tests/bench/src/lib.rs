@@ -20,6 +20,7 @@ pub mod cost;
 pub mod failover;
 pub mod flood;
 pub mod procstat;
+pub mod readme;
 pub mod report;
 pub mod resilience;
 pub mod routers;
@@ -95,7 +96,7 @@ impl Goal {
     pub fn mark(&self) -> &'static str {
         match self.met {
             Some(true) => "pass",
-            Some(false) => "FAIL",
+            Some(false) => "miss",
             None => "n/a",
         }
     }
@@ -138,7 +139,7 @@ pub struct Outcome {
 
 /// Runs the selected items and writes the three output files.
 pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
-    crate::require_root();
+    vip_tests::require_root();
     std::fs::create_dir_all(&opts.out)?;
     let vipd = routers::VipdBinary::probe(opts.vipd.as_deref());
     eprintln!("bench: {}", vipd.describe());

@@ -18,7 +18,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 
-use crate::lab::{
+use vip_tests::lab::{
     Frr, FrrConfig, Keepalived, KeepalivedConfig, Lab, Node, Vipd, process, wait_until,
 };
 

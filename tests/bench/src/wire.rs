@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use crate::frames::{ethernet, inet_checksum};
+use vip_tests::frames::{ethernet, inet_checksum};
 
 /// 01:00:5e:00:00:12, the Ethernet group of 224.0.0.18.
 pub const VRRP_GROUP_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn advert_matches_keepalived_vrid51_vector_in_every_byte_but_the_ip_id() {
-        let vector = crate::frames::keepalived_vectors()
+        let vector = vip_tests::frames::keepalived_vectors()
             .into_iter()
             .find(|(n, _)| n == "keepalived-2.2.7_vrrpv3_ipv4_vrid51_prio150")
             .unwrap()

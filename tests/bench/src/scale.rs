@@ -18,7 +18,7 @@ use super::{
     routers::{Impl, Instance, Router as _, RouterSpec, VipdBinary, VipdRouter},
     stats::{Summary, cell_opt, json_opt, paired_ratio},
 };
-use crate::lab::{Lab, Node, Proc, netns, process, wait_until};
+use vip_tests::lab::{Lab, Node, Proc, netns, process, wait_until};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 
