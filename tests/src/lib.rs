@@ -1,6 +1,7 @@
 //! Harness for vipd's privileged tests.
 
 pub mod frames;
+pub mod wire;
 pub mod lab;
 pub mod xdp;
 

@@ -24,10 +24,10 @@ use vipd::objects;
 use super::{
     Options, Section,
     stats::{Summary, cell_opt, json_opt},
-    wire::{VRRP_OFF, advert_v3, fix_ip_checksum},
 };
 use vip_tests::{
     frames,
+    wire::{VRRP_OFF, advert_v3, fix_ip_checksum},
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS, XDP_TX},
 };
 

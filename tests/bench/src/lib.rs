@@ -29,7 +29,6 @@ pub mod stats;
 pub mod svg;
 pub mod sweep;
 pub mod takeover;
-pub mod wire;
 
 use std::{
     path::PathBuf,

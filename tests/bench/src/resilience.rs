@@ -7,7 +7,10 @@
 //! - `forged peer`: well-formed priority-254 adverts from the attacker's own address.
 //!   RFC 5798 routers accept them (keepalived in multicast mode has no source filter:
 //!   its master steps down); vipd is configured with `allowed_peers` = the other router,
-//!   so its XDP program drops them before the daemon sees them.
+//!   so its XDP program drops them before the daemon sees them. keepalived also runs with
+//!   its own documented defence, unicast peers and `check_unicast_src`; to reach a router
+//!   that no longer listens to the group, this flood alternates the group with unicast
+//!   copies addressed to each router.
 //!
 //! Per flood: **transitions**, state changes on both routers from just before the flood
 //! until they are back to r1 master / r2 backup (any is false: no real router failed);
@@ -27,9 +30,11 @@ use super::{
     procstat::CpuWindow,
     routers::{Impl, Router, RouterSpec, State, VipdBinary, start, wait_state},
     stats::{Summary, cell_opt, json_opt},
-    wire::advert_v3,
 };
-use vip_tests::lab::{Lab, Method};
+use vip_tests::{
+    lab::{Lab, Method},
+    wire::{advert_v3, advert_v3_to},
+};
 
 const INTERVAL: Duration = Duration::from_millis(10);
 const VRID: u8 = 51;
@@ -73,7 +78,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     } else {
         (50_000, Duration::from_secs(3))
     };
-    let impls = vipd.with(&[Impl::Keepalived]);
+    let impls = vipd.with(&[Impl::Keepalived, Impl::KeepalivedUnicast]);
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for repeat in 0..repeats {
@@ -132,6 +137,20 @@ fn pair(
             Kind::UnknownVrid => advert_v3(at.mac, at.ipv4, 99, 254, 1, &vips),
             Kind::ForgedPeer => advert_v3(at.mac, at.ipv4, VRID, 254, 1, &vips),
         };
+        let mut frames = vec![frame.clone()];
+        if kind == Kind::ForgedPeer {
+            for r in [r1n, r2n] {
+                frames.push(advert_v3_to(
+                    (r.mac, r.ipv4),
+                    at.mac,
+                    at.ipv4,
+                    VRID,
+                    254,
+                    1,
+                    &vips,
+                ));
+            }
+        }
         converged(Duration::from_secs(10))?;
         // Quiet time so nothing from the previous flood is still being handled.
         std::thread::sleep(Duration::from_millis(300));
@@ -151,7 +170,7 @@ fn pair(
         let sent = Flooder::start(Flood {
             ns: at.ns.clone(),
             ifname: at.ifname.clone(),
-            frames: vec![frame],
+            frames,
             rate,
             max_frames: (rate as f64 * time.as_secs_f64()) as u64,
             max_time: time + Duration::from_secs(1),

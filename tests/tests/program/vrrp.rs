@@ -5,7 +5,7 @@ use vip_common::{
     PolicyKey, Release, v4_in_16,
 };
 use vip_tests::{
-    bench::wire::advert_v3,
+    wire::advert_v3,
     frames::{self, Ext},
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS},
 };
