@@ -20,9 +20,11 @@ pub mod maps {
     pub const CONFLICTS: &str = "CONFLICTS";
     pub const STATS: &str = "STATS";
     pub const RELEASES: &str = "RELEASES";
+    pub const VIPS_VERSION: &str = "VIPS_VERSION";
 
-    /// Every map the responder program owns, in the order they are pinned.
-    pub const ALL: [&str; 8] = [
+    /// Every map the responder program owns and pins, in the order they are pinned. (Its
+    /// per-CPU lookup cache, `VIP_CACHE`, is private to each loaded program: not pinned.)
+    pub const ALL: [&str; 9] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -31,6 +33,7 @@ pub mod maps {
         CONFLICTS,
         STATS,
         RELEASES,
+        VIPS_VERSION,
     ];
 }
 
@@ -67,6 +70,20 @@ pub const MAX_CONFLICTS: u32 = 256;
 /// `BPF_F_NO_PREALLOC`: the map_flags of every hash map but the LRU one.
 pub const MAP_F_NO_PREALLOC: u32 = 1;
 
+/// The single value of `VIPS_VERSION`: a token every writer of `VIPS` replaces with a new,
+/// different one *after* each change. The program keeps its last VIP lookup per CPU with
+/// the token it read *before* that lookup and reuses it only while the token is unchanged,
+/// so a change is never missed: whichever way a lookup and a write interleave, the token
+/// moves after the write. A token rather than a counter, so two writers need no atomic
+/// increment (see [`vips_version_token`]).
+pub type VipsVersion = u64;
+
+/// A token unlike any other writer's recent one: `now_ns` (CLOCK_MONOTONIC) with the
+/// writer's pid in the top bits.
+pub const fn vips_version_token(now_ns: u64, pid: u32) -> VipsVersion {
+    now_ns ^ ((pid as u64) << 44)
+}
+
 /// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
 /// rest must be zero so that one address has exactly one key.
 ///
@@ -101,6 +118,14 @@ impl VipKey {
             _pad: 0,
             addr: v4_in_16(addr),
         }
+    }
+
+    /// The key as three 8-byte words, for comparing keys in three instructions.
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 3] {
+        // SAFETY: 24 bytes without padding (asserted in the tests) read as three u64s;
+        // every bit pattern is a valid u64.
+        unsafe { core::ptr::read_unaligned(self as *const Self as *const [u64; 3]) }
     }
 
     pub const fn v6(ifindex: u32, vlan: u16, addr: [u8; 16]) -> Self {
@@ -540,6 +565,15 @@ mod tests {
         assert_eq!(size_of::<Policy>(), 1 + 1 + 2 + 4 + 8);
         assert_eq!(size_of::<Release>(), 8 + 8 + 16 + 1 + 1 + 1 + 1 + 2 + 10);
         assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
+    }
+
+    #[test]
+    fn key_words_cover_every_byte() {
+        let mut k = VipKey::v4(7, 3, [192, 0, 2, 1]);
+        let a = k.words();
+        k.addr[15] = 1;
+        assert_ne!(a, k.words());
+        assert_eq!(a[0], u64::from_ne_bytes([7, 0, 0, 0, 3, 0, 4, 0]));
     }
 
     #[test]

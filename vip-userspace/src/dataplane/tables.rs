@@ -7,7 +7,8 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
+    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, VipsVersion,
+    vips_version_token, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
     MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey,
     VmacValue, maps,
 };
@@ -25,7 +26,7 @@ struct Spec {
     flags: u32,
 }
 
-const SPECS: [Spec; 8] = [
+const SPECS: [Spec; 9] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
     spec::<PolicyKey, Policy>(
@@ -39,6 +40,7 @@ const SPECS: [Spec; 8] = [
     spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS, 0),
     spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1, 0),
     spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS, 0),
+    spec::<u32, VipsVersion>(maps::VIPS_VERSION, MapType::Array, 1, 0),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
@@ -102,6 +104,7 @@ pub struct Maps {
     conflicts: HashMap<MapData, VipKey, Conflict>,
     stats: PerCpuArray<MapData, Counters>,
     releases: Array<MapData, Release>,
+    vips_version: Array<MapData, VipsVersion>,
 }
 
 fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
@@ -146,18 +149,44 @@ impl Maps {
             releases: get(maps::RELEASES)?
                 .try_into()
                 .map_err(map_err(maps::RELEASES))?,
+            vips_version: get(maps::VIPS_VERSION)?
+                .try_into()
+                .map_err(map_err(maps::VIPS_VERSION))?,
         })
     }
 
     pub fn add_vip(&mut self, key: VipKey, value: VipValue) -> Result<()> {
-        self.vips
+        let r = self
+            .vips
             .insert(key, value, 0)
-            .map_err(map_err("adding a VIP"))
+            .map_err(map_err("adding a VIP"));
+        // Whether or not the write took: the program must never keep a lookup from
+        // before an attempted change.
+        self.vips_changed()?;
+        r
     }
 
     /// Removes a VIP; absent is fine.
     pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
-        ignore_missing(self.vips.remove(key)).map_err(map_err("removing a VIP"))
+        let r = ignore_missing(self.vips.remove(key)).map_err(map_err("removing a VIP"));
+        self.vips_changed()?;
+        r
+    }
+
+    /// Moves `VIPS_VERSION` on after a change to `VIPS`, so the program's per-CPU lookup
+    /// caches drop what they hold (see `vip_common::VipsVersion`).
+    fn vips_changed(&mut self) -> Result<()> {
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+            .unwrap_or(0);
+        let old = self.vips_version.get(&0, 0).unwrap_or(0);
+        let mut token = vips_version_token(now, std::process::id());
+        if token == old {
+            token = token.wrapping_add(1);
+        }
+        self.vips_version
+            .set(0, token, 0)
+            .map_err(map_err("moving VIPS_VERSION on"))
     }
 
     pub fn vips(&self) -> Result<Vec<(VipKey, VipValue)>> {
