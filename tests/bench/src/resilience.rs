@@ -20,7 +20,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
 use super::{
@@ -115,9 +115,10 @@ fn pair(
     let r1 = start(imp, &lab, r1n, &spec(200, IpAddr::V4(r2n.ipv4)), vipd)?;
     let r2 = start(imp, &lab, r2n, &spec(100, IpAddr::V4(r1n.ipv4)), vipd)?;
     let converged = |timeout| -> Result<()> {
-        wait_state(r1.as_ref(), State::Master, timeout)?;
-        wait_state(r2.as_ref(), State::Backup, timeout)?;
-        Ok(())
+        wait_state(r1.as_ref(), State::Master, timeout)
+            .and_then(|_| wait_state(r2.as_ref(), State::Backup, timeout))
+            .map(drop)
+            .with_context(|| format!("r1's log:\n{}", tail(&r1.log(), 15)))
     };
     converged(Duration::from_secs(10))?;
     let vips = [match vip {
@@ -320,4 +321,9 @@ fn section(
         goals: vec![goal],
         ..Default::default()
     }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

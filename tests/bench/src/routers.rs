@@ -122,6 +122,9 @@ pub struct RouterSpec {
     /// Sources admitted for this VRID (vipd's `allowed_peers`; keepalived and FRR in
     /// multicast mode have no equivalent and ignore it).
     pub allowed_peers: Vec<IpAddr>,
+    /// Answer from the virtual MAC (vipd `vmac = true`, keepalived `use_vmac`). FRR's
+    /// vrrpd always does (its macvlan carries the VMAC).
+    pub vmac: bool,
 }
 
 impl RouterSpec {
@@ -134,6 +137,7 @@ impl RouterSpec {
             version: 3,
             interface: "eth0".into(),
             allowed_peers: Vec::new(),
+            vmac: false,
         }
     }
 }
@@ -330,6 +334,9 @@ pub fn keepalived_config(spec: &RouterSpec) -> KeepalivedConfig {
         }
         extra.push("}".into());
     }
+    if spec.vmac {
+        extra.push("use_vmac".into());
+    }
     KeepalivedConfig {
         vrid: spec.vrid,
         priority: spec.priority,
@@ -493,6 +500,9 @@ pub fn vipd_sections(instances: &[Instance]) -> String {
         );
         if !s.allowed_peers.is_empty() {
             let _ = writeln!(c, "allowed_peers = [{}]", list(&s.allowed_peers));
+        }
+        if s.vmac {
+            let _ = writeln!(c, "vmac = true");
         }
         c.push('\n');
     }
