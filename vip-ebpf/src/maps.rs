@@ -7,7 +7,8 @@ use aya_ebpf::{
 };
 use vip_common::{
     Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
-    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, VipsVersion, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey, VmacValue,
+    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue,
+    VipsVersion, VmacKey, VmacValue,
 };
 
 /// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).
@@ -20,7 +21,8 @@ pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }, NO_PREALLOC> =
 pub static GROUP_STATE: Array<GroupState, { MAX_GROUPS as usize }> = Array::new();
 
 #[btf_map]
-pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }, NO_PREALLOC> = HashMap::new();
+pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }, NO_PREALLOC> =
+    HashMap::new();
 
 #[btf_map]
 pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }, NO_PREALLOC> = HashMap::new();

@@ -57,12 +57,14 @@ pub fn bench(args: &BenchArgs) -> Result<()> {
     if !args.quick && args.only.is_none() {
         let kept = root.join("tests/bench/results.md");
         std::fs::copy(out.join("results.md"), &kept)?;
-        run(std::process::Command::new(root.join("target/release/vip-bench"))
-            .current_dir(&root)
-            .args(["readme", "--results"])
-            .arg(&kept)
-            .arg("--readme")
-            .arg(root.join("README.md")))?;
+        run(
+            std::process::Command::new(root.join("target/release/vip-bench"))
+                .current_dir(&root)
+                .args(["readme", "--results"])
+                .arg(&kept)
+                .arg("--readme")
+                .arg(root.join("README.md")),
+        )?;
         eprintln!(
             "xtask bench: copied results.md to {} and regenerated README.md's table",
             kept.display()

@@ -437,7 +437,10 @@ fn section(
     );
     for (v, label) in [
         (Variant::Responder, "vipd XDP responder (VIP owned)"),
-        (Variant::Bare, "bare responder: same answer, no maps or counters"),
+        (
+            Variant::Bare,
+            "bare responder: same answer, no maps or counters",
+        ),
         (Variant::Kernel, "kernel (XDP_PASS, VIP on the interface)"),
         (Variant::Ceiling, "ceiling: MAC-swap XDP_TX"),
     ] {

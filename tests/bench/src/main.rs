@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use vip_bench::{ITEMS, Options, readme};
 
 #[derive(Parser)]
-#[command(name = "vip-bench", about = "vipd next to keepalived and FRR, in namespace labs")]
+#[command(
+    name = "vip-bench",
+    about = "vipd next to keepalived and FRR, in namespace labs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

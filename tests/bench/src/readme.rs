@@ -83,7 +83,9 @@ pub fn section(results: &str) -> String {
 
 /// `readme` with its generated section replaced by the one `results` generates.
 pub fn rewrite(readme: &str, results: &str) -> Result<String> {
-    let start = readme.find(BEGIN).context("README has no bench:begin marker")?;
+    let start = readme
+        .find(BEGIN)
+        .context("README has no bench:begin marker")?;
     let end = readme[start..]
         .find(END)
         .map(|i| start + i + END.len())
@@ -98,8 +100,8 @@ pub fn rewrite(readme: &str, results: &str) -> Result<String> {
 
 /// Rewrites (or, with `check`, only compares) the section of the README at `readme`.
 pub fn update_file(results: &Path, readme: &Path, check: bool) -> Result<()> {
-    let r = std::fs::read_to_string(results)
-        .with_context(|| format!("read {}", results.display()))?;
+    let r =
+        std::fs::read_to_string(results).with_context(|| format!("read {}", results.display()))?;
     let old =
         std::fs::read_to_string(readme).with_context(|| format!("read {}", readme.display()))?;
     let new = rewrite(&old, &r)?;

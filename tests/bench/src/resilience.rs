@@ -72,7 +72,7 @@ struct Run {
 }
 
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
-    let repeats = opts.repeats(3, 1);
+    let repeats = opts.repeats(2, 1);
     let (rate, time) = if opts.quick {
         (20_000, Duration::from_millis(500))
     } else {

@@ -164,10 +164,7 @@ pub trait Router: Send + Sync {
     /// `kill -9` of the VRRP process alone, where the implementation has a parent that
     /// respawns it (keepalived); an error elsewhere.
     fn kill9_vrrp_child(&self) -> Result<()> {
-        bail!(
-            "{} has no respawning parent",
-            self.implementation().name()
-        )
+        bail!("{} has no respawning parent", self.implementation().name())
     }
     /// Every process of the implementation right now (for CPU and memory).
     fn pids(&self) -> Vec<i32>;

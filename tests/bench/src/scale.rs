@@ -66,8 +66,8 @@ impl Window {
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     let shape = if opts.quick {
         Shape {
-            vrids: 16,
-            interfaces: 2,
+            vrids: 8,
+            interfaces: 1,
         }
     } else {
         Shape {
@@ -98,7 +98,9 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             }
         }
     }
-    Ok(section(&all, &impls, shape, repeats, windows, window, errors))
+    Ok(section(
+        &all, &impls, shape, repeats, windows, window, errors,
+    ))
 }
 
 /// Softirq time of every CPU so far, in seconds (the `softirq` column of `/proc/stat`).

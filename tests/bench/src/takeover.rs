@@ -110,8 +110,7 @@ impl InstallPoll {
     }
 
     fn stop(self) -> Result<Option<(Instant, Duration)>> {
-        self.stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread
             .join()
             .map_err(|_| anyhow::anyhow!("the install poll panicked"))?
@@ -129,7 +128,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     } else {
         Duration::from_secs(60)
     };
-    let repeats = opts.repeats(3, 1);
+    let repeats = opts.repeats(2, 1);
     let impls = vipd.with(&[Impl::Keepalived]);
     let mut runs: Vec<Run> = Vec::new();
     let mut errors = Vec::new();

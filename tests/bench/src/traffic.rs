@@ -79,7 +79,8 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             vec![false, true],
         )
     };
-    let repeats = opts.repeats(2, 1);
+    // One run per cell in a full run: fifteen cells of eight seconds each.
+    let repeats = opts.repeats(1, 1);
     let impls = vipd.with(&[Impl::Keepalived, Impl::Frr]);
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
@@ -180,7 +181,16 @@ fn server_ns(lab: &Lab) -> Result<ServerNs> {
     let r2 = lab.router(2).ipv4.to_string();
     netns::ip(
         ns,
-        &["route", "add", "192.0.2.0/24", "via", &r2, "dev", "sv2", "onlink"],
+        &[
+            "route",
+            "add",
+            "192.0.2.0/24",
+            "via",
+            &r2,
+            "dev",
+            "sv2",
+            "onlink",
+        ],
     )?;
     Ok(sv)
 }
@@ -328,7 +338,13 @@ fn scenario(
     wait_state(r2.as_ref(), State::Backup, settle)?;
     netns::ip(
         &cl.ns,
-        &["route", "add", &format!("{SERVER}/32"), "via", &vip.to_string()],
+        &[
+            "route",
+            "add",
+            &format!("{SERVER}/32"),
+            "via",
+            &vip.to_string(),
+        ],
     )?;
     let stream = Stream::start(&sv.ns, &cl.ns)?;
     let max = PRE + settle + POST + Duration::from_secs(1);
@@ -352,9 +368,11 @@ fn scenario(
         bail!("the TCP stream barely ran before the failure ({before} arrivals)");
     }
     let pinged: Vec<_> = ping.between(ping.started, t_fail).collect();
-    if pinged.is_empty() || pinged.iter().filter(|p| p.answered()).count() * 10 < pinged.len() * 9
-    {
-        bail!("the ping was not answered before the failure: {}", ping.summary());
+    if pinged.is_empty() || pinged.iter().filter(|p| p.answered()).count() * 10 < pinged.len() * 9 {
+        bail!(
+            "the ping was not answered before the failure: {}",
+            ping.summary()
+        );
     }
     let (tcp, tcp_open) = stall(&arrivals, t_fail, t_end);
     drop(lab);
@@ -367,7 +385,10 @@ fn scenario(
         tcp_stall_ms: ms(tcp),
         tcp_open,
         icmp_outage_ms: ms(gap_after(&ping, t_fail - EVERY)),
-        icmp_lost: ping.between(t_fail, t_end).filter(|p| !p.answered()).count(),
+        icmp_lost: ping
+            .between(t_fail, t_end)
+            .filter(|p| !p.answered())
+            .count(),
     })
 }
 
@@ -422,7 +443,10 @@ fn section(
                 } else {
                     cell_opt(tcp, 1)
                 };
-                let (retried, failed) = tally.get(&(failure, vmac, imp)).copied().unwrap_or_default();
+                let (retried, failed) = tally
+                    .get(&(failure, vmac, imp))
+                    .copied()
+                    .unwrap_or_default();
                 md.push_str(&format!(
                     "| {} | {} | {} | {tcp_cell} | {} | {} | {retried} / {failed} |\n",
                     if vmac { "on" } else { "off" },
@@ -467,10 +491,9 @@ fn section(
             let mut met = true;
             let mut detail = format!("vipd TCP {vt:.0} ms, ICMP {vi:.0} ms");
             for b in bases {
-                if let (Some(bt), Some(bi)) = (
-                    med(b, |o| o.tcp_stall_ms),
-                    med(b, |o| o.icmp_outage_ms),
-                ) {
+                if let (Some(bt), Some(bi)) =
+                    (med(b, |o| o.tcp_stall_ms), med(b, |o| o.icmp_outage_ms))
+                {
                     // A probe interval of slack on ICMP, 5 % on TCP (its back-off steps).
                     met &= vi <= bi + ms(EVERY) * 2.0 && vt <= bt * 1.05 + 2.0;
                     detail.push_str(&format!("; {} TCP {bt:.0} ms, ICMP {bi:.0} ms", b.name()));

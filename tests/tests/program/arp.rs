@@ -231,7 +231,10 @@ fn a_changed_or_removed_vip_is_seen_by_the_next_request_despite_the_lookup_cache
     r.maps().add_vip(key, vip_value(other_mac)).unwrap();
     let (verdict, out) = r.run(&request());
     assert_eq!(verdict, XDP_TX);
-    assert_eq!(out, frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP));
+    assert_eq!(
+        out,
+        frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP)
+    );
     r.maps().remove_vip(&key).unwrap();
     let frame = request();
     assert_eq!(r.run(&frame), (XDP_PASS, frame));
@@ -256,6 +259,9 @@ fn a_vip_written_by_another_handle_on_the_pinned_maps_is_seen_at_once() {
         .unwrap();
     assert_eq!(
         r.run(&request()),
-        (XDP_TX, frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP))
+        (
+            XDP_TX,
+            frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP)
+        )
     );
 }

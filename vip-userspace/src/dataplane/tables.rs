@@ -7,10 +7,9 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
 };
 use vip_common::{
-    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, VipsVersion,
-    vips_version_token, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS,
-    MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VmacKey,
-    VmacValue, maps,
+    Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
+    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey, Release, VipKey,
+    VipValue, VipsVersion, VmacKey, VmacValue, maps, vips_version_token,
 };
 
 use super::{DataplaneError, Result};
