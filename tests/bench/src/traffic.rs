@@ -1,8 +1,8 @@
 //! Item 7: what users feel — real traffic through the VIP while the master fails.
 //!
 //! ```text
-//!   cl ── br0 ──┬── r1:eth0   r1:up ──── sv1 ┐
-//!               └── r2:eth0   r2:up ──── sv2 ┴ sv (198.51.100.1 on lo)
+//!   cl ── br0 ──┬── r1:eth0   r1:svl ──── sv1 ┐
+//!               └── r2:eth0   r2:svl ──── sv2 ┴ sv (198.51.100.1 on lo)
 //! ```
 //! The client routes to a server behind the routers (198.51.100.1, namespace `sv`) via the
 //! VIP as its gateway, so its neighbour cache holds the VIP's MAC, learnt once, as a real
@@ -47,6 +47,8 @@ use super::{
 const INTERVAL: Duration = Duration::from_millis(100);
 const SERVER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const PORT: u16 = 5001;
+/// Each router's end of its link to the server.
+const ROUTER_LINK: &str = "svl";
 const EVERY: Duration = Duration::from_millis(1);
 const CHUNK: usize = 1024;
 /// Traffic before the failure: longer than the neighbour entry's locktime (1 s), which
@@ -167,14 +169,23 @@ fn server_ns(lab: &Lab) -> Result<ServerNs> {
         netns::ip(
             ns,
             &[
-                "link", "add", &here, "type", "veth", "peer", "name", "up", "netns", &r.ns,
+                "link",
+                "add",
+                &here,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                ROUTER_LINK,
+                "netns",
+                &r.ns,
             ],
         )?;
         netns::ip(ns, &["link", "set", &here, "up"])?;
-        netns::ip(&r.ns, &["link", "set", "up", "up"])?;
+        netns::ip(&r.ns, &["link", "set", "dev", ROUTER_LINK, "up"])?;
         netns::ip(
             &r.ns,
-            &["route", "add", &format!("{SERVER}/32"), "dev", "up"],
+            &["route", "add", &format!("{SERVER}/32"), "dev", ROUTER_LINK],
         )?;
     }
     // Replies always go back through r2: the return path is not what is measured.
