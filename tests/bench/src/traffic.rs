@@ -223,8 +223,22 @@ impl Stream {
             std::thread::spawn(move || -> Result<()> {
                 netns::enter_netns(&ns)?;
                 let l = TcpListener::bind(SocketAddr::new(IpAddr::V4(SERVER), PORT))?;
+                l.set_nonblocking(true)?;
                 let _ = ready_tx.send(());
-                let (mut c, _) = l.accept()?;
+                // Non-blocking, so a client that never connects cannot hang the stop.
+                let mut c = loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    match l.accept() {
+                        Ok((c, _)) => break c,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(5))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                c.set_nonblocking(false)?;
                 c.set_read_timeout(Some(Duration::from_millis(50)))?;
                 let mut buf = vec![0u8; 64 * 1024];
                 while !stop.load(Ordering::Relaxed) {
