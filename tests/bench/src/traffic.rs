@@ -372,6 +372,67 @@ fn scenario(
         ],
     )?;
     let stream = Stream::start(&sv.ns, &cl.ns)?;
+    let flowing = vip_tests::lab::wait_until(
+        "the TCP stream to flow",
+        Duration::from_millis(3500),
+        Duration::from_millis(10),
+        || Ok(!stream.arrivals.lock().unwrap().is_empty()),
+    );
+    if let Err(e) = flowing {
+        let show = |ns: &str, argv: &[&str]| {
+            netns::run(netns::nsenter(ns, argv)).unwrap_or_else(|e| format!("{e:#}"))
+        };
+        let why = format!(
+            "{e:#}; {:?}\nclient neighbours:\n{}bridge fdb:\n{}r1 links:\n{}r1 XDP:\n{}",
+            stream.stop().err(),
+            show(&cl.ns, &["ip", "neigh"]),
+            show(&lab.bridge_ns, &["bridge", "fdb", "show", "br", "br0"]),
+            show(&r1n.ns, &["ip", "-s", "link"])
+                + &show(
+                    &r1n.ns,
+                    &[
+                        "nstat",
+                        "-az",
+                        "IpInReceives",
+                        "IpForwDatagrams",
+                        "IpInAddrErrors",
+                        "IpExtInNoRoutes",
+                        "IpInHdrErrors",
+                        "IpInDiscards",
+                        "IpExtInCsumErrors",
+                        "TcpExtIPReversePathFilter"
+                    ]
+                )
+                + &show(
+                    &r1n.ns,
+                    &[
+                        "sysctl",
+                        "net.ipv4.ip_forward",
+                        "net.ipv4.conf.eth0.forwarding",
+                        "net.ipv4.conf.eth0.rp_filter",
+                        "net.ipv4.conf.all.rp_filter",
+                        "net.ipv4.conf.eth0.accept_local"
+                    ]
+                )
+                + &show(&sv.ns, &["ip", "-s", "link"]),
+            {
+                let pin = lab
+                    .pin_dir()
+                    .map(|d| d.join(&r1n.label))
+                    .unwrap_or_default();
+                let dump = |m: &str| {
+                    std::process::Command::new("bpftool")
+                        .args(["map", "dump", "pinned"])
+                        .arg(pin.join(m))
+                        .output()
+                        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                        .unwrap_or_default()
+                };
+                format!("{}\n{}", dump("VMACS"), dump("STATS"))
+            },
+        );
+        bail!("{why}");
+    }
     let max = PRE + settle + POST + Duration::from_secs(1);
     let ping = lab.probe(cl, Method::Ping, IpAddr::V4(SERVER), EVERY, max, &[])?;
     std::thread::sleep(PRE);
@@ -526,6 +587,21 @@ fn section(
             }
             goals.push(Goal::judged(label, met, detail));
         }
+    }
+    if tally
+        .iter()
+        .any(|((_, vmac, imp), (_, failed))| *vmac && *imp == Impl::Vipd && *failed > 0)
+    {
+        md.push_str(
+            "\nvipd with the VMAC on these veth links: its XDP program rewrites frames for \
+             the VMAC of an owned group to the interface's MAC (`vmac_accept` counts them), \
+             but a veth runs XDP on an skb whose packet type was set before the program \
+             ran, to \"another host\", and a rewrite to the host's own MAC does not reset \
+             it: the kernel drops the frame before IP (`IpInReceives` does not move), so \
+             nothing is forwarded. On a NIC, whose XDP runs before the skb exists, the \
+             rewritten frame is the host's. keepalived and FRR use a macvlan, which the \
+             veth delivers to as any other MAC.\n",
+        );
     }
     if !errors.is_empty() {
         md.push_str("\nRuns that failed:\n\n");
