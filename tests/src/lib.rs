@@ -1,8 +1,8 @@
 //! Harness for vipd's privileged tests.
 
-pub mod bench;
 pub mod frames;
 pub mod lab;
+pub mod wire;
 pub mod xdp;
 
 /// Panics with a clear message unless running as root: these tests load XDP programs and

@@ -70,6 +70,17 @@ impl Responder {
         (result.return_value, out)
     }
 
+    /// What the kernel reports about the loaded responder (verified instructions, sizes).
+    pub fn info(&mut self) -> aya::programs::ProgramInfo {
+        self.dp
+            .as_mut()
+            .expect("loaded")
+            .responder()
+            .expect("program")
+            .info()
+            .expect("program info")
+    }
+
     /// Runs `frame` `repeat` times in the kernel; returns the mean cost per run.
     pub fn time(&mut self, frame: &[u8], repeat: u32) -> (u32, std::time::Duration) {
         let prog = self

@@ -21,9 +21,11 @@ pub mod maps {
     pub const STATS: &str = "STATS";
     pub const RELEASES: &str = "RELEASES";
     pub const BFD_PEERS: &str = "BFD_PEERS";
+    pub const VIPS_VERSION: &str = "VIPS_VERSION";
 
-    /// Every map the responder program owns, in the order they are pinned.
-    pub const ALL: [&str; 9] = [
+    /// Every map the responder program owns and pins, in the order they are pinned. (Its
+    /// per-CPU lookup cache, `VIP_CACHE`, is private to each loaded program: not pinned.)
+    pub const ALL: [&str; 10] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -33,6 +35,7 @@ pub mod maps {
         STATS,
         RELEASES,
         BFD_PEERS,
+        VIPS_VERSION,
     ];
 }
 
@@ -52,15 +55,39 @@ pub const FAMILY_IPV4: u8 = 4;
 pub const FAMILY_IPV6: u8 = 6;
 
 /// Map capacities. Sized for 255 VRIDs on 4 interfaces in both families with room to spare,
-/// and 10,000+ VIPs.
-pub const MAX_VIPS: u32 = 65_536;
+/// and 16,384 VIPs.
+///
+/// The hash maps are created with [`MAP_F_NO_PREALLOC`]: an entry's memory is allocated
+/// when it is inserted, so a map costs its bucket array (16 bytes per power-of-two bucket)
+/// plus what is configured, not its capacity. `CONFLICTS` is an LRU map, which the kernel
+/// always preallocates, hence its small capacity (the least recently seen conflicts go).
+/// Capacities and flags are part of the pinned-map layout (`dataplane::tables` checks
+/// them): pins from a vipd with other values are refused as foreign.
+pub const MAX_VIPS: u32 = 16_384;
 pub const MAX_GROUPS: u32 = 1_024;
 pub const MAX_POLICIES: u32 = 4_096;
 pub const MAX_PEERS: u32 = 4_096;
 pub const MAX_VMACS: u32 = 4_096;
-pub const MAX_CONFLICTS: u32 = 1_024;
+pub const MAX_CONFLICTS: u32 = 256;
 /// BFD neighbours: a few per interface.
 pub const MAX_BFD_PEERS: u32 = 1_024;
+
+/// `BPF_F_NO_PREALLOC`: the map_flags of every hash map but the LRU one.
+pub const MAP_F_NO_PREALLOC: u32 = 1;
+
+/// The single value of `VIPS_VERSION`: a token every writer of `VIPS` replaces with a new,
+/// different one *after* each change. The program keeps its last VIP lookup per CPU with
+/// the token it read *before* that lookup and reuses it only while the token is unchanged,
+/// so a change is never missed: whichever way a lookup and a write interleave, the token
+/// moves after the write. A token rather than a counter, so two writers need no atomic
+/// increment (see [`vips_version_token`]).
+pub type VipsVersion = u64;
+
+/// A token unlike any other writer's recent one: `now_ns` (CLOCK_MONOTONIC) with the
+/// writer's pid in the top bits.
+pub const fn vips_version_token(now_ns: u64, pid: u32) -> VipsVersion {
+    now_ns ^ ((pid as u64) << 44)
+}
 
 /// A virtual IP on one interface. IPv4 addresses occupy the first 4 bytes of `addr`; the
 /// rest must be zero so that one address has exactly one key.
@@ -96,6 +123,14 @@ impl VipKey {
             _pad: 0,
             addr: v4_in_16(addr),
         }
+    }
+
+    /// The key as three 8-byte words, for comparing keys in three instructions.
+    #[inline(always)]
+    pub fn words(&self) -> [u64; 3] {
+        // SAFETY: 24 bytes without padding (asserted in the tests) read as three u64s;
+        // every bit pattern is a valid u64.
+        unsafe { core::ptr::read_unaligned(self as *const Self as *const [u64; 3]) }
     }
 
     pub const fn v6(ifindex: u32, vlan: u16, addr: [u8; 16]) -> Self {
@@ -574,6 +609,15 @@ mod tests {
         assert_eq!(size_of::<Policy>(), 1 + 1 + 2 + 4 + 8);
         assert_eq!(size_of::<Release>(), 8 + 8 + 16 + 1 + 1 + 1 + 1 + 2 + 10);
         assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
+    }
+
+    #[test]
+    fn key_words_cover_every_byte() {
+        let mut k = VipKey::v4(7, 3, [192, 0, 2, 1]);
+        let a = k.words();
+        k.addr[15] = 1;
+        assert_ne!(a, k.words());
+        assert_eq!(a[0], u64::from_ne_bytes([7, 0, 0, 0, 3, 0, 4, 0]));
     }
 
     #[test]

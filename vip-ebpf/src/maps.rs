@@ -6,25 +6,29 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
-    MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey,
-    VipValue, VmacKey, VmacValue,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
+    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy,
+    PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue,
 };
 
+/// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).
+const NO_PREALLOC: usize = MAP_F_NO_PREALLOC as usize;
+
 #[btf_map]
-pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }> = HashMap::new();
+pub static VIPS: HashMap<VipKey, VipValue, { MAX_VIPS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
 pub static GROUP_STATE: Array<GroupState, { MAX_GROUPS as usize }> = Array::new();
 
 #[btf_map]
-pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }> = HashMap::new();
+pub static VRRP_POLICY: HashMap<PolicyKey, Policy, { MAX_POLICIES as usize }, NO_PREALLOC> =
+    HashMap::new();
 
 #[btf_map]
-pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }> = HashMap::new();
+pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
-pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }> = HashMap::new();
+pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }, NO_PREALLOC> = HashMap::new();
 
 #[btf_map]
 pub static CONFLICTS: LruHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> = LruHashMap::new();
@@ -38,7 +42,8 @@ pub static RELEASES: Array<Release, { MAX_GROUPS as usize }> = Array::new();
 
 /// BFD neighbours whose Echo packets are looped back (see `vip_common::BfdPeerKey`).
 #[btf_map]
-pub static BFD_PEERS: HashMap<BfdPeerKey, BfdPeer, { MAX_BFD_PEERS as usize }> = HashMap::new();
+pub static BFD_PEERS: HashMap<BfdPeerKey, BfdPeer, { MAX_BFD_PEERS as usize }, NO_PREALLOC> =
+    HashMap::new();
 
 /// Adds one to the counter `field` selects on this CPU.
 #[inline(always)]
@@ -137,9 +142,59 @@ fn record_release(slot: u32, advert: &Release) {
     }
 }
 
+/// Replaced by every writer of `VIPS` after each change: see `vip_common::VipsVersion`.
+#[btf_map]
+pub static VIPS_VERSION: Array<VipsVersion, 1> = Array::new();
+
+/// This CPU's last successful VIP lookup and the `VIPS_VERSION` token read before it.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct VipCache {
+    pub version: u64,
+    pub key: [u64; 3],
+    pub value: VipValue,
+    pub _pad: u32,
+}
+
+/// Per CPU, private to each loaded program (not pinned): a flood of requests for one VIP
+/// costs one array read and three compares instead of hashing its 24-byte key each time.
+#[btf_map]
+static VIP_CACHE: PerCpuArray<VipCache, 1> = PerCpuArray::new();
+
 /// Looks up a VIP; copies the value out (hash values can be replaced under us).
+///
+/// The answer comes from this CPU's cache when the key is the one looked up last and
+/// `VIPS_VERSION` has not moved since that lookup began; otherwise from `VIPS`, and then
+/// it is cached with the token read before the lookup. XDP runs on one CPU without being
+/// preempted by another run there, so the per-CPU entry is never half written when read.
 #[inline(always)]
 pub fn vip(key: &VipKey) -> Option<VipValue> {
+    let Some(version) = VIPS_VERSION.get(0).copied() else {
+        return uncached(key);
+    };
+    let Some(cache) = VIP_CACHE.get_ptr_mut(0) else {
+        return uncached(key);
+    };
+    let words = key.words();
+    // SAFETY: a per-CPU array slot, stable for the program's lifetime, touched only by
+    // runs on this CPU (one at a time).
+    unsafe {
+        if (*cache).version == version && (*cache).key == words {
+            return Some((*cache).value);
+        }
+        let value = uncached(key)?;
+        *cache = VipCache {
+            version,
+            key: words,
+            value,
+            _pad: 0,
+        };
+        Some(value)
+    }
+}
+
+#[inline(always)]
+fn uncached(key: &VipKey) -> Option<VipValue> {
     // SAFETY: the pointer comes from the map lookup and is read once, immediately.
     VIPS.get_ptr(key).map(|p| unsafe { *p })
 }

@@ -17,9 +17,16 @@ pub mod bench {
     /// `vipd_bench_swap`: swaps the Ethernet addresses and returns `XDP_TX` (the ceiling).
     pub static MAC_SWAP: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-swap"));
 
+    /// `vipd_bench_bare`: the responder's ARP answer without maps, counters or lease, for
+    /// the one VIP and MAC set in its `BARE_VIP` / `BARE_MAC` globals at load.
+    pub static BARE: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/vip-bare"));
+
     pub const GENERATOR_PROGRAM: &str = "vipd_bench_gen";
     pub const SINK_PROGRAM: &str = "vipd_bench_sink";
     pub const MAC_SWAP_PROGRAM: &str = "vipd_bench_swap";
+    pub const BARE_PROGRAM: &str = "vipd_bench_bare";
+    pub const BARE_VIP: &str = "BARE_VIP";
+    pub const BARE_MAC: &str = "BARE_MAC";
     pub const TEMPLATE_MAP: &str = "BENCH_TEMPLATE";
     pub const SINK_MAP: &str = "BENCH_SINK";
     /// Length of every generated frame (an ARP request padded to 60 bytes).

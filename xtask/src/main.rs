@@ -37,7 +37,8 @@ enum Task {
         test: bool,
     },
     /// fmt check, a build that prints no warning, clippy -D warnings, unit tests,
-    /// privileged program and lab tests, the package installed, checked and purged.
+    /// privileged program and lab tests, the package installed, checked and purged, and a
+    /// quick benchmark smoke run.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
         #[arg(last = true)]
@@ -64,7 +65,7 @@ enum Task {
         /// A few seconds per item: checks the machinery, not the machine.
         #[arg(long)]
         quick: bool,
-        /// Comma-separated items: arp, cost, failover, takeover, resilience, scale.
+        /// Comma-separated items (see `vip-bench --help`).
         #[arg(long)]
         only: Option<String>,
         /// Repeats per measurement (overrides each item's default).

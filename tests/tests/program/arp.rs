@@ -215,3 +215,53 @@ fn gratuitous_arp_from_a_group_address_is_still_a_conflict_and_passes() {
     assert_eq!(r.run(&garp), (XDP_PASS, garp));
     assert_eq!(moved(&r.counters()), [("conflict_seen", 1)]);
 }
+
+/// The program keeps its last VIP lookup per CPU: a change to `VIPS` made through the
+/// data plane's maps must be seen by the very next request, on the same CPU, whatever
+/// the cache held.
+#[test]
+fn a_changed_or_removed_vip_is_seen_by_the_next_request_despite_the_lookup_cache() {
+    let mut r = responder(true);
+    let key = VipKey::v4(TEST_IFINDEX, 0, VIP);
+    let other_mac = [0x02, 0x22, 0, 0, 0, 0x0c];
+    // Twice: the second answer comes from the cache the first filled.
+    for _ in 0..2 {
+        assert_eq!(r.run(&request()), (XDP_TX, expected_reply()));
+    }
+    r.maps().add_vip(key, vip_value(other_mac)).unwrap();
+    let (verdict, out) = r.run(&request());
+    assert_eq!(verdict, XDP_TX);
+    assert_eq!(
+        out,
+        frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP)
+    );
+    r.maps().remove_vip(&key).unwrap();
+    let frame = request();
+    assert_eq!(r.run(&frame), (XDP_PASS, frame));
+    // A request for another VIP between two for the same one refills the cache.
+    r.maps().add_vip(key, vip_value(ROUTER_MAC)).unwrap();
+    let other = frames::arp_request(CLIENT_MAC, CLIENT_IP, [192, 0, 2, 11]);
+    assert_eq!(r.run(&other), (XDP_PASS, other.clone()));
+    assert_eq!(r.run(&request()), (XDP_TX, expected_reply()));
+    assert_eq!(r.run(&other), (XDP_PASS, other));
+}
+
+/// A pinned `VIPS_VERSION` that another writer moved (a second vipd process, `vipd xdp`)
+/// invalidates this program's cache too: only the token's change matters, not who wrote it.
+#[test]
+fn a_vip_written_by_another_handle_on_the_pinned_maps_is_seen_at_once() {
+    let mut r = responder(true);
+    assert_eq!(r.run(&request()), (XDP_TX, expected_reply()));
+    let other_mac = [0x02, 0x33, 0, 0, 0, 0x0d];
+    let mut pinned = vipd::dataplane::Maps::open_pinned(r.dir()).unwrap();
+    pinned
+        .add_vip(VipKey::v4(TEST_IFINDEX, 0, VIP), vip_value(other_mac))
+        .unwrap();
+    assert_eq!(
+        r.run(&request()),
+        (
+            XDP_TX,
+            frames::arp_reply(other_mac, VIP, CLIENT_MAC, CLIENT_IP)
+        )
+    );
+}

@@ -5,8 +5,8 @@ use vip_common::{
     PolicyKey, Release, v4_in_16,
 };
 use vip_tests::{
-    bench::wire::advert_v3,
     frames::{self, Ext},
+    wire::advert_v3,
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS},
 };
 

@@ -7,9 +7,10 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
-    MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED, PeerKey, Policy, PolicyKey,
-    Release, VipKey, VipValue, VmacKey, VmacValue, maps,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
+    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED,
+    PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
+    vips_version_token,
 };
 
 use super::{DataplaneError, Result};
@@ -22,27 +23,40 @@ struct Spec {
     key: usize,
     value: usize,
     max: u32,
+    flags: u32,
 }
 
-const SPECS: [Spec; 9] = [
-    spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS),
-    spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS),
-    spec::<PolicyKey, Policy>(maps::VRRP_POLICY, MapType::Hash, MAX_POLICIES),
-    spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS),
-    spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS),
-    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS),
-    spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1),
-    spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS),
-    spec::<BfdPeerKey, BfdPeer>(maps::BFD_PEERS, MapType::Hash, MAX_BFD_PEERS),
+const SPECS: [Spec; 10] = [
+    spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
+    spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
+    spec::<PolicyKey, Policy>(
+        maps::VRRP_POLICY,
+        MapType::Hash,
+        MAX_POLICIES,
+        MAP_F_NO_PREALLOC,
+    ),
+    spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS, MAP_F_NO_PREALLOC),
+    spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS, MAP_F_NO_PREALLOC),
+    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS, 0),
+    spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1, 0),
+    spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS, 0),
+    spec::<BfdPeerKey, BfdPeer>(
+        maps::BFD_PEERS,
+        MapType::Hash,
+        MAX_BFD_PEERS,
+        MAP_F_NO_PREALLOC,
+    ),
+    spec::<u32, VipsVersion>(maps::VIPS_VERSION, MapType::Array, 1, 0),
 ];
 
-const fn spec<K, V>(name: &'static str, kind: MapType, max: u32) -> Spec {
+const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
     Spec {
         name,
         kind,
         key: size_of::<K>(),
         value: size_of::<V>(),
         max,
+        flags,
     }
 }
 
@@ -73,6 +87,15 @@ pub(super) fn check_pinned(dir: &Path) -> Result<()> {
                 got.0, got.1, got.2, s.key, s.value, s.max
             )));
         }
+        // Allocation flags are layout too: a preallocated map from an older vipd is
+        // refused like any other foreign object rather than silently reused.
+        if info.map_flags() != s.flags {
+            return Err(foreign(format!(
+                "map_flags {:#x}, expected {:#x}",
+                info.map_flags(),
+                s.flags
+            )));
+        }
     }
     Ok(())
 }
@@ -88,6 +111,7 @@ pub struct Maps {
     stats: PerCpuArray<MapData, Counters>,
     releases: Array<MapData, Release>,
     bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
+    vips_version: Array<MapData, VipsVersion>,
 }
 
 fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
@@ -135,18 +159,44 @@ impl Maps {
             bfd_peers: get(maps::BFD_PEERS)?
                 .try_into()
                 .map_err(map_err(maps::BFD_PEERS))?,
+            vips_version: get(maps::VIPS_VERSION)?
+                .try_into()
+                .map_err(map_err(maps::VIPS_VERSION))?,
         })
     }
 
     pub fn add_vip(&mut self, key: VipKey, value: VipValue) -> Result<()> {
-        self.vips
+        let r = self
+            .vips
             .insert(key, value, 0)
-            .map_err(map_err("adding a VIP"))
+            .map_err(map_err("adding a VIP"));
+        // Whether or not the write took: the program must never keep a lookup from
+        // before an attempted change.
+        self.vips_changed()?;
+        r
     }
 
     /// Removes a VIP; absent is fine.
     pub fn remove_vip(&mut self, key: &VipKey) -> Result<()> {
-        ignore_missing(self.vips.remove(key)).map_err(map_err("removing a VIP"))
+        let r = ignore_missing(self.vips.remove(key)).map_err(map_err("removing a VIP"));
+        self.vips_changed()?;
+        r
+    }
+
+    /// Moves `VIPS_VERSION` on after a change to `VIPS`, so the program's per-CPU lookup
+    /// caches drop what they hold (see `vip_common::VipsVersion`).
+    fn vips_changed(&mut self) -> Result<()> {
+        let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+            .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+            .unwrap_or(0);
+        let old = self.vips_version.get(&0, 0).unwrap_or(0);
+        let mut token = vips_version_token(now, std::process::id());
+        if token == old {
+            token = token.wrapping_add(1);
+        }
+        self.vips_version
+            .set(0, token, 0)
+            .map_err(map_err("moving VIPS_VERSION on"))
     }
 
     pub fn vips(&self) -> Result<Vec<(VipKey, VipValue)>> {
@@ -345,8 +395,20 @@ mod tests {
     fn releases_are_one_record_per_group_slot() {
         let s = SPECS.iter().find(|s| s.name == maps::RELEASES).unwrap();
         assert_eq!(
-            (s.kind, s.key, s.value, s.max),
-            (MapType::Array, 4, 48, MAX_GROUPS)
+            (s.kind, s.key, s.value, s.max, s.flags),
+            (MapType::Array, 4, 48, MAX_GROUPS, 0)
         );
+    }
+
+    #[test]
+    fn hash_maps_allocate_entries_on_insert_and_the_lru_map_is_preallocated() {
+        for s in &SPECS {
+            let want = if s.kind == MapType::Hash {
+                MAP_F_NO_PREALLOC
+            } else {
+                0
+            };
+            assert_eq!(s.flags, want, "{}", s.name);
+        }
     }
 }

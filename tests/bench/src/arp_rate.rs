@@ -8,9 +8,11 @@
 //!
 //! The generator is `BPF_PROG_TEST_RUN` in XDP live-frames mode with `gen0` as ingress
 //! device: the kernel itself pushes the ARP requests into `dut0` as fast as the path
-//! takes them, so userspace is never the bottleneck. On `dut0` one of three variants
+//! takes them, so userspace is never the bottleneck. On `dut0` one of four variants
 //! runs, alternating, the order rotated every repeat:
 //! - `responder`: vipd's XDP program with the VIP owned (lease forever);
+//! - `bare`: the same ARP answer (same checks, trim and reply bytes) with no map, no
+//!   counter, no lease: what the responder's bookkeeping costs;
 //! - `kernel`: an XDP_PASS program and the VIP configured on `dut0`, so Linux answers;
 //! - `ceiling`: a MAC-swap XDP_TX program, the least work that returns a frame.
 //!
@@ -24,7 +26,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use aya::{
-    Ebpf, TestRun as _, TestRunAttrs, TestRunOptions,
+    Ebpf, EbpfLoader, TestRun as _, TestRunAttrs, TestRunOptions,
     maps::{Array, PerCpuArray},
     programs::{Xdp, XdpMode},
 };
@@ -36,7 +38,7 @@ use super::{
     Goal, Options, Section,
     stats::{Summary, cell_opt, json_opt, paired_ratio},
 };
-use crate::{frames, lab::netns};
+use vip_tests::{frames, lab::netns};
 
 const GEN_IF: &str = "gen0";
 const DUT_IF: &str = "dut0";
@@ -55,16 +57,23 @@ const MAX_FRAMES_PER_SECOND: f64 = 20e6;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
     Responder,
+    Bare,
     Kernel,
     Ceiling,
 }
 
-const VARIANTS: [Variant; 3] = [Variant::Responder, Variant::Kernel, Variant::Ceiling];
+const VARIANTS: [Variant; 4] = [
+    Variant::Responder,
+    Variant::Bare,
+    Variant::Kernel,
+    Variant::Ceiling,
+];
 
 impl Variant {
     fn name(self) -> &'static str {
         match self {
             Variant::Responder => "responder",
+            Variant::Bare => "bare",
             Variant::Kernel => "kernel",
             Variant::Ceiling => "ceiling",
         }
@@ -116,11 +125,11 @@ pub fn run(opts: &Options) -> Result<Section> {
     } else {
         Duration::from_secs(2)
     };
-    crate::lab::sweep_dead_labs();
+    vip_tests::lab::sweep_dead_labs();
     let prefix = super::scratch_prefix();
     let rig = Rig {
         ns: format!("{prefix}-arp"),
-        pin: std::path::Path::new(crate::lab::BPF_ROOT).join(&prefix),
+        pin: std::path::Path::new(vip_tests::lab::BPF_ROOT).join(&prefix),
     };
     netns::add(&rig.ns)?;
     let ns = rig.ns.as_str();
@@ -185,15 +194,32 @@ pub fn run(opts: &Options) -> Result<Section> {
         .set_group(0, GroupState::owned_until(LEASE_FOREVER))?;
     let mut pass = Ebpf::load(objects::PASS)?;
     xdp(&mut pass, vip_common::programs::PASS)?.load()?;
+    let mac_words: [u16; 3] = [
+        u16::from_ne_bytes([DUT_MAC[0], DUT_MAC[1]]),
+        u16::from_ne_bytes([DUT_MAC[2], DUT_MAC[3]]),
+        u16::from_ne_bytes([DUT_MAC[4], DUT_MAC[5]]),
+    ];
+    let mut bare = EbpfLoader::new()
+        .override_global(
+            objects::bench::BARE_VIP,
+            &u32::from_ne_bytes(VIP.octets()),
+            true,
+        )
+        .override_global(objects::bench::BARE_MAC, &mac_words, true)
+        .load(objects::bench::BARE)
+        .context("load the bare responder")?;
+    xdp(&mut bare, objects::bench::BARE_PROGRAM)?.load()?;
     let mut swap = Ebpf::load(objects::bench::MAC_SWAP)?;
     xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?.load()?;
 
     let mut runs = Vec::new();
+    let mut prog_ns: Vec<(Variant, f64)> = Vec::new();
     for repeat in 0..repeats {
         for k in 0..VARIANTS.len() {
             let variant = VARIANTS[(k + repeat) % VARIANTS.len()];
             let prog: &mut Xdp = match variant {
                 Variant::Responder => dp.responder()?,
+                Variant::Bare => xdp(&mut bare, objects::bench::BARE_PROGRAM)?,
                 Variant::Kernel => xdp(&mut pass, vip_common::programs::PASS)?,
                 Variant::Ceiling => xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?,
             };
@@ -203,6 +229,17 @@ pub fn run(opts: &Options) -> Result<Section> {
             let link = netns::in_netns(ns, || prog.attach(DUT_IF, XdpMode::Driver))?
                 .with_context(|| format!("attach {} to {DUT_IF}", variant.name()))?;
             let measured = measure(&gen_obj, ns, gen_ifindex, &request, duration, variant);
+            // The program's own time per frame, from the kernel's run-time statistics, in
+            // a pass of its own: keeping them on adds two clock reads to every run of
+            // every program, which would flatten the rates above.
+            if variant != Variant::Kernel && measured.is_ok() {
+                match program_ns(prog, || {
+                    measure(&gen_obj, ns, gen_ifindex, &request, duration / 2, variant)
+                }) {
+                    Ok(ns) => prog_ns.push((variant, ns)),
+                    Err(e) => eprintln!("bench arp: run-time statistics: {e:#}"),
+                }
+            }
             prog.detach(link)?;
             if variant == Variant::Kernel {
                 netns::ip(ns, &["addr", "del", &format!("{VIP}/24"), "dev", DUT_IF])?;
@@ -225,7 +262,24 @@ pub fn run(opts: &Options) -> Result<Section> {
         }
     }
     drop(dp);
-    Ok(section(&runs, duration, repeats))
+    Ok(section(&runs, &prog_ns, duration, repeats))
+}
+
+/// Mean ns per run of `prog` while `load` runs, from `run_time_ns / run_cnt` with the
+/// kernel's BPF run-time statistics switched on for the duration (`BPF_ENABLE_STATS`, off
+/// again when its descriptor closes).
+fn program_ns(prog: &Xdp, load: impl FnOnce() -> Result<(f64, u64, u64)>) -> Result<f64> {
+    let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("BPF_ENABLE_STATS (kernel.bpf_stats_enabled)")?;
+    let before = prog.info()?;
+    load()?;
+    let after = prog.info()?;
+    drop(stats);
+    let runs = after.run_count().saturating_sub(before.run_count());
+    if runs == 0 {
+        bail!("the program did not run");
+    }
+    Ok((after.run_time() - before.run_time()).as_nanos() as f64 / runs as f64)
 }
 
 /// Runs the generator for `duration`; returns (seconds, frames sent, answers counted).
@@ -275,7 +329,9 @@ fn measure(
         let after = sink(gen_obj)?;
         let d = |i: usize| after[i] - before[i];
         let answers = match variant {
-            Variant::Responder | Variant::Kernel => d(objects::bench::SINK_ARP_REPLY),
+            Variant::Responder | Variant::Bare | Variant::Kernel => {
+                d(objects::bench::SINK_ARP_REPLY)
+            }
             Variant::Ceiling => (0..3).map(d).sum(),
         };
         if sent > 0 && answers == 0 {
@@ -317,10 +373,24 @@ fn ifindex(name: &str) -> Result<u32> {
 }
 
 fn mac(m: &[u8; 6]) -> String {
-    crate::lab::mac_str(m)
+    vip_tests::lab::mac_str(m)
 }
 
-fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
+fn section(
+    runs: &[Run],
+    prog_ns: &[(Variant, f64)],
+    duration: Duration,
+    repeats: usize,
+) -> Section {
+    let own_ns = |v: Variant| {
+        Summary::of(
+            &prog_ns
+                .iter()
+                .filter(|(w, _)| *w == v)
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>(),
+        )
+    };
     let rates = |v: Variant| -> Vec<f64> {
         runs.iter()
             .filter(|r| r.variant == v)
@@ -333,13 +403,24 @@ fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
             .map(Run::sent_per_s)
             .collect()
     };
-    let (resp, kern, ceil) = (
+    let (resp, bare, kern, ceil) = (
         rates(Variant::Responder),
+        rates(Variant::Bare),
         rates(Variant::Kernel),
         rates(Variant::Ceiling),
     );
     let vs_kernel = paired_ratio(&resp, &kern);
     let vs_ceiling = paired_ratio(&resp, &ceil);
+    let vs_bare = paired_ratio(&resp, &bare);
+    let bare_vs_ceiling = paired_ratio(&bare, &ceil);
+    let pct = |s: Option<Summary>| {
+        s.map(|s| Summary {
+            min: s.min * 100.0,
+            median: s.median * 100.0,
+            max: s.max * 100.0,
+            n: s.n,
+        })
+    };
     let mpps = |v: &[f64]| Summary::of(&v.iter().map(|x| x / 1e6).collect::<Vec<_>>());
 
     let mut md = String::new();
@@ -351,32 +432,42 @@ fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
         duration.as_secs_f64()
     ));
     md.push_str(
-        "| variant on the answering veth | answers (Mpps) | offered (Mpps) |\n|---|---|---|\n",
+        "| variant on the answering veth | answers (Mpps) | offered (Mpps) | program ns/frame |\n\
+         |---|---|---|---|\n",
     );
     for (v, label) in [
         (Variant::Responder, "vipd XDP responder (VIP owned)"),
+        (
+            Variant::Bare,
+            "bare responder: same answer, no maps or counters",
+        ),
         (Variant::Kernel, "kernel (XDP_PASS, VIP on the interface)"),
         (Variant::Ceiling, "ceiling: MAC-swap XDP_TX"),
     ] {
         md.push_str(&format!(
-            "| {label} | {} | {} |\n",
+            "| {label} | {} | {} | {} |\n",
             cell_opt(mpps(&rates(v)), 2),
-            cell_opt(mpps(&sent(v)), 2)
+            cell_opt(mpps(&sent(v)), 2),
+            if v == Variant::Kernel {
+                "–".to_string()
+            } else {
+                cell_opt(own_ns(v), 1)
+            }
         ));
     }
+    md.push_str(
+        "\n*program ns/frame*: the program's own run time per frame (`run_time_ns / run_cnt` \
+         with BPF run-time statistics on, in a separate half-length pass per repeat: the \
+         statistics add two clock reads per run, so the rates are taken without them).\n",
+    );
     md.push_str(&format!(
         "\n| ratio (paired per repeat) | value |\n|---|---|\n\
-         | responder / kernel | {}× |\n| responder / ceiling | {} % |\n",
+         | responder / kernel | {}× |\n| responder / bare responder | {} % |\n\
+         | responder / ceiling | {} % |\n| bare responder / ceiling | {} % |\n",
         cell_opt(vs_kernel, 2),
-        cell_opt(
-            vs_ceiling.map(|s| Summary {
-                min: s.min * 100.0,
-                median: s.median * 100.0,
-                max: s.max * 100.0,
-                n: s.n
-            }),
-            1
-        )
+        cell_opt(pct(vs_bare), 1),
+        cell_opt(pct(vs_ceiling), 1),
+        cell_opt(pct(bare_vs_ceiling), 1),
     ));
     let goals = vec![
         match vs_kernel {
@@ -395,6 +486,17 @@ fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
             ),
             None => Goal::unjudged("ARP: responder ≥ 90 % of the ceiling", "no paired runs"),
         },
+        match vs_bare {
+            Some(r) => Goal::judged(
+                "ARP: responder ≥ 95 % of the bare responder",
+                r.median >= 0.95,
+                format!("median {:.1} %", r.median * 100.0),
+            ),
+            None => Goal::unjudged(
+                "ARP: responder ≥ 95 % of the bare responder",
+                "no paired runs",
+            ),
+        },
     ];
     let json = json!({
         "duration_s": duration.as_secs_f64(),
@@ -402,12 +504,20 @@ fn section(runs: &[Run], duration: Duration, repeats: usize) -> Section {
         "frame_bytes": objects::bench::FRAME_LEN,
         "answers_per_s": {
             "responder": json_opt(Summary::of(&resp)),
+            "bare": json_opt(Summary::of(&bare)),
             "kernel": json_opt(Summary::of(&kern)),
             "ceiling": json_opt(Summary::of(&ceil)),
+        },
+        "program_ns_per_frame": {
+            "responder": json_opt(own_ns(Variant::Responder)),
+            "bare": json_opt(own_ns(Variant::Bare)),
+            "ceiling": json_opt(own_ns(Variant::Ceiling)),
         },
         "ratio": {
             "responder_over_kernel": json_opt(vs_kernel),
             "responder_over_ceiling": json_opt(vs_ceiling),
+            "responder_over_bare": json_opt(vs_bare),
+            "bare_over_ceiling": json_opt(bare_vs_ceiling),
         },
         "runs": runs.iter().map(|r| json!({
             "variant": r.variant.name(), "repeat": r.repeat, "seconds": r.seconds,

@@ -7,7 +7,10 @@
 //! - `forged peer`: well-formed priority-254 adverts from the attacker's own address.
 //!   RFC 5798 routers accept them (keepalived in multicast mode has no source filter:
 //!   its master steps down); vipd is configured with `allowed_peers` = the other router,
-//!   so its XDP program drops them before the daemon sees them.
+//!   so its XDP program drops them before the daemon sees them. keepalived also runs with
+//!   its own documented defence, unicast peers and `check_unicast_src`; to reach a router
+//!   that no longer listens to the group, this flood alternates the group with unicast
+//!   copies addressed to each router.
 //!
 //! Per flood: **transitions**, state changes on both routers from just before the flood
 //! until they are back to r1 master / r2 backup (any is false: no real router failed);
@@ -17,7 +20,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
 use super::{
@@ -27,9 +30,11 @@ use super::{
     procstat::CpuWindow,
     routers::{Impl, Router, RouterSpec, State, VipdBinary, start, wait_state},
     stats::{Summary, cell_opt, json_opt},
-    wire::advert_v3,
 };
-use crate::lab::{Lab, Method};
+use vip_tests::{
+    lab::{Lab, Method},
+    wire::{advert_v3, advert_v3_to},
+};
 
 const INTERVAL: Duration = Duration::from_millis(10);
 const VRID: u8 = 51;
@@ -67,13 +72,13 @@ struct Run {
 }
 
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
-    let repeats = opts.repeats(3, 1);
+    let repeats = opts.repeats(2, 1);
     let (rate, time) = if opts.quick {
         (20_000, Duration::from_millis(500))
     } else {
         (50_000, Duration::from_secs(3))
     };
-    let impls = vipd.with(&[Impl::Keepalived]);
+    let impls = vipd.with(&[Impl::Keepalived, Impl::KeepalivedUnicast]);
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for repeat in 0..repeats {
@@ -110,9 +115,10 @@ fn pair(
     let r1 = start(imp, &lab, r1n, &spec(200, IpAddr::V4(r2n.ipv4)), vipd)?;
     let r2 = start(imp, &lab, r2n, &spec(100, IpAddr::V4(r1n.ipv4)), vipd)?;
     let converged = |timeout| -> Result<()> {
-        wait_state(r1.as_ref(), State::Master, timeout)?;
-        wait_state(r2.as_ref(), State::Backup, timeout)?;
-        Ok(())
+        wait_state(r1.as_ref(), State::Master, timeout)
+            .and_then(|_| wait_state(r2.as_ref(), State::Backup, timeout))
+            .map(drop)
+            .with_context(|| format!("r1's log:\n{}", tail(&r1.log(), 15)))
     };
     converged(Duration::from_secs(10))?;
     let vips = [match vip {
@@ -132,6 +138,20 @@ fn pair(
             Kind::UnknownVrid => advert_v3(at.mac, at.ipv4, 99, 254, 1, &vips),
             Kind::ForgedPeer => advert_v3(at.mac, at.ipv4, VRID, 254, 1, &vips),
         };
+        let mut frames = vec![frame.clone()];
+        if kind == Kind::ForgedPeer {
+            for r in [r1n, r2n] {
+                frames.push(advert_v3_to(
+                    (r.mac, r.ipv4),
+                    at.mac,
+                    at.ipv4,
+                    VRID,
+                    254,
+                    1,
+                    &vips,
+                ));
+            }
+        }
         converged(Duration::from_secs(10))?;
         // Quiet time so nothing from the previous flood is still being handled.
         std::thread::sleep(Duration::from_millis(300));
@@ -151,7 +171,7 @@ fn pair(
         let sent = Flooder::start(Flood {
             ns: at.ns.clone(),
             ifname: at.ifname.clone(),
-            frames: vec![frame],
+            frames,
             rate,
             max_frames: (rate as f64 * time.as_secs_f64()) as u64,
             max_time: time + Duration::from_secs(1),
@@ -301,4 +321,9 @@ fn section(
         goals: vec![goal],
         ..Default::default()
     }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::{
+use vip_tests::{
     frames,
     lab::{
         Mac,

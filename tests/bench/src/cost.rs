@@ -24,10 +24,10 @@ use vipd::objects;
 use super::{
     Options, Section,
     stats::{Summary, cell_opt, json_opt},
-    wire::{VRRP_OFF, advert_v3, fix_ip_checksum},
 };
-use crate::{
+use vip_tests::{
     frames,
+    wire::{VRRP_OFF, advert_v3, fix_ip_checksum},
     xdp::{Responder, TEST_IFINDEX, XDP_DROP, XDP_PASS, XDP_TX},
 };
 
@@ -210,6 +210,12 @@ pub fn run(opts: &Options) -> Result<Section> {
     };
     let mut r = Responder::load();
     configure(&mut r)?;
+    let info = r.info();
+    let (verified, xlated, jited) = (
+        info.verified_instruction_count(),
+        info.size_translated(),
+        info.size_jitted(),
+    );
     let cases = cases();
     for c in &cases {
         r.maps().reset_counters()?;
@@ -278,7 +284,16 @@ pub fn run(opts: &Options) -> Result<Section> {
         }
     }
 
+    let opt = |v: Option<u32>| v.map_or("?".to_string(), |v| v.to_string());
     let mut md = format!(
+        "The responder as loaded: **{} verified instructions**, {} bytes translated, {} \
+         bytes JIT-compiled (kernel figures; `tests/bench/cost-history.md` keeps them and the \
+         ns below for each change to the program).\n\n",
+        opt(verified),
+        opt(xlated),
+        jited
+    );
+    md.push_str(&format!(
         "The responder through `BPF_PROG_TEST_RUN`, {repeats} repeat(s); ns per frame, \
          median (min–max). *repeat loop*: the kernel's mean over {loop_runs} runs on one \
          buffer, valid only for frames the program leaves untouched (a reply would be a \
@@ -286,7 +301,7 @@ pub fn run(opts: &Options) -> Result<Section> {
          the same for an empty XDP_PASS program (the timer overhead a single run carries), \
          for every frame; it runs colder than the loop, so compare rows within a column.\n\n\
          | frame | verdict | repeat loop | single run − empty |\n|---|---|---|---|\n"
-    );
+    ));
     let mut rows = Vec::new();
     for (i, c) in cases.iter().enumerate() {
         let verdict = match c.verdict {
@@ -317,6 +332,7 @@ pub fn run(opts: &Options) -> Result<Section> {
         markdown: md,
         json: json!({
             "repeats": repeats, "loop_runs": loop_runs, "single_calls": calls,
+            "verified_instructions": verified, "xlated_bytes": xlated, "jited_bytes": jited,
             "method": "repeat loop for untouched frames; single runs minus an empty program for all",
             "frames": rows,
             "empty_program_ns": {

@@ -1,4 +1,5 @@
-//! VRRP advertisements built byte by byte, for the program-cost frames and the floods.
+//! VRRP advertisements built byte by byte, for the program tests, the program-cost frames
+//! and the benchmark floods.
 
 use std::net::Ipv4Addr;
 
@@ -19,6 +20,28 @@ pub fn advert_v3(
     interval_cs: u16,
     vips: &[Ipv4Addr],
 ) -> Vec<u8> {
+    advert_v3_to(
+        (VRRP_GROUP_MAC, VRRP_GROUP),
+        src_mac,
+        src,
+        vrid,
+        priority,
+        interval_cs,
+        vips,
+    )
+}
+
+/// The same advertisement sent to `to` (MAC, address): a unicast peer's.
+pub fn advert_v3_to(
+    to: ([u8; 6], Ipv4Addr),
+    src_mac: [u8; 6],
+    src: Ipv4Addr,
+    vrid: u8,
+    priority: u8,
+    interval_cs: u16,
+    vips: &[Ipv4Addr],
+) -> Vec<u8> {
+    let (dst_mac, dst) = to;
     let mut vrrp = vec![0x31, vrid, priority, vips.len() as u8];
     vrrp.extend_from_slice(&(interval_cs & 0x0fff).to_be_bytes());
     vrrp.extend_from_slice(&[0, 0]);
@@ -26,15 +49,15 @@ pub fn advert_v3(
         vrrp.extend_from_slice(&v.octets());
     }
     let len = (vrrp.len() as u16).to_be_bytes();
-    let c = inet_checksum(&[&src.octets(), &VRRP_GROUP.octets(), &[0, 112], &len, &vrrp]);
+    let c = inet_checksum(&[&src.octets(), &dst.octets(), &[0, 112], &len, &vrrp]);
     vrrp[6..8].copy_from_slice(&c.to_be_bytes());
-    let mut f = ethernet(VRRP_GROUP_MAC, src_mac, 0x0800);
+    let mut f = ethernet(dst_mac, src_mac, 0x0800);
     let tot = (20 + vrrp.len()) as u16;
     let mut ip = vec![0x45, 0xc0];
     ip.extend_from_slice(&tot.to_be_bytes());
     ip.extend_from_slice(&[0, 0, 0, 0, 255, 112, 0, 0]);
     ip.extend_from_slice(&src.octets());
-    ip.extend_from_slice(&VRRP_GROUP.octets());
+    ip.extend_from_slice(&dst.octets());
     let c = inet_checksum(&[&ip]);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     f.extend_from_slice(&ip);

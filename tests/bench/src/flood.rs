@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::lab::netns;
+use vip_tests::lab::netns;
 
 /// Hard limits whatever the caller asks: no flood may exceed them.
 pub const MAX_RATE: u64 = 100_000;

@@ -8,7 +8,8 @@
 //! | 3 | [`failover`] | client outage and overlap on link down, kill -9, SIGTERM |
 //! | 4 | [`takeover`] | takeover time vs number of VIPs |
 //! | 5 | [`resilience`] | forged / invalid VRRP floods against a 10 ms pair |
-//! | 6 | [`scale`] | 255 VRIDs × 4 interfaces: daemon CPU and RSS |
+//! | 6 | [`scale`] | 255 VRIDs × 4 interfaces: CPU (daemons, softirq, XDP) and memory (process, BPF) |
+//! | 7 | [`traffic`] | TCP and ICMP streams through the VIP while the master fails, VMAC off and on |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
@@ -20,6 +21,7 @@ pub mod cost;
 pub mod failover;
 pub mod flood;
 pub mod procstat;
+pub mod readme;
 pub mod report;
 pub mod resilience;
 pub mod routers;
@@ -28,7 +30,7 @@ pub mod stats;
 pub mod svg;
 pub mod sweep;
 pub mod takeover;
-pub mod wire;
+pub mod traffic;
 
 use std::{
     path::PathBuf,
@@ -39,7 +41,15 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 6] = ["arp", "cost", "failover", "takeover", "resilience", "scale"];
+pub const ITEMS: [&str; 7] = [
+    "arp",
+    "cost",
+    "failover",
+    "takeover",
+    "resilience",
+    "scale",
+    "traffic",
+];
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -95,7 +105,7 @@ impl Goal {
     pub fn mark(&self) -> &'static str {
         match self.met {
             Some(true) => "pass",
-            Some(false) => "FAIL",
+            Some(false) => "miss",
             None => "n/a",
         }
     }
@@ -138,7 +148,7 @@ pub struct Outcome {
 
 /// Runs the selected items and writes the three output files.
 pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
-    crate::require_root();
+    vip_tests::require_root();
     std::fs::create_dir_all(&opts.out)?;
     let vipd = routers::VipdBinary::probe(opts.vipd.as_deref());
     eprintln!("bench: {}", vipd.describe());
@@ -156,6 +166,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "takeover" => takeover::run(opts, &vipd),
             "resilience" => resilience::run(opts, &vipd),
             "scale" => scale::run(opts, &vipd),
+            "traffic" => traffic::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {

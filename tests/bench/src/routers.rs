@@ -18,7 +18,7 @@ use std::{
 use anyhow::{Context, Result, bail};
 use nix::sys::signal::Signal;
 
-use crate::lab::{
+use vip_tests::lab::{
     Frr, FrrConfig, Keepalived, KeepalivedConfig, Lab, Node, Vipd, process, wait_until,
 };
 
@@ -26,6 +26,9 @@ use crate::lab::{
 pub enum Impl {
     Vipd,
     Keepalived,
+    /// keepalived with its documented defence against forged adverts: unicast peers
+    /// (`unicast_peer` = the spec's `allowed_peers`) and `check_unicast_src`.
+    KeepalivedUnicast,
     Frr,
 }
 
@@ -34,6 +37,7 @@ impl Impl {
         match self {
             Impl::Vipd => "vipd",
             Impl::Keepalived => "keepalived",
+            Impl::KeepalivedUnicast => "keepalived (unicast, check_unicast_src)",
             Impl::Frr => "frr",
         }
     }
@@ -118,6 +122,9 @@ pub struct RouterSpec {
     /// Sources admitted for this VRID (vipd's `allowed_peers`; keepalived and FRR in
     /// multicast mode have no equivalent and ignore it).
     pub allowed_peers: Vec<IpAddr>,
+    /// Answer from the virtual MAC (vipd `vmac = true`, keepalived `use_vmac`). FRR's
+    /// vrrpd always does (its macvlan carries the VMAC).
+    pub vmac: bool,
 }
 
 impl RouterSpec {
@@ -130,6 +137,7 @@ impl RouterSpec {
             version: 3,
             interface: "eth0".into(),
             allowed_peers: Vec::new(),
+            vmac: false,
         }
     }
 }
@@ -153,6 +161,11 @@ pub trait Router: Send + Sync {
     fn kill9(&self) -> Result<()>;
     /// SIGTERM and wait for a clean exit.
     fn sigterm(&self) -> Result<()>;
+    /// `kill -9` of the VRRP process alone, where the implementation has a parent that
+    /// respawns it (keepalived); an error elsewhere.
+    fn kill9_vrrp_child(&self) -> Result<()> {
+        bail!("{} has no respawning parent", self.implementation().name())
+    }
     /// Every process of the implementation right now (for CPU and memory).
     fn pids(&self) -> Vec<i32>;
     /// State changes so far, as the implementation itself counts or logs them.
@@ -175,9 +188,23 @@ pub fn start(
 ) -> Result<Box<dyn Router>> {
     Ok(match imp {
         Impl::Keepalived => Box::new(Ka {
+            imp,
             node: node.label.clone(),
             ka: lab.keepalived(node, &keepalived_config(spec))?,
         }),
+        Impl::KeepalivedUnicast => {
+            if spec.allowed_peers.is_empty() {
+                bail!("keepalived in unicast mode needs the spec's allowed_peers");
+            }
+            let mut cfg = keepalived_config(spec);
+            cfg.unicast_peers = spec.allowed_peers.clone();
+            cfg.extra.push("check_unicast_src".into());
+            Box::new(Ka {
+                imp,
+                node: node.label.clone(),
+                ka: lab.keepalived(node, &cfg)?,
+            })
+        }
         Impl::Frr => {
             let cfg = FrrConfig {
                 vrid: spec.vrid,
@@ -304,6 +331,9 @@ pub fn keepalived_config(spec: &RouterSpec) -> KeepalivedConfig {
         }
         extra.push("}".into());
     }
+    if spec.vmac {
+        extra.push("use_vmac".into());
+    }
     KeepalivedConfig {
         vrid: spec.vrid,
         priority: spec.priority,
@@ -317,13 +347,14 @@ pub fn keepalived_config(spec: &RouterSpec) -> KeepalivedConfig {
 }
 
 struct Ka {
+    imp: Impl,
     node: String,
     ka: Keepalived,
 }
 
 impl Router for Ka {
     fn implementation(&self) -> Impl {
-        Impl::Keepalived
+        self.imp
     }
     fn node(&self) -> &str {
         &self.node
@@ -342,6 +373,19 @@ impl Router for Ka {
     }
     fn sigterm(&self) -> Result<()> {
         self.ka.stop()
+    }
+    fn kill9_vrrp_child(&self) -> Result<()> {
+        // keepalived writes its VRRP child's pid to `-r FILE` (vrrp.pid in the lab).
+        let pid: i32 = std::fs::read_to_string(self.ka.dir.join("vrrp.pid"))
+            .context("keepalived's vrrp.pid")?
+            .trim()
+            .parse()
+            .context("keepalived's vrrp.pid")?;
+        if !self.pids().contains(&pid) {
+            bail!("vrrp.pid names {pid}, not a keepalived process of this router");
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL)?;
+        Ok(())
     }
     fn pids(&self) -> Vec<i32> {
         tree(self.ka.process().pid())
@@ -454,6 +498,9 @@ pub fn vipd_sections(instances: &[Instance]) -> String {
         if !s.allowed_peers.is_empty() {
             let _ = writeln!(c, "allowed_peers = [{}]", list(&s.allowed_peers));
         }
+        if s.vmac {
+            let _ = writeln!(c, "vmac = true");
+        }
         c.push('\n');
     }
     c
@@ -482,6 +529,11 @@ impl VipdRouter {
             node: node.label.clone(),
             vipd: lab.vipd(&bin, node, &vipd_sections(instances))?,
         })
+    }
+
+    /// The pin directory of this vipd's maps.
+    pub fn pin(&self) -> &Path {
+        &self.vipd.pin
     }
 
     /// Every instance's state, from `vipd status --json`.
