@@ -8,8 +8,8 @@ use aya::{
 };
 use vip_common::{
     BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
-    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED,
-    PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
+    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED, PeerKey,
+    Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
     vips_version_token,
 };
 
