@@ -235,50 +235,12 @@ fn no_false_takeover_under_cpu_load_and_a_garbage_flood() -> Result<()> {
     let (r1, r2) = pair(&lab, "interval = \"1ms\", multiplier = 3")?;
     let (t1, t2) = (transitions(&r1)?, transitions(&r2)?);
     let run_for = Duration::from_secs(60);
-    // Every core busy: two spinners per router, bounded by `timeout`.
-    let secs = run_for.as_secs().to_string();
-    let mut spinners = Vec::new();
-    for r in [1, 2] {
-        for _ in 0..2 {
-            spinners.push(lab.spawn(
-                lab.router(r),
-                &["timeout", &secs, "sh", "-c", "while :; do :; done"],
-            )?);
-        }
-    }
-    // Garbage at the BFD ports and beyond: random Control packets (some with r1's
-    // address as their source), echoes claiming r1, frames of random bytes.
+    // Every core busy, and garbage at the BFD ports and beyond: random Control packets
+    // (some with r1's address as their source), echoes claiming r1, random bytes.
+    let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
     let inj = lab.injector(lab.attacker())?;
-    let r1_addr: IpAddr = R1.parse()?;
-    let r2_addr: IpAddr = R2.parse()?;
-    let r2_mac = lab.router(2).mac;
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
     let start = Instant::now();
-    let sent = inj.flood(usize::MAX, 20_000, run_for, |i| {
-        let r = rnd();
-        let payload: Vec<u8> = (0..24 + (r % 40) as usize).map(|_| rnd() as u8).collect();
-        let udp = |src, dst, port| {
-            vipd::net::frames::udp(inj.mac, r2_mac, src, dst, (49200, port), &payload)
-                .unwrap_or_default()
-        };
-        match i % 4 {
-            0 => udp(r1_addr, r2_addr, 3784),
-            1 => udp(r1_addr, r1_addr, 3785),
-            2 => udp(r2_addr, r2_addr, 3785),
-            _ => {
-                let mut f = vec![0u8; 60 + (r % 200) as usize];
-                f.iter_mut().for_each(|b| *b = rnd() as u8);
-                f[..6].copy_from_slice(&r2_mac);
-                f
-            }
-        }
-    });
+    let sent = inj.bfd_garbage(lab.router(2).mac, R1.parse()?, R2.parse()?, 20_000, run_for);
     let took = start.elapsed();
     for s in spinners {
         let _ = s.wait(Duration::from_secs(5));

@@ -398,6 +398,10 @@ pub struct BfdPeer {
     /// Ethernet source of the neighbour's last Control packet; all zero until one came.
     pub mac: [u8; 6],
     pub _pad: [u8; 2],
+    /// This node's discriminator for the session (host order): the MAC is learned only from
+    /// a Control packet whose Your Discriminator names it, so a packet that merely claims
+    /// the neighbour's address (anyone on the link can send one) teaches nothing.
+    pub local_disc: u32,
 }
 
 /// UDP ports of single-hop BFD (RFC 5881 §4).

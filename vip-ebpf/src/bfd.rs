@@ -61,6 +61,8 @@ struct Datagram {
     family: u8,
     /// IP source and destination are the same: addressed back to its sender.
     to_sender: bool,
+    /// Offset of the UDP header.
+    udp: usize,
     /// Not a fragment, and the whole datagram (by the IP and UDP lengths) is in the frame.
     intact: bool,
     ttl: u8,
@@ -88,6 +90,7 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv4Hdr, ihl: usi
         src: v4_in_16(ip.saddr),
         family: FAMILY_IPV4,
         to_sender: ip.saddr == ip.daddr,
+        udp: l2.l3 + ihl,
         intact,
         ttl: ip.ttl,
     };
@@ -112,6 +115,7 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
         src: ip.saddr,
         family: FAMILY_IPV6,
         to_sender: ip.saddr == ip.daddr,
+        udp: up.off,
         intact,
         ttl: ip.hop_limit,
     };
@@ -154,7 +158,7 @@ fn judge(ctx: &XdpContext, l2: &L2, ifindex: u32, d: &Datagram) -> u32 {
         Port::Control => {
             // A Control packet addressed to its own sender is no neighbour talking to us.
             if d.intact && d.ttl == SINGLE_HOP_TTL && !d.to_sender {
-                learn(ctx, &key);
+                learn(ctx, &key, d.udp + UDP_HLEN);
             }
             xdp_action::XDP_PASS
         }
@@ -181,9 +185,12 @@ fn echo(ctx: &XdpContext, intact: bool, key: &BfdPeerKey) -> u32 {
     xdp_action::XDP_PASS
 }
 
-/// Records the Ethernet source of a neighbour's single-hop Control packet as its MAC.
+/// Records the Ethernet source of a neighbour's single-hop Control packet, at `control`,
+/// as its MAC, when the packet names this node's session (its Your Discriminator): the
+/// address alone proves nothing, and a MAC learned from a forger would send every echo
+/// to it and fail the session.
 #[inline(always)]
-fn learn(ctx: &XdpContext, key: &BfdPeerKey) {
+fn learn(ctx: &XdpContext, key: &BfdPeerKey, control: usize) {
     let Some(eth) = ptr_at::<EthHdr>(ctx, 0) else {
         return;
     };
@@ -192,9 +199,21 @@ fn learn(ctx: &XdpContext, key: &BfdPeerKey) {
     if !is_unicast(&src) {
         return;
     }
+    // Your Discriminator: the third word of the Control packet (RFC 5880 §4.1).
+    let Some(words) = ptr_at::<[u8; 12]>(ctx, control) else {
+        return;
+    };
+    // SAFETY: ptr_at proved the 12 bytes are inside the frame.
+    let your_disc =
+        u32::from_be_bytes(unsafe { [(*words)[8], (*words)[9], (*words)[10], (*words)[11]] });
     let Some(peer) = BFD_PEERS.get_ptr_mut(key) else {
         return;
     };
+    // SAFETY: the value of a live hash entry; read once.
+    let local_disc = unsafe { (*peer).local_disc };
+    if local_disc == 0 || your_disc != local_disc {
+        return;
+    }
     // SAFETY: the value of a live hash entry, written in place. Only when it changed:
     // every Control packet (one per interval per neighbour) would otherwise dirty the
     // entry's cache line on every CPU that reads it. Two CPUs learning different MACs

@@ -10,6 +10,7 @@
 //! | 5 | [`resilience`] | forged / invalid VRRP floods against a 10 ms pair |
 //! | 6 | [`scale`] | 255 VRIDs × 4 interfaces: CPU (daemons, softirq, XDP) and memory (process, BPF) |
 //! | 7 | [`traffic`] | TCP and ICMP streams through the VIP while the master fails, VMAC off and on |
+//! | 8 | [`bfd`] | "vipd + BFD": link-down failover, a frozen master, load and garbage |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
@@ -17,6 +18,7 @@
 //! `failover.svg`.
 
 pub mod arp_rate;
+pub mod bfd;
 pub mod cost;
 pub mod failover;
 pub mod flood;
@@ -41,7 +43,7 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 7] = [
+pub const ITEMS: [&str; 8] = [
     "arp",
     "cost",
     "failover",
@@ -49,6 +51,7 @@ pub const ITEMS: [&str; 7] = [
     "resilience",
     "scale",
     "traffic",
+    "bfd",
 ];
 
 #[derive(Clone, Debug)]
@@ -167,6 +170,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "resilience" => resilience::run(opts, &vipd),
             "scale" => scale::run(opts, &vipd),
             "traffic" => traffic::run(opts, &vipd),
+            "bfd" => bfd::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {

@@ -125,6 +125,9 @@ pub struct RouterSpec {
     /// Answer from the virtual MAC (vipd `vmac = true`, keepalived `use_vmac`). FRR's
     /// vrrpd always does (its macvlan carries the VMAC).
     pub vmac: bool,
+    /// vipd's `bfd` inline table body (e.g. `interval = "1ms", multiplier = 3`); the
+    /// baselines have no BFD in their VRRP and ignore it.
+    pub bfd: Option<String>,
 }
 
 impl RouterSpec {
@@ -138,6 +141,7 @@ impl RouterSpec {
             interface: "eth0".into(),
             allowed_peers: Vec::new(),
             vmac: false,
+            bfd: None,
         }
     }
 }
@@ -501,6 +505,9 @@ pub fn vipd_sections(instances: &[Instance]) -> String {
         if s.vmac {
             let _ = writeln!(c, "vmac = true");
         }
+        if let Some(bfd) = &s.bfd {
+            let _ = writeln!(c, "bfd = {{ {bfd} }}");
+        }
         c.push('\n');
     }
     c
@@ -534,6 +541,16 @@ impl VipdRouter {
     /// The pin directory of this vipd's maps.
     pub fn pin(&self) -> &Path {
         &self.vipd.pin
+    }
+
+    /// `vipd status --json`.
+    pub fn status(&self) -> Result<serde_json::Value> {
+        self.vipd.status()
+    }
+
+    /// Signals the daemon (SIGSTOP / SIGCONT to freeze it).
+    pub fn signal(&self, sig: Signal) -> Result<()> {
+        self.vipd.signal(sig)
     }
 
     /// Every instance's state, from `vipd status --json`.

@@ -2,7 +2,7 @@
 //! VRRP, ARP floods. Every flood is bounded in count and in time.
 
 use std::{
-    net::Ipv4Addr,
+    net::{IpAddr, Ipv4Addr},
     time::{Duration, Instant},
 };
 
@@ -12,7 +12,7 @@ use vipd::{
     vrrp::{Advert, Interval},
 };
 
-use super::{Lab, Node, in_netns};
+use super::{Lab, Node, Proc, in_netns};
 
 pub struct Injector {
     sender: PacketSender,
@@ -35,7 +35,68 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Every core of each of `nodes` busy for `run_for`: `per_node` shell spinners each,
+    /// bounded by `timeout` (and killed when the lab drops).
+    pub fn spin_cpus(
+        &self,
+        nodes: &[&Node],
+        per_node: usize,
+        run_for: Duration,
+    ) -> Result<Vec<Proc>> {
+        let secs = run_for.as_secs().max(1).to_string();
+        let mut spinners = Vec::new();
+        for node in nodes {
+            for _ in 0..per_node {
+                spinners.push(
+                    self.spawn(node, &["timeout", &secs, "sh", "-c", "while :; do :; done"])?,
+                );
+            }
+        }
+        Ok(spinners)
+    }
+}
+
 impl Injector {
+    /// Garbage aimed at a BFD pair for `run_for` at `pps`: random Control packets to
+    /// `target` claiming to come from `claimed` (its session peer), Echo packets claiming
+    /// either, and frames of random bytes, all to `target_mac`. Returns how many went out.
+    pub fn bfd_garbage(
+        &self,
+        target_mac: [u8; 6],
+        claimed: IpAddr,
+        target: IpAddr,
+        pps: u32,
+        run_for: Duration,
+    ) -> usize {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        self.flood(usize::MAX, pps, run_for, |i| {
+            let r = rnd();
+            let payload: Vec<u8> = (0..24 + (r % 40) as usize).map(|_| rnd() as u8).collect();
+            let udp = |src, dst, port| {
+                frames::udp(self.mac, target_mac, src, dst, (49200, port), &payload)
+                    .unwrap_or_default()
+            };
+            match i % 4 {
+                0 => udp(claimed, target, 3784),
+                1 => udp(claimed, claimed, 3785),
+                2 => udp(target, target, 3785),
+                _ => {
+                    let mut f = vec![0u8; 60 + (r % 200) as usize];
+                    f.iter_mut().for_each(|b| *b = rnd() as u8);
+                    f[..6].copy_from_slice(&target_mac);
+                    f
+                }
+            }
+        })
+    }
+
     pub fn send(&self, frame: &[u8]) -> Result<()> {
         Ok(self.sender.send(frame)?)
     }

@@ -40,6 +40,9 @@ const ECHO_PAYLOAD: [u8; 16] = [b'v', b'i', b'p', b'd', 1, 0, 0, 0, 0, 0, 0, 7, 
 const CONTROL_PAYLOAD: [u8; 24] = [
     0x20, 0xc0, 3, 24, 0, 0, 0, 7, 0, 0, 0, 9, 0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0, 0, 0, 0xc3, 0x50,
 ];
+/// This node's discriminator for the neighbour's session: what `CONTROL_PAYLOAD` names as
+/// Your Discriminator.
+const LOCAL_DISC: u32 = 9;
 /// The offset of the IPv4 / IPv6 header in an untagged frame.
 const L3: usize = 14;
 
@@ -69,10 +72,10 @@ fn with_neighbour_on(vlans: &[u16]) -> Responder {
     let mut r = Responder::load();
     for &vlan in vlans {
         r.maps()
-            .add_bfd_peer(key4(TEST_IFINDEX, vlan, NEIGHBOUR))
+            .add_bfd_peer(key4(TEST_IFINDEX, vlan, NEIGHBOUR), LOCAL_DISC)
             .unwrap();
         r.maps()
-            .add_bfd_peer(key6(TEST_IFINDEX, vlan, NEIGHBOUR6))
+            .add_bfd_peer(key6(TEST_IFINDEX, vlan, NEIGHBOUR6), LOCAL_DISC)
             .unwrap();
     }
     r
@@ -430,7 +433,7 @@ fn echo_of_a_neighbour_of_another_interface_or_vlan_is_refused() {
         key4(TEST_IFINDEX, 7, NEIGHBOUR),
         key6(TEST_IFINDEX, 7, NEIGHBOUR6),
     ] {
-        r.maps().add_bfd_peer(key).unwrap();
+        r.maps().add_bfd_peer(key, LOCAL_DISC).unwrap();
     }
     for (family, frame) in [("ipv4", echo4()), ("ipv6", echo6())] {
         passes_untouched(&mut r, &frame, &format!("{family} untagged"));
@@ -550,11 +553,7 @@ fn truncated_bfd_frames_pass_untouched_and_are_never_looped_back_or_learned_from
         "nothing but refusals counted"
     );
     for (_, peer) in r.maps().bfd_peers().unwrap() {
-        assert_eq!(
-            peer,
-            BfdPeer::default(),
-            "learned from a cut Control packet"
-        );
+        assert_eq!(peer.mac, [0; 6], "learned from a cut Control packet");
     }
     // The whole frames still do what they should.
     for (name, full) in &kinds {
@@ -640,12 +639,71 @@ fn control_that_may_come_from_off_link_or_from_a_stranger_records_nothing() {
     // Nothing learned, no entry made for the stranger, nothing counted.
     let mut peers = r.maps().bfd_peers().unwrap();
     peers.sort_by_key(|(k, _)| k.family);
+    let untaught = BfdPeer {
+        local_disc: LOCAL_DISC,
+        ..BfdPeer::default()
+    };
     assert_eq!(
         peers,
         [
-            (key4(TEST_IFINDEX, 0, NEIGHBOUR), BfdPeer::default()),
-            (key6(TEST_IFINDEX, 0, NEIGHBOUR6), BfdPeer::default()),
+            (key4(TEST_IFINDEX, 0, NEIGHBOUR), untaught),
+            (key6(TEST_IFINDEX, 0, NEIGHBOUR6), untaught),
         ]
     );
     assert!(moved(&r.counters()).is_empty());
+}
+
+/// A Control packet from the neighbour's address with `your_disc` as its Your
+/// Discriminator, from `mac`.
+fn control4_naming(mac: [u8; 6], your_disc: u32) -> Vec<u8> {
+    let mut payload = CONTROL_PAYLOAD;
+    payload[8..12].copy_from_slice(&your_disc.to_be_bytes());
+    udp4(
+        mac,
+        ROUTER_MAC,
+        NEIGHBOUR,
+        ROUTER_IP,
+        255,
+        BFD_CONTROL_PORT,
+        &payload,
+    )
+}
+
+#[test]
+fn control_that_does_not_name_this_nodes_session_teaches_no_mac() {
+    // Anyone on the link can claim the neighbour's address with TTL 255: learning from
+    // that would send every echo to the forger and fail the session (a lab flood of such
+    // packets did exactly that). Only a packet naming our discriminator is the neighbour.
+    let mut r = with_neighbour();
+    let k4 = key4(TEST_IFINDEX, 0, NEIGHBOUR);
+    for (what, disc) in [
+        ("a session not yet known (zero)", 0),
+        ("another discriminator", LOCAL_DISC + 1),
+        ("byte-swapped", LOCAL_DISC.swap_bytes()),
+    ] {
+        passes_untouched(&mut r, &control4_naming(OTHER_MAC, disc), what);
+        assert_eq!(mac_of(&mut r, k4), [0; 6], "learned from {what}");
+    }
+    passes_untouched(&mut r, &control4_naming(NEIGHBOUR_MAC, LOCAL_DISC), "ours");
+    assert_eq!(mac_of(&mut r, k4), NEIGHBOUR_MAC);
+    // A forger's packets afterwards move nothing.
+    passes_untouched(&mut r, &control4_naming(OTHER_MAC, 0), "forged after");
+    assert_eq!(mac_of(&mut r, k4), NEIGHBOUR_MAC);
+    // An entry not yet told its discriminator learns from nothing.
+    r.maps().remove_bfd_peer(&k4).unwrap();
+    r.maps().add_bfd_peer(k4, 0).unwrap();
+    passes_untouched(&mut r, &control4_naming(NEIGHBOUR_MAC, 0), "zero both");
+    assert_eq!(mac_of(&mut r, k4), [0; 6]);
+    // A new discriminator for an entry (the session was opened again) keeps the MAC.
+    r.maps().add_bfd_peer(k4, LOCAL_DISC).unwrap();
+    passes_untouched(&mut r, &control4_naming(NEIGHBOUR_MAC, LOCAL_DISC), "again");
+    r.maps().add_bfd_peer(k4, LOCAL_DISC + 2).unwrap();
+    assert_eq!(
+        r.maps().bfd_peer(&k4).unwrap(),
+        BfdPeer {
+            mac: NEIGHBOUR_MAC,
+            local_disc: LOCAL_DISC + 2,
+            ..BfdPeer::default()
+        }
+    );
 }

@@ -82,13 +82,16 @@ fn configured() -> Responder {
             (FAMILY_IPV4, v4_in_16(CLIENT_IP)),
             (FAMILY_IPV6, CLIENT_IP6),
         ] {
-            m.add_bfd_peer(BfdPeerKey {
-                ifindex: TEST_IFINDEX,
-                vlan,
-                family,
-                _pad: 0,
-                addr,
-            })
+            m.add_bfd_peer(
+                BfdPeerKey {
+                    ifindex: TEST_IFINDEX,
+                    vlan,
+                    family,
+                    _pad: 0,
+                    addr,
+                },
+                9,
+            )
             .unwrap();
         }
     }

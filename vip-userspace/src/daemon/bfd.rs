@@ -303,10 +303,14 @@ impl Daemon {
     pub(super) fn execute_bfd(&mut self, now: Time) {
         for o in self.node.take_bfd() {
             match o {
-                Output::Present { neighbour, present } => {
+                Output::Present {
+                    neighbour,
+                    present,
+                    local_disc,
+                } => {
                     let k = key(&neighbour);
                     let r = if present {
-                        self.maps.add_bfd_peer(k)
+                        self.maps.add_bfd_peer(k, local_disc)
                     } else {
                         self.macs_forget(&neighbour);
                         self.maps.remove_bfd_peer(&k)

@@ -527,6 +527,9 @@ impl Daemon {
         });
     }
 
+    /// Batches taken from each reader's queue before timers fire.
+    const QUEUED_BATCHES: usize = 64;
+
     async fn run_loop(
         &mut self,
         rx: Receivers,
@@ -559,6 +562,18 @@ impl Daemon {
                 _ = int.recv() => break,
                 r = ticker.sleep_until(deadline) => {
                     r?;
+                    // What the readers already handed over is taken in before timers
+                    // fire (bounded, so a flood cannot hold the timers back): a timer
+                    // must never expire while the packet that proves a peer alive waits
+                    // in a queue, which under CPU load is where it waits.
+                    for _ in 0..Self::QUEUED_BATCHES {
+                        let Ok(batch) = bfd_in.try_recv() else { break };
+                        self.on_bfd(batch);
+                    }
+                    for _ in 0..Self::QUEUED_BATCHES {
+                        let Ok(batch) = inbound.try_recv() else { break };
+                        self.on_inbound(batch);
+                    }
                     self.poll(deadline);
                 }
                 Some(batch) = inbound.recv() => self.on_inbound(batch),

@@ -338,14 +338,20 @@ impl Maps {
             .map_err(map_err("reading a release record"))
     }
 
-    /// Lets the program loop back `key`'s Echo packets (and learn its MAC). An entry that
-    /// exists keeps the MAC already learned.
-    pub fn add_bfd_peer(&mut self, key: BfdPeerKey) -> Result<()> {
-        if self.bfd_peers.get(&key, 0).is_ok() {
+    /// Lets the program loop back `key`'s Echo packets and learn its MAC from Control
+    /// packets that name `local_disc`, this node's discriminator for the session. An
+    /// entry that exists keeps the MAC already learned.
+    pub fn add_bfd_peer(&mut self, key: BfdPeerKey, local_disc: u32) -> Result<()> {
+        let old = self.bfd_peers.get(&key, 0).ok();
+        if old.is_some_and(|p| p.local_disc == local_disc) {
             return Ok(());
         }
+        let value = BfdPeer {
+            local_disc,
+            ..old.unwrap_or_default()
+        };
         self.bfd_peers
-            .insert(key, BfdPeer::default(), 0)
+            .insert(key, value, 0)
             .map_err(map_err("adding a BFD neighbour"))
     }
 

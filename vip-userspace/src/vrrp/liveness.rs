@@ -51,7 +51,12 @@ pub struct Subscription {
 pub enum Output {
     /// A session exists (`present`) or is gone: the data plane loops back the neighbour's
     /// echoes (and learns its MAC) exactly while it exists.
-    Present { neighbour: Neighbour, present: bool },
+    Present {
+        neighbour: Neighbour,
+        present: bool,
+        /// This node's discriminator for the session (0 when gone).
+        local_disc: u32,
+    },
     /// Send a Control packet from `local` to the neighbour.
     Control {
         neighbour: Neighbour,
@@ -274,6 +279,7 @@ impl Liveness {
         self.out.push(Output::Present {
             neighbour: n,
             present: true,
+            local_disc: disc,
         });
     }
 
@@ -289,6 +295,7 @@ impl Liveness {
         self.out.push(Output::Present {
             neighbour: n,
             present: false,
+            local_disc: 0,
         });
     }
 
@@ -424,6 +431,7 @@ impl Liveness {
                 self.out.push(Output::Present {
                     neighbour: n,
                     present: false,
+                    local_disc: 0,
                 });
             }
         }

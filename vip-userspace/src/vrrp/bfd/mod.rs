@@ -106,6 +106,11 @@ pub struct Session {
     echo_next: Option<Time>,
     echo_detect_at: Option<Time>,
     echo_seq: u32,
+    /// Send time of the oldest echo sent after the latest one that came back: the
+    /// evidence. A path is declared down only when an echo that had a whole echo interval
+    /// to return has not, so an end that could not send (its daemon descheduled under
+    /// load) does not mistake its own silence for the path's.
+    echo_unanswered_since: Option<Time>,
     rng: u64,
     last_down: Option<(Time, Diag)>,
     /// Whether this end sends Echo packets (`params.echo` unless [`Session::set_echo`]
@@ -159,6 +164,7 @@ impl Session {
             echo_next: None,
             echo_detect_at: None,
             echo_seq: 0,
+            echo_unanswered_since: None,
             rng: u64::from(local_disc) | 1,
             last_down: None,
             echo_tx: params.echo,
@@ -190,6 +196,16 @@ impl Session {
         }
         let rtt = now.saturating_duration_since(sent);
         self.rtt_worst.0 = self.rtt_worst.0.max(rtt);
+        // Everything up to `seq` is answered; what is outstanding starts after it.
+        self.echo_unanswered_since = if seq == self.echo_seq {
+            None
+        } else {
+            let next = seq.wrapping_add(1);
+            self.echo_sent
+                .iter()
+                .find(|(s, _)| *s == next)
+                .and_then(|(_, t)| *t)
+        };
     }
 
     /// Starts or stops sending Echo packets, the detection only this end needs: a session
@@ -385,6 +401,7 @@ impl Session {
 
     fn start_echo(&mut self, now: Time) {
         self.echo_next = Some(now);
+        self.echo_unanswered_since = None;
         // The first echo gets a whole detection time to come back.
         self.echo_detect_at = Some(now + self.echo_interval() * u32::from(self.params.detect_mult));
     }
@@ -450,8 +467,19 @@ impl Session {
         }
         if self.echo_detect_at.is_some_and(|t| t <= now) {
             self.echo_detect_at = None;
-            if self.state == BfdState::Up {
-                self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
+            let grace = self.echo_interval();
+            match self.echo_unanswered_since {
+                // No echo came back for a detection time, and one that had a whole
+                // interval to do so is still out: the path is down.
+                Some(t) if t + grace <= now => {
+                    if self.state == BfdState::Up {
+                        self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
+                    }
+                }
+                // This end sent nothing for a while (or only just now): no evidence
+                // yet; decide once its latest echo has had its interval.
+                Some(t) => self.echo_detect_at = Some(t + grace),
+                None => self.echo_detect_at = Some(now + grace),
             }
         }
         if self.next_tx.is_some_and(|t| t <= now) {
@@ -464,6 +492,7 @@ impl Session {
         {
             self.echo_seq = self.echo_seq.wrapping_add(1);
             self.echo_sent[self.echo_seq as usize % ECHO_RING] = (self.echo_seq, Some(now));
+            self.echo_unanswered_since.get_or_insert(now);
             out.push(Output::SendEcho(Echo {
                 disc: self.local_disc,
                 seq: self.echo_seq,

@@ -29,10 +29,26 @@ fn pair(
     silent: impl Fn(Time, usize) -> bool,
     cut: impl Fn(Time) -> bool,
 ) -> (Session, Session, Vec<(Time, usize, BfdState)>) {
+    pair_stalled(end, silent, cut, |_| None)
+}
+
+/// As [`pair`], and `stall(who)` is a window in which that daemon does not run at all
+/// (descheduled): its timers and the packets that reach it wait for the window's end,
+/// where, as the daemon does, it reads what arrived before its timers fire.
+fn pair_stalled(
+    end: Time,
+    silent: impl Fn(Time, usize) -> bool,
+    cut: impl Fn(Time) -> bool,
+    stall: impl Fn(usize) -> Option<(Time, Time)>,
+) -> (Session, Session, Vec<(Time, usize, BfdState)>) {
     let mut s = [
         Session::new(params(true), 11, Time::ZERO),
         Session::new(params(true), 22, Time::from_micros(300)),
     ];
+    let runs_at = |who: usize, t: Time| match stall(who) {
+        Some((from, to)) if t >= from && t < to => to,
+        _ => t,
+    };
     let mut changes = Vec::new();
     let mut now = Time::ZERO;
     // Packets in flight: (arrival, to, input).
@@ -40,8 +56,9 @@ fn pair(
     loop {
         let next = s
             .iter()
-            .filter_map(Session::poll_at)
-            .chain(wire.iter().map(|(t, _, _)| *t))
+            .enumerate()
+            .filter_map(|(i, x)| x.poll_at().map(|t| runs_at(i, t)))
+            .chain(wire.iter().map(|(t, to, _)| runs_at(*to, *t)))
             .min();
         let Some(t) = next else { break };
         if t > end {
@@ -49,12 +66,12 @@ fn pair(
         }
         now = now.max(t);
         let mut outs: Vec<(usize, Output)> = Vec::new();
-        if let Some(i) = wire.iter().position(|(t, _, _)| *t <= now) {
+        if let Some(i) = wire.iter().position(|(t, to, _)| runs_at(*to, *t) <= now) {
             let (_, to, input) = wire.remove(i);
             outs.extend(s[to].handle(now, input).into_iter().map(|o| (to, o)));
         } else {
             for (i, sess) in s.iter_mut().enumerate() {
-                if sess.poll_at().is_some_and(|t| t <= now) {
+                if sess.poll_at().is_some_and(|t| runs_at(i, t) <= now) {
                     outs.extend(sess.poll(now).into_iter().map(|o| (i, o)));
                 }
             }
@@ -104,6 +121,51 @@ fn a_dead_path_is_detected_by_the_echo_function_within_its_detection_time() {
     let took = t.saturating_duration_since(cut);
     assert!(took <= Duration::from_millis(4), "detected after {took:?}");
     assert_eq!(a.diag(), Diag::EchoFunctionFailed);
+}
+
+#[test]
+fn an_end_that_could_not_send_does_not_mistake_its_own_silence_for_the_path() {
+    // a's daemon is descheduled (it sends no echo and reads nothing meanwhile), for
+    // stalls that end just before, at and after its detection time, wherever they fall
+    // in the echo cycle. Its echoes were all answered before, and its first echo
+    // afterwards comes straight back: no evidence against the path, so it stays up.
+    for start_us in (0..1000).step_by(200) {
+        for len_us in (1500..=3500).step_by(250).chain([20_000]) {
+            let from = Time::from_millis(3000) + Duration::from_micros(start_us);
+            let stall = (from, from + Duration::from_micros(len_us));
+            let (a, _, changes) = pair_stalled(
+                Time::from_millis(3030),
+                |_, _| false,
+                |_| false,
+                |who| (who == 0).then_some(stall),
+            );
+            assert_eq!(a.state(), BfdState::Up, "stall {stall:?}: {changes:?}");
+            assert!(
+                changes.iter().all(|(t, _, _)| *t < stall.0),
+                "stall {stall:?}: {changes:?}"
+            );
+        }
+    }
+    let stall = (Time::from_millis(3000), Time::from_millis(3020));
+    // The same stall with the path cut when it ends is still found at once: the first
+    // echo after it is the evidence, one interval later.
+    let (a, _, changes) = pair_stalled(
+        Time::from_millis(3100),
+        |_, _| false,
+        |t| t >= stall.1,
+        |who| (who == 0).then_some(stall),
+    );
+    assert_eq!(a.diag(), Diag::EchoFunctionFailed);
+    let (t, _, _) = changes
+        .iter()
+        .find(|(t, who, to)| *t >= stall.1 && *who == 0 && *to == BfdState::Down)
+        .copied()
+        .expect("a went down");
+    assert!(
+        t.saturating_duration_since(stall.1) <= Duration::from_millis(2),
+        "detected after {:?}",
+        t.saturating_duration_since(stall.1)
+    );
 }
 
 #[test]

@@ -98,9 +98,9 @@ impl Link {
             }
             for o in from_b {
                 match o {
-                    Output::Present { neighbour, present } if neighbour.1 == addr("192.0.2.11") => {
-                        self.b_reflects = present
-                    }
+                    Output::Present {
+                        neighbour, present, ..
+                    } if neighbour.1 == addr("192.0.2.11") => self.b_reflects = present,
                     Output::Control { local, packet, .. } if self.up => {
                         self.a.control(self.now, IF_A, local, 255, packet)
                     }

@@ -1,0 +1,624 @@
+//! Item 8: failover faster than VRRP timers allow — "vipd + BFD" next to vipd without it
+//! and keepalived (docs/architecture.md, "BFD").
+//!
+//! Two routers at 10 ms adverts, one IPv4 VIP, r1 (priority 200) master. A client pings
+//! the VIP every millisecond through its cached neighbour entry, so what is measured is
+//! what a host on the LAN feels: the gap from the old master's last reply to the new
+//! master's first (after a gratuitous ARP moved the client's entry). Three runs:
+//! - **link down**: r1's bridge port goes down. VRRP alone cannot see that before
+//!   Master_Down_Interval (36.1 ms at priority 100); with BFD at 1 ms × 3 the backup's
+//!   echoes stop coming back after 3 ms. vipd + BFD, vipd and keepalived alternate.
+//! - **frozen master**: r1's daemon is stopped (SIGSTOP) for 2 s while its host still
+//!   forwards and its XDP program still loops the echoes back: with BFD nothing moves;
+//!   without it the backup takes over once the lease and Master_Down_Interval run out.
+//! - **load and garbage**: both routers' CPUs busy and the link flooded with random BFD
+//!   Control, Echo and raw frames for a minute: no takeover may happen, and a probe
+//!   after a late echo must always be answered.
+//!
+//! The steady state of the link-down runs also gives BFD's price: the daemons' CPU with
+//! and without it over the same window.
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail, ensure};
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+use vip_tests::lab::{Lab, Method, wait_until};
+
+use super::{
+    Goal, Options, Section, master_down, ms,
+    procstat::CpuWindow,
+    routers::{
+        Impl, Instance, Router, RouterSpec, State, VipdBinary, VipdRouter, start, wait_state,
+    },
+    stats::{Summary, cell_opt, json_opt},
+};
+
+const INTERVAL: Duration = Duration::from_millis(10);
+const BFD: &str = "interval = \"1ms\", multiplier = 3";
+const MASTER_PRIORITY: u8 = 200;
+const BACKUP_PRIORITY: u8 = 100;
+const PING_EVERY: Duration = Duration::from_millis(1);
+/// Sessions start at one Control packet a second (RFC 5880 §6.8.3).
+const SESSION_UP: Duration = Duration::from_secs(10);
+/// The goal for the link-down gap with BFD (issue: ≤ 10 ms at 10 ms adverts, 1 ms × 3).
+const GOAL_MS: f64 = 10.0;
+const FREEZE: Duration = Duration::from_secs(2);
+/// How long the CPU load and the garbage flood last in a full run.
+const LOAD_FOR: Duration = Duration::from_secs(60);
+const GARBAGE_PPS: u32 = 20_000;
+/// The steady window over which the daemons' CPU is read before the link goes down.
+const STEADY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Variant {
+    VipdBfd,
+    Vipd,
+    Keepalived,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::VipdBfd => "vipd + BFD",
+            Variant::Vipd => "vipd",
+            Variant::Keepalived => "keepalived",
+        }
+    }
+}
+
+const VARIANTS: [Variant; 3] = [Variant::VipdBfd, Variant::Vipd, Variant::Keepalived];
+
+/// A started router: vipd ones keep their handle for status and signals.
+enum Started {
+    Vipd(Box<VipdRouter>),
+    Base(Box<dyn Router>),
+}
+
+impl Started {
+    fn router(&self) -> &dyn Router {
+        match self {
+            Started::Vipd(v) => v.as_ref(),
+            Started::Base(b) => b.as_ref(),
+        }
+    }
+
+    fn vipd(&self) -> Result<&VipdRouter> {
+        match self {
+            Started::Vipd(v) => Ok(v),
+            Started::Base(_) => bail!("not vipd"),
+        }
+    }
+}
+
+fn spec(priority: u8, variant: Variant) -> Result<RouterSpec> {
+    let mut s = RouterSpec::new(priority, INTERVAL, vec!["192.0.2.1".parse()?]);
+    if variant == Variant::VipdBfd {
+        s.bfd = Some(BFD.into());
+    }
+    Ok(s)
+}
+
+/// r1 master and r2 backup of `variant`; with BFD, both sessions Up and r2 echoing.
+fn pair(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<(Started, Started)> {
+    let settle = master_down(INTERVAL, BACKUP_PRIORITY) * 2 + Duration::from_secs(5);
+    let one = |n: usize, priority: u8| -> Result<Started> {
+        let node = lab.router(n);
+        let spec = spec(priority, variant)?;
+        Ok(match variant {
+            Variant::Keepalived => Started::Base(start(Impl::Keepalived, lab, node, &spec, vipd)?),
+            Variant::Vipd | Variant::VipdBfd => Started::Vipd(Box::new(VipdRouter::start(
+                lab,
+                node,
+                &[Instance::from_spec("g", &spec)],
+                vipd,
+            )?)),
+        })
+    };
+    let r1 = one(1, MASTER_PRIORITY)?;
+    wait_state(r1.router(), State::Master, settle)?;
+    let r2 = one(2, BACKUP_PRIORITY)?;
+    wait_state(r2.router(), State::Backup, settle)?;
+    if variant == Variant::VipdBfd {
+        wait_session(r2.vipd()?, &lab.router(1).ipv4.to_string(), "up")?;
+        wait_session(r1.vipd()?, &lab.router(2).ipv4.to_string(), "up")?;
+        let s = session(r2.vipd()?, &lab.router(1).ipv4.to_string())?;
+        ensure!(s["echo"] == true, "r2 does not echo: {s}");
+    }
+    Ok((r1, r2))
+}
+
+fn session(v: &VipdRouter, peer: &str) -> Result<Value> {
+    let s = v.status()?;
+    s["bfd"]
+        .as_array()
+        .and_then(|a| a.iter().find(|b| b["peer"] == peer))
+        .cloned()
+        .with_context(|| format!("no BFD session to {peer}: {}", s["bfd"]))
+}
+
+fn wait_session(v: &VipdRouter, peer: &str, state: &str) -> Result<Duration> {
+    wait_until(
+        &format!("the BFD session to {peer} to be {state}"),
+        SESSION_UP,
+        Duration::from_millis(20),
+        || {
+            Ok(session(v, peer)
+                .map(|s| s["state"] == state)
+                .unwrap_or(false))
+        },
+    )
+}
+
+fn instance(v: &VipdRouter) -> Result<Value> {
+    v.status()?["instances"]
+        .get(0)
+        .cloned()
+        .context("vipd reports no instance")
+}
+
+fn xdp(v: &VipdRouter, counter: &str) -> Result<u64> {
+    Ok(v.status()?["xdp"][counter].as_u64().unwrap_or(0))
+}
+
+#[derive(Clone, Debug)]
+struct LinkDown {
+    variant: Variant,
+    repeat: usize,
+    gap_ms: f64,
+    /// Probes the old master answered after the new one started (two routers answering).
+    overlap: usize,
+    lost: usize,
+    /// Why r2 took over, as vipd reports it.
+    reason: Option<String>,
+    /// Both daemons' CPU over the steady window before the failure, % of one core.
+    cpu_percent: f64,
+}
+
+fn link_down(lab: &Lab, variant: Variant, repeat: usize, vipd: &VipdBinary) -> Result<LinkDown> {
+    let (r1, r2) = pair(lab, variant, vipd)?;
+    let mut pids = r1.router().pids();
+    pids.extend(r2.router().pids());
+    let vip: IpAddr = "192.0.2.1".parse()?;
+    let probe = lab.probe(
+        lab.client(),
+        Method::Ping,
+        vip,
+        PING_EVERY,
+        Duration::from_secs(10),
+        &[],
+    )?;
+    // The first pings resolve the VIP; the window after that is the steady state.
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu = CpuWindow::start(pids);
+    std::thread::sleep(STEADY);
+    let cpu_percent = cpu.percent();
+    let failed_at = Instant::now();
+    lab.set_port(lab.router(1), false)?;
+    let waited = wait_state(r2.router(), State::Master, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_millis(300));
+    let run = probe.stop()?;
+    waited.context("the backup never became master")?;
+    let t = run
+        .takeover("r1", "r2", failed_at)
+        .with_context(|| format!("no takeover seen by the client: {}", run.summary()))?;
+    let reason = match &r2 {
+        Started::Vipd(v) => instance(v)?["last_transition"]["reason"]
+            .as_str()
+            .map(str::to_owned),
+        Started::Base(_) => None,
+    };
+    Ok(LinkDown {
+        variant,
+        repeat,
+        gap_ms: ms(t.gap),
+        overlap: t.old_answers_after_new,
+        lost: run.lost(),
+        reason,
+        cpu_percent,
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Frozen {
+    variant: Variant,
+    took_over: bool,
+    lost: usize,
+    longest_gap_ms: f64,
+    /// r1's XDP program looped this many echoes back while its daemon was stopped.
+    looped: Option<u64>,
+}
+
+fn frozen(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<Frozen> {
+    let (r1, r2) = pair(lab, variant, vipd)?;
+    let (v1, v2) = (r1.vipd()?, r2.vipd()?);
+    let before = v2.transitions()?;
+    let vip: IpAddr = "192.0.2.1".parse()?;
+    let probe = lab.probe(
+        lab.client(),
+        Method::Ping,
+        vip,
+        PING_EVERY,
+        Duration::from_secs(10),
+        &[],
+    )?;
+    std::thread::sleep(Duration::from_millis(200));
+    let reflected = xdp(v1, "bfd_echo_reflected")?;
+    v1.signal(Signal::SIGSTOP)?;
+    std::thread::sleep(FREEZE);
+    v1.signal(Signal::SIGCONT)?;
+    // Read once it answers again: the count covers the freeze.
+    let looped = xdp(v1, "bfd_echo_reflected")? - reflected;
+    std::thread::sleep(Duration::from_millis(300));
+    let run = probe.stop()?;
+    let took_over = v2.transitions()? != before;
+    Ok(Frozen {
+        variant,
+        took_over,
+        lost: run.lost(),
+        longest_gap_ms: ms(run.longest_gap().span),
+        looped: (variant == Variant::VipdBfd).then_some(looped),
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Load {
+    seconds: f64,
+    garbage: usize,
+    transitions: (u64, u64),
+    probes: u64,
+    answered: u64,
+    session_downs: Value,
+}
+
+fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<Load> {
+    let (r1, r2) = pair(lab, Variant::VipdBfd, vipd)?;
+    let (v1, v2) = (r1.vipd()?, r2.vipd()?);
+    let (t1, t2) = (v1.transitions()?, v2.transitions()?);
+    let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
+    let inj = lab.injector(lab.attacker())?;
+    let start = Instant::now();
+    let garbage = inj.bfd_garbage(
+        lab.router(2).mac,
+        IpAddr::V4(lab.router(1).ipv4),
+        IpAddr::V4(lab.router(2).ipv4),
+        GARBAGE_PPS,
+        run_for,
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    for s in spinners {
+        let _ = s.wait(Duration::from_secs(5));
+    }
+    let i2 = instance(v2)?;
+    Ok(Load {
+        seconds,
+        garbage,
+        transitions: (v1.transitions()? - t1, v2.transitions()? - t2),
+        probes: i2["bfd_probes"].as_u64().unwrap_or(0),
+        answered: i2["bfd_probes_answered"].as_u64().unwrap_or(0),
+        session_downs: session(v2, &lab.router(1).ipv4.to_string())?["downs"].clone(),
+    })
+}
+
+/// One attempt and, when it fails, one retry (both reported); `None` when both failed.
+fn attempt<T>(
+    what: &str,
+    errors: &mut Vec<String>,
+    tally: &mut (usize, usize),
+    mut f: impl FnMut() -> Result<T>,
+) -> Option<T> {
+    let first = f().or_else(|e| {
+        eprintln!("bench bfd: {what}: {e:#}; retrying");
+        errors.push(format!("{what} (retried): {e:#}"));
+        tally.0 += 1;
+        f()
+    });
+    match first {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("bench bfd: {what}: {e:#}");
+            errors.push(format!("{what}: {e:#}"));
+            tally.1 += 1;
+            None
+        }
+    }
+}
+
+pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
+    if !vipd.ready {
+        return Ok(Section {
+            id: "bfd".into(),
+            title: "8. Failover with BFD".into(),
+            markdown: format!("Not run: {}\n", vipd.why),
+            goals: vec![Goal::unjudged(
+                "BFD: link-down failover ≤ 10 ms",
+                format!("vipd not run: {}", vipd.why),
+            )],
+            ..Default::default()
+        });
+    }
+    let repeats = opts.repeats(3, 1);
+    let load_for = if opts.quick {
+        Duration::from_secs(5)
+    } else {
+        LOAD_FOR
+    };
+    let variants = VARIANTS;
+    let mut errors = Vec::new();
+    let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    let mut downs = Vec::new();
+    for repeat in 0..repeats {
+        for k in 0..variants.len() {
+            let variant = variants[(k + repeat) % variants.len()];
+            let what = format!("link down, {}, repeat {repeat}", variant.name());
+            let t = tally.entry(variant.name()).or_default();
+            if let Some(o) = attempt(&what, &mut errors, t, || {
+                let lab = Lab::builder().routers(2).client().build()?;
+                link_down(&lab, variant, repeat, vipd)
+            }) {
+                eprintln!(
+                    "bench bfd: {what}: client gap {:.1} ms{}",
+                    o.gap_ms,
+                    o.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                );
+                downs.push(o);
+            }
+        }
+    }
+    let mut freezes = Vec::new();
+    for variant in [Variant::VipdBfd, Variant::Vipd] {
+        let what = format!("frozen master, {}", variant.name());
+        let t = tally.entry("frozen").or_default();
+        if let Some(o) = attempt(&what, &mut errors, t, || {
+            let lab = Lab::builder().routers(2).client().build()?;
+            frozen(&lab, variant, vipd)
+        }) {
+            eprintln!(
+                "bench bfd: {what}: took over {}, {} pings lost",
+                o.took_over, o.lost
+            );
+            freezes.push(o);
+        }
+    }
+    let t = tally.entry("load").or_default();
+    let loaded = attempt("load and garbage", &mut errors, t, || {
+        let lab = Lab::builder().routers(2).attacker().build()?;
+        load(&lab, load_for, vipd)
+    });
+    Ok(section(
+        &downs,
+        &freezes,
+        loaded.as_ref(),
+        repeats,
+        load_for,
+        errors,
+        &tally,
+    ))
+}
+
+fn section(
+    downs: &[LinkDown],
+    freezes: &[Frozen],
+    loaded: Option<&Load>,
+    repeats: usize,
+    load_for: Duration,
+    errors: Vec<String>,
+    tally: &BTreeMap<&str, (usize, usize)>,
+) -> Section {
+    let mdi = ms(master_down(INTERVAL, BACKUP_PRIORITY));
+    let by = |v: Variant| downs.iter().filter(move |o| o.variant == v);
+    let gaps = |v: Variant| Summary::of(&by(v).map(|o| o.gap_ms).collect::<Vec<_>>());
+    let cpu = |v: Variant| Summary::of(&by(v).map(|o| o.cpu_percent).collect::<Vec<_>>());
+    let mut md = format!(
+        "Two routers at {} ms adverts (r2's Master_Down_Interval {mdi:.1} ms), one IPv4 VIP; \
+         vipd + BFD runs single-hop BFD at {BFD} with the Echo function (looped back by the \
+         master's XDP program). A client pings the VIP every {} ms through its cached \
+         neighbour entry. Gap: from the old master's last reply to the new master's first, \
+         as the client saw them. {repeats} repeat(s), variants alternating, a fresh lab \
+         each; ms, median (min–max). CPU: both daemons over {} s of steady state before the \
+         failure, % of one core.\n\n\
+         ### Link down\n\n\
+         | variant | client gap | lost pings | two answering | takeover reason | daemons' CPU | retried / failed |\n\
+         |---|---|---|---|---|---|---|\n",
+        INTERVAL.as_millis(),
+        PING_EVERY.as_millis(),
+        STEADY.as_secs(),
+    );
+    for v in VARIANTS {
+        let runs: Vec<_> = by(v).collect();
+        let lost = Summary::of(&runs.iter().map(|o| o.lost as f64).collect::<Vec<_>>());
+        let overlap: usize = runs.iter().map(|o| o.overlap).sum();
+        let mut reasons: Vec<&str> = runs.iter().filter_map(|o| o.reason.as_deref()).collect();
+        reasons.sort();
+        reasons.dedup();
+        let (retried, failed) = tally.get(v.name()).copied().unwrap_or_default();
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {retried} / {failed} |\n",
+            v.name(),
+            cell_opt(gaps(v), 1),
+            cell_opt(lost, 0),
+            if overlap == 0 {
+                "never".to_string()
+            } else {
+                format!("{overlap} probe(s)")
+            },
+            if reasons.is_empty() {
+                "–".to_string()
+            } else {
+                reasons.join("; ")
+            },
+            cell_opt(cpu(v), 2),
+        ));
+    }
+    md.push_str(&format!(
+        "\n### Frozen master\n\nr1's daemon stopped (SIGSTOP) for {} s, its host forwarding.\n\n\
+         | variant | r2 took over | lost pings | longest gap | echoes looped by r1's XDP while frozen |\n\
+         |---|---|---|---|---|\n",
+        FREEZE.as_secs()
+    ));
+    for f in freezes {
+        md.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {} |\n",
+            f.variant.name(),
+            if f.took_over { "yes" } else { "no" },
+            f.lost,
+            f.longest_gap_ms,
+            f.looped.map_or("–".into(), |n| n.to_string()),
+        ));
+    }
+    md.push_str(&format!(
+        "\n### Load and garbage\n\nvipd + BFD, both routers' CPUs spun to 100 % and the link \
+         flooded at {GARBAGE_PPS} frames/s with random BFD Control packets (half claiming \
+         the master's address), Echo packets claiming either router and random frames, for \
+         {} s.\n\n",
+        load_for.as_secs()
+    ));
+    match loaded {
+        Some(l) => md.push_str(&format!(
+            "| seconds | garbage frames | transitions r1 / r2 | r2's probes / answered | r2's session downs |\n\
+             |---|---|---|---|---|\n| {:.1} | {} | {} / {} | {} / {} | {} |\n",
+            l.seconds,
+            l.garbage,
+            l.transitions.0,
+            l.transitions.1,
+            l.probes,
+            l.answered,
+            l.session_downs
+        )),
+        None => md.push_str("Not measured (see the failed runs below).\n"),
+    }
+    if !errors.is_empty() {
+        md.push_str("\nRuns that failed (not in the figures):\n\n");
+        for e in &errors {
+            md.push_str(&format!("- {}\n", e.lines().next().unwrap_or("")));
+        }
+    }
+    let goals = goals(downs, freezes, loaded, load_for, &gaps);
+    Section {
+        id: "bfd".into(),
+        title: "8. Failover with BFD".into(),
+        markdown: md,
+        json: json!({
+            "advert_interval_ms": ms(INTERVAL), "bfd": BFD, "master_down_ms": mdi,
+            "repeats": repeats,
+            "link_down": VARIANTS.iter().map(|&v| json!({
+                "variant": v.name(), "client_gap_ms": json_opt(gaps(v)),
+                "daemons_cpu_percent": json_opt(cpu(v)),
+                "runs": by(v).map(|o| json!({
+                    "repeat": o.repeat, "gap_ms": o.gap_ms, "lost": o.lost,
+                    "old_answers_after_new": o.overlap, "reason": o.reason,
+                    "cpu_percent": o.cpu_percent,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "frozen": freezes.iter().map(|f| json!({
+                "variant": f.variant.name(), "took_over": f.took_over, "lost": f.lost,
+                "longest_gap_ms": f.longest_gap_ms, "echoes_looped": f.looped,
+            })).collect::<Vec<_>>(),
+            "load": loaded.map(|l| json!({
+                "seconds": l.seconds, "garbage_frames": l.garbage,
+                "transitions": [l.transitions.0, l.transitions.1],
+                "probes": l.probes, "probes_answered": l.answered,
+                "session_downs": l.session_downs,
+            })),
+            "failed_runs": errors,
+        }),
+        goals,
+        ..Default::default()
+    }
+}
+
+fn goals(
+    downs: &[LinkDown],
+    freezes: &[Frozen],
+    loaded: Option<&Load>,
+    load_for: Duration,
+    gaps: &dyn Fn(Variant) -> Option<Summary>,
+) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    let text = format!(
+        "BFD: link-down failover as a client sees it ≤ {GOAL_MS} ms (10 ms adverts, BFD 1 ms × 3)"
+    );
+    let with: Vec<_> = downs
+        .iter()
+        .filter(|o| o.variant == Variant::VipdBfd)
+        .collect();
+    match gaps(Variant::VipdBfd) {
+        Some(g) => {
+            let by_bfd = with
+                .iter()
+                .all(|o| o.reason.as_deref().is_some_and(|r| r.contains("BFD")));
+            let overlap: usize = with.iter().map(|o| o.overlap).sum();
+            let median = |v| gaps(v).map_or("–".to_string(), |s| format!("{:.1} ms", s.median));
+            goals.push(Goal::judged(
+                text,
+                g.max <= GOAL_MS && by_bfd && overlap == 0,
+                format!(
+                    "vipd + BFD worst {:.1} ms (median {:.1}){}{}; same run: vipd {} and \
+                     keepalived {} (medians)",
+                    g.max,
+                    g.median,
+                    if by_bfd {
+                        ""
+                    } else {
+                        ", not every takeover by BFD"
+                    },
+                    if overlap == 0 {
+                        String::new()
+                    } else {
+                        format!(", {overlap} probe(s) answered by both")
+                    },
+                    median(Variant::Vipd),
+                    median(Variant::Keepalived),
+                ),
+            ));
+        }
+        None => goals.push(Goal::unjudged(text, "no vipd + BFD run succeeded")),
+    }
+    let text = "BFD: a frozen master (SIGSTOP, host forwarding) is not taken over";
+    match freezes.iter().find(|f| f.variant == Variant::VipdBfd) {
+        Some(f) => goals.push(Goal::judged(
+            text,
+            !f.took_over && f.lost <= 1,
+            format!(
+                "{} s frozen: r2 took over {}, {} ping(s) lost, {} echoes looped by XDP; \
+                 without BFD: {}",
+                FREEZE.as_secs(),
+                if f.took_over { "yes" } else { "no" },
+                f.lost,
+                f.looped.unwrap_or(0),
+                freezes.iter().find(|f| f.variant == Variant::Vipd).map_or(
+                    "not run".into(),
+                    |n| format!(
+                        "taken over {}, longest gap {:.1} ms",
+                        if n.took_over { "yes" } else { "no" },
+                        n.longest_gap_ms
+                    )
+                ),
+            ),
+        )),
+        None => goals.push(Goal::unjudged(text, "the run failed")),
+    }
+    let text = format!(
+        "BFD: zero false takeovers with both CPUs at 100 % and a garbage flood for {} s",
+        load_for.as_secs()
+    );
+    match loaded {
+        Some(l) => goals.push(Goal::judged(
+            text,
+            l.transitions == (0, 0) && l.probes == l.answered,
+            format!(
+                "transitions r1 {} r2 {}; {} garbage frames; r2 probed {} times, answered {}",
+                l.transitions.0, l.transitions.1, l.garbage, l.probes, l.answered
+            ),
+        )),
+        None => goals.push(Goal::unjudged(text, "the run failed")),
+    }
+    goals
+}
