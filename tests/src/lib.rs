@@ -2,6 +2,7 @@
 
 pub mod frames;
 pub mod lab;
+pub mod scenarios;
 pub mod wire;
 pub mod xdp;
 

@@ -262,7 +262,13 @@ fn no_false_takeover_under_cpu_load_and_a_garbage_flood() -> Result<()> {
         r1.status_text()?,
         r2.status_text()?
     );
-    // A late echo may make a "down"; the master must have answered every probe.
+    // The echoes keep coming back through load and garbage: no "down" at all, so no
+    // probe either (should one come, the master must have answered it).
+    let downs = session(&r2, R1)?["downs"].clone();
+    ensure!(
+        downs.as_object().is_some_and(|d| d.is_empty()),
+        "r2's session went down: {downs}"
+    );
     ensure!(
         i2["bfd_probes"] == i2["bfd_probes_answered"],
         "a probe went unanswered: {i2}"

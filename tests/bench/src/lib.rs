@@ -11,6 +11,7 @@
 //! | 6 | [`scale`] | 255 VRIDs × 4 interfaces: CPU (daemons, softirq, XDP) and memory (process, BPF) |
 //! | 7 | [`traffic`] | TCP and ICMP streams through the VIP while the master fails, VMAC off and on |
 //! | 8 | [`bfd`] | "vipd + BFD": link-down failover, a frozen master, load and garbage |
+//! | 9 | [`scenarios`] | a NAT gateway's flows per failure kind (vs keepalived), a /32 over BGP |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
@@ -28,6 +29,7 @@ pub mod report;
 pub mod resilience;
 pub mod routers;
 pub mod scale;
+pub mod scenarios;
 pub mod stats;
 pub mod svg;
 pub mod sweep;
@@ -43,7 +45,7 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 8] = [
+pub const ITEMS: [&str; 9] = [
     "arp",
     "cost",
     "failover",
@@ -52,6 +54,7 @@ pub const ITEMS: [&str; 8] = [
     "scale",
     "traffic",
     "bfd",
+    "scenarios",
 ];
 
 #[derive(Clone, Debug)]
@@ -171,6 +174,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "scale" => scale::run(opts, &vipd),
             "traffic" => traffic::run(opts, &vipd),
             "bfd" => bfd::run(opts, &vipd),
+            "scenarios" => scenarios::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {
