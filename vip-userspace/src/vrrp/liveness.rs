@@ -85,7 +85,9 @@ pub struct Change {
     pub up: bool,
     /// Why it left Up.
     pub diag: Diag,
-    /// The worst echo round trip lately (see `Session::recent_echo_rtt`).
+    /// The worst echo round trip lately (see `Session::recent_echo_rtt`), at most half
+    /// the echo detection time: a probe after a "down" waits twice this, and never longer
+    /// than one more detection time, whatever one slow echo (a busy start-up) said.
     pub slow_rtt: Duration,
 }
 
@@ -314,10 +316,11 @@ impl Liveness {
                 }),
                 bfd::Output::Changed { from, to, diag } => {
                     if (from == BfdState::Up) != (to == BfdState::Up) {
-                        let rtt = self
-                            .sessions
-                            .get(&n)
-                            .map_or(Duration::ZERO, |e| e.session.recent_echo_rtt());
+                        let rtt = self.sessions.get(&n).map_or(Duration::ZERO, |e| {
+                            e.session
+                                .recent_echo_rtt()
+                                .min(e.session.echo_detection_limit() / 2)
+                        });
                         self.changes.push(Change {
                             neighbour: n,
                             up: to == BfdState::Up,

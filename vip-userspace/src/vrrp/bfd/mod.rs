@@ -181,6 +181,11 @@ impl Session {
         self.rtt_worst.0.max(self.rtt_worst.1)
     }
 
+    /// The Echo function's detection time as configured (it applies once echoes run).
+    pub fn echo_detection_limit(&self) -> Duration {
+        self.echo_interval() * u32::from(self.params.detect_mult)
+    }
+
     fn record_rtt(&mut self, now: Time, seq: u32) {
         let Some(sent) = self
             .echo_sent

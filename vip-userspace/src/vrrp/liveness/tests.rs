@@ -35,7 +35,12 @@ struct Link {
     b_runs: bool,
     /// The wire works.
     up: bool,
+    /// A's echoes are held on the way (a slow path) until released.
+    hold_echoes: bool,
+    held: Vec<Echo>,
     a_changes: Vec<(Neighbour, bool, Diag)>,
+    /// The `slow_rtt` of each of A's changes.
+    a_rtts: Vec<Duration>,
 }
 
 impl Link {
@@ -70,7 +75,10 @@ impl Link {
             b_reflects: false,
             b_runs: true,
             up: true,
+            hold_echoes: false,
+            held: Vec::new(),
             a_changes: Vec::new(),
+            a_rtts: Vec::new(),
         }
     }
 
@@ -90,6 +98,9 @@ impl Link {
                     Output::Control { local, packet, .. } if self.up && self.b_runs => {
                         self.b.control(self.now, IF_B, local, 255, packet)
                     }
+                    Output::Echo { echo, .. } if self.up && self.b_reflects && self.hold_echoes => {
+                        self.held.push(echo)
+                    }
                     Output::Echo { echo, .. } if self.up && self.b_reflects => {
                         self.a.echo(self.now, IF_A, echo)
                     }
@@ -107,12 +118,10 @@ impl Link {
                     _ => {}
                 }
             }
-            self.a_changes.extend(
-                self.a
-                    .take_changes()
-                    .into_iter()
-                    .map(|c| (c.neighbour, c.up, c.diag)),
-            );
+            for c in self.a.take_changes() {
+                self.a_changes.push((c.neighbour, c.up, c.diag));
+                self.a_rtts.push(c.slow_rtt);
+            }
         }
     }
 
@@ -202,6 +211,38 @@ fn a_dead_link_is_noticed_by_the_echoes_within_the_detection_time() {
     assert_eq!(diag, Diag::EchoFunctionFailed);
     // 3 × 1 ms after the last echo came back, which left at most 1 ms before the cut.
     assert!(at.saturating_duration_since(cut) <= Duration::from_millis(3));
+}
+
+#[test]
+fn a_probe_never_waits_longer_than_one_more_detection_time() {
+    let mut l = Link::new();
+    l.run_for(Duration::from_secs(3));
+    // One slow moment: echoes held for 2.9 ms, then all delivered (no "down": one came
+    // back within the 3 ms detection time), the oldest after about 2 ms.
+    l.hold_echoes = true;
+    l.run_for(Duration::from_micros(2900));
+    l.hold_echoes = false;
+    for e in std::mem::take(&mut l.held) {
+        l.a.echo(l.now, IF_A, e);
+    }
+    l.carry();
+    assert_eq!(l.a_state(), Some(BfdState::Up));
+    let (_, e) = l.a.sessions().next().unwrap();
+    let limit = e.session.echo_detection_limit();
+    assert!(
+        e.session.recent_echo_rtt() > limit / 2,
+        "the slow echo is remembered: {:?}",
+        e.session.recent_echo_rtt()
+    );
+    // The path dies: the change tells the group how long to wait for the master's answer
+    // to a probe, at most half the detection time (it waits twice that).
+    l.up = false;
+    l.run_for(Duration::from_millis(20));
+    assert_eq!(
+        l.a_changes.last(),
+        Some(&((IF_A, addr("192.0.2.12")), false, Diag::EchoFunctionFailed))
+    );
+    assert_eq!(l.a_rtts.last(), Some(&(limit / 2)));
 }
 
 #[test]
