@@ -35,7 +35,7 @@ const CT_CONF: &str = "/etc/conntrackd/conntrackd.conf";
 const HOOK: &str = "/usr/local/sbin/primary-backup.sh";
 
 const ECHO_PORT: u16 = 7000;
-/// How long each failover (and each return of r1) is watched.
+/// How long each failover (and each return of r1) is watched in a full run.
 pub const WATCH: Duration = Duration::from_secs(3);
 
 /// One NAT router's files, moved into the lab.
@@ -219,7 +219,7 @@ fn g(gw: &[Option<Gw>; 2], i: usize) -> &Gw {
 pub struct Figure {
     /// "link cut of r1", "r1 back after kill -9", ...
     pub what: String,
-    /// The longest gap in the TCP and UDP echo streams within [`WATCH`] of the event.
+    /// The longest gap in the TCP and UDP echo streams within the watch of the event.
     pub tcp: Duration,
     pub udp: Duration,
     /// From the event to the new master reporting both instances master.
@@ -231,8 +231,14 @@ pub const NAT_FAILURES: [&str; 3] = ["link cut", "kill -9", "SIGTERM"];
 
 /// The stateful NAT gateway pair with `daemon` on both routers (`vipd` is the binary when
 /// it is vipd): a TCP stream and a UDP flow through it while r1 fails each way of
-/// [`NAT_FAILURES`] and comes back. Fails unless both flows survive every event.
-pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
+/// `kinds` (of [`NAT_FAILURES`]) and comes back, each event watched for `watch`. Fails
+/// unless both flows survive every event.
+pub fn nat_gateway(
+    vipd: &Path,
+    daemon: Daemon,
+    kinds: &[&str],
+    watch: Duration,
+) -> Result<Vec<Figure>> {
     let lab = Lab::builder()
         .routers(2)
         .client()
@@ -295,7 +301,7 @@ pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
 
     let mut figures: Vec<(String, Instant, Duration)> = Vec::new();
 
-    for kind in NAT_FAILURES {
+    for &kind in kinds {
         let r1 = lab.router(1);
         let at = Instant::now();
         match kind {
@@ -311,7 +317,7 @@ pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
             at,
             at.elapsed().min(took + Duration::from_millis(5)),
         ));
-        std::thread::sleep(WATCH.saturating_sub(at.elapsed()));
+        std::thread::sleep(watch.saturating_sub(at.elapsed()));
 
         // r1 comes back (link up / restarted as its service manager would) and preempts.
         let back = Instant::now();
@@ -327,7 +333,7 @@ pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
             .with_context(|| format!("r1 back after {kind}"))?;
         g(&gw, 1).wait("BACKUP", Duration::from_secs(5))?;
         figures.push((format!("r1 back after {kind}"), back, back.elapsed()));
-        std::thread::sleep(WATCH.saturating_sub(back.elapsed()));
+        std::thread::sleep(watch.saturating_sub(back.elapsed()));
     }
     let tcp = tcp.stop()?;
     let udp = udp.stop()?;
@@ -337,8 +343,8 @@ pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
         .iter()
         .map(|(what, at, takeover)| Figure {
             what: what.clone(),
-            tcp: tcp.stall(*at, *at + WATCH),
-            udp: udp.stall(*at, *at + WATCH),
+            tcp: tcp.stall(*at, *at + watch),
+            udp: udp.stall(*at, *at + watch),
             takeover: *takeover,
         })
         .collect();
@@ -363,7 +369,7 @@ pub fn nat_gateway(vipd: &Path, daemon: Daemon) -> Result<Vec<Figure>> {
     for f in &out {
         // Each stall ends within the watch window: the connection moved, it did not die.
         ensure!(
-            f.tcp < WATCH && f.udp < WATCH,
+            f.tcp < watch && f.udp < watch,
             "{}: flows did not recover: tcp {:?} udp {:?}",
             f.what,
             f.tcp,

@@ -16,7 +16,12 @@ const VIPD: &str = env!("CARGO_BIN_EXE_vipd-under-test");
 
 fn nat_gateway(daemon: Daemon) -> Result<()> {
     require_root();
-    let figures = scenarios::nat_gateway(Path::new(VIPD), daemon)?;
+    let figures = scenarios::nat_gateway(
+        Path::new(VIPD),
+        daemon,
+        &scenarios::NAT_FAILURES,
+        scenarios::WATCH,
+    )?;
     println!("{daemon:?} NAT gateway, stall per failure (10 ms echoes, 100 ms adverts):");
     println!(
         "  {:<26} {:>10} {:>10} {:>12}",

@@ -599,7 +599,7 @@ mod tests {
         assert_eq!(align_of::<GroupState>(), 8);
         assert_eq!(size_of::<PolicyKey>(), 8);
         assert_eq!(size_of::<BfdPeerKey>(), 24);
-        assert_eq!(size_of::<BfdPeer>(), 8);
+        assert_eq!(size_of::<BfdPeer>(), 12);
         assert_eq!(size_of::<Policy>(), 16);
         assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);

@@ -33,18 +33,22 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             ..Default::default()
         });
     };
-    // Each run is a minute of fixed watch windows: one per daemon, alternating by the
-    // order of the list; the smoke run keeps vipd's NAT run only.
-    let daemons: &[Daemon] = if opts.quick {
-        &[Daemon::Vipd]
+    // Each run is a minute of fixed watch windows: one per daemon. The smoke run keeps
+    // vipd's NAT run through one kill -9 with shorter windows.
+    let (daemons, kinds, watch): (&[Daemon], &[&str], Duration) = if opts.quick {
+        (&[Daemon::Vipd], &["kill -9"], Duration::from_millis(1500))
     } else {
-        &[Daemon::Vipd, Daemon::Keepalived]
+        (
+            &[Daemon::Vipd, Daemon::Keepalived],
+            &NAT_FAILURES,
+            scenarios::WATCH,
+        )
     };
     let mut errors = Vec::new();
     let mut nat: BTreeMap<Daemon, Vec<Figure>> = BTreeMap::new();
     for &d in daemons {
         match retry(&format!("NAT gateway, {}", d.name()), &mut errors, || {
-            scenarios::nat_gateway(bin, d)
+            scenarios::nat_gateway(bin, d, kinds, watch)
         }) {
             Some(f) => {
                 nat.insert(d, f);
@@ -57,7 +61,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     } else {
         retry("/32 over BGP", &mut errors, || scenarios::route32(bin))
     };
-    Ok(section(&nat, route.as_deref(), errors, opts.quick))
+    Ok(section(&nat, route.as_deref(), errors, opts.quick, watch))
 }
 
 fn retry<T>(what: &str, errors: &mut Vec<String>, mut f: impl FnMut() -> Result<T>) -> Option<T> {
@@ -83,6 +87,7 @@ fn section(
     route: Option<&[RouteEvent]>,
     errors: Vec<String>,
     quick: bool,
+    watch: Duration,
 ) -> Section {
     let mut md = format!(
         "### Stateful NAT gateway\n\n\
@@ -93,7 +98,7 @@ fn section(
          Stall: the longest gap in each flow within {} s of the event, ms; new master: from \
          the event until the new master reports both instances master. One run per daemon.\n\n\
          | event | daemon | TCP stall | UDP stall | new master |\n|---|---|---|---|---|\n",
-        scenarios::WATCH.as_secs()
+        watch.as_secs_f64()
     );
     let events: Vec<String> = nat
         .values()

@@ -107,9 +107,12 @@ pub struct Session {
     echo_detect_at: Option<Time>,
     echo_seq: u32,
     /// Send time of the oldest echo sent after the latest one that came back: the
-    /// evidence. A path is declared down only when an echo that had a whole echo interval
-    /// to return has not, so an end that could not send (its daemon descheduled under
-    /// load) does not mistake its own silence for the path's.
+    /// evidence. A path is declared down only when an echo that had `multiplier` − 1
+    /// echo intervals to return has not, so an end that could not send (its daemon
+    /// descheduled under load) does not mistake its own silence for the path's, and an
+    /// echo held up on a loaded path for less than that is no failure. On a dead path
+    /// this costs nothing: the first unanswered echo left at most one interval after the
+    /// last one that came back.
     echo_unanswered_since: Option<Time>,
     rng: u64,
     last_down: Option<(Time, Diag)>,
@@ -362,8 +365,16 @@ impl Session {
         self.remote_disc = c.my_disc;
         self.remote_state = c.state;
         self.remote_min_rx = from_micros(c.required_min_rx).max(Duration::from_micros(1));
-        self.remote_desired_tx_before = self.remote_desired_tx;
+        let previous = self.remote_desired_tx;
         self.remote_desired_tx = from_micros(c.desired_min_tx);
+        // A remote in a Poll Sequence may keep sending at the rate in force before it
+        // began until our Final reaches it (bfdd does, and repeats its Poll at that rate),
+        // so the slower rate stays allowed until it stops polling.
+        self.remote_desired_tx_before = if c.poll {
+            self.remote_desired_tx_before.max(previous)
+        } else {
+            previous
+        };
         self.remote_mult = c.detect_mult;
         self.remote_echo_rx = from_micros(c.required_min_echo_rx);
         if c.final_ && self.polling {
@@ -472,17 +483,17 @@ impl Session {
         }
         if self.echo_detect_at.is_some_and(|t| t <= now) {
             self.echo_detect_at = None;
-            let grace = self.echo_interval();
+            let grace = self.echo_interval() * u32::from(self.params.detect_mult.max(2) - 1);
             match self.echo_unanswered_since {
-                // No echo came back for a detection time, and one that had a whole
-                // interval to do so is still out: the path is down.
+                // No echo came back for a detection time, and one that had the grace to
+                // do so is still out: the path is down.
                 Some(t) if t + grace <= now => {
                     if self.state == BfdState::Up {
                         self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
                     }
                 }
                 // This end sent nothing for a while (or only just now): no evidence
-                // yet; decide once its latest echo has had its interval.
+                // yet; decide once its oldest outstanding echo has had its grace.
                 Some(t) => self.echo_detect_at = Some(t + grace),
                 None => self.echo_detect_at = Some(now + grace),
             }

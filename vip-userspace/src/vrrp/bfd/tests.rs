@@ -296,9 +296,10 @@ fn bfd_conformance_scenarios_replay_exactly() {
 }
 
 #[test]
-fn a_remote_that_announces_a_faster_rate_may_send_once_more_at_the_old_one() {
-    // bfdd, once Up, announces 10 ms in a Poll but sends its next periodic packet at its
-    // old 1 s rate: that packet arriving 900 ms later must not find the session down.
+fn a_remote_that_announces_a_faster_rate_may_send_at_the_old_one_while_it_polls() {
+    // bfdd, once Up, announces 10 ms in a Poll but sends its next periodic packets at its
+    // old 1 s rate until our Final reaches it: those packets, 900 ms apart, must not find
+    // the session down.
     let mut s = Session::new(params(false), 7, Time::ZERO);
     let c = |state, desired_ms: u32, poll| Control {
         diag: Diag::None,
@@ -318,11 +319,19 @@ fn a_remote_that_announces_a_faster_rate_may_send_once_more_at_the_old_one() {
     s.handle(t0, Input::Control(c(BfdState::Init, 1000, false)));
     assert_eq!(s.state(), BfdState::Up);
     s.handle(t0, Input::Control(c(BfdState::Up, 10, true)));
+    let run_to = |s: &mut Session, until: Time| {
+        while let Some(t) = s.poll_at().filter(|t| *t < until) {
+            s.poll(t);
+        }
+    };
     let next = t0 + Duration::from_millis(900);
-    while let Some(t) = s.poll_at().filter(|t| *t < next) {
-        s.poll(t);
-    }
+    run_to(&mut s, next);
     assert_eq!(s.state(), BfdState::Up, "timed out on the announced rate");
+    // Our Final has not reached it yet: it polls again, still at the old rate.
+    s.handle(next, Input::Control(c(BfdState::Up, 10, true)));
+    let next = next + Duration::from_millis(900);
+    run_to(&mut s, next);
+    assert_eq!(s.state(), BfdState::Up, "timed out on a repeated Poll");
     s.handle(next, Input::Control(c(BfdState::Up, 10, false)));
     // From now on the new rate counts.
     let late = next + Duration::from_millis(40);
