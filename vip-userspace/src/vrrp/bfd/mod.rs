@@ -402,10 +402,18 @@ impl Session {
             let grace = self.remote_desired_tx_before * u32::from(self.remote_mult.max(1));
             self.detect_at = Some(now + self.detection_time().max(grace));
         }
-        // A Poll is answered at once with a Final (§6.8.7); the remote may have changed
-        // its rates, so the next periodic packet is rescheduled too.
+        // A Poll is answered at once with a Final (§6.8.7).
         if c.poll {
             out.push(Output::SendControl(self.control(true)));
+        }
+        // The remote may now accept packets faster than the interval the next periodic one
+        // was scheduled with (bfdd asks for 1 s in Init, then 10 ms once Up): bring it in,
+        // or the remote's detection time runs out before our next packet leaves.
+        if let Some(t) = self.next_tx {
+            let sooner = now + self.tx_interval();
+            if sooner < t {
+                self.next_tx = Some(now + self.jitter(self.tx_interval()));
+            }
         }
         if self.remote_echo_rx.is_zero() {
             self.echo_next = None;

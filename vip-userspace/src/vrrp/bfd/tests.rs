@@ -340,3 +340,44 @@ fn a_remote_that_announces_a_faster_rate_may_send_at_the_old_one_while_it_polls(
     }
     assert_eq!(s.state(), BfdState::Down);
 }
+
+#[test]
+fn a_remote_that_lowers_its_required_rx_gets_packets_at_the_new_rate_at_once() {
+    // bfdd's Init asks for 1 s, its Up for 10 ms: our next packet, scheduled at 1 s when
+    // we went Up on its Init, must leave within the new rate, or bfdd's 30 ms detection
+    // time runs out first (the session flapped this way with bfdd).
+    let p = Params {
+        interval: Duration::from_millis(10),
+        detect_mult: 3,
+        echo: false,
+        control_interval: Duration::from_secs(1),
+    };
+    let mut s = Session::new(p, 7, Time::ZERO);
+    let c = |state, rx_ms: u32, poll| Control {
+        diag: Diag::None,
+        state,
+        poll,
+        final_: false,
+        cpi: false,
+        demand: false,
+        detect_mult: 3,
+        my_disc: 99,
+        your_disc: 7,
+        desired_min_tx: rx_ms * 1000,
+        required_min_rx: rx_ms * 1000,
+        required_min_echo_rx: 50_000,
+    };
+    let t0 = Time::from_millis(100);
+    s.handle(t0, Input::Control(c(BfdState::Init, 1000, false)));
+    assert_eq!(s.state(), BfdState::Up);
+    // Up goes out at once, with our Poll; the next periodic one is a second away.
+    let sent = s.poll(t0);
+    assert!(sent.iter().any(|o| matches!(o, Output::SendControl(_))));
+    assert!(s.poll_at().unwrap() > t0 + Duration::from_millis(500));
+    s.handle(t0, Input::Control(c(BfdState::Up, 10, true)));
+    let next = s.poll_at().unwrap();
+    assert!(
+        next <= t0 + Duration::from_millis(10),
+        "next packet at {next:?}"
+    );
+}
