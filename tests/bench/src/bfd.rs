@@ -32,6 +32,7 @@ use vip_tests::lab::{Lab, Method, Prober, wait_until};
 use super::{
     Goal, Options, Section, master_down, ms,
     procstat::CpuWindow,
+    retry_once,
     routers::{
         Impl, Instance, Router, RouterSpec, State, VipdBinary, VipdRouter, start, wait_state,
     },
@@ -301,30 +302,6 @@ fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<Load> {
     })
 }
 
-/// One attempt and, when it fails, one retry (both reported); `None` when both failed.
-fn attempt<T>(
-    what: &str,
-    errors: &mut Vec<String>,
-    tally: &mut (usize, usize),
-    mut f: impl FnMut() -> Result<T>,
-) -> Option<T> {
-    let first = f().or_else(|e| {
-        eprintln!("bench bfd: {what}: {e:#}; retrying");
-        errors.push(format!("{what} (retried): {e:#}"));
-        tally.0 += 1;
-        f()
-    });
-    match first {
-        Ok(v) => Some(v),
-        Err(e) => {
-            eprintln!("bench bfd: {what}: {e:#}");
-            errors.push(format!("{what}: {e:#}"));
-            tally.1 += 1;
-            None
-        }
-    }
-}
-
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     if !vipd.ready {
         return Ok(Section {
@@ -353,7 +330,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             let variant = variants[(k + repeat) % variants.len()];
             let what = format!("link down, {}, repeat {repeat}", variant.name());
             let t = tally.entry(variant.name()).or_default();
-            if let Some(o) = attempt(&what, &mut errors, t, || {
+            if let Some(o) = retry_once("bfd", &what, &mut errors, t, || {
                 let lab = Lab::builder().routers(2).client().build()?;
                 link_down(&lab, variant, repeat, vipd)
             }) {
@@ -379,7 +356,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     for &variant in frozen_variants {
         let what = format!("frozen master, {}", variant.name());
         let t = tally.entry("frozen").or_default();
-        if let Some(o) = attempt(&what, &mut errors, t, || {
+        if let Some(o) = retry_once("bfd", &what, &mut errors, t, || {
             let lab = Lab::builder().routers(2).client().build()?;
             frozen(&lab, variant, vipd)
         }) {
@@ -391,7 +368,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
         }
     }
     let t = tally.entry("load").or_default();
-    let loaded = attempt("load and garbage", &mut errors, t, || {
+    let loaded = retry_once("bfd", "load and garbage", &mut errors, t, || {
         let lab = Lab::builder().routers(2).attacker().build()?;
         load(&lab, load_for, vipd)
     });

@@ -224,6 +224,34 @@ fn failed(item: &str, error: String) -> Section {
     }
 }
 
+/// One attempt at a measurement and, when it fails, one retry: a run can fail for reasons
+/// that are not the implementation's (a lost capture, a slow lab). Both failures go to
+/// `errors` (and the log, under `item`) and count in `tally` as (retried, failed);
+/// `None` when the retry failed too.
+pub fn retry_once<T>(
+    item: &str,
+    what: &str,
+    errors: &mut Vec<String>,
+    tally: &mut (usize, usize),
+    mut f: impl FnMut() -> anyhow::Result<T>,
+) -> Option<T> {
+    let first = f().or_else(|e| {
+        eprintln!("bench {item}: {what}: {e:#}; retrying");
+        errors.push(format!("{what} (retried): {e:#}"));
+        tally.0 += 1;
+        f()
+    });
+    match first {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("bench {item}: {what}: {e:#}");
+            errors.push(format!("{what}: {e:#}"));
+            tally.1 += 1;
+            None
+        }
+    }
+}
+
 /// Milliseconds as f64, the unit of every time in the tables.
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3

@@ -13,7 +13,7 @@ use anyhow::Result;
 use serde_json::json;
 use vip_tests::scenarios::{self, Daemon, Figure, NAT_FAILURES, RouteEvent};
 
-use super::{Goal, Options, Section, ms, routers::VipdBinary};
+use super::{Goal, Options, Section, ms, retry_once, routers::VipdBinary};
 
 /// Slack when comparing stalls: a flow sends every 10 ms, and TCP's back-off steps make
 /// equal failovers differ by a few percent.
@@ -45,11 +45,17 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
         )
     };
     let mut errors = Vec::new();
+    // Retried and failed runs are listed with the errors below.
+    let mut tally = (0, 0);
     let mut nat: BTreeMap<Daemon, Vec<Figure>> = BTreeMap::new();
     for &d in daemons {
-        match retry(&format!("NAT gateway, {}", d.name()), &mut errors, || {
-            scenarios::nat_gateway(bin, d, kinds, watch)
-        }) {
+        match retry_once(
+            "scenarios",
+            &format!("NAT gateway, {}", d.name()),
+            &mut errors,
+            &mut tally,
+            || scenarios::nat_gateway(bin, d, kinds, watch),
+        ) {
             Some(f) => {
                 nat.insert(d, f);
             }
@@ -59,27 +65,11 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     let route = if opts.quick {
         None
     } else {
-        retry("/32 over BGP", &mut errors, || scenarios::route32(bin))
+        retry_once("scenarios", "/32 over BGP", &mut errors, &mut tally, || {
+            scenarios::route32(bin)
+        })
     };
     Ok(section(&nat, route.as_deref(), errors, opts.quick, watch))
-}
-
-fn retry<T>(what: &str, errors: &mut Vec<String>, mut f: impl FnMut() -> Result<T>) -> Option<T> {
-    match f() {
-        Ok(v) => Some(v),
-        Err(e) => {
-            eprintln!("bench scenarios: {what}: {e:#}; retrying");
-            errors.push(format!("{what} (retried): {e:#}"));
-            match f() {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    eprintln!("bench scenarios: {what}: {e:#}");
-                    errors.push(format!("{what}: {e:#}"));
-                    None
-                }
-            }
-        }
-    }
 }
 
 fn section(

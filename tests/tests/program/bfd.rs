@@ -148,6 +148,10 @@ fn echo6() -> Vec<u8> {
 
 /// The neighbour's Control packets to this node, at `ttl`.
 fn control4(src_mac: [u8; 6], src: [u8; 4], ttl: u8) -> Vec<u8> {
+    control4_with(src_mac, src, ttl, &CONTROL_PAYLOAD)
+}
+
+fn control4_with(src_mac: [u8; 6], src: [u8; 4], ttl: u8, payload: &[u8]) -> Vec<u8> {
     udp4(
         src_mac,
         ROUTER_MAC,
@@ -155,7 +159,7 @@ fn control4(src_mac: [u8; 6], src: [u8; 4], ttl: u8) -> Vec<u8> {
         ROUTER_IP,
         ttl,
         BFD_CONTROL_PORT,
-        &CONTROL_PAYLOAD,
+        payload,
     )
 }
 
@@ -658,15 +662,7 @@ fn control_that_may_come_from_off_link_or_from_a_stranger_records_nothing() {
 fn control4_naming(mac: [u8; 6], your_disc: u32) -> Vec<u8> {
     let mut payload = CONTROL_PAYLOAD;
     payload[8..12].copy_from_slice(&your_disc.to_be_bytes());
-    udp4(
-        mac,
-        ROUTER_MAC,
-        NEIGHBOUR,
-        ROUTER_IP,
-        255,
-        BFD_CONTROL_PORT,
-        &payload,
-    )
+    control4_with(mac, NEIGHBOUR, 255, &payload)
 }
 
 #[test]
