@@ -2,22 +2,28 @@
 //!
 //! ```text
 //!   namespace vt<pid>x<n>-arp
-//!   gen0 (sink: count + drop)  ◄──── replies ────  dut0 (variant under test)
-//!        generator (live frames, XDP_TX) ── requests ──►
+//!   gen0 (generator: count, re-send) ◄──── answers ────  dut0 (variant under test)
+//!                                    ──── requests ───►
 //! ```
 //!
-//! The generator is `BPF_PROG_TEST_RUN` in XDP live-frames mode with `gen0` as ingress
-//! device: the kernel itself pushes the ARP requests into `dut0` as fast as the path
-//! takes them, so userspace is never the bottleneck. On `dut0` one of four variants
-//! runs, alternating, the order rotated every repeat:
+//! The generator is an XDP program on `gen0` (`vipd_bench_gen`): a few ARP requests are
+//! sent in from userspace, and from then on every answer that comes back is counted and
+//! turned into the next request with `XDP_TX`, so the frames circle between the two
+//! veths as fast as the path takes them and userspace is never the bottleneck. (The
+//! kernel's live-frames generator, `BPF_PROG_TEST_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`,
+//! is refused with EPERM on the machines this project runs on.) Both ends run in the same
+//! softirq, so every variant's rate includes the generator's own (fixed, small) cost per
+//! frame: the ratios between variants are what the goals judge. On `dut0` one of four
+//! variants runs, alternating, the order rotated every repeat:
 //! - `responder`: vipd's XDP program with the VIP owned (lease forever);
 //! - `bare`: the same ARP answer (same checks, trim and reply bytes) with no map, no
 //!   counter, no lease: what the responder's bookkeeping costs;
 //! - `kernel`: an XDP_PASS program and the VIP configured on `dut0`, so Linux answers;
 //! - `ceiling`: a MAC-swap XDP_TX program, the least work that returns a frame.
 //!
-//! What comes back to `gen0` is counted per CPU by the sink and dropped there. The rate is
-//! frames counted over the generator's wall time; every run is bounded in time and frames.
+//! The rate is answers counted over the run's wall time. Every run is bounded in time and
+//! frames by the generator itself (a deadline and a cap in its `BENCH_LOOP` map), so the
+//! loop stops even if this process dies mid-run.
 
 use std::{
     net::Ipv4Addr,
@@ -26,13 +32,13 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use aya::{
-    Ebpf, EbpfLoader, TestRun as _, TestRunAttrs, TestRunOptions,
+    Ebpf, EbpfLoader,
     maps::{Array, PerCpuArray},
     programs::{Xdp, XdpMode},
 };
 use serde_json::json;
 use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
-use vipd::{dataplane::Dataplane, objects};
+use vipd::{dataplane::Dataplane, net::PacketSender, objects};
 
 use super::{
     Goal, Options, Section,
@@ -46,13 +52,17 @@ const GEN_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x64];
 const DUT_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x01];
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const ASKER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
-/// Frames per `BPF_PROG_TEST_RUN` call: a fraction of a second at any rate seen here, so
-/// the run ends close to its planned duration.
-const CHUNK: u32 = 250_000;
-/// Live-frames batch (the kernel's default; at most 256).
-const BATCH: u32 = 64;
-/// No run sends more than this, whatever the duration: bounds the flood.
+/// Requests put into the loop when a run starts: enough to keep both ends busy.
+const SEED: usize = 64;
+/// Requests added every [`TOPUP_EVERY`]: the kernel variant drops some under load, and a
+/// loop that ran dry would measure nothing. A few hundred a second, against millions.
+const TOPUP: usize = 4;
+const TOPUP_EVERY: Duration = Duration::from_millis(10);
+/// No run sends more than this per CPU, whatever the duration: bounds the flood.
 const MAX_FRAMES_PER_SECOND: f64 = 20e6;
+/// The generator stops re-sending this long after a run's planned end even if nobody
+/// tells it to (this process died).
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
@@ -154,7 +164,6 @@ pub fn run(opts: &Options) -> Result<Section> {
     let (gen_ifindex, dut_ifindex) = netns::in_netns(ns, || (ifindex(GEN_IF), ifindex(DUT_IF)))?;
     let (gen_ifindex, dut_ifindex) = (gen_ifindex?, dut_ifindex?);
 
-    // The generator and its sink share one object (and so the template and count maps).
     let mut gen_obj = Ebpf::load(objects::bench::GENERATOR).context("load the generator")?;
     let request = template();
     {
@@ -167,18 +176,15 @@ pub fn run(opts: &Options) -> Result<Section> {
         bytes[..request.len()].copy_from_slice(&request);
         t.set(0, bytes, 0)?;
     }
-    for name in [
-        objects::bench::GENERATOR_PROGRAM,
-        objects::bench::SINK_PROGRAM,
-    ] {
-        xdp(&mut gen_obj, name)?.load()?;
-    }
+    xdp(&mut gen_obj, objects::bench::GENERATOR_PROGRAM)?.load()?;
     netns::in_netns(ns, || -> Result<()> {
-        xdp(&mut gen_obj, objects::bench::SINK_PROGRAM)?
+        xdp(&mut gen_obj, objects::bench::GENERATOR_PROGRAM)?
             .attach(GEN_IF, XdpMode::Driver)
-            .context("attach the sink to gen0")?;
+            .context("attach the generator to gen0")?;
         Ok(())
     })??;
+    let seeder = netns::in_netns(ns, move || PacketSender::open(gen_ifindex))?
+        .context("an AF_PACKET socket on gen0")?;
 
     // The variants, loaded once and attached in turn.
     let mut dp = Dataplane::open(&rig.pin).context("load the responder")?;
@@ -228,13 +234,13 @@ pub fn run(opts: &Options) -> Result<Section> {
             }
             let link = netns::in_netns(ns, || prog.attach(DUT_IF, XdpMode::Driver))?
                 .with_context(|| format!("attach {} to {DUT_IF}", variant.name()))?;
-            let measured = measure(&gen_obj, ns, gen_ifindex, &request, duration, variant);
+            let measured = measure(&mut gen_obj, &seeder, &request, duration, variant);
             // The program's own time per frame, from the kernel's run-time statistics, in
             // a pass of its own: keeping them on adds two clock reads to every run of
             // every program, which would flatten the rates above.
             if variant != Variant::Kernel && measured.is_ok() {
                 match program_ns(prog, || {
-                    measure(&gen_obj, ns, gen_ifindex, &request, duration / 2, variant)
+                    measure(&mut gen_obj, &seeder, &request, duration / 2, variant)
                 }) {
                     Ok(ns) => prog_ns.push((variant, ns)),
                     Err(e) => eprintln!("bench arp: run-time statistics: {e:#}"),
@@ -282,63 +288,71 @@ fn program_ns(prog: &Xdp, load: impl FnOnce() -> Result<(f64, u64, u64)>) -> Res
     Ok((after.run_time() - before.run_time()).as_nanos() as f64 / runs as f64)
 }
 
-/// Runs the generator for `duration`; returns (seconds, frames sent, answers counted).
+/// Runs the loop for `duration`; returns (seconds, frames sent, answers counted).
 fn measure(
-    gen_obj: &Ebpf,
-    ns: &str,
-    gen_ifindex: u32,
+    gen_obj: &mut Ebpf,
+    seeder: &PacketSender,
     request: &[u8],
     duration: Duration,
     variant: Variant,
 ) -> Result<(f64, u64, u64)> {
-    let prog: &Xdp = gen_obj
-        .program(objects::bench::GENERATOR_PROGRAM)
-        .context("generator program")?
-        .try_into()?;
-    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-    // egress_ifindex. The ingress device is where XDP_TX sends the frames.
-    let mut ctx = [0u8; 24];
-    ctx[4..8].copy_from_slice(&(request.len() as u32).to_ne_bytes());
-    ctx[12..16].copy_from_slice(&gen_ifindex.to_ne_bytes());
-    let max_frames = (duration.as_secs_f64() * MAX_FRAMES_PER_SECOND) as u64;
-    let once = |repeat: u32| -> Result<()> {
-        prog.test_run(TestRunOptions {
-            data_in: Some(request),
-            ctx_in: Some(&ctx),
-            repeat,
-            attrs: TestRunAttrs::new().xdp_live_frames(BATCH),
-            ..Default::default()
-        })
-        .context("BPF_PROG_TEST_RUN (live frames)")?;
-        Ok(())
-    };
-    netns::in_netns(ns, || -> Result<(f64, u64, u64)> {
-        // Warm up: the kernel variant creates its neighbour entry, caches fill.
-        once(CHUNK / 4)?;
-        std::thread::sleep(Duration::from_millis(20));
-        let before = sink(gen_obj)?;
-        let t0 = Instant::now();
-        let mut sent = 0u64;
-        while t0.elapsed() < duration && sent < max_frames {
-            once(CHUNK)?;
-            sent += CHUNK as u64;
-        }
-        let seconds = t0.elapsed().as_secs_f64();
-        // Replies still in the rings land within microseconds.
-        std::thread::sleep(Duration::from_millis(20));
-        let after = sink(gen_obj)?;
-        let d = |i: usize| after[i] - before[i];
-        let answers = match variant {
-            Variant::Responder | Variant::Bare | Variant::Kernel => {
-                d(objects::bench::SINK_ARP_REPLY)
+    let cap = (duration.as_secs_f64() * MAX_FRAMES_PER_SECOND) as u64;
+    let now = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)?;
+    let now_ns = now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64;
+    let deadline = now_ns + (duration + DEADLINE_MARGIN).as_nanos() as u64;
+    set_loop(gen_obj, deadline, cap)?;
+    let before = sink(gen_obj)?;
+    let t0 = Instant::now();
+    let mut seeded = 0u64;
+    let mut seed = |n: usize| {
+        for _ in 0..n {
+            // A full transmit queue refuses a seed: the loop is busy enough.
+            if seeder.send(request).is_ok() {
+                seeded += 1;
             }
-            Variant::Ceiling => (0..3).map(d).sum(),
-        };
-        if sent > 0 && answers == 0 {
-            bail!("{} answered nothing", variant.name());
         }
-        Ok((seconds, sent, answers))
-    })?
+    };
+    seed(SEED);
+    while let Some(left) = duration.checked_sub(t0.elapsed()) {
+        std::thread::sleep(left.min(TOPUP_EVERY));
+        if t0.elapsed() < duration {
+            seed(TOPUP);
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    set_loop(gen_obj, 0, 0)?;
+    // Frames still in the rings land within microseconds.
+    std::thread::sleep(Duration::from_millis(20));
+    let after = sink(gen_obj)?;
+    let d = |i: usize| after[i] - before[i];
+    let sent = d(objects::bench::SINK_SENT) + seeded;
+    let answers = match variant {
+        Variant::Responder | Variant::Bare | Variant::Kernel => d(objects::bench::SINK_ARP_REPLY),
+        Variant::Ceiling => d(objects::bench::SINK_ARP_REPLY) + d(objects::bench::SINK_ARP_OTHER),
+    };
+    if answers == 0 {
+        bail!("{} answered nothing ({sent} requests sent)", variant.name());
+    }
+    Ok((seconds, sent, answers))
+}
+
+/// Sets the generator's deadline (`CLOCK_MONOTONIC` ns) and per-CPU cap; `(0, 0)` stops it.
+fn set_loop(gen_obj: &mut Ebpf, deadline_ns: u64, cap: u64) -> Result<()> {
+    let mut m: Array<_, u64> = Array::try_from(
+        gen_obj
+            .map_mut(objects::bench::LOOP_MAP)
+            .context("loop map")?,
+    )?;
+    // The cap first when starting and the deadline first when stopping: never a moment
+    // with a live deadline and a stale cap.
+    if deadline_ns == 0 {
+        m.set(0, 0, 0)?;
+        m.set(1, 0, 0)?;
+    } else {
+        m.set(1, cap, 0)?;
+        m.set(0, deadline_ns, 0)?;
+    }
+    Ok(())
 }
 
 /// Sink counters summed over CPUs.
@@ -425,9 +439,10 @@ fn section(
 
     let mut md = String::new();
     md.push_str(&format!(
-        "ARP requests for the VIP pushed into a veth by the in-kernel live-frames generator \
-         for {:.1} s per run, {repeats} repeat(s), variants alternating (order rotated each \
-         repeat). Answers are counted by an XDP sink on the generator's veth. Mpps, median \
+        "ARP requests for the VIP circling between a veth pair: an XDP generator on one end \
+         turns every answer into the next request, for {:.1} s per run, {repeats} repeat(s), variants alternating (order rotated each \
+         repeat). Answers are counted by the generator as they come back; every rate includes \
+         the generator's own cost per frame (same for all variants). Mpps, median \
          (min–max).\n\n",
         duration.as_secs_f64()
     ));
