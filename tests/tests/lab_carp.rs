@@ -10,6 +10,14 @@
 //! has heard no one, then the last counter heard plus one; two routers settle on one
 //! rising sequence.
 //!
+//! `vipd import ucarp` of the same command lines must give back their settings.
+//!
+//! A second test attaches vipd's XDP program, without a daemon, to the backup's link
+//! while ucarp runs there: CARP of a VHID it has no policy for passes untouched (the
+//! ucarp beside it keeps hearing its master), with a policy it still passes (the daemon
+//! would judge the HMAC), and what the policy's allowlist refuses is dropped on the live
+//! path (the ucarp, no longer hearing its master, takes over).
+//!
 //! `VIPD_BLESS=1` also writes the frames to `tests/vectors/ucarp-1.5.2.hex`, the vectors
 //! the unit tests (`vip-userspace/src/vrrp/carp/tests.rs`) and the program tests
 //! (`tests/tests/program/carp.rs`) use without root.
@@ -17,10 +25,12 @@
 use std::{fmt::Write as _, net::IpAddr, time::Duration};
 
 use anyhow::{Context as _, Result, ensure};
+use vip_common::{FAMILY_IPV4, POLICY_F_ALLOWLIST, Policy, PolicyKey};
 use vip_tests::{
     lab::{Frame, Lab, Node, UcarpConfig},
     require_root,
 };
+use vipd::dataplane::{Dataplane, Maps, ModePreference};
 use vipd::vrrp::carp::{
     Authenticator, Key, LinkLocal, Proto112, ReplayGuard, ReplayMode, VirtualHost,
     classify_proto112, decode_ipv4,
@@ -243,6 +253,35 @@ fn ucarp_advertisements_decode_verify_and_count_as_its_source_says() -> Result<(
         guard.ranges()
     );
 
+    // The importer turns the very command lines these routers ran into the settings
+    // their advertisements were checked against.
+    for (u, cfg, skew, preempt) in [(&u1, r1_cfg(), 10, false), (&u2, r2_cfg(), 0, true)] {
+        let argv: Vec<String> = std::fs::read_to_string(u.dir.join("argv"))?
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let loc = vipd::import::Loc {
+            file: "argv".into(),
+            line: 1,
+        };
+        let out = vipd::import::ucarp::ucarp(&[(loc, argv)], "lab");
+        let toml = out.toml.as_deref().context("import wrote nothing")?;
+        for want in [
+            "protocol = \"carp\"\n".to_owned(),
+            format!("vrid = {}\n", cfg.vhid),
+            format!("advskew = {skew}\n"),
+            format!("passphrase = \"{}\"\n", cfg.pass),
+            format!("preempt = {preempt}\n"),
+            format!("vips = [\"{}/32\"]\n", cfg.addr),
+        ] {
+            ensure!(
+                toml.contains(&want),
+                "import of {}: no {want:?} in\n{toml}",
+                u.router
+            );
+        }
+    }
+
     if std::env::var_os("VIPD_BLESS").is_some() {
         let mut text = String::new();
         writeln!(
@@ -287,4 +326,85 @@ fn ucarp_advertisements_decode_verify_and_count_as_its_source_says() -> Result<(
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The responder's counters on the link it is attached to, by name.
+fn counter(maps: &Maps, name: &str) -> Result<u64> {
+    let c = maps.counters()?;
+    let i = vip_common::Counters::NAMES
+        .iter()
+        .position(|n| *n == name)
+        .context("no such counter")?;
+    Ok(c.values()[i])
+}
+
+#[test]
+fn the_xdp_program_passes_live_carp_to_a_ucarp_beside_it_and_drops_what_its_policy_refuses()
+-> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(2).build()?;
+    let (r1, r2) = (lab.router(1), lab.router(2));
+    let master = lab.ucarp(r1, &r1_cfg())?;
+    let backup_cfg = UcarpConfig {
+        advskew: 100,
+        ..r1_cfg()
+    };
+    let backup = lab.ucarp(r2, &backup_cfg)?;
+    master.wait_state("MASTER", Duration::from_secs(10))?;
+    backup.wait_state("BACKUP", Duration::from_secs(1))?;
+    let pin = lab.pin_dir()?;
+    let pin_in = pin.clone();
+    lab.in_node(r2, move || -> Result<()> {
+        let mut dp = Dataplane::open(&pin_in)?;
+        dp.attach("eth0", ModePreference::Native)?;
+        Ok(())
+    })??;
+    let mut maps = Maps::open_pinned(&pin)?;
+    // Longer than ucarp's master-down time (3 x 1 s + 100/256 s) each time.
+    let settle = Duration::from_millis(4500);
+
+    // No policy: another speaker's CARP, passed untouched.
+    std::thread::sleep(settle);
+    ensure!(
+        backup.state().as_deref() == Some("BACKUP"),
+        "the ucarp beside the program stopped hearing its master:\n{}",
+        backup.log()
+    );
+    let foreign = counter(&maps, "carp_foreign")?;
+    ensure!(foreign >= 3, "{foreign} adverts counted as foreign");
+    ensure!(counter(&maps, "carp_pass")? == 0);
+
+    // A CARP policy for VHID 7: passed for the daemon, and so to ucarp as well.
+    let key = PolicyKey::carp(r2_ifindex(&lab, r2)?, 0, FAMILY_IPV4, 7);
+    maps.set_policy(key, Policy::carp(0))?;
+    std::thread::sleep(settle);
+    ensure!(backup.state().as_deref() == Some("BACKUP"));
+    let passed = counter(&maps, "carp_pass")?;
+    ensure!(passed >= 3, "{passed} adverts passed");
+
+    // Its allowlist without r1: dropped in XDP, so the ucarp beside it hears no master.
+    maps.set_policy(
+        key,
+        Policy {
+            flags: Policy::carp(0).flags | POLICY_F_ALLOWLIST,
+            ..Policy::carp(0)
+        },
+    )?;
+    backup.wait_state("MASTER", Duration::from_secs(6))?;
+    let refused = counter(&maps, "carp_drop_peer")?;
+    ensure!(refused >= 3, "{refused} adverts dropped");
+    ensure!(counter(&maps, "carp_pass")? <= passed + 1);
+    Dataplane::detach(&pin, "eth0")?;
+    Ok(())
+}
+
+fn r2_ifindex(lab: &Lab, node: &Node) -> Result<u32> {
+    let name = node.ifname.clone();
+    lab.in_node(node, move || -> Result<u32> {
+        let c = std::ffi::CString::new(name)?;
+        // SAFETY: a NUL-terminated name.
+        let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        ensure!(i != 0, "no such interface");
+        Ok(i)
+    })?
 }
