@@ -236,7 +236,7 @@ fn ucarp_advertisements_decode_verify_and_count_as_its_source_says() -> Result<(
     );
 
     // In the order they were sent, every advertisement is fresh once and a replay after.
-    let mut guard = ReplayGuard::new(ReplayMode::Fresh, 1);
+    let mut guard = ReplayGuard::new(ReplayMode::Strict, 1);
     for (_, n) in &vhid7 {
         guard
             .admit(*n)

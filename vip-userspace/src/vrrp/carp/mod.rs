@@ -20,7 +20,7 @@
 //! |---|---|---|---|---|
 //! | byte 4 | demotion count | 0, ignored | 0, ignored | its demotion (0), honoured |
 //! | counter sent | one random value, never changes | random per advert until one is heard, then last heard + 1 | as FreeBSD | random start + 1, past anything seen |
-//! | counter checked | only "not mine" | no | no | not seen before ([`ReplayMode::Fresh`]), or only "not mine" for OpenBSD ([`ReplayMode::Cookie`]) |
+//! | counter checked | only "not mine" | no | no | not seen before ([`ReplayMode::Strict`]), or only "not mine" for OpenBSD ([`ReplayMode::OpenBsd`]) |
 //! | HMAC addresses | all of the host's, IPv6 link-local left out (either form accepted) | all of the VHID's, link-local included | its one `--addr` | sends without link-local; accepts either |
 //! | passphrase | first 19 bytes | first 19 bytes | 19 bytes at most | 19 bytes at most |
 //! | tie as master | steps down (demotion not lower) | steps down | lower source address stays | lower source address stays |

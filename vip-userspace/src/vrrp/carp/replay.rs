@@ -21,12 +21,12 @@
 //! vipd remembers every counter it accepted or sent as ranges: a counter that follows a
 //! remembered range by at most [`STEP_MAX`] extends it (a rising sequence is one range
 //! however long it runs), any other starts a range of its own (a random counter). In
-//! [`ReplayMode::Fresh`], for FreeBSD, ucarp and vipd peers, an advertisement whose
+//! [`ReplayMode::Strict`], for FreeBSD, ucarp and vipd peers, an advertisement whose
 //! counter lies in a remembered range is refused: an advertisement resent any time
 //! during a rising sequence, or one of the last [`WINDOW`] random ones. Ranges beyond
 //! [`WINDOW`] are forgotten oldest first and counted ([`ReplayGuard::forgotten`]); a
 //! replay older than that (1,024 random counters: 17 minutes of a lone ucarp master at
-//! one advertisement a second) is not recognised. [`ReplayMode::Cookie`], for OpenBSD
+//! one advertisement a second) is not recognised. [`ReplayMode::OpenBsd`], for OpenBSD
 //! peers, whose constant counter repeats by design, refuses only counters vipd sent
 //! itself: with OpenBSD there is no replay protection to be had.
 //!
@@ -52,11 +52,13 @@ pub const STEP_MAX: u64 = 1 << 16;
 /// What the peers of a virtual host put in the counter (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ReplayMode {
-    /// FreeBSD (pfSense, OPNsense), ucarp, vipd: refuse any counter seen before.
+    /// FreeBSD (pfSense, OPNsense), ucarp, vipd: refuse any counter seen before
+    /// (`replay = "strict"` in the configuration).
     #[default]
-    Fresh,
-    /// OpenBSD: its counter never changes, so only our own counters are refused.
-    Cookie,
+    Strict,
+    /// OpenBSD: its counter never changes, so only our own counters are refused
+    /// (`replay = "openbsd"`).
+    OpenBsd,
 }
 
 /// Why a verified advertisement is refused anyway.
@@ -102,7 +104,7 @@ pub struct ReplayGuard {
     mode: ReplayMode,
     /// Least recently used first.
     seen: VecDeque<Range>,
-    /// Ours alone, for [`ReplayMode::Cookie`]; least recently used first.
+    /// Ours alone, for [`ReplayMode::OpenBsd`]; least recently used first.
     ours: VecDeque<Range>,
     next: u64,
     forgotten: u64,
@@ -132,14 +134,14 @@ impl ReplayGuard {
             return Err(Replayed::Ours { counter });
         }
         match self.mode {
-            ReplayMode::Fresh => {
+            ReplayMode::Strict => {
                 if self.seen.iter().any(|r| r.contains(counter)) {
                     return Err(Replayed::Seen { counter });
                 }
                 remember(&mut self.seen, counter, &mut self.forgotten);
             }
             // Nothing to learn from a peer's counter but that it is not ours.
-            ReplayMode::Cookie => {}
+            ReplayMode::OpenBsd => {}
         }
         Ok(())
     }
@@ -156,7 +158,7 @@ impl ReplayGuard {
         }
         self.next = c.wrapping_add(1);
         remember(&mut self.ours, c, &mut self.forgotten);
-        if self.mode == ReplayMode::Fresh {
+        if self.mode == ReplayMode::Strict {
             remember(&mut self.seen, c, &mut self.forgotten);
         }
         c

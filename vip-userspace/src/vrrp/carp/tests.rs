@@ -322,7 +322,7 @@ fn passphrases_are_what_every_peer_uses_whole() {
 
 #[test]
 fn a_rising_sequence_is_one_range_and_nothing_in_it_comes_back() {
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 7);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 7);
     for c in 1000..1100 {
         assert_eq!(g.admit(c), Ok(()));
     }
@@ -344,7 +344,7 @@ fn a_rising_sequence_is_one_range_and_nothing_in_it_comes_back() {
 
 #[test]
 fn random_counters_are_remembered_one_by_one_up_to_the_window() {
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 7);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 7);
     // What a lone ucarp or FreeBSD master sends: a new random value every time.
     let random: Vec<u64> = (0..WINDOW as u64 + 5)
         .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
@@ -369,7 +369,7 @@ fn random_counters_are_remembered_one_by_one_up_to_the_window() {
 
 #[test]
 fn the_counter_wraps_like_ucarps() {
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 0);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 0);
     assert_eq!(g.admit(u64::MAX - 1), Ok(()));
     assert_eq!(g.admit(u64::MAX), Ok(()));
     assert_eq!(g.admit(0), Ok(()));
@@ -380,7 +380,7 @@ fn the_counter_wraps_like_ucarps() {
 
 #[test]
 fn our_counter_rises_skips_what_others_used_and_never_comes_back_as_theirs() {
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 500);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 500);
     assert_eq!((g.next(), g.next(), g.next()), (500, 501, 502));
     // Our own advertisement looped back.
     assert_eq!(g.admit(501), Err(Replayed::Ours { counter: 501 }));
@@ -391,7 +391,7 @@ fn our_counter_rises_skips_what_others_used_and_never_comes_back_as_theirs() {
     // ...and when we are master again we continue above it, never repeating its values.
     assert_eq!(g.next(), 510);
     // A peer that was master in a sequence of its own: we skip past that too.
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 5_000);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 5_000);
     for c in 5_000..5_010 {
         g.admit(c).unwrap();
     }
@@ -400,16 +400,16 @@ fn our_counter_rises_skips_what_others_used_and_never_comes_back_as_theirs() {
 
 #[test]
 fn openbsd_peers_repeat_their_cookie_and_only_ours_is_refused() {
-    let mut g = ReplayGuard::new(ReplayMode::Cookie, 40);
+    let mut g = ReplayGuard::new(ReplayMode::OpenBsd, 40);
     let cookie = 0xdead_beef_0bad_cafe;
     for _ in 0..5 {
         assert_eq!(g.admit(cookie), Ok(()));
     }
     let ours = g.next();
     assert_eq!(g.admit(ours), Err(Replayed::Ours { counter: ours }));
-    // The same guard in Fresh mode refuses OpenBSD's second advertisement: that is why
-    // OpenBSD peers need Cookie.
-    let mut fresh = ReplayGuard::new(ReplayMode::Fresh, 40);
+    // The same guard in Strict mode refuses OpenBSD's second advertisement: that is why
+    // OpenBSD peers need OpenBsd.
+    let mut fresh = ReplayGuard::new(ReplayMode::Strict, 40);
     assert_eq!(fresh.admit(cookie), Ok(()));
     assert!(fresh.admit(cookie).is_err());
 }
@@ -422,7 +422,7 @@ proptest! {
         ours in 0..20usize,
         initial: u64,
     ) {
-        let mut g = ReplayGuard::new(ReplayMode::Fresh, initial);
+        let mut g = ReplayGuard::new(ReplayMode::Strict, initial);
         let mut admitted = Vec::new();
         for _ in 0..ours {
             admitted.push(g.next());
@@ -815,7 +815,7 @@ fn ucarp_counters_are_random_alone_then_continue_what_was_heard() {
         }
     }
     // Replayed in the order sent: all fresh, then all refused.
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 0x1234);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 0x1234);
     for (f, &c) in vhid7.iter().zip(&counters) {
         assert_eq!(g.admit(c), Ok(()), "{}", f.name);
     }
@@ -842,7 +842,7 @@ fn a_replayed_ucarp_advertisement_with_a_better_skew_is_refused_by_its_counter()
         LinkLocal::Without,
     );
     assert!(auth.verify(forged.counter, &forged.digest).is_ok());
-    let mut g = ReplayGuard::new(ReplayMode::Fresh, 99);
+    let mut g = ReplayGuard::new(ReplayMode::Strict, 99);
     g.admit(f.received.advert.counter).unwrap();
     assert!(g.admit(forged.counter).is_err());
 }
