@@ -147,7 +147,7 @@ impl ReplayGuard {
     }
 
     /// The counter for our next advertisement, remembered as sent.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_counter(&mut self) -> u64 {
         let mut c = self.next;
         // Each jump lands past a different range, so this ends within one pass of them.
         for _ in 0..=self.seen.len() {

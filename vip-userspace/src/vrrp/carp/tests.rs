@@ -381,7 +381,10 @@ fn the_counter_wraps_like_ucarps() {
 #[test]
 fn our_counter_rises_skips_what_others_used_and_never_comes_back_as_theirs() {
     let mut g = ReplayGuard::new(ReplayMode::Strict, 500);
-    assert_eq!((g.next(), g.next(), g.next()), (500, 501, 502));
+    assert_eq!(
+        (g.next_counter(), g.next_counter(), g.next_counter()),
+        (500, 501, 502)
+    );
     // Our own advertisement looped back.
     assert_eq!(g.admit(501), Err(Replayed::Ours { counter: 501 }));
     // A peer (ucarp, FreeBSD) continues our sequence as master...
@@ -389,13 +392,13 @@ fn our_counter_rises_skips_what_others_used_and_never_comes_back_as_theirs() {
         assert_eq!(g.admit(c), Ok(()));
     }
     // ...and when we are master again we continue above it, never repeating its values.
-    assert_eq!(g.next(), 510);
+    assert_eq!(g.next_counter(), 510);
     // A peer that was master in a sequence of its own: we skip past that too.
     let mut g = ReplayGuard::new(ReplayMode::Strict, 5_000);
     for c in 5_000..5_010 {
         g.admit(c).unwrap();
     }
-    assert_eq!(g.next(), 5_010);
+    assert_eq!(g.next_counter(), 5_010);
 }
 
 #[test]
@@ -405,7 +408,7 @@ fn openbsd_peers_repeat_their_cookie_and_only_ours_is_refused() {
     for _ in 0..5 {
         assert_eq!(g.admit(cookie), Ok(()));
     }
-    let ours = g.next();
+    let ours = g.next_counter();
     assert_eq!(g.admit(ours), Err(Replayed::Ours { counter: ours }));
     // The same guard in Strict mode refuses OpenBSD's second advertisement: that is why
     // OpenBSD peers need OpenBsd.
@@ -425,7 +428,7 @@ proptest! {
         let mut g = ReplayGuard::new(ReplayMode::Strict, initial);
         let mut admitted = Vec::new();
         for _ in 0..ours {
-            admitted.push(g.next());
+            admitted.push(g.next_counter());
         }
         for c in counters {
             if g.admit(c).is_ok() {
@@ -437,7 +440,7 @@ proptest! {
         }
         prop_assert!(g.ranges() <= WINDOW);
         // Our next counter is none of them.
-        let n = g.next();
+        let n = g.next_counter();
         prop_assert!(!admitted.contains(&n));
     }
 }
@@ -823,7 +826,7 @@ fn ucarp_counters_are_random_alone_then_continue_what_was_heard() {
         assert_eq!(g.admit(c), Err(Replayed::Seen { counter: c }));
     }
     // Our next counter is none of the peers'.
-    let ours = g.next();
+    let ours = g.next_counter();
     assert!(!counters.contains(&ours));
 }
 
