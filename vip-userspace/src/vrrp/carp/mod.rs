@@ -25,7 +25,7 @@
 //! | passphrase | first 19 bytes | first 19 bytes | 19 bytes at most | 19 bytes at most |
 //! | tie as master | steps down (demotion not lower) | steps down | lower source address stays | lower source address stays |
 //! | backup takes over when the master is slower than `dead_ratio` × advbase | 3 × | 3 × | `--deadratio` × | `dead_ratio` × (3) |
-//! | graceful stop | bows out (255/255) | — | down script only | bows out |
+//! | graceful stop | bows out (255/255) | not in the source read | down script only | to bow out (the daemon step) |
 //! | families | IPv4, IPv6 | IPv4, IPv6 | IPv4 | IPv4, IPv6 |
 //!
 //! ucarp also answers ARP from the interface's own MAC (its up script adds the address)
