@@ -132,7 +132,7 @@ impl VirtualHost {
 }
 
 /// Why an advertisement's HMAC was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum AuthError {
     #[error(
         "bad HMAC for VHID {vhid}: wrong passphrase, or the peer's virtual host has other \

@@ -6,6 +6,8 @@
 //! - [`replay`]: the 64-bit counter, refusing old and repeated advertisements.
 //! - [`election`]: who is master (advbase, advskew, demotion, ties, preempt,
 //!   master-down time) and how vipd's priority maps to advskew.
+//! - [`speaker`]: one virtual host's advertisements in (VHID, HMAC, then counter, so a
+//!   forger changes no state) and out (counter, HMAC).
 //!
 //! CARP shares IP protocol 112, 224.0.0.18 / ff02::12 and TTL 255 with VRRP;
 //! [`classify_proto112`] tells their packets apart by layout (the XDP program uses the
@@ -36,6 +38,7 @@ pub mod auth;
 pub mod election;
 pub mod packet;
 pub mod replay;
+pub mod speaker;
 
 #[cfg(test)]
 mod tests;
@@ -47,4 +50,5 @@ pub use election::{
 };
 pub use packet::{Advert, DecodeError, Received, decode_ipv4, decode_ipv6};
 pub use replay::{ReplayGuard, ReplayMode, Replayed};
+pub use speaker::{Admitted, Refused, Speaker};
 pub use vip_common::wire::{Proto112, classify_proto112, vmac_carp};

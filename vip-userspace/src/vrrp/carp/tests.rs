@@ -849,3 +849,69 @@ fn a_replayed_ucarp_advertisement_with_a_better_skew_is_refused_by_its_counter()
     g.admit(f.received.advert.counter).unwrap();
     assert!(g.admit(forged.counter).is_err());
 }
+
+// ---- One virtual host's advertisements in and out ------------------------------------
+
+fn speaker(pass: &[u8], initial: u64) -> Speaker {
+    let host = VirtualHost::new(7, [v4("192.0.2.70")]);
+    let auth = Authenticator::new(&Key::new(pass).unwrap(), &host, LinkLocal::Without);
+    Speaker::new(7, auth, ReplayGuard::new(ReplayMode::Strict, initial))
+}
+
+#[test]
+fn two_speakers_with_one_passphrase_hear_each_other_once_per_advertisement() {
+    let (mut a, mut b) = (
+        speaker(b"lab-carp-pass", 100),
+        speaker(b"lab-carp-pass", 9_000),
+    );
+    let ad = a.advertise(Rank::new(1, 10));
+    assert_eq!(
+        (ad.vhid, ad.advbase, ad.advskew, ad.counter),
+        (7, 1, 10, 100)
+    );
+    // The bytes on the wire decode to the same advertisement.
+    let ad = Advert::decode(&ad.encode()).unwrap();
+    assert_eq!(
+        b.admit(&ad),
+        Ok(Admitted {
+            rank: Rank::new(1, 10),
+            form: LinkLocal::Without
+        })
+    );
+    assert_eq!(
+        b.admit(&ad),
+        Err(Refused::Replay(Replayed::Seen { counter: 100 }))
+    );
+    // Our own advertisement looped back.
+    assert_eq!(
+        a.admit(&ad),
+        Err(Refused::Replay(Replayed::Ours { counter: 100 }))
+    );
+    // The bow-out is signed like any other.
+    let bow = a.advertise(Rank::BOW_OUT);
+    assert_eq!(b.admit(&bow).map(|x| x.rank.is_bow_out()), Ok(true));
+    // ucarp's real advertisement, for the same host and passphrase.
+    let ucarp = sample();
+    assert!(b.admit(&ucarp).is_ok());
+}
+
+#[test]
+fn a_forgery_is_refused_before_the_counter_is_remembered() {
+    let mut a = speaker(b"lab-carp-pass", 100);
+    let mut forger = speaker(b"wrong", 500);
+    let forged = forger.advertise(Rank::new(1, 0));
+    assert_eq!(
+        a.admit(&forged),
+        Err(Refused::Auth(AuthError::BadDigest { vhid: 7 }))
+    );
+    // The forged counter was not remembered: the real sender may still use it.
+    let mut real = speaker(b"lab-carp-pass", 500);
+    assert!(a.admit(&real.advertise(Rank::new(1, 0))).is_ok());
+    // Another VHID is refused before anything else.
+    let other = Advert {
+        vhid: 8,
+        ..sample()
+    };
+    assert_eq!(a.admit(&other), Err(Refused::OtherVhid { got: 8, ours: 7 }));
+    assert_eq!(a.forgotten(), 0);
+}
