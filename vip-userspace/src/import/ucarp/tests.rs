@@ -23,10 +23,17 @@ fn import(line: &str) -> Outcome {
 const USAGE_EXAMPLE: &str = "ucarp --interface=eth0 --srcip=10.1.1.1 --vhid=1 --pass=mypassword \
     --addr=10.1.1.252 --upscript=/etc/vip-up.sh --downscript=/etc/vip-down.sh";
 
+/// The file, which must be TOML whatever the command line held. (Whether vipd's
+/// configuration accepts the CARP keys is the daemon step's test: `docs/carp.md`.)
 fn toml(o: &Outcome) -> &str {
-    o.toml
+    let t = o
+        .toml
         .as_deref()
-        .unwrap_or_else(|| panic!("errors: {:?}", o.errors))
+        .unwrap_or_else(|| panic!("errors: {:?}", o.errors));
+    if let Err(e) = toml::de::DeTable::parse(t) {
+        panic!("not TOML: {e}\n{t}");
+    }
+    t
 }
 
 fn reported(o: &Outcome) -> Vec<String> {
@@ -345,4 +352,20 @@ fn run_writes_the_file_and_reports_like_the_keepalived_import() {
         EXIT_ERROR
     );
     assert!(out.is_empty());
+}
+
+#[test]
+fn quotes_and_odd_characters_stay_valid_toml_and_the_comment_stays_one_line() {
+    let o = import(&format!(
+        "{} -p 'pa\"ss #1' -x 'a b' -u '/opt/up script.sh'",
+        USAGE_EXAMPLE.replace("--pass=mypassword ", "")
+    ));
+    let t = toml(&o);
+    assert!(t.contains("passphrase = \"pa\\\"ss #1\"\n"), "{t}");
+    assert!(
+        t.contains("notify_master = [\"/opt/up script.sh\", \"eth0\", \"10.1.1.252\", \"a b\"]")
+    );
+    let comment = t.lines().find(|l| l.starts_with("# from ")).unwrap();
+    assert!(comment.contains("-p *** ") && comment.contains("'/opt/up script.sh'"));
+    assert!(!comment.contains("pa\"ss"));
 }
