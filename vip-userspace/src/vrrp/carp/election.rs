@@ -92,9 +92,11 @@ impl Rank {
 }
 
 /// How long a backup waits without hearing the master: `dead_ratio` × its own advbase
-/// plus its own advskew/256 (with both 0, `dead_ratio`/256 of a second, as OpenBSD).
+/// plus its own advskew/256 (with both 0, `dead_ratio`/256 of a second, as OpenBSD). A
+/// ratio of 0 (which ucarp refuses) counts as 1: a backup never declares a master dead
+/// the moment it hears it.
 pub fn master_down(ours: Rank, dead_ratio: u8) -> Duration {
-    let r = u64::from(dead_ratio);
+    let r = u64::from(dead_ratio.max(1));
     let micros =
         r * u64::from(ours.advbase) * 1_000_000 + u64::from(ours.advskew) * 1_000_000 / 256;
     Duration::from_micros(if ours.advbase == 0 && ours.advskew == 0 {
@@ -159,7 +161,7 @@ pub fn as_backup(ours: Rank, theirs: Rank, preempt: bool, dead_ratio: u8) -> AsB
     if theirs.is_bow_out() {
         return AsBackup::TakeOver(TakeOver::BowOut);
     }
-    let threshold = Duration::from_secs(u64::from(dead_ratio) * u64::from(ours.advbase))
+    let threshold = Duration::from_secs(u64::from(dead_ratio.max(1)) * u64::from(ours.advbase))
         + Duration::from_micros(u64::from(ours.advskew) * 1_000_000 / 256);
     if ours.advbase != 0 && threshold < theirs.interval() {
         return AsBackup::TakeOver(TakeOver::TooSlow);

@@ -604,6 +604,14 @@ fn master_down_is_our_own_base_times_ratio_plus_our_skew() {
         Duration::from_micros(4_039_062)
     );
     assert_eq!(master_down(rank(0, 0), 3), Duration::from_micros(11_718));
+    // A ratio of 0 counts as 1.
+    assert_eq!(master_down(rank(1, 0), 0), Duration::from_secs(1));
+    assert_eq!(
+        as_backup(rank(1, 0), rank(1, 0), false, 0),
+        AsBackup::Wait {
+            master_down: Duration::from_secs(1)
+        }
+    );
 }
 
 #[test]
