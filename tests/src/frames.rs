@@ -241,6 +241,15 @@ pub fn keepalived_vectors() -> Vec<(String, Vec<u8>)> {
     vectors(&text)
 }
 
+/// The ucarp 1.5.2 captures (`tests/vectors/ucarp-1.5.2.hex`, written by the
+/// `lab_carp` test).
+pub fn ucarp_vectors() -> Vec<(String, Vec<u8>)> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/ucarp-1.5.2.hex");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    vectors(&text)
+}
+
 /// An ICMP (or ICMPv6, `v6`) echo request message without IP header; the ICMPv4 checksum
 /// is filled in, the ICMPv6 one is left to the kernel (raw ICMPv6 sockets compute it).
 pub fn echo_request(v6: bool, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {

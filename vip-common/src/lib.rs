@@ -267,7 +267,26 @@ impl PolicyKey {
             vrid: INTERFACE_VRID,
         }
     }
+
+    /// The key of CARP virtual host `vhid` ([`FAMILY_IPV4`] or [`FAMILY_IPV6`]), apart
+    /// from VRRP's keys: see [`FAMILY_F_CARP`].
+    pub const fn carp(ifindex: u32, vlan: u16, family: u8, vhid: u8) -> Self {
+        Self {
+            ifindex,
+            vlan,
+            family: family | FAMILY_F_CARP,
+            vrid: vhid,
+        }
+    }
 }
+
+/// Set in the `family` of a [`PolicyKey`] or [`PeerKey`] that names a CARP virtual host
+/// instead of a VRRP virtual router. Both protocols run on IP protocol 112 with ids from
+/// the same 1..=255, and a link may carry VRRP VRID 7 and CARP VHID 7 as two unrelated
+/// groups (`wire::classify_proto112` tells their packets apart), so their entries live in
+/// two key spaces of the same maps. Family values are 4 and 6; this bit is never part of
+/// one.
+pub const FAMILY_F_CARP: u8 = 0x80;
 
 /// How the program admits VRRP for one virtual router. The same rules are the daemon's
 /// (see [`Policy::admits_v2_auth`]): the program releases slots on its own, so it must
@@ -296,6 +315,11 @@ pub const POLICY_F_AUTH: u8 = 1 << 1;
 /// this (ifindex, vlan, family) is dropped instead of passed to the kernel, where
 /// keepalived or FRR may be running other VRIDs.
 pub const POLICY_F_DROP_FOREIGN: u8 = 1 << 2;
+/// A CARP virtual host (keyed with [`PolicyKey::carp`]). The program checks only what
+/// needs no secret (TTL, length, type, checksum, allowlist) and passes the rest to the
+/// daemon; it never releases a slot on a CARP advertisement, because only the daemon can
+/// check its HMAC and replay counter.
+pub const POLICY_F_CARP: u8 = 1 << 3;
 
 impl Policy {
     /// A virtual router with no allowlist and no v2 authentication.
@@ -330,6 +354,17 @@ impl Policy {
         Some(self)
     }
 
+    /// A CARP virtual host whose group has `slot`, to be stored under [`PolicyKey::carp`].
+    pub const fn carp(slot: u32) -> Self {
+        Self {
+            version: wire::CARP_VERSION,
+            flags: POLICY_F_CARP,
+            _pad: [0; 2],
+            slot,
+            auth: [0; 8],
+        }
+    }
+
     /// The per-interface entry asking the program to drop VRRP for VRIDs not configured
     /// on the interface.
     pub const fn drop_foreign() -> Self {
@@ -362,7 +397,8 @@ impl Policy {
     }
 }
 
-/// An allowed advertisement source for one virtual router.
+/// An allowed advertisement source for one virtual router (for a CARP virtual host, with
+/// [`FAMILY_F_CARP`] in `family` and the VHID in `vrid`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PeerKey {
@@ -561,6 +597,25 @@ counters! {
     /// echo it sends), and any not from a BFD neighbour of the interface or not from and
     /// to one station (multicast / broadcast Ethernet addresses).
     bfd_echo_refused,
+    /// CARP for a configured virtual host that passed the structural checks: passed to
+    /// the daemon, which checks its HMAC and counter. Never releases a slot.
+    carp_pass,
+    /// CARP for a VHID with no CARP policy on the interface (another CARP speaker's, e.g.
+    /// ucarp on this host): passed untouched; dropped instead (`vrrp_drop_vrid`) on an
+    /// interface set to drop foreign VRRP.
+    carp_foreign,
+    /// CARP for a configured virtual host with TTL / hop limit other than 255.
+    carp_drop_ttl,
+    /// CARP for a configured virtual host that is not exactly 36 bytes, or truncated.
+    carp_drop_length,
+    /// CARP for a configured virtual host whose type is not 1 (advertisement).
+    carp_drop_type,
+    /// CARP for a configured virtual host with a wrong checksum.
+    carp_drop_checksum,
+    /// CARP for a configured virtual host from a source outside its allowlist.
+    carp_drop_peer,
+    /// CARP for a configured virtual host in a fragment.
+    carp_drop_fragment,
 }
 
 #[cfg(feature = "user")]
@@ -686,6 +741,25 @@ mod tests {
             (7, 42, FAMILY_IPV6, 0)
         );
         assert_eq!(Policy::drop_foreign().flags, POLICY_F_DROP_FOREIGN);
+    }
+
+    #[test]
+    fn carp_keys_live_apart_from_vrrp_keys() {
+        let vrrp = PolicyKey {
+            ifindex: 7,
+            vlan: 0,
+            family: FAMILY_IPV4,
+            vrid: 9,
+        };
+        let carp = PolicyKey::carp(7, 0, FAMILY_IPV4, 9);
+        assert_ne!(vrrp, carp);
+        assert_eq!(carp.family & !FAMILY_F_CARP, FAMILY_IPV4);
+        assert_ne!(
+            PolicyKey::carp(7, 0, FAMILY_IPV6, 9),
+            PolicyKey::carp(7, 0, FAMILY_IPV4, 9)
+        );
+        let p = Policy::carp(3);
+        assert_eq!((p.version, p.flags, p.slot), (2, POLICY_F_CARP, 3));
     }
 
     #[test]

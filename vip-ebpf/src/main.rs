@@ -1,7 +1,7 @@
 //! vipd's XDP responder.
 //!
 //! It fails open: anything that is not ARP / NS for a configured VIP, not VRRP for a
-//! configured virtual router, and not a BFD Echo packet of a configured neighbour (looped
+//! configured virtual router (VRRP or CARP, see `carp`), and not a BFD Echo packet of a configured neighbour (looped
 //! back, see `bfd`), goes to the kernel untouched. It drops only VRRP of ours that fails
 //! admission (and foreign VRRP where an interface asks), ARP / NS for configured VIPs
 //! this node does not answer for right now or that try to aim the answer elsewhere, and
@@ -11,6 +11,7 @@
 
 mod arp;
 mod bfd;
+mod carp;
 mod csum;
 mod frame;
 mod ipv6;

@@ -11,16 +11,20 @@
 //! These rules are the daemon's too (`vip_common::Policy::admits_v2_auth` is shared): the
 //! program releases an owned slot on an advert it admits, so it must admit exactly what
 //! the daemon would.
+//!
+//! CARP shares protocol 112: every packet is first classified by layout
+//! (`vip_common::wire::classify_proto112`, which the daemon uses too) and CARP goes to
+//! `carp`, which never releases a slot.
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use vip_common::{
     FAMILY_IPV4, FAMILY_IPV6, INTERFACE_VRID, POLICY_F_ALLOWLIST, POLICY_F_DROP_FOREIGN, PeerKey,
     Policy, PolicyKey, Release, v4_in_16,
-    wire::{IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL},
+    wire::{IPPROTO_UDP, IPPROTO_VRRP, Proto112, VRRP_TTL},
 };
 
 use crate::{
-    bfd, csum,
+    bfd, carp, csum,
     frame::{L2, len, ptr_at},
     ipv6::{Ipv6Hdr, Upper, pseudo_sum},
     maps::{PEERS, VRRP_POLICY, count, yield_if_superseded},
@@ -100,10 +104,23 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         return xdp_action::XDP_PASS;
     }
     let off = l2.l3 + ihl;
+    let tot_len = u16::from_be_bytes(ip.tot_len) as usize;
+    let kind = carp::classify(ctx, off, tot_len.saturating_sub(ihl), false);
+    if kind == Proto112::Carp {
+        let carp_ip = carp::Ip {
+            family: FAMILY_IPV4,
+            ttl: ip.ttl,
+            fragment: frag & IP_MF != 0,
+            saddr: v4_in_16(ip.saddr),
+            len: (tot_len >= ihl && l2.l3 + tot_len <= len(ctx)).then(|| tot_len - ihl),
+        };
+        return carp::handle(ctx, off, ifindex, l2.vlan, &carp_ip);
+    }
     let policy = match attribute(
         ctx,
         off,
         PolicyKey::interface(ifindex, l2.vlan, FAMILY_IPV4),
+        kind == Proto112::Malformed2,
     ) {
         Ok(p) => p,
         Err(verdict) => return verdict,
@@ -113,7 +130,6 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         count(|c| &mut c.vrrp_drop_fragment);
         return xdp_action::XDP_DROP;
     }
-    let tot_len = u16::from_be_bytes(ip.tot_len) as usize;
     if tot_len < ihl + VRRP_HLEN || l2.l3 + tot_len > len(ctx) {
         count(|c| &mut c.vrrp_drop_length);
         return xdp_action::XDP_DROP;
@@ -154,10 +170,23 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
 /// VRRP.
 #[inline(always)]
 pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper) -> u32 {
+    // The payload length counts the extension headers; VRRP's length is what follows.
+    let claimed = (u16::from_be_bytes(ip.payload_len) as usize).checked_sub(up.ext_len);
+    if carp::classify(ctx, up.off, claimed.unwrap_or(0), true) == Proto112::Carp {
+        let carp_ip = carp::Ip {
+            family: FAMILY_IPV6,
+            ttl: ip.hop_limit,
+            fragment: up.fragment,
+            saddr: ip.saddr,
+            len: claimed.filter(|&n| up.off + n <= len(ctx)),
+        };
+        return carp::handle(ctx, up.off, ifindex, l2.vlan, &carp_ip);
+    }
     let policy = match attribute(
         ctx,
         up.off,
         PolicyKey::interface(ifindex, l2.vlan, FAMILY_IPV6),
+        false,
     ) {
         Ok(p) => p,
         Err(verdict) => return verdict,
@@ -166,9 +195,7 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
         count(|c| &mut c.vrrp_drop_fragment);
         return xdp_action::XDP_DROP;
     }
-    // The payload length counts the extension headers; VRRP's length is what follows.
-    let vrrp_len = (u16::from_be_bytes(ip.payload_len) as usize).checked_sub(up.ext_len);
-    let Some(vrrp_len) = vrrp_len.filter(|&n| n >= VRRP_HLEN && up.off + n <= len(ctx)) else {
+    let Some(vrrp_len) = claimed.filter(|&n| n >= VRRP_HLEN && up.off + n <= len(ctx)) else {
         count(|c| &mut c.vrrp_drop_length);
         return xdp_action::XDP_DROP;
     };
@@ -198,8 +225,15 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
 /// The policy of the virtual router VRRP at `off` is for, or the verdict for VRRP that is
 /// not ours: passed untouched (`vrrp_foreign`), or dropped (`vrrp_drop_vrid`) when the
 /// interface's entry (`iface`, keyed by [`INTERFACE_VRID`]) says to drop foreign VRRP.
+/// With `or_carp` (a message that may be malformed CARP as well as malformed VRRPv2), a
+/// CARP group of the same id, when no VRRP group has it, judges it instead.
 #[inline(always)]
-fn attribute(ctx: &XdpContext, off: usize, mut iface: PolicyKey) -> Result<Policy, u32> {
+fn attribute(
+    ctx: &XdpContext,
+    off: usize,
+    mut iface: PolicyKey,
+    or_carp: bool,
+) -> Result<Policy, u32> {
     if let Some(id) = ptr_at::<VrrpId>(ctx, off) {
         // SAFETY: ptr_at proved the two bytes are inside the frame.
         let vrid = unsafe { (*id).vrid };
@@ -209,6 +243,12 @@ fn attribute(ctx: &XdpContext, off: usize, mut iface: PolicyKey) -> Result<Polic
             // SAFETY: read once, immediately, from the lookup's pointer.
             if let Some(policy) = VRRP_POLICY.get_ptr(key).map(|p| unsafe { *p }) {
                 return Ok(policy);
+            }
+            if or_carp
+                && let Some(verdict) =
+                    carp::malformed(iface.ifindex, iface.vlan, iface.family, vrid)
+            {
+                return Err(verdict);
             }
         }
     }

@@ -107,6 +107,33 @@ enum ImportCommand {
         #[arg(long)]
         router_id: Option<String>,
     },
+    /// Convert ucarp command lines into CARP instances of a vipd file.
+    ///
+    /// Give one command line after `--` (`vipd import ucarp -- --interface=eth0
+    /// --srcip=... `), or a file of them with --file, one a line (`#` comments, `\`
+    /// continuations, shell quoting), e.g. what `ps -o args= -C ucarp` prints. Each
+    /// becomes one `[[vrrp]]` with `protocol = "carp"`. Options are read as ucarp
+    /// 1.5.2 reads them; what the file does not carry over is printed on stderr as
+    /// `source:line: option: reason` and listed in the file's header.
+    #[command(after_help = "Exit status:\n  \
+        0  the file was written and carries over everything ucarp would do\n  \
+        1  the file was written, but something ucarp would do was left out (see stderr)\n  \
+        2  nothing was written: the file could not be read, an option is unknown or has a\n     \
+           value ucarp refuses, or something ucarp requires is missing (see stderr)")]
+    Ucarp {
+        /// A file of ucarp command lines, one a line.
+        #[arg(long, conflicts_with = "args", required_unless_present = "args")]
+        file: Option<PathBuf>,
+        /// Write the vipd file here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The vipd router_id. Default: this host's name.
+        #[arg(long)]
+        router_id: Option<String>,
+        /// One ucarp command line, after `--` (the program name may lead it).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -265,6 +292,34 @@ fn import(cmd: ImportCommand) -> ExitCode {
                 output.as_deref(),
                 &options,
                 &LocalHost,
+                &mut std::io::stdout(),
+                &mut std::io::stderr(),
+            );
+            ExitCode::from(status)
+        }
+        ImportCommand::Ucarp {
+            file,
+            output,
+            router_id,
+            args,
+        } => {
+            use crate::import::{Loc, ucarp};
+            let lines = match file {
+                Some(path) => ucarp::lines_of_file(&path),
+                None => Ok(vec![(
+                    Loc {
+                        file: "command line".into(),
+                        line: 1,
+                    },
+                    args,
+                )]),
+            };
+            let router_id =
+                router_id.unwrap_or_else(|| crate::import::Options::for_this_host().router_id);
+            let status = ucarp::run(
+                lines,
+                &router_id,
+                output.as_deref(),
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),
             );

@@ -26,6 +26,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("bpftool", "inspect pinned maps and programs"),
     ("keepalived", "interop peer and benchmark baseline"),
     (
+        "ucarp",
+        "CARP interop peer; its adverts are the tests/vectors/ucarp-* captures",
+    ),
+    (
         "frr",
         "vrrpd interop peer; zebra and bgpd for the /32 recipe",
     ),
@@ -71,6 +75,11 @@ const PACKAGES: &[(&str, &str)] = &[
 /// Packages whose installation would start a daemon nobody asked for: only their tools
 /// are used (promtool), so their services are neither started nor enabled.
 const NO_SERVICE: &[&str] = &["prometheus"];
+
+/// Services that a package on the list drags in through a dependency, kept from starting
+/// and disabled at boot the same way: ucarp depends on ifupdown, whose `networking`
+/// service would otherwise bring up whatever /etc/network/interfaces says at every boot.
+const DEPENDENCY_SERVICES: &[(&str, &str)] = &[("ucarp", "networking")];
 
 pub fn setup() -> Result<()> {
     let mut did = Vec::new();
@@ -208,8 +217,13 @@ fn packages(did: &mut Vec<String>) -> Result<()> {
         .copied()
         .filter(|p| missing.contains(p))
         .collect();
+    let dragged: Vec<(&str, &str)> = DEPENDENCY_SERVICES
+        .iter()
+        .copied()
+        .filter(|(p, _)| missing.contains(p))
+        .collect();
     {
-        let _guard = if quiet.is_empty() {
+        let _guard = if quiet.is_empty() && dragged.is_empty() {
             None
         } else {
             Some(DenyServiceStarts::new()?)
@@ -226,6 +240,15 @@ fn packages(did: &mut Vec<String>) -> Result<()> {
             output(Command::new("deb-systemd-helper").args(["disable", &format!("{p}.service")]));
         did.push(format!(
             "{p}: its service was not started and is disabled at boot"
+        ));
+    }
+    for (p, service) in &dragged {
+        let _ = output(Command::new("update-rc.d").args([service, "disable"]));
+        let _ = output(
+            Command::new("deb-systemd-helper").args(["disable", &format!("{service}.service")]),
+        );
+        did.push(format!(
+            "{p}: the {service} service it depends on was not started and is disabled at boot"
         ));
     }
     did.push(format!("installed {}", missing.join(", ")));

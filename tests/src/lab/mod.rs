@@ -59,6 +59,7 @@ pub mod netns;
 pub mod probe;
 pub mod process;
 pub mod recipe;
+pub mod ucarp;
 pub mod vipd;
 
 use std::{
@@ -89,6 +90,7 @@ pub use keepalived::{Keepalived, KeepalivedConfig};
 pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober, Takeover};
 pub use process::Proc;
+pub use ucarp::{Ucarp, UcarpConfig};
 pub use vipd::Vipd;
 
 /// Per-lab scratch directories (configs, pid files, sockets, captures) live under here.
@@ -916,6 +918,16 @@ impl Lab {
             self.scratch(&format!("keepalived-{}", node.label))?,
             instances.iter().map(|s| s.to_string()).collect(),
             render,
+        )
+    }
+
+    /// ucarp in `node`'s namespace, advertising from the node's IPv4 address.
+    pub fn ucarp(&self, node: &Node, cfg: &UcarpConfig) -> Result<Ucarp> {
+        ucarp::start(
+            &self.procs,
+            node,
+            self.scratch(&format!("ucarp-{}", node.label))?,
+            cfg,
         )
     }
 

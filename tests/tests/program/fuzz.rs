@@ -4,11 +4,12 @@
 //! or when it is a whole, unfragmented BFD Echo packet of a configured neighbour between
 //! two stations, sent back with only its Ethernet addresses swapped; a passed frame is
 //! untouched; only VRRP, ARP / NS for configured-but-not-answering VIPs or from a source
-//! that must not be answered, and IPv6 chains too deep to see through are dropped.
+//! that must not be answered, and IPv6 chains too deep to see through are dropped; and no
+//! CARP advertisement, however mangled, ever releases a slot.
 
 use vip_common::{
     BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, GroupState,
-    LEASE_FOREVER, VipKey, VipValue, v4_in_16,
+    LEASE_FOREVER, Policy, PolicyKey, VipKey, VipValue, v4_in_16,
 };
 use vip_tests::{
     frames::{self, Ext},
@@ -19,6 +20,9 @@ use crate::common::*;
 
 const OWNED: u32 = 1;
 const NOT_OWNED: u32 = 2;
+/// The CARP groups' slot (VHIDs 7 and 200, as in the ucarp capture), owned in a state
+/// that any admitted VRRP advertisement would release.
+const CARP_SLOT: u32 = 3;
 const OWNED_V4: [u8; 4] = [192, 0, 2, 1];
 const UNOWNED_V4: [u8; 4] = [192, 0, 2, 2];
 const OWNED_V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -96,6 +100,22 @@ fn configured() -> Responder {
         }
     }
     add_keepalived_policies(&mut r, &[0, 42], OWNED);
+    for vlan in [0, 42] {
+        for (family, vhid) in [(FAMILY_IPV4, 7), (FAMILY_IPV4, 200), (FAMILY_IPV6, 7)] {
+            r.maps()
+                .set_policy(
+                    PolicyKey::carp(TEST_IFINDEX, vlan, family, vhid),
+                    Policy::carp(CARP_SLOT),
+                )
+                .unwrap();
+        }
+    }
+    r.maps()
+        .set_group(
+            CARP_SLOT,
+            GroupState::owned_until(LEASE_FOREVER).resigning(),
+        )
+        .unwrap();
     r
 }
 
@@ -439,6 +459,12 @@ fn seeds() -> Vec<Vec<u8>> {
         }
         s.push(f);
     }
+    s.extend(
+        frames::ucarp_vectors()
+            .into_iter()
+            .filter(|(n, _)| !n.contains("garp"))
+            .map(|(_, f)| f),
+    );
     let tagged: Vec<_> = s.iter().map(|f| frames::vlan_tagged(f, 42)).collect();
     s.extend(tagged);
     s
@@ -483,6 +509,15 @@ fn random_and_mutated_frames_never_contradict_the_maps() {
         }
     }
     println!("fuzz: {passed} passed, {dropped} dropped, {answered} answered");
+    let carp = r.maps().group(CARP_SLOT).unwrap();
+    assert_eq!(carp.owned, 1, "a CARP advertisement released its slot");
+    assert_eq!(r.maps().release(CARP_SLOT).unwrap().count, 0);
+    let c = r.counters();
+    assert!(
+        c.carp_pass > 100,
+        "mutated CARP reached the daemon {} times",
+        c.carp_pass
+    );
     // The mutations must have exercised every verdict, or the test proves little.
     assert!(passed > 1000 && dropped > 1000 && answered > 100);
 }

@@ -3,6 +3,7 @@
 
 mod arp;
 mod bfd;
+mod carp;
 mod common;
 mod fuzz;
 mod maps;

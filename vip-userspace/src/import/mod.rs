@@ -22,6 +22,7 @@ mod lexer;
 mod parse;
 mod report;
 mod script;
+pub mod ucarp;
 
 #[cfg(test)]
 mod tests;
@@ -193,6 +194,17 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> u8 {
     let outcome = keepalived(path, options, host);
+    deliver(&outcome, output, stdout, stderr)
+}
+
+/// Writes an import's file to `output` (or `stdout`) and what it says to `stderr`;
+/// returns the exit status.
+pub(crate) fn deliver(
+    outcome: &Outcome,
+    output: Option<&Path>,
+    stdout: &mut dyn Write,
+    stderr: &mut dyn Write,
+) -> u8 {
     for error in &outcome.errors {
         let _ = writeln!(stderr, "error: {error}");
     }

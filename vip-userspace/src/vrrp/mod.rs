@@ -16,6 +16,7 @@
 //!   announcements, advert validation and tracking.
 //! - [`bfd`]: one BFD session's state machine and codec; [`liveness`]: the node's
 //!   sessions and the instances they are for.
+//! - [`carp`]: CARP's advertisement, HMAC, replay counter and election rules.
 //! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
 //!   says which group is due next.
 //!
@@ -25,6 +26,7 @@
 pub mod admission;
 pub mod announce;
 pub mod bfd;
+pub mod carp;
 pub mod group;
 pub mod liveness;
 pub mod machine;
