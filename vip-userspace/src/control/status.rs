@@ -25,6 +25,30 @@ pub struct Status {
     /// BFD sessions, one per neighbour and interface.
     #[serde(default)]
     pub bfd: Vec<BfdSessionStatus>,
+    /// The raw VRRP sockets, one per interface and family.
+    #[serde(default)]
+    pub vrrp_sockets: Vec<VrrpSocketStatus>,
+}
+
+/// One raw VRRP socket: what its filter lets the daemon read, and its queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct VrrpSocketStatus {
+    pub interface: String,
+    pub family: String,
+    /// The VRIDs the socket filter admits, with their versions (`51 (v2, v3)`), or
+    /// `nothing`. Everything else is refused in the kernel and never read: VRRP for
+    /// VRIDs this node does not run is counted by the XDP program as `vrrp_foreign`
+    /// (node-wide, every interface) before it reaches the socket.
+    pub reads: String,
+    pub vrids: Vec<u8>,
+    /// Why the last change of the filter failed: the socket still has the filter before
+    /// it (`reads`), never none.
+    pub filter_error: Option<String>,
+    /// Packets read from the socket.
+    pub read: u64,
+    /// Packets the kernel dropped because the socket's queue was full: the daemon fell
+    /// behind on this socket alone (other sockets have queues of their own).
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -306,6 +330,28 @@ impl Status {
                         String::new()
                     }
                 }
+            );
+        }
+        for v in &self.vrrp_sockets {
+            let _ = writeln!(
+                s,
+                "vrrp socket {} {}: reads vrids {}  read {}  dropped (queue full) {}{}",
+                v.interface,
+                v.family,
+                v.reads,
+                v.read,
+                v.dropped,
+                v.filter_error
+                    .as_ref()
+                    .map(|e| format!("  FILTER NOT UPDATED: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        if !self.vrrp_sockets.is_empty() {
+            let _ = writeln!(
+                s,
+                "foreign vrrp (other VRIDs, refused by the socket filters, never read): {}",
+                self.xdp.get("vrrp_foreign").copied().unwrap_or(0)
             );
         }
         for c in &self.conflicts {

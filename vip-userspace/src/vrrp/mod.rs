@@ -16,6 +16,7 @@
 //!   announcements, advert validation and tracking.
 //! - [`bfd`]: one BFD session's state machine and codec; [`liveness`]: the node's
 //!   sessions and the instances they are for.
+//! - [`listen`]: which VRRP the socket of an interface reads at all (its filter).
 //! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
 //!   says which group is due next.
 //!
@@ -26,6 +27,7 @@ pub mod admission;
 pub mod announce;
 pub mod bfd;
 pub mod group;
+pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;
