@@ -427,3 +427,144 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
     );
     Ok(())
 }
+
+fn named(name: &str, interface: &str, vrid: u8, priority: u8, interval: &str, vip: &str) -> String {
+    format!(
+        "[[vrrp]]\nname = \"{name}\"\ninterface = \"{interface}\"\nvrid = {vrid}\n\
+         priority = {priority}\nadvert_interval = \"{interval}\"\nvips = [\"{vip}\"]\n\n"
+    )
+}
+
+/// What `v`'s socket on `interface` (IPv4) reads, as `vipd status --json` says.
+fn reads(v: &Vipd, interface: &str) -> Result<String> {
+    let s = v.status()?;
+    s["vrrp_sockets"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["interface"] == interface && x["family"] == "ipv4")
+        })
+        .and_then(|x| x["reads"].as_str().map(str::to_owned))
+        .with_context(|| format!("no {interface} ipv4 socket in vipd status"))
+}
+
+#[test]
+fn a_reload_changes_what_the_socket_reads() -> Result<()> {
+    vip_tests::require_root();
+    let lab = Lab::builder().routers(2).build()?;
+    let gw = |p| named("gw", "eth0", 51, p, "100ms", "192.0.2.1/24");
+    let other = |p| named("other", "eth0", 52, p, "100ms", "192.0.2.2/24");
+    let r1 = lab.vipd(Path::new(VIPD), lab.router(1), &gw(200))?;
+    let r2 = lab.vipd(
+        Path::new(VIPD),
+        lab.router(2),
+        &format!("{}{}", gw(100), other(200)),
+    )?;
+    r1.wait_state("gw", "master", Duration::from_secs(5))?;
+    r2.wait_state("other", "master", Duration::from_secs(5))?;
+    ensure!(reads(&r1, "eth0")? == "51 (v2, v3)");
+    // VRID 52 joins r1: it hears r2 (200) only if its socket now reads 52, and stays
+    // backup; a socket still refusing 52 would make it master after 360 ms of silence.
+    r1.rewrite(&format!("{}{}", gw(200), other(100)))?;
+    r1.signal(nix::sys::signal::Signal::SIGHUP)?;
+    vip_tests::lab::wait_until(
+        "r1 reads 51 and 52",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(reads(&r1, "eth0")? == "51 (v2, v3), 52 (v2, v3)"),
+    )?;
+    r1.wait_state("other", "backup", Duration::from_secs(5))?;
+    std::thread::sleep(Duration::from_secs(1));
+    let i = r1.instance("other")?;
+    ensure!(
+        i["state"] == "backup" && i["transitions"].as_u64() == Some(1),
+        "r1's instance for VRID 52 hears r2: {i}"
+    );
+    ensure!(i["adverts_received"].as_u64() >= Some(5), "{i}");
+    // And VRID 51 leaves: the socket reads 52 alone.
+    r1.rewrite(&other(100))?;
+    r1.signal(nix::sys::signal::Signal::SIGHUP)?;
+    vip_tests::lab::wait_until(
+        "r1 reads 52 alone",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(reads(&r1, "eth0")? == "52 (v2, v3)"),
+    )?;
+    ensure!(r1.state_of("other")? == "backup");
+    Ok(())
+}
+
+#[test]
+fn a_flood_on_one_interface_never_drops_another_interfaces_adverts() -> Result<()> {
+    vip_tests::require_root();
+    let lab = Lab::builder().routers(2).attacker().sync_link().build()?;
+    let config = |p| {
+        format!(
+            "{}{}",
+            named("lan", "eth0", 51, p, "10ms", "192.0.2.1/24"),
+            named("link", "sync0", 52, p, "10ms", "203.0.113.6/29")
+        )
+    };
+    let r1 = lab.vipd(Path::new(VIPD), lab.router(1), &config(200))?;
+    let r2 = lab.vipd(Path::new(VIPD), lab.router(2), &config(100))?;
+    for name in ["lan", "link"] {
+        r1.wait_state(name, "master", Duration::from_secs(5))?;
+        r2.wait_state(name, "backup", Duration::from_secs(5))?;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let moves = |v: &Vipd, name: &str| -> Result<u64> {
+        v.instance(name)?["transitions"]
+            .as_u64()
+            .context("transitions")
+    };
+    let socket = |v: &Vipd, interface: &str| -> Result<(u64, u64)> {
+        let s = v.status()?;
+        let x = s["vrrp_sockets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["interface"] == interface).cloned())
+            .with_context(|| format!("no {interface} socket"))?;
+        Ok((
+            x["read"].as_u64().unwrap_or(0),
+            x["dropped"].as_u64().unwrap_or(0),
+        ))
+    };
+    let before = (moves(&r1, "link")?, moves(&r2, "link")?);
+    let lan_before = (moves(&r1, "lan")?, moves(&r2, "lan")?);
+    let (eth0_0, sync0_0) = (socket(&r2, "eth0")?, socket(&r2, "sync0")?);
+    // Valid adverts for the LAN's own VRID, priority 1, from the attacker: every router
+    // must read and judge each one (no allowlist), as fast as trafgen sends them.
+    let at = lab.attacker();
+    let flood = advert_v4(at.mac, at.ipv4, 51, 1, 1, &[Ipv4Addr::new(192, 0, 2, 1)]);
+    let t0 = Instant::now();
+    lab.trafgen(at, &[flood], 20_000_000, Duration::from_secs(20))?
+        .wait(Duration::from_secs(30))?;
+    let wall = t0.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(300));
+    let after = (moves(&r1, "link")?, moves(&r2, "link")?);
+    let lan_after = (moves(&r1, "lan")?, moves(&r2, "lan")?);
+    let (eth0_1, sync0_1) = (socket(&r2, "eth0")?, socket(&r2, "sync0")?);
+    let (eth0_read, eth0_dropped) = (eth0_1.0 - eth0_0.0, eth0_1.1 - eth0_0.1);
+    let (sync0_read, sync0_dropped) = (sync0_1.0 - sync0_0.0, sync0_1.1 - sync0_0.1);
+    println!(
+        "{wall:.1} s of VRID 51 adverts on eth0: r2 read {eth0_read} ({:.0}/s) and the kernel \
+         dropped {eth0_dropped} for a full queue there; on sync0 r2 read {sync0_read} \
+         ({:.0}/s), dropped {sync0_dropped}; link transitions {before:?} -> {after:?}, \
+         lan {lan_before:?} -> {lan_after:?}",
+        eth0_read as f64 / wall,
+        sync0_read as f64 / wall
+    );
+    ensure!(
+        after == before,
+        "false transitions on sync0: {before:?} -> {after:?}"
+    );
+    ensure!(sync0_dropped == 0, "sync0's queue dropped {sync0_dropped}");
+    ensure!(
+        sync0_read as f64 > wall * 100.0 * 0.8,
+        "r2 read r1's sync0 adverts: {sync0_read}"
+    );
+    ensure!(
+        eth0_read as f64 / wall > 10_000.0,
+        "the flood reached r2's daemon"
+    );
+    Ok(())
+}

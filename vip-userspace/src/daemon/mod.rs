@@ -530,8 +530,10 @@ impl Daemon {
     /// Packets taken from each VRRP socket's queue per round: every socket gets its turn
     /// after this many from another.
     const PER_SOCKET: usize = 16;
-    /// Packets taken in per drain at most, so a flood cannot hold the timers back.
-    const DRAIN_BUDGET: usize = 1024;
+    /// Packets taken in per drain at most, so a flood of adverts for our VRIDs cannot
+    /// hold the timers back: a few hundred microseconds of work before the loop looks at
+    /// them again.
+    const DRAIN_BUDGET: usize = 256;
 
     async fn run_loop(
         &mut self,
