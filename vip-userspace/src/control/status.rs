@@ -367,3 +367,40 @@ impl Status {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_vrrp_socket_shows_what_it_reads_and_the_foreign_vrrp_refused() {
+        let status = Status {
+            router_id: "r1".into(),
+            pid: 1,
+            uptime_ms: 1,
+            pin_path: String::new(),
+            instances: vec![],
+            xdp: BTreeMap::from([("vrrp_foreign".to_owned(), 4_996_864)]),
+            conflicts: vec![],
+            loop_lag: LagStatus::default(),
+            connections_refused: BTreeMap::new(),
+            bfd: vec![],
+            vrrp_sockets: vec![VrrpSocketStatus {
+                interface: "eth0".into(),
+                family: "ipv4".into(),
+                reads: "51 (v2, v3)".into(),
+                vrids: vec![51],
+                filter_error: Some("attaching the VRRP socket filter: out of memory".into()),
+                read: 7,
+                dropped: 2,
+            }],
+        };
+        let text = status.render();
+        for line in [
+            "vrrp socket eth0 ipv4: reads vrids 51 (v2, v3)  read 7  dropped (queue full) 2  FILTER NOT UPDATED: attaching the VRRP socket filter: out of memory",
+            "foreign vrrp (other VRIDs, refused by the socket filters, never read): 4996864",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}
