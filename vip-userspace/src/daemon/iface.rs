@@ -18,7 +18,7 @@ use std::{
 };
 
 use tokio::{sync::Notify, task::JoinHandle};
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::{
     net::{LinkState, PacketSender, Received, VrrpSocket},
@@ -84,6 +84,15 @@ impl Inbox {
     }
 }
 
+impl Inbox {
+    fn push(&self, packets: Vec<Received>) {
+        self.read.fetch_add(packets.len() as u64, Ordering::Relaxed);
+        if let Ok(mut q) = self.queue.lock() {
+            q.extend(packets);
+        }
+    }
+}
+
 /// One family's socket on an interface, its queue and reader, and what it reads.
 pub struct Listener {
     pub socket: Arc<VrrpSocket>,
@@ -99,6 +108,23 @@ pub struct Iface {
     pub link: LinkState,
     pub sender: Arc<PacketSender>,
     listeners: BTreeMap<Family, Listener>,
+}
+
+impl Listener {
+    /// Moves what the kernel already holds for this socket into its queue, as far as the
+    /// queue has room, without waiting (see `VrrpSocket::recv_pending`).
+    pub fn pump(&self, buf: &mut Vec<u8>) {
+        let room = self.inbox.free();
+        if room == 0 {
+            return;
+        }
+        match self.socket.recv_pending(buf, room) {
+            Ok(packets) => self.inbox.push(packets),
+            Err(error) => {
+                debug!(ifindex = self.inbox.ifindex, error = %crate::error_chain(&error), "VRRP socket receive failed")
+            }
+        }
+    }
 }
 
 impl Iface {
@@ -191,6 +217,8 @@ fn spawn_reader(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut buf = Vec::new();
+        // The kernel's drop count is logged when it reaches 1, 2, 4, 8, ...
+        let mut next_warning: u64 = 1;
         loop {
             let free = inbox.free();
             if free == 0 {
@@ -202,13 +230,14 @@ fn spawn_reader(
             }
             match socket.recv_batch(&mut buf, free.min(BATCH)).await {
                 Ok(packets) => {
-                    inbox
-                        .read
-                        .fetch_add(packets.len() as u64, Ordering::Relaxed);
-                    if let Ok(mut q) = inbox.queue.lock() {
-                        q.extend(packets);
-                    }
+                    inbox.push(packets);
                     doorbell.notify_one();
+                    // The count arrives with the packets read after the drops.
+                    let dropped = socket.dropped();
+                    if dropped >= next_warning {
+                        warn!(ifindex = inbox.ifindex, family = ?inbox.family, dropped, "VRRP socket queue full: the kernel dropped packets (the daemon fell behind on this socket)");
+                        next_warning = dropped.saturating_add(1).next_power_of_two();
+                    }
                 }
                 Err(error) => {
                     debug!(ifindex = inbox.ifindex, family = ?inbox.family, error = %crate::error_chain(&error), "VRRP socket receive failed");

@@ -91,6 +91,8 @@ struct Daemon {
     run_as: RunAs,
     /// Rung by every socket reader that queued packets (see `iface`).
     doorbell: Arc<Notify>,
+    /// The receive buffer of [`Daemon::pump_sockets`], kept between timers.
+    pump_buf: Vec<u8>,
     track_tx: mpsc::Sender<(Report, TrackItem)>,
     prepared_tx: mpsc::Sender<Outcome>,
     /// Bumped whenever the set of running groups changes; a preparation made against an
@@ -186,6 +188,7 @@ pub async fn run(opts: Options) -> Result<()> {
         announcer,
         run_as,
         doorbell: Arc::new(Notify::new()),
+        pump_buf: Vec::new(),
         track_tx,
         prepared_tx,
         generation: 0,
@@ -575,6 +578,7 @@ impl Daemon {
                         let Ok(batch) = bfd_in.try_recv() else { break };
                         self.on_bfd(batch);
                     }
+                    self.pump_sockets();
                     self.drain_inbound();
                     self.poll(deadline);
                 }
@@ -658,6 +662,17 @@ impl Daemon {
             if taken >= Self::DRAIN_BUDGET {
                 self.doorbell.notify_one();
                 break;
+            }
+        }
+    }
+
+    /// Reads what the VRRP sockets already hold into their queues (as far as each has
+    /// room) before timers fire: the reader tasks run only when the loop yields, and a
+    /// busy loop goes from one drain to its timers without yielding.
+    fn pump_sockets(&mut self) {
+        for iface in self.ifaces.values() {
+            for l in iface.listeners() {
+                l.pump(&mut self.pump_buf);
             }
         }
     }

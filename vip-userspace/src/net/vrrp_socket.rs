@@ -138,6 +138,23 @@ impl VrrpSocket {
         }
     }
 
+    /// Takes up to `max` packets the kernel already holds, without waiting: what the
+    /// loop reads before its timers fire, so a timer never expires while the advert that
+    /// proves a peer alive sits in the socket (its reader task may not have run yet).
+    pub fn recv_pending(&self, buf: &mut Vec<u8>, max: usize) -> Result<Vec<Received>> {
+        buf.resize(MAX_PACKET, 0);
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.recv_now(self.fd.get_ref(), buf) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(io_err("receiving VRRP")(e)),
+            }
+        }
+        Ok(out)
+    }
+
     fn recv_now(&self, s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
         let (r, dropped) = if self.v6 {
             recv_v6(s, buf)?
