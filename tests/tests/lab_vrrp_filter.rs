@@ -339,16 +339,16 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
     std::thread::sleep(Duration::from_millis(500));
     let at = lab.attacker();
     let before = (transitions(&r1)?, transitions(&r2)?);
-    let read_before = (
-        socket_status(&r1)?["read"].as_u64().unwrap_or(0),
-        socket_status(&r2)?["read"].as_u64().unwrap_or(0),
-    );
-    let foreign_before = (r1.xdp("vrrp_foreign")?, r2.xdp("vrrp_foreign")?);
     let pid = r1.pid().context("r1's pid")?;
     // What the master's daemon costs without the flood, for comparison.
     let (quiet0, q0) = (cpu_seconds(pid), Instant::now());
     std::thread::sleep(QUIET);
     let quiet_percent = (cpu_seconds(pid) - quiet0) / q0.elapsed().as_secs_f64() * 100.0;
+    let read_before = (
+        socket_status(&r1)?["read"].as_u64().unwrap_or(0),
+        socket_status(&r2)?["read"].as_u64().unwrap_or(0),
+    );
+    let foreign_before = (r1.xdp("vrrp_foreign")?, r2.xdp("vrrp_foreign")?);
     // Adverts for VRID 99, which nobody runs, as fast as trafgen sends from one CPU.
     let flood = advert_v4(at.mac, at.ipv4, 99, 254, 1, &[Ipv4Addr::new(192, 0, 2, 1)]);
     let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
