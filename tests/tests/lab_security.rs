@@ -1,5 +1,7 @@
 //! Spoofing and floods from an attacker namespace (issue 7). What `allowed_peers` stops,
-//! and what VRRP itself leaves open (RFC 5798 §9: no authentication).
+//! and what VRRP itself leaves open (RFC 5798 §9: no authentication). The floods run
+//! against a 100 ms pair and a 10 ms one (where a daemon that falls behind shows first);
+//! a minute of the fastest unknown-VRID flood is in `lab_vrrp_filter.rs`.
 
 use std::{
     net::Ipv4Addr,
@@ -13,24 +15,33 @@ const VIPD: &str = env!("CARGO_BIN_EXE_vipd-under-test");
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const ATTACKER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 200);
 
-fn instance(priority: u8, allowed: &[&str]) -> String {
+/// The advert intervals the floods run against.
+const INTERVALS: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(10)];
+
+fn instance(priority: u8, allowed: &[&str], interval: Duration) -> String {
     let allowed: Vec<String> = allowed.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
         "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = {priority}\n\
-         advert_interval = \"100ms\"\nvips = [\"{VIP}/24\"]\nallowed_peers = [{}]\n",
+         advert_interval = \"{}ms\"\nvips = [\"{VIP}/24\"]\nallowed_peers = [{}]\n",
+        interval.as_millis(),
         allowed.join(", ")
     )
 }
 
-/// r1 (200) master and r2 (100) backup, each allowing only the other when `guarded`.
+/// r1 (200) master and r2 (100) backup at 100 ms adverts, each allowing only the other
+/// when `guarded`.
 fn pair(lab: &Lab, guarded: bool) -> anyhow::Result<(Vipd, Vipd)> {
+    pair_at(lab, guarded, INTERVALS[0])
+}
+
+fn pair_at(lab: &Lab, guarded: bool, interval: Duration) -> anyhow::Result<(Vipd, Vipd)> {
     let (a1, a2): (&[&str], &[&str]) = if guarded {
         (&["192.0.2.12"], &["192.0.2.11"])
     } else {
         (&[], &[])
     };
-    let r1 = lab.vipd(Path::new(VIPD), lab.router(1), &instance(200, a1))?;
-    let r2 = lab.vipd(Path::new(VIPD), lab.router(2), &instance(100, a2))?;
+    let r1 = lab.vipd(Path::new(VIPD), lab.router(1), &instance(200, a1, interval))?;
+    let r2 = lab.vipd(Path::new(VIPD), lab.router(2), &instance(100, a2, interval))?;
     r1.wait_state("gw", "master", Duration::from_secs(5))?;
     r2.wait_state("gw", "backup", Duration::from_secs(5))?;
     Ok((r1, r2))
@@ -45,8 +56,15 @@ fn transitions(v: &Vipd) -> u64 {
 #[test]
 fn spoofed_owner_adverts_are_dropped_in_xdp_with_allowed_peers() -> anyhow::Result<()> {
     vip_tests::require_root();
+    for interval in INTERVALS {
+        spoofed_owner_adverts_at(interval)?;
+    }
+    Ok(())
+}
+
+fn spoofed_owner_adverts_at(interval: Duration) -> anyhow::Result<()> {
     let lab = Lab::builder().routers(2).client().attacker().build()?;
-    let (r1, r2) = pair(&lab, true)?;
+    let (r1, r2) = pair_at(&lab, true, interval)?;
     let (t1, t2) = (transitions(&r1), transitions(&r2));
     let attacker = lab.injector(lab.attacker())?;
     let probe = lab.probe(
@@ -61,7 +79,10 @@ fn spoofed_owner_adverts_are_dropped_in_xdp_with_allowed_peers() -> anyhow::Resu
     let sent = attacker.flood(200, 200, Duration::from_secs(2), |_| frame.clone());
     std::thread::sleep(Duration::from_millis(200));
     let run = probe.stop()?;
-    println!("{sent} spoofed priority-255 adverts; {}", run.summary());
+    println!(
+        "{interval:?} pair: {sent} spoofed priority-255 adverts; {}",
+        run.summary()
+    );
     assert_eq!(r1.state_of("gw")?, "master");
     assert_eq!(
         (transitions(&r1), transitions(&r2)),
@@ -141,7 +162,17 @@ fn priority_zero_floods_are_absorbed_filtered_or_not_and_spoofing_the_master_get
         let sent_before = r1.instance("gw")?["adverts_sent"].as_u64().unwrap_or(0);
         let attacker = lab.injector(lab.attacker())?;
         let frame = advert_v4(attacker.mac, source, 51, 0, 10, &[VIP]);
-        let flooded = attacker.flood(300, 300, Duration::from_secs(2), |_| frame.clone());
+        // Forging the master: each priority 0 sets r2's timer to Skew_Time (61 ms), and
+        // r2 takes over unless a real advert (every 100 ms) comes first. A flood resets
+        // that timer before it can fire, so only its last packet counts. 20 packets 143 ms
+        // apart fall at every phase of the master's 100 ms schedule (at 100 ms apart they
+        // would all fall at one).
+        let (count, pps) = if guarded && source != ATTACKER {
+            (20, 7)
+        } else {
+            (300, 300)
+        };
+        let flooded = attacker.flood(count, pps, Duration::from_secs(4), |_| frame.clone());
         std::thread::sleep(Duration::from_millis(300));
         let moved = transitions(&r2) - moves_before;
         let answered = r1.instance("gw")?["adverts_sent"].as_u64().unwrap_or(0) - sent_before;
@@ -185,9 +216,27 @@ fn priority_zero_floods_are_absorbed_filtered_or_not_and_spoofing_the_master_get
 #[test]
 fn floods_cause_no_false_transition_and_status_stays_fast() -> anyhow::Result<()> {
     vip_tests::require_root();
+    for interval in INTERVALS {
+        floods_at(interval)?;
+    }
+    Ok(())
+}
+
+/// Packets r1's daemon read from its VRRP socket on eth0.
+fn socket_reads(v: &Vipd) -> anyhow::Result<u64> {
+    let s = v.status()?;
+    s["vrrp_sockets"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["interface"] == "eth0"))
+        .and_then(|x| x["read"].as_u64())
+        .ok_or_else(|| anyhow::anyhow!("no eth0 VRRP socket in vipd status"))
+}
+
+fn floods_at(interval: Duration) -> anyhow::Result<()> {
     let lab = Lab::builder().routers(2).client().attacker().build()?;
-    let (r1, r2) = pair(&lab, false)?;
+    let (r1, r2) = pair_at(&lab, false, interval)?;
     let (t1, t2) = (transitions(&r1), transitions(&r2));
+    let read_before = socket_reads(&r1)?;
     let attacker = lab.injector(lab.attacker())?;
     let mac = attacker.mac;
     let garbage = |i: usize| {
@@ -219,13 +268,17 @@ fn floods_cause_no_false_transition_and_status_stays_fast() -> anyhow::Result<()
             std::thread::sleep(Duration::from_millis(50));
         }
         let (a, b, c) = flood.join().expect("flood thread");
-        println!("flooded {a} garbage VRRP, {b} adverts for VRID 77, {c} ARP requests for the VIP");
+        println!(
+            "{interval:?} pair: flooded {a} garbage VRRP, {b} adverts for VRID 77, {c} ARP \
+             requests for the VIP"
+        );
         Ok(rtts)
     })?;
     let worst = flooding.iter().max().copied().unwrap_or_default();
     println!(
-        "r1 xdp: arp_reply={} drop vrid={} version={} type={} length={} checksum={}; worst status {:.1} ms",
+        "r1 xdp: arp_reply={} foreign={} drop vrid={} version={} type={} length={} checksum={}; worst status {:.1} ms",
         r1.xdp("arp_reply")?,
+        r1.xdp("vrrp_foreign")?,
         r1.xdp("vrrp_drop_vrid")?,
         r1.xdp("vrrp_drop_version")?,
         r1.xdp("vrrp_drop_type")?,
@@ -239,6 +292,10 @@ fn floods_cause_no_false_transition_and_status_stays_fast() -> anyhow::Result<()
         "no false transition"
     );
     assert_eq!(r1.state_of("gw")?, "master");
+    // The master's daemon read none of it: the XDP program dropped what claims VRID 51,
+    // the socket filter refused the rest (VRID 77, and garbage naming other VRIDs).
+    let read = socket_reads(&r1)? - read_before;
+    assert!(read < 20, "r1's daemon read {read} flood packets");
     // `vipd status` is a process start plus the query; the query itself is the bound.
     assert!(
         worst < Duration::from_millis(100) + Duration::from_millis(150),

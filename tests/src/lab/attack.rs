@@ -57,6 +57,61 @@ impl Lab {
     }
 }
 
+/// The most frames any [`Lab::trafgen`] flood sends, whatever the caller asks.
+pub const TRAFGEN_MAX_FRAMES: u64 = 200_000_000;
+/// The longest any [`Lab::trafgen`] flood runs.
+pub const TRAFGEN_MAX_TIME: Duration = Duration::from_secs(120);
+
+impl Lab {
+    /// Floods `frames` (in turn) out of `node`'s eth0 with trafgen (netsniff-ng) as fast
+    /// as it sends, from one CPU, for at most `count` frames and `run_for`; returns the
+    /// running trafgen (wait on it; it is killed when the lab drops). trafgen is told to
+    /// leave the host's socket memory and IRQ affinity alone.
+    pub fn trafgen(
+        &self,
+        node: &Node,
+        frames: &[Vec<u8>],
+        count: u64,
+        run_for: Duration,
+    ) -> Result<Proc> {
+        anyhow::ensure!(
+            !frames.is_empty() && count <= TRAFGEN_MAX_FRAMES && run_for <= TRAFGEN_MAX_TIME,
+            "trafgen flood out of bounds: {count} frames, {run_for:?}"
+        );
+        let cfg = self.scratch("trafgen")?.join(format!("{}.cfg", node.label));
+        let text: String = frames
+            .iter()
+            .map(|f| {
+                let bytes: Vec<String> = f.iter().map(|b| format!("0x{b:02x}")).collect();
+                format!("{{ {} }}\n", bytes.join(", "))
+            })
+            .collect();
+        std::fs::write(&cfg, text)?;
+        let (count, secs) = (count.to_string(), format!("{}", run_for.as_secs_f64()));
+        let cfg = cfg.to_string_lossy().into_owned();
+        self.spawn(
+            node,
+            &[
+                "timeout",
+                "-s",
+                "INT",
+                &secs,
+                "trafgen",
+                "-o",
+                &node.ifname,
+                "-i",
+                &cfg,
+                "-n",
+                &count,
+                "-P",
+                "1",
+                "--no-sock-mem",
+                "--notouch-irq",
+            ],
+        )
+    }
+}
+
 impl Injector {
     /// Garbage aimed at a BFD pair for `run_for` at `pps`: random Control packets to
     /// `target` claiming to come from `claimed` (its session peer), Echo packets claiming

@@ -280,3 +280,21 @@ pub fn with_cmdline(needle: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// CPU time `pid` has used, all its threads, user and system, in seconds (from
+/// `/proc/PID/stat`); 0 once it is gone.
+pub fn cpu_seconds(pid: i32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // After the command name (which may hold spaces): utime and stime are fields 14 and
+    // 15, i.e. 11 and 12 counted from the state after the ')'.
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks(11) + ticks(12)) / if hz > 0 { hz as f64 } else { 100.0 }
+}

@@ -162,6 +162,33 @@ pub fn render(status: &Status) -> String {
         "Connections refused because the listener served as many as it takes at once",
         refused,
     );
+    let socket_read = Family::<Labels, Counter>::default();
+    let socket_dropped = Family::<Labels, Counter>::default();
+    let socket_vrids = Family::<Labels, Gauge>::default();
+    for v in &status.vrrp_sockets {
+        let l = vec![
+            ("interface", v.interface.clone()),
+            ("family", v.family.clone()),
+        ];
+        socket_read.get_or_create(&l).inc_by(v.read);
+        socket_dropped.get_or_create(&l).inc_by(v.dropped);
+        socket_vrids.get_or_create(&l).set(v.vrids.len() as i64);
+    }
+    registry.register(
+        "vrrp_socket_read",
+        "VRRP packets read from the interface's raw socket (only VRIDs its filter admits)",
+        socket_read,
+    );
+    registry.register(
+        "vrrp_socket_dropped",
+        "VRRP packets the kernel dropped because the socket's queue was full (the daemon behind on this socket)",
+        socket_dropped,
+    );
+    registry.register(
+        "vrrp_socket_vrids",
+        "VRIDs the socket filter admits; VRRP for any other is refused in the kernel (counted as xdp_packets reason=vrrp_foreign)",
+        socket_vrids,
+    );
     let bfd_up = Family::<Labels, Gauge>::default();
     let bfd_detection = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let bfd_downs = Family::<Labels, Counter>::default();
@@ -441,6 +468,15 @@ mod tests {
                 buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4],
             },
             connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
+            vrrp_sockets: vec![crate::control::status::VrrpSocketStatus {
+                interface: "eth0".into(),
+                family: "ipv4".into(),
+                reads: "51 (v2, v3)".into(),
+                vrids: vec![51],
+                filter_error: None,
+                read: 12,
+                dropped: 3,
+            }],
             bfd: vec![crate::control::BfdSessionStatus {
                 interface: "eth0".into(),
                 peer: "192.0.2.12".into(),
@@ -479,6 +515,9 @@ mod tests {
             "vipd_dataplane_answering{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
             "vipd_lease_remaining_seconds{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0.03",
             "vipd_bfd_session_up{interface=\"eth0\",peer=\"192.0.2.12\"} 1",
+            "vipd_vrrp_socket_read_total{interface=\"eth0\",family=\"ipv4\"} 12",
+            "vipd_vrrp_socket_dropped_total{interface=\"eth0\",family=\"ipv4\"} 3",
+            "vipd_vrrp_socket_vrids{interface=\"eth0\",family=\"ipv4\"} 1",
             "vipd_bfd_probes_answered_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 3",
             "vipd_bfd_detection_seconds{interface=\"eth0\",peer=\"192.0.2.12\"} 0.003",
             "vipd_bfd_session_downs_total{interface=\"eth0\",peer=\"192.0.2.12\",diag=\"echo-function-failed\"} 2",

@@ -25,6 +25,30 @@ pub struct Status {
     /// BFD sessions, one per neighbour and interface.
     #[serde(default)]
     pub bfd: Vec<BfdSessionStatus>,
+    /// The raw VRRP sockets, one per interface and family.
+    #[serde(default)]
+    pub vrrp_sockets: Vec<VrrpSocketStatus>,
+}
+
+/// One raw VRRP socket: what its filter lets the daemon read, and its queue.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct VrrpSocketStatus {
+    pub interface: String,
+    pub family: String,
+    /// The VRIDs the socket filter admits, with their versions (`51 (v2, v3)`), or
+    /// `nothing`. Everything else is refused in the kernel and never read: VRRP for
+    /// VRIDs this node does not run is counted by the XDP program as `vrrp_foreign`
+    /// (node-wide, every interface) before it reaches the socket.
+    pub reads: String,
+    pub vrids: Vec<u8>,
+    /// Why the last change of the filter failed: the socket still has the filter before
+    /// it (`reads`), never none.
+    pub filter_error: Option<String>,
+    /// Packets read from the socket.
+    pub read: u64,
+    /// Packets the kernel dropped because the socket's queue was full: the daemon fell
+    /// behind on this socket alone (other sockets have queues of their own).
+    pub dropped: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
@@ -308,6 +332,28 @@ impl Status {
                 }
             );
         }
+        for v in &self.vrrp_sockets {
+            let _ = writeln!(
+                s,
+                "vrrp socket {} {}: reads vrids {}  read {}  dropped (queue full) {}{}",
+                v.interface,
+                v.family,
+                v.reads,
+                v.read,
+                v.dropped,
+                v.filter_error
+                    .as_ref()
+                    .map(|e| format!("  FILTER NOT UPDATED: {e}"))
+                    .unwrap_or_default()
+            );
+        }
+        if !self.vrrp_sockets.is_empty() {
+            let _ = writeln!(
+                s,
+                "foreign vrrp (other VRIDs, refused by the socket filters, never read): {}",
+                self.xdp.get("vrrp_foreign").copied().unwrap_or(0)
+            );
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -319,5 +365,42 @@ impl Status {
             );
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_vrrp_socket_shows_what_it_reads_and_the_foreign_vrrp_refused() {
+        let status = Status {
+            router_id: "r1".into(),
+            pid: 1,
+            uptime_ms: 1,
+            pin_path: String::new(),
+            instances: vec![],
+            xdp: BTreeMap::from([("vrrp_foreign".to_owned(), 4_996_864)]),
+            conflicts: vec![],
+            loop_lag: LagStatus::default(),
+            connections_refused: BTreeMap::new(),
+            bfd: vec![],
+            vrrp_sockets: vec![VrrpSocketStatus {
+                interface: "eth0".into(),
+                family: "ipv4".into(),
+                reads: "51 (v2, v3)".into(),
+                vrids: vec![51],
+                filter_error: Some("attaching the VRRP socket filter: out of memory".into()),
+                read: 7,
+                dropped: 2,
+            }],
+        };
+        let text = status.render();
+        for line in [
+            "vrrp socket eth0 ipv4: reads vrids 51 (v2, v3)  read 7  dropped (queue full) 2  FILTER NOT UPDATED: attaching the VRRP socket filter: out of memory",
+            "foreign vrrp (other VRIDs, refused by the socket filters, never read): 4996864",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 }

@@ -32,7 +32,7 @@ use anyhow::{Context as _, Result, bail};
 use futures_util::StreamExt as _;
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::{Mutex, mpsc},
+    sync::{Mutex, Notify, mpsc},
 };
 use tracing::{error, info, warn};
 
@@ -89,7 +89,10 @@ struct Daemon {
     announcer: mpsc::Sender<Announcement>,
     notifier: Notifier,
     run_as: RunAs,
-    inbound_tx: mpsc::Sender<Vec<Inbound>>,
+    /// Rung by every socket reader that queued packets (see `iface`).
+    doorbell: Arc<Notify>,
+    /// The receive buffer of [`Daemon::pump_sockets`], kept between timers.
+    pump_buf: Vec<u8>,
     track_tx: mpsc::Sender<(Report, TrackItem)>,
     prepared_tx: mpsc::Sender<Outcome>,
     /// Bumped whenever the set of running groups changes; a preparation made against an
@@ -104,7 +107,6 @@ struct Daemon {
 
 /// What the loop waits on besides signals, timers and links.
 struct Receivers {
-    inbound: mpsc::Receiver<Vec<Inbound>>,
     track: mpsc::Receiver<(Report, TrackItem)>,
     prepared: mpsc::Receiver<Outcome>,
     status: mpsc::Receiver<StatusRequest>,
@@ -159,8 +161,6 @@ pub async fn run(opts: Options) -> Result<()> {
     let run_as = RunAs {
         ids: config.global.script_user.as_ref().map(|u| (u.uid, u.gid)),
     };
-    // Batches of up to 64 packets: the queue holds a few thousand adverts at most.
-    let (inbound_tx, inbound_rx) = mpsc::channel(64);
     let (track_tx, track_rx) = mpsc::channel(256);
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
@@ -187,7 +187,8 @@ pub async fn run(opts: Options) -> Result<()> {
         addresses,
         announcer,
         run_as,
-        inbound_tx,
+        doorbell: Arc::new(Notify::new()),
+        pump_buf: Vec::new(),
         track_tx,
         prepared_tx,
         generation: 0,
@@ -241,7 +242,6 @@ pub async fn run(opts: Options) -> Result<()> {
     let result = d
         .run_loop(
             Receivers {
-                inbound: inbound_rx,
                 track: track_rx,
                 prepared: prepared_rx,
                 status: status_rx,
@@ -358,6 +358,7 @@ impl Daemon {
         }
         self.config = p.config;
         self.generation += 1;
+        self.refresh_listening();
         self.refresh_bfd_sockets();
         self.execute_bfd(now);
         self.cleanup();
@@ -400,7 +401,7 @@ impl Daemon {
                 };
                 if *ifindex == link.ifindex {
                     iface
-                        .ensure_socket(m.cfg.family, &self.inbound_tx)
+                        .ensure_socket(m.cfg.family, &self.doorbell)
                         .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
                 }
                 senders.insert(*ifindex, iface.sender.clone());
@@ -527,8 +528,15 @@ impl Daemon {
         });
     }
 
-    /// Batches taken from each reader's queue before timers fire.
+    /// Batches taken from the BFD reader's queue before timers fire.
     const QUEUED_BATCHES: usize = 64;
+    /// Packets taken from each VRRP socket's queue per round: every socket gets its turn
+    /// after this many from another.
+    const PER_SOCKET: usize = 16;
+    /// Packets taken in per drain at most, so a flood of adverts for our VRIDs cannot
+    /// hold the timers back: a few hundred microseconds of work before the loop looks at
+    /// them again.
+    const DRAIN_BUDGET: usize = 256;
 
     async fn run_loop(
         &mut self,
@@ -536,7 +544,6 @@ impl Daemon {
         links: impl futures_util::Stream<Item = LinkEvent>,
     ) -> Result<()> {
         let Receivers {
-            mut inbound,
             mut track,
             mut prepared,
             mut status,
@@ -554,6 +561,7 @@ impl Daemon {
             None => (tokio::time::interval(Duration::from_secs(3600)), false),
         };
         let mut last_summary = String::new();
+        let doorbell = self.doorbell.clone();
         loop {
             let deadline = self.node.poll_at();
             tokio::select! {
@@ -570,13 +578,11 @@ impl Daemon {
                         let Ok(batch) = bfd_in.try_recv() else { break };
                         self.on_bfd(batch);
                     }
-                    for _ in 0..Self::QUEUED_BATCHES {
-                        let Ok(batch) = inbound.try_recv() else { break };
-                        self.on_inbound(batch);
-                    }
+                    self.pump_sockets();
+                    self.drain_inbound();
                     self.poll(deadline);
                 }
-                Some(batch) = inbound.recv() => self.on_inbound(batch),
+                _ = doorbell.notified() => self.drain_inbound(),
                 Some(batch) = bfd_in.recv() => self.on_bfd(batch),
                 _ = hup.recv() => {
                     systemd::reloading();
@@ -612,7 +618,7 @@ impl Daemon {
             return Ok(());
         }
         systemd::stopping();
-        self.handover(&mut inbound, &mut ticker).await;
+        self.handover(&doorbell, &mut ticker).await;
         self.teardown().await;
         Ok(())
     }
@@ -630,6 +636,53 @@ impl Daemon {
         }
         let outs = self.node.poll(now);
         self.execute(now, outs);
+    }
+
+    /// Takes in what the VRRP sockets queued, a few packets from each in turn (see
+    /// `iface`), at most [`Self::DRAIN_BUDGET`]; rings again if some are left, so the loop
+    /// comes back after its timers.
+    fn drain_inbound(&mut self) {
+        let inboxes: Vec<_> = self
+            .ifaces
+            .values()
+            .flat_map(|i| i.listeners().map(|l| l.inbox.clone()))
+            .collect();
+        let mut taken = 0;
+        let mut batch = Vec::new();
+        loop {
+            let mut left = false;
+            for inbox in &inboxes {
+                left |= inbox.take(Self::PER_SOCKET, &mut batch);
+            }
+            taken += batch.len();
+            self.on_inbound(std::mem::take(&mut batch));
+            if !left {
+                break;
+            }
+            if taken >= Self::DRAIN_BUDGET {
+                self.doorbell.notify_one();
+                break;
+            }
+        }
+    }
+
+    /// Reads what the VRRP sockets already hold into their queues (as far as each has
+    /// room) before timers fire: the reader tasks run only when the loop yields, and a
+    /// busy loop goes from one drain to its timers without yielding.
+    fn pump_sockets(&mut self) {
+        for iface in self.ifaces.values() {
+            for l in iface.listeners() {
+                l.pump(&mut self.pump_buf);
+            }
+        }
+    }
+
+    /// Sets each VRRP socket's filter to the VRIDs running on its interface now.
+    fn refresh_listening(&mut self) {
+        let node = &self.node;
+        for (ifindex, iface) in &mut self.ifaces {
+            iface.listen(|family| node.listening(*ifindex, family));
+        }
     }
 
     fn on_inbound(&mut self, batch: Vec<Inbound>) {
@@ -685,11 +738,7 @@ impl Daemon {
 
     /// Resign everywhere; keep answering until each new master is heard (bounded by the
     /// lease, see `crate::vrrp::group`).
-    async fn handover(
-        &mut self,
-        inbound: &mut mpsc::Receiver<Vec<Inbound>>,
-        ticker: &mut clock::Ticker,
-    ) {
+    async fn handover(&mut self, doorbell: &Notify, ticker: &mut clock::Ticker) {
         let now = clock::now();
         let outs = self.node.handle_all(now, Input::Shutdown);
         self.execute(now, outs);
@@ -697,7 +746,7 @@ impl Daemon {
         while self.node.handover_pending() {
             let deadline = self.node.poll_at();
             tokio::select! {
-                Some(batch) = inbound.recv() => self.on_inbound(batch),
+                _ = doorbell.notified() => self.drain_inbound(),
                 r = ticker.sleep_until(deadline) => {
                     if r.is_err() { break; }
                     self.poll(deadline);

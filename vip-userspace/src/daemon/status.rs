@@ -3,7 +3,10 @@
 
 use super::{Daemon, clock};
 use crate::{
-    control::{BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus},
+    control::{
+        BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus,
+        status::VrrpSocketStatus,
+    },
     net::link::fmt_mac,
     vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
 };
@@ -154,7 +157,26 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             }
         })
         .collect();
+    let vrrp_sockets = d
+        .ifaces
+        .values()
+        .flat_map(|i| {
+            i.listeners().map(|l| VrrpSocketStatus {
+                interface: i.link.name.clone(),
+                family: match l.inbox.family {
+                    Family::Ipv4 => "ipv4".into(),
+                    Family::Ipv6 => "ipv6".into(),
+                },
+                reads: l.listening.to_string(),
+                vrids: l.listening.vrids.keys().copied().collect(),
+                filter_error: l.filter_error.clone(),
+                read: l.inbox.read(),
+                dropped: l.socket.dropped(),
+            })
+        })
+        .collect();
     Status {
+        vrrp_sockets,
         bfd,
         router_id: d.config.global.router_id.clone(),
         pid: std::process::id(),

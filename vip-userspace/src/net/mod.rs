@@ -6,6 +6,7 @@ pub mod frames;
 pub mod link;
 pub mod packet;
 pub mod routes;
+pub mod vrrp_filter;
 pub mod vrrp_socket;
 
 pub use link::{LinkEvent, LinkState, Netlink};

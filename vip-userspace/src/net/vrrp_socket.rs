@@ -1,19 +1,25 @@
 //! Raw IP sockets (protocol 112) bound to one interface: they receive the advertisements
 //! the XDP program admitted (multicast after joining the VRRP group, and unicast to our
 //! addresses), and send unicast advertisements to configured peers.
+//!
+//! Every socket carries a filter (`super::vrrp_filter`) from the moment it exists: it
+//! refuses everything until [`VrrpSocket::listen`] says which VRIDs to read, so VRRP for
+//! VRIDs this node does not run is never read, not even once.
 
 use std::{
-    io::{IoSliceMut, Read as _},
+    io::IoSliceMut,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     os::fd::AsRawFd,
+    sync::atomic::{AtomicU64, Ordering},
 };
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use vip_common::wire::{IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL};
 
-use super::{Result, io_err};
+use super::{NetError, Result, io_err, vrrp_filter};
+use crate::vrrp::{Family, listen::Listen};
 
 /// An advertisement as it arrived, before decoding.
 #[derive(Debug, Clone)]
@@ -31,6 +37,9 @@ pub struct VrrpSocket {
     fd: AsyncFd<Socket>,
     v6: bool,
     ifindex: u32,
+    /// The kernel's count of packets this socket's receive buffer had no room for, as
+    /// last reported with a received packet (SO_RXQ_OVFL).
+    dropped: AtomicU64,
 }
 
 const MAX_PACKET: usize = 65_536;
@@ -42,6 +51,14 @@ impl VrrpSocket {
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let s = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP as i32)))
             .map_err(io_err(what("socket")))?;
+        // Before anything can arrive for it: nothing is read until `listen` says what.
+        let family = if v6 { Family::Ipv6 } else { Family::Ipv4 };
+        attach(&s, &Listen::nothing(family)).map_err(|e| match e {
+            NetError::Io { what: w, source } => io_err(what(&w))(source),
+            other => other,
+        })?;
+        nix::sys::socket::setsockopt(&s, nix::sys::socket::sockopt::RxqOvfl, &1)
+            .map_err(|e| io_err(what("SO_RXQ_OVFL"))(e.into()))?;
         s.set_nonblocking(true)
             .map_err(io_err(what("nonblocking")))?;
         s.bind_device(Some(ifname.as_bytes()))
@@ -75,7 +92,23 @@ impl VrrpSocket {
         // SAFETY: the Socket owns its descriptor for as long as the AsyncFd holds it.
         let fd = unsafe { AsyncFd::register_with_interest(s, tokio::io::Interest::READABLE) }
             .map_err(|e| io_err(what("registering with tokio"))(e.into()))?;
-        Ok(Self { fd, v6, ifindex })
+        Ok(Self {
+            fd,
+            v6,
+            ifindex,
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Reads only what `listen` names from now on: the socket's filter is replaced in one
+    /// step (the kernel swaps it atomically). On error the previous filter stays.
+    pub fn listen(&self, listen: &Listen) -> Result<()> {
+        attach(self.fd.get_ref(), listen)
+    }
+
+    /// Packets the kernel dropped because this socket's receive buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Waits until packets arrive, then takes up to `max` of them: one wake-up per burst
@@ -105,13 +138,33 @@ impl VrrpSocket {
         }
     }
 
-    fn recv_now(&self, s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
-        if self.v6 {
-            recv_v6(s, buf)
-        } else {
-            let n = (&*s).read(buf)?;
-            Ok(parse_ipv4(&buf[..n]))
+    /// Takes up to `max` packets the kernel already holds, without waiting: what the
+    /// loop reads before its timers fire, so a timer never expires while the advert that
+    /// proves a peer alive sits in the socket (its reader task may not have run yet).
+    pub fn recv_pending(&self, buf: &mut Vec<u8>, max: usize) -> Result<Vec<Received>> {
+        buf.resize(MAX_PACKET, 0);
+        let mut out = Vec::new();
+        while out.len() < max {
+            match self.recv_now(self.fd.get_ref(), buf) {
+                Ok(Some(r)) => out.push(r),
+                Ok(None) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(io_err("receiving VRRP")(e)),
+            }
         }
+        Ok(out)
+    }
+
+    fn recv_now(&self, s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
+        let (r, dropped) = if self.v6 {
+            recv_v6(s, buf)?
+        } else {
+            recv_v4(s, buf)?
+        };
+        if let Some(d) = dropped {
+            self.dropped.fetch_max(u64::from(d), Ordering::Relaxed);
+        }
+        Ok(r)
     }
 
     /// Sends a VRRP message from `src` to a unicast peer on this socket's interface; the
@@ -176,9 +229,21 @@ impl VrrpSocket {
     }
 }
 
+/// Attaches the filter for `listen`; the kernel checks the program and replaces the
+/// socket's previous one only if it is accepted.
+fn attach(s: &Socket, listen: &Listen) -> Result<()> {
+    let what = || format!("attaching the VRRP socket filter (reading {listen})");
+    let program = vrrp_filter::program(listen)
+        .map_err(|e| io_err(what())(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+    let program: Vec<socket2::SockFilter> =
+        program.into_iter().map(|i| i.to_sock_filter()).collect();
+    s.attach_filter(&program).map_err(io_err(what()))
+}
+
 /// Splits a received IPv4 packet into its addresses, TTL and VRRP payload, honouring IHL
-/// and the total length (never trusting either beyond what was received).
-fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
+/// and the total length (never trusting either beyond what was received). Pure: any bytes
+/// in, never a panic.
+pub fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
     let first = *pkt.first()?;
     let ihl = ((first & 0x0f) as usize) * 4;
     if first >> 4 != 4 || ihl < 20 || pkt.len() < ihl {
@@ -199,15 +264,34 @@ fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
     })
 }
 
-fn recv_v6(s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
-    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
-    let (n, src, hop, dst) = {
+/// One packet and the socket's drop count if the kernel reported one with it.
+type Got = (Option<Received>, Option<u32>);
+
+fn recv_v4(s: &Socket, buf: &mut [u8]) -> std::io::Result<Got> {
+    let mut cmsg = nix::cmsg_space!(u32);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+        .map_err(std::io::Error::from)?;
+    let dropped = msg.cmsgs().ok().and_then(|mut c| {
+        c.find_map(|c| match c {
+            ControlMessageOwned::RxqOvfl(d) => Some(d),
+            _ => None,
+        })
+    });
+    let n = msg.bytes;
+    Ok((parse_ipv4(&buf[..n]), dropped))
+}
+
+fn recv_v6(s: &Socket, buf: &mut [u8]) -> std::io::Result<Got> {
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, u32);
+    let (n, src, hop, dst, dropped) = {
         let mut iov = [IoSliceMut::new(buf)];
         let msg =
             recvmsg::<SockaddrIn6>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
                 .map_err(std::io::Error::from)?;
         let mut hop = None;
         let mut dst = None;
+        let mut dropped = None;
         if let Ok(cmsgs) = msg.cmsgs() {
             for c in cmsgs {
                 match c {
@@ -215,21 +299,23 @@ fn recv_v6(s: &Socket, buf: &mut [u8]) -> std::io::Result<Option<Received>> {
                     ControlMessageOwned::Ipv6PacketInfo(info) => {
                         dst = Some(Ipv6Addr::from(info.ipi6_addr.s6_addr))
                     }
+                    ControlMessageOwned::RxqOvfl(d) => dropped = Some(d),
                     _ => {}
                 }
             }
         }
-        (msg.bytes, msg.address.map(|a| a.ip()), hop, dst)
+        (msg.bytes, msg.address.map(|a| a.ip()), hop, dst, dropped)
     };
     let (Some(src), Some(hop), Some(dst)) = (src, hop, dst) else {
-        return Ok(None);
+        return Ok((None, dropped));
     };
-    Ok(Some(Received {
+    let r = Received {
         src: src.into(),
         dst: dst.into(),
         ttl: hop.clamp(0, 255) as u8,
         vrrp: buf[..n].to_vec(),
-    }))
+    };
+    Ok((Some(r), dropped))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! - [`bfd`]: one BFD session's state machine and codec; [`liveness`]: the node's
 //!   sessions and the instances they are for.
 //! - [`carp`]: CARP's advertisement, HMAC, replay counter and election rules.
+//! - [`listen`]: which VRRP the socket of an interface reads at all (its filter).
 //! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
 //!   says which group is due next.
 //!
@@ -28,6 +29,7 @@ pub mod announce;
 pub mod bfd;
 pub mod carp;
 pub mod group;
+pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;

@@ -15,6 +15,7 @@ use std::{
 use super::{
     bfd::packet::{Control, Diag, Echo},
     group::{Group, Input, MemberSetup, Output, Params},
+    listen::Listen,
     liveness::{self, Liveness, Subscription},
     machine::{ConfigError, State},
     packet::{Advert, Family},
@@ -422,6 +423,22 @@ impl Node {
                 ttl,
                 advert,
             },
+        )
+    }
+
+    /// What the VRRP socket of `family` on `ifindex` must let through: the VRIDs of the
+    /// instances running there (see `listen`).
+    pub fn listening(&self, ifindex: u32, family: Family) -> Listen {
+        Listen::of(
+            family,
+            self.groups.values().flat_map(|e| {
+                e.group
+                    .members()
+                    .iter()
+                    .zip(&e.ifindexes)
+                    .filter(move |(_, ifx)| **ifx == ifindex)
+                    .map(|(m, _)| &m.cfg)
+            }),
         )
     }
 
