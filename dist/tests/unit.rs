@@ -89,7 +89,7 @@ fn the_unit_runs_the_packaged_binary_with_the_packaged_configuration() {
     assert!((2..=30).contains(&watchdog), "a few seconds: {watchdog}");
     // The default control socket lives in the runtime directory systemd creates.
     let config =
-        vipd::config::Config::load(&dist().join("vipd.toml"), &vipd::config::LocalHost).unwrap();
+        vipd::config::Config::load(&dist().join("vipd.toml"), &common::PackagedHost).unwrap();
     assert_eq!(
         config.global.control_socket.parent().unwrap(),
         std::path::Path::new("/run").join(value("RuntimeDirectory"))
