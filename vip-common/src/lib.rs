@@ -24,7 +24,8 @@ pub mod maps {
     pub const VIPS_VERSION: &str = "VIPS_VERSION";
 
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
-    /// per-CPU lookup cache, `VIP_CACHE`, is private to each loaded program: not pinned.)
+    /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
+    /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)
     pub const ALL: [&str; 10] = [
         VIPS,
         GROUP_STATE,

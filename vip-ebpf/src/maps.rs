@@ -239,8 +239,9 @@ fn update_conflict(key: &VipKey, mac: [u8; 6], now: u64) -> bool {
     let Some(c) = CONFLICTS.get_ptr_mut(key) else {
         return false;
     };
-    // SAFETY: the lookup returns this CPU's copy, which only runs on this CPU write, one
-    // at a time (XDP runs with migration disabled); the daemon only reads it. Should
+    // SAFETY: the lookup returns this CPU's copy, which only runs of the program on this
+    // CPU write, one at a time (XDP runs with migration disabled); the daemon only reads
+    // it. Should
     // another CPU's insert evict the entry meanwhile, the write lands in a recycled
     // element's copy for this CPU: one claim counted against another VIP, never an
     // out-of-bounds write.
