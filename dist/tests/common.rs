@@ -34,3 +34,31 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The user the package's postinst creates for scripts and hooks (`debian/postinst`).
+pub const SCRIPT_USER: &str = "vipd-script";
+
+/// This machine once the package is installed: as it is, plus the script user the
+/// postinst creates (unless it exists here already).
+pub struct PackagedHost;
+
+impl vipd::config::Host for PackagedHost {
+    fn interface_exists(&self, name: &str) -> bool {
+        vipd::config::LocalHost.interface_exists(name)
+    }
+
+    fn user(&self, name: &str) -> Result<Option<vipd::config::UserIds>, String> {
+        match vipd::config::LocalHost.user(name)? {
+            None if name == SCRIPT_USER => Ok(Some(vipd::config::UserIds { uid: 999, gid: 999 })),
+            found => Ok(found),
+        }
+    }
+
+    fn lstat(&self, path: &Path) -> std::io::Result<vipd::config::FileMeta> {
+        vipd::config::LocalHost.lstat(path)
+    }
+
+    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
+        vipd::config::LocalHost.read_link(path)
+    }
+}

@@ -2,7 +2,7 @@
 //! single complaint, a broken copy is reported (so the check can fail), and what it asks
 //! of vipd matches vipd: the command line, the runtime directory of the default control
 //! socket, and the capabilities start-up needs (which `tests/tests/lab_service.rs` checks
-//! against a running daemon).
+//! against a running daemon). `systemd-analyze security` rates it as the README says.
 
 mod common;
 
@@ -89,7 +89,7 @@ fn the_unit_runs_the_packaged_binary_with_the_packaged_configuration() {
     assert!((2..=30).contains(&watchdog), "a few seconds: {watchdog}");
     // The default control socket lives in the runtime directory systemd creates.
     let config =
-        vipd::config::Config::load(&dist().join("vipd.toml"), &vipd::config::LocalHost).unwrap();
+        vipd::config::Config::load(&dist().join("vipd.toml"), &common::PackagedHost).unwrap();
     assert_eq!(
         config.global.control_socket.parent().unwrap(),
         std::path::Path::new("/run").join(value("RuntimeDirectory"))
@@ -124,4 +124,98 @@ fn the_bounding_set_is_what_vipd_keeps_plus_what_start_up_needs() {
     }
     assert_eq!(value("NoNewPrivileges"), "yes");
     assert_eq!(value("AmbientCapabilities"), "");
+}
+
+/// `systemd-analyze security --offline=yes` on the unit: the overall exposure line's
+/// figure and rating (`2.9`, `OK`), and the JSON table of checks.
+fn security() -> (String, String, serde_json::Value) {
+    let dir = scratch("unit-security");
+    let unit = dir.join("vipd.service");
+    std::fs::write(&unit, UNIT).unwrap();
+    let analyze = |json: bool| {
+        let mut cmd = Command::new("systemd-analyze");
+        cmd.args(["security", "--offline=yes", "--no-pager"]);
+        if json {
+            cmd.arg("--json=short");
+        }
+        let out = run(cmd.arg(&unit));
+        assert!(
+            out.status.success(),
+            "systemd-analyze security:\n{}",
+            text(&out)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = analyze(false);
+    let overall = table
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for vipd.service: "))
+        .map(|(_, rest)| rest.to_owned())
+        .unwrap_or_else(|| panic!("no overall exposure in:\n{table}"));
+    let mut words = overall.split_whitespace();
+    let (score, rating) = (words.next().unwrap(), words.next().unwrap());
+    let checks = serde_json::from_str(&analyze(true)).unwrap();
+    (score.to_owned(), rating.to_owned(), checks)
+}
+
+/// The README and the operator's guide quote the unit's exposure as systemd rates it; a
+/// change to the unit that moves the figure must update them with it.
+#[test]
+fn the_docs_give_the_units_systemd_analyze_security_exposure() {
+    let (score, rating, _) = security();
+    let readme = std::fs::read_to_string(dist().join("../README.md")).unwrap();
+    let quoted = format!("rates the unit's exposure {score} ({rating})");
+    assert!(
+        readme.contains(&quoted),
+        "systemd-analyze security says {score} {rating}: the README must say \"{quoted}\""
+    );
+    let guide = std::fs::read_to_string(dist().join("../docs/operations.md")).unwrap();
+    let quoted = format!("rates it {score} ({rating})");
+    assert!(
+        guide.contains(&quoted),
+        "systemd-analyze security says {score} {rating}: docs/operations.md must say \"{quoted}\""
+    );
+    let figure: f64 = score.parse().unwrap();
+    assert!(
+        figure <= 3.0,
+        "exposure {figure}: the unit lost a protection"
+    );
+}
+
+/// The protections that close the doors the unit is built around are in place as
+/// systemd reads them, each group of the system call filter included.
+#[test]
+fn systemd_reads_the_units_sandbox_and_filter_as_in_place() {
+    let (_, _, checks) = security();
+    let set = |name: &str| -> bool {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("systemd-analyze security has no check {name}"))["set"]
+            .as_bool()
+            .unwrap()
+    };
+    for name in [
+        "ProtectKernelTunables=",
+        "ProtectProc=",
+        "PrivateMounts=",
+        "ProtectSystem=",
+        "NoNewPrivileges=",
+        "RestrictNamespaces=~mnt",
+    ] {
+        assert!(set(name), "{name} is not in place");
+    }
+    let groups = value("SystemCallFilter")
+        .strip_prefix('~')
+        .expect("a deny-list");
+    for group in groups.split_whitespace() {
+        assert!(set(&format!("SystemCallFilter=~{group}")), "{group}");
+    }
+    // What vipd writes, and nothing more: the pin directory's bpffs and the interfaces'
+    // IPv4 settings (arp_announce in VMAC mode).
+    let paths: Vec<&str> = value("ReadWritePaths").split_whitespace().collect();
+    assert_eq!(paths, ["-/sys/fs/bpf", "/proc/sys/net/ipv4/conf"]);
+    assert!(vipd::config::DEFAULT_PIN_DIR.starts_with("/sys/fs/bpf/"));
 }

@@ -1,17 +1,22 @@
 //! vipd in the execution environment its systemd unit (`dist/vipd.service`) sets up, read
 //! from the unit itself: the capability bounding set, no new privileges, the open-files
-//! limit. systemd is not PID 1 on the test machines, so `setpriv` and `prlimit` build the
-//! same environment (`systemd-analyze verify` checks the unit's syntax in `dist/tests`).
+//! limit, the file-system sandbox and the system call filter. systemd is not PID 1 on the
+//! test machines, so `setpriv`, `prlimit` and a private mount namespace build the same
+//! environment (`systemd-analyze verify` checks the unit's syntax in `dist/tests`).
 //!
 //! Under it vipd starts, elects itself, runs its event loop real-time, keeps exactly its
 //! documented capabilities, runs hooks as `script_user` and logs plain text (what the
 //! journal gets); and without any one member of
 //! the bounding set it cannot start (or, for CAP_SYS_NICE, loses its real-time loop and
-//! says so): the set is neither too small nor too large.
+//! says so): the set is neither too small nor too large. In the unit's file-system
+//! sandbox (read-only /proc/sys and /sys but for its `ReadWritePaths=`, /proc with
+//! `hidepid=invisible`) it writes all it needs; and no system call it or its hooks make
+//! is one the unit's `SystemCallFilter=` denies.
 
-use std::{path::Path, time::Duration};
+use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use nix::{sys::signal::Signal, unistd::Pid};
 use vip_tests::{
     lab::{Lab, Vipd, wait_until},
     require_root,
@@ -67,6 +72,12 @@ fn service_wrapper(caps: &[String]) -> Result<Vec<String>> {
 }
 
 fn configured(lab: &Lab) -> Result<Vipd> {
+    configured_with(lab, "")
+}
+
+/// One instance, priority 200, with a notify hook that records its user in `out/STATE`;
+/// `extra` is added to the instance.
+fn configured_with(lab: &Lab, extra: &str) -> Result<Vipd> {
     let out = lab.scratch("out")?;
     std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
     let hook = lab.scratch("hooks")?.join("notify.sh");
@@ -77,7 +88,7 @@ fn configured(lab: &Lab) -> Result<Vipd> {
         lab.router(1),
         &format!(
             "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 200\n\
-             advert_interval = \"100ms\"\nvips = [\"192.0.2.1/24\"]\nnotify = \"{}\"\n",
+             advert_interval = \"100ms\"\nvips = [\"192.0.2.1/24\"]\nnotify = \"{}\"\n{extra}",
             hook.display()
         ),
     )?;
@@ -228,5 +239,274 @@ fn every_capability_of_the_units_bounding_set_is_needed() -> Result<()> {
     if !failures.is_empty() {
         bail!("{}", failures.join("\n"));
     }
+    Ok(())
+}
+
+/// The unit's `ReadWritePaths=`, without the `-` that makes a missing one no error.
+fn read_write_paths() -> Result<Vec<String>> {
+    Ok(unit_value("ReadWritePaths")?
+        .split_whitespace()
+        .map(|p| p.trim_start_matches('-').to_owned())
+        .collect())
+}
+
+/// A command that sets up what the unit's `ProtectKernelTunables=yes`, `ReadWritePaths=`
+/// and `ProtectProc=invisible` give a service, then execs the rest of its arguments: in a
+/// private mount namespace, a new /proc with `hidepid=invisible`, /proc/sys and the /sys
+/// mount read-only, the unit's read-write paths below them writable again (mount points
+/// under /sys, such as /sys/fs/bpf, keep their own flags, as systemd's list does for
+/// the bpffs). It first proves the emulation holds: a sysctl outside the list cannot be
+/// written, one inside can.
+fn sandbox_wrapper() -> Result<Vec<String>> {
+    ensure!(unit_value("ProtectKernelTunables")? == "yes");
+    ensure!(unit_value("ProtectProc")? == "invisible");
+    let reopen: String = read_write_paths()?
+        .iter()
+        .filter(|p| p.starts_with("/proc/sys") || p.starts_with("/sys"))
+        .map(|p| format!("mount --bind {p} {p}; mount -o remount,bind,rw {p}\n"))
+        .collect();
+    let script = format!(
+        "set -e\n\
+         mount -t proc -o hidepid=invisible proc /proc\n\
+         mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys\n\
+         mount --rbind /sys /sys; mount -o remount,bind,ro /sys\n\
+         {reopen}\
+         if (cat /proc/sys/net/ipv4/ip_forward > /proc/sys/net/ipv4/ip_forward) 2>/dev/null; then\n\
+         \x20 echo 'sandbox: /proc/sys/net/ipv4/ip_forward is writable' >&2; exit 1\n\
+         fi\n\
+         cat /proc/sys/net/ipv4/conf/eth0/arp_ignore > /proc/sys/net/ipv4/conf/eth0/arp_ignore\n\
+         exec \"$@\"\n"
+    );
+    Ok(vec![
+        "unshare".into(),
+        "--mount".into(),
+        "--propagation".into(),
+        "private".into(),
+        "--".into(),
+        "/bin/sh".into(),
+        "-c".into(),
+        script,
+        "sandbox".into(),
+    ])
+}
+
+/// A process of another user (uid 1, `daemon`), for process checks to look for.
+fn other_users_sleep(lab: &Lab) -> Result<vip_tests::lab::Proc> {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=1",
+        "--regid=1",
+        "--clear-groups",
+        "--",
+        "sleep",
+        "300",
+    ]);
+    lab.spawn_command("sleep as uid 1", cmd)
+}
+
+/// A track script that looks for that process (found: ok).
+const PROCESS_CHECK: &str = "track_scripts = [{ command = [\"/usr/bin/pgrep\", \"-u\", \"1\", \"-x\", \"sleep\"], interval = \"200ms\", timeout = \"150ms\", weight = -10 }]\n";
+
+fn track_state(v: &Vipd) -> Result<String> {
+    let gw = v.instance("gw")?;
+    Ok(gw["tracking"][0]["state"]
+        .as_str()
+        .context("no tracked script in the status")?
+        .to_owned())
+}
+
+#[test]
+fn vipd_writes_what_it_needs_in_the_units_file_system_sandbox() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(1).build()?;
+    let _sleeper = other_users_sleep(&lab)?;
+    // VMAC mode: the one sysctl vipd writes (arp_announce); the pin directory on bpffs.
+    let mut v = configured_with(&lab, &format!("vmac = true\n{PROCESS_CHECK}"))?;
+    let router = lab.router(1);
+    lab.exec(
+        router,
+        &["sysctl", "-qw", "net.ipv4.conf.eth0.arp_announce=0"],
+    )?;
+    let mut wrapper = sandbox_wrapper()?;
+    wrapper.extend(service_wrapper(&bounding_set()?)?);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    lab.start_vipd_wrapped(&mut v, &wrapper, &[])?;
+    v.wait_state("gw", "master", Duration::from_secs(5))?;
+    let announce = lab.exec(
+        router,
+        &["cat", "/proc/sys/net/ipv4/conf/eth0/arp_announce"],
+    )?;
+    ensure!(
+        announce.trim() == "2" && !v.log().contains("could not set arp_announce"),
+        "arp_announce {announce:?}:\n{}",
+        v.log()
+    );
+    let report = lab.scratch("out")?.join("MASTER");
+    wait_until(
+        "the MASTER hook",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || Ok(report.exists()),
+    )?;
+    // ProtectProc=invisible: the script user sees no process but its own, so a process
+    // check of another user's process fails in the sandbox, where it succeeds outside.
+    let (found, pids, _) = lab.exec_status(router, &["pgrep", "-u", "1", "-x", "sleep"])?;
+    ensure!(found, "the other user's process runs");
+    wait_until(
+        "the process check to be judged",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(track_state(&v)? != "not yet known"),
+    )?;
+    let state = track_state(&v)?;
+    println!(
+        "pgrep as the script user in the sandbox: {state} (outside it, pgrep finds {})",
+        pids.trim().replace('\n', " ")
+    );
+    ensure!(state == "failing", "the process check is {state}");
+    v.stop()?;
+    Ok(())
+}
+
+/// The same process check outside the sandbox: it is the sandbox that hides the process.
+#[test]
+fn without_the_sandbox_the_script_user_sees_other_users_processes() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(1).build()?;
+    let _sleeper = other_users_sleep(&lab)?;
+    let mut v = configured_with(&lab, PROCESS_CHECK)?;
+    let wrapper = service_wrapper(&bounding_set()?)?;
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    lab.start_vipd_wrapped(&mut v, &wrapper, &[])?;
+    v.wait_state("gw", "master", Duration::from_secs(5))?;
+    wait_until(
+        "the process check to be judged",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(track_state(&v)? != "not yet known"),
+    )?;
+    let state = track_state(&v)?;
+    ensure!(state == "ok", "the process check is {state}");
+    v.stop()?;
+    Ok(())
+}
+
+/// Every system call of the groups the unit's `SystemCallFilter=~...` denies, as
+/// `systemd-analyze syscall-filter` expands them on this machine.
+fn denied_syscalls() -> Result<BTreeSet<String>> {
+    let filter = unit_value("SystemCallFilter")?;
+    let groups = filter
+        .strip_prefix('~')
+        .context("SystemCallFilter= is a deny-list (~...)")?;
+    let mut out = BTreeSet::new();
+    let mut todo: Vec<String> = groups.split_whitespace().map(str::to_owned).collect();
+    ensure!(!todo.is_empty());
+    while let Some(group) = todo.pop() {
+        let listed = Command::new("systemd-analyze")
+            .args(["syscall-filter", "--no-pager", &group])
+            .output()
+            .context("systemd-analyze (cargo xtask setup installs systemd)")?;
+        ensure!(
+            listed.status.success(),
+            "systemd-analyze syscall-filter {group}"
+        );
+        for line in String::from_utf8_lossy(&listed.stdout).lines().skip(1) {
+            let name = line.trim();
+            if name.starts_with('@') {
+                todo.push(name.to_owned());
+            } else if !name.is_empty() && !name.starts_with('#') {
+                out.insert(name.to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The system calls in an `strace -c` summary.
+fn traced(summary: &str) -> BTreeSet<String> {
+    summary
+        .lines()
+        .skip_while(|l| !l.starts_with("------"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("------"))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn no_system_call_vipd_or_its_hooks_make_is_in_the_units_filter() -> Result<()> {
+    require_root();
+    let denied = denied_syscalls()?;
+    ensure!(
+        ["mount", "ptrace", "reboot", "init_module", "settimeofday"]
+            .iter()
+            .all(|c| denied.contains(*c)),
+        "{denied:?}"
+    );
+    let lab = Lab::builder().routers(1).build()?;
+    let _sleeper = other_users_sleep(&lab)?;
+    let summary = lab.scratch("strace")?.join("summary");
+    let mut v = configured_with(&lab, &format!("vmac = true\n{PROCESS_CHECK}"))?;
+    let mut wrapper: Vec<String> = ["strace", "-f", "-qq", "-c", "-o"]
+        .map(str::to_owned)
+        .to_vec();
+    wrapper.push(summary.to_string_lossy().into_owned());
+    wrapper.push("--".into());
+    wrapper.extend(service_wrapper(&bounding_set()?)?);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    lab.start_vipd_wrapped(&mut v, &wrapper, &[])?;
+    // Through what a service does: an election, hooks and a track script as the script
+    // user, status, a reload, a stop (hand-over, STOP hooks).
+    v.wait_state("gw", "master", Duration::from_secs(10))?;
+    let out = lab.scratch("out")?;
+    wait_until(
+        "the MASTER hook",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || Ok(out.join("MASTER").exists()),
+    )?;
+    v.status_text()?;
+    let pid = Pid::from_raw(v.status()?["pid"].as_i64().context("pid")? as i32);
+    let config = std::fs::read_to_string(&v.config)?;
+    std::fs::write(
+        &v.config,
+        config.replace("\"192.0.2.1/24\"", "\"192.0.2.1/24\", \"192.0.2.2/24\""),
+    )?;
+    nix::sys::signal::kill(pid, Signal::SIGHUP)?;
+    wait_until(
+        "the reload",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            Ok(v.instance("gw")?["vips"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2))
+        },
+    )?;
+    nix::sys::signal::kill(pid, Signal::SIGTERM)?;
+    let strace = v.process().context("strace runs")?;
+    let status = strace.wait(Duration::from_secs(15))?;
+    ensure!(status.success(), "vipd under strace: {status}\n{}", v.log());
+    ensure!(out.join("STOP").exists(), "the STOP hook ran");
+    let used = traced(&std::fs::read_to_string(&summary)?);
+    println!(
+        "{} distinct system calls: {}",
+        used.len(),
+        used.iter().cloned().collect::<Vec<_>>().join(" ")
+    );
+    // The trace saw the paths that matter: BPF, netlink, sockets, capabilities, the
+    // real-time loop, and scripts started as another user.
+    for needed in [
+        "bpf",
+        "sendto",
+        "capset",
+        "sched_setscheduler",
+        "setuid",
+        "execve",
+    ] {
+        ensure!(used.contains(needed), "the trace has no {needed}: {used:?}");
+    }
+    let hit: Vec<&String> = used.intersection(&denied).collect();
+    ensure!(hit.is_empty(), "the unit's filter would deny {hit:?}");
     Ok(())
 }

@@ -24,7 +24,8 @@ pub mod maps {
     pub const VIPS_VERSION: &str = "VIPS_VERSION";
 
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
-    /// per-CPU lookup cache, `VIP_CACHE`, is private to each loaded program: not pinned.)
+    /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
+    /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)
     pub const ALL: [&str; 10] = [
         VIPS,
         GROUP_STATE,
@@ -59,8 +60,9 @@ pub const FAMILY_IPV6: u8 = 6;
 ///
 /// The hash maps are created with [`MAP_F_NO_PREALLOC`]: an entry's memory is allocated
 /// when it is inserted, so a map costs its bucket array (16 bytes per power-of-two bucket)
-/// plus what is configured, not its capacity. `CONFLICTS` is an LRU map, which the kernel
-/// always preallocates, hence its small capacity (the least recently seen conflicts go).
+/// plus what is configured, not its capacity. `CONFLICTS` is a per-CPU LRU map, which the
+/// kernel always preallocates (per CPU), hence its small capacity (the least recently seen
+/// conflicts go).
 /// Capacities and flags are part of the pinned-map layout (`dataplane::tables` checks
 /// them): pins from a vipd with other values are refused as foreign.
 pub const MAX_VIPS: u32 = 16_384;
@@ -464,15 +466,50 @@ pub struct VmacValue {
 }
 
 /// Last time another station claimed one of our owned VIPs (ARP reply or gratuitous ARP
-/// from a MAC that is not ours).
+/// from a MAC that is not ours), as one CPU saw it.
+///
+/// `CONFLICTS` is a per-CPU LRU hash: each CPU updates its own copy of an entry in place,
+/// so a flood of claims costs no lock and no cache line shared between CPUs; only a VIP
+/// with no entry yet takes the map's locks, to insert one, within the per-CPU budget of
+/// [`CONFLICT_NEW_PER_WINDOW`]. A reader [`Conflict::merge`]s the copies.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Conflict {
+    /// The claimant this CPU saw last.
     pub mac: [u8; 6],
     pub _pad: [u8; 2],
+    /// `CLOCK_MONOTONIC_COARSE` nanoseconds of that claim; 0 in a CPU's copy that has
+    /// seen none.
     pub last_seen_ns: u64,
+    /// Claims this CPU saw (wrapping).
     pub count: u64,
 }
+
+impl Conflict {
+    /// The entry as all CPUs together saw it: claims added up, the latest claimant and
+    /// time.
+    pub fn merge(self, other: Conflict) -> Conflict {
+        let latest = if other.last_seen_ns > self.last_seen_ns {
+            other
+        } else {
+            self
+        };
+        Conflict {
+            count: self.count.wrapping_add(other.count),
+            ..latest
+        }
+    }
+}
+
+/// Each CPU inserts at most this many new `CONFLICTS` entries per
+/// [`CONFLICT_NEW_WINDOW_NS`]; a claim beyond it for a VIP with no entry yet is counted
+/// (`conflict_seen`, `conflict_unrecorded`) and passed, not recorded. Inserting into the
+/// LRU map takes its bucket lock and, once it is full, evicts under its list lock: a
+/// flood claiming more owned VIPs than it holds would do that for every packet. Claims
+/// of a VIP that has an entry are never limited.
+pub const CONFLICT_NEW_PER_WINDOW: u64 = 64;
+/// 100 ms: well inside the daemon's conflict check period (250 ms).
+pub const CONFLICT_NEW_WINDOW_NS: u64 = 100_000_000;
 
 /// The last time the program released a slot on its own (`maps::RELEASES`, indexed by
 /// slot), and the advertisement that made it. Written only by the program; the daemon
@@ -616,6 +653,10 @@ counters! {
     carp_drop_peer,
     /// CARP for a configured virtual host in a fragment.
     carp_drop_fragment,
+    /// Claims of an owned VIP (also in `conflict_seen`) that could not be recorded in
+    /// `CONFLICTS`: the VIP had no entry and this CPU had used its budget of new entries
+    /// ([`CONFLICT_NEW_PER_WINDOW`]). A flood claiming many VIPs at once shows here.
+    conflict_unrecorded,
 }
 
 #[cfg(feature = "user")]
@@ -668,6 +709,25 @@ mod tests {
         assert_eq!(size_of::<Policy>(), 1 + 1 + 2 + 4 + 8);
         assert_eq!(size_of::<Release>(), 8 + 8 + 16 + 1 + 1 + 1 + 1 + 2 + 10);
         assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
+    }
+
+    #[test]
+    fn conflict_copies_merge_into_the_latest_claimant_and_the_sum_of_claims() {
+        let seen = |mac: u8, last_seen_ns, count| Conflict {
+            mac: [2, 0, 0, 0, 0, mac],
+            _pad: [0; 2],
+            last_seen_ns,
+            count,
+        };
+        let quiet = Conflict::default();
+        let merged = [seen(1, 50, 3), quiet, seen(2, 70, 4), seen(3, 60, 1)]
+            .into_iter()
+            .fold(quiet, Conflict::merge);
+        assert_eq!(merged, seen(2, 70, 8));
+        // A CPU that saw nothing changes nothing, whichever side it is on.
+        assert_eq!(seen(1, 50, 3).merge(quiet), seen(1, 50, 3));
+        assert_eq!(quiet.merge(seen(1, 50, 3)), seen(1, 50, 3));
+        assert_eq!(seen(1, 1, u64::MAX).merge(seen(1, 1, 2)).count, 1);
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! The maps, declared as BTF maps so `bpftool map dump` prints field names.
 
 use aya_ebpf::{
-    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    bindings::BPF_NOEXIST,
+    btf_maps::{Array, HashMap, LruPerCpuHashMap, PerCpuArray},
     helpers::bpf_ktime_get_coarse_ns,
     macros::btf_map,
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
-    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy,
-    PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue,
+    BfdPeer, BfdPeerKey, CONFLICT_NEW_PER_WINDOW, CONFLICT_NEW_WINDOW_NS, Conflict, Counters,
+    GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
+    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue,
+    VipsVersion, VmacKey, VmacValue,
 };
 
 /// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).
@@ -30,8 +32,10 @@ pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }, NO_PREALLOC> = H
 #[btf_map]
 pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }, NO_PREALLOC> = HashMap::new();
 
+/// One copy of each entry per CPU: see `vip_common::Conflict`.
 #[btf_map]
-pub static CONFLICTS: LruHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> = LruHashMap::new();
+pub static CONFLICTS: LruPerCpuHashMap<VipKey, Conflict, { MAX_CONFLICTS as usize }> =
+    LruPerCpuHashMap::new();
 
 #[btf_map]
 pub static STATS: PerCpuArray<Counters, 1> = PerCpuArray::new();
@@ -200,17 +204,89 @@ fn uncached(key: &VipKey) -> Option<VipValue> {
 }
 
 /// Records that `mac` claimed the owned VIP `key`.
+///
+/// A claim of a VIP with an entry updates this CPU's copy in place: a flood of claims
+/// takes no lock, allocates nothing and writes no cache line another CPU writes. Only a
+/// VIP with no entry inserts one, within this CPU's budget of new entries.
 #[inline(always)]
 pub fn record_conflict(key: &VipKey, mac: [u8; 6]) {
-    // SAFETY: as in `vip`.
-    let mut c = CONFLICTS
-        .get_ptr(key)
-        .map(|p| unsafe { *p })
-        .unwrap_or_default();
-    c.mac = mac;
-    // SAFETY: no preconditions.
-    c.last_seen_ns = unsafe { bpf_ktime_get_coarse_ns() };
-    c.count = c.count.wrapping_add(1);
-    let _ = CONFLICTS.insert(key, c, 0);
     count(|c| &mut c.conflict_seen);
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    if update_conflict(key, mac, now) {
+        return;
+    }
+    if !new_conflict_allowed(now) {
+        count(|c| &mut c.conflict_unrecorded);
+        return;
+    }
+    let first = Conflict {
+        mac,
+        _pad: [0; 2],
+        last_seen_ns: now,
+        count: 1,
+    };
+    // Another CPU may have inserted the entry since the lookup: then count the claim in
+    // this CPU's copy of it.
+    if CONFLICTS.insert(key, first, BPF_NOEXIST as u64).is_err() {
+        update_conflict(key, mac, now);
+    }
+}
+
+/// Whether `key` has an entry; if so, this claim is counted in this CPU's copy of it.
+#[inline(always)]
+fn update_conflict(key: &VipKey, mac: [u8; 6], now: u64) -> bool {
+    let Some(c) = CONFLICTS.get_ptr_mut(key) else {
+        return false;
+    };
+    // SAFETY: the lookup returns this CPU's copy, which only runs of the program on this
+    // CPU write, one at a time (XDP runs with migration disabled); the daemon only reads
+    // it. Should
+    // another CPU's insert evict the entry meanwhile, the write lands in a recycled
+    // element's copy for this CPU: one claim counted against another VIP, never an
+    // out-of-bounds write.
+    unsafe {
+        (*c).mac = mac;
+        (*c).last_seen_ns = now;
+        (*c).count = (*c).count.wrapping_add(1);
+    }
+    true
+}
+
+/// This CPU's use of its budget of new `CONFLICTS` entries.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ConflictBudget {
+    /// Coarse-clock start of the current window.
+    pub window_start_ns: u64,
+    /// New entries inserted in it.
+    pub used: u64,
+}
+
+/// Per CPU, private to each loaded program (not pinned).
+#[btf_map]
+static CONFLICT_BUDGET: PerCpuArray<ConflictBudget, 1> = PerCpuArray::new();
+
+/// Takes one new entry from this CPU's budget (`vip_common::CONFLICT_NEW_PER_WINDOW` per
+/// `CONFLICT_NEW_WINDOW_NS`); false when it is used up.
+#[inline(always)]
+fn new_conflict_allowed(now: u64) -> bool {
+    let Some(b) = CONFLICT_BUDGET.get_ptr_mut(0) else {
+        return false;
+    };
+    // SAFETY: a per-CPU array slot, stable for the program's lifetime, touched only by
+    // runs on this CPU (one at a time).
+    unsafe {
+        if now.wrapping_sub((*b).window_start_ns) >= CONFLICT_NEW_WINDOW_NS {
+            *b = ConflictBudget {
+                window_start_ns: now,
+                used: 0,
+            };
+        }
+        if (*b).used >= CONFLICT_NEW_PER_WINDOW {
+            return false;
+        }
+        (*b).used += 1;
+    }
+    true
 }

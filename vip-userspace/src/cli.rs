@@ -90,14 +90,20 @@ enum ImportCommand {
     #[command(after_help = "Exit status:\n  \
         0  the file was written and carries over everything keepalived would do\n  \
         1  the file was written, but something keepalived would do was left out (see stderr)\n  \
-        2  nothing was written: a file could not be read, an include loops or is missing,\n     \
-           braces do not balance, or a value has the wrong shape (see stderr)")]
+        2  nothing was written: a file could not be read (or is not a regular file, or is\n     \
+           too large), an include loops or is missing, braces do not balance, a value has\n     \
+           the wrong shape, or OUTPUT exists (see stderr)")]
     Keepalived {
         /// The keepalived configuration, e.g. /etc/keepalived/keepalived.conf.
         file: PathBuf,
-        /// Write the vipd file here instead of stdout.
+        /// Write the vipd file here instead of stdout: a new file, readable by its owner
+        /// alone (it may hold a VRRPv2 password). An existing file or a symbolic link at
+        /// OUTPUT is an error, and nothing is written.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Replace whatever is at OUTPUT (a symbolic link itself, never its target).
+        #[arg(long, requires = "output")]
+        force: bool,
         /// keepalived's config id (its -i option) for `@ID` lines. Default: this host's
         /// name up to the first dot, as keepalived does.
         #[arg(long)]
@@ -277,6 +283,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
         ImportCommand::Keepalived {
             file,
             output,
+            force,
             config_id,
             router_id,
         } => {
@@ -290,6 +297,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
             let status = crate::import::run(
                 &file,
                 output.as_deref(),
+                force,
                 &options,
                 &LocalHost,
                 &mut std::io::stdout(),

@@ -297,14 +297,40 @@ pub fn test() -> Result<()> {
         conffiles.contains("/etc/vipd/vipd.toml"),
         "/etc/vipd/vipd.toml is not a conffile: {conffiles:?}"
     );
-    run(Command::new("/usr/sbin/vipd")
-        .args(["check", "--config", "/etc/vipd/vipd.toml"])
-        .stdout(Stdio::null()))?;
+    // The packaged file loads here, script user included, without a warning.
+    let check = Command::new("/usr/sbin/vipd")
+        .args(["check", "--config", CONFIG])
+        .output()
+        .context("running the installed vipd")?;
+    ensure!(
+        check.status.success() && check.stderr.is_empty(),
+        "vipd check of the packaged configuration: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let version = output(Command::new("/usr/sbin/vipd").arg("--version")).unwrap_or_default();
     ensure!(version.starts_with("vipd "), "vipd --version: {version:?}");
     verify_unit()?;
+    check_unit_security(&root)?;
     check_pages(&listed)?;
     check_bash_completion()?;
+    check_config_mode()?;
+    let user = script_user()?.context("the postinst created no vipd-script user")?;
+    ensure!(
+        user.gecos.split(',').next() == Some(SCRIPT_USER_GECOS)
+            && user.uid < 1000
+            && user.home == "/nonexistent"
+            && user.shell == "/usr/sbin/nologin",
+        "the script user is not a system user without home or shell: {user:?}"
+    );
+    ensure!(
+        output(Command::new("getent").args(["group", SCRIPT_USER])).is_some(),
+        "no {SCRIPT_USER} group"
+    );
+    // Someone made the file world-readable: a reinstall (as an upgrade would) tightens it.
+    let deb = built_package(&root)?;
+    run(Command::new("chmod").args(["0644", CONFIG]))?;
+    dpkg(&["-i", &deb.to_string_lossy()])?;
+    check_config_mode()?;
     // Removal, as the guide says: only the conffile (and its directory) may stay.
     run_guide(&guide, "remove")?;
     let left: Vec<&PathBuf> = listed
@@ -317,7 +343,16 @@ pub fn test() -> Result<()> {
         Path::new("/etc/vipd/vipd.toml").exists(),
         "dpkg -r removed the conffile /etc/vipd/vipd.toml"
     );
+    ensure!(
+        script_user()?.is_some(),
+        "dpkg -r removed the script user (the configuration that names it stays)"
+    );
     run_guide(&guide, "purge")?;
+    ensure!(
+        script_user()?.is_none()
+            && output(Command::new("getent").args(["group", SCRIPT_USER])).is_none(),
+        "dpkg -P left the {SCRIPT_USER} user or group behind"
+    );
     ensure!(
         !installed(),
         "the guide's purge left {PACKAGE} known to dpkg"
@@ -335,7 +370,134 @@ pub fn test() -> Result<()> {
             "dpkg -P left {trace} behind"
         );
     }
-    eprintln!("package test: installed, checked, removed (conffile kept), purged (nothing left)");
+    admins_script_user_survives_a_purge(&deb)?;
+    eprintln!(
+        "package test: installed, checked, removed (conffile kept), purged (nothing left); \
+         an administrator's {SCRIPT_USER} kept"
+    );
+    Ok(())
+}
+
+const CONFIG: &str = "/etc/vipd/vipd.toml";
+/// The packaged configuration's `script_user` and the mark its postinst gives it
+/// (`dist/debian/postinst`).
+const SCRIPT_USER: &str = "vipd-script";
+const SCRIPT_USER_GECOS: &str = "vipd track scripts and hooks";
+
+#[derive(Debug)]
+struct Passwd {
+    uid: u32,
+    gecos: String,
+    home: String,
+    shell: String,
+}
+
+/// The script user's passwd entry, if there is one.
+fn script_user() -> Result<Option<Passwd>> {
+    let Some(line) = output(Command::new("getent").args(["passwd", SCRIPT_USER])) else {
+        return Ok(None);
+    };
+    let f: Vec<&str> = line.trim_end().split(':').collect();
+    ensure!(f.len() == 7, "getent passwd {SCRIPT_USER}: {line:?}");
+    Ok(Some(Passwd {
+        uid: f[2].parse()?,
+        gecos: f[4].to_owned(),
+        home: f[5].to_owned(),
+        shell: f[6].to_owned(),
+    }))
+}
+
+/// The configuration may hold a VRRPv2 password: root's alone.
+fn check_config_mode() -> Result<()> {
+    let meta = std::fs::metadata(CONFIG).context(CONFIG)?;
+    use std::os::unix::fs::MetadataExt as _;
+    ensure!(
+        (meta.mode() & 0o7777, meta.uid(), meta.gid()) == (0o640, 0, 0),
+        "{CONFIG} is mode {:o}, owner {}:{}; expected 0640 root:root",
+        meta.mode() & 0o7777,
+        meta.uid(),
+        meta.gid()
+    );
+    Ok(())
+}
+
+/// The package the guide's blocks built.
+fn built_package(root: &Path) -> Result<PathBuf> {
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(root.join("target/debian"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
+        .collect();
+    ensure!(debs.len() == 1, "target/debian holds {debs:?}");
+    Ok(debs.remove(0))
+}
+
+/// Deletes the user it names when dropped.
+struct DeleteUser(&'static str);
+
+impl Drop for DeleteUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(self.0).status();
+        // userdel takes the user's own group with it, unless something kept it.
+        if output(Command::new("getent").args(["group", self.0])).is_some() {
+            let _ = Command::new("groupdel").arg(self.0).status();
+        }
+    }
+}
+
+/// A `vipd-script` made by an administrator before the package came is used as it is,
+/// and a purge leaves it alone: the postrm removes only the user its postinst made.
+fn admins_script_user_survives_a_purge(deb: &Path) -> Result<()> {
+    ensure!(
+        script_user()?.is_none(),
+        "{SCRIPT_USER} exists before the test"
+    );
+    run(Command::new("adduser").args([
+        "--system",
+        "--group",
+        "--quiet",
+        "--no-create-home",
+        "--gecos",
+        "the site's own",
+        SCRIPT_USER,
+    ]))?;
+    let _cleanup = DeleteUser(SCRIPT_USER);
+    dpkg(&["-i", &deb.to_string_lossy()])?;
+    dpkg(&["--purge", PACKAGE])?;
+    let user = script_user()?.context("dpkg -P removed the administrator's user")?;
+    ensure!(
+        user.gecos.split(',').next() == Some("the site's own"),
+        "the package changed the administrator's user: {user:?}"
+    );
+    Ok(())
+}
+
+/// `systemd-analyze security` of the installed unit gives the exposure the README quotes.
+fn check_unit_security(root: &Path) -> Result<()> {
+    let out = Command::new("systemd-analyze")
+        .args([
+            "security",
+            "--offline=yes",
+            "--no-pager",
+            "/usr/lib/systemd/system/vipd.service",
+        ])
+        .output()
+        .context("running systemd-analyze")?;
+    let table = String::from_utf8_lossy(&out.stdout);
+    let overall = table
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for vipd.service: "))
+        .map(|(_, rest)| rest.split_whitespace().take(2).collect::<Vec<_>>())
+        .with_context(|| format!("systemd-analyze security printed:\n{table}"))?;
+    let quoted = format!("rates the unit's exposure {} ({})", overall[0], overall[1]);
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    ensure!(
+        readme.contains(&quoted),
+        "the installed unit's exposure is {overall:?}; the README does not say \"{quoted}\""
+    );
+    eprintln!(
+        "package test: systemd-analyze security: {}",
+        overall.join(" ")
+    );
     Ok(())
 }
 

@@ -68,6 +68,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "libcap2-bin",
         "capsh: docs/operations.md shows a capability error with it",
     ),
+    (
+        "strace",
+        "tests/tests/lab_service.rs traces vipd's system calls against the unit's SystemCallFilter=",
+    ),
     ("zsh", "zsh -n checks the generated zsh completion"),
     ("fish", "fish runs the generated fish completion"),
 ];

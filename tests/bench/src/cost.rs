@@ -35,6 +35,8 @@ const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 0x64];
 const CLIENT_IP: [u8; 4] = [192, 0, 2, 100];
 const CLIENT_IP6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
 const ROUTER_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x0b];
+/// Another station claiming the VIP.
+const CLAIMANT_MAC: [u8; 6] = [0x02, 0x76, 0x74, 0, 0, 0x0c];
 const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 12);
 const VIP: [u8; 4] = [192, 0, 2, 1];
 const VIP_NOT_OWNED: [u8; 4] = [192, 0, 2, 2];
@@ -80,6 +82,14 @@ fn cases() -> Vec<Case> {
             "ns_reply",
         ),
         case("VRRP pass", pad(advert(51)), XDP_PASS, "vrrp_pass"),
+        // Recorded in CONFLICTS on the first run, counted in place from then on (a flood of
+        // claims costs no map lock).
+        case(
+            "pass: conflict_seen",
+            pad(frames::garp(CLAIMANT_MAC, VIP)),
+            XDP_PASS,
+            "conflict_seen",
+        ),
         case(
             "drop: vip_not_owned",
             pad(frames::arp_request(CLIENT_MAC, CLIENT_IP, VIP_NOT_OWNED)),

@@ -5,6 +5,7 @@ mod arp;
 mod bfd;
 mod carp;
 mod common;
+mod conflicts;
 mod fuzz;
 mod maps;
 mod ndp;

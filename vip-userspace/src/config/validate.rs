@@ -682,6 +682,24 @@ fn warnings(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'
     for (r, family) in raws.iter().zip(families) {
         let allowed = r.allowed_peers.valid().map_or(&[][..], |at| &at.value[..]);
         let peers = r.unicast_peers.valid().map_or(&[][..], |at| &at.value[..]);
+        if r.version.or(Version::V3) == Some(Version::V3) && allowed.is_empty() {
+            let name = r.name.valid().map_or("", |at| at.value.as_str());
+            let whom = if peers.is_empty() {
+                "the other routers' addresses"
+            } else {
+                "the other routers' addresses (the unicast_peers, probably)"
+            };
+            sink.warn(
+                r.span.clone(),
+                r.path.clone(),
+                format!(
+                    "instance {name:?} runs VRRPv3, which has no authentication (RFC 9568 §9), \
+                     and sets no allowed_peers: anyone on the link can send advertisements \
+                     that take the VIPs or make the master step down; list {whom} in \
+                     allowed_peers"
+                ),
+            );
+        }
         if !allowed.is_empty() {
             for (p, peer) in peers.iter().enumerate() {
                 if !allowed.iter().any(|a| a.value == peer.value) {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray},
+    maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap},
 };
 use vip_common::{
     BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
@@ -37,7 +37,7 @@ const SPECS: [Spec; 10] = [
     ),
     spec::<PeerKey, u32>(maps::PEERS, MapType::Hash, MAX_PEERS, MAP_F_NO_PREALLOC),
     spec::<VmacKey, VmacValue>(maps::VMACS, MapType::Hash, MAX_VMACS, MAP_F_NO_PREALLOC),
-    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruHash, MAX_CONFLICTS, 0),
+    spec::<VipKey, Conflict>(maps::CONFLICTS, MapType::LruPerCpuHash, MAX_CONFLICTS, 0),
     spec::<u32, Counters>(maps::STATS, MapType::PerCpuArray, 1, 0),
     spec::<u32, Release>(maps::RELEASES, MapType::Array, MAX_GROUPS, 0),
     spec::<BfdPeerKey, BfdPeer>(
@@ -107,7 +107,7 @@ pub struct Maps {
     policy: HashMap<MapData, PolicyKey, Policy>,
     peers: HashMap<MapData, PeerKey, u32>,
     vmacs: HashMap<MapData, VmacKey, VmacValue>,
-    conflicts: HashMap<MapData, VipKey, Conflict>,
+    conflicts: PerCpuHashMap<MapData, VipKey, Conflict>,
     stats: PerCpuArray<MapData, Counters>,
     releases: Array<MapData, Release>,
     bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
@@ -371,9 +371,16 @@ impl Maps {
             .map_err(map_err("listing BFD neighbours"))
     }
 
+    /// Every recorded conflict, its per-CPU copies merged (`Conflict::merge`).
     pub fn conflicts(&self) -> Result<Vec<(VipKey, Conflict)>> {
         self.conflicts
             .iter()
+            .map(|entry| {
+                entry.map(|(key, copies)| {
+                    let merged = copies.iter().fold(Conflict::default(), |a, c| a.merge(*c));
+                    (key, merged)
+                })
+            })
             .collect::<Result<_, _>>()
             .map_err(map_err("listing conflicts"))
     }

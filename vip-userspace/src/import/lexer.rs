@@ -18,12 +18,19 @@
 //!
 //! Multi-line parameter definitions and `~SEQ` / `~LST` blocks are refused with their
 //! place: expand them by hand before importing.
+//!
+//! Everything is bounded, whatever the input: only regular files of at most
+//! [`file::MAX_FILE_BYTES`] are read, at most [`MAX_FILES`] reads and [`MAX_TOTAL_BYTES`]
+//! in all (an include repeated in a diamond would otherwise multiply); substitution stops
+//! at [`MAX_SUBSTITUTIONS`] replacements or a line of [`MAX_LINE_BYTES`]; include patterns
+//! are bounded in `glob`. Each limit is an error at its line.
 
+use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use super::glob;
 use super::report::{Loc, Log};
+use super::{file, glob};
 
 /// One word of a line, quotes removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +63,19 @@ pub(crate) struct Source {
     pub(crate) files: Vec<Arc<str>>,
 }
 
-/// More substitutions than this on one line is taken for a definition that refers to
-/// itself.
-const MAX_SUBSTITUTIONS: usize = 64;
+/// More rounds of substitution than this on one line is taken for a definition that
+/// refers to itself.
+const MAX_ROUNDS: usize = 64;
+/// Parameters replaced on one line, all rounds together.
+pub(crate) const MAX_SUBSTITUTIONS: usize = 1_024;
+/// The longest a line may grow by substitution (`$A=$B$B`, `$B=$C$C`, ... doubles it at
+/// each step).
+pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Files read, the main file and every include together (the same file included twice
+/// counts twice).
+pub(crate) const MAX_FILES: usize = 1_024;
+/// Bytes read in all.
+pub(crate) const MAX_TOTAL_BYTES: u64 = 16 << 20;
 
 /// Reads `main` and everything it includes. `None` when the main file cannot be read
 /// (the error is in `log`); other problems are in `log` too.
@@ -72,8 +89,8 @@ pub(crate) fn read(main: &Path, config_id: Option<&str>, log: &mut Log) -> Optio
             |n| n.to_string_lossy().into_owned(),
         )
         .into();
-    let text = match std::fs::read(main) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+    let bytes = match file::read_regular(main) {
+        Ok(bytes) => bytes,
         Err(e) => {
             log.errors.push(super::report::ImportError {
                 loc: None,
@@ -82,13 +99,17 @@ pub(crate) fn read(main: &Path, config_id: Option<&str>, log: &mut Log) -> Optio
             return None;
         }
     };
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let mut reader = Reader {
         root,
         config_id,
-        defs: Vec::new(),
+        defs: HashMap::new(),
         stack: Vec::new(),
         items: Vec::new(),
         files: Vec::new(),
+        reads: 1,
+        bytes_read: bytes.len() as u64,
+        stopped: false,
         log,
     };
     let canonical = std::fs::canonicalize(main).unwrap_or(main_abs.clone());
@@ -104,12 +125,17 @@ struct Reader<'a> {
     /// The main file's directory: files below it are named relative to it.
     root: PathBuf,
     config_id: Option<&'a str>,
-    /// Parameter definitions, latest last.
-    defs: Vec<(String, String)>,
+    /// Parameter definitions (a later one replaces an earlier one of the same name).
+    defs: HashMap<String, String>,
     /// The files being read (canonical path, display name), outermost first.
     stack: Vec<(PathBuf, Arc<str>)>,
     items: Vec<Item>,
     files: Vec<Arc<str>>,
+    /// Files read so far, and their bytes (see [`MAX_FILES`], [`MAX_TOTAL_BYTES`]).
+    reads: usize,
+    bytes_read: u64,
+    /// A limit on reading was reached: nothing more is read (one error says so).
+    stopped: bool,
     log: &'a mut Log,
 }
 
@@ -118,6 +144,9 @@ impl Reader<'_> {
         self.files.push(display.clone());
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for (n, raw) in text.split('\n').enumerate() {
+            if self.stopped {
+                return;
+            }
             let loc = Loc {
                 file: display.clone(),
                 line: n + 1,
@@ -131,7 +160,7 @@ impl Reader<'_> {
             Ok(text) => text,
             Err(message) => return self.log.error(loc, message),
         };
-        let mut substitutions = 0;
+        let (mut rounds, mut replaced) = (0, 0);
         loop {
             if text.is_empty() {
                 return;
@@ -153,8 +182,7 @@ impl Reader<'_> {
                         ),
                     );
                 }
-                self.defs.retain(|(n, _)| *n != name);
-                self.defs.push((name, value));
+                self.defs.insert(name, value);
                 return;
             }
             if text.starts_with("~SEQ") || text.starts_with("~LST") {
@@ -167,16 +195,20 @@ impl Reader<'_> {
                 );
             }
             if text.contains('$') {
-                let replaced = self.substitute(&text, dir);
-                if replaced != text {
-                    substitutions += 1;
-                    if substitutions > MAX_SUBSTITUTIONS {
+                let before = replaced;
+                let out = match self.substitute(&text, dir, &mut replaced) {
+                    Ok(out) => out,
+                    Err(message) => return self.log.error(loc, message),
+                };
+                if replaced != before {
+                    rounds += 1;
+                    if rounds > MAX_ROUNDS {
                         return self.log.error(
                             loc,
                             "parameter substitution does not end (a definition refers to itself)",
                         );
                     }
-                    text = match decomment(&replaced) {
+                    text = match decomment(&out) {
                         Ok(text) => text,
                         Err(message) => return self.log.error(loc, message),
                     };
@@ -203,14 +235,33 @@ impl Reader<'_> {
         (matches != negate).then(|| body[end..].trim_start().to_owned())
     }
 
-    fn substitute(&self, text: &str, dir: &Path) -> String {
-        let lookup = |name: &str| -> Option<String> {
-            if let Some((_, v)) = self.defs.iter().rev().find(|(n, _)| n == name) {
-                return Some(v.clone());
+    /// One round of substitution over `text`; `replaced` counts replacements on this
+    /// line across rounds. An error when it passes [`MAX_SUBSTITUTIONS`] or the line
+    /// [`MAX_LINE_BYTES`].
+    fn substitute(&self, text: &str, dir: &Path, replaced: &mut usize) -> Result<String, String> {
+        let pwd = dir.display().to_string();
+        let lookup = |name: &str| -> Option<&str> {
+            match self.defs.get(name) {
+                Some(v) => Some(v),
+                None => (name == "_PWD").then_some(pwd.as_str()),
             }
-            (name == "_PWD").then(|| dir.display().to_string())
         };
         let mut out = String::with_capacity(text.len());
+        let mut push = |out: &mut String, value: &str| {
+            *replaced += 1;
+            if *replaced > MAX_SUBSTITUTIONS {
+                return Err(format!(
+                    "more than {MAX_SUBSTITUTIONS} parameter substitutions on one line"
+                ));
+            }
+            if out.len() + value.len() > MAX_LINE_BYTES {
+                return Err(format!(
+                    "parameter substitution makes the line longer than {MAX_LINE_BYTES} bytes"
+                ));
+            }
+            out.push_str(value);
+            Ok(())
+        };
         let mut rest = text;
         while let Some(at) = rest.find('$') {
             out.push_str(&rest[..at]);
@@ -219,7 +270,7 @@ impl Reader<'_> {
                 && let Some(close) = braced.find('}')
                 && let Some(value) = lookup(&braced[..close])
             {
-                out.push_str(&value);
+                push(&mut out, value)?;
                 rest = &braced[close + 1..];
                 continue;
             }
@@ -231,7 +282,7 @@ impl Reader<'_> {
                 && followed_by_blank
                 && let Some(value) = lookup(&after[..len])
             {
-                out.push_str(&value);
+                push(&mut out, value)?;
                 rest = &after[len..];
                 continue;
             }
@@ -239,7 +290,12 @@ impl Reader<'_> {
             rest = after;
         }
         out.push_str(rest);
-        out
+        if out.len() > MAX_LINE_BYTES {
+            return Err(format!(
+                "parameter substitution makes the line longer than {MAX_LINE_BYTES} bytes"
+            ));
+        }
+        Ok(out)
     }
 
     fn include(&mut self, check: Option<char>, pattern: &str, loc: &Loc, dir: &Path) {
@@ -271,9 +327,7 @@ impl Reader<'_> {
                 }
                 Ok(files) => files,
                 Err(e) => {
-                    return self
-                        .log
-                        .error(loc, format!("{keyword}: cannot read {pattern}: {e}"));
+                    return self.log.error(loc, format!("{keyword}: {pattern}: {e}"));
                 }
             }
         } else {
@@ -281,7 +335,18 @@ impl Reader<'_> {
         };
         for file in files {
             let shown = self.display(&file);
-            let bytes = match std::fs::read(&file) {
+            if self.reads >= MAX_FILES {
+                self.stopped = true;
+                return self.log.error(
+                    loc,
+                    format!(
+                        "{keyword}: {shown} would be file number {} read, past the limit of \
+                         {MAX_FILES} (is a file included over and over?)",
+                        self.reads + 1
+                    ),
+                );
+            }
+            let bytes = match file::read_regular(&file) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     self.log
@@ -289,6 +354,19 @@ impl Reader<'_> {
                     continue;
                 }
             };
+            self.reads += 1;
+            self.bytes_read += bytes.len() as u64;
+            if self.bytes_read > MAX_TOTAL_BYTES {
+                self.stopped = true;
+                return self.log.error(
+                    loc,
+                    format!(
+                        "{keyword}: reading {shown} takes the import past {} MiB read in all \
+                         (is a file included over and over?)",
+                        MAX_TOTAL_BYTES >> 20
+                    ),
+                );
+            }
             let canonical = std::fs::canonicalize(&file).unwrap_or_else(|_| absolute(&file));
             if self.stack.iter().any(|(p, _)| *p == canonical) {
                 let mut chain: Vec<&str> = self

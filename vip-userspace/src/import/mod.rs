@@ -17,6 +17,7 @@
 
 mod convert;
 mod emit;
+mod file;
 mod glob;
 mod lexer;
 mod parse;
@@ -183,11 +184,14 @@ fn header(files: &[String], reports: &[Report]) -> Vec<String> {
     out
 }
 
-/// `vipd import keepalived FILE [-o OUT]`: writes the vipd file to `output` (or `stdout`),
-/// every error, left-out keyword and note to `stderr`, and returns the exit status.
+/// `vipd import keepalived FILE [-o OUT [--force]]`: writes the vipd file to `output` (a
+/// new file, mode 0600, never through a symbolic link; `replace` allows one that exists)
+/// or `stdout`, every error, left-out keyword and note to `stderr`, and returns the exit
+/// status.
 pub fn run(
     path: &Path,
     output: Option<&Path>,
+    replace: bool,
     options: &Options,
     host: &dyn Host,
     stdout: &mut dyn Write,
@@ -223,13 +227,13 @@ pub(crate) fn deliver(
         return EXIT_ERROR;
     };
     let written = match output {
-        Some(out) => std::fs::write(out, toml).map_err(|e| format!("{}: {e}", out.display())),
+        Some(out) => file::write_new(out, toml, replace).map_err(|e| e.to_string()),
         None => stdout
             .write_all(toml.as_bytes())
-            .map_err(|e| format!("stdout: {e}")),
+            .map_err(|e| format!("cannot write stdout: {e}")),
     };
     if let Err(e) = written {
-        let _ = writeln!(stderr, "error: cannot write {e}");
+        let _ = writeln!(stderr, "error: {e}");
         return EXIT_ERROR;
     }
     let left = outcome.left_out().count();

@@ -16,6 +16,7 @@ fn vipd_import(dir: &TempDir, output: Option<&str>) -> Run {
     let status = run(
         &dir.path("keepalived.conf"),
         out.as_deref(),
+        false,
         &options(),
         &host(),
         &mut stdout,
@@ -122,4 +123,113 @@ fn an_unreadable_main_file_is_an_error() {
         "{}",
         r.stderr
     );
+}
+
+/// `-o` with or without `--force`.
+fn vipd_import_to(dir: &TempDir, output: &str, force: bool) -> Run {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let status = run(
+        &dir.path("keepalived.conf"),
+        Some(&dir.path(output)),
+        force,
+        &options(),
+        &host(),
+        &mut stdout,
+        &mut stderr,
+    );
+    Run {
+        status,
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn the_written_file_is_new_and_readable_by_its_owner_alone() {
+    let dir = TempDir::new("cli-mode");
+    dir.write("keepalived.conf", COMPLETE);
+    let r = vipd_import_to(&dir, "vipd.toml", false);
+    assert_eq!(r.status, EXIT_COMPLETE, "{}", r.stderr);
+    assert_eq!(mode(&dir.path("vipd.toml")), 0o600);
+    must_load(&std::fs::read_to_string(dir.path("vipd.toml")).unwrap());
+}
+
+#[test]
+fn an_existing_output_is_left_alone_unless_forced() {
+    let dir = TempDir::new("cli-exists");
+    dir.write("keepalived.conf", COMPLETE);
+    dir.write("vipd.toml", "precious\n");
+    let r = vipd_import_to(&dir, "vipd.toml", false);
+    assert_eq!(r.status, EXIT_ERROR);
+    assert_eq!(
+        r.stderr.lines().last().unwrap(),
+        format!(
+            "error: {} already exists; nothing written (choose another path, or add --force to \
+             replace it)",
+            dir.path("vipd.toml").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path("vipd.toml")).unwrap(),
+        "precious\n"
+    );
+    // --force replaces it with a new file of the import's mode.
+    std::fs::set_permissions(
+        dir.path("vipd.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let r = vipd_import_to(&dir, "vipd.toml", true);
+    assert_eq!(r.status, EXIT_COMPLETE, "{}", r.stderr);
+    must_load(&std::fs::read_to_string(dir.path("vipd.toml")).unwrap());
+    assert_eq!(mode(&dir.path("vipd.toml")), 0o600);
+    let names: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+}
+
+#[test]
+fn a_symbolic_link_at_the_output_is_never_written_through() {
+    let dir = TempDir::new("cli-symlink");
+    dir.write("keepalived.conf", COMPLETE);
+    dir.write("victim", "precious\n");
+    std::os::unix::fs::symlink(dir.path("victim"), dir.path("vipd.toml")).unwrap();
+    std::os::unix::fs::symlink(dir.path("nowhere"), dir.path("dangling.toml")).unwrap();
+    for out in ["vipd.toml", "dangling.toml"] {
+        let r = vipd_import_to(&dir, out, false);
+        assert_eq!(r.status, EXIT_ERROR, "{out}");
+        assert!(
+            r.stderr.ends_with(&format!(
+                "error: {} is a symbolic link; nothing written (the import never writes \
+                 through one: remove it, or add --force to replace the link itself)\n",
+                dir.path(out).display()
+            )),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(
+        !dir.path("nowhere").exists(),
+        "nothing created at the link's target"
+    );
+    // --force replaces the link itself; its target is untouched.
+    let r = vipd_import_to(&dir, "vipd.toml", true);
+    assert_eq!(r.status, EXIT_COMPLETE, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path("victim")).unwrap(),
+        "precious\n"
+    );
+    let meta = std::fs::symlink_metadata(dir.path("vipd.toml")).unwrap();
+    assert!(meta.file_type().is_file() && mode(&dir.path("vipd.toml")) == 0o600);
 }

@@ -6,6 +6,7 @@
 //! `VIPD_BLESS=1 cargo test -p vip-userspace --lib import` rewrites the expected files;
 //! review the diff before committing it.
 
+mod bounds;
 mod cases;
 mod cli;
 mod coverage;
