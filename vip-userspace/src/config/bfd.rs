@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::command::parse_command;
 use super::locate::Sink;
-use super::model::BfdSettings;
 use super::read::{Node, parse_str};
 use super::track::sub_table;
 use super::values::parse_peer;
+use crate::vrrp::instance::BfdSettings;
 
 pub(crate) const BFD_KEYS: &[&str] = &[
     "peers",
@@ -39,7 +39,7 @@ pub(crate) fn bfd(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<
         let notify = t
             .value("notify", s, parse_command)
             .valid()
-            .map(|at| at.value.clone());
+            .map(|at| at.value.argv().to_vec());
         Some(BfdSettings {
             peers: peers
                 .valid()

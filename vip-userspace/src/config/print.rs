@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::duration;
 use super::model::{
-    Broadcast, Command, Config, Family, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
+    Broadcast, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
     RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript,
     Vip, VirtualRoute, VirtualRule,
 };
+use crate::vrrp::Family;
 
 /// A TOML basic string. Written by hand rather than through `toml`'s printer so the output
 /// is always one line, which keeps inline tables valid and the listing greppable.
@@ -63,7 +64,12 @@ fn inline(fields: &[(&str, String)]) -> String {
 }
 
 fn command(c: &Command) -> String {
-    match c.argv() {
+    argv(c.argv())
+}
+
+/// A program alone as a string, with arguments as a list.
+fn argv(argv: &[String]) -> String {
+    match argv {
         [program] => quote(program),
         argv => list(argv, |a| quote(a)),
     }
@@ -242,7 +248,7 @@ fn instance(out: &mut String, i: &Instance) {
             ("control_interval", dur(b.control_interval)),
         ];
         if let Some(c) = &b.notify {
-            fields.push(("notify", command(c)));
+            fields.push(("notify", argv(c)));
         }
         line("bfd", inline(&fields));
     }

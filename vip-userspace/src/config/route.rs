@@ -10,11 +10,12 @@ use ipnet::IpNet;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    Family, Fwmark, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType,
+    Fwmark, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType,
     RuleAction, TABLE_LOCAL, TABLE_MAIN, VirtualRoute, VirtualRule,
 };
 use super::read::{At, Field, Node, Table, as_int};
 use super::values::{parse_interface, parse_prefix, parse_unicast_addr};
+use crate::vrrp::Family;
 
 pub(crate) const ROUTE_KEYS: &[&str] = &[
     "to", "via", "dev", "src", "table", "metric", "protocol", "type", "scope", "onlink",

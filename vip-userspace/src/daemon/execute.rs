@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use tracing::{debug, info, warn};
 use vip_common::GroupState;
 
-use super::{Daemon, clock};
+use super::{Daemon, addresses::Wish, clock};
 use crate::{
     control::notify::{self, Scope},
     vrrp::{
@@ -100,8 +100,13 @@ impl Daemon {
                     .announce(&m.cfg, vip, &self.announcer);
                 None
             }
-            Output::Install { member, present } => {
-                gio.members.get(member)?.installer.set(present);
+            Output::Install {
+                member,
+                present,
+                addresses,
+            } => {
+                let wish = Wish { present, addresses };
+                gio.members.get(member)?.installer.set(wish);
                 None
             }
             Output::Transition {
@@ -120,8 +125,8 @@ impl Daemon {
                     %from,
                     "transition"
                 );
-                let hooks =
-                    notify::hooks(&m.cfg.notify, Scope::Instance, &m.cfg.name, to, priority);
+                let notify = &gio.configs.get(member)?.notify;
+                let hooks = notify::hooks(notify, Scope::Instance, &m.cfg.name, to, priority);
                 self.notifier.queue(&m.cfg.name, hooks);
                 None
             }
@@ -136,7 +141,7 @@ impl Daemon {
                     // powers of two.
                     let n = m.counters.rejected(reason);
                     if n.is_power_of_two() {
-                        warn!(instance = %m.cfg.name, %src, count = n, configured = m.cfg.version.number(), "advertisement of the other VRRP version for this VRID (check both ends' `version`)");
+                        warn!(instance = %m.cfg.name, %src, count = n, configured = m.cfg.identity.version.number(), "advertisement of the other VRRP version for this VRID (check both ends' `version`)");
                     }
                 } else {
                     debug!(instance = %m.cfg.name, %src, %reason, "advertisement refused");

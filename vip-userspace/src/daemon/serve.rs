@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 use vip_common::Counters;
 
-use super::{clock, entries::key_addr, worker::Worker};
+use super::{clock, entries::key_addr};
 use crate::{
     control::{
         self,
@@ -28,6 +28,7 @@ use crate::{
     },
     dataplane::Maps,
     net::link::fmt_mac,
+    worker::Worker,
 };
 
 #[allow(clippy::too_many_arguments)]
