@@ -139,28 +139,13 @@ fn same_family(
     }
 }
 
-/// Runs `read` on an inline table; `None` if it or anything in it was wrong.
-fn element<T>(
-    node: &Node<'_>,
-    path: String,
-    keys: &[&str],
-    sink: &mut Sink<'_>,
-    read: impl FnOnce(&Table<'_, '_>, &mut Sink<'_>) -> Option<T>,
-) -> Option<T> {
-    let before = sink.len();
-    let table = Table::of(node, path, sink)?;
-    table.reject_unknown(keys, sink);
-    let value = read(&table, sink);
-    if sink.len() == before { value } else { None }
-}
-
 pub(crate) fn route(
     node: &Node<'_>,
     path: String,
     host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<RawRoute> {
-    element(node, path, ROUTE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, ROUTE_KEYS, sink, |t, s| {
         t.require("to", s);
         let to = t.parsed("to", s, |text| {
             if text == "default" {
@@ -328,7 +313,7 @@ pub(crate) fn rule(
     host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<RawRule> {
-    element(node, path, RULE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, RULE_KEYS, sink, |t, s| {
         let from = t.parsed("from", s, parse_prefix);
         let to = t.parsed("to", s, parse_prefix);
         let iif = t.parsed("iif", s, |d| {
