@@ -35,7 +35,7 @@ mod error;
 mod host;
 mod locate;
 mod model;
-mod print;
+pub(crate) mod print;
 mod read;
 mod route;
 mod schema;

@@ -7,7 +7,6 @@
 //! - `parse`: those into a tree of keywords and blocks (brace errors),
 //! - `convert`: the tree into vipd tables, keyword by keyword, with keepalived's own
 //!   after-reading rules applied (`convert/`), every difference reported,
-//! - `emit`: the tables as TOML text with comments.
 //!
 //! Outcome: a hard error (unreadable or missing file, include loop, unbalanced braces, a
 //! value of the wrong shape) writes nothing and exits 2; otherwise the file is written and
@@ -16,7 +15,6 @@
 //! the README's "Coming from keepalived" section lists what is not carried over.
 
 mod convert;
-mod emit;
 mod glob;
 mod lexer;
 mod parse;
@@ -139,7 +137,7 @@ pub fn keepalived(path: &Path, options: &Options, host: &dyn Host) -> Outcome {
     let toml = log
         .errors
         .is_empty()
-        .then(|| emit::render(&header(&files, &log.reports), &converted.tables));
+        .then(|| crate::config::print::render(&header(&files, &log.reports), &converted.tables));
     Outcome {
         toml,
         errors: log.errors,

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::Ctx;
 use super::values::valid_ifname;
-use crate::import::emit::Value;
+use crate::config::print::Value;
 use crate::import::parse::Node;
 use crate::import::report::Loc;
 

@@ -22,10 +22,10 @@ pub(crate) mod values;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::emit::{Table, Value};
 use super::parse::Node;
 use super::report::{Loc, Log};
 use crate::config::Host;
+use crate::config::print::{Table, Value};
 
 pub(crate) use global::Globals;
 use instance::Instance;
@@ -358,14 +358,11 @@ fn interface_tables(defs: &Defs) -> Vec<Table> {
     defs.link_delays
         .iter()
         .map(|(name, down, up, loc)| {
-            let mut t = Table::new(format!(
-                "[interfaces.{}]",
-                super::emit::bare_or_quoted(name)
-            ));
+            let mut t = Table::named("interfaces", name);
             t.comments
                 .push(format!("from {loc} interface_up_down_delays {name}"));
-            t.key("up_delay", Value::str(values::duration(*up)));
-            t.key("down_delay", Value::str(values::duration(*down)));
+            t.key("up_delay", Value::duration(*up));
+            t.key("down_delay", Value::duration(*down));
             t
         })
         .collect()

@@ -1,5 +1,5 @@
-//! Reading keepalived's values (integers, decimal seconds, booleans, names) and writing
-//! vipd's (durations, names).
+//! Reading keepalived's values (integers, decimal seconds, booleans, names) and making
+//! vipd names of them (durations are written by `config/print.rs`).
 
 use std::time::Duration;
 
@@ -26,17 +26,6 @@ pub(crate) fn seconds(text: &str) -> Option<Duration> {
         micros += u64::from(d.to_digit(10)?) * 10u64.pow(5 - i as u32);
     }
     Some(Duration::from_secs(secs) + Duration::from_micros(micros))
-}
-
-/// A duration the way vipd's file takes it, in one unit where that is exact.
-pub(crate) fn duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}us", d.as_micros())
-    }
 }
 
 /// A decimal integer in `range`.
@@ -108,16 +97,6 @@ mod tests {
         assert_eq!(seconds("abc"), None);
         assert_eq!(seconds("-1"), None);
         assert_eq!(seconds(""), None);
-    }
-
-    #[test]
-    fn durations_print_in_one_unit() {
-        assert_eq!(duration(Duration::from_secs(3)), "3s");
-        assert_eq!(duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(duration(Duration::from_micros(1_500)), "1500us");
-        for text in ["3s", "250ms", "1500us"] {
-            assert!(humantime::parse_duration(text).is_ok());
-        }
     }
 
     #[test]

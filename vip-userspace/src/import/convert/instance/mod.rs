@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::addr::{self, Vip};
 use super::global::{count, flag, timer};
 use super::track::{self, TrackIf, TrackRef};
-use super::values::{duration, int_in, sanitize_name, valid_ifname, valid_name};
+use super::values::{int_in, sanitize_name, valid_ifname, valid_name};
 use super::{Ctx, Defs, Globals, keywords};
-use crate::import::emit::{Table, Value};
+use crate::config::print::{Table, Value, duration, quote};
 use crate::import::parse::Node;
 use crate::import::report::Loc;
 
@@ -620,13 +620,13 @@ impl Instance {
             t.key("version", Value::Int(i64::from(version)));
         }
         if let Some(d) = advert {
-            t.key("advert_interval", Value::str(duration(d)));
+            t.key("advert_interval", Value::duration(d));
         }
         if !preempt {
             t.key("preempt", Value::Bool(false));
         }
         if let Some(d) = preempt_delay {
-            t.key("preempt_delay", Value::str(duration(d)));
+            t.key("preempt_delay", Value::duration(d));
         }
         if let Some(a) = accept {
             t.key("accept", Value::Bool(a));
@@ -666,10 +666,7 @@ impl Instance {
             if check_src {
                 t.key("allowed_peers", Value::strs(&peers));
             } else {
-                let list: Vec<String> = peers
-                    .iter()
-                    .map(|p| crate::import::emit::quote(p))
-                    .collect();
+                let list: Vec<String> = peers.iter().map(|p| quote(p)).collect();
                 t.comment(
                     "keepalived admitted adverts from any source; to drop all but these peers' in XDP:",
                 );
@@ -893,10 +890,7 @@ pub(crate) fn join_sync_groups(
             continue;
         }
         if !group.notify.is_empty() {
-            let mut t = Table::new(format!(
-                "[sync_groups.{}]",
-                crate::import::emit::bare_or_quoted(&name)
-            ));
+            let mut t = Table::named("sync_groups", &name);
             t.comments
                 .push(format!("from {gloc} vrrp_sync_group {}", group.name));
             for key in [
