@@ -34,6 +34,8 @@ use serde_json::json;
 use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
 use vipd::{dataplane::Dataplane, objects};
 
+use crate::objects as bench_objects;
+
 use super::{
     Goal, Options, Section,
     stats::{Summary, cell_opt, json_opt, paired_ratio},
@@ -155,12 +157,12 @@ pub fn run(opts: &Options) -> Result<Section> {
     let (gen_ifindex, dut_ifindex) = (gen_ifindex?, dut_ifindex?);
 
     // The generator and its sink share one object (and so the template and count maps).
-    let mut gen_obj = Ebpf::load(objects::bench::GENERATOR).context("load the generator")?;
+    let mut gen_obj = Ebpf::load(bench_objects::GENERATOR).context("load the generator")?;
     let request = template();
     {
         let mut t: Array<_, [u8; 64]> = Array::try_from(
             gen_obj
-                .map_mut(objects::bench::TEMPLATE_MAP)
+                .map_mut(bench_objects::TEMPLATE_MAP)
                 .context("template map")?,
         )?;
         let mut bytes = [0u8; 64];
@@ -168,13 +170,13 @@ pub fn run(opts: &Options) -> Result<Section> {
         t.set(0, bytes, 0)?;
     }
     for name in [
-        objects::bench::GENERATOR_PROGRAM,
-        objects::bench::SINK_PROGRAM,
+        bench_objects::GENERATOR_PROGRAM,
+        bench_objects::SINK_PROGRAM,
     ] {
         xdp(&mut gen_obj, name)?.load()?;
     }
     netns::in_netns(ns, || -> Result<()> {
-        xdp(&mut gen_obj, objects::bench::SINK_PROGRAM)?
+        xdp(&mut gen_obj, bench_objects::SINK_PROGRAM)?
             .attach(GEN_IF, XdpMode::Driver)
             .context("attach the sink to gen0")?;
         Ok(())
@@ -201,16 +203,16 @@ pub fn run(opts: &Options) -> Result<Section> {
     ];
     let mut bare = EbpfLoader::new()
         .override_global(
-            objects::bench::BARE_VIP,
+            bench_objects::BARE_VIP,
             &u32::from_ne_bytes(VIP.octets()),
             true,
         )
-        .override_global(objects::bench::BARE_MAC, &mac_words, true)
-        .load(objects::bench::BARE)
+        .override_global(bench_objects::BARE_MAC, &mac_words, true)
+        .load(bench_objects::BARE)
         .context("load the bare responder")?;
-    xdp(&mut bare, objects::bench::BARE_PROGRAM)?.load()?;
-    let mut swap = Ebpf::load(objects::bench::MAC_SWAP)?;
-    xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?.load()?;
+    xdp(&mut bare, bench_objects::BARE_PROGRAM)?.load()?;
+    let mut swap = Ebpf::load(bench_objects::MAC_SWAP)?;
+    xdp(&mut swap, bench_objects::MAC_SWAP_PROGRAM)?.load()?;
 
     let mut runs = Vec::new();
     let mut prog_ns: Vec<(Variant, f64)> = Vec::new();
@@ -219,9 +221,9 @@ pub fn run(opts: &Options) -> Result<Section> {
             let variant = VARIANTS[(k + repeat) % VARIANTS.len()];
             let prog: &mut Xdp = match variant {
                 Variant::Responder => dp.responder()?,
-                Variant::Bare => xdp(&mut bare, objects::bench::BARE_PROGRAM)?,
+                Variant::Bare => xdp(&mut bare, bench_objects::BARE_PROGRAM)?,
                 Variant::Kernel => xdp(&mut pass, vip_common::programs::PASS)?,
-                Variant::Ceiling => xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?,
+                Variant::Ceiling => xdp(&mut swap, bench_objects::MAC_SWAP_PROGRAM)?,
             };
             if variant == Variant::Kernel {
                 netns::ip(ns, &["addr", "add", &format!("{VIP}/24"), "dev", DUT_IF])?;
@@ -292,7 +294,7 @@ fn measure(
     variant: Variant,
 ) -> Result<(f64, u64, u64)> {
     let prog: &Xdp = gen_obj
-        .program(objects::bench::GENERATOR_PROGRAM)
+        .program(bench_objects::GENERATOR_PROGRAM)
         .context("generator program")?
         .try_into()?;
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
@@ -330,7 +332,7 @@ fn measure(
         let d = |i: usize| after[i] - before[i];
         let answers = match variant {
             Variant::Responder | Variant::Bare | Variant::Kernel => {
-                d(objects::bench::SINK_ARP_REPLY)
+                d(bench_objects::SINK_ARP_REPLY)
             }
             Variant::Ceiling => (0..3).map(d).sum(),
         };
@@ -344,7 +346,7 @@ fn measure(
 /// Sink counters summed over CPUs.
 fn sink(gen_obj: &Ebpf) -> Result<[u64; 4]> {
     let m: PerCpuArray<_, [u64; 4]> =
-        PerCpuArray::try_from(gen_obj.map(objects::bench::SINK_MAP).context("sink map")?)?;
+        PerCpuArray::try_from(gen_obj.map(bench_objects::SINK_MAP).context("sink map")?)?;
     let mut total = [0u64; 4];
     for cpu in m.get(&0, 0)?.iter() {
         for (t, v) in total.iter_mut().zip(cpu) {
@@ -357,7 +359,7 @@ fn sink(gen_obj: &Ebpf) -> Result<[u64; 4]> {
 /// The ARP request the generator sends, padded to 60 bytes as on the wire.
 fn template() -> Vec<u8> {
     let mut f = frames::arp_request(GEN_MAC, ASKER.octets(), VIP.octets());
-    f.resize(objects::bench::FRAME_LEN, 0);
+    f.resize(bench_objects::FRAME_LEN, 0);
     f
 }
 
@@ -501,7 +503,7 @@ fn section(
     let json = json!({
         "duration_s": duration.as_secs_f64(),
         "repeats": repeats,
-        "frame_bytes": objects::bench::FRAME_LEN,
+        "frame_bytes": bench_objects::FRAME_LEN,
         "answers_per_s": {
             "responder": json_opt(Summary::of(&resp)),
             "bare": json_opt(Summary::of(&bare)),
