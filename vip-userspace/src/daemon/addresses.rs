@@ -19,9 +19,10 @@ use tokio::{
 };
 use tracing::{debug, warn};
 
-use super::{clock, entries::Devices};
+use super::clock;
 use crate::{
     config::{Instance, Vip},
+    dataplane::entries::Devices,
     net::{
         Netlink, PacketSender, frames,
         routes::{Route, Rule},

@@ -9,6 +9,7 @@ use vip_common::GroupState;
 use super::{Daemon, addresses::Wish, clock};
 use crate::{
     control::notify::{self, Scope},
+    dataplane::entries,
     vrrp::{
         Time,
         admission::Rejection,
@@ -50,7 +51,7 @@ impl Daemon {
                 // One truth about ownership: if the program released the slot since we
                 // last looked, the write above may have taken it back. The core hears of
                 // the release and leaves master through the state machine.
-                let released = super::entries::read_release(&self.maps, gio.slot)?;
+                let released = entries::read_release(&self.maps, gio.slot)?;
                 if released.count == gio.releases_seen {
                     return None;
                 }
@@ -73,7 +74,7 @@ impl Daemon {
                 }
                 // Whatever the program released before now is settled: the next
                 // mastership compares its renewals against this count, not an old one.
-                if let Some(r) = super::entries::read_release(&self.maps, gio.slot) {
+                if let Some(r) = entries::read_release(&self.maps, gio.slot) {
                     gio.releases_seen = r.count;
                 }
                 None

@@ -9,10 +9,10 @@ use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
 use super::{
     addresses::{ANNOUNCE_INLINE, Announcement, Installer, send_one},
-    entries::{Devices, answered_on},
     iface::Iface,
 };
 use crate::{
+    dataplane::entries::{Devices, answered_on},
     net::{PacketSender, frames},
     vrrp::{Family, group::advert_for, instance::Instance},
 };

@@ -10,7 +10,6 @@
 mod addresses;
 mod bfd;
 mod clock;
-mod entries;
 mod execute;
 mod iface;
 mod io;
@@ -45,7 +44,7 @@ use self::{
 use crate::{
     config::{Config, LocalHost},
     control::{notify::Notifier, socket::StatusRequest},
-    dataplane::{Dataplane, Maps, ModePreference},
+    dataplane::{Dataplane, Maps, ModePreference, entries},
     exec::RunAs,
     net::{LinkEvent, Netlink},
     track::{Report, TrackItem},

@@ -17,14 +17,13 @@ use anyhow::{Context as _, Result, anyhow};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::{
-    addresses::Installation,
-    clock,
-    entries::{self, Devices, answered_on},
-};
+use super::{addresses::Installation, clock};
 use crate::{
     config::{Config, Instance, LocalHost},
-    dataplane::{Dataplane, ModePreference},
+    dataplane::{
+        Dataplane, ModePreference,
+        entries::{self, Devices, answered_on},
+    },
     net::{LinkState, Netlink},
     track,
     vrrp::{

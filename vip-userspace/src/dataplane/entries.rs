@@ -1,7 +1,9 @@
 //! The data plane's configuration-time entries for an instance: its VIPs (pointing at the
-//! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC.
-//! Written when a group is prepared, pruned once no running group uses them: never on
-//! the failover path, where only the slot changes.
+//! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC, all
+//! from the core's view of the instance (`vrrp::instance::Instance`), so the program
+//! admits exactly what `vrrp::admission` admits (`tests/tests/program/admission.rs`
+//! holds the two side by side). Written when the daemon prepares a group, pruned once no
+//! running group uses them: never on the failover path, where only the slot changes.
 
 use std::{
     collections::{BTreeMap, HashSet},
