@@ -44,8 +44,7 @@ fn matches(pattern: &str, name: &str) -> bool {
         None => pattern == name,
         Some((head, tail)) => {
             name.starts_with(head)
-                && (0..=name.len() - head.len())
-                    .any(|i| matches(tail, &name[head.len() + i..]))
+                && (0..=name.len() - head.len()).any(|i| matches(tail, &name[head.len() + i..]))
         }
     }
 }
@@ -129,6 +128,9 @@ fn the_path_check_can_fail() {
     let root = root();
     assert!(exists(&root, "tests/tests/lab_*.rs"));
     assert!(!exists(&root, "tests/tests/lab_nothing_*.rs"));
-    assert!(!exists(&root.join("vip-userspace/src"), "vrrp/no_such_module.rs"));
+    assert!(!exists(
+        &root.join("vip-userspace/src"),
+        "vrrp/no_such_module.rs"
+    ));
     assert!(matches("lab_*.rs", "lab_core.rs") && !matches("lab_*.rs", "guide.rs"));
 }
