@@ -12,12 +12,14 @@
 //! a priority derived from `state MASTER`, `nopreempt` cleared for an initial MASTER or an
 //! address owner, accept mode off under `vrrp_strict`, weights dropped in sync groups.
 
-mod addr;
 mod global;
 mod instance;
 pub(crate) mod keywords;
+mod options;
+mod routing;
 mod track;
 pub(crate) mod values;
+mod vip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
