@@ -11,7 +11,8 @@
 //!   timer) that produced it;
 //! - lines starting with `#` are comments.
 //!
-//! A mismatch fails with both streams side by side. `VIPD_BLESS=1 cargo test replay`
+//! A mismatch fails with both streams side by side. `VIPD_BLESS=1 cargo test -p
+//! vip-userspace conformance` (the node's) or `... bfd_conformance` (the session's)
 //! rewrites the outputs from what the code does now, for review in the diff.
 //!
 //! When a lab test finds a bug, the events it led to become a scenario.
