@@ -24,6 +24,22 @@ pub(crate) struct Keyword<F> {
     pub(crate) does: Does<F>,
 }
 
+/// A table entry for keywords vipd has no equivalent for, with why.
+pub(crate) const fn left_out<F>(names: &'static [&'static str], why: &'static str) -> Keyword<F> {
+    Keyword {
+        names,
+        does: Does::LeftOut(why),
+    }
+}
+
+/// A table entry for keywords reported with a note.
+pub(crate) const fn note<F>(names: &'static [&'static str], text: &'static str) -> Keyword<F> {
+    Keyword {
+        names,
+        does: Does::Note(text),
+    }
+}
+
 /// The entry for `keyword` in `table`.
 pub(crate) fn find<'t, F>(table: &'t [Keyword<F>], keyword: &str) -> Option<&'t Does<F>> {
     table
@@ -114,6 +130,11 @@ pub(crate) type OptionFn<L> = fn(&mut L, &str, &mut Words<'_>, &mut Ctx<'_>) -> 
 pub(crate) struct Opt<L> {
     pub(crate) names: &'static [&'static str],
     pub(crate) read: OptionFn<L>,
+}
+
+/// A table entry: option `names` read by `read`.
+pub(crate) const fn opt<L>(names: &'static [&'static str], read: OptionFn<L>) -> Opt<L> {
+    Opt { names, read }
 }
 
 /// Walks `words` through `table`; `None` when the line is dropped.

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::Ctx;
-use super::options::{Opt, OptionLine, Words, read_options, value};
+use super::options::{Opt, OptionLine, Words, opt, read_options, value};
 use super::values::{c_number, prefix, valid_ifname};
 use crate::config::print::Value;
 use crate::import::parse::Node;
@@ -218,179 +218,122 @@ impl RouteLine {
 
 /// The options of a route line; any other word is its destination.
 const ROUTE_OPTIONS: &[Opt<RouteLine>] = &[
-    Opt {
-        names: &["inet", "inet6"],
-        read: |r, o, _, ctx| r.set_family(o == "inet6", ctx),
-    },
-    Opt {
-        names: &["src"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            r.address("src", v, ctx)
-        },
-    },
-    Opt {
-        names: &["via", "gw"],
-        read: |r, o, w, ctx| {
-            let mut v = value(r, o, w, ctx)?;
-            if matches!(v, "inet" | "inet6") {
-                v = value(r, v, w, ctx)?;
-            }
-            r.address("via", v, ctx)?;
-            r.via = true;
-            Some(())
-        },
-    },
-    Opt {
-        names: &["dev", "oif"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            if !valid_ifname(v) {
-                return r.error(ctx, format!("dev {v:?} is not an interface name"));
-            }
-            r.pairs.push(("dev".into(), Value::str(v)));
-            r.dev = true;
-            Some(())
-        },
-    },
-    Opt {
-        names: &["table"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let Some(t) = table(v) else {
-                return r.error(
+    opt(&["inet", "inet6"], |r, o, _, ctx| {
+        r.set_family(o == "inet6", ctx)
+    }),
+    opt(&["src"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        r.address("src", v, ctx)
+    }),
+    opt(&["via", "gw"], |r, o, w, ctx| {
+        let mut v = value(r, o, w, ctx)?;
+        if matches!(v, "inet" | "inet6") {
+            v = value(r, v, w, ctx)?;
+        }
+        r.address("via", v, ctx)?;
+        r.via = true;
+        Some(())
+    }),
+    opt(&["dev", "oif"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        if !valid_ifname(v) {
+            return r.error(ctx, format!("dev {v:?} is not an interface name"));
+        }
+        r.pairs.push(("dev".into(), Value::str(v)));
+        r.dev = true;
+        Some(())
+    }),
+    opt(&["table"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let Some(t) = table(v) else {
+            return r.error(
+                ctx,
+                format!("table {v:?}: write its number (vipd takes main, local or 1..=4294967295)"),
+            );
+        };
+        r.pairs.push(("table".into(), t));
+        Some(())
+    }),
+    opt(&["protocol"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let Some(p) = protocol(v) else {
+            return r.error(ctx, format!("protocol {v:?}: write its number"));
+        };
+        r.protocol_value = Some(p);
+        Some(())
+    }),
+    opt(&["scope"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let scope = match v {
+            "global" | "universe" | "0" => "global",
+            "link" | "253" => "link",
+            "host" | "254" => "host",
+            other => {
+                r.drop_option(
                     ctx,
-                    format!(
-                        "table {v:?}: write its number (vipd takes main, local or 1..=4294967295)"
-                    ),
+                    format!("scope {other}: vipd takes global, link or host; the kernel chooses"),
                 );
-            };
-            r.pairs.push(("table".into(), t));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["protocol"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let Some(p) = protocol(v) else {
-                return r.error(ctx, format!("protocol {v:?}: write its number"));
-            };
-            r.protocol_value = Some(p);
-            Some(())
-        },
-    },
-    Opt {
-        names: &["scope"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let scope = match v {
-                "global" | "universe" | "0" => "global",
-                "link" | "253" => "link",
-                "host" | "254" => "host",
-                other => {
-                    r.drop_option(
-                        ctx,
-                        format!(
-                            "scope {other}: vipd takes global, link or host; the kernel chooses"
-                        ),
-                    );
-                    return Some(());
-                }
-            };
-            r.pairs.push(("scope".into(), Value::str(scope)));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["metric", "priority", "preference"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let Ok(m) = v.parse::<u32>() else {
-                return r.error(ctx, format!("{o} {v:?} is not a number"));
-            };
-            r.pairs.push(("metric".into(), Value::Int(i64::from(m))));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["onlink"],
-        read: |r, _, _, _| {
-            r.onlink = true;
-            Some(())
-        },
-    },
-    Opt {
-        names: &["no_track"],
-        read: |r, _, _, _| {
-            r.no_track = true;
-            Some(())
-        },
-    },
-    Opt {
-        names: &["add", "prepend", "append"],
-        read: |r, o, _, ctx| {
-            r.drop_option(ctx, format!("{o}: vipd adds the route its own way"));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["from"],
-        read: |r, _, _, ctx| {
-            r.leave(ctx, "from", "vipd adds no source-specific routes");
-            None
-        },
-    },
-    Opt {
-        names: &["tos", "dsfield"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, "vipd adds no TOS routes");
-            None
-        },
-    },
-    Opt {
-        names: &["nexthop", "or"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, "vipd adds no multipath routes");
-            None
-        },
-    },
-    Opt {
-        names: &["encap"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, "vipd adds no encapsulating routes");
-            None
-        },
-    },
-    Opt {
-        names: &["vrf"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, "no vipd equivalent; give the VRF's table number");
-            None
-        },
-    },
-    Opt {
-        names: &["as"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, "no vipd equivalent");
-            None
-        },
-    },
-    Opt {
-        names: &["track_group"],
-        read: |r, _, _, ctx| r.error(ctx, "track_group is for static routes only".into()),
-    },
-    Opt {
-        names: ROUTE_TUNING,
-        read: |r, o, w, ctx| {
-            if w.peek() == Some("lock") {
-                w.take();
+                return Some(());
             }
-            let value = w.take().unwrap_or("");
-            r.drop_option(ctx, format!("{o} {value}: no vipd equivalent"));
-            Some(())
-        },
-    },
+        };
+        r.pairs.push(("scope".into(), Value::str(scope)));
+        Some(())
+    }),
+    opt(&["metric", "priority", "preference"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let Ok(m) = v.parse::<u32>() else {
+            return r.error(ctx, format!("{o} {v:?} is not a number"));
+        };
+        r.pairs.push(("metric".into(), Value::Int(i64::from(m))));
+        Some(())
+    }),
+    opt(&["onlink"], |r, _, _, _| {
+        r.onlink = true;
+        Some(())
+    }),
+    opt(&["no_track"], |r, _, _, _| {
+        r.no_track = true;
+        Some(())
+    }),
+    opt(&["add", "prepend", "append"], |r, o, _, ctx| {
+        r.drop_option(ctx, format!("{o}: vipd adds the route its own way"));
+        Some(())
+    }),
+    opt(&["from"], |r, _, _, ctx| {
+        r.leave(ctx, "from", "vipd adds no source-specific routes");
+        None
+    }),
+    opt(&["tos", "dsfield"], |r, o, _, ctx| {
+        r.leave(ctx, o, "vipd adds no TOS routes");
+        None
+    }),
+    opt(&["nexthop", "or"], |r, o, _, ctx| {
+        r.leave(ctx, o, "vipd adds no multipath routes");
+        None
+    }),
+    opt(&["encap"], |r, o, _, ctx| {
+        r.leave(ctx, o, "vipd adds no encapsulating routes");
+        None
+    }),
+    opt(&["vrf"], |r, o, _, ctx| {
+        r.leave(ctx, o, "no vipd equivalent; give the VRF's table number");
+        None
+    }),
+    opt(&["as"], |r, o, _, ctx| {
+        r.leave(ctx, o, "no vipd equivalent");
+        None
+    }),
+    opt(&["track_group"], |r, _, _, ctx| {
+        r.error(ctx, "track_group is for static routes only".into())
+    }),
+    opt(ROUTE_TUNING, |r, o, w, ctx| {
+        if w.peek() == Some("lock") {
+            w.take();
+        }
+        let value = w.take().unwrap_or("");
+        r.drop_option(ctx, format!("{o} {value}: no vipd equivalent"));
+        Some(())
+    }),
 ];
 
 /// One `virtual_routes` line; `None` when it is left out or an error.
@@ -571,119 +514,86 @@ const NO_JUMPS: &str = "vipd's rules look up a table, or blackhole, unreachable 
 
 /// The options of a rule line; any other word is an error.
 const RULE_OPTIONS: &[Opt<RuleLine>] = &[
-    Opt {
-        names: &["inet", "inet6"],
-        read: |r, o, _, _| {
-            r.family = Some(o == "inet6");
-            Some(())
-        },
-    },
-    Opt {
-        names: &["from"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            r.from = Some(r.selector(v, ctx)?);
-            Some(())
-        },
-    },
-    Opt {
-        names: &["to"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            r.to = Some(r.selector(v, ctx)?);
-            Some(())
-        },
-    },
-    Opt {
-        names: &["table", "lookup"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let Some(t) = table(v) else {
-                return r.error(
-                    ctx,
-                    format!("table {v:?}: write its number (vipd takes main or 1..=4294967295)"),
-                );
-            };
-            r.pairs.push(("table".into(), t));
-            r.action = Some("table");
-            Some(())
-        },
-    },
-    Opt {
-        names: &["preference", "order", "priority"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let Some(p) = c_number(v) else {
-                return r.error(ctx, format!("{o} {v:?} is not a number"));
-            };
-            r.priority = Some((p, v.to_owned()));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["fwmark"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            let (value_text, mask_text) = match v.split_once('/') {
-                Some((a, m)) => (a, Some(m)),
-                None => (v, None),
-            };
-            let shown = match (c_number(value_text), mask_text.map(c_number)) {
-                (Some(value), None) => Value::Int(i64::from(value)),
-                (Some(value), Some(Some(mask))) => Value::str(format!("{value:#x}/{mask:#x}")),
-                _ => return r.error(ctx, format!("fwmark {v:?} is not N or N/MASK")),
-            };
-            r.pairs.push(("fwmark".into(), shown));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["dev", "iif", "oif"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            if !valid_ifname(v) {
-                return r.error(ctx, format!("{o} {v:?} is not an interface name"));
-            }
-            let key = if o == "oif" { "oif" } else { "iif" };
-            r.pairs.push((key.into(), Value::str(v)));
-            Some(())
-        },
-    },
-    Opt {
-        names: &["no_track"],
-        read: |_, _, _, _| Some(()),
-    },
-    Opt {
-        names: &["protocol"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            ctx.log.left_out(
-                &r.loc,
-                "virtual_rules",
-                format!(
-                    "rule {:?}: protocol {v}: vipd sets no protocol on rules",
-                    r.shown
-                ),
+    opt(&["inet", "inet6"], |r, o, _, _| {
+        r.family = Some(o == "inet6");
+        Some(())
+    }),
+    opt(&["from"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        r.from = Some(r.selector(v, ctx)?);
+        Some(())
+    }),
+    opt(&["to"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        r.to = Some(r.selector(v, ctx)?);
+        Some(())
+    }),
+    opt(&["table", "lookup"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let Some(t) = table(v) else {
+            return r.error(
+                ctx,
+                format!("table {v:?}: write its number (vipd takes main or 1..=4294967295)"),
             );
-            Some(())
-        },
-    },
-    Opt {
-        names: &["not"],
-        read: |r, _, _, ctx| {
-            r.leave(ctx, "not", "vipd adds no inverted rules");
-            None
-        },
-    },
-    Opt {
-        names: &["l3mdev"],
-        read: |r, _, _, ctx| {
-            r.leave(ctx, "l3mdev", "no vipd equivalent");
-            None
-        },
-    },
-    Opt {
-        names: &[
+        };
+        r.pairs.push(("table".into(), t));
+        r.action = Some("table");
+        Some(())
+    }),
+    opt(&["preference", "order", "priority"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let Some(p) = c_number(v) else {
+            return r.error(ctx, format!("{o} {v:?} is not a number"));
+        };
+        r.priority = Some((p, v.to_owned()));
+        Some(())
+    }),
+    opt(&["fwmark"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        let (value_text, mask_text) = match v.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (v, None),
+        };
+        let shown = match (c_number(value_text), mask_text.map(c_number)) {
+            (Some(value), None) => Value::Int(i64::from(value)),
+            (Some(value), Some(Some(mask))) => Value::str(format!("{value:#x}/{mask:#x}")),
+            _ => return r.error(ctx, format!("fwmark {v:?} is not N or N/MASK")),
+        };
+        r.pairs.push(("fwmark".into(), shown));
+        Some(())
+    }),
+    opt(&["dev", "iif", "oif"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        if !valid_ifname(v) {
+            return r.error(ctx, format!("{o} {v:?} is not an interface name"));
+        }
+        let key = if o == "oif" { "oif" } else { "iif" };
+        r.pairs.push((key.into(), Value::str(v)));
+        Some(())
+    }),
+    opt(&["no_track"], |_, _, _, _| Some(())),
+    opt(&["protocol"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        ctx.log.left_out(
+            &r.loc,
+            "virtual_rules",
+            format!(
+                "rule {:?}: protocol {v}: vipd sets no protocol on rules",
+                r.shown
+            ),
+        );
+        Some(())
+    }),
+    opt(&["not"], |r, _, _, ctx| {
+        r.leave(ctx, "not", "vipd adds no inverted rules");
+        None
+    }),
+    opt(&["l3mdev"], |r, _, _, ctx| {
+        r.leave(ctx, "l3mdev", "no vipd equivalent");
+        None
+    }),
+    opt(
+        &[
             "tos",
             "dsfield",
             "realms",
@@ -697,7 +607,7 @@ const RULE_OPTIONS: &[Opt<RuleLine>] = &[
             "sport",
             "dport",
         ],
-        read: |r, o, w, ctx| {
+        |r, o, w, ctx| {
             value(r, o, w, ctx)?;
             r.leave(
                 ctx,
@@ -706,40 +616,27 @@ const RULE_OPTIONS: &[Opt<RuleLine>] = &[
             );
             None
         },
-    },
-    Opt {
-        names: &["goto"],
-        read: |r, o, w, ctx| {
-            value(r, o, w, ctx)?;
-            r.leave(ctx, o, NO_JUMPS);
-            None
-        },
-    },
-    Opt {
-        names: &["nop"],
-        read: |r, o, _, ctx| {
-            r.leave(ctx, o, NO_JUMPS);
-            None
-        },
-    },
-    Opt {
-        names: &["type"],
-        read: |r, o, w, ctx| {
-            let v = value(r, o, w, ctx)?;
-            r.action(v, ctx)
-        },
-    },
-    Opt {
-        names: &["blackhole", "unreachable", "prohibit"],
-        read: |r, o, _, ctx| r.action(o, ctx),
-    },
-    Opt {
-        names: &["track_group"],
-        read: |r, o, w, ctx| {
-            value(r, o, w, ctx)?;
-            r.error(ctx, "track_group is for static rules only".into())
-        },
-    },
+    ),
+    opt(&["goto"], |r, o, w, ctx| {
+        value(r, o, w, ctx)?;
+        r.leave(ctx, o, NO_JUMPS);
+        None
+    }),
+    opt(&["nop"], |r, o, _, ctx| {
+        r.leave(ctx, o, NO_JUMPS);
+        None
+    }),
+    opt(&["type"], |r, o, w, ctx| {
+        let v = value(r, o, w, ctx)?;
+        r.action(v, ctx)
+    }),
+    opt(&["blackhole", "unreachable", "prohibit"], |r, o, _, ctx| {
+        r.action(o, ctx)
+    }),
+    opt(&["track_group"], |r, o, w, ctx| {
+        value(r, o, w, ctx)?;
+        r.error(ctx, "track_group is for static rules only".into())
+    }),
 ];
 
 /// One `virtual_rules` line; `None` when it is left out or an error.

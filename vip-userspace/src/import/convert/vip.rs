@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::Ctx;
-use super::options::{Opt, OptionLine, Words, read_options, value};
+use super::options::{Opt, OptionLine, Words, opt, read_options, value};
 use super::values::{address, usable, valid_ifname};
 use crate::config::print::Value;
 use crate::import::parse::Node;
@@ -65,46 +65,16 @@ impl Line {
 
 /// The options of an address line; any other word is an error.
 const OPTIONS: &[Opt<Line>] = &[
-    Opt {
-        names: &["dev"],
-        read: dev,
-    },
-    Opt {
-        names: &["scope"],
-        read: scope,
-    },
-    Opt {
-        names: &["broadcast", "brd"],
-        read: broadcast,
-    },
-    Opt {
-        names: &["label"],
-        read: label,
-    },
-    Opt {
-        names: &["peer"],
-        read: peer,
-    },
-    Opt {
-        names: &["home", "-nodad", "mngtmpaddr", "autojoin"],
-        read: address_flag,
-    },
-    Opt {
-        names: &["noprefixroute"],
-        read: noprefixroute,
-    },
-    Opt {
-        names: &["no_track"],
-        read: no_track,
-    },
-    Opt {
-        names: &["preferred_lft"],
-        read: preferred_lft,
-    },
-    Opt {
-        names: &["use_vmac"],
-        read: use_vmac,
-    },
+    opt(&["dev"], dev),
+    opt(&["scope"], scope),
+    opt(&["broadcast", "brd"], broadcast),
+    opt(&["label"], label),
+    opt(&["peer"], peer),
+    opt(&["home", "-nodad", "mngtmpaddr", "autojoin"], address_flag),
+    opt(&["noprefixroute"], noprefixroute),
+    opt(&["no_track"], no_track),
+    opt(&["preferred_lft"], preferred_lft),
+    opt(&["use_vmac"], use_vmac),
 ];
 
 fn dev(l: &mut Line, option: &str, w: &mut Words<'_>, ctx: &mut Ctx<'_>) -> Option<()> {

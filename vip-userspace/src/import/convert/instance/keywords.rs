@@ -7,10 +7,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::super::global::{count, flag, timer};
-use super::super::options::{
-    Does::{Handle, LeftOut, Note},
-    Keyword,
-};
+use super::super::options::{Does, Keyword, left_out, note};
 use super::super::routing;
 use super::super::track;
 use super::super::values::{int_in, seconds, valid_ifname};
@@ -30,6 +27,14 @@ pub(super) struct Reading<'r, 'c> {
 /// Reads one line of the block into the instance.
 pub(super) type Read = fn(&mut Instance, &Node, &mut Reading<'_, '_>);
 
+/// A table entry for keywords read by `read`.
+const fn handle(names: &'static [&'static str], read: Read) -> Keyword<Read> {
+    Keyword {
+        names,
+        does: Does::Handle(read),
+    }
+}
+
 /// Reports a value of the wrong shape.
 fn bad(node: &Node, ctx: &mut Ctx<'_>, expected: &str) {
     ctx.log.error(
@@ -44,143 +49,98 @@ fn bad(node: &Node, ctx: &mut Ctx<'_>, expected: &str) {
 
 /// The block's keywords.
 pub(super) const KEYWORDS: &[Keyword<Read>] = &[
-    Keyword {
-        names: &["state"],
-        does: Handle(state),
-    },
-    Keyword {
-        names: &["interface"],
-        does: Handle(|i, n, r| match n.arg(0) {
-            Some(name) if valid_ifname(name) => {
-                i.interface = Some((name.to_owned(), n.loc.clone()))
-            }
-            _ => bad(
-                n,
-                r.ctx,
-                "an interface name (1 to 15 bytes, no '/', ':' or blanks)",
-            ),
-        }),
-    },
-    Keyword {
-        names: &["virtual_router_id"],
-        does: Handle(|i, n, r| match n.arg(0).and_then(|a| int_in(a, 1..=255)) {
+    handle(&["state"], state),
+    handle(&["interface"], |i, n, r| match n.arg(0) {
+        Some(name) if valid_ifname(name) => i.interface = Some((name.to_owned(), n.loc.clone())),
+        _ => bad(
+            n,
+            r.ctx,
+            "an interface name (1 to 15 bytes, no '/', ':' or blanks)",
+        ),
+    }),
+    handle(&["virtual_router_id"], |i, n, r| {
+        match n.arg(0).and_then(|a| int_in(a, 1..=255)) {
             Some(v) => i.vrid = Some(v as u8),
             None => bad(n, r.ctx, "a number in 1..=255"),
-        }),
-    },
-    Keyword {
-        names: &["priority"],
-        does: Handle(|i, n, r| match n.arg(0).and_then(|a| int_in(a, 1..=255)) {
+        }
+    }),
+    handle(&["priority"], |i, n, r| {
+        match n.arg(0).and_then(|a| int_in(a, 1..=255)) {
             Some(v) => i.priority = Some((v as u8, n.loc.clone())),
             None => bad(n, r.ctx, "a number in 1..=255"),
-        }),
-    },
-    Keyword {
-        names: &["version"],
-        does: Handle(|i, n, r| match n.arg(0).and_then(|a| int_in(a, 2..=3)) {
+        }
+    }),
+    handle(&["version"], |i, n, r| {
+        match n.arg(0).and_then(|a| int_in(a, 2..=3)) {
             Some(v) => i.version = Some((v as u8, n.loc.clone())),
             None => bad(n, r.ctx, "2 or 3"),
-        }),
-    },
-    Keyword {
-        names: &["advert_int"],
-        does: Handle(|i, n, r| match n.arg(0).and_then(seconds) {
+        }
+    }),
+    handle(&["advert_int"], |i, n, r| {
+        match n.arg(0).and_then(seconds) {
             Some(d) if d >= CENTISECOND && d <= Duration::from_secs(255) => {
                 i.advert = Some((d, n.loc.clone()));
             }
             _ => bad(n, r.ctx, "seconds in 0.01..=255"),
-        }),
-    },
-    Keyword {
-        names: &["nopreempt"],
-        does: Handle(|i, n, _| i.nopreempt = Some(n.loc.clone())),
-    },
-    Keyword {
-        names: &["preempt"],
-        does: Handle(|i, _, _| i.nopreempt = None),
-    },
-    Keyword {
-        names: &["preempt_delay"],
-        does: Handle(|i, n, r| match n.arg(0).and_then(seconds) {
+        }
+    }),
+    handle(&["nopreempt"], |i, n, _| i.nopreempt = Some(n.loc.clone())),
+    handle(&["preempt"], |i, _, _| i.nopreempt = None),
+    handle(&["preempt_delay"], |i, n, r| {
+        match n.arg(0).and_then(seconds) {
             Some(d) if d <= Duration::from_secs(1000) => i.preempt_delay = Some((d, n.loc.clone())),
             _ => bad(n, r.ctx, "seconds in 0..=1000"),
-        }),
-    },
-    Keyword {
-        names: &["accept"],
-        does: Handle(|i, n, _| i.accept = Some((true, n.loc.clone()))),
-    },
-    Keyword {
-        names: &["no_accept"],
-        does: Handle(|i, n, _| i.accept = Some((false, n.loc.clone()))),
-    },
-    Keyword {
-        names: &["strict_mode"],
-        does: Handle(|i, n, r| {
-            if let Some(on) = flag(n, r.ctx) {
-                i.strict = Some((on, n.loc.clone()));
-            }
-        }),
-    },
-    Keyword {
-        names: &["use_vmac"],
-        does: Handle(use_vmac),
-    },
-    Keyword {
-        names: &["vmac_xmit_base"],
-        does: Note(
-            "vipd creates no macvlan interface, so adverts always go out on the instance's \
+        }
+    }),
+    handle(&["accept"], |i, n, _| {
+        i.accept = Some((true, n.loc.clone()))
+    }),
+    handle(&["no_accept"], |i, n, _| {
+        i.accept = Some((false, n.loc.clone()))
+    }),
+    handle(&["strict_mode"], |i, n, r| {
+        if let Some(on) = flag(n, r.ctx) {
+            i.strict = Some((on, n.loc.clone()));
+        }
+    }),
+    handle(&["use_vmac"], use_vmac),
+    note(
+        &["vmac_xmit_base"],
+        "vipd creates no macvlan interface, so adverts always go out on the instance's \
              own interface",
-        ),
-    },
-    Keyword {
-        names: &["native_ipv6"],
-        does: Note("deprecated in keepalived: the VIPs decide the family (IPv6 is always VRRPv3)"),
-    },
-    Keyword {
-        names: &["dont_track_primary"],
-        does: Handle(|i, _, _| i.dont_track_primary = true),
-    },
-    Keyword {
-        names: &["track_interface"],
-        does: Handle(|i, n, r| i.track_ifs.extend(track::track_interfaces(n, r.ctx))),
-    },
-    Keyword {
-        names: &["track_script"],
-        does: Handle(|i, n, r| i.track_scripts.extend(track::track_refs(n, r.ctx))),
-    },
-    Keyword {
-        names: &["track_file"],
-        does: Handle(|i, n, r| i.track_files.extend(track::track_refs(n, r.ctx))),
-    },
-    Keyword {
-        names: &["mcast_src_ip", "unicast_src_ip"],
-        does: Handle(
-            |i, n, r| match n.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) {
-                Some(a) => i.unicast_src = Some((a, n.loc.clone())),
-                None => bad(n, r.ctx, "an IP address"),
-            },
-        ),
-    },
-    Keyword {
-        names: &["unicast_peer"],
-        does: Handle(unicast_peer),
-    },
-    Keyword {
-        names: &["check_unicast_src"],
-        does: Handle(|i, _, _| i.check_unicast_src = true),
-    },
-    Keyword {
-        names: &["unicast_fault_no_peer"],
-        does: LeftOut("vipd advertises by multicast when no unicast_peers are listed"),
-    },
-    Keyword {
-        names: &["authentication"],
-        does: Handle(authentication),
-    },
-    Keyword {
-        names: &["virtual_ipaddress", "virtual_ipaddress_excluded"],
-        does: Handle(|i, n, r| {
+    ),
+    note(
+        &["native_ipv6"],
+        "deprecated in keepalived: the VIPs decide the family (IPv6 is always VRRPv3)",
+    ),
+    handle(&["dont_track_primary"], |i, _, _| {
+        i.dont_track_primary = true
+    }),
+    handle(&["track_interface"], |i, n, r| {
+        i.track_ifs.extend(track::track_interfaces(n, r.ctx))
+    }),
+    handle(&["track_script"], |i, n, r| {
+        i.track_scripts.extend(track::track_refs(n, r.ctx))
+    }),
+    handle(&["track_file"], |i, n, r| {
+        i.track_files.extend(track::track_refs(n, r.ctx))
+    }),
+    handle(&["mcast_src_ip", "unicast_src_ip"], |i, n, r| {
+        match n.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) {
+            Some(a) => i.unicast_src = Some((a, n.loc.clone())),
+            None => bad(n, r.ctx, "an IP address"),
+        }
+    }),
+    handle(&["unicast_peer"], unicast_peer),
+    handle(&["check_unicast_src"], |i, _, _| i.check_unicast_src = true),
+    left_out(
+        &["unicast_fault_no_peer"],
+        "vipd advertises by multicast when no unicast_peers are listed",
+    ),
+    handle(&["authentication"], authentication),
+    handle(
+        &["virtual_ipaddress", "virtual_ipaddress_excluded"],
+        |i, n, r| {
             need_block(n, r.ctx);
             for line in n.children() {
                 if let Some(v) = vip::vip(line, r.ctx) {
@@ -191,187 +151,123 @@ pub(super) const KEYWORDS: &[Keyword<Read>] = &[
                     }
                 }
             }
-        }),
-    },
-    Keyword {
-        names: &["no_virtual_ipaddress"],
-        does: Note("vipd requires at least one VIP; an instance without one is left out"),
-    },
-    Keyword {
-        names: &["virtual_routes"],
-        does: Handle(|i, n, r| {
-            need_block(n, r.ctx);
-            for line in n.children() {
-                i.routes.extend(routing::route(line, r.ctx));
-            }
-        }),
-    },
-    Keyword {
-        names: &["virtual_rules"],
-        does: Handle(|i, n, r| {
-            need_block(n, r.ctx);
-            for line in n.children() {
-                i.rules.extend(routing::rule(line, r.ctx));
-            }
-        }),
-    },
-    Keyword {
-        names: &[
+        },
+    ),
+    note(
+        &["no_virtual_ipaddress"],
+        "vipd requires at least one VIP; an instance without one is left out",
+    ),
+    handle(&["virtual_routes"], |i, n, r| {
+        need_block(n, r.ctx);
+        for line in n.children() {
+            i.routes.extend(routing::route(line, r.ctx));
+        }
+    }),
+    handle(&["virtual_rules"], |i, n, r| {
+        need_block(n, r.ctx);
+        for line in n.children() {
+            i.rules.extend(routing::rule(line, r.ctx));
+        }
+    }),
+    handle(
+        &[
             "notify",
             "notify_master",
             "notify_backup",
             "notify_fault",
             "notify_stop",
         ],
-        does: Handle(notify),
-    },
-    Keyword {
-        names: &["garp_master_delay"],
-        does: Handle(|i, n, r| i.garp_delay = timer(n, r.ctx).map(|d| (d, n.loc.clone()))),
-    },
-    Keyword {
-        names: &["garp_master_repeat"],
-        does: Handle(|i, n, r| i.garp_repeat = count(n, r.ctx).map(|c| (c, n.loc.clone()))),
-    },
-    Keyword {
-        names: &["garp_master_refresh"],
-        does: Handle(|i, n, r| i.garp_refresh = timer(n, r.ctx).map(|d| (d, n.loc.clone()))),
-    },
-    Keyword {
-        names: &["garp_master_refresh_repeat"],
-        does: Handle(|i, n, r| {
-            i.garp_refresh_repeat = count(n, r.ctx).map(|c| (c, n.loc.clone()));
-        }),
-    },
-    Keyword {
-        names: &["debug"],
-        does: Note("not implemented in keepalived either"),
-    },
+        notify,
+    ),
+    handle(&["garp_master_delay"], |i, n, r| {
+        i.garp_delay = timer(n, r.ctx).map(|d| (d, n.loc.clone()))
+    }),
+    handle(&["garp_master_repeat"], |i, n, r| {
+        i.garp_repeat = count(n, r.ctx).map(|c| (c, n.loc.clone()))
+    }),
+    handle(&["garp_master_refresh"], |i, n, r| {
+        i.garp_refresh = timer(n, r.ctx).map(|d| (d, n.loc.clone()))
+    }),
+    handle(&["garp_master_refresh_repeat"], |i, n, r| {
+        i.garp_refresh_repeat = count(n, r.ctx).map(|c| (c, n.loc.clone()));
+    }),
+    note(&["debug"], "not implemented in keepalived either"),
     // What vipd has no equivalent for, with why.
-    Keyword {
-        names: &["use_vmac_addr"],
-        does: LeftOut("vipd creates no macvlan interfaces"),
-    },
-    Keyword {
-        names: &["use_ipvlan"],
-        does: LeftOut("vipd creates no ipvlan interfaces"),
-    },
-    Keyword {
-        names: &["vrf"],
-        does: LeftOut("no vipd equivalent (run vipd in the VRF's context)"),
-    },
-    Keyword {
-        names: &["track_process"],
-        does: LeftOut("vipd does not track processes; use a track script"),
-    },
-    Keyword {
-        names: &["track_bfd"],
-        does: LeftOut("vipd does not speak BFD"),
-    },
-    Keyword {
-        names: &["mcast_dst_ip"],
-        does: LeftOut(
-            "vipd sends to the standard group (224.0.0.18 / ff02::12) or to unicast_peers",
-        ),
-    },
-    Keyword {
-        names: &["unicast_ttl"],
-        does: LeftOut("vipd always sends with TTL / hop limit 255, as RFC 5798 requires"),
-    },
-    Keyword {
-        names: &["track_src_ip"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["old_unicast_checksum"],
-        does: LeftOut("vipd computes the RFC 5798 checksum only"),
-    },
-    Keyword {
-        names: &["v3_checksum_as_v2"],
-        does: LeftOut("vipd computes the RFC 5798 checksum only"),
-    },
-    Keyword {
-        names: &["skip_check_adv_addr"],
-        does: LeftOut("vipd checks every advertisement as RFC 5798 section 7.1 says"),
-    },
-    Keyword {
-        names: &["lower_prio_no_advert"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["higher_prio_send_advert"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["owner_ignore_adverts"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["down_timer_adverts"],
-        does: LeftOut("vipd uses RFC 5798's 3 intervals plus skew"),
-    },
-    Keyword {
-        names: &["timer_expired_backup"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["thread_timer_expired"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["kernel_rx_buf_size"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["linkbeat_use_polling"],
-        does: LeftOut("vipd follows link state through netlink only"),
-    },
-    Keyword {
-        names: &["promote_secondaries"],
-        does: LeftOut("no vipd equivalent; set net.ipv4.conf.IF.promote_secondaries with sysctl"),
-    },
-    Keyword {
-        names: &["lvs_sync_daemon_interface"],
-        does: LeftOut("out of scope: vipd does not do load balancing"),
-    },
-    Keyword {
-        names: &["garp_lower_prio_delay"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["garp_lower_prio_repeat"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["garp_extra_if"],
-        does: LeftOut("vipd announces VIPs only on their own devices"),
-    },
-    Keyword {
-        names: &["vmac_garp_intvl"],
-        does: LeftOut("vipd announces VIPs only on their own devices"),
-    },
-    Keyword {
-        names: &["smtp_alert"],
-        does: LeftOut("vipd sends no e-mail; use a notify hook"),
-    },
-    Keyword {
-        names: &["notify_deleted"],
-        does: LeftOut("vipd runs notify_stop (STOP) for an instance a reload removes"),
-    },
-    Keyword {
-        names: &["notify_master_rx_lower_pri"],
-        does: LeftOut("no vipd equivalent"),
-    },
-    Keyword {
-        names: &["notify_priority_changes"],
-        does: LeftOut("vipd has no notify FIFO"),
-    },
-    Keyword {
-        names: &["auth_hmac"],
-        does: LeftOut(
-            "keepalived's own HMAC extension: no other implementation speaks it; use allowed_peers",
-        ),
-    },
+    left_out(&["use_vmac_addr"], "vipd creates no macvlan interfaces"),
+    left_out(&["use_ipvlan"], "vipd creates no ipvlan interfaces"),
+    left_out(
+        &["vrf"],
+        "no vipd equivalent (run vipd in the VRF's context)",
+    ),
+    left_out(
+        &["track_process"],
+        "vipd does not track processes; use a track script",
+    ),
+    left_out(&["track_bfd"], "vipd does not speak BFD"),
+    left_out(
+        &["mcast_dst_ip"],
+        "vipd sends to the standard group (224.0.0.18 / ff02::12) or to unicast_peers",
+    ),
+    left_out(
+        &["unicast_ttl"],
+        "vipd always sends with TTL / hop limit 255, as RFC 5798 requires",
+    ),
+    left_out(&["track_src_ip"], "no vipd equivalent"),
+    left_out(
+        &["old_unicast_checksum"],
+        "vipd computes the RFC 5798 checksum only",
+    ),
+    left_out(
+        &["v3_checksum_as_v2"],
+        "vipd computes the RFC 5798 checksum only",
+    ),
+    left_out(
+        &["skip_check_adv_addr"],
+        "vipd checks every advertisement as RFC 5798 section 7.1 says",
+    ),
+    left_out(&["lower_prio_no_advert"], "no vipd equivalent"),
+    left_out(&["higher_prio_send_advert"], "no vipd equivalent"),
+    left_out(&["owner_ignore_adverts"], "no vipd equivalent"),
+    left_out(
+        &["down_timer_adverts"],
+        "vipd uses RFC 5798's 3 intervals plus skew",
+    ),
+    left_out(&["timer_expired_backup"], "no vipd equivalent"),
+    left_out(&["thread_timer_expired"], "no vipd equivalent"),
+    left_out(&["kernel_rx_buf_size"], "no vipd equivalent"),
+    left_out(
+        &["linkbeat_use_polling"],
+        "vipd follows link state through netlink only",
+    ),
+    left_out(
+        &["promote_secondaries"],
+        "no vipd equivalent; set net.ipv4.conf.IF.promote_secondaries with sysctl",
+    ),
+    left_out(
+        &["lvs_sync_daemon_interface"],
+        "out of scope: vipd does not do load balancing",
+    ),
+    left_out(&["garp_lower_prio_delay"], "no vipd equivalent"),
+    left_out(&["garp_lower_prio_repeat"], "no vipd equivalent"),
+    left_out(
+        &["garp_extra_if"],
+        "vipd announces VIPs only on their own devices",
+    ),
+    left_out(
+        &["vmac_garp_intvl"],
+        "vipd announces VIPs only on their own devices",
+    ),
+    left_out(&["smtp_alert"], "vipd sends no e-mail; use a notify hook"),
+    left_out(
+        &["notify_deleted"],
+        "vipd runs notify_stop (STOP) for an instance a reload removes",
+    ),
+    left_out(&["notify_master_rx_lower_pri"], "no vipd equivalent"),
+    left_out(&["notify_priority_changes"], "vipd has no notify FIFO"),
+    left_out(
+        &["auth_hmac"],
+        "keepalived's own HMAC extension: no other implementation speaks it; use allowed_peers",
+    ),
 ];
 
 /// Reports a block keyword written without its block.
