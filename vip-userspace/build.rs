@@ -1,5 +1,7 @@
-//! Builds the XDP programs in `vip-ebpf` for the BPF target (nightly, `-Z build-std=core`,
-//! bpf-linker) and leaves them in OUT_DIR, where `vipd::objects` embeds them. `vip-build`
+//! Builds the XDP programs vipd ships from `vip-ebpf` (the responder and the pass program)
+//! for the BPF target (nightly, `-Z build-std=core`, bpf-linker) and leaves them in
+//! OUT_DIR, where `vipd::objects` embeds them. The benchmark's programs are built and
+//! embedded by the bench crate (`tests/bench/build.rs`), never shipped. `vip-build`
 //! runs that nested build and relays only real warnings, so a clean build prints none.
 
 use anyhow::{Context as _, anyhow};
@@ -24,7 +26,11 @@ fn main() -> anyhow::Result<()> {
         .manifest_path
         .parent()
         .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
-    vip_build::build_ebpf(ebpf.name.as_str(), root.as_std_path())
+    vip_build::build_ebpf(
+        ebpf.name.as_str(),
+        root.as_std_path(),
+        &["vip-xdp", "vip-pass"],
+    )
 }
 
 fn which(tool: &str) -> Option<std::path::PathBuf> {

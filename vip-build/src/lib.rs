@@ -1,5 +1,7 @@
-//! Builds vipd's XDP programs (`vip-ebpf`) for the BPF target from
-//! `vip-userspace/build.rs`, as aya-build does, but quietly.
+//! Builds vipd's XDP programs (`vip-ebpf`) for the BPF target from a build script, as
+//! aya-build does, but quietly, and only the programs the calling crate embeds:
+//! `vip-userspace/build.rs` builds the ones vipd ships, `tests/bench/build.rs` the
+//! benchmark's own. Both use one nested target directory, so the BPF `core` is built once.
 //!
 //! A build script can only show its output through `cargo:warning=` lines, and aya-build
 //! 0.2.0 relays everything the nested `cargo build` prints that way: its progress lines
@@ -44,6 +46,8 @@ pub const SKIP_VAR: &str = "AYA_BUILD_SKIP";
 pub struct Nested {
     /// The package to build (`vip-ebpf`).
     pub package: String,
+    /// Its binaries to build; all of them when empty.
+    pub bins: Vec<String>,
     /// Its directory; the build runs from there (its workspace's lock file applies).
     pub root_dir: PathBuf,
     /// `bpfel-unknown-none` or `bpfeb-unknown-none`.
@@ -72,14 +76,14 @@ impl Nested {
     pub fn command(&self) -> Command {
         let mut cmd = Command::new("rustup");
         cmd.args(["run", TOOLCHAIN, "cargo", "build", "--package"])
-            .arg(&self.package)
-            .args([
-                "--bins",
-                "--release",
-                "--message-format=json",
-                "--color",
-                "never",
-            ])
+            .arg(&self.package);
+        if self.bins.is_empty() {
+            cmd.arg("--bins");
+        }
+        for bin in &self.bins {
+            cmd.args(["--bin", bin]);
+        }
+        cmd.args(["--release", "--message-format=json", "--color", "never"])
             .args(["--target", &self.target, "-Z", "build-std=core"])
             .arg("--target-dir")
             .arg(&self.target_dir)
@@ -218,10 +222,25 @@ fn strip_ansi(text: &str) -> String {
     out
 }
 
-/// The build-script entry point: builds `package` (in `root_dir`) for the BPF target of
-/// the host's endianness, relays what is worth relaying as `cargo:warning=` lines, and
-/// copies its binaries into `OUT_DIR` under their target names.
-pub fn build_ebpf(package: &str, root_dir: &Path) -> Result<()> {
+/// Where nested builds keep their artifacts: `ebpf` beside the profile directories of the
+/// outer target directory (`target/ebpf`), shared by every build script that builds BPF
+/// programs; never inside a profile directory, whose lock the outer cargo holds. Found
+/// from `OUT_DIR` (`target/<profile>/build/<crate>-<hash>/out`); `OUT_DIR/ebpf-target`
+/// when it is laid out otherwise.
+pub fn nested_target_dir(out_dir: &Path) -> PathBuf {
+    out_dir
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "build"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .map(|target| target.join("ebpf"))
+        .unwrap_or_else(|| out_dir.join("ebpf-target"))
+}
+
+/// The build-script entry point: builds the binaries `bins` of `package` (in `root_dir`)
+/// for the BPF target of the host's endianness, relays what is worth relaying as
+/// `cargo:warning=` lines, and copies them into `OUT_DIR` under their target names.
+pub fn build_ebpf(package: &str, root_dir: &Path, bins: &[&str]) -> Result<()> {
     println!("cargo:rerun-if-env-changed={SKIP_VAR}");
     if let Some(skip) = std::env::var_os(SKIP_VAR)
         && (skip == "1" || skip.eq_ignore_ascii_case("true"))
@@ -248,10 +267,11 @@ pub fn build_ebpf(package: &str, root_dir: &Path) -> Result<()> {
     }
     let nested = Nested {
         package: package.to_owned(),
+        bins: bins.iter().map(|b| (*b).to_owned()).collect(),
         root_dir: root_dir.to_owned(),
         target: target.to_owned(),
         target_arch,
-        target_dir: out_dir.join("ebpf-target"),
+        target_dir: nested_target_dir(&out_dir),
     };
     let outcome = nested.run()?;
     for line in &outcome.relayed {
@@ -262,6 +282,11 @@ pub fn build_ebpf(package: &str, root_dir: &Path) -> Result<()> {
             eprintln!("{line}");
         }
         bail!("building {package} for {target} failed (its output is above)");
+    }
+    for bin in bins {
+        if !outcome.executables.iter().any(|(name, _)| name == bin) {
+            bail!("building {package} for {target} produced no binary {bin}");
+        }
     }
     if outcome.executables.is_empty() {
         bail!("building {package} for {target} produced no binary");
@@ -336,9 +361,26 @@ mod tests {
     }
 
     #[test]
+    fn nested_builds_share_a_directory_beside_the_profiles() {
+        let out = Path::new("/w/target/debug/build/vip-userspace-0123/out");
+        assert_eq!(nested_target_dir(out), Path::new("/w/target/ebpf"));
+        let cross = Path::new("/w/target/x86_64-unknown-linux-gnu/release/build/b-1/out");
+        assert_eq!(
+            nested_target_dir(cross),
+            Path::new("/w/target/x86_64-unknown-linux-gnu/ebpf")
+        );
+        let odd = Path::new("/elsewhere/out");
+        assert_eq!(
+            nested_target_dir(odd),
+            Path::new("/elsewhere/out/ebpf-target")
+        );
+    }
+
+    #[test]
     fn the_nested_command_builds_for_bpf_with_btf_on_nightly() {
         let n = Nested {
             package: "vip-ebpf".into(),
+            bins: vec!["vip-xdp".into(), "vip-pass".into()],
             root_dir: "/src/vip-ebpf".into(),
             target: "bpfel-unknown-none".into(),
             target_arch: "x86_64".into(),
@@ -354,6 +396,13 @@ mod tests {
         for want in ["--release", "--message-format=json", "build-std=core"] {
             assert!(args.iter().any(|a| a == want), "{want} in {args:?}");
         }
+        let bins: Vec<&String> = args
+            .windows(2)
+            .filter(|w| w[0] == "--bin")
+            .map(|w| &w[1])
+            .collect();
+        assert_eq!(bins, ["vip-xdp", "vip-pass"], "only the programs asked for");
+        assert!(!args.iter().any(|a| a == "--bins"));
         let flags = cmd
             .get_envs()
             .find(|(k, _)| *k == "CARGO_ENCODED_RUSTFLAGS")

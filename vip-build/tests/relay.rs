@@ -56,6 +56,7 @@ fn fixture(name: &str, extra: &str) -> PathBuf {
 fn nested(name: &str, dir: PathBuf) -> Nested {
     Nested {
         package: name.to_owned(),
+        bins: Vec::new(),
         root_dir: dir,
         target: "bpfel-unknown-none".into(),
         target_arch: std::env::consts::ARCH.into(),

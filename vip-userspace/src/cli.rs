@@ -130,9 +130,14 @@ enum ImportCommand {
         /// A file of ucarp command lines, one a line.
         #[arg(long, conflicts_with = "args", required_unless_present = "args")]
         file: Option<PathBuf>,
-        /// Write the vipd file here instead of stdout.
+        /// Write the vipd file here instead of stdout: a new file, readable by its owner
+        /// alone (it holds the passphrase). An existing file or a symbolic link at OUTPUT
+        /// is an error, and nothing is written.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Replace whatever is at OUTPUT (a symbolic link itself, never its target).
+        #[arg(long, requires = "output")]
+        force: bool,
         /// The vipd router_id. Default: this host's name.
         #[arg(long)]
         router_id: Option<String>,
@@ -308,6 +313,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
         ImportCommand::Ucarp {
             file,
             output,
+            force,
             router_id,
             args,
         } => {
@@ -328,6 +334,7 @@ fn import(cmd: ImportCommand) -> ExitCode {
                 lines,
                 &router_id,
                 output.as_deref(),
+                force,
                 &mut std::io::stdout(),
                 &mut std::io::stderr(),
             );

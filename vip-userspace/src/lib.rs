@@ -6,6 +6,8 @@
 pub mod checksum;
 pub mod cli;
 pub mod config;
+#[cfg(test)]
+mod conformance;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
@@ -15,6 +17,7 @@ pub mod net;
 pub mod objects;
 pub mod track;
 pub mod vrrp;
+pub mod worker;
 
 /// An error with its whole cause chain on one line (`summary: cause: cause`), for logs:
 /// a failed map write or netlink call must show its errno, not only what was attempted.

@@ -40,6 +40,8 @@ use serde_json::json;
 use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
 use vipd::{dataplane::Dataplane, net::PacketSender, objects};
 
+use crate::objects as bench_objects;
+
 use super::{
     Goal, Options, Section,
     stats::{Summary, cell_opt, json_opt, paired_ratio},
@@ -164,21 +166,21 @@ pub fn run(opts: &Options) -> Result<Section> {
     let (gen_ifindex, dut_ifindex) = netns::in_netns(ns, || (ifindex(GEN_IF), ifindex(DUT_IF)))?;
     let (gen_ifindex, dut_ifindex) = (gen_ifindex?, dut_ifindex?);
 
-    let mut gen_obj = Ebpf::load(objects::bench::GENERATOR).context("load the generator")?;
+    let mut gen_obj = Ebpf::load(bench_objects::GENERATOR).context("load the generator")?;
     let request = template();
     {
         let mut t: Array<_, [u8; 64]> = Array::try_from(
             gen_obj
-                .map_mut(objects::bench::TEMPLATE_MAP)
+                .map_mut(bench_objects::TEMPLATE_MAP)
                 .context("template map")?,
         )?;
         let mut bytes = [0u8; 64];
         bytes[..request.len()].copy_from_slice(&request);
         t.set(0, bytes, 0)?;
     }
-    xdp(&mut gen_obj, objects::bench::GENERATOR_PROGRAM)?.load()?;
+    xdp(&mut gen_obj, bench_objects::GENERATOR_PROGRAM)?.load()?;
     netns::in_netns(ns, || -> Result<()> {
-        xdp(&mut gen_obj, objects::bench::GENERATOR_PROGRAM)?
+        xdp(&mut gen_obj, bench_objects::GENERATOR_PROGRAM)?
             .attach(GEN_IF, XdpMode::Driver)
             .context("attach the generator to gen0")?;
         Ok(())
@@ -207,16 +209,16 @@ pub fn run(opts: &Options) -> Result<Section> {
     ];
     let mut bare = EbpfLoader::new()
         .override_global(
-            objects::bench::BARE_VIP,
+            bench_objects::BARE_VIP,
             &u32::from_ne_bytes(VIP.octets()),
             true,
         )
-        .override_global(objects::bench::BARE_MAC, &mac_words, true)
-        .load(objects::bench::BARE)
+        .override_global(bench_objects::BARE_MAC, &mac_words, true)
+        .load(bench_objects::BARE)
         .context("load the bare responder")?;
-    xdp(&mut bare, objects::bench::BARE_PROGRAM)?.load()?;
-    let mut swap = Ebpf::load(objects::bench::MAC_SWAP)?;
-    xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?.load()?;
+    xdp(&mut bare, bench_objects::BARE_PROGRAM)?.load()?;
+    let mut swap = Ebpf::load(bench_objects::MAC_SWAP)?;
+    xdp(&mut swap, bench_objects::MAC_SWAP_PROGRAM)?.load()?;
 
     let mut runs = Vec::new();
     let mut prog_ns: Vec<(Variant, f64)> = Vec::new();
@@ -225,9 +227,9 @@ pub fn run(opts: &Options) -> Result<Section> {
             let variant = VARIANTS[(k + repeat) % VARIANTS.len()];
             let prog: &mut Xdp = match variant {
                 Variant::Responder => dp.responder()?,
-                Variant::Bare => xdp(&mut bare, objects::bench::BARE_PROGRAM)?,
+                Variant::Bare => xdp(&mut bare, bench_objects::BARE_PROGRAM)?,
                 Variant::Kernel => xdp(&mut pass, vip_common::programs::PASS)?,
-                Variant::Ceiling => xdp(&mut swap, objects::bench::MAC_SWAP_PROGRAM)?,
+                Variant::Ceiling => xdp(&mut swap, bench_objects::MAC_SWAP_PROGRAM)?,
             };
             if variant == Variant::Kernel {
                 netns::ip(ns, &["addr", "add", &format!("{VIP}/24"), "dev", DUT_IF])?;
@@ -325,10 +327,10 @@ fn measure(
     std::thread::sleep(Duration::from_millis(20));
     let after = sink(gen_obj)?;
     let d = |i: usize| after[i] - before[i];
-    let sent = d(objects::bench::SINK_SENT) + seeded;
+    let sent = d(bench_objects::SINK_SENT) + seeded;
     let answers = match variant {
-        Variant::Responder | Variant::Bare | Variant::Kernel => d(objects::bench::SINK_ARP_REPLY),
-        Variant::Ceiling => d(objects::bench::SINK_ARP_REPLY) + d(objects::bench::SINK_ARP_OTHER),
+        Variant::Responder | Variant::Bare | Variant::Kernel => d(bench_objects::SINK_ARP_REPLY),
+        Variant::Ceiling => d(bench_objects::SINK_ARP_REPLY) + d(bench_objects::SINK_ARP_OTHER),
     };
     if answers == 0 {
         bail!("{} answered nothing ({sent} requests sent)", variant.name());
@@ -340,7 +342,7 @@ fn measure(
 fn set_loop(gen_obj: &mut Ebpf, deadline_ns: u64, cap: u64) -> Result<()> {
     let mut m: Array<_, u64> = Array::try_from(
         gen_obj
-            .map_mut(objects::bench::LOOP_MAP)
+            .map_mut(bench_objects::LOOP_MAP)
             .context("loop map")?,
     )?;
     // The cap first when starting and the deadline first when stopping: never a moment
@@ -358,7 +360,7 @@ fn set_loop(gen_obj: &mut Ebpf, deadline_ns: u64, cap: u64) -> Result<()> {
 /// Sink counters summed over CPUs.
 fn sink(gen_obj: &Ebpf) -> Result<[u64; 4]> {
     let m: PerCpuArray<_, [u64; 4]> =
-        PerCpuArray::try_from(gen_obj.map(objects::bench::SINK_MAP).context("sink map")?)?;
+        PerCpuArray::try_from(gen_obj.map(bench_objects::SINK_MAP).context("sink map")?)?;
     let mut total = [0u64; 4];
     for cpu in m.get(&0, 0)?.iter() {
         for (t, v) in total.iter_mut().zip(cpu) {
@@ -371,7 +373,7 @@ fn sink(gen_obj: &Ebpf) -> Result<[u64; 4]> {
 /// The ARP request the generator sends, padded to 60 bytes as on the wire.
 fn template() -> Vec<u8> {
     let mut f = frames::arp_request(GEN_MAC, ASKER.octets(), VIP.octets());
-    f.resize(objects::bench::FRAME_LEN, 0);
+    f.resize(bench_objects::FRAME_LEN, 0);
     f
 }
 
@@ -516,7 +518,7 @@ fn section(
     let json = json!({
         "duration_s": duration.as_secs_f64(),
         "repeats": repeats,
-        "frame_bytes": objects::bench::FRAME_LEN,
+        "frame_bytes": bench_objects::FRAME_LEN,
         "answers_per_s": {
             "responder": json_opt(Summary::of(&resp)),
             "bare": json_opt(Summary::of(&bare)),

@@ -23,6 +23,7 @@ pub mod bfd;
 pub mod cost;
 pub mod failover;
 pub mod flood;
+pub mod objects;
 pub mod procstat;
 pub mod readme;
 pub mod report;

@@ -1,6 +1,7 @@
 //! The XDP programs run on crafted frames through BPF_PROG_TEST_RUN, with the maps
 //! written through vipd's own dataplane API.
 
+mod admission;
 mod arp;
 mod bfd;
 mod carp;

@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use super::command::parse_command;
 use super::locate::Sink;
-use super::model::BfdSettings;
-use super::read::{Node, parse_str};
-use super::track::sub_table;
+use super::read::{Node, Table, parse_str};
 use super::values::parse_peer;
+use crate::vrrp::instance::BfdSettings;
 
 pub(crate) const BFD_KEYS: &[&str] = &[
     "peers",
@@ -26,7 +25,7 @@ const MAX_INTERVAL: Duration = Duration::from_secs(10);
 const MIN_CONTROL_INTERVAL: Duration = Duration::from_millis(10);
 
 pub(crate) fn bfd(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<BfdSettings> {
-    sub_table(node, path, BFD_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, BFD_KEYS, sink, |t, s| {
         let peers = t.list("peers", s, |n, p, s| parse_str(n, &p, s, parse_peer));
         let interval = t
             .duration_in("interval", MIN_INTERVAL..=MAX_INTERVAL, s)
@@ -39,7 +38,7 @@ pub(crate) fn bfd(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<
         let notify = t
             .value("notify", s, parse_command)
             .valid()
-            .map(|at| at.value.clone());
+            .map(|at| at.value.argv().to_vec());
         Some(BfdSettings {
             peers: peers
                 .valid()

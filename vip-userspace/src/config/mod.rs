@@ -29,12 +29,13 @@
 
 mod bfd;
 mod command;
+mod core;
 mod duration;
 mod error;
 mod host;
 mod locate;
 mod model;
-mod print;
+pub(crate) mod print;
 mod read;
 mod route;
 mod schema;
@@ -59,11 +60,10 @@ pub use error::{ConfigError, Problem};
 pub use host::{FileKind, FileMeta, Host, LocalHost, UserIds, host_interface_exists};
 use locate::{Sink, Span};
 pub use model::{
-    AddrScope, BfdSettings, Broadcast, Command, Config, Family, ForeignVrrp, Fwmark, Global,
-    Instance, InterfaceOptions, Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
-    RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup,
-    TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript, Version, Vip, VirtualRoute,
-    VirtualRule, max_advertised,
+    AddrScope, Broadcast, Command, Config, ForeignVrrp, Fwmark, Global, Instance, InterfaceOptions,
+    Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope,
+    RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN, TrackFile,
+    TrackInterface, TrackScript, Vip, VirtualRoute, VirtualRule,
 };
 pub use schema::DEFAULT_PIN_DIR;
 

@@ -127,7 +127,10 @@ pub struct SyncGroup {
     pub notify: Notify,
 }
 
-pub use crate::vrrp::{Family, Version};
+use crate::vrrp::{
+    Family, Version,
+    instance::{BfdSettings, max_advertised},
+};
 
 /// One virtual router on one interface, for one address family.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +193,11 @@ pub struct Instance {
     pub track_files: Vec<TrackFile>,
     /// Hooks run on this instance's transitions.
     pub notify: Notify,
-    /// BFD sessions to the other routers; `None` without.
+    /// BFD sessions to the other routers (a backup whose session to the master goes down
+    /// takes over at once instead of after Master_Down_Interval; while that session is up
+    /// a master whose adverts pause is not taken over from); `None` without. Its
+    /// `notify` program is run on every session change with the instance, the
+    /// neighbour, the new state (`UP`, `DOWN`, `INIT`, `ADMINDOWN`) and the diagnostic.
     pub bfd: Option<BfdSettings>,
     /// Instances naming the same group change state together.
     pub sync_group: Option<String>,
@@ -260,15 +267,6 @@ impl Instance {
     pub fn advertised_vips(&self) -> &[Vip] {
         let n = max_advertised(self.family).min(self.vips.len());
         &self.vips[..n]
-    }
-}
-
-/// How many addresses one advertisement carries: the 8-bit count field limits IPv4 (v2
-/// and v3) to 255; IPv6 to what fits a 1500-byte frame: (1500 − 40 − 8) / 16 = 90.
-pub const fn max_advertised(family: Family) -> usize {
-    match family {
-        Family::Ipv4 => 255,
-        Family::Ipv6 => (1500 - 40 - 8) / 16,
     }
 }
 
@@ -591,25 +589,6 @@ impl RuleAction {
 
 /// An interface: up while the device exists, is up and has carrier. Weight -254..=254,
 /// default 0 (FAULT while down); see the tracking rules above.
-/// BFD for an instance (RFC 5880 asynchronous mode, single hop): a backup whose session
-/// to the master goes down takes over at once instead of after Master_Down_Interval, and
-/// while that session is up a master whose adverts pause is not taken over from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BfdSettings {
-    /// The other routers of the virtual router; empty: the master heard in adverts.
-    pub peers: Vec<IpAddr>,
-    /// The echo interval (with `echo`), else the Control packet interval.
-    pub interval: Duration,
-    pub multiplier: u8,
-    /// Echo packets looped back by the far end's XDP program.
-    pub echo: bool,
-    /// Control packet interval while the Echo function runs.
-    pub control_interval: Duration,
-    /// Run on every session change with the instance, the neighbour, the new state
-    /// (`UP`, `DOWN`, `INIT`, `ADMINDOWN`) and the diagnostic.
-    pub notify: Option<Command>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackInterface {
     pub name: String,
@@ -663,5 +642,14 @@ impl Config {
     /// The options of an interface: its `[interfaces.NAME]` table, or the defaults.
     pub fn interface_options(&self, name: &str) -> InterfaceOptions {
         self.interfaces.get(name).copied().unwrap_or_default()
+    }
+
+    /// Flap damping for the core: (up delay, down delay) of every interface that has
+    /// an `[interfaces.NAME]` table.
+    pub fn link_delays(&self) -> BTreeMap<String, (Duration, Duration)> {
+        self.interfaces
+            .iter()
+            .map(|(n, o)| (n.clone(), (o.up_delay, o.down_delay)))
+            .collect()
     }
 }

@@ -1,20 +1,172 @@
-//! The effective configuration, printed in the format it is read from, with every default
-//! written out: what `vipd check` shows, and what an operator can copy back into a file.
+//! vipd's file as text, the one printer for it: tables of keys and values with comments
+//! ([`Table`], [`Value`], [`render`]), each value on one line. The effective
+//! configuration goes through it with every default written out (what `vipd check`
+//! shows, and what an operator can copy back into a file), and so does what
+//! `vipd import keepalived` makes of a keepalived configuration.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::duration;
+use super::duration as durations;
 use super::model::{
-    Broadcast, Command, Config, Family, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
+    Broadcast, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
     RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript,
     Vip, VirtualRoute, VirtualRule,
 };
+use crate::vrrp::Family;
+
+/// A TOML value, as far as vipd's file format needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Value {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Array(Vec<Value>),
+    /// An inline table, keys in order.
+    Inline(Vec<(String, Value)>),
+}
+
+impl Value {
+    pub(crate) fn str(s: impl Into<String>) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub(crate) fn strs<S: AsRef<str>>(items: &[S]) -> Value {
+        Value::Array(items.iter().map(|s| Value::str(s.as_ref())).collect())
+    }
+
+    /// A duration as the file reads it, in one unit where one fits (`3s`, `250ms`).
+    pub(crate) fn duration(d: Duration) -> Value {
+        Value::Str(duration(d))
+    }
+
+    fn int(n: impl Into<i64>) -> Value {
+        Value::Int(n.into())
+    }
+
+    fn inline(fields: Vec<(&str, Value)>) -> Value {
+        Value::Inline(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+}
+
+/// A duration as the file reads it (see [`Value::duration`]), for messages too.
+pub(crate) fn duration(d: Duration) -> String {
+    durations::format(d)
+}
+
+/// A line of a table: a key and its value, or a comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Entry {
+    Key(String, Value),
+    Comment(String),
+}
+
+/// `[header]` or `[[header]]` with its lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Table {
+    /// Comment lines written above the header.
+    pub(crate) comments: Vec<String>,
+    /// `[global]`, `[[vrrp]]`, ...
+    pub(crate) header: String,
+    pub(crate) entries: Vec<Entry>,
+}
+
+impl Table {
+    pub(crate) fn new(header: impl Into<String>) -> Table {
+        Table {
+            comments: Vec::new(),
+            header: header.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// `[prefix.NAME]`, the name quoted where TOML needs it (interface names may hold
+    /// dots).
+    pub(crate) fn named(prefix: &str, name: &str) -> Table {
+        Table::new(format!("[{prefix}.{}]", bare_or_quoted(name)))
+    }
+
+    pub(crate) fn key(&mut self, key: &str, value: Value) {
+        self.entries.push(Entry::Key(key.to_owned(), value));
+    }
+
+    pub(crate) fn comment(&mut self, text: impl Into<String>) {
+        self.entries.push(Entry::Comment(text.into()));
+    }
+}
+
+/// The whole file: header comment lines, then the tables, a blank line before each (but
+/// the first line of the file).
+pub(crate) fn render(header: &[String], tables: &[Table]) -> String {
+    let mut out = String::new();
+    for line in header {
+        comment_line(&mut out, line);
+    }
+    for table in tables {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        for line in &table.comments {
+            comment_line(&mut out, line);
+        }
+        out.push_str(&table.header);
+        out.push('\n');
+        for entry in &table.entries {
+            match entry {
+                Entry::Key(key, value) => {
+                    let _ = writeln!(out, "{} = {}", bare_or_quoted(key), inline(value));
+                }
+                Entry::Comment(text) => comment_line(&mut out, text),
+            }
+        }
+    }
+    out
+}
+
+fn comment_line(out: &mut String, text: &str) {
+    // A comment never spans lines: a newline in a reason would end it.
+    for part in text.split('\n') {
+        if part.is_empty() {
+            out.push_str("#\n");
+        } else {
+            let _ = writeln!(out, "# {part}");
+        }
+    }
+}
+
+/// A key or table-name segment: bare when TOML allows, quoted otherwise.
+pub(crate) fn bare_or_quoted(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare { key.to_owned() } else { quote(key) }
+}
+
+/// A value on one line: arrays and tables inline, so the listing stays greppable.
+fn inline(value: &Value) -> String {
+    match value {
+        Value::Str(s) => quote(s),
+        Value::Int(i) => i.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Inline(pairs) => {
+            let pairs: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{} = {}", bare_or_quoted(k), inline(v)))
+                .collect();
+            format!("{{ {} }}", pairs.join(", "))
+        }
+    }
+}
 
 /// A TOML basic string. Written by hand rather than through `toml`'s printer so the output
 /// is always one line, which keeps inline tables valid and the listing greppable.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -34,163 +186,149 @@ fn quote(text: &str) -> String {
     out
 }
 
-fn path(p: &Path) -> String {
-    quote(&p.to_string_lossy())
+fn path(p: &Path) -> Value {
+    Value::str(p.to_string_lossy())
 }
 
-fn dur(d: Duration) -> String {
-    quote(&duration::format(d))
+fn list<T>(items: &[T], show: impl Fn(&T) -> Value) -> Value {
+    Value::Array(items.iter().map(show).collect())
 }
 
-fn list<T>(items: &[T], show: impl Fn(&T) -> String) -> String {
-    let shown: Vec<String> = items.iter().map(show).collect();
-    format!("[{}]", shown.join(", "))
+fn addr(a: &impl ToString) -> Value {
+    Value::str(a.to_string())
 }
 
-/// A table key: bare when TOML allows, quoted otherwise (interface names may hold dots).
-fn key(name: &str) -> String {
-    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    if !name.is_empty() && name.chars().all(bare) {
-        name.to_owned()
-    } else {
-        quote(name)
+fn command(c: &Command) -> Value {
+    argv(c.argv())
+}
+
+/// A program alone as a string, with arguments as a list.
+fn argv(argv: &[String]) -> Value {
+    match argv {
+        [program] => Value::str(program),
+        argv => Value::strs(argv),
     }
 }
 
-fn inline(fields: &[(&str, String)]) -> String {
-    let shown: Vec<String> = fields.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-    format!("{{ {} }}", shown.join(", "))
-}
-
-fn command(c: &Command) -> String {
-    match c.argv() {
-        [program] => quote(program),
-        argv => list(argv, |a| quote(a)),
-    }
-}
-
-fn track_interface(t: &TrackInterface) -> String {
-    inline(&[
-        ("name", quote(&t.name)),
-        ("weight", t.weight.to_string()),
-        ("reverse", t.reverse.to_string()),
+fn track_interface(t: &TrackInterface) -> Value {
+    Value::inline(vec![
+        ("name", Value::str(&t.name)),
+        ("weight", Value::int(t.weight)),
+        ("reverse", Value::Bool(t.reverse)),
     ])
 }
 
-fn track_script(t: &TrackScript) -> String {
-    inline(&[
+fn track_script(t: &TrackScript) -> Value {
+    Value::inline(vec![
         ("command", command(&t.command)),
-        ("interval", dur(t.interval)),
-        ("timeout", dur(t.timeout)),
-        ("weight", t.weight.to_string()),
-        ("rise", t.rise.to_string()),
-        ("fall", t.fall.to_string()),
-        ("reverse", t.reverse.to_string()),
-        ("init_fail", t.init_fail.to_string()),
+        ("interval", Value::duration(t.interval)),
+        ("timeout", Value::duration(t.timeout)),
+        ("weight", Value::int(t.weight)),
+        ("rise", Value::int(t.rise)),
+        ("fall", Value::int(t.fall)),
+        ("reverse", Value::Bool(t.reverse)),
+        ("init_fail", Value::Bool(t.init_fail)),
     ])
 }
 
-fn track_file(t: &TrackFile) -> String {
-    inline(&[
+fn track_file(t: &TrackFile) -> Value {
+    Value::inline(vec![
         ("path", path(&t.path)),
-        ("weight", t.weight.to_string()),
-        ("reverse", t.reverse.to_string()),
+        ("weight", Value::int(t.weight)),
+        ("reverse", Value::Bool(t.reverse)),
     ])
 }
 
 /// The plain string when every option is at its default, the full table otherwise.
-fn vip(v: &Vip, interface: &str) -> String {
+fn vip(v: &Vip, interface: &str) -> Value {
     if *v == Vip::plain(v.net, interface) {
-        return quote(&v.net.to_string());
+        return addr(&v.net);
     }
-    let mut fields = vec![
-        ("address", quote(&v.net.to_string())),
-        ("dev", quote(&v.dev)),
-    ];
+    let mut fields = vec![("address", addr(&v.net)), ("dev", Value::str(&v.dev))];
     if let Some(label) = &v.label {
-        fields.push(("label", quote(label)));
+        fields.push(("label", Value::str(label)));
     }
-    fields.push(("scope", quote(v.scope.as_str())));
+    fields.push(("scope", Value::str(v.scope.as_str())));
     match v.broadcast {
-        Some(Broadcast::Subnet) => fields.push(("broadcast", quote("+"))),
-        Some(Broadcast::Addr(a)) => fields.push(("broadcast", quote(&a.to_string()))),
+        Some(Broadcast::Subnet) => fields.push(("broadcast", Value::str("+"))),
+        Some(Broadcast::Addr(a)) => fields.push(("broadcast", addr(&a))),
         None => {}
     }
-    fields.push(("noprefixroute", v.noprefixroute.to_string()));
+    fields.push(("noprefixroute", Value::Bool(v.noprefixroute)));
     fields.push((
         "preferred_lft",
         match v.preferred_lft {
-            PreferredLifetime::Forever => quote("forever"),
-            PreferredLifetime::Zero => "0".to_owned(),
+            PreferredLifetime::Forever => Value::str("forever"),
+            PreferredLifetime::Zero => Value::Int(0),
         },
     ));
-    inline(&fields)
+    Value::inline(fields)
 }
 
-fn table(t: u32) -> String {
+fn table(t: u32) -> Value {
     match t {
-        TABLE_MAIN => quote("main"),
-        TABLE_LOCAL => quote("local"),
-        n => n.to_string(),
+        TABLE_MAIN => Value::str("main"),
+        TABLE_LOCAL => Value::str("local"),
+        n => Value::int(n),
     }
 }
 
-fn route(r: &VirtualRoute, family: Family) -> String {
+fn route(r: &VirtualRoute, family: Family) -> Value {
     // "default" means the instance's family unless the route's addresses say otherwise.
     let to = if r.to.prefix_len() == 0 && (r.family() == family || r.via.or(r.src).is_some()) {
-        quote("default")
+        Value::str("default")
     } else {
-        quote(&r.to.to_string())
+        addr(&r.to)
     };
     let mut fields = vec![("to", to)];
     if let Some(via) = r.via {
-        fields.push(("via", quote(&via.to_string())));
+        fields.push(("via", addr(&via)));
     }
     if let Some(dev) = &r.dev {
-        fields.push(("dev", quote(dev)));
+        fields.push(("dev", Value::str(dev)));
     }
     if let Some(src) = r.src {
-        fields.push(("src", quote(&src.to_string())));
+        fields.push(("src", addr(&src)));
     }
     fields.push(("table", table(r.table)));
     if let Some(metric) = r.metric {
-        fields.push(("metric", metric.to_string()));
+        fields.push(("metric", Value::int(metric)));
     }
     let protocol = match r.protocol {
-        RTPROT_KERNEL => quote("kernel"),
-        RTPROT_BOOT => quote("boot"),
-        RTPROT_STATIC => quote("static"),
-        RTPROT_VIPD => quote("vipd"),
-        n => n.to_string(),
+        RTPROT_KERNEL => Value::str("kernel"),
+        RTPROT_BOOT => Value::str("boot"),
+        RTPROT_STATIC => Value::str("static"),
+        RTPROT_VIPD => Value::str("vipd"),
+        n => Value::int(n),
     };
     fields.push(("protocol", protocol));
-    fields.push(("type", quote(r.kind.as_str())));
+    fields.push(("type", Value::str(r.kind.as_str())));
     if let Some(scope) = r.scope {
-        fields.push(("scope", quote(scope.as_str())));
+        fields.push(("scope", Value::str(scope.as_str())));
     }
-    fields.push(("onlink", r.onlink.to_string()));
-    inline(&fields)
+    fields.push(("onlink", Value::Bool(r.onlink)));
+    Value::inline(fields)
 }
 
-fn rule(r: &VirtualRule) -> String {
+fn rule(r: &VirtualRule) -> Value {
     let mut fields = Vec::new();
     if let Some(from) = r.from {
-        fields.push(("from", quote(&from.to_string())));
+        fields.push(("from", addr(&from)));
     }
     if let Some(to) = r.to {
-        fields.push(("to", quote(&to.to_string())));
+        fields.push(("to", addr(&to)));
     }
     if let Some(iif) = &r.iif {
-        fields.push(("iif", quote(iif)));
+        fields.push(("iif", Value::str(iif)));
     }
     if let Some(oif) = &r.oif {
-        fields.push(("oif", quote(oif)));
+        fields.push(("oif", Value::str(oif)));
     }
     if let Some(mark) = r.fwmark {
         let shown = if mark.mask == u32::MAX {
-            mark.value.to_string()
+            Value::int(mark.value)
         } else {
-            quote(&format!("{:#x}/{:#x}", mark.value, mark.mask))
+            Value::str(format!("{:#x}/{:#x}", mark.value, mark.mask))
         };
         fields.push(("fwmark", shown));
     }
@@ -198,130 +336,121 @@ fn rule(r: &VirtualRule) -> String {
         fields.push(("table", table(t)));
     }
     if let Some(priority) = r.priority {
-        fields.push(("priority", priority.to_string()));
+        fields.push(("priority", Value::int(priority)));
     }
-    fields.push(("action", quote(r.action.as_str())));
-    inline(&fields)
+    fields.push(("action", Value::str(r.action.as_str())));
+    Value::inline(fields)
 }
 
-fn instance(out: &mut String, i: &Instance) {
-    let mut line = |key: &str, value: String| {
-        let _ = writeln!(out, "{key} = {value}");
-    };
-    line("name", quote(&i.name));
-    line("interface", quote(&i.interface));
-    line("vrid", i.vrid.to_string());
-    line("priority", i.priority.to_string());
-    line("version", i.version.number().to_string());
-    line("advert_interval", dur(i.advert_interval));
-    line("preempt", i.preempt.to_string());
-    line("preempt_delay", dur(i.preempt_delay));
-    line("accept", i.accept.to_string());
-    line("vmac", i.vmac.to_string());
-    line("vips", list(&i.vips, |v| vip(v, &i.interface)));
-    line(
+fn instance(i: &Instance) -> Table {
+    let mut t = Table::new("[[vrrp]]");
+    t.key("name", Value::str(&i.name));
+    t.key("interface", Value::str(&i.interface));
+    t.key("vrid", Value::int(i.vrid));
+    t.key("priority", Value::int(i.priority));
+    t.key("version", Value::int(i.version.number()));
+    t.key("advert_interval", Value::duration(i.advert_interval));
+    t.key("preempt", Value::Bool(i.preempt));
+    t.key("preempt_delay", Value::duration(i.preempt_delay));
+    t.key("accept", Value::Bool(i.accept));
+    t.key("vmac", Value::Bool(i.vmac));
+    t.key("vips", list(&i.vips, |v| vip(v, &i.interface)));
+    t.key(
         "vips_excluded",
         list(&i.vips_excluded, |v| vip(v, &i.interface)),
     );
-    line("proxy_arp", list(&i.proxy_arp, |a| quote(&a.to_string())));
-    line("announce_host_routes", i.announce_host_routes.to_string());
-    line(
+    t.key("proxy_arp", list(&i.proxy_arp, addr));
+    t.key("announce_host_routes", Value::Bool(i.announce_host_routes));
+    t.key(
         "virtual_routes",
         list(&i.virtual_routes, |r| route(r, i.family)),
     );
-    line("virtual_rules", list(&i.virtual_rules, rule));
+    t.key("virtual_rules", list(&i.virtual_rules, rule));
     if let Some(src) = i.unicast_src_ip {
-        line("unicast_src_ip", quote(&src.to_string()));
+        t.key("unicast_src_ip", addr(&src));
     }
     if let Some(b) = &i.bfd {
         let mut fields = vec![
-            ("peers", list(&b.peers, |p| quote(&p.to_string()))),
-            ("interval", dur(b.interval)),
-            ("multiplier", b.multiplier.to_string()),
-            ("echo", b.echo.to_string()),
-            ("control_interval", dur(b.control_interval)),
+            ("peers", list(&b.peers, addr)),
+            ("interval", Value::duration(b.interval)),
+            ("multiplier", Value::int(b.multiplier)),
+            ("echo", Value::Bool(b.echo)),
+            ("control_interval", Value::duration(b.control_interval)),
         ];
         if let Some(c) = &b.notify {
-            fields.push(("notify", command(c)));
+            fields.push(("notify", argv(c)));
         }
-        line("bfd", inline(&fields));
+        t.key("bfd", Value::inline(fields));
     }
-    line(
-        "unicast_peers",
-        list(&i.unicast_peers, |p| quote(&p.to_string())),
-    );
-    line(
-        "allowed_peers",
-        list(&i.allowed_peers, |p| quote(&p.to_string())),
-    );
+    t.key("unicast_peers", list(&i.unicast_peers, addr));
+    t.key("allowed_peers", list(&i.allowed_peers, addr));
     if let Some(pass) = &i.auth_pass {
         let used = pass.iter().position(|b| *b == 0).unwrap_or(pass.len());
-        line("auth_pass", quote(&String::from_utf8_lossy(&pass[..used])));
+        t.key(
+            "auth_pass",
+            Value::str(String::from_utf8_lossy(&pass[..used])),
+        );
     }
-    line("dont_track_primary", i.dont_track_primary.to_string());
-    line(
+    t.key("dont_track_primary", Value::Bool(i.dont_track_primary));
+    t.key(
         "track_interfaces",
         list(&i.track_interfaces, track_interface),
     );
-    line("track_scripts", list(&i.track_scripts, track_script));
-    line("track_files", list(&i.track_files, track_file));
+    t.key("track_scripts", list(&i.track_scripts, track_script));
+    t.key("track_files", list(&i.track_files, track_file));
     for (k, c) in i.notify.hooks() {
-        line(k, command(c));
+        t.key(k, command(c));
     }
     if let Some(group) = &i.sync_group {
-        line("sync_group", quote(group));
+        t.key("sync_group", Value::str(group));
     }
-    line("garp_repeat", i.garp_repeat.to_string());
-    line("garp_interval", dur(i.garp_interval));
-    line(
+    t.key("garp_repeat", Value::int(i.garp_repeat));
+    t.key("garp_interval", Value::duration(i.garp_interval));
+    t.key(
         "garp_refresh",
-        dur(i.garp_refresh.unwrap_or(Duration::ZERO)),
+        Value::duration(i.garp_refresh.unwrap_or(Duration::ZERO)),
     );
+    t
 }
 
 pub(crate) fn to_toml(config: &Config) -> String {
-    let mut out = String::new();
     let g = &config.global;
-    out.push_str("[global]\n");
-    let _ = writeln!(out, "router_id = {}", quote(&g.router_id));
-    let _ = writeln!(out, "pin_path = {}", path(&g.pin_path));
-    let _ = writeln!(out, "control_socket = {}", path(&g.control_socket));
+    let mut global = Table::new("[global]");
+    global.key("router_id", Value::str(&g.router_id));
+    global.key("pin_path", path(&g.pin_path));
+    global.key("control_socket", path(&g.control_socket));
     match g.metrics {
-        Some(addr) => {
-            let _ = writeln!(out, "metrics = {}", quote(&addr.to_string()));
-        }
-        None => out.push_str("# metrics: off\n"),
+        Some(a) => global.key("metrics", addr(&a)),
+        None => global.comment("metrics: off"),
     }
     match &g.script_user {
-        Some(user) => {
-            let _ = writeln!(out, "script_user = {}", quote(&user.name));
-        }
-        None => out.push_str("# script_user: none (scripts run as root)\n"),
+        Some(user) => global.key("script_user", Value::str(&user.name)),
+        None => global.comment("script_user: none (scripts run as root)"),
     }
-    let _ = writeln!(out, "startup_delay = {}", dur(g.startup_delay));
-    let _ = writeln!(out, "realtime_priority = {}", g.realtime_priority);
+    global.key("startup_delay", Value::duration(g.startup_delay));
+    global.key("realtime_priority", Value::int(g.realtime_priority));
+    let mut tables = vec![global];
     for (name, o) in &config.interfaces {
-        let _ = writeln!(out, "\n[interfaces.{}]", key(name));
-        let _ = writeln!(out, "foreign_vrrp = {}", quote(o.foreign_vrrp.as_str()));
-        let _ = writeln!(out, "up_delay = {}", dur(o.up_delay));
-        let _ = writeln!(out, "down_delay = {}", dur(o.down_delay));
+        let mut t = Table::named("interfaces", name);
+        t.key("foreign_vrrp", Value::str(o.foreign_vrrp.as_str()));
+        t.key("up_delay", Value::duration(o.up_delay));
+        t.key("down_delay", Value::duration(o.down_delay));
+        tables.push(t);
     }
     for (name, group) in &config.sync_groups {
-        let _ = writeln!(out, "\n[sync_groups.{}]", key(name));
+        let mut t = Table::named("sync_groups", name);
         for (k, c) in group.notify.hooks() {
-            let _ = writeln!(out, "{k} = {}", command(c));
+            t.key(k, command(c));
         }
+        tables.push(t);
     }
-    for i in &config.instances {
-        out.push_str("\n[[vrrp]]\n");
-        instance(&mut out, i);
-    }
-    out
+    tables.extend(config.instances.iter().map(instance));
+    render(&[], &tables)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{key, quote};
+    use super::*;
 
     #[test]
     fn quoted_strings_stay_on_one_line_and_escape_what_toml_requires() {
@@ -331,8 +460,44 @@ mod tests {
 
     #[test]
     fn table_keys_are_bare_only_where_toml_allows() {
-        assert_eq!(key("eth0"), "eth0");
-        assert_eq!(key("br-lan_2"), "br-lan_2");
-        assert_eq!(key("eth0.100"), "\"eth0.100\"");
+        assert_eq!(bare_or_quoted("eth0"), "eth0");
+        assert_eq!(bare_or_quoted("br-lan_2"), "br-lan_2");
+        assert_eq!(bare_or_quoted("eth0.100"), "\"eth0.100\"");
+        assert_eq!(
+            Table::named("interfaces", "eth0.100").header,
+            "[interfaces.\"eth0.100\"]"
+        );
+    }
+
+    #[test]
+    fn values_and_comments_render_as_valid_toml() {
+        let mut t = Table::new("[[vrrp]]");
+        t.key("name", Value::str("a \"b\" \\ c\u{1}"));
+        t.key(
+            "vips",
+            Value::Array(vec![
+                Value::str("192.0.2.1/24"),
+                Value::Inline(vec![
+                    ("address".into(), Value::str("192.0.2.2/24")),
+                    ("noprefixroute".into(), Value::Bool(true)),
+                ]),
+            ]),
+        );
+        t.comment("two\nlines");
+        t.key("vrid", Value::Int(51));
+        t.key(
+            "advert_interval",
+            Value::duration(Duration::from_millis(250)),
+        );
+        let text = render(&["header".into()], &[t]);
+        assert!(text.starts_with("# header\n\n[[vrrp]]\n"), "{text}");
+        assert!(text.contains("# two\n# lines\n"), "{text}");
+        let (doc, errors) = toml::de::DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        assert!(doc.get_ref().get("vrrp").is_some());
+        assert!(text.contains(r#"name = "a \"b\" \\ c\u0001""#), "{text}");
+        assert!(text.contains("advert_interval = \"250ms\"\n"), "{text}");
+        // Without a header the file starts with its first table.
+        assert!(render(&[], &[Table::new("[global]")]).starts_with("[global]\n"));
     }
 }

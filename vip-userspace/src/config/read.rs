@@ -187,6 +187,23 @@ impl<'a, 'i> Table<'a, 'i> {
         }
     }
 
+    /// Reads the inline table `node` (an element of a list, or a key's value) with
+    /// `read`, after reporting any key not in `keys`. `None` if it, or anything in it,
+    /// was wrong: a half-read element is never used.
+    pub(crate) fn read_inline<T>(
+        node: &'a Node<'i>,
+        path: String,
+        keys: &[&str],
+        sink: &mut Sink<'_>,
+        read: impl FnOnce(&Table<'a, 'i>, &mut Sink<'_>) -> Option<T>,
+    ) -> Option<T> {
+        let before = sink.len();
+        let table = Table::of(node, path, sink)?;
+        table.reject_unknown(keys, sink);
+        let value = read(&table, sink);
+        if sink.len() == before { value } else { None }
+    }
+
     pub(crate) fn path_of(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_owned()

@@ -10,11 +10,12 @@ use ipnet::IpNet;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    Family, Fwmark, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType,
+    Fwmark, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType,
     RuleAction, TABLE_LOCAL, TABLE_MAIN, VirtualRoute, VirtualRule,
 };
 use super::read::{At, Field, Node, Table, as_int};
 use super::values::{parse_interface, parse_prefix, parse_unicast_addr};
+use crate::vrrp::Family;
 
 pub(crate) const ROUTE_KEYS: &[&str] = &[
     "to", "via", "dev", "src", "table", "metric", "protocol", "type", "scope", "onlink",
@@ -138,28 +139,13 @@ fn same_family(
     }
 }
 
-/// Runs `read` on an inline table; `None` if it or anything in it was wrong.
-fn element<T>(
-    node: &Node<'_>,
-    path: String,
-    keys: &[&str],
-    sink: &mut Sink<'_>,
-    read: impl FnOnce(&Table<'_, '_>, &mut Sink<'_>) -> Option<T>,
-) -> Option<T> {
-    let before = sink.len();
-    let table = Table::of(node, path, sink)?;
-    table.reject_unknown(keys, sink);
-    let value = read(&table, sink);
-    if sink.len() == before { value } else { None }
-}
-
 pub(crate) fn route(
     node: &Node<'_>,
     path: String,
     host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<RawRoute> {
-    element(node, path, ROUTE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, ROUTE_KEYS, sink, |t, s| {
         t.require("to", s);
         let to = t.parsed("to", s, |text| {
             if text == "default" {
@@ -327,7 +313,7 @@ pub(crate) fn rule(
     host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<RawRule> {
-    element(node, path, RULE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, RULE_KEYS, sink, |t, s| {
         let from = t.parsed("from", s, parse_prefix);
         let to = t.parsed("to", s, parse_prefix);
         let iif = t.parsed("iif", s, |d| {

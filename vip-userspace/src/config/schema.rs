@@ -12,7 +12,7 @@ use toml::de::DeTable;
 use super::command::{NOTIFY_KEYS, RawNotify};
 use super::host::Host;
 use super::locate::{Sink, Span};
-use super::model::{ForeignVrrp, InterfaceOptions, ScriptUser, TrackFile, TrackInterface, Version};
+use super::model::{ForeignVrrp, InterfaceOptions, ScriptUser, TrackFile, TrackInterface};
 use super::read::{At, Field, Table, as_array, parse_str};
 use super::route::{RawRoute, RawRule, route, rule};
 use super::track::{ScriptEntry, track_file, track_interface, track_script};
@@ -22,6 +22,7 @@ use super::values::{
     parse_unicast_addr, parse_user_name,
 };
 use super::vip::{RawVip, vip};
+use crate::vrrp::{Version, instance::BfdSettings};
 
 pub(crate) const ROOT_KEYS: &[&str] = &["global", "interfaces", "sync_groups", "vrrp"];
 
@@ -146,7 +147,7 @@ pub(crate) struct RawInstance {
     pub(crate) track_interfaces: Field<Vec<At<TrackInterface>>>,
     pub(crate) track_scripts: Field<Vec<At<ScriptEntry>>>,
     pub(crate) track_files: Field<Vec<At<TrackFile>>>,
-    pub(crate) bfd: Field<super::model::BfdSettings>,
+    pub(crate) bfd: Field<BfdSettings>,
     pub(crate) notify: RawNotify,
     pub(crate) sync_group: Field<String>,
     pub(crate) garp_repeat: Field<u32>,

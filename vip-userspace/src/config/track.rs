@@ -35,28 +35,13 @@ const MIN_SCRIPT_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_SCRIPT_INTERVAL: Duration = Duration::from_secs(3600);
 const MIN_SCRIPT_TIMEOUT: Duration = Duration::from_millis(10);
 
-/// Runs `read` on an inline table; `None` if it or anything in it was wrong.
-pub(crate) fn sub_table<T>(
-    node: &Node<'_>,
-    path: String,
-    keys: &[&str],
-    sink: &mut Sink<'_>,
-    read: impl FnOnce(&Table<'_, '_>, &mut Sink<'_>) -> Option<T>,
-) -> Option<T> {
-    let before = sink.len();
-    let table = Table::of(node, path, sink)?;
-    table.reject_unknown(keys, sink);
-    let value = read(&table, sink);
-    if sink.len() == before { value } else { None }
-}
-
 pub(crate) fn track_interface(
     node: &Node<'_>,
     path: String,
     host: &dyn Host,
     sink: &mut Sink<'_>,
 ) -> Option<TrackInterface> {
-    sub_table(node, path, TRACK_INTERFACE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, TRACK_INTERFACE_KEYS, sink, |t, s| {
         t.require("name", s);
         let name = t.parsed("name", s, |n| {
             parse_interface(n, &|name| host.interface_exists(name))
@@ -85,7 +70,7 @@ pub(crate) fn track_script(
     path: String,
     sink: &mut Sink<'_>,
 ) -> Option<ScriptEntry> {
-    sub_table(node, path, TRACK_SCRIPT_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, TRACK_SCRIPT_KEYS, sink, |t, s| {
         t.require("command", s);
         let command = t.value("command", s, parse_command);
         let interval = t.duration_in("interval", MIN_SCRIPT_INTERVAL..=MAX_SCRIPT_INTERVAL, s);
@@ -145,7 +130,7 @@ pub(crate) fn track_script(
 }
 
 pub(crate) fn track_file(node: &Node<'_>, path: String, sink: &mut Sink<'_>) -> Option<TrackFile> {
-    sub_table(node, path, TRACK_FILE_KEYS, sink, |t, s| {
+    Table::read_inline(node, path, TRACK_FILE_KEYS, sink, |t, s| {
         t.require("path", s);
         let file = t.parsed("path", s, parse_abs_path);
         let weight = t.int("weight", WEIGHT_RANGE, s).or(DEFAULT_FILE_WEIGHT);

@@ -14,8 +14,7 @@ use super::duration;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    Config, Family, Global, Instance, InterfaceOptions, Notify, SyncGroup, TABLE_MAIN, Version,
-    max_advertised,
+    Command, Config, Global, Instance, InterfaceOptions, Notify, SyncGroup, TABLE_MAIN,
 };
 use super::read::{At, Field};
 use super::schema::{
@@ -24,6 +23,10 @@ use super::schema::{
 };
 use super::security::ScriptChecker;
 use super::vip::{RawVip, label_fits};
+use crate::vrrp::{
+    Family, Version,
+    instance::{BfdSettings, max_advertised},
+};
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 // The v3 interval field is 12 bits of centiseconds.
@@ -455,8 +458,7 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
         let (Some(ifname), Some(at)) = (r.interface.valid(), r.bfd.valid()) else {
             continue;
         };
-        let timing =
-            |b: &super::model::BfdSettings| (b.interval, b.multiplier, b.echo, b.control_interval);
+        let timing = |b: &BfdSettings| (b.interval, b.multiplier, b.echo, b.control_interval);
         match bfd_timing.get(ifname.value.as_str()) {
             None => {
                 bfd_timing.insert(&ifname.value, i);
@@ -646,12 +648,12 @@ fn commands(raw: &RawConfig) -> Vec<CommandAt> {
         }
         out.extend(r.notify.located());
         if let Some(at) = r.bfd.valid()
-            && let Some(c) = &at.value.notify
+            && let Some(command) = at.value.notify.clone().and_then(Command::new)
         {
             out.push(CommandAt {
                 span: at.span.clone(),
                 path: format!("{}.bfd.notify", r.path),
-                command: c.clone(),
+                command,
             });
         }
     }

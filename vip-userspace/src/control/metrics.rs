@@ -8,10 +8,7 @@
 
 use std::{
     net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::AtomicU64},
     time::{Duration, Instant},
 };
 
@@ -23,7 +20,6 @@ use prometheus_client::{
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
 };
 use tracing::debug;
 
@@ -313,29 +309,19 @@ pub async fn serve(listener: std::net::TcpListener, source: Source, refused: Arc
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
     let cache: Arc<Cache> = Arc::default();
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            refused.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        };
+    let serve = move |(stream, peer): (TcpStream, SocketAddr)| {
         let (source, cache) = (source.clone(), cache.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             if tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, source, cache))
                 .await
                 .is_err()
             {
                 debug!(%peer, "metrics client timed out");
             }
-        });
-    }
+        }
+    };
+    super::accept::bounded("metrics", MAX_CLIENTS, refused, listener, serve).await;
 }
 
 async fn body(source: &Source, cache: &Cache) -> Option<String> {
@@ -415,6 +401,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::atomic::Ordering;
 
     use super::*;
     use crate::control::InstanceStatus;

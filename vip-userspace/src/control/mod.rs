@@ -1,6 +1,7 @@
 //! What operators see: the status snapshot, the control socket `vipd status` talks to,
 //! Prometheus metrics, and notify hooks.
 
+pub mod accept;
 pub mod metrics;
 pub mod notify;
 pub mod socket;

@@ -11,9 +11,9 @@ use tracing::{info, warn};
 
 use crate::{
     config::Notify,
-    daemon::Worker,
     exec::{self, RunAs},
     vrrp::State,
+    worker::Worker,
 };
 
 /// A hook that runs longer than this is killed with its process group.

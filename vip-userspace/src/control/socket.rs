@@ -3,10 +3,7 @@
 
 use std::{
     path::Path,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 
@@ -14,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader},
     net::{UnixListener, UnixStream},
-    sync::{Semaphore, oneshot},
+    sync::oneshot,
 };
 use tracing::{debug, warn};
 
@@ -160,32 +157,18 @@ pub async fn serve(
             return;
         }
     };
-    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(error) => {
-                warn!(error = %crate::error_chain(&error), "control socket accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            refused.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        };
+    let serve = move |stream: UnixStream| {
         let source = source.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
+        async move {
             // A client that never sends or never reads must not hold a slot for long.
             match tokio::time::timeout(CLIENT_TIMEOUT, answer(stream, source)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => debug!(%error, "control client"),
                 Err(_) => debug!("control client timed out"),
             }
-        });
-    }
+        }
+    };
+    super::accept::bounded("control", MAX_CLIENTS, refused, listener, serve).await;
 }
 
 /// A client sends its one-line request at once; one that stays silent gives its slot back.
@@ -253,6 +236,8 @@ pub async fn query(path: &Path) -> Result<Status, ControlError> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     fn path(tag: &str) -> std::path::PathBuf {

@@ -1,8 +1,9 @@
-//! What the kernel holds for an instance while it is master (its VIP addresses with
-//! Accept_Mode, the virtual MAC's unicast filter entry, its `virtual_routes` and
-//! `virtual_rules`), kept in the last wanted state by a task on the `vipd-addresses`
-//! thread, and announcements too many to send from the loop. Neither is on the failover
-//! path: the XDP program answers as soon as the slot moves.
+//! What the kernel holds for an instance while it is master (the virtual MAC's unicast
+//! filter entry, its `virtual_routes` and `virtual_rules`, and its VIP addresses when the
+//! core says so: `Output::Install`'s `addresses`), kept in the last wanted state by a
+//! task on the `vipd-addresses` thread, and announcements too many to send from the
+//! loop. Neither is on the failover path: the XDP program answers as soon as the slot
+//! moves.
 //!
 //! With `announce_host_routes`, each VIP's host route (protocol 112) is one more route
 //! here: installed, removed and put back like the `virtual_routes`.
@@ -18,17 +19,15 @@ use tokio::{
 };
 use tracing::{debug, warn};
 
-use super::{
-    clock,
-    entries::{Devices, vips_on},
-    worker::Worker,
-};
+use super::clock;
 use crate::{
     config::{Instance, Vip},
+    dataplane::entries::Devices,
     net::{
         Netlink, PacketSender, frames,
         routes::{Route, Rule},
     },
+    worker::Worker,
 };
 
 /// What one instance installs as master.
@@ -37,7 +36,7 @@ pub struct Installation {
     pub instance: String,
     /// The VRRP interface (the VMAC filter entry goes there).
     pub ifindex: u32,
-    /// Each VIP with the index of its device.
+    /// Each VIP with the index of its device (added only when the wish says so).
     pub vips: Vec<(u32, Vip)>,
     pub vmac: Option<[u8; 6]>,
     pub routes: Vec<Route>,
@@ -47,11 +46,27 @@ pub struct Installation {
 /// How often a master's routes and rules are checked.
 pub const REAPPLY: Duration = Duration::from_secs(1);
 
+/// What the kernel should hold for an instance, as the core last said
+/// (`Output::Install`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wish {
+    pub present: bool,
+    /// The VIP addresses too (the owner, or Accept_Mode).
+    pub addresses: bool,
+}
+
+/// Every VIP of `inst` (`vips` and `vips_excluded`) with the index and MAC of its device.
+pub fn vips_on<'a>(
+    inst: &'a Instance,
+    devs: &'a Devices,
+) -> impl Iterator<Item = (u32, [u8; 6], &'a Vip)> + 'a {
+    inst.all_vips()
+        .filter_map(|v| devs.get(&v.dev).map(|(ifx, mac)| (*ifx, *mac, v)))
+}
+
 impl Installation {
-    /// The VIPs the kernel gets on master (`vips` and `vips_excluded` alike): all of them
-    /// with Accept_Mode (or as owner, whose addresses they are), none otherwise (the XDP
-    /// program still answers ARP / NS, so traffic through the router flows; traffic to
-    /// the VIP itself is not accepted, RFC 5798 §6.1).
+    /// Everything `cfg` may install, with its VIPs on their devices (whether they go in
+    /// is the core's call, per wish).
     pub fn of(cfg: &Instance, devs: &Devices) -> Installation {
         let ifindex = devs.get(&cfg.interface).map_or(0, |(i, _)| *i);
         let host_routes = cfg.host_routes();
@@ -67,13 +82,9 @@ impl Installation {
         Installation {
             instance: cfg.name.clone(),
             ifindex,
-            vips: if cfg.accept || cfg.is_owner() {
-                vips_on(cfg, devs)
-                    .map(|(ifx, _, v)| (ifx, v.clone()))
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            vips: vips_on(cfg, devs)
+                .map(|(ifx, _, v)| (ifx, v.clone()))
+                .collect(),
             vmac: cfg.vmac.then(|| cfg.vmac_address()),
             routes,
             rules: cfg.virtual_rules.clone(),
@@ -82,22 +93,26 @@ impl Installation {
 
     /// Removes everything, now (start-up cleanup of what a previous run left).
     pub async fn remove_all(&self, nl: &Netlink) {
-        apply(nl, self, false, None).await;
+        apply(nl, self, false, true, None).await;
     }
 }
 
+/// Adds (`present`) or removes what `what` holds; the VIP addresses only with
+/// `addresses`.
 async fn apply(
     nl: &Netlink,
     what: &Installation,
     present: bool,
-    newer: Option<&watch::Receiver<bool>>,
+    addresses: bool,
+    newer: Option<&watch::Receiver<Wish>>,
 ) {
     let started = clock::now();
     if !present {
         // Routes and rules may use the addresses (a route's `src`): they go first.
         routes_and_rules(nl, what, false).await;
     }
-    for (ifindex, vip) in &what.vips {
+    let vips = if addresses { &what.vips[..] } else { &[] };
+    for (ifindex, vip) in vips {
         // A newer wish overrides the rest of this round.
         if newer.is_some_and(|w| w.has_changed().unwrap_or(false)) {
             return;
@@ -128,7 +143,7 @@ async fn apply(
     debug!(
         instance = %what.instance,
         present,
-        count = what.vips.len(),
+        count = vips.len(),
         took_us = clock::now().saturating_duration_since(started).as_micros() as u64,
         "installation reconciled"
     );
@@ -168,22 +183,22 @@ async fn routes_and_rules(nl: &Netlink, what: &Installation, present: bool) -> u
 
 /// The loop's handle on one instance's installation.
 pub struct Installer {
-    want: watch::Sender<bool>,
+    want: watch::Sender<Wish>,
     task: JoinHandle<()>,
 }
 
 impl Installer {
     pub fn start(worker: &Worker, what: Installation) -> Installer {
-        let (want, rx) = watch::channel(false);
+        let (want, rx) = watch::channel(Wish::default());
         let nl = worker.nl.clone();
         let task = worker.spawn(reconcile(nl, what, rx));
         Installer { want, task }
     }
 
     /// The kernel should (or should no longer) hold the installation.
-    pub fn set(&self, present: bool) {
+    pub fn set(&self, wish: Wish) {
         self.want
-            .send_if_modified(|w| std::mem::replace(w, present) != present);
+            .send_if_modified(|w| std::mem::replace(w, wish) != wish);
     }
 
     /// Stops after carrying out the last wish; the handle finishes when it is done.
@@ -193,11 +208,12 @@ impl Installer {
     }
 }
 
-async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<bool>) {
-    let mut applied = false;
+async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<Wish>) {
+    // What the kernel was given: removal takes back exactly that.
+    let mut applied = Wish::default();
     let watch_routes = !what.routes.is_empty() || !what.rules.is_empty();
     loop {
-        let closed = if applied && watch_routes {
+        let closed = if applied.present && watch_routes {
             match tokio::time::timeout(REAPPLY, want.changed()).await {
                 Ok(r) => r.is_err(),
                 Err(_) => {
@@ -211,10 +227,25 @@ async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<bo
         } else {
             want.changed().await.is_err()
         };
-        let present = *want.borrow_and_update();
-        if present != applied {
-            apply(&nl, &what, present, (!closed).then_some(&want)).await;
-            applied = present;
+        let wish = *want.borrow_and_update();
+        if wish.present != applied.present {
+            let addresses = if wish.present {
+                wish.addresses
+            } else {
+                applied.addresses
+            };
+            apply(
+                &nl,
+                &what,
+                wish.present,
+                addresses,
+                (!closed).then_some(&want),
+            )
+            .await;
+            applied = Wish {
+                present: wish.present,
+                addresses,
+            };
         }
         if closed {
             return;

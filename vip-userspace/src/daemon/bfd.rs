@@ -267,7 +267,7 @@ impl Daemon {
         for (_, e) in self.node.groups() {
             for (m, ifx) in e.group.members().iter().zip(&e.ifindexes) {
                 if m.cfg.bfd.is_some() {
-                    families.insert(m.cfg.family);
+                    families.insert(m.cfg.identity.family);
                     ifindexes.insert(*ifx);
                 }
             }
@@ -415,10 +415,10 @@ impl Daemon {
                 let Some(notify) = m.cfg.bfd.as_ref().and_then(|b| b.notify.as_ref()) else {
                     continue;
                 };
-                if *ifx != n.0 || m.cfg.family != Family::of(&n.1) {
+                if *ifx != n.0 || m.cfg.identity.family != Family::of(&n.1) {
                     continue;
                 }
-                let mut argv = notify.argv().to_vec();
+                let mut argv = notify.clone();
                 argv.extend([
                     m.cfg.name.clone(),
                     n.1.to_string(),

@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use tracing::{debug, info, warn};
 use vip_common::GroupState;
 
-use super::{Daemon, clock};
+use super::{Daemon, addresses::Wish, clock};
 use crate::{
     control::notify::{self, Scope},
+    dataplane::entries,
     vrrp::{
         Time,
         admission::Rejection,
@@ -50,7 +51,7 @@ impl Daemon {
                 // One truth about ownership: if the program released the slot since we
                 // last looked, the write above may have taken it back. The core hears of
                 // the release and leaves master through the state machine.
-                let released = super::entries::read_release(&self.maps, gio.slot)?;
+                let released = entries::read_release(&self.maps, gio.slot)?;
                 if released.count == gio.releases_seen {
                     return None;
                 }
@@ -73,7 +74,7 @@ impl Daemon {
                 }
                 // Whatever the program released before now is settled: the next
                 // mastership compares its renewals against this count, not an old one.
-                if let Some(r) = super::entries::read_release(&self.maps, gio.slot) {
+                if let Some(r) = entries::read_release(&self.maps, gio.slot) {
                     gio.releases_seen = r.count;
                 }
                 None
@@ -100,8 +101,13 @@ impl Daemon {
                     .announce(&m.cfg, vip, &self.announcer);
                 None
             }
-            Output::Install { member, present } => {
-                gio.members.get(member)?.installer.set(present);
+            Output::Install {
+                member,
+                present,
+                addresses,
+            } => {
+                let wish = Wish { present, addresses };
+                gio.members.get(member)?.installer.set(wish);
                 None
             }
             Output::Transition {
@@ -120,8 +126,8 @@ impl Daemon {
                     %from,
                     "transition"
                 );
-                let hooks =
-                    notify::hooks(&m.cfg.notify, Scope::Instance, &m.cfg.name, to, priority);
+                let notify = &gio.configs.get(member)?.notify;
+                let hooks = notify::hooks(notify, Scope::Instance, &m.cfg.name, to, priority);
                 self.notifier.queue(&m.cfg.name, hooks);
                 None
             }
@@ -136,7 +142,7 @@ impl Daemon {
                     // powers of two.
                     let n = m.counters.rejected(reason);
                     if n.is_power_of_two() {
-                        warn!(instance = %m.cfg.name, %src, count = n, configured = m.cfg.version.number(), "advertisement of the other VRRP version for this VRID (check both ends' `version`)");
+                        warn!(instance = %m.cfg.name, %src, count = n, configured = m.cfg.identity.version.number(), "advertisement of the other VRRP version for this VRID (check both ends' `version`)");
                     }
                 } else {
                     debug!(instance = %m.cfg.name, %src, %reason, "advertisement refused");

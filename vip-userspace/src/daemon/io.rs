@@ -9,13 +9,12 @@ use vip_common::wire::{VRRP_GROUP_V4, VRRP_GROUP_V6};
 
 use super::{
     addresses::{ANNOUNCE_INLINE, Announcement, Installer, send_one},
-    entries::{Devices, answered_on},
     iface::Iface,
 };
 use crate::{
-    config::Instance,
+    dataplane::entries::{Devices, answered_on},
     net::{PacketSender, frames},
-    vrrp::{Family, group::advert_for},
+    vrrp::{Family, group::advert_for, instance::Instance},
 };
 
 pub struct MemberIo {
@@ -37,6 +36,9 @@ pub struct GroupIo {
     /// The count of the slot's release record last acted on (see `execute`).
     pub releases_seen: u64,
     pub members: Vec<MemberIo>,
+    /// The members' whole configurations (hooks, routes, script commands: what the core
+    /// does not see), by member index.
+    pub configs: Vec<crate::config::Instance>,
     /// Tracking watchers of the members (on the worker thread).
     pub watchers: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -92,7 +94,7 @@ impl MemberIo {
     ) {
         let advert = advert_for(cfg, priority);
         if cfg.unicast_peers.is_empty() {
-            let dst = match cfg.family {
+            let dst = match cfg.identity.family {
                 Family::Ipv4 => IpAddr::from(VRRP_GROUP_V4),
                 Family::Ipv6 => IpAddr::from(VRRP_GROUP_V6),
             };
@@ -125,7 +127,7 @@ impl MemberIo {
                 }
             }
         } else {
-            let Some(socket) = iface.socket(cfg.family) else {
+            let Some(socket) = iface.socket(cfg.identity.family) else {
                 warn!(instance = %cfg.name, "no socket for unicast adverts");
                 return;
             };

@@ -1,15 +1,15 @@
 //! The daemon: a thin shell around the pure node core (`crate::vrrp::node`). One event
 //! loop owns the core and feeds it what happens (packets, timers, link changes, tracking,
-//! conflicts, signals); it carries out the outputs (slot writes, sends, installer wishes,
-//! hook queues) and nothing slower than a map write. Everything slow runs on the worker
-//! threads (`worker`) and comes back as events: a reload or an interface rebuild is
-//! prepared there (`prepare`) and committed here in one step. docs/architecture.md has
-//! the whole picture.
+//! conflicts, signals, preparations that came back); it carries out the outputs (slot
+//! writes, sends, installer wishes, hook queues) and nothing slower than a map write.
+//! Everything slow runs on the worker threads (`crate::worker`) and comes back as
+//! events: a reload or an interface rebuild is prepared there (`prepare`) when the core
+//! says so (`Node::want`) and committed here in one step when the core says so
+//! (`Node::prepared`). docs/architecture.md has the whole picture.
 
 mod addresses;
 mod bfd;
 mod clock;
-mod entries;
 mod execute;
 mod iface;
 mod io;
@@ -19,10 +19,9 @@ pub mod privileges;
 mod serve;
 mod status;
 mod systemd;
-mod worker;
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -36,18 +35,16 @@ use tokio::{
 };
 use tracing::{error, info, warn};
 
-pub use worker::Worker;
-
 use self::{
     addresses::{Announcement, Installation, Installer},
     iface::{Iface, Inbound},
     io::{GroupIo, MemberIo},
-    prepare::{Outcome, Plane, Prepared, Purpose, Request, Running},
+    prepare::{Outcome, Plane, Prepared, Request, Running},
 };
 use crate::{
     config::{Config, LocalHost},
     control::{notify::Notifier, socket::StatusRequest},
-    dataplane::{Dataplane, Maps, ModePreference},
+    dataplane::{Dataplane, Maps, ModePreference, entries},
     exec::RunAs,
     net::{LinkEvent, Netlink},
     track::{Report, TrackItem},
@@ -55,7 +52,9 @@ use crate::{
         Advert,
         group::{Input, Params},
         node::{GroupId, Node},
+        plan::{Prepare, Purpose, Verdict},
     },
+    worker::Worker,
 };
 
 /// When this router takes over from a master that is still alive (it resigned, or we
@@ -95,11 +94,6 @@ struct Daemon {
     pump_buf: Vec<u8>,
     track_tx: mpsc::Sender<(Report, TrackItem)>,
     prepared_tx: mpsc::Sender<Outcome>,
-    /// Bumped whenever the set of running groups changes; a preparation made against an
-    /// older one is stale.
-    generation: u64,
-    preparing: bool,
-    waiting: VecDeque<Purpose>,
     lag: lag::Lag,
     started: Instant,
     bfd: bfd::BfdIo,
@@ -191,9 +185,6 @@ pub async fn run(opts: Options) -> Result<()> {
         pump_buf: Vec::new(),
         track_tx,
         prepared_tx,
-        generation: 0,
-        preparing: false,
-        waiting: VecDeque::new(),
         lag: lag::Lag::default(),
         started: Instant::now(),
         bfd: bfd::BfdIo::new(bfd_tx),
@@ -205,12 +196,11 @@ pub async fn run(opts: Options) -> Result<()> {
     let links = Netlink::link_events()?;
     // Start-up prepares exactly as a reload does, but the loop has nothing to keep alive
     // yet, so it waits here; a group that cannot start is fatal, as the file said so.
-    let first = prepare::prepare(
-        d.request(Purpose::Startup),
-        d.plane.clone(),
-        d.worker.nl.clone(),
-    )
-    .await;
+    let startup = d
+        .node
+        .want(Purpose::Startup)
+        .context("start-up is the first preparation")?;
+    let first = prepare::prepare(d.request(startup), d.plane.clone(), d.worker.nl.clone()).await;
     match first {
         Outcome::Ready(p) => {
             if !p.failed.is_empty() {
@@ -218,7 +208,10 @@ pub async fn run(opts: Options) -> Result<()> {
                 d.teardown().await;
                 bail!("could not start: {}", why.join("; "));
             }
-            d.commit(*p);
+            match d.node.prepared(p.generation, true) {
+                Verdict::Commit => d.commit(*p),
+                other => bail!("start-up preparation came back {other:?}"),
+            }
         }
         Outcome::Rejected(e) => bail!("{e}"),
     }
@@ -264,7 +257,8 @@ impl Daemon {
                 Some(Running {
                     id,
                     key: e.key.clone(),
-                    instances: e.group.members().iter().map(|m| m.cfg.clone()).collect(),
+                    instances: io.configs.clone(),
+                    cores: e.group.members().iter().map(|m| m.cfg.clone()).collect(),
                     slot: io.slot,
                     ifindexes: e.ifindexes.clone(),
                     devices: io.members.iter().map(|m| m.devices.clone()).collect(),
@@ -273,26 +267,25 @@ impl Daemon {
             .collect()
     }
 
-    fn request(&self, purpose: Purpose) -> Request {
+    fn request(&self, prepare: Prepare) -> Request {
         Request {
-            purpose,
-            generation: self.generation,
+            purpose: prepare.purpose,
+            generation: prepare.generation,
             config_path: self.opts.config.clone(),
             current: self.config.clone(),
             running: self.running(),
         }
     }
 
-    /// Starts a preparation on the worker, or queues it behind the one under way.
+    /// Asks the core for a preparation; starts the one it hands out on the worker.
     fn prepare(&mut self, purpose: Purpose) {
-        if self.preparing {
-            if !self.waiting.contains(&purpose) {
-                self.waiting.push_back(purpose);
-            }
-            return;
+        if let Some(p) = self.node.want(purpose) {
+            self.spawn_prepare(p);
         }
-        self.preparing = true;
-        let req = self.request(purpose);
+    }
+
+    fn spawn_prepare(&mut self, p: Prepare) {
+        let req = self.request(p);
         let (plane, nl, tx) = (
             self.plane.clone(),
             self.worker.nl.clone(),
@@ -304,27 +297,31 @@ impl Daemon {
     }
 
     fn prepared(&mut self, outcome: Outcome) {
-        self.preparing = false;
         let reload = matches!(&outcome, Outcome::Ready(p) if p.purpose == Purpose::Reload)
             || matches!(outcome, Outcome::Rejected(_));
         match outcome {
             Outcome::Rejected(e) => {
+                self.node.prepared(self.node.generation(), false);
                 // One line per event (the journal splits lines): the problems joined.
                 let problems = e.to_string().lines().collect::<Vec<_>>().join("; ");
                 error!(%problems, "reload rejected, still running the previous configuration")
             }
-            Outcome::Ready(p) if p.generation != self.generation => {
-                // Groups changed while it was prepared (an interface came back): again.
-                info!(purpose = ?p.purpose, "preparation raced with another change; redoing it");
-                self.waiting.push_front(p.purpose.clone());
-            }
-            Outcome::Ready(p) => self.commit(*p),
+            Outcome::Ready(p) => match self.node.prepared(p.generation, true) {
+                Verdict::Commit => self.commit(*p),
+                Verdict::Redo => {
+                    info!(
+                        purpose = p.purpose.word(),
+                        "preparation raced with another change; redoing it"
+                    )
+                }
+                Verdict::Refused => {}
+            },
         }
         if reload {
             systemd::ready(&systemd::summary(&self.status()));
         }
-        if let Some(next) = self.waiting.pop_front() {
-            self.prepare(next);
+        if let Some(next) = self.node.next_preparation() {
+            self.spawn_prepare(next);
         }
     }
 
@@ -335,11 +332,12 @@ impl Daemon {
         for (key, error) in &p.failed {
             error!(group = %key, %error, "could not start");
         }
-        self.node.set_link_delays(
+        self.node.set_interfaces(
+            p.config.link_delays(),
             p.config
-                .interfaces
+                .instances
                 .iter()
-                .map(|(n, o)| (n.clone(), (o.up_delay, o.down_delay)))
+                .map(|i| i.interface.clone())
                 .collect(),
         );
         let stopped = p.stop.len();
@@ -357,7 +355,6 @@ impl Daemon {
             }
         }
         self.config = p.config;
-        self.generation += 1;
         self.refresh_listening();
         self.refresh_bfd_sockets();
         self.execute_bfd(now);
@@ -378,13 +375,14 @@ impl Daemon {
 
     fn launch(&mut self, now: crate::vrrp::Time, ready: prepare::Ready) -> Result<()> {
         let mut members = Vec::new();
-        for ((m, link), devs) in ready
+        for (((m, link), devs), cfg) in ready
             .launch
             .setup
             .members
             .iter()
             .zip(&ready.links)
             .zip(&ready.devices)
+            .zip(&ready.configs)
         {
             let mut senders = BTreeMap::new();
             for (name, (ifindex, mac)) in devs {
@@ -401,24 +399,18 @@ impl Daemon {
                 };
                 if *ifindex == link.ifindex {
                     iface
-                        .ensure_socket(m.cfg.family, &self.doorbell)
+                        .ensure_socket(m.cfg.identity.family, &self.doorbell)
                         .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
                 }
                 senders.insert(*ifindex, iface.sender.clone());
             }
-            let installer = Installer::start(&self.addresses, Installation::of(&m.cfg, devs));
+            let installer = Installer::start(&self.addresses, Installation::of(cfg, devs));
             members.push(
                 MemberIo::new(devs.clone(), link.ifindex, senders, installer)
                     .context("the VRRP interface vanished")?,
             );
         }
-        let watch_cfgs: Vec<_> = ready
-            .launch
-            .setup
-            .members
-            .iter()
-            .map(|m| m.cfg.clone())
-            .collect();
+        let watch_cfgs = ready.configs;
         let (id, outs) = self
             .node
             .launch(now, ready.launch)
@@ -427,6 +419,7 @@ impl Daemon {
             slot: ready.slot,
             releases_seen: ready.releases_seen,
             members,
+            configs: watch_cfgs.clone(),
             watchers: Vec::new(),
         };
         for (i, cfg) in watch_cfgs.iter().enumerate() {
@@ -497,7 +490,7 @@ impl Daemon {
             let mut plane = plane.lock().await;
             let mut in_use = entries::InUse::default();
             for r in &running {
-                for ((inst, ifx), devs) in r.instances.iter().zip(&r.ifindexes).zip(&r.devices) {
+                for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
                     in_use.add(*ifx, devs, r.slot, inst);
                 }
             }
@@ -705,8 +698,7 @@ impl Daemon {
         let now = clock::now();
         match ev {
             LinkEvent::Changed(l) => {
-                let ours = self.config.instances.iter().any(|i| i.interface == l.name);
-                if ours && !self.ifaces.contains_key(&l.ifindex) {
+                if self.node.rebuilds(&l.name, l.ifindex) {
                     // An interface we run on came (back) with a new index.
                     info!(interface = %l.name, "interface (re)appeared: rebuilding its instances");
                     self.prepare(Purpose::Rebuild {

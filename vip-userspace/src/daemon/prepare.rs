@@ -1,12 +1,13 @@
 //! Everything slow that comes before a group runs, done on the worker thread so the loop
 //! keeps advertising (docs/architecture.md): reading and validating the configuration,
-//! deciding what a reload changes, resolving interfaces and source addresses, attaching
-//! the XDP program, writing map entries, removing what a previous run left, and reading
-//! what tracking already knows. The loop then commits the result in one step
-//! (`Daemon::commit`).
+//! resolving interfaces and their addresses, attaching the XDP program, writing map
+//! entries, removing what a previous run left, and reading what tracking already knows.
+//! What each step decides (the plan, the slot, resuming, the advert source) is the
+//! core's (`crate::vrrp::plan`, `crate::vrrp::source`); the loop then commits the result
+//! in one step (`Daemon::commit`).
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     net::IpAddr,
     path::PathBuf,
     sync::Arc,
@@ -16,20 +17,22 @@ use anyhow::{Context as _, Result, anyhow};
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use super::{
-    addresses::Installation,
-    clock,
-    entries::{self, Devices, answered_on},
-};
+use super::{addresses::Installation, clock};
 use crate::{
     config::{Config, Instance, LocalHost},
-    dataplane::{Dataplane, ModePreference},
+    dataplane::{
+        Dataplane, ModePreference,
+        entries::{self, Devices, answered_on},
+    },
     net::{LinkState, Netlink},
     track,
     vrrp::{
         Family,
         group::{Input, MemberSetup},
-        node::{GroupId, GroupSetup, Launch, desired_groups, plan},
+        instance,
+        node::{GroupId, GroupSetup, Launch},
+        plan::{self, Purpose, Start, choose_slot, desired_groups, resumes, start_delay},
+        source::advert_source,
         tracking::TrackItem,
     },
 };
@@ -47,21 +50,13 @@ pub struct Plane {
 pub struct Running {
     pub id: GroupId,
     pub key: String,
+    /// The members' whole configurations, and what the core made of them.
     pub instances: Vec<Instance>,
+    pub cores: Vec<instance::Instance>,
     pub slot: u32,
     pub ifindexes: Vec<u32>,
     /// Per member: every interface it touches (see `entries::Devices`).
     pub devices: Vec<Devices>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Purpose {
-    Startup,
-    Reload,
-    /// An interface some instance runs on (re)appeared: its groups start again.
-    Rebuild {
-        interface: String,
-    },
 }
 
 pub struct Request {
@@ -81,6 +76,8 @@ pub struct Ready {
     pub links: Vec<LinkState>,
     /// Per member: every interface it touches.
     pub devices: Vec<Devices>,
+    /// Per member: its whole configuration.
+    pub configs: Vec<Instance>,
     pub releases_seen: u64,
 }
 
@@ -114,56 +111,33 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         }
         _ => req.current.clone(),
     };
-    if config.global != req.current.global {
-        return Outcome::Rejected("[global] changed; restart vipd to apply it".into());
-    }
-    let desired = desired_groups(&config);
-    let running: Vec<(GroupId, &str, &[Instance])> = req
+    let running: Vec<plan::Running<'_, Instance>> = req
         .running
         .iter()
-        .map(|r| (r.id, r.key.as_str(), r.instances.as_slice()))
+        .map(|r| plan::Running {
+            id: r.id,
+            key: &r.key,
+            members: &r.instances,
+            slot: r.slot,
+        })
         .collect();
-    let (keep, stop, start) = match &req.purpose {
-        Purpose::Startup => (Vec::new(), Vec::new(), desired),
-        Purpose::Reload => {
-            let p = plan(&running, desired);
-            (p.keep, p.stop, p.start)
-        }
-        Purpose::Rebuild { interface } => {
-            let (stop, keep): (Vec<&Running>, Vec<&Running>) = req
-                .running
-                .iter()
-                .partition(|r| r.instances.iter().any(|i| &i.interface == interface));
-            let kept: BTreeSet<&str> = keep.iter().map(|r| r.key.as_str()).collect();
-            let start = desired
-                .into_iter()
-                .filter(|(k, _)| !kept.contains(k.as_str()))
-                .collect();
-            (
-                keep.iter().map(|r| r.id).collect(),
-                stop.iter().map(|r| r.id).collect(),
-                start,
-            )
-        }
+    let global_changed = config.global != req.current.global;
+    let desired = desired_groups(&config.instances);
+    let plan = match plan::plan(&req.purpose, global_changed, &running, desired) {
+        Ok(p) => p,
+        Err(refusal) => return Outcome::Rejected(refusal.to_string()),
     };
 
     let mut plane = plane.lock().await;
-    // Slots of every running group stay taken until the commit: a new group's entries
-    // must never point at a slot a running group still owns. A changed group takes its
-    // predecessor's slot back (its entries are identical), so its pinned state is found.
+    // Slots of every running group stay taken until the commit (see `choose_slot`).
     let mut taken: BTreeSet<u32> = req.running.iter().map(|r| r.slot).collect();
-    let reusable: HashMap<&str, u32> = req
-        .running
-        .iter()
-        .filter(|r| stop.contains(&r.id))
-        .map(|r| (r.key.as_str(), r.slot))
-        .collect();
+    // Addresses a group that keeps running holds: no leftover removal takes them.
     let in_use: BTreeSet<(u32, IpAddr)> = req
         .running
         .iter()
-        .filter(|r| !stop.contains(&r.id))
+        .filter(|r| !plan.stop.contains(&r.id))
         .flat_map(|r| {
-            r.instances
+            r.cores
                 .iter()
                 .zip(&r.devices)
                 .flat_map(|(i, devs)| answered_on(i, devs).map(|(ifx, _, a)| (ifx, a)))
@@ -171,16 +145,16 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         .collect();
     let mut ready = Vec::new();
     let mut failed = Vec::new();
-    for (key, members) in start {
-        let reuse = reusable.get(key.as_str()).copied();
-        let startup = req.purpose == Purpose::Startup;
-        let delay = if startup {
-            config.global.startup_delay
-        } else {
-            std::time::Duration::ZERO
-        };
+    for start in plan.start {
+        let key = start.key.clone();
         match build(
-            &mut plane, &nl, &key, members, reuse, startup, delay, &mut taken, &in_use,
+            &mut plane,
+            &nl,
+            &req.purpose,
+            &config,
+            start,
+            &mut taken,
+            &in_use,
         )
         .await
         {
@@ -192,25 +166,27 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         purpose: req.purpose,
         generation: req.generation,
         config,
-        keep,
-        stop,
+        keep: plan.keep,
+        stop: plan.stop,
         ready,
         failed,
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn build(
     plane: &mut Plane,
     nl: &Netlink,
-    key: &str,
-    members: Vec<Instance>,
-    reuse: Option<u32>,
-    startup: bool,
-    delay: std::time::Duration,
+    purpose: &Purpose,
+    config: &Config,
+    start: Start<Instance>,
     taken: &mut BTreeSet<u32>,
     in_use: &BTreeSet<(u32, IpAddr)>,
 ) -> Result<Ready> {
+    let Start {
+        key,
+        members,
+        slot: reuse,
+    } = start;
     let mut links = Vec::new();
     for inst in &members {
         let link = nl
@@ -219,10 +195,11 @@ async fn build(
             .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
         links.push(link);
     }
+    let cores: Vec<instance::Instance> = members.iter().map(Instance::core).collect();
     // A restart finds its own lease through the slot its pinned policy names.
-    let previous: Vec<u32> = if startup {
+    let previous: Vec<u32> = if *purpose == Purpose::Startup {
         let policies = plane.dp.maps().policies().unwrap_or_default();
-        members
+        cores
             .iter()
             .zip(&links)
             .filter_map(|(inst, l)| {
@@ -236,25 +213,19 @@ async fn build(
     } else {
         Vec::new()
     };
-    let slot = match reuse {
-        Some(s) => s,
-        None => previous
-            .iter()
-            .copied()
-            .find(|s| !taken.contains(s) && *s < vip_common::MAX_GROUPS)
-            .or_else(|| (0..vip_common::MAX_GROUPS).find(|s| !taken.contains(s)))
-            .ok_or_else(|| anyhow!("all {} group slots are in use", vip_common::MAX_GROUPS))?,
-    };
+    let slot = choose_slot(reuse, &previous, taken, vip_common::MAX_GROUPS)
+        .ok_or_else(|| anyhow!("all {} group slots are in use", vip_common::MAX_GROUPS))?;
     taken.insert(slot);
-    let now_ns = clock::nanos(clock::now());
-    let resume = startup
-        && previous.contains(&slot)
-        && plane.dp.maps().group(slot).is_ok_and(|g| g.answers(now_ns));
+    let lease_live = previous.contains(&slot) && {
+        let now_ns = clock::nanos(clock::now());
+        plane.dp.maps().group(slot).is_ok_and(|g| g.answers(now_ns))
+    };
+    let resume = resumes(purpose, &previous, slot, lease_live);
 
     let mut setups = Vec::new();
     let mut initial = Vec::new();
     let mut devices = Vec::new();
-    for (i, (inst, link)) in members.into_iter().zip(&links).enumerate() {
+    for (i, ((inst, core), link)) in members.iter().zip(cores).zip(&links).enumerate() {
         let mut devs = Devices::new();
         devs.insert(link.name.clone(), (link.ifindex, link.mac));
         let mut dev_links = vec![link.clone()];
@@ -268,7 +239,13 @@ async fn build(
                 dev_links.push(l);
             }
         }
-        let src = source_address(nl, link.ifindex, &inst).await?;
+        let addrs: Vec<IpAddr> = nl
+            .addresses(link.ifindex)
+            .await?
+            .into_iter()
+            .map(|(a, _, _)| a)
+            .collect();
+        let src = advert_source(&core, &addrs)?;
         // Routes' devices are only looked up: nothing is attached to them.
         let route_devs: Vec<String> = inst
             .virtual_routes
@@ -291,7 +268,7 @@ async fn build(
             link.mac,
             &devs,
             slot,
-            &inst,
+            &core,
         )
         .with_context(|| format!("instance {}: writing map entries", inst.name))?;
         for l in &dev_links {
@@ -309,11 +286,12 @@ async fn build(
         }
         if !resume {
             // What a previous run (or another daemon) left on the interfaces goes before
-            // anything starts, except addresses a running group still holds.
-            let mut leftover = Installation::of(&inst, &devs);
-            leftover
-                .vips
-                .retain(|(ifx, v)| !in_use.contains(&(*ifx, v.net.addr())));
+            // anything starts, except addresses a running group still holds; VIP
+            // addresses only where a master of this instance would have added them.
+            let mut leftover = Installation::of(inst, &devs);
+            leftover.vips.retain(|(ifx, v)| {
+                core.accepts_vip_traffic() && !in_use.contains(&(*ifx, v.net.addr()))
+            });
             leftover.remove_all(nl).await;
         }
         if !link.up {
@@ -338,81 +316,26 @@ async fn build(
                 item: TrackItem::File { index, value },
             });
         }
-        setups.push(MemberSetup { cfg: inst, src });
+        setups.push(MemberSetup { cfg: core, src });
         devices.push(devs);
     }
     let releases_seen = entries::read_release(plane.dp.maps(), slot).map_or(0, |r| r.count);
     Ok(Ready {
         launch: Launch {
             setup: GroupSetup {
-                key: key.to_owned(),
+                key,
                 ifindexes: links.iter().map(|l| l.ifindex).collect(),
                 members: setups,
             },
             initial,
             resume,
-            delay: if resume {
-                std::time::Duration::ZERO
-            } else {
-                delay
-            },
+            delay: start_delay(purpose, config.global.startup_delay, resume),
         },
         slot,
         links,
         devices,
+        configs: members,
         releases_seen,
-    })
-}
-
-/// The advert source: `unicast_src_ip` when set (it must be on the interface); otherwise
-/// the interface's first IPv4 address that is not a VIP, or its link-local IPv6 address
-/// (RFC 5798 §5.1.1.1 / §5.1.2.1), or, for IPv6 unicast peers off the link, its first
-/// global address that is not a VIP. Never a VIP: that address moves.
-async fn source_address(nl: &Netlink, ifindex: u32, inst: &Instance) -> Result<IpAddr> {
-    let vips: BTreeSet<IpAddr> = inst.all_vips().map(|v| v.net.addr()).collect();
-    let addrs = nl.addresses(ifindex).await?;
-    if let Some(want) = inst.unicast_src_ip {
-        return if addrs.iter().any(|(a, _, _)| *a == want) {
-            Ok(want)
-        } else {
-            Err(anyhow!(
-                "instance {}: unicast_src_ip {want} is not an address of {}",
-                inst.name,
-                inst.interface
-            ))
-        };
-    }
-    let global_peers = inst.family == Family::Ipv6
-        && inst.unicast_peers.iter().any(|p| match p {
-            IpAddr::V6(a) => !a.is_unicast_link_local(),
-            IpAddr::V4(_) => false,
-        });
-    if global_peers
-        && let Some((a, _, _)) = addrs.iter().find(|(a, _, _)| match a {
-            IpAddr::V6(v6) => !v6.is_unicast_link_local() && !vips.contains(a),
-            IpAddr::V4(_) => false,
-        })
-    {
-        return Ok(*a);
-    }
-    let found = addrs
-        .into_iter()
-        .map(|(a, _, _)| a)
-        .find(|a| match (inst.family, a) {
-            (Family::Ipv4, IpAddr::V4(_)) => !vips.contains(a),
-            (Family::Ipv6, IpAddr::V6(v6)) => v6.is_unicast_link_local(),
-            _ => false,
-        });
-    found.ok_or_else(|| {
-        anyhow!(
-            "instance {}: interface {} has no {} address to send VRRP from",
-            inst.name,
-            inst.interface,
-            match inst.family {
-                Family::Ipv4 => "IPv4 (non-VIP)",
-                Family::Ipv6 => "link-local IPv6",
-            }
-        )
     })
 }
 

@@ -19,15 +19,16 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 use vip_common::Counters;
 
-use super::{clock, entries::key_addr, worker::Worker};
+use super::clock;
 use crate::{
     control::{
         self,
         socket::{Source, StatusRequest},
         status::ConflictStatus,
     },
-    dataplane::Maps,
+    dataplane::{Maps, entries::key_addr},
     net::link::fmt_mac,
+    worker::Worker,
 };
 
 #[allow(clippy::too_many_arguments)]

@@ -11,8 +11,8 @@ use crate::{
     vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
 };
 
-fn tracking(m: &Member) -> Vec<TrackStatus> {
-    let cfg = &m.cfg;
+/// Tracking as the core sees it, named as the configuration names it.
+fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
     let mut out = Vec::new();
     let state = |failing: bool| if failing { "failing" } else { "ok" }.to_owned();
     for (t, up) in cfg.track_interfaces.iter().zip(&m.track.interfaces_up) {
@@ -60,7 +60,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             continue;
         };
         for (i, m) in e.group.members().iter().enumerate() {
-            let Some(machine) = e.group.machine(i) else {
+            let (Some(machine), Some(cfg)) = (e.group.machine(i), gio.configs.get(i)) else {
                 continue;
             };
             let last_transition = machine
@@ -72,13 +72,13 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 });
             instances.push(InstanceStatus {
                 name: m.cfg.name.clone(),
-                interface: m.cfg.interface.clone(),
-                vrid: m.cfg.vrid,
-                family: match m.cfg.family {
+                interface: m.cfg.identity.interface.clone(),
+                vrid: m.cfg.identity.vrid,
+                family: match m.cfg.identity.family {
                     Family::Ipv4 => "ipv4".into(),
                     Family::Ipv6 => "ipv6".into(),
                 },
-                version: m.cfg.version.number(),
+                version: m.cfg.identity.version.number(),
                 state: machine.state().to_string(),
                 priority: machine.effective_priority(),
                 configured_priority: m.cfg.priority,
@@ -103,14 +103,12 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     .collect(),
                 bfd_probes: m.counters.bfd_probes,
                 bfd_probes_answered: m.counters.bfd_probes_answered,
-                vips: m
-                    .cfg
+                vips: cfg
                     .vips
                     .iter()
                     .map(|v| v.net.to_string())
                     .chain(
-                        m.cfg
-                            .vips_excluded
+                        cfg.vips_excluded
                             .iter()
                             .map(|v| format!("{} (excluded)", v.net)),
                     )
@@ -118,7 +116,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
-                tracking: tracking(m),
+                tracking: tracking(m, cfg),
                 dataplane: None,
             });
         }

@@ -7,6 +7,7 @@
 //! - `link_<ifname>`: the bpf_link attaching the responder to that interface.
 
 mod attach;
+pub mod entries;
 mod pin;
 mod tables;
 

@@ -7,7 +7,6 @@
 //! - `parse`: those into a tree of keywords and blocks (brace errors),
 //! - `convert`: the tree into vipd tables, keyword by keyword, with keepalived's own
 //!   after-reading rules applied (`convert/`), every difference reported,
-//! - `emit`: the tables as TOML text with comments.
 //!
 //! Outcome: a hard error (unreadable or missing file, include loop, unbalanced braces, a
 //! value of the wrong shape) writes nothing and exits 2; otherwise the file is written and
@@ -16,7 +15,6 @@
 //! the README's "Coming from keepalived" section lists what is not carried over.
 
 mod convert;
-mod emit;
 mod file;
 mod glob;
 mod lexer;
@@ -141,7 +139,7 @@ pub fn keepalived(path: &Path, options: &Options, host: &dyn Host) -> Outcome {
     let toml = log
         .errors
         .is_empty()
-        .then(|| emit::render(&header(&files, &log.reports), &converted.tables));
+        .then(|| crate::config::print::render(&header(&files, &log.reports), &converted.tables));
     Outcome {
         toml,
         errors: log.errors,
@@ -198,14 +196,16 @@ pub fn run(
     stderr: &mut dyn Write,
 ) -> u8 {
     let outcome = keepalived(path, options, host);
-    deliver(&outcome, output, stdout, stderr)
+    deliver(&outcome, output, replace, stdout, stderr)
 }
 
-/// Writes an import's file to `output` (or `stdout`) and what it says to `stderr`;
+/// Writes an import's file to `output` (a new file, mode 0600, never through a symbolic
+/// link; `replace` allows one that exists) or `stdout`, and what it says to `stderr`;
 /// returns the exit status.
 pub(crate) fn deliver(
     outcome: &Outcome,
     output: Option<&Path>,
+    replace: bool,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {

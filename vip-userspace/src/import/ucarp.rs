@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Outcome;
-use super::emit::{Table, Value, render};
+use crate::config::print::{Table, Value, render};
 use super::report::{ImportError, Kind, Loc, Log, Report};
 
 /// Imports ucarp command lines, each already split into words and named by where it
@@ -106,12 +106,14 @@ pub fn lines_of_file(path: &Path) -> Result<Vec<(Loc, Vec<String>)>, ImportError
     Ok(out)
 }
 
-/// `vipd import ucarp`: writes the vipd file to `output` (or `stdout`), every error,
-/// left-out option and note to `stderr`, and returns the exit status.
+/// `vipd import ucarp`: writes the vipd file to `output` (a new file, mode 0600: it holds
+/// the passphrase; `replace` allows one that exists) or `stdout`, every error, left-out
+/// option and note to `stderr`, and returns the exit status.
 pub fn run(
     lines: Result<Vec<(Loc, Vec<String>)>, ImportError>,
     router_id: &str,
     output: Option<&Path>,
+    replace: bool,
     stdout: &mut dyn Write,
     stderr: &mut dyn Write,
 ) -> u8 {
@@ -124,7 +126,7 @@ pub fn run(
             files: Vec::new(),
         },
     };
-    super::deliver(&outcome, output, stdout, stderr)
+    super::deliver(&outcome, output, replace, stdout, stderr)
 }
 
 fn header(files: &[String], reports: &[Report]) -> Vec<String> {

@@ -9,7 +9,15 @@
 use std::{fmt, net::IpAddr};
 
 use super::packet::{Advert, AuthType, Version};
-use crate::config::Instance;
+
+/// What admission needs from an instance besides its version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// VRRPv2 simple-text password, zero-padded to the 8 bytes of the wire field.
+    pub auth_pass: Option<[u8; 8]>,
+    /// When non-empty, adverts from any other source are refused.
+    pub allowed_peers: Vec<IpAddr>,
+}
 
 /// Why an advertisement was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,20 +58,27 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// Checks `advert`, received from `src` with `ttl`, against `cfg`.
+/// Checks `advert`, received from `src` with `ttl`, against an instance of `version`
+/// with `rules`.
 ///
 /// VRRPv2 authentication (RFC 3768 §5.3.6): without a password only auth type 0 is
 /// accepted and its data is ignored; with a password only type 1 carrying exactly the
 /// password, zero padded to 8 bytes.
-pub fn admit(cfg: &Instance, src: IpAddr, ttl: u8, advert: &Advert) -> Result<(), Rejection> {
+pub fn admit(
+    version: Version,
+    rules: &Admission,
+    src: IpAddr,
+    ttl: u8,
+    advert: &Advert,
+) -> Result<(), Rejection> {
     if ttl != 255 {
         return Err(Rejection::Ttl);
     }
-    if advert.version != cfg.version {
+    if advert.version != version {
         return Err(Rejection::VersionMismatch);
     }
     if advert.version == Version::V2 {
-        let ok = match (&cfg.auth_pass, advert.auth) {
+        let ok = match (&rules.auth_pass, advert.auth) {
             (None, Some(a)) => a.auth_type == AuthType::None,
             (Some(p), Some(a)) => a.auth_type == AuthType::SimpleText && a.data == *p,
             (_, None) => false,
@@ -72,7 +87,7 @@ pub fn admit(cfg: &Instance, src: IpAddr, ttl: u8, advert: &Advert) -> Result<()
             return Err(Rejection::Auth);
         }
     }
-    if !cfg.allowed_peers.is_empty() && !cfg.allowed_peers.contains(&src) {
+    if !rules.allowed_peers.is_empty() && !rules.allowed_peers.contains(&src) {
         return Err(Rejection::Peer);
     }
     Ok(())
@@ -81,18 +96,12 @@ pub fn admit(cfg: &Instance, src: IpAddr, ttl: u8, advert: &Advert) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
     use crate::vrrp::{Interval, packet::Auth};
 
-    fn instance(extra: &str) -> Instance {
-        let text = format!(
-            "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
-             vrid = 51\nvips = [\"192.0.2.1/24\"]\n{extra}"
-        );
-        Config::parse(&text, "t.toml", &crate::config::FakeHost::lab())
-            .expect("valid test config")
-            .instances
-            .remove(0)
+    fn pass(p: &[u8]) -> Option<[u8; 8]> {
+        let mut b = [0; 8];
+        b[..p.len()].copy_from_slice(p);
+        Some(b)
     }
 
     fn v2(auth: Auth) -> Advert {
@@ -122,48 +131,66 @@ mod tests {
 
     #[test]
     fn ttl_and_version_are_checked_first() {
-        let i = instance("");
-        assert_eq!(admit(&i, src(), 255, &v3()), Ok(()));
-        assert_eq!(admit(&i, src(), 254, &v3()), Err(Rejection::Ttl));
+        let i = Admission::default();
+        assert_eq!(admit(Version::V3, &i, src(), 255, &v3()), Ok(()));
         assert_eq!(
-            admit(&i, src(), 255, &v2(Auth::NONE)),
+            admit(Version::V3, &i, src(), 254, &v3()),
+            Err(Rejection::Ttl)
+        );
+        assert_eq!(
+            admit(Version::V3, &i, src(), 255, &v2(Auth::NONE)),
             Err(Rejection::VersionMismatch)
         );
     }
 
     #[test]
     fn v2_without_a_password_takes_type_zero_and_ignores_its_data() {
-        let i = instance("version = 2\n");
-        assert_eq!(admit(&i, src(), 255, &v2(Auth::NONE)), Ok(()));
+        let i = Admission::default();
+        assert_eq!(admit(Version::V2, &i, src(), 255, &v2(Auth::NONE)), Ok(()));
         let junk = Auth {
             auth_type: AuthType::None,
             data: *b"leftover",
         };
-        assert_eq!(admit(&i, src(), 255, &v2(junk)), Ok(()));
+        assert_eq!(admit(Version::V2, &i, src(), 255, &v2(junk)), Ok(()));
         let with_pass = Auth::simple_text(b"secret").unwrap();
-        assert_eq!(admit(&i, src(), 255, &v2(with_pass)), Err(Rejection::Auth));
+        assert_eq!(
+            admit(Version::V2, &i, src(), 255, &v2(with_pass)),
+            Err(Rejection::Auth)
+        );
     }
 
     #[test]
     fn v2_with_a_password_takes_exactly_that_password() {
-        let i = instance("version = 2\nauth_pass = \"secret\"\n");
+        let i = Admission {
+            auth_pass: pass(b"secret"),
+            ..Admission::default()
+        };
         let right = Auth::simple_text(b"secret").unwrap();
-        assert_eq!(admit(&i, src(), 255, &v2(right)), Ok(()));
+        assert_eq!(admit(Version::V2, &i, src(), 255, &v2(right)), Ok(()));
         for wrong in [
             Auth::simple_text(b"secreT").unwrap(),
             Auth::simple_text(b"secret1").unwrap(),
             Auth::simple_text(b"").unwrap(),
             Auth::NONE,
         ] {
-            assert_eq!(admit(&i, src(), 255, &v2(wrong)), Err(Rejection::Auth));
+            assert_eq!(
+                admit(Version::V2, &i, src(), 255, &v2(wrong)),
+                Err(Rejection::Auth)
+            );
         }
     }
 
     #[test]
     fn the_allowlist_admits_only_its_sources() {
-        let i = instance(&format!("allowed_peers = [\"{PEER}\"]\n"));
-        assert_eq!(admit(&i, src(), 255, &v3()), Ok(()));
+        let i = Admission {
+            allowed_peers: vec![src()],
+            ..Admission::default()
+        };
+        assert_eq!(admit(Version::V3, &i, src(), 255, &v3()), Ok(()));
         let other: IpAddr = "192.0.2.200".parse().unwrap();
-        assert_eq!(admit(&i, other, 255, &v3()), Err(Rejection::Peer));
+        assert_eq!(
+            admit(Version::V3, &i, other, 255, &v3()),
+            Err(Rejection::Peer)
+        );
     }
 }

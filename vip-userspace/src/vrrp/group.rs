@@ -31,13 +31,13 @@ use super::{
     admission::{Rejection, admit},
     announce,
     bfd::packet::Diag,
+    instance::Instance,
     machine::{self, Action, Event, Reason, State},
     packet::{Advert, Auth, Family, Version},
     sync::{MemberAction, SyncGroup},
     timing::{Interval, Time, master_down_interval},
     tracking::{Outcome, TrackItem, TrackState},
 };
-use crate::config::Instance;
 
 /// Timing choices the daemon makes for every group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,9 +119,15 @@ pub enum Output {
     /// Announce `member`'s addresses (gratuitous ARP / unsolicited NA): `vip` alone, or
     /// all of them when `None`.
     Announce { member: usize, vip: Option<IpAddr> },
-    /// The kernel should hold (or no longer hold) what `member` installs as master: its
-    /// VIP addresses (with Accept_Mode), the virtual MAC's unicast filter entry.
-    Install { member: usize, present: bool },
+    /// The kernel should hold (`present`) or no longer hold what `member` installs as
+    /// master: the virtual MAC's unicast filter entry, its routes and rules, and, where
+    /// `addresses` says so (a master that accepts traffic for its VIPs: the owner, or
+    /// Accept_Mode; `Machine::accepts_vip_traffic`), the VIP addresses themselves.
+    Install {
+        member: usize,
+        present: bool,
+        addresses: bool,
+    },
     /// `member` changed state.
     Transition {
         member: usize,
@@ -180,7 +186,8 @@ pub struct Member {
     /// What tracking last told the machine.
     applied: Outcome,
     announce: announce::Schedule,
-    installed: bool,
+    /// What the kernel was told to hold: `Some(addresses)` while installed.
+    installed: Option<bool>,
     /// The state last reported in an [`Output::Transition`].
     state: State,
     /// Neighbours on the member's interface whose BFD sessions are Up (with `bfd` only).
@@ -207,14 +214,6 @@ impl Probe {
 }
 
 impl Member {
-    fn announce_settings(&self) -> announce::Settings {
-        announce::Settings {
-            repeat: self.cfg.garp_repeat,
-            interval: self.cfg.garp_interval,
-            refresh: self.cfg.garp_refresh,
-        }
-    }
-
     /// Whether `vip` is one of the addresses this member answers for: a VIP or a proxy
     /// address.
     fn owns_vip(&self, vip: IpAddr) -> bool {
@@ -268,37 +267,34 @@ pub struct Group {
     start_at: Option<Time>,
 }
 
-/// Advertisement_Interval of an instance.
-pub fn interval_of(cfg: &Instance) -> Interval {
-    let centis = (cfg.advert_interval.as_millis() / 10).clamp(1, u16::MAX as u128) as u16;
-    Interval::from_centis(centis).unwrap_or(Interval::DEFAULT)
-}
-
 /// The advertisement `cfg` sends with `priority`: it lists `vips` (as many as one packet
 /// carries, see `Instance::advertised_vips`), never `vips_excluded`. Peers only log a
 /// list that differs from theirs (RFC 5798 §7.1 makes the check optional); every VIP is
 /// answered for either way.
 pub fn advert_for(cfg: &Instance, priority: u8) -> Advert {
-    let addresses = cfg.advertised_vips().iter().map(|v| v.net.addr()).collect();
-    let interval = interval_of(cfg);
-    match cfg.version {
-        Version::V3 => Advert::v3(cfg.vrid, priority, interval, addresses),
+    let addresses = cfg.advertised_vips().iter().map(|v| v.addr).collect();
+    let interval = cfg.advert_interval;
+    let vrid = cfg.identity.vrid;
+    match cfg.identity.version {
+        Version::V3 => Advert::v3(vrid, priority, interval, addresses),
         Version::V2 => {
             let auth = cfg
+                .admission
                 .auth_pass
                 .map(|data| Auth {
                     auth_type: super::packet::AuthType::SimpleText,
                     data,
                 })
                 .unwrap_or(Auth::NONE);
-            Advert::v2(cfg.vrid, priority, interval, addresses, auth)
+            Advert::v2(vrid, priority, interval, addresses, auth)
         }
     }
 }
 
 fn machine_config(cfg: &Instance, src: IpAddr) -> machine::Config {
-    let mut mc = machine::Config::new(cfg.vrid, cfg.version, cfg.priority, src);
-    mc.advert_interval = interval_of(cfg);
+    let id = &cfg.identity;
+    let mut mc = machine::Config::new(id.vrid, id.version, cfg.priority, src);
+    mc.advert_interval = cfg.advert_interval;
     mc.preempt = cfg.preempt;
     mc.preempt_delay = cfg.preempt_delay;
     mc.accept_mode = cfg.accept;
@@ -311,7 +307,7 @@ impl Group {
         let mut out = Vec::with_capacity(members.len());
         for MemberSetup { cfg, src } in members {
             machines.push(machine::Machine::new(machine_config(&cfg, src))?);
-            let track = TrackState::new(&cfg);
+            let track = TrackState::new(&cfg.tracking);
             out.push(Member {
                 applied: Outcome {
                     fault: false,
@@ -320,7 +316,7 @@ impl Group {
                 track,
                 counters: Counters::default(),
                 announce: announce::Schedule::default(),
-                installed: false,
+                installed: None,
                 state: State::Initialize,
                 bfd_up: Vec::new(),
                 probe: None,
@@ -375,7 +371,7 @@ impl Group {
                     .sync
                     .member(i)
                     .map_or(m.cfg.priority, |x| x.effective_priority());
-                master_down_interval(m.cfg.version, prio, interval_of(&m.cfg))
+                master_down_interval(m.cfg.identity.version, prio, m.cfg.advert_interval)
             })
             .max()
             .unwrap_or(Duration::from_secs(3))
@@ -438,7 +434,9 @@ impl Group {
             Input::Link { name, up } => {
                 for i in 0..self.members.len() {
                     let m = &mut self.members[i];
-                    if m.track.set_link(&m.cfg, &name, up) {
+                    if m.track
+                        .set_link(&m.cfg.tracking, &m.cfg.identity.interface, &name, up)
+                    {
                         self.apply_tracking(now, i, &mut out);
                     }
                 }
@@ -493,7 +491,7 @@ impl Group {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if m.cfg.bfd.is_none() || Family::of(&peer) != m.cfg.family {
+        if m.cfg.bfd.is_none() || Family::of(&peer) != m.cfg.identity.family {
             return;
         }
         m.bfd_up.retain(|p| *p != peer);
@@ -663,7 +661,7 @@ impl Group {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if let Err(reason) = admit(&m.cfg, src, ttl, advert) {
+        if let Err(reason) = admit(m.cfg.identity.version, &m.cfg.admission, src, ttl, advert) {
             m.counters.rejected[reason as usize] += 1;
             out.push(Output::Rejected {
                 member: i,
@@ -725,7 +723,7 @@ impl Group {
         let i = self
             .members
             .iter()
-            .position(|m| m.cfg.vrid == vrid)
+            .position(|m| m.cfg.identity.vrid == vrid)
             .unwrap_or(0);
         let event = Event::Released {
             src,
@@ -781,7 +779,7 @@ impl Group {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        let outcome = m.track.outcome(&m.cfg);
+        let outcome = m.track.outcome(&m.cfg.tracking, m.cfg.priority);
         let applied = std::mem::replace(&mut m.applied, outcome);
         if outcome.priority != applied.priority {
             let actions = self
@@ -829,12 +827,32 @@ impl Group {
         }
     }
 
+    /// The kernel's part of mastership: whether the VIP addresses go with it is the
+    /// machine's rule (RFC 9568 §6.4.3), decided when they are installed and undone with
+    /// them.
     fn install(&mut self, i: usize, present: bool, out: &mut Vec<Output>) {
-        if let Some(m) = self.members.get_mut(i)
-            && m.installed != present
-        {
-            m.installed = present;
-            out.push(Output::Install { member: i, present });
+        let accepts = self.sync.member(i).is_some_and(|x| x.accepts_vip_traffic());
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        match (m.installed, present) {
+            (None, true) => {
+                m.installed = Some(accepts);
+                out.push(Output::Install {
+                    member: i,
+                    present,
+                    addresses: accepts,
+                });
+            }
+            (Some(addresses), false) => {
+                m.installed = None;
+                out.push(Output::Install {
+                    member: i,
+                    present,
+                    addresses,
+                });
+            }
+            _ => {}
         }
     }
 
@@ -906,8 +924,7 @@ impl Group {
                 Action::SendGratuitous => {
                     let at = self.own_at.unwrap_or(now);
                     if let Some(m) = self.members.get_mut(i) {
-                        let s = m.announce_settings();
-                        m.announce.start(at, &s);
+                        m.announce.start(at, &m.cfg.announce);
                     }
                 }
             }
@@ -936,8 +953,7 @@ impl Group {
             return;
         }
         for (i, m) in self.members.iter_mut().enumerate() {
-            let s = m.announce_settings();
-            if m.announce.take_due(now, &s) {
+            if m.announce.take_due(now, &m.cfg.announce) {
                 out.push(Output::Announce {
                     member: i,
                     vip: None,

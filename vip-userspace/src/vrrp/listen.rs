@@ -12,8 +12,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use super::{Family, Version};
-use crate::config::Instance;
+use super::{Family, Version, instance::Instance};
 
 /// The versions read for one VRID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,8 +49,11 @@ impl Listen {
     /// For `instances` (those running on one interface; other families are skipped).
     pub fn of<'a>(family: Family, instances: impl IntoIterator<Item = &'a Instance>) -> Listen {
         let mut vrids = BTreeMap::new();
-        for cfg in instances.into_iter().filter(|c| c.family == family) {
-            let v: &mut Versions = vrids.entry(cfg.vrid).or_default();
+        for cfg in instances
+            .into_iter()
+            .filter(|c| c.identity.family == family)
+        {
+            let v: &mut Versions = vrids.entry(cfg.identity.vrid).or_default();
             match family {
                 // The configured version, and the other to report a mismatch.
                 Family::Ipv4 => {
@@ -92,44 +94,19 @@ impl fmt::Display for Listen {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::vrrp::instance::Identity;
 
-    fn instances(toml: &str) -> Vec<Instance> {
-        Config::parse(toml, "t.toml", &crate::config::FakeHost::lab())
-            .expect("valid test config")
-            .instances
+    fn instance(vrid: u8, family: Family, version: Version) -> Instance {
+        Instance::new("i", Identity::new("eth0", vrid, family, version))
     }
 
     #[test]
     fn reads_only_the_vrids_run_in_the_family_both_versions_over_ipv4() {
-        let cfgs = instances(
-            r#"
-[global]
-router_id = "r1"
-
-[[vrrp]]
-name = "a"
-interface = "eth0"
-vrid = 51
-priority = 100
-vips = ["192.0.2.1/24"]
-
-[[vrrp]]
-name = "b"
-interface = "eth0"
-vrid = 52
-version = 2
-priority = 100
-vips = ["192.0.2.2/24"]
-
-[[vrrp]]
-name = "c"
-interface = "eth0"
-vrid = 51
-priority = 100
-vips = ["2001:db8::1/64"]
-"#,
-        );
+        let cfgs = [
+            instance(51, Family::Ipv4, Version::V3),
+            instance(52, Family::Ipv4, Version::V2),
+            instance(51, Family::Ipv6, Version::V3),
+        ];
         let v4 = Listen::of(Family::Ipv4, &cfgs);
         assert!(v4.admits(Version::V3, 51) && v4.admits(Version::V2, 51));
         assert!(v4.admits(Version::V2, 52) && v4.admits(Version::V3, 52));

@@ -20,6 +20,7 @@ use std::{
     time::Duration,
 };
 
+use super::instance::BfdSettings;
 use super::{
     bfd::{
         self, Params, Session,
@@ -28,7 +29,6 @@ use super::{
     packet::Family,
     timing::Time,
 };
-use crate::config::BfdSettings;
 
 /// How long an unsubscribed session stays after going down while its neighbour is silent.
 pub const QUIET: Duration = Duration::from_secs(30);

@@ -1,5 +1,9 @@
-//! The VRRP protocol core: pure code, no I/O, no clock.
+//! The VRRP protocol core: pure code, no I/O, no clock. It owns its input types
+//! ([`instance`]); the configuration layer (`config/core.rs`) produces them, and nothing
+//! here reads the configuration's model.
 //!
+//! - [`instance`]: what the core knows of a virtual router: its identity, and everything
+//!   a running one could change in place.
 //! - [`packet`]: advertisements on the wire (v2 and v3, IPv4 and IPv6), checksums.
 //! - [`timing`]: [`Time`] as an input, the [`Interval`] type, Skew_Time and
 //!   Master_Down_Interval.
@@ -18,25 +22,32 @@
 //!   sessions and the instances they are for.
 //! - [`carp`]: CARP's advertisement, HMAC, replay counter and election rules.
 //! - [`listen`]: which VRRP the socket of an interface reads at all (its filter).
-//! - [`node`]: every group of the node, event routing and the reload plan; [`schedule`]
-//!   says which group is due next.
+//! - [`node`]: every group of the node, event routing, and the preparation queue;
+//!   [`schedule`] says which group is due next.
+//! - [`plan`]: what start-up, a reload and an interface rebuild do (keep, stop, start),
+//!   which slot a new group takes, whether it resumes.
+//! - [`source`]: the address advertisements come from.
 //!
-//! `tests/conformance/` holds recorded input streams with the outputs they must produce,
-//! replayed by a unit test (see `replay`).
+//! `vip-userspace/tests/conformance/` holds recorded input streams with the outputs they
+//! must produce, replayed through the node by a unit test (`crate::conformance`, on the
+//! stream machinery in `replay`).
 
 pub mod admission;
 pub mod announce;
 pub mod bfd;
 pub mod carp;
 pub mod group;
+pub mod instance;
 pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;
 pub mod packet;
+pub mod plan;
 #[cfg(test)]
-mod replay;
+pub(crate) mod replay;
 pub mod schedule;
+pub mod source;
 pub mod sync;
 pub mod timing;
 pub mod tracking;

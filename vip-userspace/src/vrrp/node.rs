@@ -3,11 +3,16 @@
 //! name, conflicts by (interface, address). Pure, like [`super::group`]: the daemon feeds
 //! it what it observed and carries out the `(group, output)` pairs it gets back.
 //!
-//! Also the reload decision: [`Node::plan`] compares a new configuration with what runs
-//! and says which groups are kept untouched, which stop and which start.
+//! Also the node's part of start-up, reloads and interface rebuilds: the preparation
+//! queue and its generation ([`Node::want`], [`Node::prepared`]; the rules are in
+//! [`super::plan`]), and which link events mean an interface must be rebuilt
+//! ([`Node::rebuilds`]).
+//!
+//! Everything that fires in one call comes out in a fixed order (groups by id, damped
+//! links by name), so a replay of the same inputs gives the same outputs.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     net::IpAddr,
     time::Duration,
 };
@@ -19,10 +24,10 @@ use super::{
     liveness::{self, Liveness, Subscription},
     machine::{ConfigError, State},
     packet::{Advert, Family},
+    plan::{Preparations, Prepare, Purpose, Verdict},
     schedule::Schedule,
     timing::Time,
 };
-use crate::config::{Config, Instance};
 
 /// A group's identity for as long as it runs. Never reused, so a report about a group that
 /// a reload has since replaced is recognisably stale.
@@ -57,37 +62,6 @@ pub struct Launch {
     pub delay: std::time::Duration,
 }
 
-/// What a reload does.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
-    /// Running groups whose configuration is unchanged: untouched.
-    pub keep: Vec<GroupId>,
-    /// Running groups that are gone or changed: stopped (changed ones start again anew).
-    pub stop: Vec<GroupId>,
-    /// Groups to start, with their member configurations.
-    pub start: Vec<(String, Vec<Instance>)>,
-}
-
-/// The groups a configuration asks for: sync groups by name (`sync:NAME`), then lone
-/// instances by name, each with its member configurations in file order. Keys are stable
-/// across reloads.
-pub fn desired_groups(config: &Config) -> Vec<(String, Vec<Instance>)> {
-    let mut out: Vec<(String, Vec<Instance>)> = Vec::new();
-    for inst in &config.instances {
-        match &inst.sync_group {
-            Some(g) => {
-                let key = format!("sync:{g}");
-                match out.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, members)) => members.push(inst.clone()),
-                    None => out.push((key, vec![inst.clone()])),
-                }
-            }
-            None => out.push((inst.name.clone(), vec![inst.clone()])),
-        }
-    }
-    out
-}
-
 #[derive(Debug, Default)]
 pub struct Node {
     params: Params,
@@ -101,11 +75,19 @@ pub struct Node {
     schedule: Schedule,
     /// Flap damping: how long a link change must last before groups hear of it, by
     /// interface name (up delay, down delay).
-    link_delays: HashMap<String, (Duration, Duration)>,
+    link_delays: BTreeMap<String, (Duration, Duration)>,
     /// The link state groups last heard, by interface name (absent: up).
     links_applied: HashMap<String, bool>,
-    /// Link changes waiting out their delay: the new state and when it applies.
-    links_pending: HashMap<String, (bool, Time)>,
+    /// Link changes waiting out their delay: the new state and when it applies. Ordered,
+    /// so two that expire in one tick apply in the same order every time.
+    links_pending: BTreeMap<String, (bool, Time)>,
+    /// The VRRP interface of every configured instance, running or not (one whose
+    /// interface was missing waits for it to appear).
+    configured: BTreeSet<String>,
+    /// Bumped whenever a group is added or taken out: a preparation made against an
+    /// older value is stale.
+    generation: u64,
+    preparations: Preparations,
     /// BFD sessions, and the members with `bfd` by interface (who hears of them).
     liveness: Liveness,
     bfd_members: HashMap<u32, Vec<(GroupId, usize)>>,
@@ -157,6 +139,7 @@ impl Node {
         let group = Group::new(setup.members, self.params)?;
         let id = self.next_id;
         self.next_id += 1;
+        self.generation += 1;
         self.groups.insert(
             id,
             Entry {
@@ -178,8 +161,8 @@ impl Node {
     ) -> Result<(GroupId, Vec<(GroupId, Output)>), ConfigError> {
         // Every interface the group looks at is up unless the launch says otherwise.
         for m in &launch.setup.members {
-            let names = std::iter::once(&m.cfg.interface)
-                .chain(m.cfg.track_interfaces.iter().map(|t| &t.name));
+            let names = std::iter::once(&m.cfg.identity.interface)
+                .chain(m.cfg.tracking.interfaces.iter().map(|t| &t.name));
             for name in names {
                 self.links_applied.insert(name.clone(), true);
             }
@@ -245,6 +228,7 @@ impl Node {
     /// Takes a group out (stop it first).
     pub fn remove(&mut self, id: GroupId) -> Option<Entry> {
         let e = self.groups.remove(&id)?;
+        self.generation += 1;
         if let Some(now) = self.now {
             for i in 0..e.group.members().len() {
                 self.liveness.subscribe(now, (id, i), None);
@@ -266,10 +250,10 @@ impl Node {
                 if m.cfg.bfd.is_some() {
                     self.bfd_members.entry(ifindex).or_default().push((id, i));
                 }
-                self.adverts
-                    .insert((ifindex, m.cfg.family, m.cfg.vrid), (id, i));
-                let names = std::iter::once(&m.cfg.interface)
-                    .chain(m.cfg.track_interfaces.iter().map(|t| &t.name));
+                let key = (ifindex, m.cfg.identity.family, m.cfg.identity.vrid);
+                self.adverts.insert(key, (id, i));
+                let names = std::iter::once(&m.cfg.identity.interface)
+                    .chain(m.cfg.tracking.interfaces.iter().map(|t| &t.name));
                 for name in names {
                     let ids = self.links.entry(name.clone()).or_default();
                     if !ids.contains(&id) {
@@ -442,9 +426,48 @@ impl Node {
         )
     }
 
-    /// How long a change of each interface must last before it counts (flap damping).
-    pub fn set_link_delays(&mut self, delays: HashMap<String, (Duration, Duration)>) {
+    /// What the configuration says about interfaces: how long a change of each must
+    /// last before it counts (flap damping), and which ones instances run VRRP on
+    /// (whether or not they run yet).
+    pub fn set_interfaces(
+        &mut self,
+        delays: BTreeMap<String, (Duration, Duration)>,
+        configured: BTreeSet<String>,
+    ) {
         self.link_delays = delays;
+        self.configured = configured;
+    }
+
+    /// Whether interface `name`, seen with index `ifindex`, must be rebuilt: some
+    /// configured instance runs VRRP on it and no running group runs on that index (it
+    /// came back with a new index, or was missing when its instances were prepared).
+    pub fn rebuilds(&self, name: &str, ifindex: u32) -> bool {
+        self.configured.contains(name)
+            && !self.groups.values().any(|e| e.ifindexes.contains(&ifindex))
+    }
+
+    /// Changes whenever a group is added or taken out.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Asks for a preparation (see [`super::plan::Preparations`]): returned when the
+    /// daemon should start it now, `None` when it waits for the one under way.
+    pub fn want(&mut self, purpose: Purpose) -> Option<Prepare> {
+        self.preparations.want(purpose, self.generation)
+    }
+
+    /// A preparation made against `generation` came back (`accepted`: its configuration
+    /// was read and valid). On [`Verdict::Commit`] the daemon commits it, then asks
+    /// [`Node::next_preparation`].
+    pub fn prepared(&mut self, generation: u64, accepted: bool) -> Verdict {
+        self.preparations
+            .done(generation, self.generation, accepted)
+    }
+
+    /// The preparation to start next, if one waits and none is under way.
+    pub fn next_preparation(&mut self) -> Option<Prepare> {
+        self.preparations.next(self.generation)
     }
 
     /// Interface `name` went up or down: groups hear of it once it has lasted the
@@ -539,51 +562,4 @@ impl Node {
     pub fn handover_pending(&self) -> bool {
         self.groups.values().any(|e| e.group.handover_pending())
     }
-
-    /// What reloading to `desired` does; see [`plan`].
-    pub fn plan(&self, desired: Vec<(String, Vec<Instance>)>) -> Plan {
-        let running: Vec<(GroupId, &str, Vec<Instance>)> = self
-            .groups
-            .iter()
-            .map(|(id, e)| {
-                let cfgs = e.group.members().iter().map(|m| m.cfg.clone()).collect();
-                (*id, e.key.as_str(), cfgs)
-            })
-            .collect();
-        let running: Vec<(GroupId, &str, &[Instance])> = running
-            .iter()
-            .map(|(id, k, c)| (*id, *k, c.as_slice()))
-            .collect();
-        plan(&running, desired)
-    }
-}
-
-/// What reloading to `desired` does with the `running` groups (id, key, member
-/// configurations): groups whose member configurations are equal stay untouched; every
-/// other running group stops; every desired group not kept starts.
-pub fn plan(
-    running: &[(GroupId, &str, &[Instance])],
-    desired: Vec<(String, Vec<Instance>)>,
-) -> Plan {
-    let mut out = Plan::default();
-    for &(id, key, cfgs) in running {
-        let same = desired
-            .iter()
-            .any(|(k, members)| k == key && members.as_slice() == cfgs);
-        if same {
-            out.keep.push(id);
-        } else {
-            out.stop.push(id);
-        }
-    }
-    let kept: Vec<&str> = running
-        .iter()
-        .filter(|(id, _, _)| out.keep.contains(id))
-        .map(|(_, k, _)| *k)
-        .collect();
-    out.start = desired
-        .into_iter()
-        .filter(|(k, _)| !kept.contains(&k.as_str()))
-        .collect();
-    out
 }

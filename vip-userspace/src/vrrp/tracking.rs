@@ -16,7 +16,45 @@
 //! - the instance's own VRRP interface down faults it, unless `dont_track_primary`;
 //! - a non-owner's priority stays within 1..=254; an owner (255) keeps 255.
 
-use crate::config::Instance;
+use super::machine::OWNER_PRIORITY;
+
+/// What an instance tracks, as far as the arithmetic needs it (what the watchers watch,
+/// commands and paths, is the shell's). Lists are in configuration order: a
+/// [`TrackItem`]'s index points into them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tracking {
+    /// keepalived's `dont_track_primary`: the VRRP interface's own link state does not
+    /// fault the instance.
+    pub dont_track_primary: bool,
+    pub interfaces: Vec<TrackedInterface>,
+    pub scripts: Vec<TrackedScript>,
+    pub files: Vec<TrackedFile>,
+}
+
+/// An interface: up while the device exists, is up and has carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedInterface {
+    pub name: String,
+    /// -254..=254; 0 faults the instance while the interface is down.
+    pub weight: i16,
+    pub reverse: bool,
+}
+
+/// A script's result, weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackedScript {
+    pub weight: i16,
+    pub reverse: bool,
+    /// Count as failing, not succeeding, until the first result.
+    pub init_fail: bool,
+}
+
+/// A file's integer, weighed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackedFile {
+    pub weight: i16,
+    pub reverse: bool,
+}
 
 /// A change a watcher observed, for one member of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +94,12 @@ pub struct Outcome {
 
 impl TrackState {
     /// Links up, scripts not yet known, files unread (0), until told otherwise.
-    pub fn new(instance: &Instance) -> Self {
+    pub fn new(tracking: &Tracking) -> Self {
         Self {
             link_up: true,
-            interfaces_up: vec![true; instance.track_interfaces.len()],
-            scripts: vec![ScriptState::Unknown; instance.track_scripts.len()],
-            files: vec![None; instance.track_files.len()],
+            interfaces_up: vec![true; tracking.interfaces.len()],
+            scripts: vec![ScriptState::Unknown; tracking.scripts.len()],
+            files: vec![None; tracking.files.len()],
         }
     }
 
@@ -86,15 +124,15 @@ impl TrackState {
     }
 
     /// Sets the up state of every tracked interface called `name` (and of the VRRP
-    /// interface when it is `name`); `true` when anything changed.
-    pub fn set_link(&mut self, instance: &Instance, name: &str, up: bool) -> bool {
+    /// interface `primary` when it is `name`); `true` when anything changed.
+    pub fn set_link(&mut self, tracking: &Tracking, primary: &str, name: &str, up: bool) -> bool {
         let mut changed = false;
-        if instance.interface == name && self.link_up != up {
+        if primary == name && self.link_up != up {
             self.link_up = up;
             changed = true;
         }
-        for (t, state) in instance
-            .track_interfaces
+        for (t, state) in tracking
+            .interfaces
             .iter()
             .zip(self.interfaces_up.iter_mut())
         {
@@ -106,8 +144,9 @@ impl TrackState {
         changed
     }
 
-    pub fn outcome(&self, instance: &Instance) -> Outcome {
-        let mut fault = !self.link_up && !instance.dont_track_primary;
+    /// What tracking makes of configured `priority` (255: the owner's, which it keeps).
+    pub fn outcome(&self, tracking: &Tracking, priority: u8) -> Outcome {
+        let mut fault = !self.link_up && !tracking.dont_track_primary;
         let mut delta: i64 = 0;
         let mut binary = |up: bool, weight: i16| match (up, weight) {
             (false, 0) => fault = true,
@@ -115,10 +154,10 @@ impl TrackState {
             (false, w) if w < 0 => delta += i64::from(w),
             _ => {}
         };
-        for (t, up) in instance.track_interfaces.iter().zip(&self.interfaces_up) {
+        for (t, up) in tracking.interfaces.iter().zip(&self.interfaces_up) {
             binary(*up != t.reverse, t.weight);
         }
-        for (t, s) in instance.track_scripts.iter().zip(&self.scripts) {
+        for (t, s) in tracking.scripts.iter().zip(&self.scripts) {
             let ok = match s {
                 ScriptState::Unknown => !t.init_fail,
                 ScriptState::Ok => true,
@@ -126,7 +165,7 @@ impl TrackState {
             };
             binary(ok != t.reverse, t.weight);
         }
-        for (t, v) in instance.track_files.iter().zip(&self.files) {
+        for (t, v) in tracking.files.iter().zip(&self.files) {
             let value = v.unwrap_or(0);
             let value = if t.reverse {
                 value.saturating_neg()
@@ -139,10 +178,10 @@ impl TrackState {
                 delta = delta.saturating_add(value.saturating_mul(i64::from(t.weight)));
             }
         }
-        let priority = if instance.is_owner() {
-            255
+        let priority = if priority == OWNER_PRIORITY {
+            OWNER_PRIORITY
         } else {
-            (i64::from(instance.priority).saturating_add(delta)).clamp(1, 254) as u8
+            (i64::from(priority).saturating_add(delta)).clamp(1, 254) as u8
         };
         Outcome { fault, priority }
     }
@@ -151,24 +190,42 @@ impl TrackState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    fn instance(priority: u8, tracking: &str) -> Instance {
-        let text = format!(
-            "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\n\
-             vrid = 51\npriority = {priority}\nvips = [\"192.0.2.1/24\"]\n{tracking}"
-        );
-        let host = crate::config::FakeHost::lab()
-            .interface("up0")
-            .interface("up1")
-            .interface("up2");
-        let c = Config::parse(&text, "t.toml", &host).expect("valid test config");
-        c.instances.into_iter().next().expect("one instance")
+    fn interface(name: &str, weight: i16) -> TrackedInterface {
+        TrackedInterface {
+            name: name.into(),
+            weight,
+            reverse: false,
+        }
     }
 
-    const TRACKING: &str = "track_interfaces = [{ name = \"up0\", weight = -50 }, { name = \"up1\" }, \
-        { name = \"up2\", weight = 20 }]\n\
-        track_files = [{ path = \"/run/prio\", weight = 10 }]\n";
+    fn script(weight: i16) -> TrackedScript {
+        TrackedScript {
+            weight,
+            reverse: false,
+            init_fail: false,
+        }
+    }
+
+    fn file(weight: i16) -> TrackedFile {
+        TrackedFile {
+            weight,
+            reverse: false,
+        }
+    }
+
+    /// up0 -50, up1 0 (faults), up2 +20, one file weighted 10.
+    fn tracking() -> Tracking {
+        Tracking {
+            interfaces: vec![
+                interface("up0", -50),
+                interface("up1", 0),
+                interface("up2", 20),
+            ],
+            files: vec![file(10)],
+            ..Tracking::default()
+        }
+    }
 
     fn outcome(fault: bool, priority: u8) -> Outcome {
         Outcome { fault, priority }
@@ -176,84 +233,97 @@ mod tests {
 
     #[test]
     fn positive_weights_count_while_up_and_negative_ones_while_down() {
-        let i = instance(100, TRACKING);
-        let mut s = TrackState::new(&i);
+        let t = tracking();
+        let mut s = TrackState::new(&t);
         // up2 (+20) is up: keepalived adds a positive weight while the object is up.
-        assert_eq!(s.outcome(&i), outcome(false, 120));
-        assert!(s.set_link(&i, "up0", false));
-        assert_eq!(s.outcome(&i), outcome(false, 70));
-        assert!(s.set_link(&i, "up2", false));
-        assert_eq!(s.outcome(&i), outcome(false, 50));
-        assert!(!s.set_link(&i, "up2", false), "no change, nothing to do");
+        assert_eq!(s.outcome(&t, 100), outcome(false, 120));
+        assert!(s.set_link(&t, "eth0", "up0", false));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 70));
+        assert!(s.set_link(&t, "eth0", "up2", false));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 50));
+        assert!(
+            !s.set_link(&t, "eth0", "up2", false),
+            "no change, nothing to do"
+        );
     }
 
     #[test]
     fn weight_zero_and_the_vrrp_interface_fault_while_down() {
-        let i = instance(100, TRACKING);
-        let mut s = TrackState::new(&i);
-        s.set_link(&i, "up1", false);
-        assert!(s.outcome(&i).fault);
-        s.set_link(&i, "up1", true);
-        s.set_link(&i, "eth0", false);
+        let t = tracking();
+        let mut s = TrackState::new(&t);
+        s.set_link(&t, "eth0", "up1", false);
+        assert!(s.outcome(&t, 100).fault);
+        s.set_link(&t, "eth0", "up1", true);
+        s.set_link(&t, "eth0", "eth0", false);
         assert!(
-            s.outcome(&i).fault,
+            s.outcome(&t, 100).fault,
             "the VRRP interface itself going down faults"
         );
     }
 
     #[test]
     fn files_add_value_times_weight_and_missing_reads_as_zero() {
-        let i = instance(100, TRACKING);
-        let mut s = TrackState::new(&i);
+        let t = tracking();
+        let mut s = TrackState::new(&t);
         assert!(s.apply(&TrackItem::File {
             index: 0,
             value: Some(3)
         }));
-        assert_eq!(s.outcome(&i).priority, 150);
+        assert_eq!(s.outcome(&t, 100).priority, 150);
         s.apply(&TrackItem::File {
             index: 0,
             value: Some(100),
         });
-        assert_eq!(s.outcome(&i).priority, 254, "non-owners stay below 255");
+        assert_eq!(
+            s.outcome(&t, 100).priority,
+            254,
+            "non-owners stay below 255"
+        );
         s.apply(&TrackItem::File {
             index: 0,
             value: Some(-100),
         });
-        assert_eq!(s.outcome(&i).priority, 1, "and above 0");
+        assert_eq!(s.outcome(&t, 100).priority, 1, "and above 0");
         s.apply(&TrackItem::File {
             index: 0,
             value: None,
         });
-        assert_eq!(s.outcome(&i), outcome(false, 120), "missing reads as 0");
+        assert_eq!(
+            s.outcome(&t, 100),
+            outcome(false, 120),
+            "missing reads as 0"
+        );
     }
 
     #[test]
     fn a_weight_zero_file_faults_on_any_non_zero_value() {
-        let i = instance(100, "track_files = [{ path = \"/run/f\", weight = 0 }]\n");
-        let mut s = TrackState::new(&i);
-        assert!(!s.outcome(&i).fault, "missing reads as 0");
+        let t = Tracking {
+            files: vec![file(0)],
+            ..Tracking::default()
+        };
+        let mut s = TrackState::new(&t);
+        assert!(!s.outcome(&t, 100).fault, "missing reads as 0");
         s.apply(&TrackItem::File {
             index: 0,
             value: Some(1),
         });
-        assert!(s.outcome(&i).fault);
+        assert!(s.outcome(&t, 100).fault);
         s.apply(&TrackItem::File {
             index: 0,
             value: Some(0),
         });
-        assert!(!s.outcome(&i).fault);
+        assert!(!s.outcome(&t, 100).fault);
     }
 
     #[test]
     fn scripts_count_as_succeeding_until_their_first_result() {
-        let i = instance(
-            100,
-            "track_scripts = [{ command = [\"/bin/check\"], weight = -30 }, \
-             { command = [\"/bin/check\"], weight = 5 }]\n",
-        );
-        let mut s = TrackState::new(&i);
+        let t = Tracking {
+            scripts: vec![script(-30), script(5)],
+            ..Tracking::default()
+        };
+        let mut s = TrackState::new(&t);
         assert_eq!(s.scripts, vec![ScriptState::Unknown; 2]);
-        assert_eq!(s.outcome(&i), outcome(false, 105));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 105));
         assert!(s.apply(&TrackItem::Script {
             index: 0,
             ok: false
@@ -262,48 +332,59 @@ mod tests {
             index: 0,
             ok: false
         }));
-        assert_eq!(s.outcome(&i), outcome(false, 75));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 75));
         s.apply(&TrackItem::Script {
             index: 1,
             ok: false,
         });
-        assert_eq!(s.outcome(&i), outcome(false, 70));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 70));
     }
 
     #[test]
     fn reverse_init_fail_and_dont_track_primary() {
-        let i = instance(
-            100,
-            "dont_track_primary = true
-             track_interfaces = [{ name = \"up0\", weight = 30, reverse = true }]
-             track_scripts = [{ command = [\"/bin/check\"], weight = -40, init_fail = true }]
-             track_files = [{ path = \"/run/f\", weight = 5, reverse = true }]
-",
-        );
-        let mut s = TrackState::new(&i);
+        let t = Tracking {
+            dont_track_primary: true,
+            interfaces: vec![TrackedInterface {
+                reverse: true,
+                ..interface("up0", 30)
+            }],
+            scripts: vec![TrackedScript {
+                init_fail: true,
+                ..script(-40)
+            }],
+            files: vec![TrackedFile {
+                reverse: true,
+                ..file(5)
+            }],
+        };
+        let mut s = TrackState::new(&t);
         // up0 is up, which `reverse` counts as down: +30 does not apply. The script is not
         // yet known and `init_fail` counts that as failing: -40.
-        assert_eq!(s.outcome(&i), outcome(false, 60));
-        s.set_link(&i, "up0", false);
-        assert_eq!(s.outcome(&i), outcome(false, 90));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 60));
+        s.set_link(&t, "eth0", "up0", false);
+        assert_eq!(s.outcome(&t, 100), outcome(false, 90));
         s.apply(&TrackItem::Script { index: 0, ok: true });
-        assert_eq!(s.outcome(&i), outcome(false, 130));
+        assert_eq!(s.outcome(&t, 100), outcome(false, 130));
         s.apply(&TrackItem::File {
             index: 0,
             value: Some(2),
         });
-        assert_eq!(s.outcome(&i), outcome(false, 120), "reversed file: -2 x 5");
-        s.set_link(&i, "eth0", false);
-        assert!(!s.outcome(&i).fault, "dont_track_primary");
+        assert_eq!(
+            s.outcome(&t, 100),
+            outcome(false, 120),
+            "reversed file: -2 x 5"
+        );
+        s.set_link(&t, "eth0", "eth0", false);
+        assert!(!s.outcome(&t, 100).fault, "dont_track_primary");
     }
 
     #[test]
     fn an_owner_keeps_255_unless_faulted() {
-        let i = instance(255, TRACKING);
-        let mut s = TrackState::new(&i);
-        s.set_link(&i, "up0", false);
-        assert_eq!(s.outcome(&i), outcome(false, 255));
-        s.set_link(&i, "up1", false);
-        assert!(s.outcome(&i).fault);
+        let t = tracking();
+        let mut s = TrackState::new(&t);
+        s.set_link(&t, "eth0", "up0", false);
+        assert_eq!(s.outcome(&t, 255), outcome(false, 255));
+        s.set_link(&t, "eth0", "up1", false);
+        assert!(s.outcome(&t, 255).fault);
     }
 }

@@ -14,10 +14,11 @@ use crate::config::schema::{GLOBAL_KEYS, INTERFACE_KEYS, ROOT_KEYS, VRRP_KEYS};
 use crate::config::track::{TRACK_FILE_KEYS, TRACK_INTERFACE_KEYS, TRACK_SCRIPT_KEYS};
 use crate::config::vip::VIP_KEYS;
 use crate::config::{
-    AddrScope, Broadcast, Command, Config, Family, ForeignVrrp, Fwmark, InterfaceOptions,
-    PreferredLifetime, RouteScope, RouteType, RuleAction, ScriptUser, TrackScript, Version, Vip,
+    AddrScope, Broadcast, Command, Config, ForeignVrrp, Fwmark, InterfaceOptions,
+    PreferredLifetime, RouteScope, RouteType, RuleAction, ScriptUser, TrackScript, Vip,
     VirtualRoute, VirtualRule,
 };
+use crate::vrrp::{Family, Version};
 
 const EXAMPLE: &str = include_str!("../../../examples/vipd.toml");
 

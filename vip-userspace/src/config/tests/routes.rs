@@ -2,9 +2,10 @@
 
 use super::{gw, parse, problem, problems, round_trip};
 use crate::config::{
-    Family, Fwmark, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType, RuleAction, TABLE_MAIN,
+    Fwmark, RTPROT_STATIC, RTPROT_VIPD, RouteScope, RouteType, RuleAction, TABLE_MAIN,
     VirtualRoute, VirtualRule,
 };
+use crate::vrrp::Family;
 
 fn routes(list: &str) -> String {
     gw(&format!("virtual_routes = [{list}]\n"))

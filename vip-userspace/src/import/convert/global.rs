@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use super::values::{boolean, duration, int_in, sanitize_name, seconds, valid_name};
+use super::values::{boolean, int_in, sanitize_name, seconds, valid_name};
 use super::{Ctx, keywords};
-use crate::import::emit::{Table, Value};
+use crate::config::print::{Table, Value, duration};
 use crate::import::parse::Node;
 use crate::import::report::Loc;
 
@@ -219,7 +219,7 @@ impl Globals {
             } else {
                 *d
             };
-            t.key("startup_delay", Value::str(duration(d)));
+            t.key("startup_delay", Value::duration(d));
         }
         if let Some((d, loc)) = &self.garp_delay
             && !d.is_zero()

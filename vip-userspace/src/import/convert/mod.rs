@@ -12,20 +12,22 @@
 //! a priority derived from `state MASTER`, `nopreempt` cleared for an initial MASTER or an
 //! address owner, accept mode off under `vrrp_strict`, weights dropped in sync groups.
 
-mod addr;
 mod global;
 mod instance;
 pub(crate) mod keywords;
+mod options;
+mod routing;
 mod track;
 pub(crate) mod values;
+mod vip;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::emit::{Table, Value};
 use super::parse::Node;
 use super::report::{Loc, Log};
 use crate::config::Host;
+use crate::config::print::{Table, Value};
 
 pub(crate) use global::Globals;
 use instance::Instance;
@@ -358,14 +360,11 @@ fn interface_tables(defs: &Defs) -> Vec<Table> {
     defs.link_delays
         .iter()
         .map(|(name, down, up, loc)| {
-            let mut t = Table::new(format!(
-                "[interfaces.{}]",
-                super::emit::bare_or_quoted(name)
-            ));
+            let mut t = Table::named("interfaces", name);
             t.comments
                 .push(format!("from {loc} interface_up_down_delays {name}"));
-            t.key("up_delay", Value::str(values::duration(*up)));
-            t.key("down_delay", Value::str(values::duration(*down)));
+            t.key("up_delay", Value::duration(*up));
+            t.key("down_delay", Value::duration(*down));
             t
         })
         .collect()

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::global::{count, timer};
-use super::values::{duration, int_in};
+use super::values::int_in;
 use super::{Ctx, Defs};
-use crate::import::emit::Value;
+use crate::config::print::{Value, duration};
 use crate::import::parse::Node;
 use crate::import::report::Loc;
 use crate::import::script;
@@ -671,8 +671,8 @@ pub(crate) fn script_entry(def: &ScriptDef, weight: i64, reverse: bool) -> Optio
     let p = def.prepared.as_ref()?;
     let mut pairs = vec![
         ("command".to_owned(), p.command.clone()),
-        ("interval".to_owned(), Value::str(duration(p.interval))),
-        ("timeout".to_owned(), Value::str(duration(p.timeout))),
+        ("interval".to_owned(), Value::duration(p.interval)),
+        ("timeout".to_owned(), Value::duration(p.timeout)),
         ("weight".to_owned(), Value::Int(weight)),
         ("rise".to_owned(), Value::Int(p.rise)),
         ("fall".to_owned(), Value::Int(p.fall)),

@@ -1,6 +1,7 @@
-//! Reading keepalived's values (integers, decimal seconds, booleans, names) and writing
-//! vipd's (durations, names).
+//! Reading keepalived's values (integers, decimal seconds, booleans, names, addresses and
+//! prefixes) and making vipd names of them (durations are written by `config/print.rs`).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// keepalived's `<TIMER>`: seconds, with a fraction (resolution one microsecond).
@@ -26,17 +27,6 @@ pub(crate) fn seconds(text: &str) -> Option<Duration> {
         micros += u64::from(d.to_digit(10)?) * 10u64.pow(5 - i as u32);
     }
     Some(Duration::from_secs(secs) + Duration::from_micros(micros))
-}
-
-/// A duration the way vipd's file takes it, in one unit where that is exact.
-pub(crate) fn duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{}us", d.as_micros())
-    }
 }
 
 /// A decimal integer in `range`.
@@ -95,6 +85,73 @@ pub(crate) fn valid_ifname(name: &str) -> bool {
             .any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
+/// `ADDR[/LEN]` as keepalived reads it: the family from a ':' in it, a missing length
+/// meaning a host prefix. Also says whether a length was written.
+pub(crate) fn address(text: &str) -> Result<(IpAddr, u8, bool), String> {
+    let (addr_text, len_text) = match text.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr_text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an IP address"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len_text {
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("{text:?}: the prefix length must be 0..={max}"))?,
+        None => max,
+    };
+    Ok((addr, len, len_text.is_some()))
+}
+
+/// Whether an address can be a VIP at all.
+pub(crate) fn usable(addr: &IpAddr) -> Result<(), &'static str> {
+    if addr.is_unspecified() {
+        Err("is the unspecified address")
+    } else if addr.is_multicast() {
+        Err("is a multicast address")
+    } else if addr.is_loopback() {
+        Err("is a loopback address")
+    } else {
+        Ok(())
+    }
+}
+
+/// A route's or rule's destination / selector: `None` for everything (`default`, `any`,
+/// `all`, `default6`), with whether it is IPv6 (`family` when the word does not say).
+pub(crate) fn prefix(text: &str, family: Option<bool>) -> Result<(Option<String>, bool), String> {
+    if matches!(text, "default" | "any" | "all") {
+        return Ok((None, family.unwrap_or(false)));
+    }
+    if text == "default6" {
+        return Ok((None, true));
+    }
+    let (addr, len, _) = address(text)?;
+    let v6 = addr.is_ipv6();
+    let net: ipnet::IpNet = ipnet::IpNet::new(addr, len).map_err(|e| e.to_string())?;
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has host bits set; write the prefix {}",
+            net.trunc()
+        ));
+    }
+    Ok((Some(text.to_owned()), v6))
+}
+
+/// A number read with C's `strtoul(.., 0)`: 0x hex, leading 0 octal.
+pub(crate) fn c_number(text: &str) -> Option<u32> {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u32::from_str_radix(hex, 16).ok()
+    } else if text.len() > 1 && text.starts_with('0') {
+        u32::from_str_radix(&text[1..], 8).ok()
+    } else {
+        text.parse().ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,16 +165,6 @@ mod tests {
         assert_eq!(seconds("abc"), None);
         assert_eq!(seconds("-1"), None);
         assert_eq!(seconds(""), None);
-    }
-
-    #[test]
-    fn durations_print_in_one_unit() {
-        assert_eq!(duration(Duration::from_secs(3)), "3s");
-        assert_eq!(duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(duration(Duration::from_micros(1_500)), "1500us");
-        for text in ["3s", "250ms", "1500us"] {
-            assert!(humantime::parse_duration(text).is_ok());
-        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::{fixtures_dir, host, must_load, options, report_lines};
-use crate::config::{PreferredLifetime, RouteType, Version};
+use crate::config::{PreferredLifetime, RouteType};
 use crate::import::{Kind, keepalived};
+use crate::vrrp::Version;
 
 /// Imports a fixture and compares it with its expected files; returns the vipd file.
 fn check(name: &str) -> String {

@@ -12,6 +12,7 @@ mod cli;
 mod coverage;
 mod fixtures;
 mod malformed;
+mod options;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

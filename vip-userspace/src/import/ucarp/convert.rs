@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 
 use super::options::{OPTIONS, Secret, Settings};
-use crate::import::emit::{Table, Value};
+use crate::config::print::{Table, Value};
 use crate::import::report::{Loc, Log};
 
 /// The longest password ucarp accepts (its key field is 20 bytes, NUL included).

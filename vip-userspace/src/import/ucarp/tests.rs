@@ -334,6 +334,7 @@ fn run_writes_the_file_and_reports_like_the_keepalived_import() {
         Ok(vec![(loc(), words(&format!("{USAGE_EXAMPLE} --neutral")))]),
         "edge1",
         None,
+        false,
         &mut out,
         &mut err,
     );
@@ -348,7 +349,7 @@ fn run_writes_the_file_and_reports_like_the_keepalived_import() {
     );
     let (mut out, mut err) = (Vec::new(), Vec::new());
     assert_eq!(
-        run(Ok(vec![]), "edge1", None, &mut out, &mut err),
+        run(Ok(vec![]), "edge1", None, false, &mut out, &mut err),
         EXIT_ERROR
     );
     assert!(out.is_empty());

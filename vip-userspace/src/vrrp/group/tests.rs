@@ -6,8 +6,11 @@
 use std::{net::IpAddr, time::Duration};
 
 use super::*;
-use crate::config::Config;
-use crate::vrrp::bfd::packet::Diag;
+use crate::vrrp::{
+    bfd::packet::Diag,
+    instance::{BfdSettings, Identity},
+    tracking::{TrackedInterface, TrackedScript},
+};
 
 struct Rng(u64);
 
@@ -25,22 +28,54 @@ impl Rng {
     }
 }
 
+fn centis(n: u16) -> Interval {
+    Interval::from_centis(n).unwrap()
+}
+
+/// BFD as a `bfd = { interval = ... }` table gives it: the other defaults.
+fn bfd(interval_ms: u64) -> BfdSettings {
+    BfdSettings {
+        peers: Vec::new(),
+        interval: Duration::from_millis(interval_ms),
+        multiplier: 3,
+        echo: true,
+        control_interval: Duration::from_secs(1),
+        notify: None,
+    }
+}
+
+/// "gw" on eth0 (VRID 51, priority 150, 10 ms, tracking up0 at -100 and a script at
+/// weight 0, BFD at 1 ms) and "out" on eth1 (VRID 52, priority 120, 20 ms), both in sync
+/// group "edge" with `sync`.
 fn config(sync: bool) -> Vec<Instance> {
-    let sync = if sync { "sync_group = \"edge\"\n" } else { "" };
-    let text = format!(
-        "[global]\nrouter_id = \"r1\"\n\n\
-         [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
-         advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
-         track_interfaces = [{{ name = \"up0\", weight = -100 }}]\n\
-         track_scripts = [{{ command = [\"/bin/check\"], weight = 0 }}]\n\
-         bfd = {{ interval = \"1ms\" }}\n{sync}\n\
-         [[vrrp]]\nname = \"out\"\ninterface = \"eth1\"\nvrid = 52\npriority = 120\n\
-         advert_interval = \"20ms\"\nvips = [\"198.51.100.1/24\"]\n{sync}"
-    );
-    let host = crate::config::FakeHost::lab().interface("up0");
-    Config::parse(&text, "t.toml", &host)
-        .expect("valid test config")
-        .instances
+    let v4 = |name: &str, interface: &str, vrid: u8| {
+        Instance::new(
+            name,
+            Identity::new(interface, vrid, Family::Ipv4, Version::V3),
+        )
+    };
+    let mut gw = v4("gw", "eth0", 51).with_vip("192.0.2.1".parse().unwrap());
+    gw.priority = 150;
+    gw.advert_interval = centis(1);
+    gw.tracking.interfaces.push(TrackedInterface {
+        name: "up0".into(),
+        weight: -100,
+        reverse: false,
+    });
+    gw.tracking.scripts.push(TrackedScript {
+        weight: 0,
+        reverse: false,
+        init_fail: false,
+    });
+    gw.bfd = Some(bfd(1));
+    let mut out = v4("out", "eth1", 52).with_vip("198.51.100.1".parse().unwrap());
+    out.priority = 120;
+    out.advert_interval = centis(2);
+    if sync {
+        gw.sync_group = Some("edge".into());
+        out.sync_group = Some("edge".into());
+    }
+    vec![gw, out]
 }
 
 fn group(members: Vec<Instance>) -> Group {
@@ -256,15 +291,12 @@ fn a_release_by_the_data_plane_is_never_written_back() {
 /// A lone backup with BFD (`bfd`), following a master at 192.0.2.5 (priority 200) whose
 /// session is Up; returns the group and the time.
 fn following_with_bfd() -> (Group, Time) {
-    let text = "[global]\nrouter_id = \"r1\"\n\n\
-         [[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\n\
-         advert_interval = \"10ms\"\nvips = [\"192.0.2.1/24\"]\n\
-         bfd = { interval = \"1ms\", multiplier = 3 }\n";
-    let host = crate::config::FakeHost::lab();
-    let cfg = Config::parse(text, "t.toml", &host)
-        .expect("valid")
-        .instances;
-    let mut g = group(cfg);
+    let mut gw = Instance::new("gw", Identity::new("eth0", 51, Family::Ipv4, Version::V3))
+        .with_vip("192.0.2.1".parse().unwrap());
+    gw.priority = 150;
+    gw.advert_interval = centis(1);
+    gw.bfd = Some(bfd(1));
+    let mut g = group(vec![gw]);
     let start = Input::Start {
         resume: false,
         delay: Duration::ZERO,

@@ -4,16 +4,19 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::addr::{self, Vip};
-use super::global::{count, flag, timer};
+use super::options::dispatch;
 use super::track::{self, TrackIf, TrackRef};
-use super::values::{duration, int_in, sanitize_name, valid_ifname, valid_name};
-use super::{Ctx, Defs, Globals, keywords};
-use crate::import::emit::{Table, Value};
+use super::values::{sanitize_name, valid_name};
+use super::vip::Vip;
+use super::{Ctx, Defs, Globals};
+use crate::config::print::{Table, Value, duration, quote};
 use crate::import::parse::Node;
 use crate::import::report::Loc;
 
+mod keywords;
 mod tracking;
+
+use keywords::{KEYWORDS, Reading};
 
 const CENTISECOND: Duration = Duration::from_millis(10);
 const MAX_V3_INTERVAL: Duration = Duration::from_millis(40_950);
@@ -92,233 +95,10 @@ pub(crate) fn read(
 }
 
 impl Instance {
+    /// One line of the block, through the keyword table.
     fn keyword(&mut self, child: &Node, script_user: Option<&str>, ctx: &mut Ctx<'_>) {
-        let loc = child.loc.clone();
-        let arg = child.arg(0);
-        let keyword = child.keyword.as_str();
-        let bad = |ctx: &mut Ctx<'_>, expected: &str| {
-            ctx.log.error(
-                &loc,
-                format!(
-                    "{keyword}: expected {expected}, found {:?}",
-                    arg.unwrap_or("")
-                ),
-            );
-        };
-        match keyword {
-            "state" => match arg {
-                Some("MASTER") => self.state = Some((true, loc)),
-                Some("BACKUP") => {
-                    if !self.state.as_ref().is_some_and(|(m, _)| *m) {
-                        self.state = Some((false, loc));
-                    }
-                }
-                _ => bad(ctx, "MASTER or BACKUP"),
-            },
-            "interface" => match arg {
-                Some(name) if valid_ifname(name) => self.interface = Some((name.to_owned(), loc)),
-                _ => bad(
-                    ctx,
-                    "an interface name (1 to 15 bytes, no '/', ':' or blanks)",
-                ),
-            },
-            "virtual_router_id" => match arg.and_then(|a| int_in(a, 1..=255)) {
-                Some(v) => self.vrid = Some(v as u8),
-                None => bad(ctx, "a number in 1..=255"),
-            },
-            "priority" => match arg.and_then(|a| int_in(a, 1..=255)) {
-                Some(v) => self.priority = Some((v as u8, loc)),
-                None => bad(ctx, "a number in 1..=255"),
-            },
-            "version" => match arg.and_then(|a| int_in(a, 2..=3)) {
-                Some(v) => self.version = Some((v as u8, loc)),
-                None => bad(ctx, "2 or 3"),
-            },
-            "advert_int" => match arg.and_then(super::values::seconds) {
-                Some(d) if d >= CENTISECOND && d <= Duration::from_secs(255) => {
-                    self.advert = Some((d, loc));
-                }
-                _ => bad(ctx, "seconds in 0.01..=255"),
-            },
-            "nopreempt" => self.nopreempt = Some(loc),
-            "preempt" => self.nopreempt = None,
-            "preempt_delay" => match arg.and_then(super::values::seconds) {
-                Some(d) if d <= Duration::from_secs(1000) => self.preempt_delay = Some((d, loc)),
-                _ => bad(ctx, "seconds in 0..=1000"),
-            },
-            "accept" => self.accept = Some((true, loc)),
-            "no_accept" => self.accept = Some((false, loc)),
-            "strict_mode" => {
-                if let Some(on) = flag(child, ctx) {
-                    self.strict = Some((on, loc));
-                }
-            }
-            "use_vmac" => {
-                self.vmac = true;
-                let extra: Vec<&str> = child.args.iter().map(|w| w.text.as_str()).collect();
-                if !extra.is_empty() {
-                    ctx.log.left_out(
-                        &loc,
-                        "use_vmac",
-                        format!(
-                            "{}: vipd creates no macvlan interface; it answers with the standard \
-                             virtual MAC 00:00:5e:00:01:VRID on the instance's own interface",
-                            extra.join(" ")
-                        ),
-                    );
-                }
-            }
-            "vmac_xmit_base" => ctx.log.note(
-                &loc,
-                "vmac_xmit_base",
-                "vipd creates no macvlan interface, so adverts always go out on the instance's \
-                 own interface",
-            ),
-            "native_ipv6" => ctx.log.note(
-                &loc,
-                "native_ipv6",
-                "deprecated in keepalived: the VIPs decide the family (IPv6 is always VRRPv3)",
-            ),
-            "dont_track_primary" => self.dont_track_primary = true,
-            "track_interface" => self.track_ifs.extend(track::track_interfaces(child, ctx)),
-            "track_script" => self.track_scripts.extend(track::track_refs(child, ctx)),
-            "track_file" => self.track_files.extend(track::track_refs(child, ctx)),
-            "mcast_src_ip" | "unicast_src_ip" => match arg.and_then(|a| a.parse::<IpAddr>().ok()) {
-                Some(a) => self.unicast_src = Some((a, loc)),
-                None => bad(ctx, "an IP address"),
-            },
-            "unicast_peer" => {
-                self.peer_block = Some(loc.clone());
-                if child.block.is_none() {
-                    ctx.log.error(&loc, "unicast_peer: expected '{' after it");
-                }
-                for line in child.children() {
-                    let Ok(addr) = line.keyword.parse::<IpAddr>() else {
-                        ctx.log.error(
-                            &line.loc,
-                            format!("unicast_peer: {:?} is not an IP address", line.keyword),
-                        );
-                        continue;
-                    };
-                    let options: Vec<&str> = line.args.iter().map(|w| w.text.as_str()).collect();
-                    if !options.is_empty() {
-                        // min_ttl / max_ttl also turn on check_unicast_src.
-                        self.check_unicast_src = true;
-                        ctx.log.left_out(
-                            &line.loc,
-                            "unicast_peer",
-                            format!(
-                                "{}: vipd checks no TTL range on unicast adverts (it admits only \
-                                 allowed_peers, written from these peers)",
-                                options.join(" ")
-                            ),
-                        );
-                    }
-                    if self.peers.iter().any(|(a, _)| *a == addr) {
-                        ctx.log.note(
-                            &line.loc,
-                            "unicast_peer",
-                            format!("{addr} is listed twice; written once"),
-                        );
-                        continue;
-                    }
-                    self.peers.push((addr, line.loc.clone()));
-                }
-            }
-            "check_unicast_src" => self.check_unicast_src = true,
-            "unicast_fault_no_peer" => ctx.log.left_out(
-                &loc,
-                "unicast_fault_no_peer",
-                "vipd advertises by multicast when no unicast_peers are listed",
-            ),
-            "authentication" => {
-                if child.block.is_none() {
-                    ctx.log.error(&loc, "authentication: expected '{' after it");
-                }
-                for line in child.children() {
-                    match line.keyword.as_str() {
-                        "auth_type" => match line.arg(0) {
-                            Some(t @ ("PASS" | "AH")) => {
-                                self.auth_type = Some((t.to_owned(), line.loc.clone()));
-                            }
-                            other => ctx.log.error(
-                                &line.loc,
-                                format!(
-                                    "auth_type: expected PASS or AH, found {:?}",
-                                    other.unwrap_or("")
-                                ),
-                            ),
-                        },
-                        "auth_pass" => match line.arg(0) {
-                            Some(p) => self.auth_pass = Some((p.to_owned(), line.loc.clone())),
-                            None => ctx.log.error(&line.loc, "auth_pass: needs a password"),
-                        },
-                        other => ctx
-                            .log
-                            .left_out(&line.loc, other, "unknown keepalived keyword"),
-                    }
-                }
-            }
-            "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
-                if child.block.is_none() {
-                    ctx.log
-                        .error(&loc, format!("{keyword}: expected '{{' after it"));
-                }
-                for line in child.children() {
-                    if let Some(vip) = addr::vip(line, ctx) {
-                        if keyword == "virtual_ipaddress" {
-                            self.vips.push(vip);
-                        } else {
-                            self.vips_excluded.push(vip);
-                        }
-                    }
-                }
-            }
-            "no_virtual_ipaddress" => ctx.log.note(
-                &loc,
-                "no_virtual_ipaddress",
-                "vipd requires at least one VIP; an instance without one is left out",
-            ),
-            "virtual_routes" | "virtual_rules" => {
-                if child.block.is_none() {
-                    ctx.log
-                        .error(&loc, format!("{keyword}: expected '{{' after it"));
-                }
-                for line in child.children() {
-                    if keyword == "virtual_routes" {
-                        self.routes.extend(addr::route(line, ctx));
-                    } else {
-                        self.rules.extend(addr::rule(line, ctx));
-                    }
-                }
-            }
-            k @ ("notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop") => {
-                let key = track::notify_key(k);
-                if let Some(value) = track::hook(child, script_user, ctx) {
-                    if self.notify.iter().any(|(existing, _)| *existing == key) {
-                        ctx.log.note(
-                            &loc,
-                            k,
-                            "already set above; keepalived keeps the first, so does the import",
-                        );
-                    } else {
-                        self.notify.push((key, value));
-                    }
-                }
-            }
-            "garp_master_delay" => self.garp_delay = timer(child, ctx).map(|d| (d, loc)),
-            "garp_master_repeat" => self.garp_repeat = count(child, ctx).map(|n| (n, loc)),
-            "garp_master_refresh" => self.garp_refresh = timer(child, ctx).map(|d| (d, loc)),
-            "garp_master_refresh_repeat" => {
-                self.garp_refresh_repeat = count(child, ctx).map(|n| (n, loc));
-            }
-            "debug" => ctx
-                .log
-                .note(&loc, "debug", "not implemented in keepalived either"),
-            other => match keywords::reason(keywords::INSTANCE, other) {
-                Some(reason) => ctx.log.left_out(&loc, other, reason),
-                None => ctx.log.left_out(&loc, other, "unknown keepalived keyword"),
-            },
+        if let Some(read) = dispatch(KEYWORDS, child, ctx) {
+            read(self, child, &mut Reading { ctx, script_user });
         }
     }
 
@@ -330,76 +110,166 @@ impl Instance {
     }
 
     /// The `[[vrrp]]` section; `None` when the instance cannot be carried over (reported).
+    /// keepalived's `vrrp_complete_instance()` rules are applied step by step: what vipd
+    /// needs, the family, strict mode, version, priority and state, preemption, accept
+    /// mode, authentication, peers, tracking, announcements; then the keys are written.
     pub(crate) fn finish(self, globals: &Globals, defs: &Defs, ctx: &mut Ctx<'_>) -> Option<Table> {
-        let loc = self.loc();
-        let what = format!("vrrp_instance {}", self.source_name);
-        let Some((interface, _)) = self.interface.clone() else {
-            ctx.log.left_out(
-                &loc,
-                "vrrp_instance",
-                format!(
-                    "{}: no interface; vipd needs one, so the instance is left out",
-                    self.source_name
-                ),
-            );
-            return None;
-        };
-        let Some(vrid) = self.vrid else {
-            ctx.log.left_out(
-                &loc,
-                "vrrp_instance",
-                format!(
-                    "{}: no virtual_router_id (keepalived refuses it too); instance left out",
-                    self.source_name
-                ),
-            );
-            return None;
-        };
-        let Some(first) = self.vips.first() else {
-            ctx.log.left_out(
-                &loc,
-                "vrrp_instance",
-                format!(
-                    "{}: no virtual_ipaddress; a vipd instance advertises at least one address, so \
-                     it is left out",
-                    self.source_name
-                ),
-            );
-            return None;
-        };
-        let v6 = first.addr.is_ipv6();
-        let family = if v6 { "IPv6" } else { "IPv4" };
-        let same_family = |list: &[Vip], key: &str, ctx: &mut Ctx<'_>| -> Vec<Vip> {
-            let mut out = Vec::new();
-            for vip in list {
-                if vip.addr.is_ipv6() == v6 {
-                    out.push(vip.clone());
-                } else {
-                    ctx.log.left_out(
-                        &vip.loc,
-                        key,
-                        format!(
-                            "{}: a vipd instance serves one address family and this one's is {family}; \
-                             add a second [[vrrp]] section for it",
-                            vip.addr
-                        ),
-                    );
-                }
-            }
-            out
-        };
-        let vips = same_family(&self.vips, "virtual_ipaddress", ctx);
-        let vips_excluded = same_family(&self.vips_excluded, "virtual_ipaddress_excluded", ctx);
-
+        let (interface, vrid, v6) = self.required(ctx)?;
+        let vips = self.same_family(&self.vips, "virtual_ipaddress", v6, ctx);
+        let vips_excluded =
+            self.same_family(&self.vips_excluded, "virtual_ipaddress_excluded", v6, ctx);
         let strict = self
             .strict
             .as_ref()
             .map(|(on, l)| (*on, l.clone()))
             .or_else(|| globals.strict.clone().map(|l| (true, l)))
-            .filter(|(on, _)| *on);
+            .filter(|(on, _)| *on)
+            .is_some();
+        let version = self.version(v6, globals, ctx);
+        let priority = self.priority(ctx);
+        let owner = priority == Some(255);
+        self.report_state(owner, ctx);
+        let master = self.state.as_ref().is_some_and(|(m, _)| *m);
+        let (preempt, preempt_delay) = self.preemption(owner, master, strict, ctx);
+        let accept = self.accept(version, owner, strict, ctx);
+        let advert = self.advert_interval(version, ctx);
+        let auth_pass = self.auth_pass(version, strict, ctx);
+        let (peers, unicast_src) = self.unicast(v6, ctx);
+        let check_src = self.check_unicast_src || globals.check_unicast_src;
+        // Tracking, with keepalived's rule: in a sync group (without
+        // sync_group_tracking_weight) and for an address owner, weights are ignored.
+        let why = if owner {
+            Some("an address owner (priority 255)")
+        } else if self.sync_group.is_some() && !self.sync_tracking_weight {
+            Some("a sync group member (no sync_group_tracking_weight)")
+        } else {
+            None
+        };
+        let track_interfaces = self.track_interfaces_out(why, owner, ctx);
+        let track_scripts = self.track_scripts_out(defs, why, ctx);
+        let track_files = self.track_files_out(defs, why, ctx);
+        let garp = self.garp(globals, defs, &interface, v6, ctx);
 
-        // Version: the instance's, else global vrrp_version, else keepalived's 2; IPv6 is 3.
-        let version = match (&self.version, v6) {
+        let mut t = Table::new("[[vrrp]]");
+        t.comments.push(format!(
+            "from {} vrrp_instance {}",
+            self.loc(),
+            self.source_name
+        ));
+        t.key("name", Value::str(&self.name));
+        t.key("interface", Value::str(&interface));
+        t.key("vrid", Value::Int(i64::from(vrid)));
+        if let Some(p) = priority {
+            t.key("priority", Value::Int(i64::from(p)));
+        }
+        if version == 2 || self.version.is_some() {
+            t.key("version", Value::Int(i64::from(version)));
+        }
+        if let Some(d) = advert {
+            t.key("advert_interval", Value::duration(d));
+        }
+        if !preempt {
+            t.key("preempt", Value::Bool(false));
+        }
+        if let Some(d) = preempt_delay {
+            t.key("preempt_delay", Value::duration(d));
+        }
+        if let Some(a) = accept {
+            t.key("accept", Value::Bool(a));
+        }
+        if self.vmac {
+            t.key("vmac", Value::Bool(true));
+        }
+        self.write_vips(&mut t, &vips, &vips_excluded, &interface, ctx);
+        if !self.routes.is_empty() {
+            t.key("virtual_routes", Value::Array(self.routes.clone()));
+        }
+        if !self.rules.is_empty() {
+            t.key("virtual_rules", Value::Array(self.rules.clone()));
+        }
+        if let Some(src) = unicast_src {
+            t.key("unicast_src_ip", Value::str(src));
+        }
+        self.write_peers(&mut t, &peers, check_src, ctx);
+        if let Some(p) = auth_pass {
+            t.key("auth_pass", Value::str(p));
+        }
+        if self.dont_track_primary {
+            t.key("dont_track_primary", Value::Bool(true));
+        }
+        if !track_interfaces.is_empty() {
+            t.key("track_interfaces", Value::Array(track_interfaces));
+        }
+        if !track_scripts.is_empty() {
+            t.key("track_scripts", Value::Array(track_scripts));
+        }
+        if !track_files.is_empty() {
+            t.key("track_files", Value::Array(track_files));
+        }
+        write_hooks(&mut t, &self.notify);
+        if let Some(group) = &self.sync_group {
+            t.key("sync_group", Value::str(group));
+        }
+        for (key, value) in garp {
+            t.key(key, value);
+        }
+        Some(t)
+    }
+
+    /// The interface, VRID and family (of the first VIP), without which an instance is
+    /// left out.
+    fn required(&self, ctx: &mut Ctx<'_>) -> Option<(String, u8, bool)> {
+        let loc = self.loc();
+        let mut missing = |why: &str| {
+            ctx.log.left_out(
+                &loc,
+                "vrrp_instance",
+                format!("{}: {why}", self.source_name),
+            );
+        };
+        let Some((interface, _)) = self.interface.clone() else {
+            missing("no interface; vipd needs one, so the instance is left out");
+            return None;
+        };
+        let Some(vrid) = self.vrid else {
+            missing("no virtual_router_id (keepalived refuses it too); instance left out");
+            return None;
+        };
+        let Some(first) = self.vips.first() else {
+            missing(
+                "no virtual_ipaddress; a vipd instance advertises at least one address, so \
+                 it is left out",
+            );
+            return None;
+        };
+        Some((interface, vrid, first.addr.is_ipv6()))
+    }
+
+    /// The VIPs of `list` in the instance's family; the others are reported.
+    fn same_family(&self, list: &[Vip], key: &str, v6: bool, ctx: &mut Ctx<'_>) -> Vec<Vip> {
+        let mut out = Vec::new();
+        for vip in list {
+            if vip.addr.is_ipv6() == v6 {
+                out.push(vip.clone());
+            } else {
+                ctx.log.left_out(
+                    &vip.loc,
+                    key,
+                    format!(
+                        "{}: a vipd instance serves one address family and this one's is {}; \
+                         add a second [[vrrp]] section for it",
+                        vip.addr,
+                        family(v6)
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    /// The instance's version, else global `vrrp_version`, else keepalived's 2; IPv6 is 3.
+    fn version(&self, v6: bool, globals: &Globals, ctx: &mut Ctx<'_>) -> u8 {
+        match (&self.version, v6) {
             (Some((2, l)), true) => {
                 ctx.log.left_out(
                     l,
@@ -411,11 +281,13 @@ impl Instance {
             (Some((v, _)), _) => *v,
             (None, true) => 3,
             (None, false) => globals.vrrp_version.as_ref().map_or(2, |(v, _)| *v),
-        };
+        }
+    }
 
-        // Priority: keepalived derives 255 from state MASTER when none is written.
-        let master = self.state.as_ref().is_some_and(|(m, _)| *m);
-        let priority = match (&self.priority, &self.state) {
+    /// The priority written, or 255 (the address owner) that keepalived derives from
+    /// `state MASTER` when none is.
+    fn priority(&self, ctx: &mut Ctx<'_>) -> Option<u8> {
+        match (&self.priority, &self.state) {
             (Some((p, _)), _) => Some(*p),
             (None, Some((true, l))) => {
                 ctx.log.note(
@@ -427,8 +299,11 @@ impl Instance {
                 Some(255)
             }
             _ => None,
-        };
-        let owner = priority == Some(255);
+        }
+    }
+
+    /// What `state` means in vipd, which starts every non-owner as backup.
+    fn report_state(&self, owner: bool, ctx: &mut Ctx<'_>) {
         match &self.state {
             Some((true, l)) if !owner => ctx.log.left_out(
                 l,
@@ -454,8 +329,16 @@ impl Instance {
             ),
             None => {}
         }
+    }
 
-        // Preemption, as vrrp_complete_instance() settles it.
+    /// Preemption and its delay, as `vrrp_complete_instance()` settles them.
+    fn preemption(
+        &self,
+        owner: bool,
+        master: bool,
+        strict: bool,
+        ctx: &mut Ctx<'_>,
+    ) -> (bool, Option<Duration>) {
         let mut preempt = true;
         if let Some(l) = &self.nopreempt {
             if owner {
@@ -476,33 +359,29 @@ impl Instance {
         }
         let mut preempt_delay = None;
         if let Some((d, l)) = &self.preempt_delay {
-            if d.is_zero() {
+            let ignored = if d.is_zero() {
+                None
             } else if master {
-                ctx.log.note(
-                    l,
-                    "preempt_delay",
-                    "keepalived ignores it with state MASTER; so does the import",
-                );
-            } else if strict.is_some() {
-                ctx.log.note(
-                    l,
-                    "preempt_delay",
-                    "keepalived ignores it in strict mode; so does the import",
-                );
+                Some("keepalived ignores it with state MASTER; so does the import")
+            } else if strict {
+                Some("keepalived ignores it in strict mode; so does the import")
             } else if !preempt {
-                ctx.log.note(
-                    l,
-                    "preempt_delay",
-                    "keepalived ignores it with nopreempt; so does the import",
-                );
+                Some("keepalived ignores it with nopreempt; so does the import")
             } else {
                 preempt_delay = Some((*d).min(MAX_PREEMPT_DELAY));
+                None
+            };
+            if let Some(why) = ignored {
+                ctx.log.note(l, "preempt_delay", why);
             }
         }
+        (preempt, preempt_delay)
+    }
 
-        // Accept mode: on unless strict mode, always for an owner.
-        let accept = match (&self.accept, &strict) {
-            (Some((true, l)), Some(_)) if version == 2 && !owner => {
+    /// Accept mode: on unless strict mode, always for an owner.
+    fn accept(&self, version: u8, owner: bool, strict: bool, ctx: &mut Ctx<'_>) -> Option<bool> {
+        match &self.accept {
+            Some((true, l)) if strict && version == 2 && !owner => {
                 ctx.log.note(
                     l,
                     "accept",
@@ -510,15 +389,14 @@ impl Instance {
                 );
                 Some(false)
             }
-            (Some((a, _)), _) => Some(*a),
-            (None, Some(_)) if !owner => Some(false),
-            _ => None,
-        };
+            Some((a, _)) => Some(*a),
+            None if strict && !owner => Some(false),
+            None => None,
+        }
+    }
 
-        let advert = self.advert_interval(version, ctx);
-
-        // Authentication: simple password, VRRPv2 only.
-        let mut auth_pass = None;
+    /// The simple password, VRRPv2 only, cut to the 8 bytes keepalived uses.
+    fn auth_pass(&self, version: u8, strict: bool, ctx: &mut Ctx<'_>) -> Option<String> {
         match (&self.auth_type, &self.auth_pass) {
             (Some((t, l)), _) if t == "AH" => ctx.log.left_out(
                 l,
@@ -530,7 +408,7 @@ impl Instance {
                 "authentication",
                 "keepalived ignores authentication with VRRPv3 (RFC 5798 removed it); so does vipd",
             ),
-            (Some((_, l)), _) if strict.is_some() => ctx.log.note(
+            (Some((_, l)), _) if strict => ctx.log.note(
                 l,
                 "authentication",
                 "keepalived ignores authentication in strict mode; so does the import",
@@ -550,7 +428,7 @@ impl Instance {
                         ),
                     );
                 }
-                auth_pass = Some(p[..end].to_owned());
+                return Some(p[..end].to_owned());
             }
             (Some((_, l)), _) => ctx.log.note(
                 l,
@@ -564,8 +442,12 @@ impl Instance {
             ),
             (None, None) => {}
         }
+        None
+    }
 
-        // Unicast peers of this family.
+    /// Unicast peers and source of the instance's family; the others are reported.
+    fn unicast(&self, v6: bool, ctx: &mut Ctx<'_>) -> (Vec<String>, Option<String>) {
+        let family = family(v6);
         let mut peers = Vec::new();
         for (addr, l) in &self.peers {
             if addr.is_ipv6() == v6 {
@@ -590,86 +472,42 @@ impl Instance {
             }
             None => None,
         };
-        let check_src = self.check_unicast_src || globals.check_unicast_src;
+        (peers, unicast_src)
+    }
 
-        // Tracking, with keepalived's rule: in a sync group (without
-        // sync_group_tracking_weight) and for an address owner, weights are ignored.
-        let why = if owner {
-            Some("an address owner (priority 255)")
-        } else if self.sync_group.is_some() && !self.sync_tracking_weight {
-            Some("a sync group member (no sync_group_tracking_weight)")
-        } else {
-            None
+    /// `vips` and `vips_excluded`, each without a label vipd would refuse (reported).
+    fn write_vips(
+        &self,
+        t: &mut Table,
+        vips: &[Vip],
+        vips_excluded: &[Vip],
+        interface: &str,
+        ctx: &mut Ctx<'_>,
+    ) {
+        self.check_labels(vips, interface, ctx);
+        self.check_labels(vips_excluded, interface, ctx);
+        let shown = |list: &[Vip]| {
+            Value::Array(
+                list.iter()
+                    .map(|v| strip_label(v, label_fits(v, interface)))
+                    .collect(),
+            )
         };
-        let track_interfaces = self.track_interfaces_out(why, owner, ctx);
-        let track_scripts = self.track_scripts_out(defs, why, ctx);
-        let track_files = self.track_files_out(defs, why, ctx);
-
-        // Announcements.
-        let garp = self.garp(globals, defs, &interface, v6, ctx);
-
-        let mut t = Table::new("[[vrrp]]");
-        t.comments.push(format!("from {loc} {what}"));
-        t.key("name", Value::str(&self.name));
-        t.key("interface", Value::str(&interface));
-        t.key("vrid", Value::Int(i64::from(vrid)));
-        if let Some(p) = priority {
-            t.key("priority", Value::Int(i64::from(p)));
-        }
-        if version == 2 || self.version.is_some() {
-            t.key("version", Value::Int(i64::from(version)));
-        }
-        if let Some(d) = advert {
-            t.key("advert_interval", Value::str(duration(d)));
-        }
-        if !preempt {
-            t.key("preempt", Value::Bool(false));
-        }
-        if let Some(d) = preempt_delay {
-            t.key("preempt_delay", Value::str(duration(d)));
-        }
-        if let Some(a) = accept {
-            t.key("accept", Value::Bool(a));
-        }
-        if self.vmac {
-            t.key("vmac", Value::Bool(true));
-        }
-        self.check_labels(&vips, &interface, ctx);
-        self.check_labels(&vips_excluded, &interface, ctx);
-        let label_ok = |v: &Vip| label_fits(v, &interface);
-        t.key(
-            "vips",
-            Value::Array(vips.iter().map(|v| strip_label(v, label_ok(v))).collect()),
-        );
+        t.key("vips", shown(vips));
         if !vips_excluded.is_empty() {
-            t.key(
-                "vips_excluded",
-                Value::Array(
-                    vips_excluded
-                        .iter()
-                        .map(|v| strip_label(v, label_ok(v)))
-                        .collect(),
-                ),
-            );
+            t.key("vips_excluded", shown(vips_excluded));
         }
-        if !self.routes.is_empty() {
-            t.key("virtual_routes", Value::Array(self.routes.clone()));
-        }
-        if !self.rules.is_empty() {
-            t.key("virtual_rules", Value::Array(self.rules.clone()));
-        }
-        if let Some(src) = unicast_src {
-            t.key("unicast_src_ip", Value::str(src));
-        }
+    }
+
+    /// `unicast_peers`, and `allowed_peers` when keepalived checked the source
+    /// (`check_unicast_src`), else the line to add as a comment.
+    fn write_peers(&self, t: &mut Table, peers: &[String], check_src: bool, ctx: &mut Ctx<'_>) {
         if !peers.is_empty() {
-            t.key("unicast_peers", Value::strs(&peers));
+            t.key("unicast_peers", Value::strs(peers));
             if check_src {
-                t.key("allowed_peers", Value::strs(&peers));
+                t.key("allowed_peers", Value::strs(peers));
             } else {
-                let list: Vec<String> = peers
-                    .iter()
-                    .map(|p| crate::import::emit::quote(p))
-                    .collect();
+                let list: Vec<String> = peers.iter().map(|p| quote(p)).collect();
                 t.comment(
                     "keepalived admitted adverts from any source; to drop all but these peers' in XDP:",
                 );
@@ -682,39 +520,6 @@ impl Instance {
                 "no unicast peers to admit; nothing written",
             );
         }
-        if let Some(p) = auth_pass {
-            t.key("auth_pass", Value::str(p));
-        }
-        if self.dont_track_primary {
-            t.key("dont_track_primary", Value::Bool(true));
-        }
-        if !track_interfaces.is_empty() {
-            t.key("track_interfaces", Value::Array(track_interfaces));
-        }
-        if !track_scripts.is_empty() {
-            t.key("track_scripts", Value::Array(track_scripts));
-        }
-        if !track_files.is_empty() {
-            t.key("track_files", Value::Array(track_files));
-        }
-        for key in [
-            "notify",
-            "notify_master",
-            "notify_backup",
-            "notify_fault",
-            "notify_stop",
-        ] {
-            if let Some((_, v)) = self.notify.iter().find(|(k, _)| *k == key) {
-                t.key(key, v.clone());
-            }
-        }
-        if let Some(group) = &self.sync_group {
-            t.key("sync_group", Value::str(group));
-        }
-        for (key, value) in garp {
-            t.key(key, value);
-        }
-        Some(t)
     }
 
     fn advert_interval(&self, version: u8, ctx: &mut Ctx<'_>) -> Option<Duration> {
@@ -777,6 +582,25 @@ impl Instance {
                     ),
                 );
             }
+        }
+    }
+}
+
+fn family(v6: bool) -> &'static str {
+    if v6 { "IPv6" } else { "IPv4" }
+}
+
+/// The notify hooks, in the order the vipd file lists them.
+fn write_hooks(t: &mut Table, notify: &[(&'static str, Value)]) {
+    for key in [
+        "notify",
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "notify_stop",
+    ] {
+        if let Some((_, v)) = notify.iter().find(|(k, _)| *k == key) {
+            t.key(key, v.clone());
         }
     }
 }
@@ -893,23 +717,10 @@ pub(crate) fn join_sync_groups(
             continue;
         }
         if !group.notify.is_empty() {
-            let mut t = Table::new(format!(
-                "[sync_groups.{}]",
-                crate::import::emit::bare_or_quoted(&name)
-            ));
+            let mut t = Table::named("sync_groups", &name);
             t.comments
                 .push(format!("from {gloc} vrrp_sync_group {}", group.name));
-            for key in [
-                "notify",
-                "notify_master",
-                "notify_backup",
-                "notify_fault",
-                "notify_stop",
-            ] {
-                if let Some((_, v)) = group.notify.iter().find(|(k, _)| *k == key) {
-                    t.key(key, v.clone());
-                }
-            }
+            write_hooks(&mut t, &group.notify);
             tables.push(t);
         }
     }

@@ -5,10 +5,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::super::track;
-use super::super::values::duration;
 use super::super::{Ctx, Defs, Globals};
 use super::{Instance, MAX_GARP_INTERVAL, MAX_GARP_REFRESH, MAX_GARP_REPEAT};
-use crate::import::emit::Value;
+use crate::config::print::{Value, duration};
 
 impl Instance {
     pub(super) fn track_interfaces_out(
@@ -304,7 +303,7 @@ impl Instance {
             } else {
                 d
             };
-            out.push(("garp_interval", Value::str(duration(d))));
+            out.push(("garp_interval", Value::duration(d)));
         }
         if let Some((d, l)) = self.garp_refresh.as_ref().or(globals.garp_refresh.as_ref()) {
             let secs = Duration::from_secs(d.as_secs());
@@ -321,7 +320,7 @@ impl Instance {
                 );
                 out.push(("garp_refresh", Value::str("3600s")));
             } else {
-                out.push(("garp_refresh", Value::str(duration(secs))));
+                out.push(("garp_refresh", Value::duration(secs)));
             }
         }
         if let Some((n, l)) = &self.garp_refresh_repeat

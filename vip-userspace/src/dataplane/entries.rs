@@ -1,7 +1,9 @@
 //! The data plane's configuration-time entries for an instance: its VIPs (pointing at the
-//! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC.
-//! Written when a group is prepared, pruned once no running group uses them: never on
-//! the failover path, where only the slot changes.
+//! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC, all
+//! from the core's view of the instance (`vrrp::instance::Instance`), so the program
+//! admits exactly what `vrrp::admission` admits (`tests/tests/program/admission.rs`
+//! holds the two side by side). Written when the daemon prepares a group, pruned once no
+//! running group uses them: never on the failover path, where only the slot changes.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -14,9 +16,8 @@ use vip_common::{
 };
 
 use crate::{
-    config::Instance,
     dataplane::{self, Maps},
-    vrrp::Family,
+    vrrp::{Family, instance::Instance},
 };
 
 fn family_tag(f: Family) -> u8 {
@@ -53,8 +54,8 @@ pub fn policy_key(ifindex: u32, inst: &Instance) -> PolicyKey {
     PolicyKey {
         ifindex,
         vlan: 0,
-        family: family_tag(inst.family),
-        vrid: inst.vrid,
+        family: family_tag(inst.identity.family),
+        vrid: inst.identity.vrid,
     }
 }
 
@@ -62,8 +63,8 @@ fn peer_key(ifindex: u32, inst: &Instance, peer: IpAddr) -> PeerKey {
     PeerKey {
         ifindex,
         vlan: 0,
-        family: family_tag(inst.family),
-        vrid: inst.vrid,
+        family: family_tag(inst.identity.family),
+        vrid: inst.identity.vrid,
         addr: addr16(peer),
     }
 }
@@ -79,15 +80,6 @@ fn vmac_key(ifindex: u32, inst: &Instance) -> VmacKey {
 /// The interfaces an instance touches, by name: its VRRP interface and every VIP's
 /// device, each with its index and MAC.
 pub type Devices = BTreeMap<String, (u32, [u8; 6])>;
-
-/// Every VIP of `inst` with the index and MAC of its device.
-pub fn vips_on<'a>(
-    inst: &'a Instance,
-    devs: &'a Devices,
-) -> impl Iterator<Item = (u32, [u8; 6], &'a crate::config::Vip)> + 'a {
-    inst.all_vips()
-        .filter_map(|v| devs.get(&v.dev).map(|(ifx, mac)| (*ifx, *mac, v)))
-}
 
 /// Every address the data plane answers for `inst` (VIPs, then proxy addresses; see
 /// [`Instance::answered`]) with the index and MAC of its device.
@@ -124,18 +116,18 @@ pub fn write(
         };
         maps.add_vip(vip_key(dev_ifindex, addr), VipValue { slot, mac, flags })?;
     }
-    let mut policy = Policy::new(inst.version.number(), slot);
-    if !inst.allowed_peers.is_empty() {
+    let mut policy = Policy::new(inst.identity.version.number(), slot);
+    if !inst.admission.allowed_peers.is_empty() {
         policy = policy.with_allowlist();
     }
-    if let Some(p) = inst.auth_pass {
+    if let Some(p) = inst.admission.auth_pass {
         // The program refuses v2 adverts whose password differs (or that carry one when
         // none is configured), exactly as `vrrp::admission` does.
         policy.flags |= POLICY_F_AUTH;
         policy.auth = p;
     }
     maps.set_policy(policy_key(ifindex, inst), policy)?;
-    for peer in &inst.allowed_peers {
+    for peer in &inst.admission.allowed_peers {
         maps.add_peer(peer_key(ifindex, inst, *peer))?;
     }
     if inst.vmac {
@@ -168,7 +160,7 @@ impl InUse {
             self.vips.insert(vip_key(dev_ifindex, addr));
         }
         self.policies.insert(policy_key(ifindex, inst));
-        for p in &inst.allowed_peers {
+        for p in &inst.admission.allowed_peers {
             self.peers.insert(peer_key(ifindex, inst, *p));
         }
         if inst.vmac {

@@ -1,5 +1,6 @@
-//! Threads beside the event loop, each with a runtime of its own, for everything that may
-//! take longer than a map write (docs/architecture.md, "the loop never waits"):
+//! Threads beside the daemon's event loop, each with a runtime of its own, for everything
+//! that may take longer than a map write (docs/architecture.md, "the event loop never
+//! waits"). The daemon starts them; the control servers and notify hooks run on them:
 //!
 //! - `vipd-worker`: reload and interface-rebuild preparation (parse, netlink, attach,
 //!   map entries), tracking watchers, notify hooks, the conflict reader, and the control
