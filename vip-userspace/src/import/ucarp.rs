@@ -22,8 +22,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Outcome;
-use crate::config::print::{Table, Value, render};
 use super::report::{ImportError, Kind, Loc, Log, Report};
+use crate::config::print::{Table, Value, render};
 
 /// Imports ucarp command lines, each already split into words and named by where it
 /// came from, into one vipd file whose router is `router_id`.
