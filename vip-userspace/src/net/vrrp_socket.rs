@@ -178,7 +178,7 @@ impl VrrpSocket {
 
 /// Splits a received IPv4 packet into its addresses, TTL and VRRP payload, honouring IHL
 /// and the total length (never trusting either beyond what was received).
-fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
+pub fn parse_ipv4(pkt: &[u8]) -> Option<Received> {
     let first = *pkt.first()?;
     let ihl = ((first & 0x0f) as usize) * 4;
     if first >> 4 != 4 || ihl < 20 || pkt.len() < ihl {
