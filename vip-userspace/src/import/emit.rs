@@ -89,9 +89,19 @@ fn comment_line(out: &mut String, text: &str) {
     for part in text.split('\n') {
         if part.is_empty() {
             out.push_str("#\n");
-        } else {
-            let _ = writeln!(out, "# {part}");
+            continue;
         }
+        out.push_str("# ");
+        // TOML allows no control character but tab in a comment, and a reason quotes
+        // keepalived's words as they were written.
+        for c in part.chars() {
+            if c.is_control() && c != '\t' {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
     }
 }
 
@@ -170,5 +180,28 @@ mod tests {
         assert!(doc.get_ref().get("vrrp").is_some());
         assert!(text.contains(r#"name = "a \"b\" \\ c\u0001""#), "{text}");
         assert_eq!(bare_or_quoted("eth0.100"), "\"eth0.100\"");
+    }
+
+    /// Found by the `import_parse` fuzz target: a keyword with a control character in it
+    /// was quoted as it was in the report above the tables, and TOML refused the file.
+    #[test]
+    fn comments_carry_control_characters_escaped() {
+        let mut t = Table::new("[global]");
+        t.comment("from keepalived.conf:4 \u{4}bad\rkeyword\u{7f}\tend");
+        t.key("router_id", Value::str("r1"));
+        let text = render(
+            &["keepalived.conf:64: \u{4}: unknown keepalived keyword".into()],
+            &[t],
+        );
+        let (_, errors) = toml::de::DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        assert!(
+            text.contains("# keepalived.conf:64: \\u0004: unknown"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\u0004bad\\u000Dkeyword\\u007F\tend"),
+            "{text}"
+        );
     }
 }
