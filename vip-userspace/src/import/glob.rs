@@ -5,6 +5,7 @@
 //!
 //! Hand-written because it is small and the `glob` crate has no braces.
 
+use std::collections::HashSet;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
@@ -109,57 +110,336 @@ fn match_path(pattern: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(bases.into_iter().filter(|p| p.exists()).collect())
 }
 
-/// fnmatch(3) without flags: `*`, `?`, `[abc]`, `[a-z]`, `[!x]` / `[^x]`, `\` escapes.
+/// fnmatch(3) without flags, as glibc's `glob()` calls it for keepalived, in the C
+/// locale: `*`, `?`, `\` escapes (a trailing `\` matches nothing), and bracket
+/// expressions: members, ranges, `!` or `^` negating, a `]` first being a member, `\`
+/// escapes, the classes `[:alpha:]` and the rest, `[=c=]` and `[.c.]`. glibc's corners
+/// are kept, so an include names the files keepalived reads: an unterminated `[` is a
+/// literal `[`; a range left open (`[a-`) or an unknown class matches nothing. Checked
+/// against the C library's fnmatch(3) on every short pattern over the characters that
+/// matter (the tests below) and by the `import_glob` fuzz target.
+///
+/// Each `*` tries each position of the name at most once (the failures are remembered),
+/// so matching costs at most pattern × name steps: the backtracking this replaced took
+/// exponential time on `*a*a*a…b`.
 pub(crate) fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => name.is_empty(),
-        Some((b'*', rest)) => (0..=name.len()).any(|skip| fnmatch(rest, &name[skip..])),
-        Some((b'?', rest)) => !name.is_empty() && fnmatch(rest, &name[1..]),
-        Some((b'[', rest)) => match (class(rest), name.split_first()) {
-            (Some((set_len, matches)), Some((&c, name_rest))) => {
-                matches(c) && fnmatch(&rest[set_len..], name_rest)
+    Matcher {
+        pattern,
+        name,
+        failed: HashSet::new(),
+    }
+    .from(0, 0)
+}
+
+struct Matcher<'a> {
+    pattern: &'a [u8],
+    name: &'a [u8],
+    /// (pattern, name) positions after a `*` already known not to match.
+    failed: HashSet<(usize, usize)>,
+}
+
+impl Matcher<'_> {
+    /// Whether `pattern[pi..]` matches `name[ni..]`.
+    fn from(&mut self, mut pi: usize, mut ni: usize) -> bool {
+        let (pattern, name) = (self.pattern, self.name);
+        while let Some(&c) = pattern.get(pi) {
+            pi += 1;
+            match c {
+                b'*' => return self.star(pi, ni),
+                b'?' if ni < name.len() => ni += 1,
+                b'?' => return false,
+                b'\\' => match (pattern.get(pi), name.get(ni)) {
+                    (Some(p), Some(n)) if p == n => {
+                        pi += 1;
+                        ni += 1;
+                    }
+                    _ => return false,
+                },
+                b'[' => {
+                    let Some(&n) = name.get(ni) else {
+                        return false;
+                    };
+                    match bracket(&pattern[pi..], n) {
+                        Bracket::Matched(len) => pi += len,
+                        Bracket::Unterminated if n == b'[' => {}
+                        Bracket::Unterminated | Bracket::NoMatch => return false,
+                    }
+                    ni += 1;
+                }
+                c if name.get(ni) == Some(&c) => ni += 1,
+                _ => return false,
             }
-            // No closing bracket: a literal '['.
-            (None, Some((&b'[', name_rest))) => fnmatch(rest, name_rest),
-            _ => false,
-        },
-        Some((b'\\', rest)) if !rest.is_empty() => {
-            name.first() == rest.first() && fnmatch(&rest[1..], &name[1..])
         }
-        Some((&c, rest)) => name.first() == Some(&c) && fnmatch(rest, &name[1..]),
+        ni == name.len()
+    }
+
+    /// After a `*` at `pi - 1`.
+    fn star(&mut self, mut pi: usize, mut ni: usize) -> bool {
+        let (pattern, name) = (self.pattern, self.name);
+        // A run of `*` and `?`: each `?` takes one character.
+        loop {
+            match pattern.get(pi) {
+                None => return true,
+                Some(b'*') => pi += 1,
+                Some(b'?') if ni < name.len() => {
+                    pi += 1;
+                    ni += 1;
+                }
+                Some(b'?') => return false,
+                Some(_) => break,
+            }
+        }
+        // What the next character of the name must be, when the pattern says.
+        let first = match pattern[pi] {
+            b'[' => None,
+            b'\\' => Some(pattern.get(pi + 1).copied()),
+            c => Some(Some(c)),
+        };
+        for (at, &c) in name.iter().enumerate().skip(ni) {
+            if first.is_some_and(|f| f != Some(c)) || self.failed.contains(&(pi, at)) {
+                continue;
+            }
+            if self.from(pi, at) {
+                return true;
+            }
+            self.failed.insert((pi, at));
+        }
+        false
     }
 }
 
-/// A bracket expression after its `[`: how many bytes it takes (with the `]`) and a test.
-#[allow(clippy::type_complexity)]
-fn class(pattern: &[u8]) -> Option<(usize, Box<dyn Fn(u8) -> bool + '_>)> {
-    let (negate, start) = match pattern.first() {
-        Some(b'!' | b'^') => (true, 1),
-        _ => (false, 0),
-    };
-    // A ']' right after the '[' (or '[!') is a member, not the end.
-    let end = pattern
-        .iter()
-        .enumerate()
-        .skip(start + 1)
-        .find(|(_, b)| **b == b']')
-        .map(|(i, _)| i)?;
-    let set = &pattern[start..end];
-    let test = move |c: u8| {
-        let mut i = 0;
-        let mut hit = false;
-        while i < set.len() {
-            if i + 2 < set.len() && set[i + 1] == b'-' {
-                hit |= (set[i]..=set[i + 2]).contains(&c);
-                i += 3;
+/// How a bracket expression fared against one character.
+#[derive(Debug, PartialEq, Eq)]
+enum Bracket {
+    /// Matched; the expression takes this many bytes after its `[`, with its `]`.
+    Matched(usize),
+    NoMatch,
+    /// No closing `]` before a member matched: the `[` is a literal.
+    Unterminated,
+}
+
+/// The C locale's character classes.
+fn class_member(class: &[u8], c: u8) -> Option<bool> {
+    Some(match class {
+        b"alnum" => c.is_ascii_alphanumeric(),
+        b"alpha" => c.is_ascii_alphabetic(),
+        b"blank" => c == b' ' || c == b'\t',
+        b"cntrl" => c.is_ascii_control(),
+        b"digit" => c.is_ascii_digit(),
+        b"graph" => c.is_ascii_graphic(),
+        b"lower" => c.is_ascii_lowercase(),
+        b"print" => c.is_ascii_graphic() || c == b' ',
+        b"punct" => c.is_ascii_punctuation(),
+        // C's isspace also takes the vertical tab, which Rust's ASCII whitespace does not.
+        b"space" => c.is_ascii_whitespace() || c == 0x0b,
+        b"upper" => c.is_ascii_uppercase(),
+        b"xdigit" => c.is_ascii_hexdigit(),
+        _ => return None,
+    })
+}
+
+/// glibc reads at most this many letters as a class name.
+const CLASS_MAX: usize = 256;
+
+/// A bracket expression after its `[` against `c`, following glibc's reading of it.
+fn bracket(p: &[u8], c: u8) -> Bracket {
+    // The pattern as the C string glibc reads: a 0 past its end.
+    let at = |i: usize| p.get(i).copied().unwrap_or(0);
+    let negate = matches!(at(0), b'!' | b'^');
+    let mut i = usize::from(negate);
+    // The first member is read before any `]` can end the expression.
+    let mut m = at(i);
+    i += 1;
+    let mut symbol_low = false;
+    loop {
+        // `m` is the first byte of a member, `i` the index after it.
+        let low = match m {
+            0 => return Bracket::Unterminated,
+            b'\\' => {
+                let e = at(i);
+                if e == 0 {
+                    return Bracket::NoMatch;
+                }
+                i += 1;
+                Some(e)
+            }
+            b'[' if at(i) == b':' => match class_name(p, i + 1) {
+                Name::Too => return Bracket::NoMatch,
+                Name::Not => Some(b'['),
+                Name::Is(name, end) => match class_member(name, c) {
+                    None => return Bracket::NoMatch,
+                    Some(true) => return matched(p, end, negate),
+                    Some(false) => {
+                        i = end;
+                        None
+                    }
+                },
+            },
+            b'[' if at(i) == b'=' => {
+                // `[=x=]`: in the C locale, x itself.
+                if at(i + 1) != 0 && at(i + 2) == b'=' && at(i + 3) == b']' {
+                    let x = at(i + 1);
+                    i += 4;
+                    if x == c {
+                        return matched(p, i, negate);
+                    }
+                    None
+                } else {
+                    Some(b'[')
+                }
+            }
+            b'[' if at(i) == b'.' => match symbol(p, i + 1) {
+                Some((x, end)) => {
+                    i = end;
+                    symbol_low = true;
+                    Some(x)
+                }
+                None => return Bracket::NoMatch,
+            },
+            m => Some(m),
+        };
+        if let Some(low) = low {
+            // glibc: after a collating symbol, a `-` before `]` still makes a range.
+            let range = at(i) == b'-' && at(i + 1) != 0 && (symbol_low || at(i + 1) != b']');
+            symbol_low = false;
+            if !range && low == c {
+                return matched(p, i, negate);
+            }
+            let next = at(i);
+            i += 1;
+            if next == b'-' && at(i) != b']' {
+                let mut high = at(i);
+                i += 1;
+                if high == b'\\' {
+                    high = at(i);
+                    i += 1;
+                } else if high == b'[' && at(i) == b'.' {
+                    match symbol(p, i + 1) {
+                        Some((x, end)) => {
+                            high = x;
+                            i = end;
+                        }
+                        None => return Bracket::NoMatch,
+                    }
+                }
+                if high == 0 {
+                    return Bracket::NoMatch;
+                }
+                if (low..=high).contains(&c) {
+                    return matched(p, i, negate);
+                }
+                m = at(i);
+                i += 1;
             } else {
-                hit |= set[i] == c;
+                m = next;
+            }
+        } else {
+            m = at(i);
+            i += 1;
+        }
+        if m == b']' {
+            return if negate {
+                Bracket::Matched(i)
+            } else {
+                Bracket::NoMatch
+            };
+        }
+    }
+}
+
+enum Name<'a> {
+    /// A class name and the index after its `:]`.
+    Is(&'a [u8], usize),
+    /// Not a class: the `[` is an ordinary member.
+    Not,
+    /// Longer than glibc reads: nothing matches.
+    Too,
+}
+
+/// The class name starting at `p[start]` (after `[:`).
+fn class_name(p: &[u8], start: usize) -> Name<'_> {
+    let at = |i: usize| p.get(i).copied().unwrap_or(0);
+    let mut i = start;
+    loop {
+        if i - start == CLASS_MAX {
+            return Name::Too;
+        }
+        if at(i) == b':' && at(i + 1) == b']' {
+            return Name::Is(&p[start..i], i + 2);
+        }
+        // glibc takes only a..y as the letters of a name.
+        if !(b'a'..=b'y').contains(&at(i)) {
+            return Name::Not;
+        }
+        i += 1;
+    }
+}
+
+/// A collating symbol `[.x.]` starting at `p[start]` (after `[.`): in the C locale only a
+/// single character is one. `None`: not closed, or not a single character.
+fn symbol(p: &[u8], start: usize) -> Option<(u8, usize)> {
+    let close = (start..p.len()).find(|&i| p[i] == b'.' && p.get(i + 1) == Some(&b']'))?;
+    (close == start + 1).then(|| (p[start], close + 2))
+}
+
+/// A member matched at `i`: the rest of the expression is skipped to its `]`, as glibc
+/// does (with none, the `[` is a literal after all).
+fn matched(p: &[u8], mut i: usize, negate: bool) -> Bracket {
+    let at = |i: usize| p.get(i).copied().unwrap_or(0);
+    loop {
+        let m = at(i);
+        i += 1;
+        match m {
+            b']' => break,
+            0 => return Bracket::Unterminated,
+            b'\\' => {
+                if at(i) == 0 {
+                    return Bracket::NoMatch;
+                }
                 i += 1;
             }
+            b'[' if at(i) == b':' => {
+                // glibc's skip: a run of a..y letters closed by `:]`, else go on after `[`.
+                let colon = i;
+                let mut j = colon + 1;
+                let mut n = 1;
+                loop {
+                    if n == CLASS_MAX {
+                        return Bracket::NoMatch;
+                    }
+                    if at(j) == b':' && at(j + 1) == b']' {
+                        i = j + 2;
+                        break;
+                    }
+                    if !(b'a'..=b'y').contains(&at(j)) {
+                        i = colon;
+                        break;
+                    }
+                    j += 1;
+                    n += 1;
+                }
+            }
+            b'[' if at(i) == b'=' => {
+                if at(i + 1) == 0 || at(i + 2) != b'=' || at(i + 3) != b']' {
+                    return Bracket::NoMatch;
+                }
+                i += 4;
+            }
+            b'[' if at(i) == b'.' => {
+                let close = (i + 1..p.len()).find(|&k| p[k] == b'.' && at(k + 1) == b']');
+                match close {
+                    Some(k) => i = k + 2,
+                    None => return Bracket::NoMatch,
+                }
+            }
+            _ => {}
         }
-        hit != negate
-    };
-    Some((end + 1, Box::new(test)))
+    }
+    if negate {
+        Bracket::NoMatch
+    } else {
+        Bracket::Matched(i)
+    }
 }
 
 #[cfg(test)]
@@ -187,5 +467,90 @@ mod tests {
         assert!(fnmatch(b"a\\*", b"a*"));
         assert!(!fnmatch(b"a\\*", b"ab"));
         assert!(fnmatch(b"[]x]", b"]"));
+        assert!(fnmatch(b"[[:digit:]]*.conf", b"10-checks.conf"));
+        assert!(!fnmatch(b"[[:digit:]]*.conf", b"x.conf"));
+    }
+
+    /// Every pattern built from `alphabet` up to `len` long, against every name of up to
+    /// two characters of `names`.
+    fn agrees_with_libc(alphabet: &[u8], len: usize, names: &[u8]) {
+        fn words(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+            let mut all = vec![Vec::new()];
+            let mut last = vec![Vec::new()];
+            for _ in 0..len {
+                last = last
+                    .iter()
+                    .flat_map(|w| {
+                        alphabet.iter().map(move |c| {
+                            let mut w = w.clone();
+                            w.push(*c);
+                            w
+                        })
+                    })
+                    .collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        }
+        let names = words(names, 2);
+        for pattern in words(alphabet, len) {
+            let p = std::ffi::CString::new(pattern.clone()).unwrap();
+            for name in &names {
+                let n = std::ffi::CString::new(name.clone()).unwrap();
+                // SAFETY: two NUL-terminated strings alive across the call.
+                let libc = unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), 0) } == 0;
+                assert_eq!(
+                    fnmatch(&pattern, name),
+                    libc,
+                    "pattern {:?}, name {:?}",
+                    String::from_utf8_lossy(&pattern),
+                    String::from_utf8_lossy(name)
+                );
+            }
+        }
+    }
+
+    /// The oracle of the `import_glob` fuzz target, enumerated: before, a trailing `\\`
+    /// matched a backslash, `\\` inside brackets was a member instead of an escape, and
+    /// classes were read as members.
+    #[test]
+    fn fnmatch_agrees_with_the_c_library() {
+        agrees_with_libc(b"ab*?[]!-\\", 4, b"ab]-[\\!");
+        agrees_with_libc(b"a[]:.=-!^\\", 4, b"a]:.=-![");
+        for (pattern, name) in [
+            (&b"\\"[..], &b"\\"[..]),
+            (b"[\\]]", b"]"),
+            (b"[[:alpha:]]", b"q"),
+            (b"[[:alpha:]-z]", b"-"),
+            (b"[[:nope:]]", b"n"),
+            (b"[[=a=]b]", b"a"),
+            (b"[[.a.]-c]", b"b"),
+            (b"[[.a.]-]", b"a"),
+            (b"[a-", b"a"),
+            (b"[a", b"[a"),
+            (b"[!a", b"b"),
+            (b"[z-a]", b"m"),
+            (b"[\x80-\xff]", b"\xe9"),
+        ] {
+            let p = std::ffi::CString::new(pattern).unwrap();
+            let n = std::ffi::CString::new(name).unwrap();
+            // SAFETY: two NUL-terminated strings alive across the call.
+            let libc = unsafe { libc::fnmatch(p.as_ptr(), n.as_ptr(), 0) } == 0;
+            assert_eq!(fnmatch(pattern, name), libc, "{pattern:?} {name:?}");
+        }
+    }
+
+    /// Backtracking over every `*` took exponential time: the `import_glob` target's
+    /// 10-second limit per input is there to catch it again.
+    #[test]
+    fn many_stars_cost_pattern_times_name() {
+        let pattern = b"*a".repeat(40);
+        let mut pattern = pattern.clone();
+        pattern.push(b'b');
+        let name = vec![b'a'; 255];
+        let started = std::time::Instant::now();
+        assert!(!fnmatch(&pattern, &name));
+        assert!(fnmatch(&pattern[..pattern.len() - 1], &name));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 }
