@@ -54,15 +54,17 @@ pub fn test(extra: &[String]) -> Result<()> {
     // Then the package, as it installs and purges it on this machine: the guide's install
     // commands, the installed files, unit and pages, a clean removal. The benchmark harness
     // is not compiled into any test: run it briefly so it cannot rot; it fails the suite
-    // when an item cannot be measured, never on a missed goal. Both are skipped with a
-    // test-name filter (a focused run) and run even when a test failed, so one run reports
-    // everything.
+    // when an item cannot be measured, never on a missed goal. Then every fuzz target for
+    // tens of seconds (docs/fuzzing.md), failing on any finding. All three are skipped
+    // with a test-name filter (a focused run) and run even when a test failed, so one run
+    // reports everything.
     if !extra.is_empty() {
         return tests;
     }
     let package = crate::package::test().map_err(|p| p.context("the package test failed"));
     let smoke = crate::bench::smoke().map_err(|s| s.context("the benchmark smoke run failed"));
-    let failed: Vec<anyhow::Error> = [tests, package, smoke]
+    let fuzz = crate::fuzz::suite().map_err(|f| f.context("the fuzz step failed"));
+    let failed: Vec<anyhow::Error> = [tests, package, smoke, fuzz]
         .into_iter()
         .filter_map(Result::err)
         .collect();
