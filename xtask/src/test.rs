@@ -18,6 +18,16 @@ pub fn test(extra: &[String]) -> Result<()> {
     // script's warnings on every build, so this also sees the nested eBPF build's).
     crate::package::build_quietly(cargo().arg("build"))?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // The fuzz crate is no default member; its targets must stay as clean.
+    run(cargo().args([
+        "clippy",
+        "--package",
+        "vip-fuzz",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(Command::new("rustup")
         .current_dir(crate::cmd::workspace_root())
         .args([
