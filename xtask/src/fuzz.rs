@@ -172,10 +172,12 @@ fn report_finding(target: &str, o: &Outcome) {
             quiet[quiet.len().saturating_sub(30)..].to_vec()
         }
     };
-    for l in shown {
+    for l in &shown {
         eprintln!("{l}");
     }
-    if let Some(summary) = lines.iter().find(|l| l.starts_with("SUMMARY:")) {
+    if let Some(summary) = lines.iter().find(|l| l.starts_with("SUMMARY:"))
+        && !shown.contains(summary)
+    {
         eprintln!("{summary}");
     }
     eprintln!("---- whole log: {}", o.log.display());
