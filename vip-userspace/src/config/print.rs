@@ -129,9 +129,19 @@ fn comment_line(out: &mut String, text: &str) {
     for part in text.split('\n') {
         if part.is_empty() {
             out.push_str("#\n");
-        } else {
-            let _ = writeln!(out, "# {part}");
+            continue;
         }
+        out.push_str("# ");
+        // TOML allows no control character but tab in a comment, and an importer's reason
+        // quotes the source's words as they were written.
+        for c in part.chars() {
+            if c.is_control() && c != '\t' {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
     }
 }
 
@@ -499,5 +509,26 @@ mod tests {
         assert!(text.contains("advert_interval = \"250ms\"\n"), "{text}");
         // Without a header the file starts with its first table.
         assert!(render(&[], &[Table::new("[global]")]).starts_with("[global]\n"));
+    }
+
+    #[test]
+    fn comments_carry_control_characters_escaped() {
+        let mut t = Table::new("[global]");
+        t.comment("from keepalived.conf:4 \u{4}bad\rkeyword\u{7f}\tend");
+        t.key("router_id", Value::str("r1"));
+        let text = render(
+            &["keepalived.conf:64: \u{4}: unknown keepalived keyword".into()],
+            &[t],
+        );
+        let (_, errors) = toml::de::DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        assert!(
+            text.contains("# keepalived.conf:64: \\u0004: unknown"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\u0004bad\\u000Dkeyword\\u007F\tend"),
+            "{text}"
+        );
     }
 }

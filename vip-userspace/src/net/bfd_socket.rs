@@ -219,36 +219,42 @@ fn recv_one(s: &Socket, v6: bool, buf: &mut [u8]) -> std::io::Result<Option<Cont
     let msg =
         recvmsg::<SockaddrStorage>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
             .map_err(std::io::Error::from)?;
+    let arrival = arrival(v6, msg.address.as_ref(), msg.cmsgs().into_iter().flatten());
+    let n = msg.bytes;
+    Ok(arrival.map(|(ifindex, src, ttl)| ControlIn {
+        ifindex,
+        src,
+        ttl,
+        bytes: buf[..n].to_vec(),
+    }))
+}
+
+/// The interface, source and TTL of a received Control packet, from its sender's
+/// address and ancillary data; `None` when any is missing or of the other family.
+pub fn arrival(
+    v6: bool,
+    address: Option<&SockaddrStorage>,
+    cmsgs: impl IntoIterator<Item = ControlMessageOwned>,
+) -> Option<(u32, IpAddr, u8)> {
     let mut ttl = None;
     let mut ifindex = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            match c {
-                ControlMessageOwned::Ipv4Ttl(t) => ttl = Some(t),
-                ControlMessageOwned::Ipv6HopLimit(h) => ttl = Some(h),
-                ControlMessageOwned::Ipv4PacketInfo(i) => ifindex = Some(i.ipi_ifindex as u32),
-                ControlMessageOwned::Ipv6PacketInfo(i) => ifindex = Some(i.ipi6_ifindex),
-                _ => {}
-            }
+    for c in cmsgs {
+        match c {
+            ControlMessageOwned::Ipv4Ttl(t) => ttl = Some(t),
+            ControlMessageOwned::Ipv6HopLimit(h) => ttl = Some(h),
+            ControlMessageOwned::Ipv4PacketInfo(i) => ifindex = Some(i.ipi_ifindex as u32),
+            ControlMessageOwned::Ipv6PacketInfo(i) => ifindex = Some(i.ipi6_ifindex),
+            _ => {}
         }
     }
-    let src = msg.address.and_then(|a| {
+    let src = address.and_then(|a| {
         if v6 {
             a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip()))
         } else {
             a.as_sockaddr_in().map(|a| IpAddr::V4(a.ip()))
         }
-    });
-    let n = msg.bytes;
-    let (Some(src), Some(ttl), Some(ifindex)) = (src, ttl, ifindex) else {
-        return Ok(None);
-    };
-    Ok(Some(ControlIn {
-        ifindex,
-        src,
-        ttl: ttl.clamp(0, 255) as u8,
-        bytes: buf[..n].to_vec(),
-    }))
+    })?;
+    Some((ifindex?, src, ttl?.clamp(0, 255) as u8))
 }
 
 /// Receives the frames of returning Echo packets on one interface.
