@@ -10,7 +10,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_tail, programs::Xdp
 use vip_common::VipKey;
 
 use crate::{
-    frame::{L2, len, ptr_at},
+    frame::{L2, len, ptr_at, total_len},
     maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
 };
 
@@ -120,8 +120,16 @@ fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
         return xdp_action::XDP_DROP;
     }
     let (requester_mac, requester_ip, vip) = (arp.sha, arp.spa, arp.tpa);
+    // A request padded past the first buffer of a jumbo frame: trimming would have to
+    // free whole buffers first. Nothing legitimate sends one; the kernel, which holds
+    // the VIP while this node answers for it, may judge it.
+    let total = total_len(ctx);
+    if total != len(ctx) {
+        count(|c| &mut c.multi_buffer_pass);
+        return xdp_action::XDP_PASS;
+    }
     // Only padding goes; should the helper refuse, the reply keeps it, which is harmless.
-    let delta = (l2.l3 + ARP_LEN) as i32 - len(ctx) as i32;
+    let delta = (l2.l3 + ARP_LEN) as i32 - total as i32;
     if delta != 0 {
         // SAFETY: the helper only moves data_end; every pointer is re-derived below.
         let _ = unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) };

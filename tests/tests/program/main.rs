@@ -4,6 +4,7 @@
 mod arp;
 mod bfd;
 mod common;
+mod frags;
 mod fuzz;
 mod maps;
 mod ndp;
