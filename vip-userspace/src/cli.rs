@@ -220,8 +220,39 @@ fn check(config: &Path) -> Result<()> {
     for warning in &c.warnings {
         let _ = writeln!(stderr, "warning: {warning}");
     }
+    for note in xdp_notes(&c) {
+        let _ = writeln!(stderr, "note: {note}");
+    }
     out(&c.to_toml_string());
     Ok(())
+}
+
+/// What `vipd check` can tell about the XDP side on this host: kernel features the
+/// responder lacks (root only: probing loads programs), and every interface of the file
+/// whose hook another program holds, with what vipd will do about it.
+fn xdp_notes(c: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    if nix::unistd::geteuid().is_root() {
+        for f in crate::dataplane::probe::features() {
+            if !f.present {
+                notes.push(format!(
+                    "kernel: {} (Linux {}) is missing: vipd will not start",
+                    f.name, f.since
+                ));
+            }
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for inst in &c.instances {
+        names.insert(inst.interface.clone());
+        names.extend(inst.all_vips().map(|v| v.dev.clone()));
+    }
+    for name in names {
+        if let Ok(Some(n)) = Dataplane::neighbour(&c.global.pin_path, &name) {
+            notes.push(format!("interface {name}: {n}"));
+        }
+    }
+    notes
 }
 
 fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Result<()> {

@@ -127,6 +127,17 @@ fn raise_nofile() {
 
 /// Loads the configuration (nothing is touched if it is invalid), starts every instance,
 /// and runs until SIGTERM / SIGINT.
+/// Every interface the configuration attaches the responder to: each instance's and each
+/// VIP's device.
+fn xdp_interfaces(config: &Config) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for inst in &config.instances {
+        names.insert(inst.interface.clone());
+        names.extend(inst.all_vips().map(|v| v.dev.clone()));
+    }
+    names
+}
+
 pub async fn run(opts: Options) -> Result<()> {
     let config = Arc::new(Config::load(&opts.config, &LocalHost)?);
     raise_nofile();
@@ -141,8 +152,13 @@ pub async fn run(opts: Options) -> Result<()> {
         None => None,
     };
     let pin = config.global.pin_path.clone();
-    let dp = Dataplane::open(&pin)
+    let mut dp = Dataplane::open(&pin)
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
+    // Interfaces another XDP program holds get their copy of the responder now, while
+    // loading programs is still allowed (docs/operations.md, "Other XDP programs").
+    for e in dp.prepare_neighbours(xdp_interfaces(&config).iter().map(String::as_str)) {
+        warn!(error = %crate::error_chain(&e), "cannot share an interface's XDP hook");
+    }
     let maps = Maps::open_pinned(&pin)
         .with_context(|| format!("opening the pinned maps under {}", pin.display()))?;
     // Everything that needed more is done; no other thread exists yet, so every thread
