@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail, ensure};
 use vip_tests::lab::{
-    EchoServer, Flow, Lab, Method, Node, Proto, Vipd, wait_until,
+    EchoServer, Flow, Lab, Mac, Method, Node, Proto, Vipd, wait_until,
     xdp_filter::{hook_mode, hook_program},
 };
 
@@ -46,6 +46,16 @@ fn wait_state(v: &Vipd, state: &str) -> Result<()> {
 /// Resolves the VIP from the client for `for_`; returns (answered, sent) and checks that
 /// every answer came from `router`'s MAC.
 fn resolve_from(lab: &Lab, router: &Node, for_: Duration) -> Result<(u64, u64)> {
+    resolve_named(lab, router, for_, &[])
+}
+
+/// [`resolve_from`], with more MACs to name (a macvlan's).
+fn resolve_named(
+    lab: &Lab,
+    router: &Node,
+    for_: Duration,
+    names: &[(Mac, &str)],
+) -> Result<(u64, u64)> {
     let run = lab
         .probe(
             lab.client(),
@@ -53,7 +63,7 @@ fn resolve_from(lab: &Lab, router: &Node, for_: Duration) -> Result<(u64, u64)> 
             VIP.parse()?,
             Duration::from_millis(10),
             for_,
-            &[],
+            names,
         )?
         .finish()?;
     println!("resolving {VIP}: {}", run.summary());
@@ -70,8 +80,17 @@ fn resolve_from(lab: &Lab, router: &Node, for_: Duration) -> Result<(u64, u64)> 
 /// The VIP answers from `router`'s XDP program: nearly every probe answered by it, and its
 /// `arp_reply` counter moved.
 fn vip_answered_by_xdp(lab: &Lab, v: &Vipd, router: &Node) -> Result<()> {
+    vip_answered_by_xdp_named(lab, v, router, &[])
+}
+
+fn vip_answered_by_xdp_named(
+    lab: &Lab,
+    v: &Vipd,
+    router: &Node,
+    names: &[(Mac, &str)],
+) -> Result<()> {
     let before = v.xdp("arp_reply")?;
-    let (answered, sent) = resolve_from(lab, router, Duration::from_millis(500))?;
+    let (answered, sent) = resolve_named(lab, router, Duration::from_millis(500), names)?;
     let replies = v.xdp("arp_reply")? - before;
     ensure!(
         sent > 0 && answered * 10 >= sent * 9,
@@ -378,5 +397,153 @@ fn vip_on_a_bridge_is_answered_from_the_port_natively_and_fails_over() -> Result
         || Ok(resolve_from(&lab, n2, Duration::from_millis(100))?.0 > 0),
     )?;
     vip_answered_by_xdp(&lab, &v2, n2)?;
+    Ok(())
+}
+
+/// Waits until `ifname` in `node`'s namespace carries vipd's program (`on`) or none.
+fn wait_hook(node: &Node, ifname: &str, on: bool) -> Result<()> {
+    wait_until(
+        &format!(
+            "{} {ifname}: vipd's program {}",
+            node.label,
+            if on { "on" } else { "gone" }
+        ),
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || {
+            let p = hook_program(&node.ns, ifname)?;
+            Ok(match p {
+                Some((_, name)) => on && name == "vipd_xdp",
+                None => !on,
+            })
+        },
+    )
+    .map(drop)
+}
+
+#[test]
+fn the_program_follows_bridge_ports_joining_and_leaving() -> Result<()> {
+    vip_tests::require_root();
+    let lab = Lab::builder().routers(1).client().build()?;
+    quiet_kernels(&lab)?;
+    let n1 = lab.router(1);
+    let addr = format!("{}/24", n1.ipv4);
+    // lan0 bridges eth0 (to the lab) and p0 (a veth whose far end stays up, so the
+    // bridge keeps its carrier when eth0 leaves).
+    for cmd in [
+        vec![
+            "ip",
+            "link",
+            "add",
+            "lan0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+        ],
+        vec![
+            "ip", "link", "add", "p0", "type", "veth", "peer", "name", "p0peer",
+        ],
+        vec!["ip", "addr", "del", &addr, "dev", "eth0"],
+        vec!["ip", "link", "set", "eth0", "master", "lan0"],
+        vec!["ip", "link", "set", "p0", "master", "lan0"],
+        vec!["ip", "link", "set", "p0peer", "up"],
+        vec!["ip", "link", "set", "p0", "up"],
+        vec!["ip", "addr", "add", &addr, "dev", "lan0"],
+        vec!["ip", "link", "set", "lan0", "up"],
+    ] {
+        lab.exec(n1, &cmd)?;
+    }
+    let v1 = lab.vipd(Path::new(VIPD), n1, &section("lan0", 200))?;
+    wait_state(&v1, "master")?;
+    wait_hook(n1, "eth0", true)?;
+    wait_hook(n1, "p0", true)?;
+    vip_answered_by_xdp(&lab, &v1, n1)?;
+
+    // eth0 leaves the bridge: the program leaves it, and nothing answers for the VIP
+    // on the lab's segment any more (r1's kernel answers no ARP).
+    lab.exec(n1, &["ip", "link", "set", "eth0", "nomaster"])?;
+    wait_hook(n1, "eth0", false)?;
+    ensure!(
+        hook_program(&n1.ns, "p0")?.is_some_and(|(_, n)| n == "vipd_xdp"),
+        "the program left the port that stayed"
+    );
+    let (answered, sent) = resolve_from(&lab, n1, Duration::from_millis(300))?;
+    ensure!(
+        answered == 0 && sent > 0,
+        "{answered} of {sent} probes answered with eth0 off the bridge"
+    );
+    // It joins again: the program follows, and answers from there.
+    lab.exec(n1, &["ip", "link", "set", "eth0", "master", "lan0"])?;
+    wait_hook(n1, "eth0", true)?;
+    wait_state(&v1, "master")?;
+    vip_answered_by_xdp(&lab, &v1, n1)?;
+    println!(
+        "{}",
+        v1.log()
+            .lines()
+            .filter(|l| l.contains("below"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    Ok(())
+}
+
+#[test]
+fn vip_on_a_macvlan_is_answered_from_its_lower_device_natively_and_fails_over() -> Result<()> {
+    vip_tests::require_root();
+    let lab = Lab::builder().routers(2).client().build()?;
+    quiet_kernels(&lab)?;
+    let macs: [Mac; 2] = [[0x02, 0x6d, 0x76, 0, 0, 11], [0x02, 0x6d, 0x76, 0, 0, 12]];
+    // Each router's VIP lives on mv0, a macvlan (mode bridge) over eth0, with an address
+    // of its own.
+    for (i, n) in lab.routers().enumerate() {
+        let mac = vip_tests::lab::mac_str(&macs[i]);
+        let addr = format!("192.0.2.{}/24", 21 + i);
+        for cmd in [
+            vec![
+                "ip", "link", "add", "mv0", "link", "eth0", "address", &mac, "type", "macvlan",
+                "mode", "bridge",
+            ],
+            vec!["ip", "addr", "add", &addr, "dev", "mv0"],
+            vec!["ip", "link", "set", "mv0", "up"],
+        ] {
+            lab.exec(n, &cmd)?;
+        }
+    }
+    let names = [(macs[0], "r1"), (macs[1], "r2")];
+    let (n1, n2) = (lab.router(1), lab.router(2));
+    let v1 = lab.vipd(Path::new(VIPD), n1, &section("mv0", 200))?;
+    let v2 = lab.vipd(Path::new(VIPD), n2, &section("mv0", 100))?;
+    wait_state(&v1, "master")?;
+    wait_state(&v2, "backup")?;
+    for n in [n1, n2] {
+        ensure!(
+            hook_program(&n.ns, "eth0")?.is_some_and(|(_, name)| name == "vipd_xdp"),
+            "{}: eth0 (the macvlan's lower device) does not run vipd's program",
+            n.label
+        );
+        ensure!(
+            hook_mode(&n.ns, "eth0")?.as_deref() == Some("xdp"),
+            "{}: vipd is not native on eth0",
+            n.label
+        );
+        ensure!(
+            hook_program(&n.ns, "mv0")?.is_none(),
+            "{}: vipd attached to the macvlan itself",
+            n.label
+        );
+    }
+    // Answered from eth0's program with the macvlan's MAC.
+    vip_answered_by_xdp_named(&lab, &v1, n1, &names)?;
+    v1.kill()?;
+    wait_state(&v2, "master")?;
+    wait_until(
+        "the client to resolve the VIP to r2",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || Ok(resolve_named(&lab, n2, Duration::from_millis(100), &names)?.0 > 0),
+    )?;
+    vip_answered_by_xdp_named(&lab, &v2, n2, &names)?;
     Ok(())
 }

@@ -248,8 +248,38 @@ fn xdp_notes(c: &Config) -> Vec<String> {
         names.extend(inst.all_vips().map(|v| v.dev.clone()));
     }
     for name in names {
-        if let Ok(Some(n)) = Dataplane::neighbour(&c.global.pin_path, &name) {
-            notes.push(format!("interface {name}: {n}"));
+        // An upper device (bridge, VLAN, macvlan, bond) carries the program on the devices
+        // below it.
+        let below = nix::net::if_::if_nametoindex(name.as_str())
+            .ok()
+            .and_then(|i| crate::dataplane::lowers(i).ok())
+            .unwrap_or_default();
+        if below.iter().any(|l| l.name != name) {
+            let list: Vec<String> = below
+                .iter()
+                .map(|l| match l.vlan {
+                    0 => l.name.clone(),
+                    v => format!("{} (VLAN {v})", l.name),
+                })
+                .collect();
+            notes.push(format!(
+                "interface {name}: an upper device; the XDP program runs natively on {}",
+                if list.is_empty() {
+                    "the devices that join it (none yet)".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            ));
+        }
+        let hooks = if below.is_empty() {
+            vec![name.clone()]
+        } else {
+            below.into_iter().map(|l| l.name).collect()
+        };
+        for h in hooks {
+            if let Ok(Some(n)) = Dataplane::neighbour(&c.global.pin_path, &h) {
+                notes.push(format!("interface {h}: {n}"));
+            }
         }
     }
     notes

@@ -13,7 +13,7 @@ use std::{
 };
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::{
     RouteNetlinkMessage,
@@ -126,9 +126,60 @@ pub fn replace(
     request(RouteNetlinkMessage::SetLink(msg), NLM_F_REQUEST | NLM_F_ACK).map(|_| ())
 }
 
+/// Every link in this network namespace (RTM_GETLINK dump).
+pub fn links() -> io::Result<Vec<LinkMessage>> {
+    let sock = socket()?;
+    send(
+        &sock,
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        NLM_F_REQUEST | NLM_F_DUMP,
+    )?;
+    let mut out = Vec::new();
+    let mut answer = vec![0u8; 64 * 1024];
+    // Bounded: a namespace with a million links would still end; each round reads one
+    // datagram of several messages.
+    for _ in 0..100_000 {
+        let n = recv(&sock, &mut answer)?;
+        let mut at = 0;
+        while at < n {
+            let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[at..n])
+                .map_err(|e| io::Error::other(format!("decoding the kernel's answer: {e}")))?;
+            let len = reply.header.length as usize;
+            match reply.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => out.push(l),
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            // Messages are 4-byte aligned.
+            at += len.div_ceil(4) * 4;
+        }
+    }
+    Err(io::Error::other("link dump did not end"))
+}
+
 /// One request on a fresh NETLINK_ROUTE socket in this network namespace; the answer's
 /// message, `None` for a bare acknowledgement.
 fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Option<RouteNetlinkMessage>> {
+    let sock = socket()?;
+    send(&sock, msg, flags)?;
+    let mut answer = vec![0u8; 64 * 1024];
+    let n = recv(&sock, &mut answer)?;
+    let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..n])
+        .map_err(|e| io::Error::other(format!("decoding the kernel's answer: {e}")))?;
+    match reply.payload {
+        NetlinkPayload::InnerMessage(m) => Ok(Some(m)),
+        NetlinkPayload::Error(e) if e.code.is_none() => Ok(None),
+        NetlinkPayload::Error(e) => Err(e.to_io()),
+        NetlinkPayload::Done(_) | NetlinkPayload::Noop => Ok(None),
+        _ => Err(io::Error::other("unexpected netlink answer")),
+    }
+}
+
+fn socket() -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2); the fd is owned right away.
     let fd = unsafe {
         libc::socket(
@@ -154,6 +205,10 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Option<RouteNetli
             size_of::<libc::c_int>() as u32,
         );
     }
+    Ok(sock)
+}
+
+fn send(sock: &OwnedFd, msg: RouteNetlinkMessage, flags: u16) -> io::Result<()> {
     let mut header = NetlinkHeader::default();
     header.flags = flags;
     header.sequence_number = 1;
@@ -178,7 +233,10 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Option<RouteNetli
     if sent < 0 {
         return Err(io::Error::last_os_error());
     }
-    let mut answer = vec![0u8; 64 * 1024];
+    Ok(())
+}
+
+fn recv(sock: &OwnedFd, answer: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: answer outlives the call; the length is its own.
         let n = unsafe {
@@ -196,15 +254,7 @@ fn request(msg: RouteNetlinkMessage, flags: u16) -> io::Result<Option<RouteNetli
             }
             return Err(e);
         }
-        let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..n as usize])
-            .map_err(|e| io::Error::other(format!("decoding the kernel's answer: {e}")))?;
-        return match reply.payload {
-            NetlinkPayload::InnerMessage(m) => Ok(Some(m)),
-            NetlinkPayload::Error(e) if e.code.is_none() => Ok(None),
-            NetlinkPayload::Error(e) => Err(e.to_io()),
-            NetlinkPayload::Done(_) | NetlinkPayload::Noop => Ok(None),
-            _ => Err(io::Error::other("unexpected netlink answer")),
-        };
+        return Ok(n as usize);
     }
 }
 

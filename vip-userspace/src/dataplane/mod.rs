@@ -12,6 +12,7 @@
 mod attach;
 mod chain;
 mod hook;
+pub mod lower;
 mod pin;
 pub mod probe;
 mod tables;
@@ -23,6 +24,7 @@ use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
 pub use hook::HookMode;
+pub use lower::{Lower, lowers};
 pub use pin::{BpffsError, ensure_bpffs};
 pub use tables::Maps;
 
@@ -138,7 +140,18 @@ impl Dataplane {
         ifnames: impl IntoIterator<Item = &'a str>,
     ) -> Vec<DataplaneError> {
         let mut failed = Vec::new();
+        // Upper devices (bridges, VLANs, macvlans, bonds) carry the program on the devices
+        // below them.
+        let mut names = std::collections::BTreeSet::new();
         for ifname in ifnames {
+            match nix::net::if_::if_nametoindex(ifname).map(lower::lowers) {
+                Ok(Ok(l)) => names.extend(l.into_iter().map(|l| l.name)),
+                _ => {
+                    names.insert(ifname.to_owned());
+                }
+            }
+        }
+        for ifname in names.iter().map(String::as_str) {
             if self.link_path(ifname).exists() || self.copies.contains_key(ifname) {
                 continue;
             }
