@@ -268,7 +268,15 @@ pub(super) fn take(
         other: Some(other),
     }) = copy
     else {
-        return Err(err(describe(&hook, ifindex)));
+        let why = describe(&hook, ifindex);
+        if find(hook.prog_id).is_some() && hook::holder(ifindex, hook.prog_id).is_none() {
+            // Shareable, but no copy was loaded for it while this process could load one.
+            return Err(err(format!(
+                "{why}; but the interface came after vipd started (a reload, a new \
+                 interface), when vipd may no longer load programs: restart vipd"
+            )));
+        }
+        return Err(err(why));
     };
     if other.id != hook.prog_id {
         return Err(err(format!(
