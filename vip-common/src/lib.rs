@@ -49,7 +49,17 @@ pub mod programs {
     /// `XDP_TX` are not discarded by the veth driver, which drops them at a peer that
     /// runs no XDP program of its own.
     pub const PASS: &str = "vipd_pass";
+    /// The responder loaded without `BPF_F_XDP_HAS_FRAGS`: the same code, for an
+    /// interface where it hands what it passes on to a program that is not frags-aware
+    /// (a tail call needs both alike). The default [`RESPONDER`] is frags-aware.
+    pub const RESPONDER_NO_FRAGS: &str = "vipd_xdp_nofrag";
 }
+
+/// The program array through which the responder hands every frame it passes to the
+/// program that held the interface before vipd (see `vip-ebpf/src/chain.rs`): one
+/// entry, pinned per interface as `chain_<ifname>` in the pin directory while vipd
+/// chains that interface.
+pub const CHAIN: &str = "CHAIN";
 
 /// Address family tags used in keys. Not `AF_*`, whose values differ between platforms.
 pub const FAMILY_IPV4: u8 = 4;
@@ -657,6 +667,13 @@ counters! {
     /// `CONFLICTS`: the VIP had no entry and this CPU had used its budget of new entries
     /// ([`CONFLICT_NEW_PER_WINDOW`]). A flood claiming many VIPs at once shows here.
     conflict_unrecorded,
+    /// Frames of a multi-buffer (jumbo) frame whose part the program would have to read
+    /// or rewrite lies past the first buffer, passed to the kernel unjudged: an ARP
+    /// request or NS for an answered VIP padded past it (the kernel, holding the VIP,
+    /// answers), or an advertisement of ours longer than it (the daemon's admission
+    /// judges it; no slot is released here). IPv6 whose headers run past it is
+    /// `ipv6_ext_too_deep`.
+    multi_buffer_pass,
 }
 
 #[cfg(feature = "user")]

@@ -27,7 +27,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use vip_common::{BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, v4_in_16};
 
 use crate::{
-    frame::{EthHdr, L2, is_unicast, len, ptr_at},
+    frame::{EthHdr, L2, is_unicast, len, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper},
     maps::{BFD_PEERS, count},
     vrrp::{IP_MF, IP_OFFSET, Ipv4Hdr},
@@ -81,7 +81,7 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv4Hdr, ihl: usi
     };
     let ip_len = u16::from_be_bytes(ip.tot_len) as usize;
     let intact = frag & IP_MF == 0
-        && l2.l3 + ip_len <= len(ctx)
+        && whole(ctx, l2.l3 + ip_len)
         && ip_len
             .checked_sub(ihl)
             .is_some_and(|payload| fits(udp_len, payload));
@@ -106,7 +106,7 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
     // The payload length counts the extension headers; UDP's share is what follows them.
     let ip_len = u16::from_be_bytes(ip.payload_len) as usize;
     let intact = !up.fragment
-        && l2.l3 + IPV6_HLEN + ip_len <= len(ctx)
+        && whole(ctx, l2.l3 + IPV6_HLEN + ip_len)
         && ip_len
             .checked_sub(up.ext_len)
             .is_some_and(|payload| fits(udp_len, payload));
@@ -134,6 +134,13 @@ fn bfd_port(ctx: &XdpContext, off: usize) -> Option<(Port, usize)> {
         _ => return None,
     };
     Some((port, u16::from_be_bytes(udp.len) as usize))
+}
+
+/// Whether the frame holds `end` bytes, in its first buffer or (a jumbo frame) beyond:
+/// an echo is looped back whole either way, since `XDP_TX` sends every buffer.
+#[inline(always)]
+fn whole(ctx: &XdpContext, end: usize) -> bool {
+    end <= len(ctx) || end <= total_len(ctx)
 }
 
 /// Whether a UDP length is one a datagram of `payload` bytes of IP payload can have.

@@ -47,6 +47,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "NAT gateway recipe: inspecting the kernel's connection table",
     ),
     ("tcpdump", "captures in lab tests"),
+    (
+        "xdp-tools",
+        "xdp-filter: another XDP program on vipd's interface (tests/tests/lab_neighbour.rs)",
+    ),
     ("netsniff-ng", "trafgen floods"),
     ("iputils-arping", "ARP probes"),
     ("iputils-ping", "ICMP probes"),

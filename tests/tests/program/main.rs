@@ -7,6 +7,7 @@ mod bfd;
 mod carp;
 mod common;
 mod conflicts;
+mod frags;
 mod fuzz;
 mod maps;
 mod ndp;

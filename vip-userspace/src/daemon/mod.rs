@@ -123,6 +123,17 @@ fn raise_nofile() {
 
 /// Loads the configuration (nothing is touched if it is invalid), starts every instance,
 /// and runs until SIGTERM / SIGINT.
+/// Every interface the configuration attaches the responder to: each instance's and each
+/// VIP's device.
+fn xdp_interfaces(config: &Config) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for inst in &config.instances {
+        names.insert(inst.interface.clone());
+        names.extend(inst.all_vips().map(|v| v.dev.clone()));
+    }
+    names
+}
+
 pub async fn run(opts: Options) -> Result<()> {
     let config = Arc::new(Config::load(&opts.config, &LocalHost)?);
     raise_nofile();
@@ -137,8 +148,13 @@ pub async fn run(opts: Options) -> Result<()> {
         None => None,
     };
     let pin = config.global.pin_path.clone();
-    let dp = Dataplane::open(&pin)
+    let mut dp = Dataplane::open(&pin)
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
+    // Interfaces another XDP program holds get their copy of the responder now, while
+    // loading programs is still allowed (docs/operations.md, "Other XDP programs").
+    for e in dp.prepare_neighbours(xdp_interfaces(&config).iter().map(String::as_str)) {
+        warn!(error = %crate::error_chain(&e), "cannot share an interface's XDP hook");
+    }
     let maps = Maps::open_pinned(&pin)
         .with_context(|| format!("opening the pinned maps under {}", pin.display()))?;
     // Everything that needed more is done; no other thread exists yet, so every thread
@@ -170,6 +186,7 @@ pub async fn run(opts: Options) -> Result<()> {
             dp,
             mode: opts.xdp_mode,
             attached: BTreeMap::new(),
+            lowers: BTreeMap::new(),
         })),
         opts,
         config,
@@ -488,39 +505,119 @@ impl Daemon {
         let config = self.config.clone();
         self.worker.spawn(async move {
             let mut plane = plane.lock().await;
-            let mut in_use = entries::InUse::default();
-            for r in &running {
-                for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
-                    in_use.add(*ifx, devs, r.slot, inst);
-                }
-            }
-            let removed = entries::prune(plane.dp.maps_mut(), &in_use);
-            let attached = plane.attached.clone();
-            entries::write_interface_options(plane.dp.maps_mut(), &attached, &config);
-            if removed > 0 {
-                info!(removed, "removed map entries no running instance uses");
-            }
-            let unused: Vec<(u32, String)> = plane
-                .attached
-                .iter()
-                .filter(|(ifx, _)| !used.contains(ifx))
-                .map(|(i, n)| (*i, n.clone()))
-                .collect();
-            for (ifx, name) in unused {
-                plane.attached.remove(&ifx);
-                for family in [vip_common::FAMILY_IPV4, vip_common::FAMILY_IPV6] {
-                    let _ = plane
-                        .dp
-                        .maps_mut()
-                        .set_interface_policy(ifx, 0, family, false);
-                }
-                if let Err(e) = Dataplane::detach(&pin, &name) {
-                    warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
-                }
-            }
+            tidy(&mut plane, &running, used, &pin, &config);
         });
     }
 
+    /// After a link changed: where an upper device in use gained or lost a device below
+    /// it (a bridge port joined or left), the responder follows, and the entries with it
+    /// (on the worker; nothing happens where no upper device is in use).
+    fn follow_lowers(&mut self) {
+        let running = self.running();
+        let plane = self.plane.clone();
+        let pin = self.config.global.pin_path.clone();
+        let config = self.config.clone();
+        self.worker.spawn(async move {
+            let mut plane = plane.lock().await;
+            if plane.lowers.is_empty() {
+                return;
+            }
+            let mut changed = false;
+            let uppers: Vec<u32> = plane.lowers.keys().copied().collect();
+            for upper in uppers {
+                match crate::dataplane::lowers(upper) {
+                    Ok(now) if plane.lowers.get(&upper) != Some(&now) => {
+                        info!(upper, lowers = ?now.iter().map(|l| &l.name).collect::<Vec<_>>(), "devices below an upper device changed");
+                        plane.lowers.insert(upper, now);
+                        changed = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(upper, error = %e, "finding the devices below an upper device"),
+                }
+            }
+            if !changed {
+                return;
+            }
+            let mut used = std::collections::BTreeSet::new();
+            for r in &running {
+                for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
+                    used.extend(devs.values().map(|(i, _)| *i));
+                    let mac = devs
+                        .get(&inst.identity.interface)
+                        .map_or([0; 6], |(_, m)| *m);
+                    let Plane { dp, lowers, .. } = &mut *plane;
+                    if let Err(e) =
+                        entries::write(dp.maps_mut(), *ifx, mac, devs, r.slot, inst, lowers)
+                    {
+                        warn!(instance = %inst.name, error = %crate::error_chain(&e), "writing map entries below an upper device");
+                    }
+                    for (name, (i, m)) in devs {
+                        let link = crate::net::LinkState {
+                            ifindex: *i,
+                            name: name.clone(),
+                            mac: *m,
+                            up: true,
+                        };
+                        if let Err(e) = prepare::attach_below(&mut plane, &link) {
+                            warn!(error = %format!("{e:#}"), "following an upper device");
+                        }
+                    }
+                }
+            }
+            tidy(&mut plane, &running, used, &pin, &config);
+        });
+    }
+}
+
+/// Removes the entries no running group uses and the program from interfaces none uses
+/// (on the worker, with the plane locked).
+fn tidy(
+    plane: &mut Plane,
+    running: &[Running],
+    used: std::collections::BTreeSet<u32>,
+    pin: &std::path::Path,
+    config: &Config,
+) {
+    let mut in_use = entries::InUse::default();
+    for r in running {
+        for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
+            in_use.add(*ifx, devs, r.slot, inst, &plane.lowers);
+        }
+    }
+    // Devices below an upper device in use are in use.
+    let used: std::collections::BTreeSet<u32> = used
+        .iter()
+        .flat_map(|u| entries::keyed_as(&plane.lowers, *u))
+        .map(|(i, _)| i)
+        .chain(used.iter().copied())
+        .collect();
+    let removed = entries::prune(plane.dp.maps_mut(), &in_use);
+    let attached = plane.attached.clone();
+    entries::write_interface_options(plane.dp.maps_mut(), &attached, config);
+    if removed > 0 {
+        info!(removed, "removed map entries no running instance uses");
+    }
+    let unused: Vec<(u32, String)> = plane
+        .attached
+        .iter()
+        .filter(|(ifx, _)| !used.contains(ifx))
+        .map(|(i, n)| (*i, n.clone()))
+        .collect();
+    for (ifx, name) in unused {
+        plane.attached.remove(&ifx);
+        for family in [vip_common::FAMILY_IPV4, vip_common::FAMILY_IPV6] {
+            let _ = plane
+                .dp
+                .maps_mut()
+                .set_interface_policy(ifx, 0, family, false);
+        }
+        if let Err(e) = Dataplane::detach(pin, &name) {
+            warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
+        }
+    }
+}
+
+impl Daemon {
     /// Batches taken from the BFD reader's queue before timers fire.
     const QUEUED_BATCHES: usize = 64;
     /// Packets taken from each VRRP socket's queue per round: every socket gets its turn
@@ -698,6 +795,7 @@ impl Daemon {
         let now = clock::now();
         match ev {
             LinkEvent::Changed(l) => {
+                self.follow_lowers();
                 if self.node.rebuilds(&l.name, l.ifindex) {
                     // An interface we run on came (back) with a new index.
                     info!(interface = %l.name, "interface (re)appeared: rebuilding its instances");
@@ -713,6 +811,7 @@ impl Daemon {
                 self.execute(now, outs);
             }
             LinkEvent::Removed { ifindex, name } => {
+                self.follow_lowers();
                 if self.ifaces.remove(&ifindex).is_some() {
                     warn!(interface = %name, "interface removed");
                 }

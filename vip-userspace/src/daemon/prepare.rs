@@ -43,6 +43,8 @@ pub struct Plane {
     pub mode: ModePreference,
     /// ifindex → name of every interface the responder is attached to.
     pub attached: BTreeMap<u32, String>,
+    /// Upper devices in use and the devices the responder runs on for them.
+    pub lowers: entries::Lowers,
 }
 
 /// A running group, as the preparation needs to know it.
@@ -195,6 +197,9 @@ async fn build(
             .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
         links.push(link);
     }
+    for l in &links {
+        note_lowers(plane, l)?;
+    }
     let cores: Vec<instance::Instance> = members.iter().map(Instance::core).collect();
     // A restart finds its own lease through the slot its pinned policy names.
     let previous: Vec<u32> = if *purpose == Purpose::Startup {
@@ -203,7 +208,15 @@ async fn build(
             .iter()
             .zip(&links)
             .filter_map(|(inst, l)| {
-                let k = entries::policy_key(l.ifindex, inst);
+                let (ifx, vlan) = entries::keyed_as(&plane.lowers, l.ifindex)
+                    .first()
+                    .copied()
+                    .unwrap_or((l.ifindex, 0));
+                let k = vip_common::PolicyKey {
+                    ifindex: ifx,
+                    vlan,
+                    ..entries::policy_key(ifx, inst)
+                };
                 policies
                     .iter()
                     .find(|(pk, _)| *pk == k)
@@ -260,26 +273,24 @@ async fn build(
                 .with_context(|| format!("instance {}: route device {d}", inst.name))?;
             devs.insert(l.name.clone(), (l.ifindex, l.mac));
         }
+        for l in &dev_links {
+            note_lowers(plane, l)?;
+        }
         // Entries before the program: from its first frame it knows this instance's VRID,
         // so none of its adverts is mistaken for another speaker's.
+        let Plane { dp, lowers, .. } = &mut *plane;
         entries::write(
-            plane.dp.maps_mut(),
+            dp.maps_mut(),
             link.ifindex,
             link.mac,
             &devs,
             slot,
             &core,
+            lowers,
         )
         .with_context(|| format!("instance {}: writing map entries", inst.name))?;
         for l in &dev_links {
-            if !plane.attached.contains_key(&l.ifindex) {
-                let mode = plane
-                    .dp
-                    .attach(&l.name, plane.mode)
-                    .with_context(|| format!("attaching the XDP responder to {}", l.name))?;
-                info!(interface = %l.name, ?mode, "XDP responder attached");
-                plane.attached.insert(l.ifindex, l.name.clone());
-            }
+            attach_below(plane, l)?;
         }
         if inst.vmac && inst.family == Family::Ipv4 {
             keep_arp_off_the_vips(&inst.interface);
@@ -337,6 +348,47 @@ async fn build(
         configs: members,
         releases_seen,
     })
+}
+
+/// Records where the program runs for `link` (itself, or the devices below an upper
+/// device: `dataplane::lower`).
+fn note_lowers(plane: &mut Plane, link: &LinkState) -> Result<()> {
+    let lowers = crate::dataplane::lowers(link.ifindex)
+        .with_context(|| format!("finding the devices below {}", link.name))?;
+    let itself = lowers.len() == 1 && lowers[0].ifindex == link.ifindex && lowers[0].vlan == 0;
+    if itself {
+        plane.lowers.remove(&link.ifindex);
+    } else {
+        if lowers.is_empty() {
+            warn!(interface = %link.name, "no device below it yet: nothing is answered until one joins");
+        }
+        plane.lowers.insert(link.ifindex, lowers);
+    }
+    Ok(())
+}
+
+/// Attaches the responder where it runs for `link` (itself, or every device below it).
+pub fn attach_below(plane: &mut Plane, link: &LinkState) -> Result<()> {
+    let targets: Vec<(u32, String)> = match plane.lowers.get(&link.ifindex) {
+        Some(l) => l.iter().map(|l| (l.ifindex, l.name.clone())).collect(),
+        None => vec![(link.ifindex, link.name.clone())],
+    };
+    for (ifindex, name) in targets {
+        if plane.attached.contains_key(&ifindex) {
+            continue;
+        }
+        let mode = plane
+            .dp
+            .attach(&name, plane.mode)
+            .with_context(|| format!("attaching the XDP responder to {name}"))?;
+        if name == link.name {
+            info!(interface = %name, ?mode, "XDP responder attached");
+        } else {
+            info!(interface = %name, upper = %link.name, ?mode, "XDP responder attached below an upper device");
+        }
+        plane.attached.insert(ifindex, name);
+    }
+    Ok(())
 }
 
 /// In VMAC mode the kernel still sends its own frames from the interface MAC. An ARP
