@@ -5,7 +5,8 @@
 //! back, see `bfd`), goes to the kernel untouched. It drops only VRRP of ours that fails
 //! admission (and foreign VRRP where an interface asks), ARP / NS for configured VIPs
 //! this node does not answer for right now or that try to aim the answer elsewhere, and
-//! IPv6 whose extension headers go deeper than it looks (see `ipv6`).
+//! IPv6 whose extension headers go deeper than it looks (see `ipv6`). TCP and UDP for a
+//! configured load-balanced service go to a real server (see `lb`).
 #![no_std]
 #![no_main]
 
@@ -14,6 +15,7 @@ mod bfd;
 mod csum;
 mod frame;
 mod ipv6;
+mod lb;
 mod maps;
 mod ndp;
 mod vmac;
@@ -33,10 +35,19 @@ pub fn vipd_xdp(ctx: XdpContext) -> u32 {
     }
     match l2.ethertype {
         ETH_P_ARP => arp::handle(&ctx, &l2, ifindex),
-        ETH_P_IP => vrrp::handle_v4(&ctx, &l2, ifindex),
+        ETH_P_IP => {
+            lb::enter_v4(&ctx, &l2);
+            vrrp::handle_v4(&ctx, &l2, ifindex)
+        }
         ETH_P_IPV6 => ipv6::handle(&ctx, &l2, ifindex),
         _ => xdp_action::XDP_PASS,
     }
+}
+
+/// The load balancer, entered by a tail call from `vipd_xdp` (see `lb`).
+#[xdp]
+pub fn vipd_lb(ctx: XdpContext) -> u32 {
+    lb::run(&ctx)
 }
 
 #[cfg(not(test))]

@@ -7,12 +7,13 @@
 //! - `link_<ifname>`: the bpf_link attaching the responder to that interface.
 
 mod attach;
+pub mod lb;
 mod pin;
 mod tables;
 
 use std::path::{Path, PathBuf};
 
-use aya::{Ebpf, EbpfLoader, programs::Xdp};
+use aya::{Ebpf, EbpfLoader, maps::ProgramArray, programs::Xdp};
 use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
@@ -63,6 +64,8 @@ pub enum DataplaneError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    #[error("more {what} than the data plane holds ({max})")]
+    Capacity { what: &'static str, max: u32 },
     #[error("pinning {path}")]
     Pin {
         path: PathBuf,
@@ -104,6 +107,7 @@ impl Dataplane {
             what: format!("loading {} into the kernel", programs::RESPONDER),
             source: Box::new(source),
         })?;
+        install_load_balancer(&mut ebpf)?;
         let maps = Maps::take(&mut ebpf)?;
         Ok(Self {
             ebpf,
@@ -160,6 +164,49 @@ impl Dataplane {
 
 fn link_file(ifname: &str) -> String {
     format!("{}{ifname}", pin::LINK_PREFIX)
+}
+
+/// Loads the load balancer and puts it in the responder's tail-call slot, replacing the
+/// one a previous run left in the pinned `LB_PROGS` (one write: packets go to the old
+/// program or the new one).
+fn install_load_balancer(ebpf: &mut Ebpf) -> Result<()> {
+    let lb: &mut Xdp = ebpf
+        .program_mut(programs::LOAD_BALANCER)
+        .ok_or(DataplaneError::MissingProgram(programs::LOAD_BALANCER))?
+        .try_into()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("{} is not an XDP program", programs::LOAD_BALANCER),
+            source: Box::new(source),
+        })?;
+    lb.load().map_err(|source| DataplaneError::Program {
+        what: format!("loading {} into the kernel", programs::LOAD_BALANCER),
+        source: Box::new(source),
+    })?;
+    let fd = lb
+        .fd()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("the file descriptor of {}", programs::LOAD_BALANCER),
+            source: Box::new(source),
+        })?
+        .try_clone()
+        .map_err(|source| DataplaneError::Io {
+            what: format!(
+                "duplicating the file descriptor of {}",
+                programs::LOAD_BALANCER
+            ),
+            source,
+        })?;
+    let map = ebpf
+        .map_mut(maps::LB_PROGS)
+        .ok_or(DataplaneError::MissingMap(maps::LB_PROGS))?;
+    let mut slots = ProgramArray::try_from(map).map_err(|source| DataplaneError::Map {
+        what: maps::LB_PROGS.into(),
+        source: Box::new(source),
+    })?;
+    slots.set(0, &fd, 0).map_err(|source| DataplaneError::Map {
+        what: "putting the load balancer in its tail-call slot".into(),
+        source: Box::new(source),
+    })
 }
 
 fn responder_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
