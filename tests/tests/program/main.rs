@@ -5,6 +5,7 @@ mod arp;
 mod bfd;
 mod common;
 mod fuzz;
+mod lb;
 mod maps;
 mod ndp;
 mod truncation;
