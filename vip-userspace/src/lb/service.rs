@@ -11,7 +11,12 @@ use vip_common::{
     wire::{IPPROTO_TCP, IPPROTO_UDP},
 };
 
-use super::maglev::ServerId;
+use vip_common::MaglevTable;
+
+use super::{
+    health::Entry,
+    maglev::{self, ServerId, Weighted},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -237,11 +242,77 @@ pub fn real_entry(service: u32, real: &Real, hop: &NextHop, generation: u32, up:
     }
 }
 
+/// The table for `service` holding `set` (from `health::Pool::set`): its real `i` has
+/// data-plane id `ids[i]`, its sorry server `sorry_id`. One [`MaglevTable`] to install
+/// in one flip (`dataplane::lb::LbMaps::install_table`).
+pub fn table(
+    service: &Service,
+    set: &[(Entry, u32)],
+    ids: &[u16],
+    sorry_id: Option<u16>,
+) -> Box<MaglevTable> {
+    let mut weighted = Vec::with_capacity(set.len());
+    let mut table_ids = Vec::with_capacity(set.len());
+    for &(entry, weight) in set {
+        let (real, id) = match entry {
+            Entry::Member(i) => (&service.reals[i], ids[i]),
+            Entry::Sorry => match (&service.sorry, sorry_id) {
+                (Some(r), Some(id)) => (r, id),
+                _ => continue,
+            },
+        };
+        weighted.push(Weighted {
+            id: real.id(),
+            weight,
+        });
+        table_ids.push(id);
+    }
+    maglev::to_map(&maglev::build(&weighted), &table_ids)
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
+    use vip_common::LB_NO_REAL;
+
     use super::*;
+
+    #[test]
+    fn the_table_holds_the_set_by_data_plane_id_and_zero_weights_get_no_entry() {
+        let mut s = service(80, Protocol::Tcp);
+        for i in 1..=3 {
+            s.reals.push(Real {
+                addr: IpAddr::V4(Ipv4Addr::new(198, 51, 100, i)),
+                port: 80,
+                weight: 1,
+                method: Method::DirectRouting,
+                inhibit_on_failure: false,
+                check: None,
+            });
+        }
+        s.sorry = Some(s.reals[0].clone());
+        let ids = [10, 11, 12];
+        let t = table(
+            &s,
+            &[(Entry::Member(0), 1), (Entry::Member(2), 0)],
+            &ids,
+            Some(99),
+        );
+        assert!(t.reals.iter().all(|&r| r == 10));
+        let t = table(
+            &s,
+            &[(Entry::Member(1), 1), (Entry::Member(2), 1)],
+            &ids,
+            None,
+        );
+        let n11 = t.reals.iter().filter(|&&r| r == 11).count();
+        assert!(n11.abs_diff(maglev::SIZE / 2) <= 1, "{n11}");
+        let t = table(&s, &[(Entry::Sorry, 1)], &ids, Some(99));
+        assert!(t.reals.iter().all(|&r| r == 99));
+        let t = table(&s, &[], &ids, Some(99));
+        assert!(t.reals.iter().all(|&r| r == LB_NO_REAL));
+    }
 
     fn service(port: u16, protocol: Protocol) -> Service {
         Service {
