@@ -127,13 +127,13 @@ fn web_lab() -> Lab {
             Duration::from_secs(10),
             Duration::from_millis(50),
             || {
-                Ok(lab.in_node(lab.router(1), move || {
+                lab.in_node(lab.router(1), move || {
                     std::net::TcpStream::connect_timeout(
                         &addr(SERVER, port),
                         Duration::from_millis(200),
                     )
                     .is_ok()
-                })?)
+                })
             },
         )
         .unwrap();
@@ -266,7 +266,7 @@ fn a_stopped_server_leaves_within_interval_plus_retries_and_comes_back() {
                  checker: &Checker,
                  reports: &mut tokio_rx::Rx,
                  origin: Instant,
-                 until: &dyn Fn(&[(Duration, Output)]) -> bool| {
+                 until: &Until| {
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline && !until(&seen) {
@@ -341,6 +341,9 @@ fn a_stopped_server_leaves_within_interval_plus_retries_and_comes_back() {
     // Back within an interval of listening again (python takes a moment to start).
     assert!(up_after <= Duration::from_secs(3), "{up_after:?}");
 }
+
+/// Whether what happened so far (outputs and when) is what the drive waits for.
+type Until = dyn Fn(&[(Duration, Output)]) -> bool;
 
 /// The report channel's type, named for the test's closure.
 mod tokio_rx {

@@ -291,7 +291,11 @@ mod tests {
     #[test]
     fn the_table_size_is_prime() {
         let m = MAGLEV_SIZE;
-        assert!((2..m).take_while(|d| d * d <= m).all(|d| m % d != 0));
+        assert!(
+            (2..m)
+                .take_while(|d| d * d <= m)
+                .all(|d| !m.is_multiple_of(d))
+        );
     }
 
     #[test]

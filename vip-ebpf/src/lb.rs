@@ -424,7 +424,7 @@ fn balance(
 #[inline(always)]
 fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
     // SAFETY: read once, immediately; an LRU entry may be recycled after this.
-    let known = LB_FLOWS.get_ptr(&p.flow).map(|f| unsafe { *f });
+    let known = LB_FLOWS.get_ptr(p.flow).map(|f| unsafe { *f });
     let moved = match known {
         Some(f) => {
             if let Some(r) = real(f.real)
@@ -462,7 +462,7 @@ fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
     };
     // A full table evicts its least recently used flow; that flow still follows the
     // table, which names the same server unless the set changed.
-    let _ = LB_FLOWS.insert(&p.flow, &flow, 0);
+    let _ = LB_FLOWS.insert(p.flow, flow, 0);
     if moved {
         count(|c| &mut c.lb_flow_moved);
     }
