@@ -422,9 +422,14 @@ fn balance(
 /// The real server for a packet: its remembered flow's while that server is up and
 /// still the same one, else the active table's entry, remembered for the flow.
 #[inline(always)]
+#[expect(
+    clippy::needless_borrows_for_generic_args,
+    reason = "a key or value passed by value is copied onto the stack first, and this \
+              program's stack (512 bytes) has no room for the copies"
+)]
 fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
     // SAFETY: read once, immediately; an LRU entry may be recycled after this.
-    let known = LB_FLOWS.get_ptr(p.flow).map(|f| unsafe { *f });
+    let known = LB_FLOWS.get_ptr(&p.flow).map(|f| unsafe { *f });
     let moved = match known {
         Some(f) => {
             if let Some(r) = real(f.real)
@@ -462,7 +467,7 @@ fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
     };
     // A full table evicts its least recently used flow; that flow still follows the
     // table, which names the same server unless the set changed.
-    let _ = LB_FLOWS.insert(p.flow, flow, 0);
+    let _ = LB_FLOWS.insert(&p.flow, &flow, 0);
     if moved {
         count(|c| &mut c.lb_flow_moved);
     }
