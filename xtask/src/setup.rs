@@ -44,6 +44,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iputils-ping", "ICMP probes"),
     ("python3-scapy", "crafting frames"),
     (
+        "openssl",
+        "lab_checks: a self-signed certificate for the TLS health-check server",
+    ),
+    (
         "systemd",
         "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
     ),
