@@ -720,3 +720,90 @@ fn the_flow_hash_in_the_program_is_vip_commons() {
         assert_eq!(label, flow.hash(SEED, false) & 0xfffff, "tuple {i}");
     }
 }
+
+#[test]
+fn mutated_service_frames_are_forwarded_whole_passed_untouched_or_dropped() {
+    let mut r = responder(true);
+    let dr = service(
+        IpAddr::V4(LB_VIP.into()),
+        80,
+        Protocol::Tcp,
+        v4_reals(3, Method::DirectRouting),
+    );
+    Installed::new(&mut r, dr, 0, 0);
+    let tun = service(
+        IpAddr::V6(LB_VIP6.into()),
+        0,
+        Protocol::Udp,
+        vec![real(
+            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0x71, 0, 0, 0, 0, 1)),
+            Method::Tunnel,
+        )],
+    );
+    Installed::new(&mut r, tun, 1, 10);
+    let seeds = [
+        syn_v4(CLIENT_IP, 40_000),
+        ack_v4(CLIENT_IP, 40_001, b"payload bytes"),
+        frames::ipv6(
+            CLIENT_MAC,
+            ROUTER_MAC,
+            CLIENT_IP6,
+            LB_VIP6,
+            17,
+            64,
+            &frames::udp(&CLIENT_IP6, &LB_VIP6, 5353, 53, b"query"),
+        ),
+    ];
+    // xorshift64*, seeded: a failure replays.
+    let mut state = 0x1b_2026_u64;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut seen = [0u32; 4];
+    for round in 0..4_000 {
+        let mut f = seeds[round % seeds.len()].clone();
+        if next() % 4 == 0 {
+            f = frames::vlan_tagged(&f, 0);
+        }
+        for _ in 0..(next() % 4) {
+            let at = (next() as usize) % f.len().min(64);
+            f[at] ^= 1 << (next() % 8);
+        }
+        if next() % 5 == 0 {
+            let keep = 14 + (next() as usize) % (f.len() - 13);
+            f.truncate(keep);
+        }
+        let (v, out) = r.run(&f);
+        seen[v as usize] += 1;
+        let l3 = if f[12..14] == [0x81, 0x00] { 18 } else { 14 };
+        match v {
+            XDP_PASS => assert_eq!(out, f, "round {round}: a passed frame is untouched"),
+            XDP_DROP => {}
+            XDP_TX if out.len() == f.len() => {
+                assert!((0..3).any(|i| out[..6] == real_mac(i)), "round {round}");
+                assert_eq!(&out[6..12], &ROUTER_MAC);
+                assert_eq!(&out[12..], &f[12..], "round {round}: only the MACs change");
+            }
+            XDP_TX => {
+                let outer = out.len() - f.len();
+                assert!(
+                    outer == 20 || outer == 40,
+                    "round {round}: {outer} bytes added"
+                );
+                assert_eq!(&out[..6], &GATEWAY_MAC);
+                assert_eq!(&out[12..l3], &f[12..l3]);
+                assert_eq!(&out[l3 + outer..], &f[l3..], "round {round}: inner intact");
+            }
+            other => panic!("round {round}: verdict {other}"),
+        }
+    }
+    // Each kind of verdict was reached.
+    assert!(
+        seen[XDP_PASS as usize] > 100 && seen[XDP_DROP as usize] > 100,
+        "{seen:?}"
+    );
+    assert!(seen[XDP_TX as usize] > 1_000, "{seen:?}");
+}
