@@ -32,10 +32,11 @@ pub mod maps {
     pub const LB_SERVICE_STATS: &str = "LB_SERVICE_STATS";
     pub const LB_REAL_STATS: &str = "LB_REAL_STATS";
     pub const LB_PROGS: &str = "LB_PROGS";
+    pub const LB_ACTIVE: &str = "LB_ACTIVE";
 
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
     /// per-CPU lookup cache, `VIP_CACHE`, is private to each loaded program: not pinned.)
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -53,6 +54,7 @@ pub mod maps {
         LB_SERVICE_STATS,
         LB_REAL_STATS,
         LB_PROGS,
+        LB_ACTIVE,
     ];
 }
 

@@ -12,9 +12,10 @@
 //! the daemon's too) and is remembered. Every director with the same server set picks
 //! the same server for a flow, so a flow survives a failover with no shared state.
 //!
-//! What costs what: any TCP or UDP packet costs the responder one lookup, of its
-//! (destination, protocol) with port 0 in `LB_SERVICES`; nothing else is read unless
-//! that finds a service VIP. ARP never comes here.
+//! What costs what: on a node without services, a TCP or UDP packet costs the responder
+//! one array read (`LB_ACTIVE`); with services, one lookup more, of its (destination,
+//! protocol) with port 0 in `LB_SERVICES`; nothing else is read unless that finds a
+//! service VIP. ARP never comes here.
 //!
 //! Rules for packets to a service VIP (each counted):
 //! - the group's slot not answered by this node (and the service not active-active):
@@ -121,6 +122,17 @@ struct Packet {
 #[btf_map]
 pub static LB_PROGS: ProgramArray<1> = ProgramArray::new();
 
+/// Non-zero while any service is configured (`dataplane::lb` keeps it so): on a node
+/// without services a TCP or UDP packet costs one array read, which the verifier turns
+/// into a plain load, instead of a hash lookup.
+#[btf_map]
+pub static LB_ACTIVE: Array<u32, 1> = Array::new();
+
+#[inline(always)]
+fn active() -> bool {
+    LB_ACTIVE.get(0).is_some_and(|v| *v != 0)
+}
+
 /// In the responder: a TCP or UDP packet over IPv4 whose header is at `l2.l3` goes to the
 /// load balancer if its destination is a service VIP. Returns (the packet goes on
 /// through the responder) when it is not, or when no load balancer is loaded.
@@ -131,7 +143,7 @@ pub fn enter_v4(ctx: &XdpContext, l2: &L2) {
     };
     // SAFETY: ptr_at proved the header is inside the frame.
     let (proto, daddr) = unsafe { ((*ip).proto, (*ip).daddr) };
-    if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+    if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && active() {
         enter(
             ctx,
             &LbServiceKey::new(FAMILY_IPV4, v4_in_16(daddr), proto, 0),
@@ -143,12 +155,14 @@ pub fn enter_v4(ctx: &XdpContext, l2: &L2) {
 /// the extension-header walk found.
 #[inline(always)]
 pub fn enter_v6(ctx: &XdpContext, daddr: &[u8; 16], proto: u8) {
-    enter(ctx, &LbServiceKey::new(FAMILY_IPV6, *daddr, proto, 0));
+    if active() {
+        enter(ctx, &LbServiceKey::new(FAMILY_IPV6, *daddr, proto, 0));
+    }
 }
 
 #[inline(always)]
 fn enter(ctx: &XdpContext, key: &LbServiceKey) {
-    // The one lookup every TCP / UDP packet pays.
+    // The one lookup every TCP / UDP packet pays where services are configured.
     if LB_SERVICES.get_ptr(key).is_some() {
         // SAFETY: a tail call does not return when it succeeds; when it fails (no
         // program in the slot) the packet goes on through the responder.
@@ -194,7 +208,7 @@ fn v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> Option<u32> {
         return None;
     }
     let vip = v4_in_16(ip.daddr);
-    // The one lookup every TCP / UDP packet pays.
+    // The one lookup every TCP / UDP packet pays where services are configured.
     let entry = service(&LbServiceKey::new(FAMILY_IPV4, vip, proto, 0))?;
     let ihl = ((ip.ver_ihl & 0x0f) as usize) * 4;
     if ip.ver_ihl >> 4 != 4 || ihl < IPV4_HLEN {

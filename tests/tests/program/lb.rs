@@ -807,3 +807,30 @@ fn mutated_service_frames_are_forwarded_whole_passed_untouched_or_dropped() {
     );
     assert!(seen[XDP_TX as usize] > 1_000, "{seen:?}");
 }
+
+#[test]
+fn without_services_the_responder_skips_the_lookup_and_removing_the_last_one_says_so() {
+    let mut r = responder(true);
+    assert!(!r.maps().lb().active());
+    let (mut r, lb) = {
+        let svc = service(
+            IpAddr::V4(LB_VIP.into()),
+            80,
+            Protocol::Tcp,
+            v4_reals(2, Method::DirectRouting),
+        );
+        let lb = Installed::new(&mut r, svc, 0, 0);
+        (r, lb)
+    };
+    assert!(r.maps().lb().active());
+    assert_eq!(r.run(&syn_v4(CLIENT_IP, 40_000)).0, XDP_TX);
+    for (k, _) in entries(std::slice::from_ref(&lb.svc), &[0], &[0]) {
+        r.maps().lb().remove_service(&k).unwrap();
+        // The VIP's entry goes last: one left keeps the lookup on.
+        let left = r.maps().lb().services().unwrap().len();
+        assert_eq!(r.maps().lb().active(), left > 0);
+    }
+    let frame = syn_v4(CLIENT_IP, 40_001);
+    let (v, out) = r.run(&frame);
+    assert_eq!((v, out), (XDP_PASS, frame));
+}

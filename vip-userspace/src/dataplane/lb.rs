@@ -16,6 +16,7 @@ pub struct LbMaps {
     flows: HashMap<MapData, LbFlowKey, LbFlow>,
     service_stats: PerCpuArray<MapData, LbCounters>,
     real_stats: PerCpuArray<MapData, LbCounters>,
+    active: Array<MapData, u32>,
 }
 
 impl LbMaps {
@@ -41,6 +42,9 @@ impl LbMaps {
             real_stats: get(maps::LB_REAL_STATS)?
                 .try_into()
                 .map_err(map_err(maps::LB_REAL_STATS))?,
+            active: get(maps::LB_ACTIVE)?
+                .try_into()
+                .map_err(map_err(maps::LB_ACTIVE))?,
         })
     }
 
@@ -51,12 +55,28 @@ impl LbMaps {
         check_service_id(value.id)?;
         self.services
             .insert(key, value, 0)
-            .map_err(map_err("writing a load-balanced service"))
+            .map_err(map_err("writing a load-balanced service"))?;
+        self.set_active(true)
     }
 
+    /// Removes a service entry; absent is fine. The last one gone, TCP and UDP stop
+    /// paying for the service lookup.
     pub fn remove_service(&mut self, key: &LbServiceKey) -> Result<()> {
         super::tables::ignore_missing(self.services.remove(key))
-            .map_err(map_err("removing a load-balanced service"))
+            .map_err(map_err("removing a load-balanced service"))?;
+        let any = self.services.keys().next().is_some();
+        self.set_active(any)
+    }
+
+    /// Whether the responder looks packets up among the services (`LB_ACTIVE`).
+    fn set_active(&mut self, on: bool) -> Result<()> {
+        self.active
+            .set(0, u32::from(on), 0)
+            .map_err(map_err("switching the service lookup"))
+    }
+
+    pub fn active(&self) -> bool {
+        self.active.get(&0, 0).is_ok_and(|v| v != 0)
     }
 
     pub fn service(&self, key: &LbServiceKey) -> Option<LbService> {

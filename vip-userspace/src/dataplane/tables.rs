@@ -27,7 +27,7 @@ struct Spec {
     flags: u32,
 }
 
-const SPECS: [Spec; 17] = [
+const SPECS: [Spec; 18] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
     spec::<PolicyKey, Policy>(
@@ -70,6 +70,7 @@ const SPECS: [Spec; 17] = [
     ),
     spec::<u32, LbCounters>(maps::LB_REAL_STATS, MapType::PerCpuArray, MAX_LB_REALS, 0),
     spec::<u32, u32>(maps::LB_PROGS, MapType::ProgramArray, 1, 0),
+    spec::<u32, u32>(maps::LB_ACTIVE, MapType::Array, 1, 0),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
