@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use vip_common::{GroupState, LEASE_FOREVER, VipKey, VipValue};
+use vip_common::{FAMILY_IPV4, GroupState, LEASE_FOREVER, LbFlowKey, VipKey, VipValue, v4_in_16};
 use vip_tests::lab::{Lab, Node, wait_until};
 use vipd::{
     dataplane::{Dataplane, ModePreference},
@@ -152,12 +152,36 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
     lab.exec(lab.client(), &["ethtool", "-K", "eth0", "tx", "off"])
         .unwrap();
     let url = format!("http://{VIP}:{PORT}/who");
-    let fetch = |n: usize| -> HashMap<String, usize> {
-        let mut seen = HashMap::new();
-        for _ in 0..n {
+    // Each connection from its own client port, so the server it must reach is known:
+    // the entry the userspace reference table names for its 5-tuple.
+    let fetch = |ports: std::ops::Range<u16>, reference: &vip_common::MaglevTable| {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for port in ports {
             let who = lab
-                .exec(lab.client(), &["curl", "-sS", "--max-time", "3", &url])
+                .exec(
+                    lab.client(),
+                    &[
+                        "curl",
+                        "-sS",
+                        "--max-time",
+                        "3",
+                        "--local-port",
+                        &port.to_string(),
+                        &url,
+                    ],
+                )
                 .unwrap();
+            let flow = LbFlowKey {
+                src: v4_in_16(lab.client().ipv4.octets()),
+                dst: v4_in_16(VIP.octets()),
+                sport: port,
+                dport: PORT,
+                proto: 6,
+                family: FAMILY_IPV4,
+                _pad: [0; 2],
+            };
+            let id = reference.reals[flow.slot(svc.hash_seed, false) as usize];
+            assert_eq!(who, servers[id as usize].label, "client port {port}");
             *seen.entry(who).or_insert(0) += 1;
         }
         seen
@@ -173,17 +197,11 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
     )
     .unwrap_or_else(|e| {
         let c = dp.maps().counters().unwrap();
-        panic!(
-            "{e:#}; counters {:?}",
-            vip_common::Counters::NAMES
-                .iter()
-                .zip(c.values())
-                .filter(|(_, v)| *v != 0)
-                .collect::<Vec<_>>()
-        )
+        panic!("{e:#}; counters {c:?}")
     });
     let n = 200;
-    let seen = fetch(n);
+    let first = table(&svc, &all, &ids, None);
+    let seen = fetch(20_000..20_000 + n as u16, &first);
     eprintln!("connections per server (weights 1, 1, 2): {seen:?}");
     // Weights 1:1:2 of 200: 50, 50, 100; each within ±10 % of all connections.
     for (s, want) in servers.iter().zip([50.0, 50.0, 100.0]) {
@@ -207,11 +225,9 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
     // r4 leaves the table (and is marked down): new connections go to r2 and r3 only.
     let rest = &all[..2];
     let key = svc.key();
-    dp.maps_mut()
-        .lb()
-        .install_table(&key, &table(&svc, rest, &ids, None))
-        .unwrap();
-    let seen = fetch(60);
+    let second = table(&svc, rest, &ids, None);
+    dp.maps_mut().lb().install_table(&key, &second).unwrap();
+    let seen = fetch(30_000..30_060, &second);
     eprintln!("after r4 left: {seen:?}");
     assert!(!seen.contains_key(&servers[2].label), "{seen:?}");
     assert_eq!(seen.values().sum::<usize>(), 60);
