@@ -615,6 +615,9 @@ counters! {
     /// TCP segments without SYN that found no remembered flow: a flow that began on
     /// another director (a failover), or one the LRU table evicted.
     lb_flow_midstream,
+    /// ICMPv4 errors (destination unreachable, time exceeded) to a service VIP quoting a
+    /// packet of one of its flows, sent to that flow's server.
+    lb_forward_icmp,
 }
 
 #[cfg(feature = "user")]

@@ -31,8 +31,14 @@
 //!   dropped (`lb_drop_unreachable`);
 //! - a tunnelled packet larger than the way out's MTU: dropped (`lb_drop_too_big`).
 //!
+//! An ICMPv4 error (destination unreachable, time exceeded) to a service VIP about one of
+//! its flows goes to that flow's server like the flow's own packets (`lb_forward_icmp`):
+//! with direct routing or a tunnel the servers answer clients themselves, so an error
+//! about their replies ("fragmentation needed" on the way back) arrives at the VIP. ICMPv6
+//! errors pass (the responder's NDP path sees ICMPv6 first: not yet done).
+//!
 //! Anything else to a service VIP that is not for one of its services (another port,
-//! ICMP) passes to the kernel, without the responder's BFD handling (BFD is never
+//! other ICMP) passes to the kernel, without the responder's BFD handling (BFD is never
 //! addressed to a VIP).
 
 use aya_ebpf::{
@@ -99,6 +105,11 @@ const TCP_FLAGS: usize = 13;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 const IPV4_HLEN: usize = 20;
+const IPPROTO_ICMP: u8 = 1;
+const ICMP_DEST_UNREACH: u8 = 3;
+const ICMP_TIME_EXCEEDED: u8 = 11;
+/// Type, code, checksum and four bytes (unused, or the next hop's MTU) before the quote.
+const ICMP_HLEN: usize = 8;
 /// Don't Fragment.
 const IP_DF: u16 = 0x4000;
 
@@ -148,6 +159,12 @@ pub fn enter_v4(ctx: &XdpContext, l2: &L2) {
             ctx,
             &LbServiceKey::new(FAMILY_IPV4, v4_in_16(daddr), proto, 0),
         );
+    } else if proto == IPPROTO_ICMP && active() {
+        // ICMP is rare, and the responder has nothing to do with it: the load balancer
+        // looks whether it is an error about one of its flows (see `icmp_v4`) and passes
+        // everything else.
+        // SAFETY: as in `enter`.
+        unsafe { LB_PROGS.tail_call(ctx, 0) };
     }
 }
 
@@ -204,6 +221,9 @@ fn v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> Option<u32> {
     // SAFETY: ptr_at proved the header is inside the frame.
     let ip = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, l2.l3)? };
     let proto = ip.proto;
+    if proto == IPPROTO_ICMP {
+        return icmp_v4(ctx, l2, ifindex, ip);
+    }
     if proto != IPPROTO_TCP && proto != IPPROTO_UDP {
         return None;
     }
@@ -261,6 +281,71 @@ fn v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> Option<u32> {
         df: frag & IP_DF != 0,
     };
     Some(balance(ctx, l2, ifindex, &svc, p, l4))
+}
+
+/// An ICMP error (destination unreachable, time exceeded) to a service VIP that quotes a
+/// packet of one of its flows (from the VIP and the service's port to a client): sent to
+/// that flow's server, which sent the packet (with direct routing or a tunnel the
+/// servers answer clients themselves, so "fragmentation needed" for their path arrives
+/// at the VIP, here). `None` for any other ICMP: it passes.
+#[inline(always)]
+fn icmp_v4(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv4Hdr) -> Option<u32> {
+    let ihl = ((ip.ver_ihl & 0x0f) as usize) * 4;
+    let frag = u16::from_be_bytes(ip.frag);
+    if ip.ver_ihl >> 4 != 4 || ihl < IPV4_HLEN || frag & (IP_OFFSET | IP_MF) != 0 {
+        return None;
+    }
+    let l4 = l2.l3 + ihl;
+    // Type and code: two bytes, because a one-byte bounds check compiles to a compare
+    // (`ptr >= end`) from which the verifier learns no range.
+    // SAFETY: ptr_at proved the bytes are inside the frame.
+    let [kind, _code] = unsafe { *ptr_at::<[u8; 2]>(ctx, l4)? };
+    if kind != ICMP_DEST_UNREACH && kind != ICMP_TIME_EXCEEDED {
+        return None;
+    }
+    let quoted = l4 + ICMP_HLEN;
+    // SAFETY: ptr_at proved the header is inside the frame.
+    let inner = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, quoted)? };
+    let inner_ihl = ((inner.ver_ihl & 0x0f) as usize) * 4;
+    let proto = inner.proto;
+    if inner.ver_ihl >> 4 != 4
+        || inner_ihl < IPV4_HLEN
+        || inner.saddr != ip.daddr
+        || (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+    {
+        return None;
+    }
+    let vip = v4_in_16(inner.saddr);
+    let entry = service(&LbServiceKey::new(FAMILY_IPV4, vip, proto, 0))?;
+    // The quoted packet went from the service's port to the client's.
+    let (sport, dport) = ports(ctx, quoted + inner_ihl)?;
+    let svc = resolve(&entry, vip, FAMILY_IPV4, proto, sport)?;
+    let ip_len = u16::from_be_bytes(ip.tot_len) as usize;
+    if l2.l3 + ip_len > len(ctx) {
+        count(|c| &mut c.lb_drop_malformed);
+        return Some(DROP);
+    }
+    let p = Packet {
+        flow: LbFlowKey {
+            src: v4_in_16(inner.daddr),
+            dst: vip,
+            sport: dport,
+            dport: sport,
+            proto,
+            family: FAMILY_IPV4,
+            _pad: [0; 2],
+        },
+        ip_len,
+        opens: false,
+        tcp: false,
+        tos: ip.tos,
+        df: frag & IP_DF != 0,
+    };
+    let verdict = balance(ctx, l2, ifindex, &svc, p, l4);
+    if verdict == xdp_action::XDP_TX || verdict == xdp_action::XDP_REDIRECT {
+        count(|c| &mut c.lb_forward_icmp);
+    }
+    Some(verdict)
 }
 
 /// An IPv6 packet whose upper-layer header (after any extension headers) is TCP or UDP

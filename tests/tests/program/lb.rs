@@ -834,3 +834,62 @@ fn without_services_the_responder_skips_the_lookup_and_removing_the_last_one_say
     let (v, out) = r.run(&frame);
     assert_eq!((v, out), (XDP_PASS, frame));
 }
+
+/// An ICMPv4 error from `router` to the VIP quoting the first 28 bytes of a packet from
+/// VIP:`vport` to `client`:`cport` (what a router on the way back sends a DR server's
+/// reply that is too big).
+fn icmp_error(kind: u8, client: [u8; 4], cport: u16, vport: u16) -> Vec<u8> {
+    let quoted_tcp = frames::tcp(&LB_VIP, &client, vport, cport, TCP_ACK, &[]);
+    let quoted = frames::ipv4(ROUTER_MAC, CLIENT_MAC, LB_VIP, client, 6, 63, &quoted_tcp);
+    let mut icmp = vec![kind, 4, 0, 0, 0, 0, 0x05, 0x78]; // next-hop MTU 1400
+    icmp.extend_from_slice(&quoted[14..14 + 28]);
+    let c = frames::inet_checksum(&[&icmp]);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let router = [198, 51, 100, 77];
+    frames::ipv4(CLIENT_MAC, ROUTER_MAC, router, LB_VIP, 1, 64, &icmp)
+}
+
+#[test]
+fn an_icmp_error_about_a_flow_goes_to_that_flows_server_and_other_icmp_passes() {
+    let (mut r, _lb) = owned_lb(5);
+    let mut served = Vec::new();
+    for i in 0..50u16 {
+        let (v, out) = r.run(&syn_v4(CLIENT_IP, 41_000 + i));
+        assert_eq!(v, XDP_TX);
+        served.push(dr_target(&out));
+    }
+    for (i, &real) in served.iter().enumerate() {
+        let f = icmp_error(3, CLIENT_IP, 41_000 + i as u16, 80);
+        let (v, out) = r.run(&f);
+        assert_eq!(v, XDP_TX, "error {i}");
+        assert_eq!(dr_target(&out), real, "error {i} went to another server");
+        assert_eq!(&out[12..], &f[12..]);
+    }
+    let c = r.counters();
+    assert_eq!((c.lb_forward_icmp, c.lb_forward_dr), (50, 100));
+    let before = r.counters();
+    // Time exceeded goes the same way; an error quoting another port, an echo request
+    // and an error quoting a packet from another source pass untouched.
+    assert_eq!(r.run(&icmp_error(11, CLIENT_IP, 41_000, 80)).0, XDP_TX);
+    for f in [
+        icmp_error(3, CLIENT_IP, 41_000, 22),
+        frames::ipv4(
+            CLIENT_MAC,
+            ROUTER_MAC,
+            CLIENT_IP,
+            LB_VIP,
+            1,
+            64,
+            &[8, 0, 0xf7, 0xff, 0, 0, 0, 0],
+        ),
+    ] {
+        let (v, out) = r.run(&f);
+        assert_eq!((v, out), (XDP_PASS, f));
+    }
+    let mut other = icmp_error(3, CLIENT_IP, 41_000, 80);
+    other[14 + 20 + 8 + 12] = 10; // the quoted source is not the VIP
+    let (v, out) = r.run(&other);
+    assert_eq!((v, out), (XDP_PASS, other));
+    let c = r.counters();
+    assert_eq!(c.lb_forward_icmp - before.lb_forward_icmp, 1);
+}
