@@ -6,11 +6,12 @@
 //! the daemon unchecked (its checks are the program's, see `vrrp`).
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL};
+use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL};
 
 use crate::{
     bfd, csum,
     frame::{L2, beyond_first_buffer, ptr_at},
+    lb,
     maps::count,
     ndp, vrrp,
 };
@@ -61,7 +62,7 @@ pub struct Upper {
     pub fragment: bool,
 }
 
-enum Walk {
+pub enum Walk {
     Upper(Upper),
     /// Nothing to judge: a non-first fragment (what follows is data, not a header), a
     /// routing header with segments left (the packet is on its way elsewhere), a
@@ -85,7 +86,7 @@ fn is_walked(next: u8) -> bool {
 /// `first`. Every header is bounds-checked before it is read; the loop has a constant
 /// bound, so the verifier sees at most [`MAX_EXT_HEADERS`] rounds.
 #[inline(always)]
-fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
+pub fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
     let start = l3 + IPV6_HLEN;
     let mut next = first;
     let mut off = start;
@@ -147,7 +148,7 @@ fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
 /// An IPv6 packet: NS, VRRP and BFD are judged at their real offset, everything else
 /// passes.
 #[inline(always)]
-pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
+pub fn handle<const FRAGS: bool>(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(ip) = ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
         return xdp_action::XDP_PASS;
     };
@@ -167,7 +168,12 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     match walked {
         Walk::Upper(up) if up.proto == IPPROTO_ICMPV6 => ndp::handle(ctx, l2, ifindex, ip, &up),
         Walk::Upper(up) if up.proto == IPPROTO_VRRP => vrrp::handle_v6(ctx, l2, ifindex, ip, &up),
+        Walk::Upper(up) if up.proto == IPPROTO_TCP => {
+            lb::enter_v6::<FRAGS>(ctx, &ip.daddr, up.proto);
+            xdp_action::XDP_PASS
+        }
         Walk::Upper(up) if up.proto == IPPROTO_UDP => {
+            lb::enter_v6::<FRAGS>(ctx, &ip.daddr, up.proto);
             // Cold for the reason given in `vrrp::handle_v4`: tested after NS and VRRP.
             core::hint::cold_path();
             bfd::handle_v6(ctx, l2, ifindex, ip, &up)

@@ -56,6 +56,14 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iputils-ping", "ICMP probes"),
     ("python3-scapy", "crafting frames"),
     (
+        "openssl",
+        "lab_checks: a self-signed certificate for the TLS health-check server",
+    ),
+    (
+        "ethtool",
+        "lab_lb: checksum offload off on veth senders whose frames XDP forwards",
+    ),
+    (
         "systemd",
         "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
     ),

@@ -9,6 +9,7 @@ mod common;
 mod conflicts;
 mod frags;
 mod fuzz;
+mod lb;
 mod maps;
 mod ndp;
 mod truncation;

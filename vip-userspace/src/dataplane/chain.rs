@@ -484,6 +484,16 @@ fn load_copy(pin_dir: &Path, name: &'static str, chain: Option<&PathBuf>) -> Res
             what: format!("loading {name} into the kernel"),
             source: Box::new(source),
         })?;
+    // The frags-aware copy shares the load balancer `Dataplane::open` put in `LB_PROGS`;
+    // the other kind needs its own in `LB_PROGS_NOFRAG` (a tail call reaches only a
+    // program of its kind).
+    if name == programs::RESPONDER_NO_FRAGS {
+        super::install_load_balancer(
+            &mut ebpf,
+            programs::LOAD_BALANCER_NO_FRAGS,
+            maps::LB_PROGS_NOFRAG,
+        )?;
+    }
     Ok(ebpf)
 }
 

@@ -13,6 +13,7 @@ mod attach;
 mod chain;
 pub mod entries;
 mod hook;
+pub mod lb;
 pub mod lower;
 mod pin;
 pub mod probe;
@@ -20,7 +21,7 @@ mod tables;
 
 use std::path::{Path, PathBuf};
 
-use aya::{Ebpf, EbpfLoader, programs::Xdp};
+use aya::{Ebpf, EbpfLoader, maps::ProgramArray, programs::Xdp};
 use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
@@ -77,6 +78,8 @@ pub enum DataplaneError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    #[error("more {what} than the data plane holds ({max})")]
+    Capacity { what: &'static str, max: u32 },
     #[error("pinning {path}")]
     Pin {
         path: PathBuf,
@@ -122,6 +125,7 @@ impl Dataplane {
             what: format!("loading {} into the kernel", programs::RESPONDER),
             source: Box::new(source),
         })?;
+        install_load_balancer(&mut ebpf, programs::LOAD_BALANCER, maps::LB_PROGS)?;
         let maps = Maps::take(&mut ebpf)?;
         Ok(Self {
             ebpf,
@@ -264,6 +268,49 @@ impl Dataplane {
 
 fn link_file(ifname: &str) -> String {
     format!("{}{ifname}", pin::LINK_PREFIX)
+}
+
+/// Loads the load balancer `program` and puts it in the tail-call slot `slot` of the
+/// responder of its kind (frags-aware or not: see `vip-ebpf/src/lb.rs`), replacing the one
+/// a previous run left in the pinned map (one write: packets go to the old program or the
+/// new one).
+pub(crate) fn install_load_balancer(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    slot: &'static str,
+) -> Result<()> {
+    let lb: &mut Xdp = ebpf
+        .program_mut(program)
+        .ok_or(DataplaneError::MissingProgram(program))?
+        .try_into()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("{program} is not an XDP program"),
+            source: Box::new(source),
+        })?;
+    lb.load().map_err(|source| DataplaneError::Program {
+        what: format!("loading {program} into the kernel"),
+        source: Box::new(source),
+    })?;
+    let fd = lb
+        .fd()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("the file descriptor of {program}"),
+            source: Box::new(source),
+        })?
+        .try_clone()
+        .map_err(|source| DataplaneError::Io {
+            what: format!("duplicating the file descriptor of {program}"),
+            source,
+        })?;
+    let map = ebpf.map_mut(slot).ok_or(DataplaneError::MissingMap(slot))?;
+    let mut slots = ProgramArray::try_from(map).map_err(|source| DataplaneError::Map {
+        what: slot.into(),
+        source: Box::new(source),
+    })?;
+    slots.set(0, &fd, 0).map_err(|source| DataplaneError::Map {
+        what: format!("putting {program} in its tail-call slot"),
+        source: Box::new(source),
+    })
 }
 
 fn responder_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
