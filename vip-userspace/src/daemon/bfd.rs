@@ -310,7 +310,10 @@ impl Daemon {
                 } => {
                     let k = key(&neighbour);
                     let r = if present {
-                        self.maps.add_bfd_peer(k, local_disc)
+                        // Without the interface (gone meanwhile) nothing is looped back:
+                        // no frame is addressed to an all-zero MAC.
+                        let own = self.ifaces.get(&neighbour.0).map_or([0; 6], |i| i.link.mac);
+                        self.maps.add_bfd_peer(k, local_disc, own)
                     } else {
                         self.macs_forget(&neighbour);
                         self.maps.remove_bfd_peer(&k)
