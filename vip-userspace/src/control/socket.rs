@@ -271,6 +271,7 @@ mod tests {
             loop_lag: Default::default(),
             connections_refused: Default::default(),
             bfd: vec![],
+            bfd_summary: Default::default(),
         }
     }
 

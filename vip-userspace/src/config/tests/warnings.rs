@@ -93,3 +93,21 @@ fn more_vips_than_an_advertisement_carries_are_warned_about() {
         all[0]
     );
 }
+
+#[test]
+fn bfd_naming_no_neighbour_is_warned_about() {
+    assert_eq!(
+        warnings(&gw("bfd = { interval = \"1ms\" }\n")),
+        [
+            "vipd.toml:8:7: vrrp[0].bfd: no neighbour named: as master this router answers BFD only from routers it has heard advertise, which a backup that was never master has not done; name the other routers in allowed_peers (or bfd.peers)"
+        ]
+    );
+    // Any of the three names the other routers.
+    for named in [
+        "bfd = { interval = \"1ms\", peers = [\"192.0.2.12\"] }\n",
+        "bfd = { interval = \"1ms\" }\nallowed_peers = [\"192.0.2.12\"]\n",
+        "bfd = { interval = \"1ms\" }\nunicast_peers = [\"192.0.2.12\"]\n",
+    ] {
+        assert!(warnings(&gw(named)).is_empty(), "{named}");
+    }
+}
