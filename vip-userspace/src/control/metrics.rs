@@ -547,7 +547,9 @@ mod tests {
     fn status_text_has_a_line_per_followed_session_and_one_for_the_rest() {
         let text = status().render();
         assert!(
-            text.contains("bfd eth0 192.0.2.11 -> 192.0.2.12: UP  detection 3000.0 ms, echo 3.0 ms"),
+            text.contains(
+                "bfd eth0 192.0.2.11 -> 192.0.2.12: UP  detection 3000.0 ms, echo 3.0 ms"
+            ),
             "{text}"
         );
         assert!(
