@@ -300,8 +300,13 @@ impl Daemon {
                 BfdIn::Control(c) => match Control::decode(&c.bytes) {
                     Ok(control) => self.node.bfd_control(now, c.ifindex, c.src, c.ttl, control),
                     Err(error) => {
+                        // Anyone can send these: counted, and logged only at powers of
+                        // two, so a flood costs no log line per packet.
                         self.bfd.counters.undecodable += 1;
-                        debug!(src = %c.src, error = %crate::error_chain(&error), "undecodable BFD Control");
+                        let n = self.bfd.counters.undecodable;
+                        if n.is_power_of_two() {
+                            debug!(src = %c.src, error = %crate::error_chain(&error), count = n, "undecodable BFD Control");
+                        }
                         continue;
                     }
                 },
