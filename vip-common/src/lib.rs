@@ -474,9 +474,14 @@ pub struct BfdPeerKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct BfdPeer {
-    /// Ethernet source of the neighbour's last Control packet; all zero until one came.
+    /// Ethernet source of the neighbour's last Control packet that named this node's
+    /// session; all zero until one came. An echo is looped back only from this MAC.
     pub mac: [u8; 6],
-    pub _pad: [u8; 2],
+    /// The MAC of the interface the session runs on (written by the daemon): an echo is
+    /// looped back only when addressed to it, so a port that sees other stations' frames
+    /// (a bridge member, a promiscuous NIC) never reflects one meant for somebody else,
+    /// which would teach the switch that station's MAC on this port.
+    pub own_mac: [u8; 6],
     /// This node's discriminator for the session (host order): the MAC is learned only from
     /// a Control packet whose Your Discriminator names it, so a packet that merely claims
     /// the neighbour's address (anyone on the link can send one) teaches nothing.
@@ -736,6 +741,10 @@ counters! {
     /// ICMPv4 errors (destination unreachable, time exceeded) to a service VIP quoting a
     /// packet of one of its flows, sent to that flow's server.
     lb_forward_icmp,
+    /// Echo packets claiming a BFD neighbour's address that were not addressed to this
+    /// interface's MAC (a frame for another station seen on a promiscuous port) or not
+    /// from the neighbour's MAC (as learned from its Control packets): passed untouched.
+    bfd_echo_spoofed,
 }
 
 #[cfg(feature = "user")]
@@ -781,7 +790,7 @@ mod tests {
         assert_eq!(align_of::<GroupState>(), 8);
         assert_eq!(size_of::<PolicyKey>(), 8);
         assert_eq!(size_of::<BfdPeerKey>(), 24);
-        assert_eq!(size_of::<BfdPeer>(), 12);
+        assert_eq!(size_of::<BfdPeer>(), 6 + 6 + 4);
         assert_eq!(size_of::<Policy>(), 16);
         assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);

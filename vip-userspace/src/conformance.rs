@@ -452,8 +452,14 @@ impl Driver {
                     peer: ip_of(v, "peer")?,
                     up: field(v, "up")?.as_bool().ok_or("up")?,
                     diag: diag(v.get("diag").and_then(Value::as_str).unwrap_or("none"))?,
-                    slow_rtt: Duration::from_micros(
-                        v.get("slow_rtt_us").and_then(Value::as_u64).unwrap_or(0),
+                    // `"no_probe": true`: a down within a minute of a stall, which the
+                    // group leaves to Master_Down_Interval (see `liveness::Change`).
+                    slow_rtt: (!v.get("no_probe").and_then(Value::as_bool).unwrap_or(false)).then(
+                        || {
+                            Duration::from_micros(
+                                v.get("slow_rtt_us").and_then(Value::as_u64).unwrap_or(0),
+                            )
+                        },
                     ),
                 };
                 self.node.handle(now, id, input)

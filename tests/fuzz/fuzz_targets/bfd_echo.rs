@@ -1,9 +1,9 @@
 //! Returning BFD Echo packets (`Echo::decode`), alone and inside the frame the Echo
 //! socket receives (`parse_udp` then `Echo::decode`, as the daemon reads them).
 //!
-//! Beyond "never panics": only 16 bytes with vipd's magic and format are taken, and an
+//! Beyond "never panics": only `ECHO_LEN` bytes with vipd's magic and format are taken, and an
 //! accepted echo re-encodes to the same session and sequence number in the same bytes
-//! (the three reserved bytes aside).
+//! (the three reserved bytes aside), nonce included.
 
 #![no_main]
 

@@ -178,8 +178,17 @@ fn a_jumbo_bfd_echo_of_a_neighbour_is_looped_back_whole() {
                 addr: v4_in_16(CLIENT_IP),
             },
             9,
+            ROUTER_MAC,
         )
         .unwrap();
+    // The neighbour's Control packet naming our session (Your Discriminator 9) teaches
+    // the program its MAC: echoes are looped back only from there to our own MAC.
+    let mut control = [0u8; 24];
+    control[..4].copy_from_slice(&[0x20, 0x40, 3, 24]);
+    control[8..12].copy_from_slice(&9u32.to_be_bytes());
+    let udp = frames::udp(&CLIENT_IP, &VIP, 49152, 3784, &control);
+    let learn = frames::ipv4(CLIENT_MAC, ROUTER_MAC, CLIENT_IP, VIP, 17, 255, &udp);
+    assert_eq!(r.run(&learn).0, XDP_PASS);
     let payload = vec![0x5a; JUMBO - 42];
     let udp = frames::udp(&CLIENT_IP, &CLIENT_IP, 49152, 3785, &payload);
     let echo = frames::ipv4(CLIENT_MAC, ROUTER_MAC, CLIENT_IP, CLIENT_IP, 17, 255, &udp);

@@ -717,6 +717,23 @@ fn warnings(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'
                 }
             }
         }
+        // A master answers BFD only from neighbours it has a reason to talk to
+        // (docs/architecture.md, "Who may open a session"); a backup is silent, so
+        // unless something names it, its sessions come up only after it advertised.
+        if let Some(at) = r.bfd.valid()
+            && at.value.peers.is_empty()
+            && allowed.is_empty()
+            && peers.is_empty()
+        {
+            sink.warn(
+                at.span.clone(),
+                format!("{}.bfd", r.path),
+                "no neighbour named: as master this router answers BFD only from routers it \
+                 has heard advertise, which a backup that was never master has not done; name \
+                 the other routers in allowed_peers (or bfd.peers)"
+                    .to_owned(),
+            );
+        }
         for (path, vip) in r.all_vips() {
             if let IpNet::V4(net) = vip.value.net
                 && net.prefix_len() < 31

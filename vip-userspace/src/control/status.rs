@@ -22,12 +22,16 @@ pub struct Status {
     /// served as many as it takes at once.
     #[serde(default)]
     pub connections_refused: BTreeMap<String, u64>,
-    /// BFD sessions, one per neighbour and interface.
+    /// BFD sessions some instance here subscribes to, one per neighbour and interface.
     #[serde(default)]
     pub bfd: Vec<BfdSessionStatus>,
     /// The raw VRRP sockets, one per interface and family.
     #[serde(default)]
     pub vrrp_sockets: Vec<VrrpSocketStatus>,
+    /// BFD in aggregate: the sessions kept only for their neighbours' sake (a master
+    /// answering its backups), which get no entry of their own, and what was refused.
+    #[serde(default)]
+    pub bfd_summary: BfdSummary,
 }
 
 /// One raw VRRP socket: what its filter lets the daemon read, and its queue.
@@ -52,6 +56,24 @@ pub struct VrrpSocketStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct BfdSummary {
+    /// Sessions nobody here subscribes to, and how many of them are Up.
+    pub passive_sessions: u64,
+    pub passive_up: u64,
+    /// Sessions for neighbours known only from their advertisements (capped per
+    /// interface).
+    pub learned_sessions: u64,
+    /// Times those sessions left Up, by diagnostic.
+    pub passive_downs: BTreeMap<String, u64>,
+    /// Packets taken in (`control_received`, `echo_received`) and everything refused, by
+    /// reason: `unknown_neighbour` (a Control packet from nobody named or heard
+    /// advertising), `unmatched`, `bad_ttl`, `refused_cap`, `refused_rate`,
+    /// `echo_not_ours` (wrong nonce, source or interface), `echo_foreign`, `undecodable`,
+    /// `heard_evicted`, `closed_not_up`.
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct BfdSessionStatus {
     pub interface: String,
     pub peer: String,
@@ -73,6 +95,10 @@ pub struct BfdSessionStatus {
     pub downs: BTreeMap<String, u64>,
     pub local_discriminator: u32,
     pub remote_discriminator: u32,
+    /// The slowest echo round trip of the last one to two seconds, from the send to the
+    /// kernel's receive timestamp (absent without echoes).
+    #[serde(default)]
+    pub echo_rtt_worst_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -125,7 +151,7 @@ pub struct DataplaneStatus {
 }
 
 /// Upper bounds of the loop-lag histogram buckets, in microseconds (then +Inf).
-pub const LAG_BUCKETS_US: [u64; 8] = [50, 100, 250, 500, 1_000, 2_500, 10_000, 100_000];
+pub const LAG_BUCKETS_US: [u64; 9] = [50, 100, 250, 500, 1_000, 2_000, 2_500, 10_000, 100_000];
 
 /// How late the event loop handled its timers: the worst delay between a timer's deadline
 /// and the moment the loop acted on it.
@@ -354,6 +380,42 @@ impl Status {
                 self.xdp.get("vrrp_foreign").copied().unwrap_or(0)
             );
         }
+        let b = &self.bfd_summary;
+        let count = |k: &str| b.counters.get(k).copied().unwrap_or(0);
+        const TAKEN: [&str; 4] = [
+            "control_received",
+            "echo_received",
+            "echo_suspect",
+            "echo_restored",
+        ];
+        let refused: Vec<String> = b
+            .counters
+            .iter()
+            .filter(|(k, v)| **v != 0 && !TAKEN.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let suspect = count("echo_suspect");
+        if b.passive_sessions > 0 || suspect > 0 || !refused.is_empty() {
+            let _ = writeln!(
+                s,
+                "bfd: {} session(s) for neighbours ({} up){}{}",
+                b.passive_sessions,
+                b.passive_up,
+                if suspect > 0 {
+                    format!(
+                        "; echo paths suspect {suspect}, slow not down {}",
+                        count("echo_restored")
+                    )
+                } else {
+                    String::new()
+                },
+                if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("; refused {}", refused.join(" "))
+                }
+            );
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -385,6 +447,7 @@ mod tests {
             loop_lag: LagStatus::default(),
             connections_refused: BTreeMap::new(),
             bfd: vec![],
+            bfd_summary: BfdSummary::default(),
             vrrp_sockets: vec![VrrpSocketStatus {
                 interface: "eth0".into(),
                 family: "ipv4".into(),

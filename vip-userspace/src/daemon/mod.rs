@@ -206,10 +206,12 @@ pub async fn run(opts: Options) -> Result<()> {
         started: Instant::now(),
         bfd: bfd::BfdIo::new(bfd_tx),
     };
-    // BFD discriminators differ from a previous run's (RFC 5880 §6.3), so a neighbour
-    // never takes the new daemon's sessions for the old ones.
-    d.node
-        .seed_bfd(clock::nanos(clock::now()) as u32 ^ std::process::id().rotate_left(16));
+    // BFD discriminators and echo nonces come from the OS random source: unpredictable
+    // to anyone on the link, and unlike a previous run's (RFC 5880 §6.3).
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("reading the OS random source for BFD: {e}"))?;
+    d.node.seed_bfd(seed);
     let links = Netlink::link_events()?;
     // Start-up prepares exactly as a reload does, but the loop has nothing to keep alive
     // yet, so it waits here; a group that cannot start is fatal, as the file said so.
@@ -618,8 +620,6 @@ fn tidy(
 }
 
 impl Daemon {
-    /// Batches taken from the BFD reader's queue before timers fire.
-    const QUEUED_BATCHES: usize = 64;
     /// Packets taken from each VRRP socket's queue per round: every socket gets its turn
     /// after this many from another.
     const PER_SOCKET: usize = 16;
@@ -627,6 +627,11 @@ impl Daemon {
     /// hold the timers back: a few hundred microseconds of work before the loop looks at
     /// them again.
     const DRAIN_BUDGET: usize = 256;
+    /// How long BFD packets the readers already handed over are taken in before timers
+    /// fire, at most: a flood of Control packets must not hold the timers back (the
+    /// echoes that matter for the millisecond timers are read straight from their
+    /// sockets in `poll` as well).
+    const BFD_BEFORE_TIMERS: Duration = Duration::from_micros(250);
 
     async fn run_loop(
         &mut self,
@@ -664,7 +669,8 @@ impl Daemon {
                     // fire (bounded, so a flood cannot hold the timers back): a timer
                     // must never expire while the packet that proves a peer alive waits
                     // in a queue, which under CPU load is where it waits.
-                    for _ in 0..Self::QUEUED_BATCHES {
+                    let started = Instant::now();
+                    while started.elapsed() < Self::BFD_BEFORE_TIMERS {
                         let Ok(batch) = bfd_in.try_recv() else { break };
                         self.on_bfd(batch);
                     }
@@ -715,7 +721,7 @@ impl Daemon {
 
     fn poll(&mut self, deadline: Option<crate::vrrp::Time>) {
         if self.bfd.active() {
-            let queued = self.bfd.queued(256);
+            let queued = self.bfd.queued(256, 8);
             if !queued.is_empty() {
                 self.on_bfd(queued);
             }

@@ -4,7 +4,7 @@
 use super::{Daemon, clock};
 use crate::{
     control::{
-        BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus,
+        BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
         status::VrrpSocketStatus,
     },
     net::link::fmt_mac,
@@ -121,10 +121,9 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             });
         }
     }
-    let bfd = d
-        .node
-        .liveness()
-        .sessions()
+    let live = d.node.liveness();
+    let bfd = live
+        .subscribed()
         .map(|(n, e)| {
             let s = &e.session;
             let last = s.last_down();
@@ -152,6 +151,9 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     .collect(),
                 local_discriminator: s.local_disc(),
                 remote_discriminator: s.remote_disc(),
+                echo_rtt_worst_ms: s
+                    .sends_echo()
+                    .then(|| s.recent_echo_rtt().as_secs_f64() * 1000.0),
             }
         })
         .collect();
@@ -173,9 +175,42 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             })
         })
         .collect();
+    let summary = live.summary();
+    let (c, io) = (live.counters, d.bfd.counters);
+    let bfd_summary = BfdSummary {
+        passive_sessions: summary.passive as u64,
+        passive_up: summary.passive_up as u64,
+        learned_sessions: summary.learned as u64,
+        passive_downs: d
+            .bfd
+            .passive_downs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        counters: [
+            ("control_received", c.control_received),
+            ("echo_received", c.echo_received),
+            ("bad_ttl", c.bad_ttl),
+            ("unmatched", c.unmatched),
+            ("unknown_neighbour", c.unknown_neighbour),
+            ("refused_cap", c.refused_cap),
+            ("refused_rate", c.refused_rate),
+            ("echo_not_ours", c.echo_not_ours),
+            ("heard_evicted", c.heard_evicted),
+            ("closed_not_up", c.closed_not_up),
+            ("echo_suspect", c.echo_suspect),
+            ("echo_restored", c.echo_restored),
+            ("echo_foreign", io.echo_foreign),
+            ("undecodable", io.undecodable),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
     Status {
         vrrp_sockets,
         bfd,
+        bfd_summary,
         router_id: d.config.global.router_id.clone(),
         pid: std::process::id(),
         uptime_ms: d.started.elapsed().as_millis() as u64,

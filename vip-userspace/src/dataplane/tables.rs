@@ -390,16 +390,23 @@ impl Maps {
             .map_err(map_err("reading a release record"))
     }
 
-    /// Lets the program loop back `key`'s Echo packets and learn its MAC from Control
-    /// packets that name `local_disc`, this node's discriminator for the session. An
-    /// entry that exists keeps the MAC already learned.
-    pub fn add_bfd_peer(&mut self, key: BfdPeerKey, local_disc: u32) -> Result<()> {
+    /// Lets the program loop back `key`'s Echo packets addressed to `own_mac` (the
+    /// interface's) and learn its MAC from Control packets that name `local_disc`, this
+    /// node's discriminator for the session. An entry that exists keeps the MAC already
+    /// learned.
+    pub fn add_bfd_peer(
+        &mut self,
+        key: BfdPeerKey,
+        local_disc: u32,
+        own_mac: [u8; 6],
+    ) -> Result<()> {
         let old = self.bfd_peers.get(&key, 0).ok();
-        if old.is_some_and(|p| p.local_disc == local_disc) {
+        if old.is_some_and(|p| p.local_disc == local_disc && p.own_mac == own_mac) {
             return Ok(());
         }
         let value = BfdPeer {
             local_disc,
+            own_mac,
             ..old.unwrap_or_default()
         };
         self.bfd_peers

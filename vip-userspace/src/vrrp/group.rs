@@ -97,8 +97,10 @@ pub enum Input {
         up: bool,
         diag: Diag,
         /// The session's worst echo round trip lately: how long to wait for the master
-        /// to answer a probe before believing it gone.
-        slow_rtt: Duration,
+        /// to answer a probe before believing it gone. `None` when the path (or this
+        /// host) stalled lately: a "down" then proves nothing a probe could settle
+        /// quickly, so the hold ends and Master_Down_Interval decides, as without BFD.
+        slow_rtt: Option<Duration>,
     },
 }
 
@@ -486,7 +488,15 @@ impl Group {
     /// stopped, which is what advert silence already says: the hold ends and
     /// Master_Down_Interval decides, exactly as without BFD, so the old master's lease has
     /// lapsed before anyone takes over.
-    fn bfd(&mut self, now: Time, i: usize, peer: IpAddr, up: bool, diag: Diag, slow_rtt: Duration) {
+    fn bfd(
+        &mut self,
+        now: Time,
+        i: usize,
+        peer: IpAddr,
+        up: bool,
+        diag: Diag,
+        slow_rtt: Option<Duration>,
+    ) {
         let guard = self.params.takeover_guard;
         let Some(m) = self.members.get_mut(i) else {
             return;
@@ -497,8 +507,14 @@ impl Group {
         m.bfd_up.retain(|p| *p != peer);
         if up {
             m.bfd_up.push(peer);
-            if m.probe.is_some_and(|p| p.master == peer) {
+            // The session is back (an echo came back while the path was suspect, or
+            // the session came Up): the master's host and the path work. A probe sent
+            // meanwhile counts as answered.
+            if let Some(p) = m.probe.filter(|p| p.master == peer) {
                 m.probe = None;
+                if p.until.is_some() {
+                    m.counters.bfd_probes_answered += 1;
+                }
             }
             return;
         }
@@ -510,6 +526,7 @@ impl Group {
             && machine.state() == State::Backup
             && machine.master_address() == Some(peer)
             && m.probe.is_none()
+            && let Some(slow_rtt) = slow_rtt
         {
             let skew = m.bfd_skew(machine.effective_priority());
             // Never longer than plain VRRP would take.
