@@ -3,6 +3,7 @@
 
 mod example;
 mod mutations;
+mod processes;
 mod proxy;
 mod routes;
 mod rules;
@@ -25,6 +26,8 @@ pub(crate) struct FakeHost {
     interfaces: Option<Vec<String>>,
     users: HashMap<String, UserIds>,
     files: HashMap<PathBuf, Entry>,
+    /// What `processes_hidden` answers.
+    proc_hidden: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +47,7 @@ impl FakeHost {
             interfaces: Some(Vec::new()),
             users: HashMap::new(),
             files: HashMap::new(),
+            proc_hidden: None,
         }
         .dir("/", 0o755, 0, 0)
     }
@@ -103,6 +107,12 @@ impl FakeHost {
         self.entry(path, FileKind::File, mode, uid, gid)
     }
 
+    /// A `/proc` that hides other processes, for the given reason.
+    pub(crate) fn proc_hidden(mut self, why: &str) -> Self {
+        self.proc_hidden = Some(why.to_owned());
+        self
+    }
+
     pub(crate) fn link(mut self, path: &str, target: &str) -> Self {
         self.files
             .insert(PathBuf::from(path), Entry::Link(PathBuf::from(target)));
@@ -119,6 +129,10 @@ impl Host for FakeHost {
 
     fn user(&self, name: &str) -> Result<Option<UserIds>, String> {
         Ok(self.users.get(name).copied())
+    }
+
+    fn processes_hidden(&self) -> Option<String> {
+        self.proc_hidden.clone()
     }
 
     fn lstat(&self, path: &Path) -> io::Result<FileMeta> {
