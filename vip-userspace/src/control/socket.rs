@@ -257,6 +257,7 @@ mod tests {
             connections_refused: Default::default(),
             bfd: vec![],
             vrrp_sockets: vec![],
+            processes: None,
         }
     }
 
