@@ -326,3 +326,48 @@ fn a_fork_beyond_quorum_max_counts_after_fork_delay_and_a_fork_exec_never() -> R
     println!("{}", p.r1.status_text()?);
     Ok(())
 }
+
+/// A reload adds process tracking to a running instance (the connector is subscribed
+/// only then) and takes it away again: the instance is restarted with it, its priority
+/// follows the process, and without it the watcher reports nothing any more.
+#[test]
+fn a_reload_adds_and_removes_process_tracking() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(2).build()?;
+    let name = unique("r");
+    let program = named(&lab, "/bin/sleep", &name)?;
+    let p = pair(lab, "")?;
+    p.r1_master()?;
+    ensure!(
+        p.r1.status()?["processes"].is_null(),
+        "no watcher without track_processes"
+    );
+
+    let tracking = format!("track_processes = [{{ name = \"{name}\", weight = -150 }}]\n");
+    p.r1.rewrite(&section(200, &tracking))?;
+    let mark = p.r1.log_mark();
+    p.r1.signal(Signal::SIGHUP)?;
+    p.r1.wait_log(mark, "configuration reloaded", Duration::from_secs(5))?;
+    // Nothing runs under that name: 50, and r2 takes over.
+    wait_priority(&p.r1, 50, Instant::now(), Duration::from_secs(3))?;
+    p.r2_master()?;
+    let sleeper = p.start(&program, &["300"])?;
+    wait_priority(&p.r1, 200, Instant::now(), Duration::from_secs(2))?;
+    p.r1_master()?;
+    ensure!(p.r1.log().contains("process watcher started"));
+
+    p.r1.rewrite(&section(200, ""))?;
+    let mark = p.r1.log_mark();
+    p.r1.signal(Signal::SIGHUP)?;
+    p.r1.wait_log(mark, "configuration reloaded", Duration::from_secs(5))?;
+    p.r1_master()?;
+    sleeper.kill()?;
+    let samples = holds(&p.r1, 200, Duration::from_millis(500))?;
+    ensure!(
+        gw(&p.r1)?["tracking"]
+            .as_array()
+            .is_some_and(|t| t.is_empty())
+    );
+    println!("tracking removed by a reload: the kill moved nothing ({samples} samples)");
+    Ok(())
+}
