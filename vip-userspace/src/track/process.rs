@@ -36,7 +36,7 @@ use anyhow::{Context as _, Result, anyhow};
 use proc_connector::ProcEvent;
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    sync::{mpsc, oneshot},
+    sync::{mpsc, oneshot, watch},
 };
 use tracing::{debug, info, warn};
 
@@ -426,14 +426,22 @@ pub struct Stats {
     pub events: AtomicU64,
 }
 
-enum Command {
-    /// Counts now for these patterns (added and scanned if new).
-    Count {
-        patterns: Vec<ProcessPattern>,
-        reply: oneshot::Sender<Result<Vec<u32>, String>>,
-    },
-    /// The whole list of subscriptions from now on.
-    Watch(Vec<Subscription>),
+/// A preparation's question: the counts now for these patterns (added and scanned if
+/// new).
+struct CountRequest {
+    patterns: Vec<ProcessPattern>,
+    reply: oneshot::Sender<Result<Vec<u32>, String>>,
+}
+
+/// Preparations waiting for counts at most (one runs at a time; `vipd check` none).
+const COUNT_QUEUE: usize = 4;
+
+/// The running thread's inputs: bounded, and the subscriptions a single value that each
+/// commit replaces (only the latest list matters).
+#[derive(Clone)]
+struct Handle {
+    counts: mpsc::Sender<CountRequest>,
+    subs: Arc<watch::Sender<Vec<Subscription>>>,
 }
 
 enum State {
@@ -442,7 +450,7 @@ enum State {
     },
     /// The connector subscribed, the thread not started yet (see [`Processes::open`]).
     Open(Connector),
-    Running(mpsc::UnboundedSender<Command>),
+    Running(Handle),
 }
 
 /// The daemon's handle on the watcher thread, started when a configuration first tracks
@@ -495,15 +503,15 @@ impl Processes {
 
     /// The watcher's command channel, starting it if needed. Blocks for up to a second
     /// when the kernel does not acknowledge the subscription: call off the loop.
-    fn running(&self) -> Result<mpsc::UnboundedSender<Command>> {
+    fn running(&self) -> Result<Handle> {
         let mut state = self
             .state
             .lock()
             .map_err(|_| anyhow!("process watcher poisoned"))?;
-        if let State::Running(tx) = &*state
-            && !tx.is_closed()
+        if let State::Running(h) = &*state
+            && !h.counts.is_closed()
         {
-            return Ok(tx.clone());
+            return Ok(h.clone());
         }
         let connector = match std::mem::replace(&mut *state, State::Idle { inherited: None }) {
             State::Open(c) => c,
@@ -514,26 +522,34 @@ impl Processes {
             // The thread ended: subscribe afresh.
             State::Running(_) => Connector::open(None).context("track_processes")?,
         };
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (counts, counts_rx) = mpsc::channel(COUNT_QUEUE);
+        let (subs, subs_rx) = watch::channel(Vec::new());
         let events = self.events.clone();
         let stats = self.stats.clone();
         std::thread::Builder::new()
             .name("vipd-process".into())
-            .spawn(move || watch_thread(connector, rx, events, stats))
+            .spawn(move || watch_thread(connector, counts_rx, subs_rx, events, stats))
             .context("starting the process watcher")?;
         info!("process watcher started (kernel process connector)");
-        *state = State::Running(tx.clone());
-        Ok(tx)
+        let handle = Handle {
+            counts,
+            subs: Arc::new(subs),
+        };
+        *state = State::Running(handle.clone());
+        Ok(handle)
     }
 
     /// The current counts of `patterns`, scanning `/proc` for new ones.
     pub async fn counts(&self, patterns: Vec<ProcessPattern>) -> Result<Vec<u32>> {
-        let tx = {
+        let handle = {
             let this = self.clone();
             tokio::task::spawn_blocking(move || this.running()).await??
         };
         let (reply, rx) = oneshot::channel();
-        tx.send(Command::Count { patterns, reply })
+        handle
+            .counts
+            .send(CountRequest { patterns, reply })
+            .await
             .map_err(|_| anyhow!("the process watcher stopped"))?;
         rx.await
             .map_err(|_| anyhow!("the process watcher stopped"))?
@@ -545,8 +561,8 @@ impl Processes {
         let Ok(state) = self.state.lock() else {
             return;
         };
-        if let State::Running(tx) = &*state {
-            let _ = tx.send(Command::Watch(subs));
+        if let State::Running(h) = &*state {
+            h.subs.send_replace(subs);
         } else if !subs.is_empty() {
             // A group tracks processes only after its preparation counted them, which
             // starts the watcher.
@@ -573,7 +589,8 @@ struct Watcher {
 
 fn watch_thread(
     mut connector: Connector,
-    mut rx: mpsc::UnboundedReceiver<Command>,
+    mut counts: mpsc::Receiver<CountRequest>,
+    mut subs: watch::Receiver<Vec<Subscription>>,
     events: mpsc::Sender<(Report, TrackItem)>,
     stats: Arc<Stats>,
 ) {
@@ -614,14 +631,21 @@ fn watch_thread(
                 }
             };
             tokio::select! {
-                cmd = rx.recv() => match cmd {
+                req = counts.recv() => match req {
                     None => return,
-                    Some(c) => {
-                        if !w.command(c).await {
-                            return;
-                        }
+                    Some(CountRequest { patterns, reply }) => {
+                        let _ = reply.send(w.counts(&patterns));
                     }
                 },
+                changed = subs.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let list = subs.borrow_and_update().clone();
+                    if !w.watch(list).await {
+                        return;
+                    }
+                }
                 ready = afd.readable() => {
                     let Ok(mut guard) = ready else { return };
                     let (drained, lost) = w.read_batch(&mut connector).await;
@@ -659,65 +683,59 @@ impl Watcher {
         self.stats.pids_refused.store(self.table.refused, Relaxed);
     }
 
-    /// `false` once the daemon's loop is gone.
-    async fn command(&mut self, c: Command) -> bool {
-        match c {
-            Command::Count { patterns, reply } => {
-                let result = self.add(&patterns).map(|_| {
-                    patterns
-                        .iter()
-                        .map(|p| self.table.slot(p).map_or(0, |s| self.table.count(s)))
-                        .collect()
-                });
-                let _ = reply.send(result);
-                true
-            }
-            Command::Watch(subs) => {
-                let patterns: Vec<ProcessPattern> =
-                    subs.iter().map(|s| s.pattern.clone()).collect();
-                if let Err(error) = self.add(&patterns) {
-                    warn!(%error, "process watcher");
-                }
-                let old = std::mem::take(&mut self.subs);
-                for s in subs {
-                    if let Some(slot) = self.table.slot(&s.pattern) {
-                        self.subs.entry(slot).or_default().push((s.report, s.index));
-                    }
-                }
-                let unused: Vec<usize> = self
-                    .table
-                    .patterns()
-                    .map(|(s, _)| s)
-                    .filter(|s| !self.subs.contains_key(s))
-                    .collect();
-                for slot in unused {
-                    debug!(pattern = ?self.table.pattern(slot), "no longer tracked");
-                    self.table.remove(slot);
-                }
-                // A new subscriber hears the count now: it may have moved since its
-                // preparation counted.
-                let mut fresh = Vec::new();
-                for (slot, subs) in &self.subs {
-                    for sub in subs {
-                        if !old.get(slot).is_some_and(|o| o.contains(sub)) {
-                            fresh.push((*sub, *slot));
-                        }
-                    }
-                }
-                self.publish_stats();
-                for ((report, index), slot) in fresh {
-                    let item = TrackItem::Process {
-                        index,
-                        count: self.table.count(slot),
-                        cause: ProcessChange::Scan,
-                    };
-                    if self.events.send((report, item)).await.is_err() {
-                        return false;
-                    }
-                }
-                true
+    /// The counts of `patterns`, scanning for the new ones.
+    fn counts(&mut self, patterns: &[ProcessPattern]) -> Result<Vec<u32>, String> {
+        self.add(patterns)?;
+        Ok(patterns
+            .iter()
+            .map(|p| self.table.slot(p).map_or(0, |s| self.table.count(s)))
+            .collect())
+    }
+
+    /// Reports to exactly `subs` from now on; `false` once the daemon's loop is gone.
+    async fn watch(&mut self, subs: Vec<Subscription>) -> bool {
+        let patterns: Vec<ProcessPattern> = subs.iter().map(|s| s.pattern.clone()).collect();
+        if let Err(error) = self.add(&patterns) {
+            warn!(%error, "process watcher");
+        }
+        let old = std::mem::take(&mut self.subs);
+        for s in subs {
+            if let Some(slot) = self.table.slot(&s.pattern) {
+                self.subs.entry(slot).or_default().push((s.report, s.index));
             }
         }
+        let unused: Vec<usize> = self
+            .table
+            .patterns()
+            .map(|(s, _)| s)
+            .filter(|s| !self.subs.contains_key(s))
+            .collect();
+        for slot in unused {
+            debug!(pattern = ?self.table.pattern(slot), "no longer tracked");
+            self.table.remove(slot);
+        }
+        // A new subscriber hears the count now: it may have moved since its preparation
+        // counted.
+        let mut fresh = Vec::new();
+        for (slot, subs) in &self.subs {
+            for sub in subs {
+                if !old.get(slot).is_some_and(|o| o.contains(sub)) {
+                    fresh.push((*sub, *slot));
+                }
+            }
+        }
+        self.publish_stats();
+        for ((report, index), slot) in fresh {
+            let item = TrackItem::Process {
+                index,
+                count: self.table.count(slot),
+                cause: ProcessChange::Scan,
+            };
+            if self.events.send((report, item)).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Adds and scans the patterns not held yet.
