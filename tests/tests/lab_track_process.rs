@@ -371,3 +371,56 @@ fn a_reload_adds_and_removes_process_tracking() -> Result<()> {
     println!("tracking removed by a reload: the kill moved nothing ({samples} samples)");
     Ok(())
 }
+
+/// Every exec on the host makes the watcher look at `/proc` (keepalived does the same):
+/// a burst of 10,000 execs of an untracked program leaves the count, the priority and the
+/// mastership alone. The CPU vipd spent and its loop lag are printed, not judged (other
+/// builds share the machine).
+#[test]
+fn an_exec_burst_on_the_host_changes_nothing() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(2).build()?;
+    let name = unique("b");
+    let program = named(&lab, "/bin/sleep", &name)?;
+    let p = pair(
+        lab,
+        &format!("track_processes = [{{ name = \"{name}\", weight = -150 }}]\n"),
+    )?;
+    let _sleeper = p.start(&program, &["300"])?;
+    wait_priority(&p.r1, 200, Instant::now(), Duration::from_secs(3))?;
+    p.r1_master()?;
+    let before = gw(&p.r1)?["transitions"].clone();
+    let events0 = p.r1.status()?["processes"]["events"].as_u64().unwrap_or(0);
+    let pid = p.r1.pid().context("r1 runs")?;
+    let cpu0 = vip_tests::lab::process::cpu_seconds(pid);
+    let t0 = Instant::now();
+    let storm = p.lab.spawn(
+        p.lab.router(1),
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while [ $i -lt 10000 ]; do /bin/true; i=$((i+1)); done",
+        ],
+    )?;
+    storm.wait(Duration::from_secs(120))?;
+    let took = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let cpu = vip_tests::lab::process::cpu_seconds(pid) - cpu0;
+    let status = p.r1.status()?;
+    let events = status["processes"]["events"].as_u64().unwrap_or(0) - events0;
+    println!(
+        "10,000 execs in {took:?}: vipd read {events} process events, used {cpu:.2} s of CPU \
+         ({:.0} µs per exec); lost events {}; loop lag worst {} µs",
+        cpu * 1e6 / 10_000.0,
+        status["processes"]["events_lost"],
+        status["loop_lag"]["recent_worst_us"]
+    );
+    ensure!(events >= 20_000, "fork, exec and exit of each: {events}");
+    ensure!(count(&p.r1, 0)? == 1, "{}", p.r1.status_text()?);
+    ensure!(priority(&p.r1)? == 200);
+    ensure!(
+        gw(&p.r1)?["transitions"] == before,
+        "a transition during the burst"
+    );
+    Ok(())
+}

@@ -346,22 +346,23 @@ impl Table {
         cause: ProcessChange,
         changes: &mut Changes,
     ) {
-        let decides = |slot: usize| {
-            only(slot)
-                && match scope {
-                    Scope::All => true,
-                    Scope::Comm => self.pattern(slot).is_some_and(|p| p.argv.is_none()),
-                }
-        };
-        let decided: HashSet<usize> = self
-            .patterns()
-            .map(|(s, _)| s)
-            .filter(|s| decides(*s))
+        // Per slot (at most MAX_SLOTS): whether this observation decides it.
+        let decided: Vec<bool> = (0..self.slots.len())
+            .map(|slot| {
+                only(slot)
+                    && match scope {
+                        Scope::All => self.pattern(slot).is_some(),
+                        Scope::Comm => self.pattern(slot).is_some_and(|p| p.argv.is_none()),
+                    }
+            })
             .collect();
-        let now = seen.map_or_else(Vec::new, |seen| {
-            self.matching(seen, |s| decided.contains(&s))
-        });
-        self.set(pid, now, |s| !decided.contains(&s), cause, changes);
+        let decides = |slot: usize| decided.get(slot).copied().unwrap_or(false);
+        let now = seen.map_or_else(Vec::new, |seen| self.matching(seen, decides));
+        if now.is_empty() && !self.pids.contains_key(&pid) {
+            // The common case: a process nobody tracks.
+            return;
+        }
+        self.set(pid, now, |s| !decides(s), cause, changes);
     }
 
     /// `parent` forked `child`: the child counts wherever its parent does.
