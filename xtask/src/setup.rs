@@ -48,6 +48,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iputils-ping", "ICMP probes"),
     ("python3-scapy", "crafting frames"),
     (
+        "python3",
+        "lab_track_process.rs: a process that forks on a signal, under a name of its own",
+    ),
+    (
         "systemd",
         "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
     ),
