@@ -11,7 +11,9 @@
 //! source, what the daemon would have resolved. Inputs:
 //!
 //! - `start` (`resume`): start-up, prepared and committed at once;
-//! - `advert`, `track`, `link` (with `ifindex`: an interface seen with that index, which
+//! - `advert`, `track` (`script` and `ok`, `file` and `value`, or `process`, `count` and
+//!   `cause`: `scan`, `fork`, `exit`, `renamed`, `rescan`), `link` (with `ifindex`: an
+//!   interface seen with that index, which
 //!   may ask for a rebuild), `conflict`, `released`, `shutdown`, `bfd` (a session to
 //!   `peer` went to or from Up with `diag`), `advance` (timers only);
 //! - `reload` (`config`): a reload prepared and committed at once (prints the plan);
@@ -40,7 +42,7 @@ use crate::vrrp::{
     plan::{self, Plan, Prepare, Purpose, Verdict, desired_groups, start_delay},
     replay::{Res, Stream, check_dir, field, line, ms, str_of, u64_of},
     timing::Time,
-    tracking::TrackItem,
+    tracking::{ProcessChange, TrackItem},
 };
 
 /// A preparation under way: what the worker made of it, against the groups of its time.
@@ -406,6 +408,19 @@ impl Driver {
                     TrackItem::Script {
                         index: i.as_u64().ok_or("script index")? as usize,
                         ok: field(v, "ok")?.as_bool().ok_or("ok")?,
+                    }
+                } else if let Some(i) = v.get("process") {
+                    TrackItem::Process {
+                        index: i.as_u64().ok_or("process index")? as usize,
+                        count: u64_of(v, "count")? as u32,
+                        cause: match str_of(v, "cause")? {
+                            "scan" => ProcessChange::Scan,
+                            "fork" => ProcessChange::Fork,
+                            "exit" => ProcessChange::Exit,
+                            "renamed" => ProcessChange::Renamed,
+                            "rescan" => ProcessChange::Rescan,
+                            _ => return Err("cause: scan, fork, exit, renamed or rescan".into()),
+                        },
                     }
                 } else {
                     TrackItem::File {

@@ -64,6 +64,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "lab_lb: checksum offload off on veth senders whose frames XDP forwards",
     ),
     (
+        "python3",
+        "lab_track_process.rs: a process that forks on a signal, under a name of its own",
+    ),
+    (
         "systemd",
         "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
     ),

@@ -12,6 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use vipd::track::file::{MAX_BYTES, Reading, parse};
+use vipd::vrrp::Time;
 use vipd::vrrp::tracking::{TrackItem, TrackState, TrackedFile, Tracking};
 
 /// One tracked file across the weight range, both ways, at the edges of the priority
@@ -53,7 +54,7 @@ fuzz_target!(|contents: &[u8]| {
     let value = reading.value();
     for (configured, tracking) in instances() {
         let mut state = TrackState::new(&tracking);
-        state.apply(&TrackItem::File { index: 0, value });
+        state.apply(&tracking, Time::ZERO, &TrackItem::File { index: 0, value });
         let outcome = state.outcome(&tracking, configured);
         let file = &tracking.files[0];
         let signed = i128::from(value.unwrap_or(0)) * if file.reverse { -1 } else { 1 };

@@ -16,6 +16,8 @@ pub struct FakeHost {
     interfaces: Option<Vec<String>>,
     users: HashMap<String, UserIds>,
     files: HashMap<PathBuf, Entry>,
+    /// What `processes_hidden` answers.
+    proc_hidden: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +37,7 @@ impl FakeHost {
             interfaces: Some(Vec::new()),
             users: HashMap::new(),
             files: HashMap::new(),
+            proc_hidden: None,
         }
         .dir("/", 0o755, 0, 0)
     }
@@ -94,6 +97,12 @@ impl FakeHost {
         self.entry(path, FileKind::File, mode, uid, gid)
     }
 
+    /// A `/proc` that hides other processes, for the given reason.
+    pub fn proc_hidden(mut self, why: &str) -> Self {
+        self.proc_hidden = Some(why.to_owned());
+        self
+    }
+
     pub fn link(mut self, path: &str, target: &str) -> Self {
         self.files
             .insert(PathBuf::from(path), Entry::Link(PathBuf::from(target)));
@@ -110,6 +119,10 @@ impl Host for FakeHost {
 
     fn user(&self, name: &str) -> Result<Option<UserIds>, String> {
         Ok(self.users.get(name).copied())
+    }
+
+    fn processes_hidden(&self) -> Option<String> {
+        self.proc_hidden.clone()
     }
 
     fn lstat(&self, path: &Path) -> io::Result<FileMeta> {

@@ -67,7 +67,10 @@ pub use model::{
     RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN, TrackFile,
     TrackInterface, TrackScript, Vip, VirtualRoute, VirtualRule,
 };
+pub use model::{ArgvMatch, ParamMatch, ProcessPattern, TrackProcess};
 pub use schema::DEFAULT_PIN_DIR;
+pub use track::{ARGV_MAX, COMM_MAX};
+pub use validate::MAX_TRACKED_PROCESSES;
 
 impl Config {
     /// Reads and validates `path`. Problems name the file as `path` was given.

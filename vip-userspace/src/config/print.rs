@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::duration as durations;
 use super::model::{
     Broadcast, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
-    RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript,
-    Vip, VirtualRoute, VirtualRule,
+    RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackProcess,
+    TrackScript, Vip, VirtualRoute, VirtualRule,
 };
 use crate::vrrp::Family;
 
@@ -249,6 +249,34 @@ fn track_file(t: &TrackFile) -> Value {
     ])
 }
 
+fn track_process(t: &TrackProcess) -> Value {
+    let p = &t.pattern;
+    let mut entries = vec![("name", Value::str(&p.name))];
+    if let Some(m) = &p.argv {
+        entries.push(("full_command", Value::Bool(true)));
+        if !m.args.is_empty() {
+            entries.push(("args", Value::strs(&m.args)));
+        }
+        if let Some(how) = m.param_match {
+            entries.push(("param_match", Value::str(how.word())));
+        }
+    }
+    // quorum_max 0 sets the quorum to 0, which quorum itself cannot be.
+    if t.quorum_max != Some(0) {
+        entries.push(("quorum", Value::int(t.quorum)));
+    }
+    if let Some(max) = t.quorum_max {
+        entries.push(("quorum_max", Value::int(max)));
+    }
+    entries.extend([
+        ("weight", Value::int(t.weight)),
+        ("reverse", Value::Bool(t.reverse)),
+        ("fork_delay", Value::duration(t.fork_delay)),
+        ("terminate_delay", Value::duration(t.terminate_delay)),
+    ]);
+    Value::inline(entries)
+}
+
 /// The plain string when every option is at its default, the full table otherwise.
 fn vip(v: &Vip, interface: &str) -> Value {
     if *v == Vip::plain(v.net, interface) {
@@ -408,6 +436,7 @@ fn instance(i: &Instance) -> Table {
     );
     t.key("track_scripts", list(&i.track_scripts, track_script));
     t.key("track_files", list(&i.track_files, track_file));
+    t.key("track_processes", list(&i.track_processes, track_process));
     for (k, c) in i.notify.hooks() {
         t.key(k, command(c));
     }

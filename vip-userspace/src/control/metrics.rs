@@ -158,6 +158,43 @@ pub fn render(status: &Status) -> String {
         "Connections refused because the listener served as many as it takes at once",
         refused,
     );
+    let process_count = Family::<Labels, Gauge>::default();
+    let process_quorum = Family::<Labels, Gauge>::default();
+    for i in &status.instances {
+        for t in i.tracking.iter().filter(|t| t.kind == "process") {
+            let l = vec![("instance", i.name.clone()), ("process", t.name.clone())];
+            process_count
+                .get_or_create(&l)
+                .set(t.count.unwrap_or(0).into());
+            process_quorum.get_or_create(&l).set(i64::from(!t.failing));
+        }
+    }
+    registry.register(
+        "track_process_running",
+        "Running processes matching a tracked process (track_processes)",
+        process_count,
+    );
+    registry.register(
+        "track_process_quorum",
+        "1 while a tracked process has its quorum as the weights see it (after fork_delay / terminate_delay)",
+        process_quorum,
+    );
+    if let Some(p) = &status.processes {
+        let lost = Counter::<u64, AtomicU64>::default();
+        lost.inc_by(p.events_lost);
+        registry.register(
+            "process_events_lost",
+            "Times the kernel dropped process events and /proc was counted again",
+            lost,
+        );
+        let refused = Counter::<u64, AtomicU64>::default();
+        refused.inc_by(p.pids_refused);
+        registry.register(
+            "process_pids_refused",
+            "Matching processes left out of the counts because the watcher remembers no more",
+            refused,
+        );
+    }
     let socket_read = Family::<Labels, Counter>::default();
     let socket_dropped = Family::<Labels, Counter>::default();
     let socket_vrids = Family::<Labels, Gauge>::default();
@@ -474,7 +511,15 @@ mod tests {
                 vmac: None,
                 slot: 0,
                 sync_group: None,
-                tracking: vec![],
+                tracking: vec![crate::control::TrackStatus {
+                    kind: "process".into(),
+                    name: "haproxy (quorum 1..=unlimited)".into(),
+                    failing: true,
+                    weight: -50,
+                    state: "no quorum".into(),
+                    count: Some(0),
+                    pending_ms: None,
+                }],
                 dataplane: Some(crate::control::status::DataplaneStatus {
                     answering: true,
                     lease_remaining_ms: 30.0,
@@ -530,6 +575,12 @@ mod tests {
                     ("echo_restored".to_owned(), 1),
                 ]),
             },
+            processes: Some(crate::control::status::ProcessWatchStatus {
+                pids: 3,
+                pids_refused: 1,
+                events_lost: 2,
+                events: 900,
+            }),
         }
     }
 
@@ -563,6 +614,10 @@ mod tests {
             "vipd_bfd_passive_sessions{state=\"not_up\"} 1",
             "vipd_bfd_passive_session_downs_total{diag=\"neighbor-signaled-down\"} 1",
             "vipd_bfd_packets_total{what=\"unknown_neighbour\"} 230",
+            "vipd_track_process_running{instance=\"gw\",process=\"haproxy (quorum 1..=unlimited)\"} 0",
+            "vipd_track_process_quorum{instance=\"gw\",process=\"haproxy (quorum 1..=unlimited)\"} 0",
+            "vipd_process_events_lost_total 2",
+            "vipd_process_pids_refused_total 1",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

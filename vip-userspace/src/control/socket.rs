@@ -258,6 +258,7 @@ mod tests {
             bfd: vec![],
             vrrp_sockets: vec![],
             bfd_summary: Default::default(),
+            processes: None,
         }
     }
 

@@ -32,6 +32,22 @@ pub struct Status {
     /// answering its backups), which get no entry of their own, and what was refused.
     #[serde(default)]
     pub bfd_summary: BfdSummary,
+    /// The process watcher, while some instance tracks processes.
+    #[serde(default)]
+    pub processes: Option<ProcessWatchStatus>,
+}
+
+/// The process watcher (`track_processes`), node-wide.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ProcessWatchStatus {
+    /// Matching processes remembered now.
+    pub pids: u64,
+    /// Matching processes left out of the counts (more than the watcher remembers).
+    pub pids_refused: u64,
+    /// Times the kernel dropped process events and `/proc` was counted again.
+    pub events_lost: u64,
+    /// Process events read.
+    pub events: u64,
 }
 
 /// One raw VRRP socket: what its filter lets the daemon read, and its queue.
@@ -182,9 +198,17 @@ pub struct TrackStatus {
     pub name: String,
     pub failing: bool,
     pub weight: i32,
-    /// `ok`, `failing`, or `not yet known` (a script before its first result).
+    /// `ok`, `failing`, or `not yet known` (a script before its first result); for a
+    /// process `ok` or `no quorum`.
     #[serde(default)]
     pub state: String,
+    /// A tracked process: the matching processes running now.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// A tracked process: a change of its quorum waiting out fork_delay or
+    /// terminate_delay, due in this many milliseconds.
+    #[serde(default)]
+    pub pending_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -295,9 +319,17 @@ impl Status {
                 } else {
                     t.state.as_str()
                 };
+                let count = t
+                    .count
+                    .map(|n| format!(", {n} running"))
+                    .unwrap_or_default();
+                let pending = t
+                    .pending_ms
+                    .map(|ms| format!(", changing in {ms} ms"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  track {} {}: {} (weight {})",
+                    "  track {} {}: {}{count}{pending} (weight {})",
                     t.kind,
                     t.name,
                     state.to_uppercase(),
@@ -416,6 +448,13 @@ impl Status {
                 }
             );
         }
+        if let Some(p) = &self.processes {
+            let _ = writeln!(
+                s,
+                "processes: {} matching remembered, {} left out, {} events read, lost events {} times (counted again)",
+                p.pids, p.pids_refused, p.events, p.events_lost
+            );
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -457,6 +496,7 @@ mod tests {
                 read: 7,
                 dropped: 2,
             }],
+            processes: None,
         };
         let text = status.render();
         for line in [
@@ -465,5 +505,48 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_tracked_process_shows_its_count_and_a_pending_change() {
+        let mut status: Status =
+            serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
+                .expect("older answers still read");
+        status.processes = Some(ProcessWatchStatus {
+            pids: 2,
+            pids_refused: 0,
+            events_lost: 1,
+            events: 40,
+        });
+        let track = TrackStatus {
+            kind: "process".into(),
+            name: "haproxy (quorum 1..=unlimited)".into(),
+            failing: false,
+            weight: -50,
+            state: "ok".into(),
+            count: Some(0),
+            pending_ms: Some(120),
+        };
+        let text = status.render();
+        assert!(
+            text.contains("processes: 2 matching remembered, 0 left out, 40 events read, lost events 1 times (counted again)"),
+            "{text}"
+        );
+        let mut i: InstanceStatus = serde_json::from_value(serde_json::json!({
+            "name": "gw", "interface": "eth0", "vrid": 51, "family": "ipv4", "version": 3,
+            "state": "master", "priority": 150, "configured_priority": 150, "master": null,
+            "master_adver_interval_ms": 1000.0, "master_down_interval_ms": 3414.0,
+            "last_transition": null, "transitions": 1, "adverts_sent": 1,
+            "adverts_received": 0, "vips": [], "vmac": null, "slot": 0, "sync_group": null,
+            "tracking": []
+        }))
+        .unwrap();
+        i.tracking.push(track);
+        status.instances.push(i);
+        let text = status.render();
+        assert!(
+            text.contains("  track process haproxy (quorum 1..=unlimited): OK, 0 running, changing in 120 ms (weight -50)"),
+            "{text}"
+        );
     }
 }

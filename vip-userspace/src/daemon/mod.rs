@@ -47,7 +47,10 @@ use crate::{
     dataplane::{Dataplane, Maps, ModePreference, entries},
     exec::RunAs,
     net::{LinkEvent, Netlink},
-    track::{Report, TrackItem},
+    track::{
+        Report, TrackItem,
+        process::{Processes, Subscription},
+    },
     vrrp::{
         Advert,
         group::{Input, Params},
@@ -93,6 +96,8 @@ struct Daemon {
     /// The receive buffer of [`Daemon::pump_sockets`], kept between timers.
     pump_buf: Vec<u8>,
     track_tx: mpsc::Sender<(Report, TrackItem)>,
+    /// The process watcher (`track_processes`), shared with preparations.
+    processes: Processes,
     prepared_tx: mpsc::Sender<Outcome>,
     lag: lag::Lag,
     started: Instant,
@@ -137,6 +142,17 @@ fn xdp_interfaces(config: &Config) -> std::collections::BTreeSet<String> {
 pub async fn run(opts: Options) -> Result<()> {
     let config = Arc::new(Config::load(&opts.config, &LocalHost)?);
     raise_nofile();
+    // Process tracking is checked and subscribed before anything is touched: a /proc
+    // that hides processes, or no reachable connector, stops start-up here.
+    let (track_tx, track_rx) = mpsc::channel(256);
+    let processes = Processes::new(track_tx.clone(), crate::track::connector::inherited()?);
+    if config
+        .instances
+        .iter()
+        .any(|i| !i.track_processes.is_empty())
+    {
+        processes.open()?;
+    }
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
     let control = crate::control::socket::bind(&config.global.control_socket)?;
@@ -171,7 +187,6 @@ pub async fn run(opts: Options) -> Result<()> {
     let run_as = RunAs {
         ids: config.global.script_user.as_ref().map(|u| (u.uid, u.gid)),
     };
-    let (track_tx, track_rx) = mpsc::channel(256);
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
     let (conflict_tx, conflict_rx) = mpsc::channel(64);
@@ -201,6 +216,7 @@ pub async fn run(opts: Options) -> Result<()> {
         doorbell: Arc::new(Notify::new()),
         pump_buf: Vec::new(),
         track_tx,
+        processes,
         prepared_tx,
         lag: lag::Lag::default(),
         started: Instant::now(),
@@ -293,6 +309,7 @@ impl Daemon {
             config_path: self.opts.config.clone(),
             current: self.config.clone(),
             running: self.running(),
+            processes: self.processes.clone(),
         }
     }
 
@@ -374,6 +391,7 @@ impl Daemon {
             }
         }
         self.config = p.config;
+        self.refresh_process_watch();
         self.refresh_listening();
         self.refresh_bfd_sockets();
         self.execute_bfd(now);
@@ -771,6 +789,30 @@ impl Daemon {
                 l.pump(&mut self.pump_buf);
             }
         }
+    }
+
+    /// Points the process watcher at the running groups' tracked processes.
+    fn refresh_process_watch(&self) {
+        let subs: Vec<Subscription> = self
+            .io
+            .iter()
+            .flat_map(|(id, gio)| {
+                gio.configs
+                    .iter()
+                    .enumerate()
+                    .flat_map(move |(member, cfg)| {
+                        cfg.track_processes
+                            .iter()
+                            .enumerate()
+                            .map(move |(index, t)| Subscription {
+                                report: (*id, member),
+                                index,
+                                pattern: t.pattern.clone(),
+                            })
+                    })
+            })
+            .collect();
+        self.processes.watch(subs);
     }
 
     /// Sets each VRRP socket's filter to the VRIDs running on its interface now.

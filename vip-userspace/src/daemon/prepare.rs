@@ -33,7 +33,7 @@ use crate::{
         node::{GroupId, GroupSetup, Launch},
         plan::{self, Purpose, Start, choose_slot, desired_groups, resumes, start_delay},
         source::advert_source,
-        tracking::TrackItem,
+        tracking::{ProcessChange, TrackItem},
     },
 };
 
@@ -68,6 +68,8 @@ pub struct Request {
     pub config_path: PathBuf,
     pub current: Arc<Config>,
     pub running: Vec<Running>,
+    /// Counts tracked processes (and starts its watcher the first time).
+    pub processes: track::process::Processes,
 }
 
 /// A group ready to launch.
@@ -152,6 +154,7 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         match build(
             &mut plane,
             &nl,
+            &req.processes,
             &req.purpose,
             &config,
             start,
@@ -175,9 +178,11 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
     }))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn build(
     plane: &mut Plane,
     nl: &Netlink,
+    processes: &track::process::Processes,
     purpose: &Purpose,
     config: &Config,
     start: Start<Instance>,
@@ -189,6 +194,24 @@ async fn build(
         members,
         slot: reuse,
     } = start;
+    // Counted first: a watcher that cannot start leaves nothing attached.
+    let mut process_counts = Vec::with_capacity(members.len());
+    for inst in &members {
+        let counts = if inst.track_processes.is_empty() {
+            Vec::new()
+        } else {
+            let patterns = inst
+                .track_processes
+                .iter()
+                .map(|t| t.pattern.clone())
+                .collect();
+            processes
+                .counts(patterns)
+                .await
+                .with_context(|| format!("instance {}", inst.name))?
+        };
+        process_counts.push(counts);
+    }
     let mut links = Vec::new();
     for inst in &members {
         let link = nl
@@ -325,6 +348,16 @@ async fn build(
             initial.push(Input::Track {
                 member: i,
                 item: TrackItem::File { index, value },
+            });
+        }
+        for (index, count) in process_counts.get(i).into_iter().flatten().enumerate() {
+            initial.push(Input::Track {
+                member: i,
+                item: TrackItem::Process {
+                    index,
+                    count: *count,
+                    cause: ProcessChange::Scan,
+                },
             });
         }
         setups.push(MemberSetup { cfg: core, src });

@@ -5,7 +5,7 @@ use super::{Daemon, clock};
 use crate::{
     control::{
         BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
-        status::VrrpSocketStatus,
+        status::{ProcessWatchStatus, VrrpSocketStatus},
     },
     net::link::fmt_mac,
     vrrp::{
@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Tracking as the core sees it, named as the configuration names it.
-fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
+fn tracking(m: &Member, cfg: &crate::config::Instance, now: crate::vrrp::Time) -> Vec<TrackStatus> {
     let mut out = Vec::new();
     let state = |failing: bool| if failing { "failing" } else { "ok" }.to_owned();
     for (t, up) in cfg.track_interfaces.iter().zip(&m.track.interfaces_up) {
@@ -25,6 +25,8 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
             failing: !up,
             weight: t.weight.into(),
             state: state(!up),
+            count: None,
+            pending_ms: None,
         });
     }
     for (t, s) in cfg.track_scripts.iter().zip(&m.track.scripts) {
@@ -38,6 +40,8 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
                 ScriptState::Ok => "ok".into(),
                 ScriptState::Failing => "failing".into(),
             },
+            count: None,
+            pending_ms: None,
         });
     }
     for (t, v) in cfg.track_files.iter().zip(&m.track.files) {
@@ -50,6 +54,24 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
             failing: false,
             weight: t.weight.into(),
             state: "ok".into(),
+            count: None,
+            pending_ms: None,
+        });
+    }
+    for (t, p) in cfg.track_processes.iter().zip(&m.track.processes) {
+        let max = t
+            .quorum_max
+            .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
+        out.push(TrackStatus {
+            kind: "process".into(),
+            name: format!("{} (quorum {}..={max})", t.pattern, t.quorum),
+            failing: !p.quorum,
+            weight: t.weight.into(),
+            state: if p.quorum { "ok" } else { "no quorum" }.into(),
+            count: Some(p.count),
+            pending_ms: p
+                .pending
+                .map(|at| at.saturating_duration_since(now).as_millis() as u64),
         });
     }
     out
@@ -119,7 +141,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
-                tracking: tracking(m, cfg),
+                tracking: tracking(m, cfg, now),
                 dataplane: None,
             });
         }
@@ -220,5 +242,20 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
         conflicts: Vec::new(),
         loop_lag: d.lag.status(),
         connections_refused: Default::default(),
+        processes: d
+            .config
+            .instances
+            .iter()
+            .any(|i| !i.track_processes.is_empty())
+            .then(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let s = &d.processes.stats;
+                ProcessWatchStatus {
+                    pids: s.pids.load(Relaxed),
+                    pids_refused: s.pids_refused.load(Relaxed),
+                    events_lost: s.lost.load(Relaxed),
+                    events: s.events.load(Relaxed),
+                }
+            }),
     }
 }

@@ -395,6 +395,7 @@ impl Group {
             .iter()
             .filter_map(|m| m.probe.map(|p| p.due_at()))
             .min();
+        let tracking = self.members.iter().filter_map(|m| m.track.poll_at()).min();
         [
             self.sync.poll_at(),
             self.own_at,
@@ -402,6 +403,7 @@ impl Group {
             announcements,
             self.start_at,
             probes,
+            tracking,
         ]
         .into_iter()
         .flatten()
@@ -428,7 +430,7 @@ impl Group {
             } => self.advert(now, member, src, ttl, &advert, &mut out),
             Input::Track { member, item } => {
                 if let Some(m) = self.members.get_mut(member)
-                    && m.track.apply(&item)
+                    && m.track.apply(&m.cfg.tracking, now, &item)
                 {
                     self.apply_tracking(now, member, &mut out);
                 }
@@ -633,6 +635,12 @@ impl Group {
             self.finish_handover(None, &mut out);
         }
         self.run_probes(now, &mut out);
+        for i in 0..self.members.len() {
+            let m = &mut self.members[i];
+            if m.track.poll(&m.cfg.tracking, now) {
+                self.apply_tracking(now, i, &mut out);
+            }
+        }
         let actions = self.sync.poll(now);
         self.execute(now, actions, &mut out);
         self.announce_due(now, &mut out);

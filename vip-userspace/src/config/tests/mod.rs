@@ -3,6 +3,7 @@
 
 mod example;
 mod mutations;
+mod processes;
 mod proxy;
 mod routes;
 mod rules;
