@@ -9,8 +9,8 @@ use crate::{
     },
     net::link::fmt_mac,
     vrrp::{
-        Family, State, admission::Rejection, bfd::packet::Diag, group::Member,
-        notify::diag_word, tracking::ScriptState,
+        Family, State, admission::Rejection, bfd::packet::Diag, group::Member, notify::diag_word,
+        tracking::ScriptState,
     },
 };
 

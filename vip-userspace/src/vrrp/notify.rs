@@ -75,7 +75,13 @@ pub fn diag_word(d: Diag) -> &'static str {
 /// What `bfd.notify` (`program`, its configured arguments first) runs when the session
 /// from `instance` to `peer` goes to `to` with `diag`: the instance, the neighbour, the
 /// state and the diagnostic appended, the same four in the environment.
-pub fn bfd_hook(program: &[String], instance: &str, peer: IpAddr, to: BfdState, diag: Diag) -> Hook {
+pub fn bfd_hook(
+    program: &[String],
+    instance: &str,
+    peer: IpAddr,
+    to: BfdState,
+    diag: Diag,
+) -> Hook {
     let (peer, state, diag) = (peer.to_string(), state_word(to), diag_word(diag));
     let mut argv = program.to_vec();
     argv.extend([
@@ -102,10 +108,20 @@ mod tests {
 
     #[test]
     fn states_get_keepalived_words_and_bfd_sessions_rfc_names() {
-        let vrrp = [State::Master, State::Backup, State::Fault, State::Initialize];
+        let vrrp = [
+            State::Master,
+            State::Backup,
+            State::Fault,
+            State::Initialize,
+        ];
         let words: Vec<&str> = vrrp.into_iter().map(state_word).collect();
         assert_eq!(words, ["MASTER", "BACKUP", "FAULT", "STOP"]);
-        let bfd = [BfdState::AdminDown, BfdState::Down, BfdState::Init, BfdState::Up];
+        let bfd = [
+            BfdState::AdminDown,
+            BfdState::Down,
+            BfdState::Init,
+            BfdState::Up,
+        ];
         let words: Vec<&str> = bfd.into_iter().map(state_word).collect();
         assert_eq!(words, ["ADMINDOWN", "DOWN", "INIT", "UP"]);
     }
@@ -128,7 +144,14 @@ mod tests {
         );
         assert_eq!(
             h.argv,
-            ["/etc/vipd/bfd.sh", "--log", "gw", "192.0.2.5", "DOWN", "echo-function-failed"]
+            [
+                "/etc/vipd/bfd.sh",
+                "--log",
+                "gw",
+                "192.0.2.5",
+                "DOWN",
+                "echo-function-failed"
+            ]
         );
         assert_eq!(
             h.env,

@@ -729,11 +729,23 @@ fn a_session_change_runs_the_hooks_of_the_instances_following_it_and_no_others()
     // Following B on A's interface: one instance with a program, one without, another
     // with its own. On another interface, an instance following the same address (a
     // session of its own, which never comes up); on A's, one that follows nobody.
-    l.a.subscribe(t, (1, 0), Some(a_sub("gw", IF_A, &[b], Some(&["/hook", "-v"]))));
+    l.a.subscribe(
+        t,
+        (1, 0),
+        Some(a_sub("gw", IF_A, &[b], Some(&["/hook", "-v"]))),
+    );
     l.a.subscribe(t, (2, 0), Some(a_sub("quiet", IF_A, &[b], None)));
     l.a.subscribe(t, (3, 0), Some(a_sub("gw3", IF_A, &[b], Some(&["/other"]))));
-    l.a.subscribe(t, (4, 0), Some(a_sub("lan", IF_A + 1, &[b], Some(&["/lan"]))));
-    l.a.subscribe(t, (5, 0), Some(a_sub("master", IF_A, &[], Some(&["/master"]))));
+    l.a.subscribe(
+        t,
+        (4, 0),
+        Some(a_sub("lan", IF_A + 1, &[b], Some(&["/lan"]))),
+    );
+    l.a.subscribe(
+        t,
+        (5, 0),
+        Some(a_sub("master", IF_A, &[], Some(&["/master"]))),
+    );
     l.run_for(Duration::from_secs(3));
     assert_eq!(l.a_state(), Some(BfdState::Up));
     let up = |who: &str, program: &[&str]| {
@@ -749,7 +761,16 @@ fn a_session_change_runs_the_hooks_of_the_instances_following_it_and_no_others()
     let changed = l
         .a_said
         .iter()
-        .position(|o| matches!(o, Output::Changed { to: BfdState::Up, subscribed: true, .. }))
+        .position(|o| {
+            matches!(
+                o,
+                Output::Changed {
+                    to: BfdState::Up,
+                    subscribed: true,
+                    ..
+                }
+            )
+        })
         .expect("a change to Up");
     assert!(matches!(l.a_said[changed + 1], Output::Notify { .. }));
     // The path dies: suspect, then down after the confirmation window; the same two
@@ -792,7 +813,10 @@ fn times_out_of_up_are_counted_with_a_followed_session_and_together_for_the_rest
     // once its Control detection (3 × 1 s) runs out.
     l.run_for(Duration::from_secs(4));
     let (_, a) = l.a.sessions().next().unwrap();
-    assert_eq!(a.downs().collect::<Vec<_>>(), [(Diag::EchoFunctionFailed, 1)]);
+    assert_eq!(
+        a.downs().collect::<Vec<_>>(),
+        [(Diag::EchoFunctionFailed, 1)]
+    );
     assert_eq!(l.a.counters.passive_downs, [0; 9]);
     let (_, b) = l.b.sessions().next().unwrap();
     assert_eq!(b.downs().count(), 0);
