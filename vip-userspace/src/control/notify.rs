@@ -1,6 +1,7 @@
 //! Notify hooks, with keepalived's conventions so existing scripts carry over: the
 //! generic `notify` program gets four arguments, `INSTANCE` (or `GROUP`), the name, the
-//! new state as `MASTER`, `BACKUP`, `FAULT` or `STOP`, and the priority. Hooks of one
+//! new state as `MASTER`, `BACKUP`, `FAULT` or `STOP` (`vrrp/notify.rs`, the words of
+//! every hook), and the priority. Hooks of one
 //! instance run one at a time, in transition order, on the worker thread; the loop only
 //! queues them.
 
@@ -9,10 +10,11 @@ use std::{collections::HashMap, time::Duration};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+pub use crate::vrrp::notify::Hook;
 use crate::{
     config::Notify,
     exec::{self, RunAs},
-    vrrp::State,
+    vrrp::{State, notify::state_word},
     worker::Worker,
 };
 
@@ -21,23 +23,6 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Transitions waiting for an instance's hooks, at most; beyond it a hook is skipped
 /// (logged), never the loop made to wait.
 const QUEUE: usize = 64;
-
-/// keepalived's word for a state.
-pub fn state_word(s: State) -> &'static str {
-    match s {
-        State::Master => "MASTER",
-        State::Backup => "BACKUP",
-        State::Fault => "FAULT",
-        State::Initialize => "STOP",
-    }
-}
-
-/// One run of a hook.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hook {
-    pub argv: Vec<String>,
-    pub env: Vec<(&'static str, String)>,
-}
 
 /// Whether hooks are for an instance or a sync group (keepalived's first argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,7 +182,5 @@ mod tests {
         assert_eq!(h[0].argv, ["/etc/vipd/stop.sh"]);
         assert_eq!(h[1].argv[2..], ["GROUP", "edge", "STOP", "0"]);
         assert!(hooks(&n, Scope::Instance, "gw", State::Fault, 1).len() == 1);
-        assert_eq!(state_word(State::Fault), "FAULT");
-        assert_eq!(state_word(State::Backup), "BACKUP");
     }
 }

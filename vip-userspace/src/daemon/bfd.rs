@@ -3,9 +3,9 @@
 //! our Echo packets sent through the neighbour's MAC (as the XDP program learned it) and
 //! taken back with the kernel's receive timestamp, the data plane told which neighbours'
 //! echoes to loop back (and this interface's MAC, the only destination it loops back),
-//! and the changes of subscribed sessions logged, counted and handed to the subscribing
-//! instances' `bfd.notify` programs. Whether an echo or a Control packet counts is the
-//! core's decision; this only reads and writes.
+//! session changes logged, and the hooks the core asks for queued. Whether an echo or a
+//! Control packet counts, and who hears of a change with which arguments, is the core's
+//! decision; this only reads, parses and writes.
 //!
 //! docs/architecture.md ("BFD") has the rules the core follows.
 
@@ -22,7 +22,6 @@ use vip_common::{BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6};
 
 use super::{Daemon, clock};
 use crate::{
-    control::notify::Hook,
     net::{
         bfd_socket::{ControlIn, ControlSocket, EchoFrame, EchoSocket},
         frames,
@@ -30,7 +29,8 @@ use crate::{
     vrrp::{
         Family, Time,
         bfd::packet::{BfdState, Control, Diag, Echo},
-        liveness::{Neighbour, Output, Subscriber},
+        liveness::{EchoIn, Neighbour, Output},
+        notify::diag_word,
     },
 };
 
@@ -60,9 +60,10 @@ pub struct BfdIoCounters {
     pub send_errors: u64,
     /// Control packets that did not decode.
     pub undecodable: u64,
-    /// Frames to the Echo port addressed from and to one address that are not in vipd's
-    /// echo format (the filter cannot tell them apart).
-    pub echo_foreign: u64,
+    /// Frames the echo sockets took in that are not UDP over IPv4 or IPv6 as
+    /// `frames::parse_udp` reads them (status counts them with the core's
+    /// `echo_foreign`).
+    pub echo_unparsed: u64,
 }
 
 pub struct BfdIo {
@@ -70,11 +71,6 @@ pub struct BfdIo {
     control: BTreeMap<Family, (Arc<ControlSocket>, JoinHandle<()>)>,
     echo: BTreeMap<u32, (Arc<EchoSocket>, JoinHandle<()>)>,
     macs: HashMap<Neighbour, ([u8; 6], Time)>,
-    /// Times each subscribed session left Up, by neighbour and diagnostic.
-    pub downs: BTreeMap<(Neighbour, &'static str), u64>,
-    /// Times sessions nobody here subscribes to left Up, by diagnostic (no series per
-    /// neighbour for those).
-    pub passive_downs: BTreeMap<&'static str, u64>,
     pub counters: BfdIoCounters,
 }
 
@@ -100,30 +96,6 @@ pub fn key(n: &Neighbour) -> BfdPeerKey {
         family,
         _pad: 0,
         addr,
-    }
-}
-
-/// The word a notify program gets for a state.
-pub fn state_word(s: BfdState) -> &'static str {
-    match s {
-        BfdState::AdminDown => "ADMINDOWN",
-        BfdState::Down => "DOWN",
-        BfdState::Init => "INIT",
-        BfdState::Up => "UP",
-    }
-}
-
-pub fn diag_word(d: Diag) -> &'static str {
-    match d {
-        Diag::None => "none",
-        Diag::ControlDetectionTimeExpired => "control-detection-time-expired",
-        Diag::EchoFunctionFailed => "echo-function-failed",
-        Diag::NeighborSignaledDown => "neighbor-signaled-down",
-        Diag::ForwardingPlaneReset => "forwarding-plane-reset",
-        Diag::PathDown => "path-down",
-        Diag::ConcatenatedPathDown => "concatenated-path-down",
-        Diag::AdministrativelyDown => "administratively-down",
-        Diag::ReverseConcatenatedPathDown => "reverse-concatenated-path-down",
     }
 }
 
@@ -168,8 +140,6 @@ impl BfdIo {
             control: BTreeMap::new(),
             echo: BTreeMap::new(),
             macs: HashMap::new(),
-            downs: BTreeMap::new(),
-            passive_downs: BTreeMap::new(),
             counters: BfdIoCounters::default(),
         }
     }
@@ -280,16 +250,7 @@ fn spawn_echo_reader(
 impl Daemon {
     /// Opens and closes BFD sockets for what the running groups need.
     pub(super) fn refresh_bfd_sockets(&mut self) {
-        let mut families = BTreeSet::new();
-        let mut ifindexes = BTreeSet::new();
-        for (_, e) in self.node.groups() {
-            for (m, ifx) in e.group.members().iter().zip(&e.ifindexes) {
-                if m.cfg.bfd.is_some() {
-                    families.insert(m.cfg.identity.family);
-                    ifindexes.insert(*ifx);
-                }
-            }
-        }
+        let (families, ifindexes) = self.node.bfd_sockets();
         self.bfd.want(&families, &ifindexes);
     }
 
@@ -311,12 +272,19 @@ impl Daemon {
                     }
                 },
                 BfdIn::Echo { ifindex, frame } => {
-                    let Some((src, echo)) = echo_of(&frame.frame) else {
-                        self.bfd.counters.echo_foreign += 1;
+                    let Some(udp) = frames::parse_udp(&frame.frame) else {
+                        self.bfd.counters.echo_unparsed += 1;
                         continue;
                     };
+                    let echo = EchoIn {
+                        src: udp.src,
+                        dst: udp.dst,
+                        dst_port: udp.dst_port,
+                        ttl: udp.ttl,
+                        payload: udp.payload,
+                    };
                     let arrived = frame.stamp.map_or(now, |s| clock::arrival(s, now));
-                    self.node.bfd_echo(now, ifindex, src, echo, arrived)
+                    self.node.bfd_echo(now, ifindex, echo, arrived)
                 }
             };
             self.execute(now, outs);
@@ -380,8 +348,9 @@ impl Daemon {
                     from,
                     to,
                     diag,
-                    subscribers,
-                } => self.bfd_changed(neighbour, from, to, diag, &subscribers),
+                    subscribed,
+                } => self.log_bfd_change(neighbour, from, to, diag, subscribed),
+                Output::Notify { instance, hook } => self.notifier.queue(&instance, vec![hook]),
             }
         }
     }
@@ -439,21 +408,17 @@ impl Daemon {
         }
     }
 
-    fn bfd_changed(
-        &mut self,
+    fn log_bfd_change(
+        &self,
         n: Neighbour,
         from: BfdState,
         to: BfdState,
         diag: Diag,
-        subscribers: &[Subscriber],
+        subscribed: bool,
     ) {
-        // A session kept for the neighbour's sake gets no log line, series or hook of its
-        // own: only sessions some instance follows do (the rest are counted together).
-        if subscribers.is_empty() {
-            if from == BfdState::Up {
-                *self.bfd.passive_downs.entry(diag_word(diag)).or_default() += 1;
-            }
-            debug!(ifindex = n.0, peer = %n.1, %from, %to, diag = diag_word(diag), "BFD session (for the neighbour) changed");
+        let diag = diag_word(diag);
+        if !subscribed {
+            debug!(ifindex = n.0, peer = %n.1, %from, %to, diag, "BFD session (for the neighbour) changed");
             return;
         }
         let interface = self
@@ -461,54 +426,9 @@ impl Daemon {
             .get(&n.0)
             .map_or_else(|| n.0.to_string(), |i| i.link.name.clone());
         if from == BfdState::Up {
-            warn!(%interface, peer = %n.1, %to, diag = diag_word(diag), "BFD session left Up");
-            *self.bfd.downs.entry((n, diag_word(diag))).or_default() += 1;
+            warn!(%interface, peer = %n.1, %to, diag, "BFD session left Up");
         } else {
-            info!(%interface, peer = %n.1, %from, %to, diag = diag_word(diag), "BFD session changed");
-        }
-        // Each subscribing instance with a notify program hears of it.
-        let mut hooks: Vec<(String, Vec<Hook>)> = Vec::new();
-        for (id, member) in subscribers {
-            let Some(m) = self
-                .node
-                .get(*id)
-                .and_then(|e| e.group.members().get(*member))
-            else {
-                continue;
-            };
-            let Some(notify) = m.cfg.bfd.as_ref().and_then(|b| b.notify.as_ref()) else {
-                continue;
-            };
-            let mut argv = notify.clone();
-            argv.extend([
-                m.cfg.name.clone(),
-                n.1.to_string(),
-                state_word(to).to_owned(),
-                diag_word(diag).to_owned(),
-            ]);
-            let env = vec![
-                ("VIPD_SCOPE", "BFD".to_owned()),
-                ("VIPD_NAME", m.cfg.name.clone()),
-                ("VIPD_BFD_PEER", n.1.to_string()),
-                ("VIPD_BFD_STATE", state_word(to).to_owned()),
-                ("VIPD_BFD_DIAG", diag_word(diag).to_owned()),
-            ];
-            hooks.push((m.cfg.name.clone(), vec![Hook { argv, env }]));
-        }
-        for (name, h) in hooks {
-            self.notifier.queue(&name, h);
+            info!(%interface, peer = %n.1, %from, %to, diag, "BFD session changed");
         }
     }
-}
-
-/// An echo in vipd's format as the AF_PACKET socket saw it, with the address it is from
-/// and to: UDP to the echo port, from and to one address, within one hop (the XDP
-/// program loops it back untouched, TTL 255; a kernel that forwards it takes one off).
-/// Whether it is one of ours (the address, the interface, the nonce) is the core's call.
-fn echo_of(frame: &[u8]) -> Option<(IpAddr, Echo)> {
-    let p = frames::parse_udp(frame)?;
-    if p.dst_port != BFD_ECHO_PORT || p.src != p.dst || p.ttl < 254 {
-        return None;
-    }
-    Some((p.src, Echo::decode(p.payload)?))
 }

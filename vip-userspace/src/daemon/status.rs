@@ -8,7 +8,10 @@ use crate::{
         status::{ProcessWatchStatus, VrrpSocketStatus},
     },
     net::link::fmt_mac,
-    vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
+    vrrp::{
+        Family, State, admission::Rejection, bfd::packet::Diag, group::Member, notify::diag_word,
+        tracking::ScriptState,
+    },
 };
 
 /// Tracking as the core sees it, named as the configuration names it.
@@ -161,15 +164,12 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 echo: s.sends_echo(),
                 detection_ms: s.detection_time().as_secs_f64() * 1000.0,
                 echo_detection_ms: s.echo_detection_time().map(|t| t.as_secs_f64() * 1000.0),
-                last_down: last.map(|(_, diag)| super::bfd::diag_word(diag).to_owned()),
+                last_down: last.map(|(_, diag)| diag_word(diag).to_owned()),
                 last_down_ago_ms: last
                     .map(|(at, _)| now.saturating_duration_since(at).as_millis() as u64),
-                downs: d
-                    .bfd
-                    .downs
-                    .iter()
-                    .filter(|((k, _), _)| k == n)
-                    .map(|((_, diag), c)| ((*diag).to_owned(), *c))
+                downs: e
+                    .downs()
+                    .map(|(diag, c)| (diag_word(diag).to_owned(), c))
                     .collect(),
                 local_discriminator: s.local_disc(),
                 remote_discriminator: s.remote_disc(),
@@ -203,11 +203,11 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
         passive_sessions: summary.passive as u64,
         passive_up: summary.passive_up as u64,
         learned_sessions: summary.learned as u64,
-        passive_downs: d
-            .bfd
-            .passive_downs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), *v))
+        passive_downs: Diag::ALL
+            .into_iter()
+            .zip(c.passive_downs)
+            .filter(|(_, n)| *n > 0)
+            .map(|(diag, n)| (diag_word(diag).to_owned(), n))
             .collect(),
         counters: [
             ("control_received", c.control_received),
@@ -222,7 +222,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             ("closed_not_up", c.closed_not_up),
             ("echo_suspect", c.echo_suspect),
             ("echo_restored", c.echo_restored),
-            ("echo_foreign", io.echo_foreign),
+            ("echo_foreign", c.echo_foreign + io.echo_unparsed),
             ("undecodable", io.undecodable),
         ]
         .into_iter()

@@ -139,63 +139,17 @@ impl ControlSocket {
 
     /// Sends `bytes` from `local` to `peer` out of `ifindex`.
     pub fn send(&self, ifindex: u32, local: IpAddr, peer: IpAddr, bytes: &[u8]) -> Result<()> {
-        use nix::sys::socket::{ControlMessage, sendmsg};
-        let what = || format!("sending BFD Control from {local} to {peer}");
-        let iov = [std::io::IoSlice::new(bytes)];
-        let fd = self.tx.as_raw_fd();
-        let sent = match (local, peer) {
-            (IpAddr::V4(s), IpAddr::V4(_)) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: ifindex as i32,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(s.octets()),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let to = SockaddrStorage::from(SocketAddr::new(peer, BFD_CONTROL_PORT));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv4PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: s.octets(),
-                    },
-                    ipi6_ifindex: ifindex,
-                };
-                let scope = if d.is_unicast_link_local() {
-                    ifindex
-                } else {
-                    0
-                };
-                let to = SockaddrStorage::from(std::net::SocketAddrV6::new(
-                    d,
-                    BFD_CONTROL_PORT,
-                    0,
-                    scope,
-                ));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv6PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
-            }
-            _ => {
-                return Err(io_err(what())(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "source and neighbour of different families",
-                )));
-            }
-        };
-        sent.map(|_| ())
-            .map_err(|e| io_err(what())(std::io::Error::from(e)))
+        super::pktinfo::send_from(
+            self.tx.as_raw_fd(),
+            ifindex,
+            local,
+            peer,
+            BFD_CONTROL_PORT,
+            bytes,
+        )
+        .map_err(io_err(format!(
+            "sending BFD Control from {local} to {peer}"
+        )))
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bfd_socket;
 pub mod frames;
 pub mod link;
 pub mod packet;
+pub mod pktinfo;
 pub mod routes;
 pub mod vrrp_filter;
 pub mod vrrp_socket;

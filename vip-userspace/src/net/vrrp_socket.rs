@@ -8,7 +8,7 @@
 
 use std::{
     io::IoSliceMut,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::AsRawFd,
     sync::atomic::{AtomicU64, Ordering},
 };
@@ -173,59 +173,9 @@ impl VrrpSocket {
     /// kernel must not pick another (a global IPv6 source for a global peer, say, where
     /// the advert was summed over the link-local one).
     pub fn send_unicast(&self, src: IpAddr, dst: IpAddr, vrrp: &[u8]) -> Result<()> {
-        use nix::sys::socket::{ControlMessage, SockaddrStorage, sendmsg};
-        let what = || format!("sending VRRP from {src} to {dst}");
-        let iov = [std::io::IoSlice::new(vrrp)];
         let fd = self.fd.get_ref().as_raw_fd();
-        let sent = match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(_)) => {
-                let info = libc::in_pktinfo {
-                    ipi_ifindex: self.ifindex as i32,
-                    ipi_spec_dst: libc::in_addr {
-                        s_addr: u32::from_ne_bytes(s.octets()),
-                    },
-                    ipi_addr: libc::in_addr { s_addr: 0 },
-                };
-                let to = SockaddrStorage::from(SocketAddr::new(dst, 0));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv4PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
-            }
-            (IpAddr::V6(s), IpAddr::V6(d)) => {
-                let info = libc::in6_pktinfo {
-                    ipi6_addr: libc::in6_addr {
-                        s6_addr: s.octets(),
-                    },
-                    ipi6_ifindex: self.ifindex,
-                };
-                // A link-local peer is reached on this interface.
-                let scope = if d.is_unicast_link_local() {
-                    self.ifindex
-                } else {
-                    0
-                };
-                let to = SockaddrStorage::from(std::net::SocketAddrV6::new(d, 0, 0, scope));
-                sendmsg(
-                    fd,
-                    &iov,
-                    &[ControlMessage::Ipv6PacketInfo(&info)],
-                    MsgFlags::empty(),
-                    Some(&to),
-                )
-            }
-            _ => {
-                return Err(io_err(what())(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "source and peer of different families",
-                )));
-            }
-        };
-        sent.map(|_| ())
-            .map_err(|e| io_err(what())(std::io::Error::from(e)))
+        super::pktinfo::send_from(fd, self.ifindex, src, dst, 0, vrrp)
+            .map_err(io_err(format!("sending VRRP from {src} to {dst}")))
     }
 }
 

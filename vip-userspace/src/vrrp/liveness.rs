@@ -29,6 +29,12 @@
 //! operating system's random source ([`Liveness::new`]): a neighbour learns its own
 //! session's discriminator and nothing that predicts another's.
 //!
+//! A session some instance follows that changes state is reported with the hook each
+//! following instance's `bfd.notify` runs ([`Output::Notify`]), and its times out of Up
+//! are counted with it; one kept only for the neighbour's sake gets neither (counted
+//! together, [`Counters::passive_downs`]). Which echo frames count is decided here too
+//! ([`Liveness::echo`]): the daemon only parses them.
+//!
 //! Only sessions somebody here subscribes to send Echo packets: the backup needs to know
 //! fast that its master is gone; the master needs nothing fast from its backups, and loops
 //! their echoes back in XDP (`BFD_PEERS`). Every session closes (after saying AdminDown)
@@ -48,8 +54,9 @@ use super::instance::BfdSettings;
 use super::{
     bfd::{
         self, Params, Session,
-        packet::{BfdState, Control, Diag, Echo},
+        packet::{BfdState, Control, Diag, ECHO_PORT, Echo},
     },
+    notify::{Hook, bfd_hook},
     packet::Family,
     schedule::Schedule,
     timing::Time,
@@ -81,6 +88,8 @@ pub type Subscriber = (u64, usize);
 /// What one instance (group member) wants: sessions on `ifindex` from `local` to `peers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
+    /// The instance's name: its hooks are queued under it and told it.
+    pub instance: String,
     pub ifindex: u32,
     /// Our address on the interface: the source of Control packets, and of our echoes.
     pub local: IpAddr,
@@ -119,15 +128,43 @@ pub enum Output {
     /// echo came back and cleared it; the session stays Up meanwhile (see
     /// `Session::confirm_window`).
     EchoPath { neighbour: Neighbour, suspect: bool },
-    /// A session changed state. `subscribers` are the instances that follow it (their
-    /// notify hooks run); none for a session kept for the neighbour's sake.
+    /// A session changed state; `subscribed`: some instance here follows it (a session
+    /// kept for the neighbour's sake gets no log line, series or hook of its own).
     Changed {
         neighbour: Neighbour,
         from: BfdState,
         to: BfdState,
         diag: Diag,
-        subscribers: Vec<Subscriber>,
+        subscribed: bool,
     },
+    /// Run `instance`'s `bfd.notify` program: a session it follows changed state (right
+    /// after that [`Output::Changed`], one per following instance with a program, in
+    /// instance order). An instance's hooks run one at a time, in order.
+    Notify { instance: String, hook: Hook },
+}
+
+/// A UDP datagram an interface's echo socket took in, as the daemon parsed it out of the
+/// frame: whether it is one of our echoes is [`Liveness::echo`]'s call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoIn<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub dst_port: u16,
+    /// TTL / hop limit as received.
+    pub ttl: u8,
+    pub payload: &'a [u8],
+}
+
+impl EchoIn<'_> {
+    /// In vipd's echo form: to the Echo port, from and to one address (ours), within one
+    /// hop (the far end's XDP program loops it back untouched, TTL 255; a kernel that
+    /// forwards it takes one off), the payload vipd's echo format.
+    fn echo(&self) -> Option<Echo> {
+        if self.dst_port != ECHO_PORT || self.src != self.dst || self.ttl < 254 {
+            return None;
+        }
+        Echo::decode(self.payload)
+    }
 }
 
 /// A session that went Up or left it, as far as the instances following it care: an echo
@@ -165,6 +202,9 @@ pub struct Counters {
     pub refused_cap: u64,
     /// Sessions not opened: more new ones than the rate allows ([`NEW_SESSION_EVERY`]).
     pub refused_rate: u64,
+    /// Frames the echo sockets took in that are not in vipd's echo form (see
+    /// [`EchoIn`]): their filter wakes them for any UDP to the Echo port.
+    pub echo_foreign: u64,
     /// Echoes in vipd's format that are not one of ours: a discriminator of no session,
     /// the wrong nonce, or not from the session's own address on its interface.
     pub echo_not_ours: u64,
@@ -176,6 +216,9 @@ pub struct Counters {
     /// cleared (a slow path, not a failure).
     pub echo_suspect: u64,
     pub echo_restored: u64,
+    /// Times sessions nobody here subscribes to left Up, by diagnostic (indexed like
+    /// [`Diag::ALL`]); a subscribed session counts its own ([`Entry::downs`]).
+    pub passive_downs: [u64; 9],
 }
 
 #[derive(Debug, Clone)]
@@ -191,9 +234,20 @@ pub struct Entry {
     id: u64,
     /// Since when the session has not been Up (opened, or left Up); `None` while Up.
     not_up_since: Option<Time>,
+    /// Times it left Up while subscribed, by diagnostic (indexed like [`Diag::ALL`]).
+    downs: [u64; 9],
 }
 
 impl Entry {
+    /// Times the session left Up while some instance here followed it, by diagnostic
+    /// (those that happened).
+    pub fn downs(&self) -> impl Iterator<Item = (Diag, u64)> + '_ {
+        Diag::ALL
+            .into_iter()
+            .zip(self.downs)
+            .filter(|(_, n)| *n > 0)
+    }
+
     /// When this entry needs the loop next: the session's timers, and the end of its
     /// time to come Up when nobody subscribes to it.
     fn deadline(&self) -> Option<Time> {
@@ -552,6 +606,7 @@ impl Liveness {
             learned,
             id,
             not_up_since: Some(now),
+            downs: [0; 9],
         };
         self.schedule.push(id, entry.deadline());
         self.sessions.insert(n, entry);
@@ -631,12 +686,19 @@ impl Liveness {
                     }
                 }
                 bfd::Output::Changed { from, to, diag } => {
+                    let left_up = from == BfdState::Up;
                     if let Some(e) = self.sessions.get_mut(&n) {
                         if to == BfdState::Up {
                             e.not_up_since = None;
-                        } else if from == BfdState::Up {
+                        } else if left_up {
                             e.not_up_since = Some(now);
+                            if subscribed {
+                                e.downs[diag as usize] += 1;
+                            }
                         }
+                    }
+                    if left_up && !subscribed {
+                        self.counters.passive_downs[diag as usize] += 1;
                     }
                     if (from == BfdState::Up) != (to == BfdState::Up) {
                         self.changes.push(Change {
@@ -646,19 +708,34 @@ impl Liveness {
                             slow_rtt: self.slow_rtt(now, &n),
                         });
                     }
-                    let subscribers = if subscribed {
-                        self.subscribers(&n)
-                    } else {
-                        Vec::new()
-                    };
                     self.out.push(Output::Changed {
                         neighbour: n,
                         from,
                         to,
                         diag,
-                        subscribers,
+                        subscribed,
                     });
+                    if subscribed {
+                        self.notify(n, to, diag);
+                    }
                 }
+            }
+        }
+    }
+
+    /// The hooks of the instances following `n` that have a `bfd.notify` program: `n`'s
+    /// session went to `to` with `diag`. Instances on other interfaces, or following
+    /// other neighbours, hear nothing.
+    fn notify(&mut self, n: Neighbour, to: BfdState, diag: Diag) {
+        for s in self.subs.values() {
+            if s.ifindex != n.0 || !s.peers.contains(&n.1) {
+                continue;
+            }
+            if let Some(program) = &s.settings.notify {
+                self.out.push(Output::Notify {
+                    instance: s.instance.clone(),
+                    hook: bfd_hook(program, &s.instance, n.1, to, diag),
+                });
             }
         }
     }
@@ -752,11 +829,17 @@ impl Liveness {
         true
     }
 
-    /// An echo in vipd's format came back on `ifindex` from `src` (its IP source and
-    /// destination), reaching this host at `arrived` (the kernel's receive timestamp).
-    /// It counts only as the echo of a session on that interface whose own address `src`
-    /// is, with that session's nonce.
-    pub fn echo(&mut self, now: Time, ifindex: u32, src: IpAddr, echo: Echo, arrived: Time) {
+    /// A datagram the echo socket of `ifindex` took in, reaching this host at `arrived`
+    /// (the kernel's receive timestamp). It counts only in vipd's echo form (see
+    /// [`EchoIn`], else `echo_foreign`), and only as the echo of a session on that
+    /// interface whose own address it is from, with that session's nonce (else
+    /// `echo_not_ours`).
+    pub fn echo(&mut self, now: Time, ifindex: u32, frame: EchoIn<'_>, arrived: Time) {
+        let Some(echo) = frame.echo() else {
+            self.counters.echo_foreign += 1;
+            return;
+        };
+        let src = frame.src;
         let ours = self
             .by_disc
             .get(&echo.disc)

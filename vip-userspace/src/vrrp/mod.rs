@@ -19,7 +19,9 @@
 //!   and its lease, the takeover guard, make-before-break handover, addresses,
 //!   announcements, advert validation and tracking.
 //! - [`bfd`]: one BFD session's state machine and codec; [`liveness`]: the node's
-//!   sessions and the instances they are for.
+//!   sessions, the instances they are for and the hooks those run, and which echoes
+//!   count.
+//! - [`notify`]: what notify programs are told (the words for states and diagnostics).
 //! - [`carp`]: CARP's advertisement, HMAC, replay counter and election rules.
 //! - [`listen`]: which VRRP the socket of an interface reads at all (its filter).
 //! - [`node`]: every group of the node, event routing, and the preparation queue;
@@ -42,6 +44,7 @@ pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;
+pub mod notify;
 pub mod packet;
 pub mod plan;
 #[cfg(test)]

@@ -18,10 +18,10 @@ use std::{
 };
 
 use super::{
-    bfd::packet::{Control, Diag, Echo},
+    bfd::packet::{Control, Diag},
     group::{Group, Input, MemberSetup, Output, Params},
     listen::Listen,
-    liveness::{self, Liveness, Subscription},
+    liveness::{self, EchoIn, Liveness, Subscription},
     machine::{ConfigError, State},
     packet::{Advert, Family},
     plan::{Preparations, Prepare, Purpose, Verdict},
@@ -328,6 +328,7 @@ impl Node {
             subs.push((
                 i,
                 Subscription {
+                    instance: m.cfg.name.clone(),
                     ifindex,
                     local: m.src,
                     settings: settings.clone(),
@@ -378,21 +379,33 @@ impl Node {
         out
     }
 
-    /// An echo in vipd's format came back on `ifindex` addressed from and to `src`, at
-    /// `arrived` by the kernel's clock; see [`Liveness::echo`] for when it counts.
+    /// A datagram the echo socket of `ifindex` took in, at `arrived` by the kernel's
+    /// clock; see [`Liveness::echo`] for when it counts.
     pub fn bfd_echo(
         &mut self,
         now: Time,
         ifindex: u32,
-        src: IpAddr,
-        echo: Echo,
+        frame: EchoIn<'_>,
         arrived: Time,
     ) -> Vec<(GroupId, Output)> {
         self.now = Some(now);
-        self.liveness.echo(now, ifindex, src, echo, arrived);
+        self.liveness.echo(now, ifindex, frame, arrived);
         let mut out = Vec::new();
         self.deliver_bfd(now, &mut out);
         out
+    }
+
+    /// Where BFD sockets are needed: the families (Control sockets) and interfaces (echo
+    /// sockets) of the running instances with `bfd`.
+    pub fn bfd_sockets(&self) -> (BTreeSet<Family>, BTreeSet<u32>) {
+        let families = self
+            .bfd_members
+            .values()
+            .flatten()
+            .filter_map(|(id, i)| self.groups.get(id)?.group.members().get(*i))
+            .map(|m| m.cfg.identity.family)
+            .collect();
+        (families, self.bfd_members.keys().copied().collect())
     }
 
     /// Echo `seq` to `neighbour` left at `at`.

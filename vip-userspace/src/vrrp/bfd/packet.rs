@@ -69,6 +69,19 @@ pub enum Diag {
 }
 
 impl Diag {
+    /// Every diagnostic vipd knows, in code order: `Diag::ALL[d as usize] == d`.
+    pub const ALL: [Diag; 9] = [
+        Diag::None,
+        Diag::ControlDetectionTimeExpired,
+        Diag::EchoFunctionFailed,
+        Diag::NeighborSignaledDown,
+        Diag::ForwardingPlaneReset,
+        Diag::PathDown,
+        Diag::ConcatenatedPathDown,
+        Diag::AdministrativelyDown,
+        Diag::ReverseConcatenatedPathDown,
+    ];
+
     fn from_bits(b: u8) -> Diag {
         match b & 0x1f {
             1 => Diag::ControlDetectionTimeExpired,

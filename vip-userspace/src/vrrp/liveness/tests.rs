@@ -44,18 +44,35 @@ struct Link {
     a_rtts: Vec<Option<Duration>>,
     /// When each of A's changes came.
     a_times: Vec<Time>,
+    /// What A's sessions said beyond packets: changes and hooks, in order.
+    a_said: Vec<Output>,
 }
 
 /// B's subscription: BFD on its interface, following nobody (it is master), naming
 /// `named`.
 fn master_sub(named: &[&str]) -> Subscription {
     Subscription {
+        instance: "b".into(),
         ifindex: IF_B,
         local: addr("192.0.2.12"),
         settings: settings(&[]),
         peers: vec![],
         named: named.iter().map(|a| addr(a)).collect(),
     }
+}
+
+/// Our echo `e` coming back to `live` on `ifindex` from and to `src`, as the Echo socket
+/// takes it in (one hop, to the Echo port).
+fn echo_back(live: &mut Liveness, now: Time, ifindex: u32, src: IpAddr, e: Echo) {
+    let payload = e.encode();
+    let frame = EchoIn {
+        src,
+        dst: src,
+        dst_port: ECHO_PORT,
+        ttl: 255,
+        payload: &payload,
+    };
+    live.echo(now, ifindex, frame, now);
 }
 
 fn seed(n: u8) -> [u8; 32] {
@@ -74,6 +91,7 @@ impl Link {
             Time::ZERO,
             (1, 0),
             Some(Subscription {
+                instance: "a".into(),
                 ifindex: IF_A,
                 local: addr("192.0.2.11"),
                 settings: settings(&[]),
@@ -94,6 +112,7 @@ impl Link {
             a_changes: Vec::new(),
             a_rtts: Vec::new(),
             a_times: Vec::new(),
+            a_said: Vec::new(),
         }
     }
 
@@ -117,8 +136,9 @@ impl Link {
                         self.held.push(echo)
                     }
                     Output::Echo { echo, local, .. } if self.up && self.b_reflects => {
-                        self.a.echo(self.now, IF_A, local, echo, self.now)
+                        echo_back(&mut self.a, self.now, IF_A, local, echo)
                     }
+                    Output::Changed { .. } | Output::Notify { .. } => self.a_said.push(o),
                     _ => {}
                 }
             }
@@ -244,7 +264,7 @@ fn hold_for(l: &mut Link, d: Duration) {
     l.run_for(d);
     l.hold_echoes = false;
     for e in std::mem::take(&mut l.held) {
-        l.a.echo(l.now, IF_A, addr("192.0.2.11"), e, l.now);
+        echo_back(&mut l.a, l.now, IF_A, addr("192.0.2.11"), e);
     }
     l.carry();
 }
@@ -424,6 +444,7 @@ fn master_both() -> Liveness {
         Time::ZERO,
         (2, 0),
         Some(Subscription {
+            instance: "b6".into(),
             ifindex: IF_B,
             local: addr("2001:db8::12"),
             settings: settings(&[]),
@@ -550,9 +571,10 @@ fn a_session_nobody_subscribes_to_closes_when_it_does_not_come_up() {
         out.iter()
             .any(|o| matches!(o, Output::Present { present: false, .. }))
     );
-    // Its changes carry no subscriber: no hook, no log line of its own.
+    // Its changes are nobody's: no hook, no log line of its own.
     assert!(out.iter().all(|o| match o {
-        Output::Changed { subscribers, .. } => subscribers.is_empty(),
+        Output::Changed { subscribed, .. } => !subscribed,
+        Output::Notify { .. } => false,
         _ => true,
     }));
 }
@@ -585,10 +607,10 @@ fn a_forged_echo_is_not_ours_and_keeps_no_dead_path_alive() {
     };
     let local = addr("192.0.2.11");
     let before = l.a.counters;
-    l.a.echo(l.now, IF_A, local, forged(1, nonce ^ 1), l.now);
+    echo_back(&mut l.a, l.now, IF_A, local, forged(1, nonce ^ 1));
     // The right nonce from another address or on another interface is not ours either.
-    l.a.echo(l.now, IF_A, addr("192.0.2.66"), forged(1, nonce), l.now);
-    l.a.echo(l.now, IF_A + 1, local, forged(1, nonce), l.now);
+    echo_back(&mut l.a, l.now, IF_A, addr("192.0.2.66"), forged(1, nonce));
+    echo_back(&mut l.a, l.now, IF_A + 1, local, forged(1, nonce));
     assert_eq!(l.a.counters.echo_not_ours, before.echo_not_ours + 3);
     assert_eq!(l.a.counters.echo_received, before.echo_received);
     // The path dies while the forger sends an echo with a guessed nonce every 100 µs:
@@ -600,7 +622,7 @@ fn a_forged_echo_is_not_ours_and_keeps_no_dead_path_alive() {
     for i in 0..200u64 {
         l.run_for(Duration::from_micros(100));
         let guess = nonce.wrapping_add(0x9e37_79b9_7f4a_7c15_u64.wrapping_mul(i + 1));
-        l.a.echo(l.now, IF_A, local, forged(i as u32, guess), l.now);
+        echo_back(&mut l.a, l.now, IF_A, local, forged(i as u32, guess));
         l.carry();
     }
     let n = (IF_A, addr("192.0.2.12"));
@@ -668,4 +690,190 @@ fn a_wake_up_touches_only_the_sessions_that_are_due() {
     // B: each named session about once a second (a scan would look at all 201 on each
     // of B's wake-ups, some 400,000 times in these 2 s).
     assert!((200..=1000).contains(&b), "B polled {b}");
+}
+
+/// An instance on A's side: on `ifindex`, following `peers`, running `notify` on changes.
+fn a_sub(instance: &str, ifindex: u32, peers: &[&str], notify: Option<&[&str]>) -> Subscription {
+    let mut settings = settings(&[]);
+    settings.notify = notify.map(|n| n.iter().map(|a| (*a).to_owned()).collect());
+    Subscription {
+        instance: instance.into(),
+        ifindex,
+        local: addr("192.0.2.11"),
+        settings,
+        peers: peers.iter().map(|p| addr(p)).collect(),
+        named: vec![],
+    }
+}
+
+/// The hooks A asked for since `from`: instance, then the hook's arguments.
+fn hooks_said(l: &Link, from: usize) -> Vec<(String, Vec<String>)> {
+    l.a_said[from..]
+        .iter()
+        .filter_map(|o| match o {
+            Output::Notify { instance, hook } => Some((instance.clone(), hook.argv.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+#[test]
+fn a_session_change_runs_the_hooks_of_the_instances_following_it_and_no_others() {
+    let mut l = Link::new();
+    let t = Time::ZERO;
+    let b = "192.0.2.12";
+    // Following B on A's interface: one instance with a program, one without, another
+    // with its own. On another interface, an instance following the same address (a
+    // session of its own, which never comes up); on A's, one that follows nobody.
+    l.a.subscribe(
+        t,
+        (1, 0),
+        Some(a_sub("gw", IF_A, &[b], Some(&["/hook", "-v"]))),
+    );
+    l.a.subscribe(t, (2, 0), Some(a_sub("quiet", IF_A, &[b], None)));
+    l.a.subscribe(t, (3, 0), Some(a_sub("gw3", IF_A, &[b], Some(&["/other"]))));
+    l.a.subscribe(
+        t,
+        (4, 0),
+        Some(a_sub("lan", IF_A + 1, &[b], Some(&["/lan"]))),
+    );
+    l.a.subscribe(
+        t,
+        (5, 0),
+        Some(a_sub("master", IF_A, &[], Some(&["/master"]))),
+    );
+    l.run_for(Duration::from_secs(3));
+    assert_eq!(l.a_state(), Some(BfdState::Up));
+    let up = |who: &str, program: &[&str]| {
+        let mut v = argv(program);
+        v.extend(argv(&[who, b, "UP", "none"]));
+        (who.to_owned(), v)
+    };
+    assert_eq!(
+        hooks_said(&l, 0),
+        [up("gw", &["/hook", "-v"]), up("gw3", &["/other"])]
+    );
+    // Each hook follows the change it is about.
+    let changed = l
+        .a_said
+        .iter()
+        .position(|o| {
+            matches!(
+                o,
+                Output::Changed {
+                    to: BfdState::Up,
+                    subscribed: true,
+                    ..
+                }
+            )
+        })
+        .expect("a change to Up");
+    assert!(matches!(l.a_said[changed + 1], Output::Notify { .. }));
+    // The path dies: suspect, then down after the confirmation window; the same two
+    // instances hear of it, with the diagnostic, in the environment too.
+    let seen = l.a_said.len();
+    l.up = false;
+    l.run_for(Duration::from_millis(20));
+    assert_eq!(l.a_state(), Some(BfdState::Down));
+    let down = |who: &str, program: &[&str]| {
+        let mut v = argv(program);
+        v.extend(argv(&[who, b, "DOWN", "echo-function-failed"]));
+        (who.to_owned(), v)
+    };
+    assert_eq!(
+        hooks_said(&l, seen),
+        [down("gw", &["/hook", "-v"]), down("gw3", &["/other"])]
+    );
+    let env = l.a_said[seen..].iter().find_map(|o| match o {
+        Output::Notify { hook, .. } => Some(hook.env.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        env.unwrap(),
+        [
+            ("VIPD_SCOPE", "BFD".to_owned()),
+            ("VIPD_NAME", "gw".to_owned()),
+            ("VIPD_BFD_PEER", b.to_owned()),
+            ("VIPD_BFD_STATE", "DOWN".to_owned()),
+            ("VIPD_BFD_DIAG", "echo-function-failed".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn times_out_of_up_are_counted_with_a_followed_session_and_together_for_the_rest() {
+    let mut l = Link::new();
+    l.run_for(Duration::from_secs(3));
+    l.up = false;
+    // A follows B: its session counts its own. B only answers A: counted together,
+    // once its Control detection (3 × 1 s) runs out.
+    l.run_for(Duration::from_secs(4));
+    let (_, a) = l.a.sessions().next().unwrap();
+    assert_eq!(
+        a.downs().collect::<Vec<_>>(),
+        [(Diag::EchoFunctionFailed, 1)]
+    );
+    assert_eq!(l.a.counters.passive_downs, [0; 9]);
+    let (_, b) = l.b.sessions().next().unwrap();
+    assert_eq!(b.downs().count(), 0);
+    let mut passive = [0; 9];
+    passive[Diag::ControlDetectionTimeExpired as usize] = 1;
+    assert_eq!(l.b.counters.passive_downs, passive);
+    // Nobody follows B's session: it changed without a hook or a line of its own.
+    let out = l.b.take_output();
+    assert!(out.iter().all(|o| match o {
+        Output::Changed { subscribed, .. } => !subscribed,
+        Output::Notify { .. } => false,
+        _ => true,
+    }));
+}
+
+#[test]
+fn only_frames_in_the_echo_form_reach_a_session() {
+    let mut l = Link::new();
+    l.run_for(Duration::from_secs(3));
+    let (_, e) = l.a.sessions().next().unwrap();
+    let echo = Echo {
+        disc: e.session.local_disc(),
+        seq: 1,
+        nonce: e.session.nonce(),
+    };
+    let payload = echo.encode();
+    let local = addr("192.0.2.11");
+    let ours = EchoIn {
+        src: local,
+        dst: local,
+        dst_port: ECHO_PORT,
+        ttl: 255,
+        payload: &payload,
+    };
+    let before = l.a.counters;
+    for frame in [
+        // To the Control port, to another address, routed twice, not vipd's payload.
+        EchoIn {
+            dst_port: crate::vrrp::bfd::packet::CONTROL_PORT,
+            ..ours
+        },
+        EchoIn {
+            dst: addr("192.0.2.12"),
+            ..ours
+        },
+        EchoIn { ttl: 253, ..ours },
+        EchoIn {
+            payload: &payload[..23],
+            ..ours
+        },
+    ] {
+        l.a.echo(l.now, IF_A, frame, l.now);
+    }
+    assert_eq!(l.a.counters.echo_foreign, before.echo_foreign + 4);
+    assert_eq!(l.a.counters.echo_received, before.echo_received);
+    assert_eq!(l.a.counters.echo_not_ours, before.echo_not_ours);
+    // One hop taken off by a forwarding kernel is still ours.
+    l.a.echo(l.now, IF_A, EchoIn { ttl: 254, ..ours }, l.now);
+    assert_eq!(l.a.counters.echo_received, before.echo_received + 1);
 }
