@@ -619,6 +619,17 @@ pub struct TrackScript {
     pub init_fail: bool,
 }
 
+impl TrackScript {
+    /// What its watcher does, as one string: a reload keeps the watcher (and what it
+    /// knows) of a script whose key is unchanged, whatever its weight.
+    pub fn watch_key(&self) -> String {
+        format!(
+            "{} every {:?} timeout {:?} rise {} fall {}",
+            self.command, self.interval, self.timeout, self.rise, self.fall
+        )
+    }
+}
+
 /// A file holding one integer N (keepalived's `track_file`). N × weight is added to the
 /// priority (× −1 with `reverse`); with weight 0 any non-zero N puts the instance in
 /// FAULT. A missing or unreadable file, or one not holding an integer, reads as 0.

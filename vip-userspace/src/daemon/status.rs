@@ -31,7 +31,7 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
             failing: *s == ScriptState::Failing,
             weight: t.weight.into(),
             state: match s {
-                ScriptState::Unknown => "not yet known".into(),
+                ScriptState::Unknown | ScriptState::Added => "not yet known".into(),
                 ScriptState::Ok => "ok".into(),
                 ScriptState::Failing => "failing".into(),
             },

@@ -254,7 +254,13 @@ impl Liveness {
                 continue;
             }
             let subscribed = wanted.iter().any(|(p, _, _)| *p == n.1);
+            let settings = self.sub_for(ifindex, family).map(|s| params(&s.settings));
             if let Some(e) = self.sessions.get_mut(&n) {
+                // Settings a reload changed: the session stays Up, a Poll sequence
+                // carries the new rates (`Session::retune`).
+                if let Some(p) = settings {
+                    e.session.retune(now, p);
+                }
                 e.subscribed = subscribed;
                 e.session.set_echo(now, subscribed);
             }
