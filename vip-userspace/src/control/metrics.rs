@@ -436,6 +436,8 @@ mod tests {
                 vmac: None,
                 slot: 0,
                 sync_group: None,
+                demotion: 0,
+                yielding: false,
                 tracking: vec![],
                 dataplane: Some(crate::control::status::DataplaneStatus {
                     answering: true,
@@ -455,6 +457,8 @@ mod tests {
                 buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4],
             },
             connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
+            demotions: Default::default(),
+            last_reload: None,
             vrrp_sockets: vec![crate::control::status::VrrpSocketStatus {
                 interface: "eth0".into(),
                 family: "ipv4".into(),

@@ -402,6 +402,13 @@ impl Daemon {
             .ifaces
             .get(&n.0)
             .map_or_else(|| n.0.to_string(), |i| i.link.name.clone());
+        self.events.publish(crate::control::events::What::Bfd {
+            interface: interface.clone(),
+            peer: n.1.to_string(),
+            from: state_word(from).to_lowercase(),
+            to: state_word(to).to_lowercase(),
+            diag: diag_word(diag).to_owned(),
+        });
         if from == BfdState::Up {
             warn!(%interface, peer = %n.1, %to, diag = diag_word(diag), "BFD session left Up");
             *self.bfd.downs.entry((n, diag_word(diag))).or_default() += 1;

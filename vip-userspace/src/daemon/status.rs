@@ -5,7 +5,7 @@ use super::{Daemon, clock};
 use crate::{
     control::{
         BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus,
-        status::VrrpSocketStatus,
+        status::{DemotionStatus, ReloadStatus, VrrpSocketStatus},
     },
     net::link::fmt_mac,
     vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
@@ -116,6 +116,8 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
+                demotion: m.demotion(),
+                yielding: machine.yielding(),
                 tracking: tracking(m, cfg),
                 dataplane: None,
             });
@@ -185,5 +187,19 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
         conflicts: Vec::new(),
         loop_lag: d.lag.status(),
         connections_refused: Default::default(),
+        demotions: {
+            let dm = d.node.demotions();
+            DemotionStatus {
+                node: dm.node,
+                sync_groups: dm.sync_groups.clone(),
+                instances: dm.instances.clone(),
+            }
+        },
+        last_reload: d.last_reload.as_ref().map(|r| ReloadStatus {
+            ago_ms: r.at.elapsed().as_millis() as u64,
+            ok: r.ok,
+            message: r.message.clone(),
+            instances: r.instances.clone(),
+        }),
     }
 }

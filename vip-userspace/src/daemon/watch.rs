@@ -1,0 +1,234 @@
+//! The tracking watchers of running instances (`crate::track`), each under an id of its
+//! own: a reload that keeps an instance keeps the watchers of the scripts and files it
+//! still tracks (with what their debouncing knows), re-pointed at the group, member and
+//! item index the instance has now; only added items get new watchers and only removed
+//! ones are stopped.
+
+use std::collections::HashMap;
+
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use crate::{
+    config::{Instance, TrackScript},
+    exec::RunAs,
+    track::{Report, TrackItem},
+    vrrp::node::GroupId,
+    worker::Worker,
+};
+
+/// What a watcher watches, to know it again after a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Item {
+    /// A script, by what its watcher runs (`TrackScript::watch_key`).
+    Script(String),
+    /// A file, by its path.
+    File(std::path::PathBuf),
+}
+
+struct Watch {
+    group: GroupId,
+    member: usize,
+    item: Item,
+    /// The item's index in the instance's `track_scripts` or `track_files`.
+    index: usize,
+    task: JoinHandle<()>,
+}
+
+/// Where a carried instance was and is now, with its new configuration.
+pub struct Move<'a> {
+    pub from: (GroupId, usize),
+    pub to: (GroupId, usize),
+    pub cfg: &'a Instance,
+}
+
+pub struct Watches {
+    worker: Worker,
+    run_as: RunAs,
+    tx: mpsc::Sender<(Report, TrackItem)>,
+    next: Report,
+    by_id: HashMap<Report, Watch>,
+}
+
+impl Watches {
+    pub fn new(worker: Worker, run_as: RunAs, tx: mpsc::Sender<(Report, TrackItem)>) -> Watches {
+        Watches {
+            worker,
+            run_as,
+            tx,
+            next: 0,
+            by_id: HashMap::new(),
+        }
+    }
+
+    /// Starts watching every script and file of `cfg`, running as member `at`;
+    /// `file_value(index)` is what the core already knows of file `index` (the watcher
+    /// reports changes from there).
+    pub fn start(
+        &mut self,
+        at: (GroupId, usize),
+        cfg: &Instance,
+        file_value: &dyn Fn(usize) -> Option<i64>,
+    ) {
+        for (index, t) in cfg.track_scripts.iter().enumerate() {
+            self.spawn_script(at, index, t);
+        }
+        for (index, t) in cfg.track_files.iter().enumerate() {
+            self.spawn_file(at, index, t.path.clone(), file_value(index));
+        }
+    }
+
+    fn id(&mut self) -> Report {
+        self.next += 1;
+        self.next
+    }
+
+    fn spawn_script(&mut self, at: (GroupId, usize), index: usize, t: &TrackScript) {
+        let id = self.id();
+        let key = t.watch_key();
+        let task = self.worker.spawn(crate::track::script::watch(
+            id,
+            index,
+            t.clone(),
+            self.run_as,
+            self.tx.clone(),
+        ));
+        self.by_id.insert(
+            id,
+            Watch {
+                group: at.0,
+                member: at.1,
+                item: Item::Script(key),
+                index,
+                task,
+            },
+        );
+    }
+
+    fn spawn_file(
+        &mut self,
+        at: (GroupId, usize),
+        index: usize,
+        path: std::path::PathBuf,
+        initial: Option<i64>,
+    ) {
+        let id = self.id();
+        let task = self.worker.spawn(crate::track::file::watch(
+            id,
+            index,
+            path.clone(),
+            initial,
+            self.tx.clone(),
+        ));
+        self.by_id.insert(
+            id,
+            Watch {
+                group: at.0,
+                member: at.1,
+                item: Item::File(path),
+                index,
+                task,
+            },
+        );
+    }
+
+    /// A reload kept these instances: each keeps the watchers of what it still tracks,
+    /// re-pointed; added items are watched, removed ones no longer.
+    /// `file_value(to, index)` as for [`Watches::start`].
+    pub fn carry(
+        &mut self,
+        moves: &[Move<'_>],
+        file_value: &dyn Fn((GroupId, usize), usize) -> Option<i64>,
+    ) {
+        // Who had which watchers before any is re-pointed: members may swap places.
+        let before: Vec<Vec<Report>> = moves
+            .iter()
+            .map(|m| {
+                self.by_id
+                    .iter()
+                    .filter(|(_, w)| (w.group, w.member) == m.from)
+                    .map(|(id, _)| *id)
+                    .collect()
+            })
+            .collect();
+        for (m, mut ids) in moves.iter().zip(before) {
+            let items: Vec<(usize, Item)> = m
+                .cfg
+                .track_scripts
+                .iter()
+                .map(|t| Item::Script(t.watch_key()))
+                .enumerate()
+                .chain(
+                    m.cfg
+                        .track_files
+                        .iter()
+                        .map(|t| Item::File(t.path.clone()))
+                        .enumerate(),
+                )
+                .collect();
+            for (index, item) in items {
+                let found = ids
+                    .iter()
+                    .position(|id| self.by_id.get(id).is_some_and(|w| w.item == item));
+                match found {
+                    Some(p) => {
+                        let id = ids.swap_remove(p);
+                        if let Some(w) = self.by_id.get_mut(&id) {
+                            (w.group, w.member, w.index) = (m.to.0, m.to.1, index);
+                        }
+                    }
+                    None => match item {
+                        Item::Script(_) => {
+                            if let Some(t) = m.cfg.track_scripts.get(index) {
+                                self.spawn_script(m.to, index, t);
+                            }
+                        }
+                        Item::File(path) => {
+                            let value = file_value(m.to, index);
+                            self.spawn_file(m.to, index, path, value)
+                        }
+                    },
+                }
+            }
+            for id in ids {
+                if let Some(w) = self.by_id.remove(&id) {
+                    w.task.abort();
+                }
+            }
+        }
+    }
+
+    /// Stops the watchers of member `member` of `group` (`None`: of every member).
+    pub fn stop(&mut self, group: GroupId, member: Option<usize>) {
+        self.by_id.retain(|_, w| {
+            let hit = w.group == group && member.is_none_or(|m| m == w.member);
+            if hit {
+                w.task.abort();
+            }
+            !hit
+        });
+    }
+
+    /// Stops every watcher.
+    pub fn stop_all(&mut self) {
+        for (_, w) in self.by_id.drain() {
+            w.task.abort();
+        }
+    }
+
+    /// Where report `id` goes now: the group, the member, and the item with its index
+    /// as the instance has it today. `None` for a watcher that was stopped.
+    pub fn route(&self, id: Report, item: TrackItem) -> Option<(GroupId, usize, TrackItem)> {
+        let w = self.by_id.get(&id)?;
+        let item = match (item, &w.item) {
+            (TrackItem::Script { ok, .. }, Item::Script(_)) => {
+                TrackItem::Script { index: w.index, ok }
+            }
+            (TrackItem::File { value, .. }, Item::File(_)) => TrackItem::File {
+                index: w.index,
+                value,
+            },
+            _ => return None,
+        };
+        Some((w.group, w.member, item))
+    }
+}
