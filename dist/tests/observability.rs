@@ -34,7 +34,10 @@ fn sample() -> vipd::control::Status {
                  "subscribed": true, "echo": true, "detection_ms": 3000.0,
                  "echo_detection_ms": 3.0, "last_down": "echo-function-failed",
                  "last_down_ago_ms": 5000, "downs": {"echo-function-failed": 1},
-                 "local_discriminator": 1, "remote_discriminator": 2}]
+                 "local_discriminator": 1, "remote_discriminator": 2}],
+        "bfd_summary": {"passive_sessions": 1, "passive_up": 1, "learned_sessions": 0,
+                        "passive_downs": {"neighbor-signaled-down": 1},
+                        "counters": {"control_received": 9, "unknown_neighbour": 5}}
     }))
     .expect("a valid status")
 }

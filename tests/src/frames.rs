@@ -307,3 +307,27 @@ pub fn udp(src: &[u8], dst: &[u8], sport: u16, dport: u16, payload: &[u8]) -> Ve
     d[6..8].copy_from_slice(&c.to_be_bytes());
     d
 }
+
+/// TCP flag bits for [`tcp`].
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_ACK: u8 = 0x10;
+
+/// A TCP segment (20-byte header, no options, and payload) from `src` to `dst`, both IPv4
+/// (4 bytes) or both IPv6 (16 bytes), its checksum computed over the pseudo-header.
+pub fn tcp(src: &[u8], dst: &[u8], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(20 + payload.len());
+    d.extend_from_slice(&sport.to_be_bytes());
+    d.extend_from_slice(&dport.to_be_bytes());
+    d.extend_from_slice(&0x0102_0304u32.to_be_bytes());
+    d.extend_from_slice(&(if flags & TCP_ACK != 0 { 1u32 } else { 0 }).to_be_bytes());
+    d.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    d.extend_from_slice(payload);
+    let len = d.len() as u16;
+    let c = if src.len() == 4 {
+        inet_checksum(&[src, dst, &[0, 6], &len.to_be_bytes(), &d])
+    } else {
+        inet_checksum(&[src, dst, &(len as u32).to_be_bytes(), &[0, 0, 0, 6], &d])
+    };
+    d[16..18].copy_from_slice(&c.to_be_bytes());
+    d
+}

@@ -11,7 +11,9 @@
 //! says so): the set is neither too small nor too large. In the unit's file-system
 //! sandbox (read-only /proc/sys and /sys but for its `ReadWritePaths=`, /proc with
 //! `hidepid=invisible`) it writes all it needs; and no system call it or its hooks make
-//! is one the unit's `SystemCallFilter=` denies.
+//! is one the unit's `SystemCallFilter=` denies. There `track_processes` cannot see
+//! other users' processes, so vipd refuses to start with it and names the drop-in
+//! (`ProtectProc=default`), under which it counts them.
 
 use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
 
@@ -258,8 +260,14 @@ fn read_write_paths() -> Result<Vec<String>> {
 /// the bpffs). It first proves the emulation holds: a sysctl outside the list cannot be
 /// written, one inside can.
 fn sandbox_wrapper() -> Result<Vec<String>> {
-    ensure!(unit_value("ProtectKernelTunables")? == "yes");
     ensure!(unit_value("ProtectProc")? == "invisible");
+    sandbox_wrapper_with("invisible")
+}
+
+/// [`sandbox_wrapper`] with /proc mounted `hidepid=HIDEPID`: `off` is what a drop-in
+/// with `ProtectProc=default` gives (every process visible).
+fn sandbox_wrapper_with(hidepid: &str) -> Result<Vec<String>> {
+    ensure!(unit_value("ProtectKernelTunables")? == "yes");
     let reopen: String = read_write_paths()?
         .iter()
         .filter(|p| p.starts_with("/proc/sys") || p.starts_with("/sys"))
@@ -267,7 +275,7 @@ fn sandbox_wrapper() -> Result<Vec<String>> {
         .collect();
     let script = format!(
         "set -e\n\
-         mount -t proc -o hidepid=invisible proc /proc\n\
+         mount -t proc -o hidepid={hidepid} proc /proc\n\
          mount --bind /proc/sys /proc/sys; mount -o remount,bind,ro /proc/sys\n\
          mount --rbind /sys /sys; mount -o remount,bind,ro /sys\n\
          {reopen}\
@@ -387,6 +395,135 @@ fn without_the_sandbox_the_script_user_sees_other_users_processes() -> Result<()
     )?;
     let state = track_state(&v)?;
     ensure!(state == "ok", "the process check is {state}");
+    v.stop()?;
+    Ok(())
+}
+
+/// `sleep` under a name of its own, as uid 1 (`daemon`): a service of another user, as
+/// haproxy, bird or conntrackd run.
+fn other_users_named_sleep(lab: &Lab, name: &str) -> Result<vip_tests::lab::Proc> {
+    let link = lab.scratch("programs")?.join(name);
+    if !link.exists() {
+        std::os::unix::fs::symlink("/bin/sleep", &link)?;
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=1", "--regid=1", "--clear-groups", "--"])
+        .arg(&link)
+        .arg("300");
+    lab.spawn_command(&format!("{name} as uid 1"), cmd)
+}
+
+fn process_count(v: &Vipd) -> Result<u64> {
+    let gw = v.instance("gw")?;
+    gw["tracking"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["kind"] == "process"))
+        .and_then(|t| t["count"].as_u64())
+        .with_context(|| format!("no tracked process in {gw}"))
+}
+
+/// Under the unit's `ProtectProc=invisible`, vipd cannot see other users' processes in
+/// /proc (nor root's with capabilities vipd lacks): `track_processes` would count
+/// nothing, so vipd refuses to start and names the drop-in; `vipd check` run in the
+/// same sandbox warns.
+#[test]
+fn track_processes_refuse_to_start_where_proc_hides_processes() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(1).build()?;
+    let name = format!("vq{}", std::process::id() % 1_000_000);
+    let _service = other_users_named_sleep(&lab, &name)?;
+    let mut v = configured_with(
+        &lab,
+        &format!("track_processes = [{{ name = \"{name}\", weight = -50 }}]\n"),
+    )?;
+    v.hand_proc_events();
+    let mut wrapper = sandbox_wrapper()?;
+    wrapper.extend(service_wrapper(&bounding_set()?)?);
+    let argv: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mark = v.log_mark();
+    lab.spawn_vipd_wrapped(&mut v, &argv, &[])?;
+    let proc = v.process().context("spawned")?.clone();
+    let status = proc.wait(Duration::from_secs(10))?;
+    let log = v.log()[mark..].to_owned();
+    let reason = log
+        .lines()
+        .find(|l| l.starts_with("vipd: "))
+        .unwrap_or("(no error line)");
+    println!("in the unit's sandbox: {status}: {reason}");
+    ensure!(status.code() == Some(1), "{status}:\n{log}");
+    ensure!(
+        reason.contains("hidepid=invisible") && reason.contains("ProtectProc=default"),
+        "{log}"
+    );
+    ensure!(
+        !log.contains("XDP responder attached"),
+        "refused before anything is touched:\n{log}"
+    );
+
+    let mut check = wrapper.clone();
+    check.extend([
+        VIPD.to_owned(),
+        "check".into(),
+        "--config".into(),
+        v.config.display().to_string(),
+    ]);
+    let check: Vec<&str> = check.iter().map(String::as_str).collect();
+    let (ok, out, err) = lab.exec_status(lab.router(1), &check)?;
+    let warning = format!("{out}{err}");
+    println!(
+        "vipd check in the sandbox: {}",
+        warning
+            .lines()
+            .filter(|l| l.contains("warning") && l.contains("track_processes"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    ensure!(ok, "vipd check still accepts the file:\n{warning}");
+    ensure!(
+        warning.contains("vrrp[0].track_processes: /proc is mounted with hidepid=invisible")
+            && warning.contains("ProtectProc=default"),
+        "{warning}"
+    );
+    Ok(())
+}
+
+/// With the documented drop-in (`ProtectProc=default`: /proc shows every process) and
+/// the rest of the sandbox and bounding set, vipd counts another user's processes: one
+/// started before it (the scan at start reads /proc) and one started after (the
+/// kernel's process events report every user's processes).
+#[test]
+fn with_protect_proc_default_track_processes_count_other_users_processes() -> Result<()> {
+    require_root();
+    let lab = Lab::builder().routers(1).build()?;
+    let name = format!("vd{}", std::process::id() % 1_000_000);
+    let _before = other_users_named_sleep(&lab, &name)?;
+    let mut v = configured_with(
+        &lab,
+        &format!("track_processes = [{{ name = \"{name}\", weight = 10 }}]\n"),
+    )?;
+    v.hand_proc_events();
+    let mut wrapper = sandbox_wrapper_with("off")?;
+    wrapper.extend(service_wrapper(&bounding_set()?)?);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    lab.start_vipd_wrapped(&mut v, &wrapper, &[])?;
+    v.wait_state("gw", "master", Duration::from_secs(5))?;
+    ensure!(process_count(&v)? == 1, "{}", v.status_text()?);
+    ensure!(v.instance("gw")?["priority"] == 210);
+    let after = other_users_named_sleep(&lab, &name)?;
+    wait_until(
+        "the second process to be counted",
+        Duration::from_secs(3),
+        Duration::from_millis(5),
+        || Ok(process_count(&v)? == 2),
+    )?;
+    after.kill()?;
+    wait_until(
+        "its exit to be counted",
+        Duration::from_secs(3),
+        Duration::from_millis(5),
+        || Ok(process_count(&v)? == 1),
+    )?;
+    println!("{}", v.status_text()?);
     v.stop()?;
     Ok(())
 }

@@ -7,7 +7,10 @@
 //! map that something else wrote.
 #![no_std]
 
+pub mod lb;
 pub mod wire;
+
+pub use lb::*;
 
 /// Names of the maps as they appear in the object file, in `bpftool` and under the pin
 /// directory.
@@ -22,11 +25,20 @@ pub mod maps {
     pub const RELEASES: &str = "RELEASES";
     pub const BFD_PEERS: &str = "BFD_PEERS";
     pub const VIPS_VERSION: &str = "VIPS_VERSION";
+    pub const LB_SERVICES: &str = "LB_SERVICES";
+    pub const LB_TABLES: &str = "LB_TABLES";
+    pub const LB_REALS: &str = "LB_REALS";
+    pub const LB_FLOWS: &str = "LB_FLOWS";
+    pub const LB_SERVICE_STATS: &str = "LB_SERVICE_STATS";
+    pub const LB_REAL_STATS: &str = "LB_REAL_STATS";
+    pub const LB_PROGS: &str = "LB_PROGS";
+    pub const LB_PROGS_NOFRAG: &str = "LB_PROGS_NOFRAG";
+    pub const LB_ACTIVE: &str = "LB_ACTIVE";
 
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
     /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
     /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 19] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -37,6 +49,15 @@ pub mod maps {
         RELEASES,
         BFD_PEERS,
         VIPS_VERSION,
+        LB_SERVICES,
+        LB_TABLES,
+        LB_REALS,
+        LB_FLOWS,
+        LB_SERVICE_STATS,
+        LB_REAL_STATS,
+        LB_PROGS,
+        LB_PROGS_NOFRAG,
+        LB_ACTIVE,
     ];
 }
 
@@ -45,11 +66,27 @@ pub mod programs {
     /// The responder: ARP / NS answers, VRRP admission, VMAC acceptance, BFD Echo
     /// loop-back.
     pub const RESPONDER: &str = "vipd_xdp";
+    /// The load balancer, entered from the responder by a tail call through
+    /// `maps::LB_PROGS` (see `vip-ebpf/src/lb.rs`).
+    pub const LOAD_BALANCER: &str = "vipd_lb";
+    /// The load balancer without frags support, entered from [`RESPONDER_NO_FRAGS`]
+    /// through `maps::LB_PROGS_NOFRAG` (a tail call reaches only a program of its kind).
+    pub const LOAD_BALANCER_NO_FRAGS: &str = "vipd_lb_nofrag";
     /// Passes everything. Attached to the peer of a veth so that frames sent with
     /// `XDP_TX` are not discarded by the veth driver, which drops them at a peer that
     /// runs no XDP program of its own.
     pub const PASS: &str = "vipd_pass";
+    /// The responder loaded without `BPF_F_XDP_HAS_FRAGS`: the same code, for an
+    /// interface where it hands what it passes on to a program that is not frags-aware
+    /// (a tail call needs both alike). The default [`RESPONDER`] is frags-aware.
+    pub const RESPONDER_NO_FRAGS: &str = "vipd_xdp_nofrag";
 }
+
+/// The program array through which the responder hands every frame it passes to the
+/// program that held the interface before vipd (see `vip-ebpf/src/chain.rs`): one
+/// entry, pinned per interface as `chain_<ifname>` in the pin directory while vipd
+/// chains that interface.
+pub const CHAIN: &str = "CHAIN";
 
 /// Address family tags used in keys. Not `AF_*`, whose values differ between platforms.
 pub const FAMILY_IPV4: u8 = 4;
@@ -74,8 +111,12 @@ pub const MAX_CONFLICTS: u32 = 256;
 /// BFD neighbours: a few per interface.
 pub const MAX_BFD_PEERS: u32 = 1_024;
 
-/// `BPF_F_NO_PREALLOC`: the map_flags of every hash map but the LRU one.
+/// `BPF_F_NO_PREALLOC`: the map_flags of every hash map but the LRU ones.
 pub const MAP_F_NO_PREALLOC: u32 = 1;
+/// `BPF_F_NO_COMMON_LRU`: an LRU map with one LRU list per CPU (`LB_FLOWS`), so CPUs
+/// pinning flows never contend for one list lock. The kernel rounds its max_entries up
+/// to a multiple of the possible CPUs.
+pub const MAP_F_NO_COMMON_LRU: u32 = 2;
 
 /// The single value of `VIPS_VERSION`: a token every writer of `VIPS` replaces with a new,
 /// different one *after* each change. The program keeps its last VIP lookup per CPU with
@@ -433,9 +474,14 @@ pub struct BfdPeerKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct BfdPeer {
-    /// Ethernet source of the neighbour's last Control packet; all zero until one came.
+    /// Ethernet source of the neighbour's last Control packet that named this node's
+    /// session; all zero until one came. An echo is looped back only from this MAC.
     pub mac: [u8; 6],
-    pub _pad: [u8; 2],
+    /// The MAC of the interface the session runs on (written by the daemon): an echo is
+    /// looped back only when addressed to it, so a port that sees other stations' frames
+    /// (a bridge member, a promiscuous NIC) never reflects one meant for somebody else,
+    /// which would teach the switch that station's MAC on this port.
+    pub own_mac: [u8; 6],
     /// This node's discriminator for the session (host order): the MAC is learned only from
     /// a Control packet whose Your Discriminator names it, so a packet that merely claims
     /// the neighbour's address (anyone on the link can send one) teaches nothing.
@@ -657,6 +703,48 @@ counters! {
     /// `CONFLICTS`: the VIP had no entry and this CPU had used its budget of new entries
     /// ([`CONFLICT_NEW_PER_WINDOW`]). A flood claiming many VIPs at once shows here.
     conflict_unrecorded,
+    /// Frames of a multi-buffer (jumbo) frame whose part the program would have to read
+    /// or rewrite lies past the first buffer, passed to the kernel unjudged: an ARP
+    /// request or NS for an answered VIP padded past it (the kernel, holding the VIP,
+    /// answers), or an advertisement of ours longer than it (the daemon's admission
+    /// judges it; no slot is released here). IPv6 whose headers run past it is
+    /// `ipv6_ext_too_deep`.
+    multi_buffer_pass,
+    /// Packets of a load-balanced service sent to a real server by rewriting the
+    /// Ethernet destination (direct routing).
+    lb_forward_dr,
+    /// Packets of a load-balanced service sent to a real server in an IP-in-IP tunnel.
+    lb_forward_tunnel,
+    /// Packets for a service whose group this node does not answer for (and that is not
+    /// active-active): passed to the kernel.
+    lb_not_owned,
+    /// Packets for a service with no real server in its table: dropped.
+    lb_no_real,
+    /// Fragments for a service (their later pieces carry no ports to hash): dropped.
+    lb_drop_fragment,
+    /// Packets for a service whose IP or transport header is malformed or cut short:
+    /// dropped.
+    lb_drop_malformed,
+    /// Packets that would exceed the way out's MTU once tunnelled: dropped.
+    lb_drop_too_big,
+    /// Packets whose real server cannot be reached from where they arrived (another VLAN,
+    /// no next hop resolved yet, no room to encapsulate): dropped.
+    lb_drop_unreachable,
+    /// Flows pinned to a real server in `LB_FLOWS` (a new flow, or one the table had
+    /// lost: see `lb_flow_midstream`).
+    lb_flow_created,
+    /// Remembered flows whose real server went down or away, pinned again by the table.
+    lb_flow_moved,
+    /// TCP segments without SYN that found no remembered flow: a flow that began on
+    /// another director (a failover), or one the LRU table evicted.
+    lb_flow_midstream,
+    /// ICMPv4 errors (destination unreachable, time exceeded) to a service VIP quoting a
+    /// packet of one of its flows, sent to that flow's server.
+    lb_forward_icmp,
+    /// Echo packets claiming a BFD neighbour's address that were not addressed to this
+    /// interface's MAC (a frame for another station seen on a promiscuous port) or not
+    /// from the neighbour's MAC (as learned from its Control packets): passed untouched.
+    bfd_echo_spoofed,
 }
 
 #[cfg(feature = "user")]
@@ -678,6 +766,13 @@ mod pod {
     unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for BfdPeerKey {}
     unsafe impl aya::Pod for BfdPeer {}
+    unsafe impl aya::Pod for LbServiceKey {}
+    unsafe impl aya::Pod for LbService {}
+    unsafe impl aya::Pod for MaglevTable {}
+    unsafe impl aya::Pod for LbReal {}
+    unsafe impl aya::Pod for LbFlowKey {}
+    unsafe impl aya::Pod for LbFlow {}
+    unsafe impl aya::Pod for LbCounters {}
 }
 
 #[cfg(test)]
@@ -695,7 +790,7 @@ mod tests {
         assert_eq!(align_of::<GroupState>(), 8);
         assert_eq!(size_of::<PolicyKey>(), 8);
         assert_eq!(size_of::<BfdPeerKey>(), 24);
-        assert_eq!(size_of::<BfdPeer>(), 12);
+        assert_eq!(size_of::<BfdPeer>(), 6 + 6 + 4);
         assert_eq!(size_of::<Policy>(), 16);
         assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);

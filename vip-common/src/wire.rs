@@ -9,7 +9,12 @@ pub const ETH_P_IPV6: u16 = 0x86DD;
 pub const ETH_P_8021Q: u16 = 0x8100;
 pub const ETH_P_8021AD: u16 = 0x88A8;
 
+pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
+/// IPv4 in IP (RFC 2003): the load balancer's IPv4 tunnel.
+pub const IPPROTO_IPIP: u8 = 4;
+/// IPv6 in IP (RFC 2473): the load balancer's IPv6 tunnel.
+pub const IPPROTO_IPV6: u8 = 41;
 pub const IPPROTO_ICMPV6: u8 = 58;
 /// VRRP's IP protocol number (RFC 5798 §5.1.1.4).
 pub const IPPROTO_VRRP: u8 = 112;

@@ -10,7 +10,7 @@ use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_tail, programs::Xdp
 use vip_common::VipKey;
 
 use crate::{
-    frame::{L2, len, ptr_at},
+    frame::{L2, len, ptr_at, total_len},
     maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
 };
 
@@ -120,11 +120,24 @@ fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
         return xdp_action::XDP_DROP;
     }
     let (requester_mac, requester_ip, vip) = (arp.sha, arp.spa, arp.tpa);
-    // Only padding goes; should the helper refuse, the reply keeps it, which is harmless.
-    let delta = (l2.l3 + ARP_LEN) as i32 - len(ctx) as i32;
-    if delta != 0 {
-        // SAFETY: the helper only moves data_end; every pointer is re-derived below.
+    // Only padding goes. A request padded past the first buffer of a jumbo frame is
+    // passed instead: nothing legitimate sends one, and the kernel, which holds the VIP
+    // while this node answers for it, may judge it. Told apart without a helper call on
+    // the usual path (a request padded to the Ethernet minimum): on a frame of several
+    // buffers the trim takes bytes off the last buffers and leaves the first as it was.
+    let want = l2.l3 + ARP_LEN;
+    let delta = want as i32 - len(ctx) as i32;
+    let whole = if delta == 0 {
+        total_len(ctx) == want
+    } else {
+        // SAFETY: the helper only moves data_end (or frees trailing buffers); every
+        // pointer is re-derived below.
         let _ = unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta) };
+        len(ctx) == want
+    };
+    if !whole {
+        count(|c| &mut c.multi_buffer_pass);
+        return xdp_action::XDP_PASS;
     }
     let (Some(eth), Some(arp)) = (ptr_at::<EthAddrs>(ctx, 0), ptr_at::<ArpIpv4>(ctx, l2.l3)) else {
         // Unreachable (the message was kept); the request is whole, so the kernel may

@@ -9,7 +9,12 @@
 //! its sender), the UDP checksum and any VLAN tag stay exactly as the neighbour wrote
 //! them. Only an unfragmented, whole datagram from a neighbour configured on the
 //! interface and VLAN it arrived on, between two unicast stations, is looped back, so
-//! nobody can use the program to aim traffic at a third party or a group. Any other
+//! nobody can use the program to aim traffic at a third party or a group; and only one
+//! addressed to this interface's own MAC and sent from the neighbour's (as its Control
+//! packets taught it), so a port that sees frames meant for other stations (a bridge
+//! member, several VMACs, a capture in promiscuous mode) never sends one back with that
+//! station's MAC as its source, which would teach the switch to deliver the station's
+//! traffic here, and a forger claiming the neighbour's address gets nothing back. Any other
 //! packet to the Echo port addressed back to its sender is counted and passed to the
 //! kernel: the program fails open. (The daemon's own Echo packets coming back are among
 //! them: from and to this node's address, which is no neighbour's. So an echo is looped
@@ -27,7 +32,7 @@ use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use vip_common::{BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, v4_in_16};
 
 use crate::{
-    frame::{EthHdr, L2, is_unicast, len, ptr_at},
+    frame::{EthHdr, L2, is_unicast, len, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper},
     maps::{BFD_PEERS, count},
     vrrp::{IP_MF, IP_OFFSET, Ipv4Hdr},
@@ -81,7 +86,7 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv4Hdr, ihl: usi
     };
     let ip_len = u16::from_be_bytes(ip.tot_len) as usize;
     let intact = frag & IP_MF == 0
-        && l2.l3 + ip_len <= len(ctx)
+        && whole(ctx, l2.l3 + ip_len)
         && ip_len
             .checked_sub(ihl)
             .is_some_and(|payload| fits(udp_len, payload));
@@ -106,7 +111,7 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
     // The payload length counts the extension headers; UDP's share is what follows them.
     let ip_len = u16::from_be_bytes(ip.payload_len) as usize;
     let intact = !up.fragment
-        && l2.l3 + IPV6_HLEN + ip_len <= len(ctx)
+        && whole(ctx, l2.l3 + IPV6_HLEN + ip_len)
         && ip_len
             .checked_sub(up.ext_len)
             .is_some_and(|payload| fits(udp_len, payload));
@@ -134,6 +139,13 @@ fn bfd_port(ctx: &XdpContext, off: usize) -> Option<(Port, usize)> {
         _ => return None,
     };
     Some((port, u16::from_be_bytes(udp.len) as usize))
+}
+
+/// Whether the frame holds `end` bytes, in its first buffer or (a jumbo frame) beyond:
+/// an echo is looped back whole either way, since `XDP_TX` sends every buffer.
+#[inline(always)]
+fn whole(ctx: &XdpContext, end: usize) -> bool {
+    end <= len(ctx) || end <= total_len(ctx)
 }
 
 /// Whether a UDP length is one a datagram of `payload` bytes of IP payload can have.
@@ -165,8 +177,8 @@ fn judge(ctx: &XdpContext, l2: &L2, ifindex: u32, d: &Datagram) -> u32 {
     }
 }
 
-/// An Echo packet addressed back to its sender: looped back if it is a neighbour's and
-/// between two stations, passed and counted otherwise.
+/// An Echo packet addressed back to its sender: looped back if it is a neighbour's, sent
+/// from its MAC to ours, passed and counted otherwise.
 #[inline(always)]
 fn echo(ctx: &XdpContext, intact: bool, key: &BfdPeerKey) -> u32 {
     // Cheap checks before the lookup: a flood of refused echoes costs no hashing.
@@ -175,7 +187,20 @@ fn echo(ctx: &XdpContext, intact: bool, key: &BfdPeerKey) -> u32 {
         let eth = unsafe { &mut *eth };
         // A group or broadcast source would become the destination, and a group or
         // broadcast destination the source: neither is one station sending to another.
-        if is_unicast(&eth.src) && is_unicast(&eth.dst) && BFD_PEERS.get_ptr(key).is_some() {
+        if is_unicast(&eth.src)
+            && is_unicast(&eth.dst)
+            && let Some(peer) = BFD_PEERS.get_ptr(key)
+        {
+            // SAFETY: the value of a live hash entry; both MACs are read once. A MAC being
+            // rewritten by `learn` on another CPU can at worst refuse one echo.
+            let (mac, own) = unsafe { ((*peer).mac, (*peer).own_mac) };
+            // Not for us, or not from the station that proved to be the neighbour (none
+            // yet while the MAC is unlearned; no interface MAC known: all zero): passed
+            // untouched.
+            if eth.dst != own || eth.src != mac || mac == [0; 6] || own == [0; 6] {
+                count(|c| &mut c.bfd_echo_spoofed);
+                return xdp_action::XDP_PASS;
+            }
             core::mem::swap(&mut eth.dst, &mut eth.src);
             count(|c| &mut c.bfd_echo_reflected);
             return xdp_action::XDP_TX;

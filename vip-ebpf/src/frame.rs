@@ -4,7 +4,7 @@
 
 use core::mem::size_of;
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{helpers::generated::bpf_xdp_get_buff_len, programs::XdpContext};
 use vip_common::wire::{ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, VLAN_HLEN};
 
 /// A pointer to a `T` at `offset` into the frame, if the whole `T` is inside it.
@@ -18,10 +18,28 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
     Some((start + offset) as *mut T)
 }
 
-/// Frame length in bytes.
+/// Bytes of the frame's first buffer: everything [`ptr_at`] can reach. A frame is one
+/// buffer unless it is longer than a page can hold (jumbo frames) and the program was
+/// loaded frags-aware (`#[xdp(frags)]`); then the rest sits in further buffers the
+/// program never reads (see [`total_len`]).
 #[inline(always)]
 pub fn len(ctx: &XdpContext) -> usize {
     ctx.data_end() - ctx.data()
+}
+
+/// Bytes of the whole frame, every buffer of a multi-buffer frame included. A helper call:
+/// asked only where a frame longer than its first buffer changes the answer.
+#[inline(always)]
+pub fn total_len(ctx: &XdpContext) -> usize {
+    // SAFETY: the helper only reads the context it is given.
+    unsafe { bpf_xdp_get_buff_len(ctx.ctx) as usize }
+}
+
+/// Whether `end` bytes from the frame's start lie in the frame but beyond its first
+/// buffer: what the program cannot read, but must not call truncated either.
+#[inline(always)]
+pub fn beyond_first_buffer(ctx: &XdpContext, end: usize) -> bool {
+    end > len(ctx) && end <= total_len(ctx)
 }
 
 #[repr(C)]

@@ -6,11 +6,12 @@
 //! the daemon unchecked (its checks are the program's, see `vrrp`).
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
-use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL};
+use vip_common::wire::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_VRRP, VRRP_TTL};
 
 use crate::{
     bfd, csum,
-    frame::{L2, ptr_at},
+    frame::{L2, beyond_first_buffer, ptr_at},
+    lb,
     maps::count,
     ndp, vrrp,
 };
@@ -61,14 +62,15 @@ pub struct Upper {
     pub fragment: bool,
 }
 
-enum Walk {
+pub enum Walk {
     Upper(Upper),
     /// Nothing to judge: a non-first fragment (what follows is data, not a header), a
     /// routing header with segments left (the packet is on its way elsewhere), a
     /// hop-by-hop header out of place (the kernel discards it), or a frame that ends
     /// inside the chain.
     Opaque,
-    /// Still extension headers after [`MAX_EXT_HEADERS`] of them.
+    /// Still extension headers after [`MAX_EXT_HEADERS`] of them, or in the part of a
+    /// jumbo frame past its first buffer, which the program does not read.
     TooDeep,
 }
 
@@ -84,7 +86,7 @@ fn is_walked(next: u8) -> bool {
 /// `first`. Every header is bounds-checked before it is read; the loop has a constant
 /// bound, so the verifier sees at most [`MAX_EXT_HEADERS`] rounds.
 #[inline(always)]
-fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
+pub fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
     let start = l3 + IPV6_HLEN;
     let mut next = first;
     let mut off = start;
@@ -99,6 +101,11 @@ fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
             return Walk::Opaque;
         }
         let Some(h) = ptr_at::<ExtHdr>(ctx, off) else {
+            // A chain that runs on past the first buffer of a jumbo frame is as unseen
+            // as one past the bound.
+            if beyond_first_buffer(ctx, off + 8) {
+                return Walk::TooDeep;
+            }
             return Walk::Opaque;
         };
         // SAFETY: ptr_at proved the 8 bytes are inside the frame.
@@ -141,16 +148,32 @@ fn walk(ctx: &XdpContext, l3: usize, first: u8) -> Walk {
 /// An IPv6 packet: NS, VRRP and BFD are judged at their real offset, everything else
 /// passes.
 #[inline(always)]
-pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
+pub fn handle<const FRAGS: bool>(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
     let Some(ip) = ptr_at::<Ipv6Hdr>(ctx, l2.l3) else {
         return xdp_action::XDP_PASS;
     };
     // SAFETY: ptr_at proved the header is inside the frame.
     let ip = unsafe { &*ip };
-    match walk(ctx, l2.l3, ip.nexthdr) {
+    let walked = match walk(ctx, l2.l3, ip.nexthdr) {
+        // The upper-layer header itself past the first buffer: unseen, like a chain too
+        // deep. (UPPER_PEEK covers the longest header judged here, an NS.)
+        Walk::Upper(up)
+            if matches!(up.proto, IPPROTO_ICMPV6 | IPPROTO_VRRP | IPPROTO_UDP)
+                && beyond_first_buffer(ctx, up.off + UPPER_PEEK) =>
+        {
+            Walk::TooDeep
+        }
+        w => w,
+    };
+    match walked {
         Walk::Upper(up) if up.proto == IPPROTO_ICMPV6 => ndp::handle(ctx, l2, ifindex, ip, &up),
         Walk::Upper(up) if up.proto == IPPROTO_VRRP => vrrp::handle_v6(ctx, l2, ifindex, ip, &up),
+        Walk::Upper(up) if up.proto == IPPROTO_TCP => {
+            lb::enter_v6::<FRAGS>(ctx, &ip.daddr, up.proto);
+            xdp_action::XDP_PASS
+        }
         Walk::Upper(up) if up.proto == IPPROTO_UDP => {
+            lb::enter_v6::<FRAGS>(ctx, &ip.daddr, up.proto);
             // Cold for the reason given in `vrrp::handle_v4`: tested after NS and VRRP.
             core::hint::cold_path();
             bfd::handle_v6(ctx, l2, ifindex, ip, &up)
@@ -167,6 +190,10 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         _ => xdp_action::XDP_PASS,
     }
 }
+
+/// Bytes of the longest upper-layer header the program judges (an NS: type, code,
+/// checksum, reserved, target), which must lie in the first buffer.
+const UPPER_PEEK: usize = 24;
 
 /// The IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer payload of `len` bytes.
 #[inline(always)]

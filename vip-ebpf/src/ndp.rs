@@ -16,7 +16,7 @@ use vip_common::{
 
 use crate::{
     csum,
-    frame::{EthHdr, L2, is_unicast, len, ptr_at},
+    frame::{EthHdr, L2, is_unicast, len, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper, pseudo_sum},
     maps::{count, refuse_unless_answering, vip},
 };
@@ -103,6 +103,12 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper)
     if !is_unicast(&requester_mac) {
         count(|c| &mut c.ns_bad_source);
         return xdp_action::XDP_DROP;
+    }
+    // Reaching past the first buffer of a jumbo frame: the options and checksum cannot be
+    // read. The kernel, which holds the VIP while this node answers for it, may judge it.
+    if total_len(ctx) != len(ctx) {
+        count(|c| &mut c.multi_buffer_pass);
+        return xdp_action::XDP_PASS;
     }
     // Only a well-formed NS is answered; anything odd is left for the kernel to judge.
     let Some(payload) = (u16::from_be_bytes(ip.payload_len) as usize).checked_sub(up.ext_len)

@@ -25,7 +25,7 @@ use vip_common::{
 
 use crate::{
     bfd, carp, csum,
-    frame::{L2, len, ptr_at},
+    frame::{L2, beyond_first_buffer, len, ptr_at},
     ipv6::{Ipv6Hdr, Upper, pseudo_sum},
     maps::{PEERS, VRRP_POLICY, count, yield_if_superseded},
 };
@@ -130,6 +130,9 @@ pub fn handle_v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         count(|c| &mut c.vrrp_drop_fragment);
         return xdp_action::XDP_DROP;
     }
+    if tot_len >= ihl + VRRP_HLEN && beyond_first_buffer(ctx, l2.l3 + tot_len) {
+        return unread();
+    }
     if tot_len < ihl + VRRP_HLEN || l2.l3 + tot_len > len(ctx) {
         count(|c| &mut c.vrrp_drop_length);
         return xdp_action::XDP_DROP;
@@ -195,6 +198,9 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
         count(|c| &mut c.vrrp_drop_fragment);
         return xdp_action::XDP_DROP;
     }
+    if claimed.is_some_and(|n| n >= VRRP_HLEN && beyond_first_buffer(ctx, up.off + n)) {
+        return unread();
+    }
     let Some(vrrp_len) = claimed.filter(|&n| n >= VRRP_HLEN && up.off + n <= len(ctx)) else {
         count(|c| &mut c.vrrp_drop_length);
         return xdp_action::XDP_DROP;
@@ -220,6 +226,17 @@ pub fn handle_v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upp
         policy.slot,
         &advert,
     )
+}
+
+/// An advertisement of ours that goes on past the first buffer of a jumbo frame (some
+/// 200 IPv6 addresses or more): the program cannot sum it, so it neither admits nor
+/// drops it. It passes to the daemon, whose admission is the same, without releasing a
+/// slot here; counted. (Inlined: a second function in `.text` beside the `bpf_loop`
+/// callback would need the loader to relocate the callback's address among them.)
+#[inline(always)]
+fn unread() -> u32 {
+    count(|c| &mut c.multi_buffer_pass);
+    xdp_action::XDP_PASS
 }
 
 /// The policy of the virtual router VRRP at `off` is for, or the verdict for VRRP that is

@@ -375,8 +375,69 @@ fn check(config: &Path) -> Result<()> {
     for warning in &c.warnings {
         let _ = writeln!(stderr, "warning: {warning}");
     }
+    for note in xdp_notes(&c) {
+        let _ = writeln!(stderr, "note: {note}");
+    }
     out(&c.to_toml_string());
     Ok(())
+}
+
+/// What `vipd check` can tell about the XDP side on this host: kernel features the
+/// responder lacks (root only: probing loads programs), and every interface of the file
+/// whose hook another program holds, with what vipd will do about it.
+fn xdp_notes(c: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    if nix::unistd::geteuid().is_root() {
+        for f in crate::dataplane::probe::features() {
+            if !f.present {
+                notes.push(format!(
+                    "kernel: {} (Linux {}) is missing: vipd will not start",
+                    f.name, f.since
+                ));
+            }
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for inst in &c.instances {
+        names.insert(inst.interface.clone());
+        names.extend(inst.all_vips().map(|v| v.dev.clone()));
+    }
+    for name in names {
+        // An upper device (bridge, VLAN, macvlan, bond) carries the program on the devices
+        // below it.
+        let below = nix::net::if_::if_nametoindex(name.as_str())
+            .ok()
+            .and_then(|i| crate::dataplane::lowers(i).ok())
+            .unwrap_or_default();
+        if below.iter().any(|l| l.name != name) {
+            let list: Vec<String> = below
+                .iter()
+                .map(|l| match l.vlan {
+                    0 => l.name.clone(),
+                    v => format!("{} (VLAN {v})", l.name),
+                })
+                .collect();
+            notes.push(format!(
+                "interface {name}: an upper device; the XDP program runs natively on {}",
+                if list.is_empty() {
+                    "the devices that join it (none yet)".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            ));
+        }
+        let hooks = if below.is_empty() {
+            vec![name.clone()]
+        } else {
+            below.into_iter().map(|l| l.name).collect()
+        };
+        for h in hooks {
+            if let Ok(Some(n)) = Dataplane::neighbour(&c.global.pin_path, &h) {
+                notes.push(format!("interface {h}: {n}"));
+            }
+        }
+    }
+    notes
 }
 
 /// The control socket `to` names, directly or through a configuration.

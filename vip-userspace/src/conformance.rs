@@ -11,7 +11,9 @@
 //! source, what the daemon would have resolved. Inputs:
 //!
 //! - `start` (`resume`): start-up, prepared and committed at once;
-//! - `advert`, `track`, `link` (with `ifindex`: an interface seen with that index, which
+//! - `advert`, `track` (`script` and `ok`, `file` and `value`, or `process`, `count` and
+//!   `cause`: `scan`, `fork`, `exit`, `renamed`, `rescan`), `link` (with `ifindex`: an
+//!   interface seen with that index, which
 //!   may ask for a rebuild), `conflict`, `released`, `shutdown`, `bfd` (a session to
 //!   `peer` went to or from Up with `diag`), `advance` (timers only);
 //! - `reload` (`config`): a reload prepared and committed at once (prints the plan: the
@@ -43,7 +45,7 @@ use crate::vrrp::{
     plan::{self, Incoming, Plan, Prepare, Purpose, Verdict, desired_groups, start_delay},
     replay::{Res, Stream, check_dir, field, line, ms, str_of, u64_of},
     timing::Time,
-    tracking::TrackItem,
+    tracking::{ProcessChange, TrackItem},
 };
 
 /// A preparation under way: what the worker made of it, against the groups of its time.
@@ -515,6 +517,19 @@ impl Driver {
                         index: i.as_u64().ok_or("script index")? as usize,
                         ok: field(v, "ok")?.as_bool().ok_or("ok")?,
                     }
+                } else if let Some(i) = v.get("process") {
+                    TrackItem::Process {
+                        index: i.as_u64().ok_or("process index")? as usize,
+                        count: u64_of(v, "count")? as u32,
+                        cause: match str_of(v, "cause")? {
+                            "scan" => ProcessChange::Scan,
+                            "fork" => ProcessChange::Fork,
+                            "exit" => ProcessChange::Exit,
+                            "renamed" => ProcessChange::Renamed,
+                            "rescan" => ProcessChange::Rescan,
+                            _ => return Err("cause: scan, fork, exit, renamed or rescan".into()),
+                        },
+                    }
                 } else {
                     TrackItem::File {
                         index: u64_of(v, "file")? as usize,
@@ -560,8 +575,14 @@ impl Driver {
                     peer: ip_of(v, "peer")?,
                     up: field(v, "up")?.as_bool().ok_or("up")?,
                     diag: diag(v.get("diag").and_then(Value::as_str).unwrap_or("none"))?,
-                    slow_rtt: Duration::from_micros(
-                        v.get("slow_rtt_us").and_then(Value::as_u64).unwrap_or(0),
+                    // `"no_probe": true`: a down within a minute of a stall, which the
+                    // group leaves to Master_Down_Interval (see `liveness::Change`).
+                    slow_rtt: (!v.get("no_probe").and_then(Value::as_bool).unwrap_or(false)).then(
+                        || {
+                            Duration::from_micros(
+                                v.get("slow_rtt_us").and_then(Value::as_u64).unwrap_or(0),
+                            )
+                        },
                     ),
                 };
                 self.node.handle(now, id, input)

@@ -3,6 +3,7 @@
 //! The crate is both the `vipd` binary and a library, so the privileged tests and the
 //! benchmarks drive exactly the code operators run.
 
+pub mod check;
 pub mod checksum;
 pub mod cli;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod daemon;
 pub mod dataplane;
 pub mod exec;
 pub mod import;
+pub mod lb;
 pub mod net;
 pub mod objects;
 pub mod track;

@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask <setup|build|package|test|load|unload|lab|bench>`.
+//! Project tasks: `cargo xtask <setup|build|package|test|fuzz|load|unload|lab|bench>`.
 
 mod bench;
 mod cmd;
+mod fuzz;
 mod lab;
 mod load;
 mod package;
@@ -22,7 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install what is missing (nightly rust-src, bpf-linker, Debian packages, bpffs).
+    /// Install what is missing (nightly rust-src, bpf-linker, cargo-deb, cargo-fuzz,
+    /// Debian packages, bpffs).
     Setup,
     /// Build vipd with its embedded XDP programs.
     Build {
@@ -37,12 +39,27 @@ enum Task {
         test: bool,
     },
     /// fmt check, a build that prints no warning, clippy -D warnings, unit tests,
-    /// privileged program and lab tests, the package installed, checked and purged, and a
-    /// quick benchmark smoke run.
+    /// privileged program and lab tests, the package installed, checked and purged, a
+    /// quick benchmark smoke run, and every fuzz target briefly.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test name filter), after `--`.
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Fuzz targets (tests/fuzz, docs/fuzzing.md): every one briefly, as `test` does, or
+    /// the ones named for longer; a finding fails with its reproducer.
+    Fuzz {
+        /// Targets to run (default: all of them).
+        targets: Vec<String>,
+        /// Seconds per target (default: 20, what `cargo xtask test` gives each).
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Replay this input (a reproducer) through the one target named, and stop.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// List the targets.
+        #[arg(long)]
+        list: bool,
     },
     /// Attach the XDP responder to an interface with its maps pinned.
     Load {
@@ -95,6 +112,17 @@ fn run(cli: Cli) -> Result<()> {
         Task::Package { test: true } => package::test(),
         Task::Package { test: false } => package::package().map(|_| ()),
         Task::Test { args } => test::test(&args),
+        Task::Fuzz {
+            targets,
+            seconds,
+            input,
+            list,
+        } => fuzz::fuzz(&fuzz::FuzzArgs {
+            targets,
+            seconds,
+            input,
+            list,
+        }),
         Task::Load { iface, pin } => load::load(&iface, &pin),
         Task::Unload { iface, pin } => load::unload(&iface, &pin),
         Task::Lab => lab::lab(),

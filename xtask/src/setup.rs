@@ -15,6 +15,10 @@ const BPF_LINKER_VERSION: &str = "0.10.0";
 /// wants 1.85).
 const CARGO_DEB_VERSION: &str = "3.8.0";
 
+/// cargo-fuzz builds and runs the fuzz targets in tests/fuzz (`cargo xtask fuzz`, the
+/// last step of `cargo xtask test`); pinned: 0.13.2 builds with rustc 1.95 (`--locked`).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 /// Debian packages the lab, the tests and the benchmarks use.
 const PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "ip, bridge: namespaces, veth, addresses"),
@@ -43,10 +47,26 @@ const PACKAGES: &[(&str, &str)] = &[
         "NAT gateway recipe: inspecting the kernel's connection table",
     ),
     ("tcpdump", "captures in lab tests"),
+    (
+        "xdp-tools",
+        "xdp-filter: another XDP program on vipd's interface (tests/tests/lab_neighbour.rs)",
+    ),
     ("netsniff-ng", "trafgen floods"),
     ("iputils-arping", "ARP probes"),
     ("iputils-ping", "ICMP probes"),
     ("python3-scapy", "crafting frames"),
+    (
+        "openssl",
+        "lab_checks: a self-signed certificate for the TLS health-check server",
+    ),
+    (
+        "ethtool",
+        "lab_lb: checksum offload off on veth senders whose frames XDP forwards",
+    ),
+    (
+        "python3",
+        "lab_track_process.rs: a process that forks on a signal, under a name of its own",
+    ),
     (
         "systemd",
         "systemd-analyze verify checks dist/vipd.service (systemd need not be running)",
@@ -72,6 +92,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "strace",
         "tests/tests/lab_service.rs traces vipd's system calls against the unit's SystemCallFilter=",
     ),
+    (
+        "g++",
+        "libfuzzer-sys compiles libFuzzer (C++) into the fuzz targets",
+    ),
     ("zsh", "zsh -n checks the generated zsh completion"),
     ("fish", "fish runs the generated fish completion"),
 ];
@@ -90,6 +114,7 @@ pub fn setup() -> Result<()> {
     nightly(&mut did)?;
     bpf_linker(&mut did)?;
     cargo_deb(&mut did)?;
+    cargo_fuzz(&mut did)?;
     packages(&mut did)?;
     bpffs(&mut did)?;
     if did.is_empty() {
@@ -185,6 +210,31 @@ fn cargo_deb(did: &mut Vec<String>) -> Result<()> {
         "--force",
     ]))?;
     did.push(format!("installed cargo-deb {CARGO_DEB_VERSION}"));
+    Ok(())
+}
+
+fn cargo_fuzz(did: &mut Vec<String>) -> Result<()> {
+    let version = output(cargo_cmd().args(["fuzz", "--version"])).unwrap_or_default();
+    if version.split_whitespace().any(|w| w == CARGO_FUZZ_VERSION) {
+        return Ok(());
+    }
+    if version.is_empty() {
+        eprintln!(
+            "setup: installing cargo-fuzz {CARGO_FUZZ_VERSION} (runs the fuzz targets; about a minute)"
+        );
+    } else {
+        eprintln!(
+            "setup: replacing {} with cargo-fuzz {CARGO_FUZZ_VERSION}",
+            version.trim()
+        );
+    }
+    run(cargo_cmd().args([
+        "install",
+        &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+        "--locked",
+        "--force",
+    ]))?;
+    did.push(format!("installed cargo-fuzz {CARGO_FUZZ_VERSION}"));
     Ok(())
 }
 

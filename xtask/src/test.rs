@@ -18,6 +18,16 @@ pub fn test(extra: &[String]) -> Result<()> {
     // script's warnings on every build, so this also sees the nested eBPF build's).
     crate::package::build_quietly(cargo().arg("build"))?;
     run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    // The fuzz crate is no default member; its targets must stay as clean.
+    run(cargo().args([
+        "clippy",
+        "--package",
+        "vip-fuzz",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     run(Command::new("rustup")
         .current_dir(crate::cmd::workspace_root())
         .args([
@@ -54,15 +64,17 @@ pub fn test(extra: &[String]) -> Result<()> {
     // Then the package, as it installs and purges it on this machine: the guide's install
     // commands, the installed files, unit and pages, a clean removal. The benchmark harness
     // is not compiled into any test: run it briefly so it cannot rot; it fails the suite
-    // when an item cannot be measured, never on a missed goal. Both are skipped with a
-    // test-name filter (a focused run) and run even when a test failed, so one run reports
-    // everything.
+    // when an item cannot be measured, never on a missed goal. Then every fuzz target for
+    // tens of seconds (docs/fuzzing.md), failing on any finding. All three are skipped
+    // with a test-name filter (a focused run) and run even when a test failed, so one run
+    // reports everything.
     if !extra.is_empty() {
         return tests;
     }
     let package = crate::package::test().map_err(|p| p.context("the package test failed"));
     let smoke = crate::bench::smoke().map_err(|s| s.context("the benchmark smoke run failed"));
-    let failed: Vec<anyhow::Error> = [tests, package, smoke]
+    let fuzz = crate::fuzz::suite().map_err(|f| f.context("the fuzz step failed"));
+    let failed: Vec<anyhow::Error> = [tests, package, smoke, fuzz]
         .into_iter()
         .filter_map(Result::err)
         .collect();

@@ -12,8 +12,12 @@
 //!   forwards and its XDP program still loops the echoes back: with BFD nothing moves;
 //!   without it the backup takes over once the lease and Master_Down_Interval run out.
 //! - **load and garbage**: both routers' CPUs busy and the link flooded with random BFD
-//!   Control, Echo and raw frames for a minute: no takeover may happen, and a probe
-//!   after a late echo must always be answered.
+//!   Control, Echo and raw frames for a minute: no takeover may happen, and every probe
+//!   must be answered (by the master's advertisement or the held echoes). Both daemons'
+//!   logs are kept next to the results (`bfd-load-r1.log`, `bfd-load-r2.log`).
+//!
+//! The vipd + BFD routers name each other in `allowed_peers`: a master answers BFD only
+//! from routers it knows (docs/architecture.md, "Who may open a session").
 //!
 //! The steady state of the link-down runs also gives BFD's price: the daemons' CPU with
 //! and without it over the same window.
@@ -21,6 +25,7 @@
 use std::{
     collections::BTreeMap,
     net::IpAddr,
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -97,10 +102,14 @@ impl Started {
     }
 }
 
-fn spec(priority: u8, variant: Variant) -> Result<RouterSpec> {
+/// The router at `priority`; with BFD, `other` (the other router) named in
+/// `allowed_peers`, so its sessions are answered as master (docs/architecture.md, "Who
+/// may open a session").
+fn spec(priority: u8, variant: Variant, other: IpAddr) -> Result<RouterSpec> {
     let mut s = RouterSpec::new(priority, INTERVAL, vec![VIP.parse()?]);
     if variant == Variant::VipdBfd {
         s.bfd = Some(BFD.into());
+        s.allowed_peers = vec![other];
     }
     Ok(s)
 }
@@ -110,7 +119,7 @@ fn pair(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<(Started, Star
     let settle = master_down(INTERVAL, BACKUP_PRIORITY) * 2 + Duration::from_secs(5);
     let one = |n: usize, priority: u8| -> Result<Started> {
         let node = lab.router(n);
-        let spec = spec(priority, variant)?;
+        let spec = spec(priority, variant, IpAddr::V4(lab.router(3 - n).ipv4))?;
         Ok(match variant {
             Variant::Keepalived => Started::Base(start(Impl::Keepalived, lab, node, &spec, vipd)?),
             Variant::Vipd | Variant::VipdBfd => Started::Vipd(Box::new(VipdRouter::start(
@@ -127,7 +136,13 @@ fn pair(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<(Started, Star
     wait_state(r2.router(), State::Backup, settle)?;
     if variant == Variant::VipdBfd {
         wait_session(r2.vipd()?, &lab.router(1).ipv4.to_string(), "up")?;
-        wait_session(r1.vipd()?, &lab.router(2).ipv4.to_string(), "up")?;
+        // r1's session to r2 is kept for r2's sake: status counts it, without a line.
+        wait_until(
+            "r1's session for r2 to be up",
+            SESSION_UP,
+            Duration::from_millis(20),
+            || Ok(r1.vipd()?.status()?["bfd_summary"]["passive_up"].as_u64() >= Some(1)),
+        )?;
         let s = session(r2.vipd()?, &lab.router(1).ipv4.to_string())?;
         ensure!(s["echo"] == true, "r2 does not echo: {s}");
     }
@@ -273,7 +288,7 @@ struct Load {
     session_downs: Value,
 }
 
-fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<Load> {
+fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<Load> {
     let (r1, r2) = pair(lab, Variant::VipdBfd, vipd)?;
     let (v1, v2) = (r1.vipd()?, r2.vipd()?);
     let (t1, t2) = (v1.transitions()?, v2.transitions()?);
@@ -292,6 +307,14 @@ fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<Load> {
         let _ = s.wait(Duration::from_secs(5));
     }
     let i2 = instance(v2)?;
+    // Both daemons' logs stay next to the results: every suspect path, probe and
+    // transition of the minute, with times, for whoever reads a miss.
+    for (name, v) in [("r1", v1), ("r2", v2)] {
+        let path = out.join(format!("bfd-load-{name}.log"));
+        if let Err(e) = std::fs::write(&path, v.log()) {
+            eprintln!("bench bfd: could not keep {}: {e}", path.display());
+        }
+    }
     Ok(Load {
         seconds,
         garbage,
@@ -370,7 +393,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     let t = tally.entry("load").or_default();
     let loaded = retry_once("bfd", "load and garbage", &mut errors, t, || {
         let lab = Lab::builder().routers(2).attacker().build()?;
-        load(&lab, load_for, vipd)
+        load(&lab, load_for, vipd, &opts.out)
     });
     Ok(section(
         &downs,

@@ -548,6 +548,11 @@ impl VipdRouter {
         self.vipd.status()
     }
 
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        self.vipd.log()
+    }
+
     /// Signals the daemon (SIGSTOP / SIGCONT to freeze it).
     pub fn signal(&self, sig: Signal) -> Result<()> {
         self.vipd.signal(sig)

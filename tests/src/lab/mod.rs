@@ -61,6 +61,7 @@ pub mod process;
 pub mod recipe;
 pub mod ucarp;
 pub mod vipd;
+pub mod xdp_filter;
 
 use std::{
     collections::HashMap,
@@ -92,6 +93,7 @@ pub use probe::{Method, ProbeRun, Prober, Takeover};
 pub use process::Proc;
 pub use ucarp::{Ucarp, UcarpConfig};
 pub use vipd::Vipd;
+pub use xdp_filter::XdpFilter;
 
 /// Per-lab scratch directories (configs, pid files, sockets, captures) live under here.
 pub const LAB_ROOT: &str = "/tmp/vipd-lab";
@@ -695,6 +697,11 @@ impl Lab {
         })??;
         self.pass = Some(ebpf);
         Ok(())
+    }
+
+    /// The namespace of the bridge (the switch).
+    pub fn bridge_ns(&self) -> &str {
+        &self.bridge_ns
     }
 
     pub fn nodes(&self) -> &[Node] {

@@ -23,6 +23,8 @@ pub struct Vipd {
     log: PathBuf,
     proc: Option<Proc>,
     ns: String,
+    /// Hand vipd a process connector socket opened in the initial network namespace.
+    proc_events: bool,
 }
 
 impl Lab {
@@ -56,6 +58,7 @@ impl Lab {
             log: dir.join("vipd.log"),
             proc: None,
             ns: node.ns.clone(),
+            proc_events: false,
         })
     }
 
@@ -103,6 +106,18 @@ impl Lab {
             .open(&v.log)?;
         let bin = v.bin.to_string_lossy().into_owned();
         let cfg = v.config.to_string_lossy().into_owned();
+        let mut env = env.to_vec();
+        let connector = if v.proc_events {
+            env.extend([
+                ("LISTEN_PID", "$$"),
+                ("LISTEN_FDS", "1"),
+                ("LISTEN_FDNAMES", "proc-events"),
+            ]);
+            Some(connector_socket()?)
+        } else {
+            None
+        };
+        let env = &env[..];
         let mut argv = wrapper.to_vec();
         argv.extend([bin.as_str(), "run", "--config", cfg.as_str()]);
         argv.extend_from_slice(extra);
@@ -127,13 +142,59 @@ impl Lab {
             .stderr(log)
             .env("RUST_LOG", "info,vipd=debug")
             .envs(env.iter().copied().filter(|(_, v)| *v != "$$"));
+        if let Some(fd) = &connector {
+            let raw = std::os::fd::AsRawFd::as_raw_fd(fd);
+            // SAFETY: dup2 and fcntl are async-signal-safe and touch only descriptors.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    if raw == 3 {
+                        if libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    } else if libc::dup2(raw, 3) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         let proc = self.procs.spawn(&format!("vipd {}", v.router), cmd)?;
+        // The child has its copy; ours closes here.
+        drop(connector);
         v.proc = Some(proc);
         Ok(())
     }
 }
 
+/// A `NETLINK_CONNECTOR` socket opened here, in the initial network namespace, where the
+/// kernel's process connector lives (a socket opened in a lab namespace reaches none):
+/// what vipd is handed as `proc-events` (systemd's socket-passing convention).
+fn connector_socket() -> Result<std::os::fd::OwnedFd> {
+    const NETLINK_CONNECTOR: i32 = 11;
+    // SAFETY: socket(2) returns a new descriptor or -1; nothing else is touched.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            NETLINK_CONNECTOR,
+        )
+    };
+    anyhow::ensure!(
+        fd >= 0,
+        "opening a connector socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a fresh descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
 impl Vipd {
+    /// Hand the next starts a process connector socket from the initial network
+    /// namespace (`track_processes` in a lab namespace needs it; docs/operations.md).
+    pub fn hand_proc_events(&mut self) {
+        self.proc_events = true;
+    }
+
     fn wait_ready(&self) -> Result<()> {
         wait_until(
             &format!("vipd on {} to answer on its control socket", self.router),

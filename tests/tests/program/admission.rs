@@ -130,8 +130,16 @@ fn the_program_admits_exactly_what_the_core_admits() {
     for inst in instances() {
         let mut r = Responder::load();
         let devs = Devices::from([("test0".to_owned(), (TEST_IFINDEX, ROUTER_MAC))]);
-        entries::write(r.maps(), TEST_IFINDEX, ROUTER_MAC, &devs, SLOT, &inst)
-            .expect("the daemon's writer writes the entries");
+        entries::write(
+            r.maps(),
+            TEST_IFINDEX,
+            ROUTER_MAC,
+            &devs,
+            SLOT,
+            &inst,
+            &entries::Lowers::new(),
+        )
+        .expect("the daemon's writer writes the entries");
         let family = inst.identity.family;
         let sources: [IpAddr; 2] = match family {
             Family::Ipv4 => [LISTED.into(), UNLISTED.into()],

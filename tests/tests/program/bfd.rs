@@ -1,7 +1,10 @@
-//! BFD (RFC 5880 / 5881): Echo packets of a configured neighbour are looped back with
-//! `XDP_TX`, their Ethernet addresses swapped and every other byte as it came; any other
-//! packet to the Echo port addressed back to its sender is passed untouched and counted as
-//! refused; single-hop Control packets of a neighbour leave its MAC in `BFD_PEERS`.
+//! BFD (RFC 5880 / 5881): Echo packets of a configured neighbour, sent from its MAC (as
+//! its Control packets taught it) to this interface's, are looped back with `XDP_TX`,
+//! their Ethernet addresses swapped and every other byte as it came; one for another
+//! station's MAC (a promiscuous port) or from another MAC is passed untouched and counted
+//! as spoofed; any other packet to the Echo port addressed back to its sender is passed
+//! untouched and counted as refused; single-hop Control packets of a neighbour naming this
+//! node's session leave its MAC in `BFD_PEERS`.
 
 use vip_common::{
     BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeer, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, v4_in_16,
@@ -33,8 +36,11 @@ const GROUP_MAC: [u8; 6] = [0x01, 0x00, 0x5e, 0, 0, 0x01];
 /// The Ethernet group of ff02::1.
 const GROUP_MAC6: [u8; 6] = [0x33, 0x33, 0, 0, 0, 0x01];
 const SOURCE_PORT: u16 = 49152;
-/// vipd's echo payload (`vipd`, format 1, discriminator 7, sequence 42).
-const ECHO_PAYLOAD: [u8; 16] = [b'v', b'i', b'p', b'd', 1, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 42];
+/// vipd's echo payload (`vipd`, format 2, discriminator 7, sequence 42, a nonce): the
+/// program never reads it.
+const ECHO_PAYLOAD: [u8; 24] = [
+    b'v', b'i', b'p', b'd', 2, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 42, 1, 2, 3, 4, 5, 6, 7, 8,
+];
 /// A Control packet: version 1, Up, detect multiplier 3, length 24, discriminators 7 and
 /// 9, intervals of 100 ms, echo interval 50 ms.
 const CONTROL_PAYLOAD: [u8; 24] = [
@@ -66,18 +72,52 @@ fn key6(ifindex: u32, vlan: u16, addr: [u8; 16]) -> BfdPeerKey {
     }
 }
 
-/// A responder with the neighbour configured, both families, on each of `vlans` of the
-/// test interface.
-fn with_neighbour_on(vlans: &[u16]) -> Responder {
+/// A responder with the neighbour configured (this node's MAC the router's), both
+/// families, on each of `vlans` of the test interface; its MAC not learned yet.
+fn configured_on(vlans: &[u16]) -> Responder {
     let mut r = Responder::load();
     for &vlan in vlans {
         r.maps()
-            .add_bfd_peer(key4(TEST_IFINDEX, vlan, NEIGHBOUR), LOCAL_DISC)
+            .add_bfd_peer(key4(TEST_IFINDEX, vlan, NEIGHBOUR), LOCAL_DISC, ROUTER_MAC)
             .unwrap();
         r.maps()
-            .add_bfd_peer(key6(TEST_IFINDEX, vlan, NEIGHBOUR6), LOCAL_DISC)
+            .add_bfd_peer(key6(TEST_IFINDEX, vlan, NEIGHBOUR6), LOCAL_DISC, ROUTER_MAC)
             .unwrap();
     }
+    r
+}
+
+fn configured() -> Responder {
+    configured_on(&[0])
+}
+
+/// `frame` on `vlan` (untagged for 0).
+fn on_vlan(frame: Vec<u8>, vlan: u16) -> Vec<u8> {
+    if vlan == 0 {
+        frame
+    } else {
+        frames::vlan_tagged(&frame, vlan)
+    }
+}
+
+/// Runs the neighbour's Control packets naming this node's session (both families, on
+/// each of `vlans`) through the program, as a session coming up does: its MAC is learned.
+fn teach(r: &mut Responder, vlans: &[u16]) {
+    for &vlan in vlans {
+        for f in [
+            control4(NEIGHBOUR_MAC, NEIGHBOUR, 255),
+            control6(NEIGHBOUR_MAC, NEIGHBOUR6, 255),
+        ] {
+            assert_eq!(r.run(&on_vlan(f, vlan)).0, XDP_PASS);
+        }
+    }
+}
+
+/// A responder whose neighbour (both families, each of `vlans`) has sent Control packets
+/// naming this node's session: its echoes are looped back.
+fn with_neighbour_on(vlans: &[u16]) -> Responder {
+    let mut r = configured_on(vlans);
+    teach(&mut r, vlans);
     r
 }
 
@@ -275,9 +315,9 @@ fn echo_behind_ipv6_extension_headers_is_looped_back() {
 #[test]
 fn echo_with_ip_options_or_ethernet_padding_is_looped_back_whole() {
     let mut r = with_neighbour();
-    // Minimum-size frame: the padding beyond the datagram goes back too.
+    // Padding beyond the datagram (a short frame's) goes back too.
     let mut padded = echo4();
-    padded.resize(64, 0);
+    padded.resize(padded.len() + 8, 0);
     loops_back(&mut r, &padded, "padded");
     // Four bytes of options (three no-ops and an end of list): the UDP header moves.
     let mut options = echo4();
@@ -313,7 +353,7 @@ fn echo_of_a_host_that_is_no_neighbour_is_refused() {
 
 #[test]
 fn udp_that_is_not_an_echo_passes_uncounted() {
-    let mut r = with_neighbour();
+    let mut r = configured();
     let cases = [
         // To the Echo port, but not addressed back to its sender.
         udp4(
@@ -437,8 +477,9 @@ fn echo_of_a_neighbour_of_another_interface_or_vlan_is_refused() {
         key4(TEST_IFINDEX, 7, NEIGHBOUR),
         key6(TEST_IFINDEX, 7, NEIGHBOUR6),
     ] {
-        r.maps().add_bfd_peer(key, LOCAL_DISC).unwrap();
+        r.maps().add_bfd_peer(key, LOCAL_DISC, ROUTER_MAC).unwrap();
     }
+    teach(&mut r, &[7]);
     for (family, frame) in [("ipv4", echo4()), ("ipv6", echo6())] {
         passes_untouched(&mut r, &frame, &format!("{family} untagged"));
         passes_untouched(
@@ -524,7 +565,7 @@ fn echo_whose_lengths_promise_more_than_the_frame_holds_is_refused() {
 
 #[test]
 fn truncated_bfd_frames_pass_untouched_and_are_never_looped_back_or_learned_from() {
-    let mut r = with_neighbour_on(&[0, 42]);
+    let mut r = configured_on(&[0, 42]);
     let mut kinds = vec![
         ("echo ipv4", echo4()),
         ("echo ipv6", echo6()),
@@ -559,7 +600,9 @@ fn truncated_bfd_frames_pass_untouched_and_are_never_looped_back_or_learned_from
     for (_, peer) in r.maps().bfd_peers().unwrap() {
         assert_eq!(peer.mac, [0; 6], "learned from a cut Control packet");
     }
-    // The whole frames still do what they should.
+    // The whole frames still do what they should: Control packets teach the MAC (first),
+    // then echoes are looped back.
+    kinds.sort_by_key(|(name, _)| !name.starts_with("control"));
     for (name, full) in &kinds {
         let expected = if name.starts_with("echo") {
             (XDP_TX, swapped(full))
@@ -576,7 +619,7 @@ fn truncated_bfd_frames_pass_untouched_and_are_never_looped_back_or_learned_from
 
 #[test]
 fn single_hop_control_of_a_neighbour_records_its_mac() {
-    let mut r = with_neighbour();
+    let mut r = configured();
     let k4 = key4(TEST_IFINDEX, 0, NEIGHBOUR);
     let k6 = key6(TEST_IFINDEX, 0, NEIGHBOUR6);
     assert_eq!(mac_of(&mut r, k4), [0; 6]);
@@ -597,7 +640,7 @@ fn single_hop_control_of_a_neighbour_records_its_mac() {
         (OTHER_MAC, OTHER_MAC)
     );
     // Behind extension headers, and on a VLAN where it is configured.
-    let mut r = with_neighbour_on(&[42]);
+    let mut r = configured_on(&[42]);
     let behind = frames::with_ipv6_ext(&control6(NEIGHBOUR_MAC, NEIGHBOUR6, 255), &[Ext::HopByHop]);
     passes_untouched(&mut r, &frames::vlan_tagged(&behind, 42), "ipv6 vlan 42");
     assert_eq!(
@@ -609,7 +652,7 @@ fn single_hop_control_of_a_neighbour_records_its_mac() {
 
 #[test]
 fn control_that_may_come_from_off_link_or_from_a_stranger_records_nothing() {
-    let mut r = with_neighbour();
+    let mut r = configured();
     let group_src = [0x03, 0x11, 0, 0, 0, 0x0b];
     let cases = [
         ("ipv4 ttl 254", control4(NEIGHBOUR_MAC, NEIGHBOUR, 254)),
@@ -645,6 +688,7 @@ fn control_that_may_come_from_off_link_or_from_a_stranger_records_nothing() {
     peers.sort_by_key(|(k, _)| k.family);
     let untaught = BfdPeer {
         local_disc: LOCAL_DISC,
+        own_mac: ROUTER_MAC,
         ..BfdPeer::default()
     };
     assert_eq!(
@@ -670,7 +714,7 @@ fn control_that_does_not_name_this_nodes_session_teaches_no_mac() {
     // Anyone on the link can claim the neighbour's address with TTL 255: learning from
     // that would send every echo to the forger and fail the session (a lab flood of such
     // packets did exactly that). Only a packet naming our discriminator is the neighbour.
-    let mut r = with_neighbour();
+    let mut r = configured();
     let k4 = key4(TEST_IFINDEX, 0, NEIGHBOUR);
     for (what, disc) in [
         ("a session not yet known (zero)", 0),
@@ -687,19 +731,82 @@ fn control_that_does_not_name_this_nodes_session_teaches_no_mac() {
     assert_eq!(mac_of(&mut r, k4), NEIGHBOUR_MAC);
     // An entry not yet told its discriminator learns from nothing.
     r.maps().remove_bfd_peer(&k4).unwrap();
-    r.maps().add_bfd_peer(k4, 0).unwrap();
+    r.maps().add_bfd_peer(k4, 0, ROUTER_MAC).unwrap();
     passes_untouched(&mut r, &control4_naming(NEIGHBOUR_MAC, 0), "zero both");
     assert_eq!(mac_of(&mut r, k4), [0; 6]);
     // A new discriminator for an entry (the session was opened again) keeps the MAC.
-    r.maps().add_bfd_peer(k4, LOCAL_DISC).unwrap();
+    r.maps().add_bfd_peer(k4, LOCAL_DISC, ROUTER_MAC).unwrap();
     passes_untouched(&mut r, &control4_naming(NEIGHBOUR_MAC, LOCAL_DISC), "again");
-    r.maps().add_bfd_peer(k4, LOCAL_DISC + 2).unwrap();
+    r.maps()
+        .add_bfd_peer(k4, LOCAL_DISC + 2, ROUTER_MAC)
+        .unwrap();
     assert_eq!(
         r.maps().bfd_peer(&k4).unwrap(),
         BfdPeer {
             mac: NEIGHBOUR_MAC,
+            own_mac: ROUTER_MAC,
             local_disc: LOCAL_DISC + 2,
-            ..BfdPeer::default()
         }
     );
+}
+
+#[test]
+fn echo_for_another_stations_mac_on_a_promiscuous_port_is_not_reflected() {
+    // A bridge member, a NIC with several VMACs in its filter, or one tcpdump put in
+    // promiscuous mode sees frames meant for other stations. Looping one back would send
+    // it with that station's MAC as its source: the switch would learn the station here.
+    let mut r = with_neighbour();
+    let elsewhere = [0x02, 0x33, 0, 0, 0, 0x21];
+    for vmac in [elsewhere, [0x00, 0x00, 0x5e, 0x00, 0x01, 0x33]] {
+        passes_untouched(
+            &mut r,
+            &echo4_between(NEIGHBOUR_MAC, vmac, NEIGHBOUR),
+            "ipv4 to another station",
+        );
+        passes_untouched(
+            &mut r,
+            &echo6_between(NEIGHBOUR_MAC, vmac, NEIGHBOUR6),
+            "ipv6 to another station",
+        );
+    }
+    assert_eq!(moved(&r.counters()), [("bfd_echo_spoofed", 4)]);
+    // The same echoes to this interface's MAC are looped back.
+    loops_back(&mut r, &echo4(), "ipv4 to us");
+    loops_back(&mut r, &echo6(), "ipv6 to us");
+}
+
+#[test]
+fn echo_from_a_mac_that_is_not_the_neighbours_is_not_reflected() {
+    // A forger claiming the neighbour's address from its own MAC gets nothing back.
+    let mut r = with_neighbour();
+    passes_untouched(
+        &mut r,
+        &echo4_between(OTHER_MAC, ROUTER_MAC, NEIGHBOUR),
+        "ipv4",
+    );
+    passes_untouched(
+        &mut r,
+        &echo6_between(OTHER_MAC, ROUTER_MAC, NEIGHBOUR6),
+        "ipv6",
+    );
+    assert_eq!(moved(&r.counters()), [("bfd_echo_spoofed", 2)]);
+    // Before any Control packet named our session, no MAC is the neighbour's: nothing is
+    // looped back, not even from the right one.
+    let mut r = configured();
+    passes_untouched(&mut r, &echo4(), "ipv4 unlearned");
+    passes_untouched(&mut r, &echo6(), "ipv6 unlearned");
+    assert_eq!(moved(&r.counters()), [("bfd_echo_spoofed", 2)]);
+    // Nor to an entry whose interface MAC the daemon did not know (all zero).
+    let mut r = Responder::load();
+    let k4 = key4(TEST_IFINDEX, 0, NEIGHBOUR);
+    r.maps().add_bfd_peer(k4, LOCAL_DISC, [0; 6]).unwrap();
+    passes_untouched(&mut r, &control4(NEIGHBOUR_MAC, NEIGHBOUR, 255), "teach");
+    assert_eq!(mac_of(&mut r, k4), NEIGHBOUR_MAC);
+    passes_untouched(&mut r, &echo4(), "no interface MAC");
+    passes_untouched(
+        &mut r,
+        &echo4_between(NEIGHBOUR_MAC, [0; 6], NEIGHBOUR),
+        "to the all-zero MAC",
+    );
+    assert_eq!(moved(&r.counters()), [("bfd_echo_spoofed", 2)]);
 }

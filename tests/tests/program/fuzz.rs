@@ -1,14 +1,15 @@
 //! Random and mutated frames through the responder. Whatever the bytes, the verdict never
 //! contradicts the maps: a frame is only answered when a station asks for itself about a
 //! VIP this node answers for, and the answer is for that VIP from its MAC, to the asker,
-//! or when it is a whole, unfragmented BFD Echo packet of a configured neighbour between
-//! two stations, sent back with only its Ethernet addresses swapped; a passed frame is
+//! or when it is a whole, unfragmented BFD Echo packet of a configured neighbour from its
+//! learned MAC to this interface's, sent back with only its Ethernet addresses swapped;
+//! a passed frame is
 //! untouched; only VRRP, ARP / NS for configured-but-not-answering VIPs or from a source
 //! that must not be answered, and IPv6 chains too deep to see through are dropped; and no
 //! CARP advertisement, however mangled, ever releases a slot.
 
 use vip_common::{
-    BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, GroupState,
+    BFD_CONTROL_PORT, BFD_ECHO_PORT, BfdPeer, BfdPeerKey, FAMILY_IPV4, FAMILY_IPV6, GroupState,
     LEASE_FOREVER, Policy, PolicyKey, VipKey, VipValue, v4_in_16,
 };
 use vip_tests::{
@@ -95,6 +96,7 @@ fn configured() -> Responder {
                     addr,
                 },
                 9,
+                OWNED_MAC,
             )
             .unwrap();
         }
@@ -116,8 +118,35 @@ fn configured() -> Responder {
             GroupState::owned_until(LEASE_FOREVER).resigning(),
         )
         .unwrap();
+    // The neighbour's Control packets named our session: its MAC is learned.
+    for vlan in BFD_VLANS {
+        for f in control_naming_us() {
+            let f = if vlan == 0 {
+                f
+            } else {
+                frames::vlan_tagged(&f, vlan)
+            };
+            assert_eq!(r.run(&f).0, XDP_PASS);
+        }
+    }
     r
 }
+
+/// The neighbour's Control packets (IPv4, IPv6) naming this node's discriminator (9).
+fn control_naming_us() -> [Vec<u8>; 2] {
+    let mut c = [0x20; 24];
+    c[3] = 24;
+    c[8..12].copy_from_slice(&9u32.to_be_bytes());
+    let c4 = frames::udp(&CLIENT_IP, &OWNED_V4, 49152, BFD_CONTROL_PORT, &c);
+    let c6 = frames::udp(&CLIENT_IP6, &OWNED_V6, 49152, BFD_CONTROL_PORT, &c);
+    [
+        frames::ipv4(CLIENT_MAC, OWNED_MAC, CLIENT_IP, OWNED_V4, 17, 255, &c4),
+        frames::ipv6(CLIENT_MAC, OWNED_MAC, CLIENT_IP6, OWNED_V6, 17, 255, &c6),
+    ]
+}
+
+/// The BFD entries as the program sees them before a frame: (VLAN, family) → entry.
+type Peers = Vec<(BfdPeerKey, BfdPeer)>;
 
 /// VLANs the BFD neighbour (`CLIENT_IP`, `CLIENT_IP6`) is configured on.
 const BFD_VLANS: [u16; 2] = [0, 42];
@@ -213,9 +242,23 @@ fn is_vrrp(f: &[u8], p: &Parsed) -> bool {
 
 /// Whether the frame is a BFD Echo packet the program may loop back (RFC 5881 §4): UDP to
 /// port 3785 in a whole, unfragmented IP packet addressed from the configured neighbour
-/// to itself, on a VLAN it is configured on, between two unicast Ethernet addresses.
-fn loopable_echo(f: &[u8], p: &Parsed) -> bool {
+/// to itself, on a VLAN it is configured on, from the neighbour's learned MAC to the
+/// interface's own.
+fn loopable_echo(f: &[u8], p: &Parsed, peers: &Peers) -> bool {
     if !BFD_VLANS.contains(&p.vlan) || !is_unicast(&f[..6]) || !is_unicast(&p.src_mac) {
+        return false;
+    }
+    let family = match p.ethertype {
+        0x0800 => FAMILY_IPV4,
+        _ => FAMILY_IPV6,
+    };
+    let Some((_, peer)) = peers
+        .iter()
+        .find(|(k, _)| k.vlan == p.vlan && k.family == family)
+    else {
+        return false;
+    };
+    if f[..6] != peer.own_mac || p.src_mac != peer.mac || peer.mac == [0; 6] {
         return false;
     }
     let ip = &f[p.l3..];
@@ -314,7 +357,7 @@ fn asked(f: &[u8], p: &Parsed) -> Option<Question> {
     }
 }
 
-fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
+fn check(input: &[u8], verdict: u32, out: &[u8], peers: &Peers) -> Result<(), String> {
     let p = parse(input);
     match verdict {
         XDP_PASS => {
@@ -344,7 +387,7 @@ fn check(input: &[u8], verdict: u32, out: &[u8]) -> Result<(), String> {
         }
         XDP_TX => {
             let p = p.ok_or("answered a frame with no Ethernet header")?;
-            if loopable_echo(input, &p) {
+            if loopable_echo(input, &p, peers) {
                 let mut looped = input.to_vec();
                 looped[..6].copy_from_slice(&input[6..12]);
                 looped[6..12].copy_from_slice(&input[..6]);
@@ -431,7 +474,7 @@ fn seeds() -> Vec<Vec<u8>> {
         &CLIENT_IP,
         49152,
         BFD_ECHO_PORT,
-        b"vipd\x01\0\0\0\0\0\0\x07\0\0\0*",
+        b"vipd\x02\0\0\0\0\0\0\x07\0\0\0*nonce123",
     );
     let echo4 = frames::ipv4(CLIENT_MAC, OWNED_MAC, CLIENT_IP, CLIENT_IP, 17, 255, &echo4);
     let echo6 = frames::udp(
@@ -439,7 +482,7 @@ fn seeds() -> Vec<Vec<u8>> {
         &CLIENT_IP6,
         49152,
         BFD_ECHO_PORT,
-        b"vipd\x01\0\0\0\0\0\0\x07\0\0\0*",
+        b"vipd\x02\0\0\0\0\0\0\x07\0\0\0*nonce123",
     );
     let echo6 = frames::ipv6(
         CLIENT_MAC, OWNED_MAC, CLIENT_IP6, CLIENT_IP6, 17, 255, &echo6,
@@ -453,6 +496,7 @@ fn seeds() -> Vec<Vec<u8>> {
         &[Ext::HopByHop, Ext::DestOptions],
     ));
     s.extend([echo4, echo6, control6]);
+    s.extend(control_naming_us());
     for (name, f) in frames::keepalived_vectors() {
         if name.contains("_vrrpv3_ipv6") {
             s.push(frames::with_ipv6_ext(&f, &[Ext::DestOptions]));
@@ -498,8 +542,9 @@ fn random_and_mutated_frames_never_contradict_the_maps() {
             }
             f
         };
+        let peers = r.maps().bfd_peers().unwrap();
         let (verdict, out) = r.run(&frame);
-        if let Err(why) = check(&frame, verdict, &out) {
+        if let Err(why) = check(&frame, verdict, &out, &peers) {
             panic!("round {round}: {why}\ninput  {frame:02x?}\noutput {out:02x?}");
         }
         match verdict {

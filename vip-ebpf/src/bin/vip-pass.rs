@@ -6,7 +6,7 @@
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 
-#[xdp]
+#[xdp(frags)]
 pub fn vipd_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
 }

@@ -9,7 +9,7 @@ use crate::vrrp::{
     change::Field,
     instance::{self, Address, Identity},
     plan::Member,
-    tracking::{TrackedFile, TrackedInterface, TrackedScript, Tracking},
+    tracking::{TrackedFile, TrackedInterface, TrackedProcess, TrackedScript, Tracking},
 };
 
 use super::model::{Instance, Notify, Vip};
@@ -79,6 +79,18 @@ impl Instance {
                         reverse: t.reverse,
                     })
                     .collect(),
+                processes: self
+                    .track_processes
+                    .iter()
+                    .map(|t| TrackedProcess {
+                        weight: t.weight,
+                        reverse: t.reverse,
+                        quorum: t.quorum,
+                        quorum_max: t.quorum_max.unwrap_or(TrackedProcess::UNLIMITED),
+                        fork_delay: t.fork_delay,
+                        terminate_delay: t.terminate_delay,
+                    })
+                    .collect(),
             },
             announce: announce::Settings {
                 repeat: self.garp_repeat,
@@ -124,6 +136,7 @@ impl Instance {
             track_interfaces: _,
             track_scripts: _,
             track_files: _,
+            track_processes: _,
             notify,
             bfd: _,
             sync_group: _,
@@ -198,6 +211,8 @@ mod tests {
              track_interfaces = [{ name = \"up0\", weight = -20, reverse = true }]\n\
              track_scripts = [{ command = \"/bin/check\", weight = 5, init_fail = true }]\n\
              track_files = [{ path = \"/run/f\", weight = 3 }]\n\
+             track_processes = [{ name = \"haproxy\", weight = -7, quorum = 2, \
+             quorum_max = 4, fork_delay = \"1s\", terminate_delay = \"2s\" }]\n\
              sync_group = \"edge\"\ngarp_repeat = 2\ngarp_interval = \"20ms\"\n\
              garp_refresh = \"60s\"\n";
         let host = FakeHost::lab().interface("up0");
@@ -239,6 +254,17 @@ mod tests {
         assert!(c.tracking.interfaces[0].reverse);
         assert!(c.tracking.scripts[0].init_fail);
         assert_eq!(c.tracking.files[0].weight, 3);
+        assert_eq!(
+            c.tracking.processes[0],
+            crate::vrrp::tracking::TrackedProcess {
+                weight: -7,
+                reverse: false,
+                quorum: 2,
+                quorum_max: 4,
+                fork_delay: Duration::from_secs(1),
+                terminate_delay: Duration::from_secs(2),
+            }
+        );
         assert_eq!(c.sync_group.as_deref(), Some("edge"));
         assert_eq!(c.announce.repeat, 2);
         assert_eq!(c.announce.interval, Duration::from_millis(20));

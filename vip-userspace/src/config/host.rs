@@ -45,6 +45,11 @@ pub trait Host {
     fn lstat(&self, path: &Path) -> io::Result<FileMeta>;
     /// `readlink(2)`.
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
+    /// Why `/proc` does not show this process every other process (its `hidepid`
+    /// option, systemd's `ProtectProc=`), or `None` when it does.
+    fn processes_hidden(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Whether a network device of that name exists in the current network namespace.
@@ -101,5 +106,9 @@ impl Host for LocalHost {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::read_link(path)
+    }
+
+    fn processes_hidden(&self) -> Option<String> {
+        crate::track::process::proc_hidden()
     }
 }

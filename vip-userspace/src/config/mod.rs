@@ -32,6 +32,8 @@ mod command;
 mod core;
 mod duration;
 mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fake_host;
 mod host;
 mod locate;
 mod model;
@@ -47,8 +49,8 @@ mod vip;
 
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-pub(crate) use tests::FakeHost;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use fake_host::FakeHost;
 
 use std::fmt;
 use std::path::Path;
@@ -65,7 +67,10 @@ pub use model::{
     RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN,
     TrackFile, TrackInterface, TrackScript, Vip, VirtualRoute, VirtualRule,
 };
+pub use model::{ArgvMatch, ParamMatch, ProcessPattern, TrackProcess};
 pub use schema::DEFAULT_PIN_DIR;
+pub use track::{ARGV_MAX, COMM_MAX};
+pub use validate::MAX_TRACKED_PROCESSES;
 
 impl Config {
     /// Reads and validates `path`. Problems name the file as `path` was given.
@@ -73,31 +78,46 @@ impl Config {
     /// `host` answers what depends on the machine; the daemon passes [`LocalHost`].
     pub fn load(path: &Path, host: &dyn Host) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let whole_file = |message: String| ConfigError {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError {
             problems: vec![Problem {
                 file: file.clone(),
                 line: 0,
                 col: 0,
                 path: String::new(),
-                message,
+                message: format!("cannot read: {e}"),
             }],
-        };
-        let bytes = std::fs::read(path).map_err(|e| whole_file(format!("cannot read: {e}")))?;
+        })?;
+        Config::from_bytes(bytes, &file, host)
+    }
+
+    /// Validates the bytes of a file as [`Config::load`] read them: text that is not
+    /// UTF-8 is a problem at the first byte that is not.
+    pub fn from_bytes(
+        bytes: Vec<u8>,
+        file_name: &str,
+        host: &dyn Host,
+    ) -> Result<Config, ConfigError> {
         match String::from_utf8(bytes) {
-            Ok(text) => Config::parse(&text, &file, host),
+            Ok(text) => Config::parse(&text, file_name, host),
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let bytes = e.into_bytes();
                 let prefix = String::from_utf8_lossy(bytes.get(..valid).unwrap_or_default());
-                let mut sink = Sink::new(&prefix, &file);
+                let mut sink = Sink::new(&prefix, file_name);
                 sink.push(
                     valid..valid,
                     "",
                     "not valid UTF-8 (a TOML file must be UTF-8)",
                 );
-                Err(sink
-                    .into_error()
-                    .unwrap_or_else(|| whole_file("not valid UTF-8".into())))
+                Err(sink.into_error().unwrap_or_else(|| ConfigError {
+                    problems: vec![Problem {
+                        file: file_name.to_owned(),
+                        line: 0,
+                        col: 0,
+                        path: String::new(),
+                        message: "not valid UTF-8".into(),
+                    }],
+                }))
             }
         }
     }

@@ -209,6 +209,7 @@ pub struct Instance {
     pub track_interfaces: Vec<TrackInterface>,
     pub track_scripts: Vec<TrackScript>,
     pub track_files: Vec<TrackFile>,
+    pub track_processes: Vec<TrackProcess>,
     /// Hooks run on this instance's transitions.
     pub notify: Notify,
     /// BFD sessions to the other routers (a backup whose session to the master goes down
@@ -599,11 +600,12 @@ impl RuleAction {
     }
 }
 
-// Tracking follows keepalived. For interfaces and scripts, a positive weight is added to
-// the priority while the object is up / succeeding, a negative one is added (so
-// subtracted) while it is down / failing; weight 0 puts the instance in FAULT while the
-// object is down / failing. `reverse` swaps up and down. The effective priority of a
-// non-owner stays within 1..=254; an owner keeps 255.
+// Tracking follows keepalived. For interfaces, scripts and processes, a positive weight
+// is added to the priority while the object is up / succeeding / has its quorum, a
+// negative one is added (so subtracted) while it is down / failing / without its quorum;
+// weight 0 puts the instance in FAULT while the object is down / failing / without its
+// quorum. `reverse` negates the weight in the same state (weight 0 reversed: FAULT while
+// up). The effective priority of a non-owner stays within 1..=254; an owner keeps 255.
 
 /// An interface: up while the device exists, is up and has carrier. Weight -254..=254,
 /// default 0 (FAULT while down); see the tracking rules above.
@@ -611,7 +613,7 @@ impl RuleAction {
 pub struct TrackInterface {
     pub name: String,
     pub weight: i16,
-    /// Count the interface as up while it is down and the other way round.
+    /// Negate the weight (weight 0: FAULT while up).
     pub reverse: bool,
 }
 
@@ -631,7 +633,7 @@ pub struct TrackScript {
     pub rise: u8,
     /// 1..=100.
     pub fall: u8,
-    /// Count success as failure and the other way round.
+    /// Negate the weight (weight 0: FAULT while succeeding).
     pub reverse: bool,
     /// Count as failing, not succeeding, until the first result.
     pub init_fail: bool,
@@ -657,6 +659,139 @@ pub struct TrackFile {
     pub path: PathBuf,
     pub weight: i16,
     pub reverse: bool,
+}
+
+/// Processes counted by name (keepalived's `vrrp_track_process`): the quorum holds while
+/// `quorum <= count <= quorum_max`. Weight -254..=254, default 0; see the tracking rules
+/// above. What counts is in `crate::track::process`: running processes (not threads,
+/// not zombies) that `pattern` matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackProcess {
+    pub pattern: ProcessPattern,
+    pub weight: i16,
+    pub reverse: bool,
+    /// 0..=65535 (0 only with `quorum_max` 0).
+    pub quorum: u32,
+    /// `None`: no upper bound.
+    pub quorum_max: Option<u32>,
+    /// A change of the quorum a fork caused counts this much later (0..=1 h).
+    pub fork_delay: Duration,
+    /// A change of the quorum an exit caused counts this much later (0..=1 h).
+    pub terminate_delay: Duration,
+}
+
+/// Which processes a [`TrackProcess`] counts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProcessPattern {
+    /// Without `argv`, the kernel's name of the process (`/proc/PID/comm`, at most 15
+    /// bytes: the program's file name, or what it set with `prctl(PR_SET_NAME)`); with
+    /// it, the program as it was started (`argv[0]`). Matched exactly.
+    pub name: String,
+    /// `Some` to match `argv[0]` (keepalived's `full_command`) and the arguments.
+    pub argv: Option<ArgvMatch>,
+}
+
+/// Arguments a [`ProcessPattern`] matches (keepalived's parameters after `process`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArgvMatch {
+    pub args: Vec<String>,
+    /// `None`: the arguments are not looked at (`full_command` alone).
+    pub param_match: Option<ParamMatch>,
+}
+
+/// keepalived's `param_match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ParamMatch {
+    /// Exactly these arguments and no more (no arguments at all when none are given).
+    Exact,
+    /// These first arguments; more may follow.
+    Partial,
+    /// These first arguments, the last of them as a prefix; more may follow.
+    Initial,
+}
+
+impl ParamMatch {
+    pub fn word(self) -> &'static str {
+        match self {
+            ParamMatch::Exact => "exact",
+            ParamMatch::Partial => "partial",
+            ParamMatch::Initial => "initial",
+        }
+    }
+}
+
+impl ProcessPattern {
+    /// Whether a process whose kernel name is `comm` matches (only a pattern without
+    /// `argv` looks at it).
+    pub fn matches_comm(&self, comm: &[u8]) -> bool {
+        self.argv.is_none() && comm == self.name.as_bytes()
+    }
+
+    /// Whether a process started as `argv` matches (only a pattern with `argv` looks at
+    /// it). `argv` may be cut short after [`ProcessPattern::argv_bytes`] + 1 bytes: that
+    /// is enough to decide.
+    pub fn matches_argv<'a>(&self, mut argv: impl Iterator<Item = &'a [u8]>) -> bool {
+        let Some(m) = &self.argv else {
+            return false;
+        };
+        if argv.next() != Some(self.name.as_bytes()) {
+            return false;
+        }
+        let Some(how) = m.param_match else {
+            return true;
+        };
+        let actual: Vec<&[u8]> = argv.collect();
+        let want = &m.args;
+        if actual.len() < want.len() {
+            return false;
+        }
+        let same = |a: &[u8], w: &String| a == w.as_bytes();
+        match how {
+            ParamMatch::Exact => {
+                actual.len() == want.len() && actual.iter().zip(want).all(|(a, w)| same(a, w))
+            }
+            ParamMatch::Partial => actual.iter().zip(want).all(|(a, w)| same(a, w)),
+            ParamMatch::Initial => match want.split_last() {
+                None => true,
+                Some((last, first)) => {
+                    actual.iter().zip(first).all(|(a, w)| same(a, w))
+                        && actual[first.len()].starts_with(last.as_bytes())
+                }
+            },
+        }
+    }
+
+    /// How many bytes of `/proc/PID/cmdline` decide a match: `argv[0]` and the
+    /// arguments with their terminating NULs, and one more to see whether anything
+    /// follows. 0 without `argv`.
+    pub fn argv_bytes(&self) -> usize {
+        self.argv.as_ref().map_or(0, |m| {
+            self.name.len() + 1 + m.args.iter().map(|a| a.len() + 1).sum::<usize>() + 1
+        })
+    }
+}
+
+/// The kernel name alone (`haproxy`), or the command line as a list: `["haproxy", "-f",
+/// "x"]` exactly, `[..., "x", ...]` with more allowed, `"x*"` as a prefix.
+impl std::fmt::Display for ProcessPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(m) = &self.argv else {
+            return f.write_str(&self.name);
+        };
+        write!(f, "[{:?}", self.name)?;
+        let last = m.args.len().saturating_sub(1);
+        for (i, a) in m.args.iter().enumerate() {
+            if i == last && m.param_match == Some(ParamMatch::Initial) {
+                write!(f, ", {:?}", format!("{a}*"))?;
+            } else {
+                write!(f, ", {a:?}")?;
+            }
+        }
+        if m.param_match != Some(ParamMatch::Exact) {
+            f.write_str(", ...")?;
+        }
+        f.write_str("]")
+    }
 }
 
 impl Config {

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::duration as durations;
 use super::model::{
     Broadcast, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
-    RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackScript,
-    Vip, VirtualRoute, VirtualRule,
+    RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackProcess,
+    TrackScript, Vip, VirtualRoute, VirtualRule,
 };
 use crate::vrrp::Family;
 
@@ -129,9 +129,19 @@ fn comment_line(out: &mut String, text: &str) {
     for part in text.split('\n') {
         if part.is_empty() {
             out.push_str("#\n");
-        } else {
-            let _ = writeln!(out, "# {part}");
+            continue;
         }
+        out.push_str("# ");
+        // TOML allows no control character but tab in a comment, and an importer's reason
+        // quotes the source's words as they were written.
+        for c in part.chars() {
+            if c.is_control() && c != '\t' {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            } else {
+                out.push(c);
+            }
+        }
+        out.push('\n');
     }
 }
 
@@ -237,6 +247,34 @@ fn track_file(t: &TrackFile) -> Value {
         ("weight", Value::int(t.weight)),
         ("reverse", Value::Bool(t.reverse)),
     ])
+}
+
+fn track_process(t: &TrackProcess) -> Value {
+    let p = &t.pattern;
+    let mut entries = vec![("name", Value::str(&p.name))];
+    if let Some(m) = &p.argv {
+        entries.push(("full_command", Value::Bool(true)));
+        if !m.args.is_empty() {
+            entries.push(("args", Value::strs(&m.args)));
+        }
+        if let Some(how) = m.param_match {
+            entries.push(("param_match", Value::str(how.word())));
+        }
+    }
+    // quorum_max 0 sets the quorum to 0, which quorum itself cannot be.
+    if t.quorum_max != Some(0) {
+        entries.push(("quorum", Value::int(t.quorum)));
+    }
+    if let Some(max) = t.quorum_max {
+        entries.push(("quorum_max", Value::int(max)));
+    }
+    entries.extend([
+        ("weight", Value::int(t.weight)),
+        ("reverse", Value::Bool(t.reverse)),
+        ("fork_delay", Value::duration(t.fork_delay)),
+        ("terminate_delay", Value::duration(t.terminate_delay)),
+    ]);
+    Value::inline(entries)
 }
 
 /// The plain string when every option is at its default, the full table otherwise.
@@ -398,6 +436,7 @@ fn instance(i: &Instance) -> Table {
     );
     t.key("track_scripts", list(&i.track_scripts, track_script));
     t.key("track_files", list(&i.track_files, track_file));
+    t.key("track_processes", list(&i.track_processes, track_process));
     for (k, c) in i.notify.hooks() {
         t.key(k, command(c));
     }
@@ -511,5 +550,26 @@ mod tests {
         assert!(text.contains("advert_interval = \"250ms\"\n"), "{text}");
         // Without a header the file starts with its first table.
         assert!(render(&[], &[Table::new("[global]")]).starts_with("[global]\n"));
+    }
+
+    #[test]
+    fn comments_carry_control_characters_escaped() {
+        let mut t = Table::new("[global]");
+        t.comment("from keepalived.conf:4 \u{4}bad\rkeyword\u{7f}\tend");
+        t.key("router_id", Value::str("r1"));
+        let text = render(
+            &["keepalived.conf:64: \u{4}: unknown keepalived keyword".into()],
+            &[t],
+        );
+        let (_, errors) = toml::de::DeTable::parse_recoverable(&text);
+        assert!(errors.is_empty(), "{errors:?}\n{text}");
+        assert!(
+            text.contains("# keepalived.conf:64: \\u0004: unknown"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\u0004bad\\u000Dkeyword\\u007F\tend"),
+            "{text}"
+        );
     }
 }

@@ -13,11 +13,11 @@ use super::command::{NOTIFY_KEYS, RawNotify};
 use super::host::Host;
 use super::locate::{Sink, Span};
 use super::model::{
-    ForeignVrrp, GroupRef, InterfaceOptions, ScriptUser, TrackFile, TrackInterface,
+    ForeignVrrp, GroupRef, InterfaceOptions, ScriptUser, TrackFile, TrackInterface, TrackProcess,
 };
 use super::read::{At, Field, Table, as_array, parse_str};
 use super::route::{RawRoute, RawRule, route, rule};
-use super::track::{ScriptEntry, track_file, track_interface, track_script};
+use super::track::{ScriptEntry, track_file, track_interface, track_process, track_script};
 use super::values::{
     AUTH_PASS_LEN, missing_interface, parse_abs_path, parse_auth_pass, parse_ifname,
     parse_listen_addr, parse_name, parse_peer, parse_proxy_addr, parse_socket_path,
@@ -68,6 +68,7 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "track_interfaces",
     "track_scripts",
     "track_files",
+    "track_processes",
     "bfd",
     "notify",
     "notify_master",
@@ -156,6 +157,7 @@ pub(crate) struct RawInstance {
     pub(crate) track_interfaces: Field<Vec<At<TrackInterface>>>,
     pub(crate) track_scripts: Field<Vec<At<ScriptEntry>>>,
     pub(crate) track_files: Field<Vec<At<TrackFile>>>,
+    pub(crate) track_processes: Field<Vec<At<TrackProcess>>>,
     pub(crate) bfd: Field<BfdSettings>,
     pub(crate) notify: RawNotify,
     pub(crate) sync_group: Field<String>,
@@ -430,6 +432,7 @@ fn decode_instance(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> R
         }),
         track_scripts: t.list("track_scripts", sink, track_script),
         track_files: t.list("track_files", sink, track_file),
+        track_processes: t.list("track_processes", sink, track_process),
         bfd: t.value("bfd", sink, |n, p, s| super::bfd::bfd(n, p.to_owned(), s)),
         notify: RawNotify::decode(t, sink),
         sync_group: t.parsed("sync_group", sink, parse_name),

@@ -28,6 +28,9 @@ use crate::vrrp::{
     instance::{BfdSettings, max_advertised},
 };
 
+/// Distinct process patterns the watcher counts (`crate::track::process`).
+pub const MAX_TRACKED_PROCESSES: usize = 256;
+
 const CENTISECOND: Duration = Duration::from_millis(10);
 // The v3 interval field is 12 bits of centiseconds.
 const MAX_V3_INTERVAL: Duration = Duration::from_millis(40_950);
@@ -48,7 +51,7 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
     if !sink.is_empty() {
         return None;
     }
-    warnings(&raw.instances, &families, sink);
+    warnings(&raw.instances, &families, host, sink);
 
     let global = build_global(raw.global?)?;
     let mut instances = Vec::with_capacity(raw.instances.len());
@@ -110,6 +113,10 @@ fn instance_rules(r: &RawInstance, sink: &mut Sink<'_>) -> Option<Family> {
     if let Some(at) = r.track_files.valid() {
         let path = format!("{}.track_files", r.path);
         duplicates(&at.value, |t| t.path.display().to_string(), &path, sink);
+    }
+    if let Some(at) = r.track_processes.valid() {
+        let path = format!("{}.track_processes", r.path);
+        duplicates(&at.value, |t| t.pattern.to_string(), &path, sink);
     }
     family
 }
@@ -570,6 +577,28 @@ fn sync_group_rules(raw: &RawConfig, sink: &mut Sink<'_>) {
 /// not halfway through writing them.
 fn capacity(raws: &[RawInstance], sink: &mut Sink<'_>) {
     let limit = |max: u32| usize::try_from(max).unwrap_or(usize::MAX);
+    // The process watcher keeps a count per distinct pattern, however many instances
+    // share it.
+    let mut patterns = std::collections::BTreeSet::new();
+    'processes: for r in raws {
+        for (i, at) in r
+            .track_processes
+            .valid()
+            .map_or(&[][..], |at| &at.value[..])
+            .iter()
+            .enumerate()
+        {
+            patterns.insert(&at.value.pattern);
+            if patterns.len() > MAX_TRACKED_PROCESSES {
+                sink.push(
+                    at.span.clone(),
+                    format!("{}.track_processes[{i}]", r.path),
+                    format!("more than {MAX_TRACKED_PROCESSES} different tracked processes in all"),
+                );
+                break 'processes;
+            }
+        }
+    }
     if let Some(r) = raws.get(limit(MAX_GROUPS)) {
         sink.push(
             r.span.clone(),
@@ -680,7 +709,29 @@ fn script_rules(raw: &RawConfig, host: &dyn Host, sink: &mut Sink<'_>) {
 }
 
 /// What loads but is probably not what was meant (only looked for in a valid file).
-fn warnings(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'_>) {
+fn warnings(
+    raws: &[RawInstance],
+    families: &[Option<Family>],
+    host: &dyn Host,
+    sink: &mut Sink<'_>,
+) {
+    if let Some(r) = raws.iter().find(|r| {
+        r.track_processes
+            .valid()
+            .is_some_and(|at| !at.value.is_empty())
+    }) && let Some(why) = host.processes_hidden()
+    {
+        let at = r.track_processes.valid().map(|at| at.span.clone());
+        sink.warn(
+            at.unwrap_or_else(|| r.span.clone()),
+            format!("{}.track_processes", r.path),
+            format!(
+                "{why}, so processes of other users cannot be counted and vipd will refuse \
+                 to start with track_processes; under the packaged unit add a drop-in with \
+                 ProtectProc=default (docs/operations.md, \"Tracking processes\")"
+            ),
+        );
+    }
     for (r, family) in raws.iter().zip(families) {
         let allowed = r.allowed_peers.valid().map_or(&[][..], |at| &at.value[..]);
         let peers = r.unicast_peers.valid().map_or(&[][..], |at| &at.value[..]);
@@ -716,6 +767,23 @@ fn warnings(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'
                     );
                 }
             }
+        }
+        // A master answers BFD only from neighbours it has a reason to talk to
+        // (docs/architecture.md, "Who may open a session"); a backup is silent, so
+        // unless something names it, its sessions come up only after it advertised.
+        if let Some(at) = r.bfd.valid()
+            && at.value.peers.is_empty()
+            && allowed.is_empty()
+            && peers.is_empty()
+        {
+            sink.warn(
+                at.span.clone(),
+                format!("{}.bfd", r.path),
+                "no neighbour named: as master this router answers BFD only from routers it \
+                 has heard advertise, which a backup that was never master has not done; name \
+                 the other routers in allowed_peers (or bfd.peers)"
+                    .to_owned(),
+            );
         }
         for (path, vip) in r.all_vips() {
             if let IpNet::V4(net) = vip.value.net
@@ -840,6 +908,7 @@ fn build_instance(r: &RawInstance, family: Family) -> Option<Instance> {
             .map(|entry| entry.script)
             .collect(),
         track_files: values(&r.track_files)?,
+        track_processes: values(&r.track_processes)?,
         bfd: optional(&r.bfd)?,
         notify: r.notify.build()?,
         sync_group: optional(&r.sync_group)?,

@@ -158,6 +158,43 @@ pub fn render(status: &Status) -> String {
         "Connections refused because the listener served as many as it takes at once",
         refused,
     );
+    let process_count = Family::<Labels, Gauge>::default();
+    let process_quorum = Family::<Labels, Gauge>::default();
+    for i in &status.instances {
+        for t in i.tracking.iter().filter(|t| t.kind == "process") {
+            let l = vec![("instance", i.name.clone()), ("process", t.name.clone())];
+            process_count
+                .get_or_create(&l)
+                .set(t.count.unwrap_or(0).into());
+            process_quorum.get_or_create(&l).set(i64::from(!t.failing));
+        }
+    }
+    registry.register(
+        "track_process_running",
+        "Running processes matching a tracked process (track_processes)",
+        process_count,
+    );
+    registry.register(
+        "track_process_quorum",
+        "1 while a tracked process has its quorum as the weights see it (after fork_delay / terminate_delay)",
+        process_quorum,
+    );
+    if let Some(p) = &status.processes {
+        let lost = Counter::<u64, AtomicU64>::default();
+        lost.inc_by(p.events_lost);
+        registry.register(
+            "process_events_lost",
+            "Times the kernel dropped process events and /proc was counted again",
+            lost,
+        );
+        let refused = Counter::<u64, AtomicU64>::default();
+        refused.inc_by(p.pids_refused);
+        registry.register(
+            "process_pids_refused",
+            "Matching processes left out of the counts because the watcher remembers no more",
+            refused,
+        );
+    }
     let socket_read = Family::<Labels, Counter>::default();
     let socket_dropped = Family::<Labels, Counter>::default();
     let socket_vrids = Family::<Labels, Gauge>::default();
@@ -220,6 +257,44 @@ pub fn render(status: &Status) -> String {
         "bfd_session_downs",
         "Times the BFD session left Up, by diagnostic",
         bfd_downs,
+    );
+    // Sessions kept only for their neighbours' sake and what was refused: in aggregate,
+    // so no neighbour (let alone a stranger) adds a series.
+    let b = &status.bfd_summary;
+    let passive = Family::<Labels, Gauge>::default();
+    passive
+        .get_or_create(&vec![("state", "up".to_owned())])
+        .set(b.passive_up as i64);
+    passive
+        .get_or_create(&vec![("state", "not_up".to_owned())])
+        .set(b.passive_sessions.saturating_sub(b.passive_up) as i64);
+    registry.register(
+        "bfd_passive_sessions",
+        "BFD sessions kept for neighbours nobody here follows (a master answering its backups)",
+        passive,
+    );
+    let passive_downs = Family::<Labels, Counter>::default();
+    for (diag, n) in &b.passive_downs {
+        passive_downs
+            .get_or_create(&vec![("diag", diag.clone())])
+            .inc_by(*n);
+    }
+    registry.register(
+        "bfd_passive_session_downs",
+        "Times sessions kept for neighbours left Up, by diagnostic",
+        passive_downs,
+    );
+    let bfd_packets = Family::<Labels, Counter>::default();
+    for (what, n) in &b.counters {
+        bfd_packets
+            .get_or_create(&vec![("what", what.clone())])
+            .inc_by(*n);
+    }
+    registry.register(
+        "bfd_packets",
+        "BFD packets taken in (control_received, echo_received) and refused, by reason \
+         (unknown_neighbour, unmatched, bad_ttl, refused_cap, refused_rate, echo_not_ours, ...)",
+        bfd_packets,
     );
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String cannot fail");
@@ -438,7 +513,15 @@ mod tests {
                 sync_group: None,
                 demotion: 0,
                 yielding: false,
-                tracking: vec![],
+                tracking: vec![crate::control::TrackStatus {
+                    kind: "process".into(),
+                    name: "haproxy (quorum 1..=unlimited)".into(),
+                    failing: true,
+                    weight: -50,
+                    state: "no quorum".into(),
+                    count: Some(0),
+                    pending_ms: None,
+                }],
                 dataplane: Some(crate::control::status::DataplaneStatus {
                     answering: true,
                     lease_remaining_ms: 30.0,
@@ -454,7 +537,7 @@ mod tests {
                 recent_worst_us: 1200,
                 count: 4,
                 sum_seconds: 0.0013,
-                buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4],
+                buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4, 4],
             },
             connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
             demotions: Default::default(),
@@ -482,7 +565,26 @@ mod tests {
                 downs: BTreeMap::from([("echo-function-failed".to_owned(), 2)]),
                 local_discriminator: 7,
                 remote_discriminator: 9,
+                echo_rtt_worst_ms: Some(0.2),
             }],
+            bfd_summary: crate::control::BfdSummary {
+                passive_sessions: 2,
+                passive_up: 1,
+                learned_sessions: 0,
+                passive_downs: BTreeMap::from([("neighbor-signaled-down".to_owned(), 1)]),
+                counters: BTreeMap::from([
+                    ("control_received".to_owned(), 12),
+                    ("unknown_neighbour".to_owned(), 230),
+                    ("echo_suspect".to_owned(), 2),
+                    ("echo_restored".to_owned(), 1),
+                ]),
+            },
+            processes: Some(crate::control::status::ProcessWatchStatus {
+                pids: 3,
+                pids_refused: 1,
+                events_lost: 2,
+                events: 900,
+            }),
         }
     }
 
@@ -512,10 +614,36 @@ mod tests {
             "vipd_bfd_probes_answered_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 3",
             "vipd_bfd_detection_seconds{interface=\"eth0\",peer=\"192.0.2.12\"} 0.003",
             "vipd_bfd_session_downs_total{interface=\"eth0\",peer=\"192.0.2.12\",diag=\"echo-function-failed\"} 2",
+            "vipd_bfd_passive_sessions{state=\"up\"} 1",
+            "vipd_bfd_passive_sessions{state=\"not_up\"} 1",
+            "vipd_bfd_passive_session_downs_total{diag=\"neighbor-signaled-down\"} 1",
+            "vipd_bfd_packets_total{what=\"unknown_neighbour\"} 230",
+            "vipd_track_process_running{instance=\"gw\",process=\"haproxy (quorum 1..=unlimited)\"} 0",
+            "vipd_track_process_quorum{instance=\"gw\",process=\"haproxy (quorum 1..=unlimited)\"} 0",
+            "vipd_process_events_lost_total 2",
+            "vipd_process_pids_refused_total 1",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn status_text_has_a_line_per_followed_session_and_one_for_the_rest() {
+        let text = status().render();
+        assert!(
+            text.contains(
+                "bfd eth0 192.0.2.11 -> 192.0.2.12: UP  detection 3000.0 ms, echo 3.0 ms"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "bfd: 2 session(s) for neighbours (1 up); echo paths suspect 2, slow not down \
+                 1; refused unknown_neighbour=230\n"
+            ),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -9,4 +9,6 @@ pub mod notify;
 pub mod socket;
 pub mod status;
 
-pub use status::{BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus};
+pub use status::{
+    BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
+};

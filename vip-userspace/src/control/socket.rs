@@ -627,6 +627,8 @@ mod tests {
             vrrp_sockets: vec![],
             demotions: Default::default(),
             last_reload: None,
+            bfd_summary: Default::default(),
+            processes: None,
         }
     }
 

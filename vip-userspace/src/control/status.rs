@@ -22,7 +22,7 @@ pub struct Status {
     /// served as many as it takes at once.
     #[serde(default)]
     pub connections_refused: BTreeMap<String, u64>,
-    /// BFD sessions, one per neighbour and interface.
+    /// BFD sessions some instance here subscribes to, one per neighbour and interface.
     #[serde(default)]
     pub bfd: Vec<BfdSessionStatus>,
     /// The raw VRRP sockets, one per interface and family.
@@ -34,6 +34,13 @@ pub struct Status {
     /// The last reload (SIGHUP or `vipd reload`) and what it did.
     #[serde(default)]
     pub last_reload: Option<ReloadStatus>,
+    /// BFD in aggregate: the sessions kept only for their neighbours' sake (a master
+    /// answering its backups), which get no entry of their own, and what was refused.
+    #[serde(default)]
+    pub bfd_summary: BfdSummary,
+    /// The process watcher, while some instance tracks processes.
+    #[serde(default)]
+    pub processes: Option<ProcessWatchStatus>,
 }
 
 /// The operator's demotions: the node's, each sync group's, each instance's (only those
@@ -53,6 +60,19 @@ pub struct ReloadStatus {
     pub message: String,
     /// What became of each instance (empty when refused).
     pub instances: Vec<crate::control::events::InstanceChange>,
+}
+
+/// The process watcher (`track_processes`), node-wide.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct ProcessWatchStatus {
+    /// Matching processes remembered now.
+    pub pids: u64,
+    /// Matching processes left out of the counts (more than the watcher remembers).
+    pub pids_refused: u64,
+    /// Times the kernel dropped process events and `/proc` was counted again.
+    pub events_lost: u64,
+    /// Process events read.
+    pub events: u64,
 }
 
 /// One raw VRRP socket: what its filter lets the daemon read, and its queue.
@@ -77,6 +97,24 @@ pub struct VrrpSocketStatus {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct BfdSummary {
+    /// Sessions nobody here subscribes to, and how many of them are Up.
+    pub passive_sessions: u64,
+    pub passive_up: u64,
+    /// Sessions for neighbours known only from their advertisements (capped per
+    /// interface).
+    pub learned_sessions: u64,
+    /// Times those sessions left Up, by diagnostic.
+    pub passive_downs: BTreeMap<String, u64>,
+    /// Packets taken in (`control_received`, `echo_received`) and everything refused, by
+    /// reason: `unknown_neighbour` (a Control packet from nobody named or heard
+    /// advertising), `unmatched`, `bad_ttl`, `refused_cap`, `refused_rate`,
+    /// `echo_not_ours` (wrong nonce, source or interface), `echo_foreign`, `undecodable`,
+    /// `heard_evicted`, `closed_not_up`.
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct BfdSessionStatus {
     pub interface: String,
     pub peer: String,
@@ -98,6 +136,10 @@ pub struct BfdSessionStatus {
     pub downs: BTreeMap<String, u64>,
     pub local_discriminator: u32,
     pub remote_discriminator: u32,
+    /// The slowest echo round trip of the last one to two seconds, from the send to the
+    /// kernel's receive timestamp (absent without echoes).
+    #[serde(default)]
+    pub echo_rtt_worst_ms: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -156,7 +198,7 @@ pub struct DataplaneStatus {
 }
 
 /// Upper bounds of the loop-lag histogram buckets, in microseconds (then +Inf).
-pub const LAG_BUCKETS_US: [u64; 8] = [50, 100, 250, 500, 1_000, 2_500, 10_000, 100_000];
+pub const LAG_BUCKETS_US: [u64; 9] = [50, 100, 250, 500, 1_000, 2_000, 2_500, 10_000, 100_000];
 
 /// How late the event loop handled its timers: the worst delay between a timer's deadline
 /// and the moment the loop acted on it.
@@ -187,9 +229,17 @@ pub struct TrackStatus {
     pub name: String,
     pub failing: bool,
     pub weight: i32,
-    /// `ok`, `failing`, or `not yet known` (a script before its first result).
+    /// `ok`, `failing`, or `not yet known` (a script before its first result); for a
+    /// process `ok` or `no quorum`.
     #[serde(default)]
     pub state: String,
+    /// A tracked process: the matching processes running now.
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// A tracked process: a change of its quorum waiting out fork_delay or
+    /// terminate_delay, due in this many milliseconds.
+    #[serde(default)]
+    pub pending_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -310,9 +360,17 @@ impl Status {
                 } else {
                     t.state.as_str()
                 };
+                let count = t
+                    .count
+                    .map(|n| format!(", {n} running"))
+                    .unwrap_or_default();
+                let pending = t
+                    .pending_ms
+                    .map(|ms| format!(", changing in {ms} ms"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "  track {} {}: {} (weight {})",
+                    "  track {} {}: {}{count}{pending} (weight {})",
                     t.kind,
                     t.name,
                     state.to_uppercase(),
@@ -425,6 +483,49 @@ impl Status {
                 self.xdp.get("vrrp_foreign").copied().unwrap_or(0)
             );
         }
+        let b = &self.bfd_summary;
+        let count = |k: &str| b.counters.get(k).copied().unwrap_or(0);
+        const TAKEN: [&str; 4] = [
+            "control_received",
+            "echo_received",
+            "echo_suspect",
+            "echo_restored",
+        ];
+        let refused: Vec<String> = b
+            .counters
+            .iter()
+            .filter(|(k, v)| **v != 0 && !TAKEN.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let suspect = count("echo_suspect");
+        if b.passive_sessions > 0 || suspect > 0 || !refused.is_empty() {
+            let _ = writeln!(
+                s,
+                "bfd: {} session(s) for neighbours ({} up){}{}",
+                b.passive_sessions,
+                b.passive_up,
+                if suspect > 0 {
+                    format!(
+                        "; echo paths suspect {suspect}, slow not down {}",
+                        count("echo_restored")
+                    )
+                } else {
+                    String::new()
+                },
+                if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!("; refused {}", refused.join(" "))
+                }
+            );
+        }
+        if let Some(p) = &self.processes {
+            let _ = writeln!(
+                s,
+                "processes: {} matching remembered, {} left out, {} events read, lost events {} times (counted again)",
+                p.pids, p.pids_refused, p.events, p.events_lost
+            );
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -458,6 +559,7 @@ mod tests {
             bfd: vec![],
             demotions: DemotionStatus::default(),
             last_reload: None,
+            bfd_summary: BfdSummary::default(),
             vrrp_sockets: vec![VrrpSocketStatus {
                 interface: "eth0".into(),
                 family: "ipv4".into(),
@@ -467,6 +569,7 @@ mod tests {
                 read: 7,
                 dropped: 2,
             }],
+            processes: None,
         };
         let text = status.render();
         for line in [
@@ -475,5 +578,48 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_tracked_process_shows_its_count_and_a_pending_change() {
+        let mut status: Status =
+            serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
+                .expect("older answers still read");
+        status.processes = Some(ProcessWatchStatus {
+            pids: 2,
+            pids_refused: 0,
+            events_lost: 1,
+            events: 40,
+        });
+        let track = TrackStatus {
+            kind: "process".into(),
+            name: "haproxy (quorum 1..=unlimited)".into(),
+            failing: false,
+            weight: -50,
+            state: "ok".into(),
+            count: Some(0),
+            pending_ms: Some(120),
+        };
+        let text = status.render();
+        assert!(
+            text.contains("processes: 2 matching remembered, 0 left out, 40 events read, lost events 1 times (counted again)"),
+            "{text}"
+        );
+        let mut i: InstanceStatus = serde_json::from_value(serde_json::json!({
+            "name": "gw", "interface": "eth0", "vrid": 51, "family": "ipv4", "version": 3,
+            "state": "master", "priority": 150, "configured_priority": 150, "master": null,
+            "master_adver_interval_ms": 1000.0, "master_down_interval_ms": 3414.0,
+            "last_transition": null, "transitions": 1, "adverts_sent": 1,
+            "adverts_received": 0, "vips": [], "vmac": null, "slot": 0, "sync_group": null,
+            "tracking": []
+        }))
+        .unwrap();
+        i.tracking.push(track);
+        status.instances.push(i);
+        let text = status.render();
+        assert!(
+            text.contains("  track process haproxy (quorum 1..=unlimited): OK, 0 running, changing in 120 ms (weight -50)"),
+            "{text}"
+        );
     }
 }

@@ -1,8 +1,11 @@
 //! Carrying out the BFD side of the core (`crate::vrrp::liveness`): sockets opened for the
 //! families and interfaces where instances run BFD, Control packets sent and received,
 //! our Echo packets sent through the neighbour's MAC (as the XDP program learned it) and
-//! taken back, the data plane told which neighbours' echoes to loop back, and session
-//! changes logged, counted and handed to the instances' `bfd.notify` programs.
+//! taken back with the kernel's receive timestamp, the data plane told which neighbours'
+//! echoes to loop back (and this interface's MAC, the only destination it loops back),
+//! and the changes of subscribed sessions logged, counted and handed to the subscribing
+//! instances' `bfd.notify` programs. Whether an echo or a Control packet counts is the
+//! core's decision; this only reads and writes.
 //!
 //! docs/architecture.md ("BFD") has the rules the core follows.
 
@@ -21,18 +24,22 @@ use super::{Daemon, clock};
 use crate::{
     control::notify::Hook,
     net::{
-        bfd_socket::{ControlIn, ControlSocket, EchoSocket},
+        bfd_socket::{ControlIn, ControlSocket, EchoFrame, EchoSocket},
         frames,
     },
     vrrp::{
         Family, Time,
         bfd::packet::{BfdState, Control, Diag, Echo},
-        liveness::{Neighbour, Output},
+        liveness::{Neighbour, Output, Subscriber},
     },
 };
 
-/// Packets taken from a socket per wake-up, at most.
+/// Frames taken from an echo socket per wake-up, at most.
 const BATCH: usize = 64;
+/// Control packets taken per wake-up, at most: fewer, so a flood of them (nothing a
+/// stranger sends opens anything, but each is read and counted) is handled in short
+/// turns between timers.
+const CONTROL_BATCH: usize = 16;
 /// How long a neighbour's MAC, as read from the data plane, is used before it is read
 /// again (a neighbour whose NIC changed is followed within this).
 const MAC_FRESH: Duration = Duration::from_millis(200);
@@ -40,7 +47,7 @@ const MAC_FRESH: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub enum BfdIn {
     Control(ControlIn),
-    Echo { ifindex: u32, frame: Vec<u8> },
+    Echo { ifindex: u32, frame: EchoFrame },
 }
 
 /// Counts of what the daemon's side did, for status and metrics.
@@ -51,7 +58,11 @@ pub struct BfdIoCounters {
     /// Echoes not sent: the neighbour's MAC is not known yet.
     pub echo_no_mac: u64,
     pub send_errors: u64,
+    /// Control packets that did not decode.
     pub undecodable: u64,
+    /// Frames to the Echo port addressed from and to one address that are not in vipd's
+    /// echo format (the filter cannot tell them apart).
+    pub echo_foreign: u64,
 }
 
 pub struct BfdIo {
@@ -59,8 +70,11 @@ pub struct BfdIo {
     control: BTreeMap<Family, (Arc<ControlSocket>, JoinHandle<()>)>,
     echo: BTreeMap<u32, (Arc<EchoSocket>, JoinHandle<()>)>,
     macs: HashMap<Neighbour, ([u8; 6], Time)>,
-    /// Times each session left Up, by neighbour and diagnostic.
+    /// Times each subscribed session left Up, by neighbour and diagnostic.
     pub downs: BTreeMap<(Neighbour, &'static str), u64>,
+    /// Times sessions nobody here subscribes to left Up, by diagnostic (no series per
+    /// neighbour for those).
+    pub passive_downs: BTreeMap<&'static str, u64>,
     pub counters: BfdIoCounters,
 }
 
@@ -115,12 +129,14 @@ pub fn diag_word(d: Diag) -> &'static str {
 
 impl BfdIo {
     /// What the kernel already delivered to the BFD sockets, taken without waiting (at
-    /// most `max` packets): read before timers fire, so a session is never declared down
-    /// while the echo that proves it alive sits in a queue.
-    pub fn queued(&self, max: usize) -> Vec<BfdIn> {
+    /// most `echoes` echo frames, then `controls` Control packets): read before timers
+    /// fire, so a session is never declared down while the echo that proves it alive
+    /// sits in a queue. Few Control packets: under a flood of them the rest wait their
+    /// turn (their timers are seconds, and BFD tolerates a lost packet by design).
+    pub fn queued(&self, echoes: usize, controls: usize) -> Vec<BfdIn> {
         let mut out = Vec::new();
         for (ifindex, (s, _)) in &self.echo {
-            while out.len() < max {
+            while out.len() < echoes {
                 match s.try_recv() {
                     Some(frame) => out.push(BfdIn::Echo {
                         ifindex: *ifindex,
@@ -130,6 +146,7 @@ impl BfdIo {
                 }
             }
         }
+        let max = out.len() + controls;
         for (s, _) in self.control.values() {
             while out.len() < max {
                 match s.try_recv() {
@@ -152,6 +169,7 @@ impl BfdIo {
             echo: BTreeMap::new(),
             macs: HashMap::new(),
             downs: BTreeMap::new(),
+            passive_downs: BTreeMap::new(),
             counters: BfdIoCounters::default(),
         }
     }
@@ -216,7 +234,7 @@ fn spawn_control_reader(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match s.recv_batch(BATCH).await {
+            match s.recv_batch(CONTROL_BATCH).await {
                 Ok(batch) => {
                     let batch = batch.into_iter().map(BfdIn::Control).collect();
                     // A full queue drops: BFD tolerates lost packets by design.
@@ -282,16 +300,23 @@ impl Daemon {
                 BfdIn::Control(c) => match Control::decode(&c.bytes) {
                     Ok(control) => self.node.bfd_control(now, c.ifindex, c.src, c.ttl, control),
                     Err(error) => {
+                        // Anyone can send these: counted, and logged only at powers of
+                        // two, so a flood costs no log line per packet.
                         self.bfd.counters.undecodable += 1;
-                        debug!(src = %c.src, error = %crate::error_chain(&error), "undecodable BFD Control");
+                        let n = self.bfd.counters.undecodable;
+                        if n.is_power_of_two() {
+                            debug!(src = %c.src, error = %crate::error_chain(&error), count = n, "undecodable BFD Control");
+                        }
                         continue;
                     }
                 },
                 BfdIn::Echo { ifindex, frame } => {
-                    let Some(echo) = ours(&frame) else {
+                    let Some((src, echo)) = echo_of(&frame.frame) else {
+                        self.bfd.counters.echo_foreign += 1;
                         continue;
                     };
-                    self.node.bfd_echo(now, ifindex, echo)
+                    let arrived = frame.stamp.map_or(now, |s| clock::arrival(s, now));
+                    self.node.bfd_echo(now, ifindex, src, echo, arrived)
                 }
             };
             self.execute(now, outs);
@@ -310,7 +335,10 @@ impl Daemon {
                 } => {
                     let k = key(&neighbour);
                     let r = if present {
-                        self.maps.add_bfd_peer(k, local_disc)
+                        // Without the interface (gone meanwhile) nothing is looped back:
+                        // no frame is addressed to an all-zero MAC.
+                        let own = self.ifaces.get(&neighbour.0).map_or([0; 6], |i| i.link.mac);
+                        self.maps.add_bfd_peer(k, local_disc, own)
                     } else {
                         self.macs_forget(&neighbour);
                         self.maps.remove_bfd_peer(&k)
@@ -340,12 +368,20 @@ impl Daemon {
                     local,
                     echo,
                 } => self.send_echo(now, neighbour, local, echo),
+                Output::EchoPath { neighbour, suspect } => {
+                    if suspect {
+                        warn!(ifindex = neighbour.0, peer = %neighbour.1, "BFD echoes stopped coming back: path suspect");
+                    } else {
+                        info!(ifindex = neighbour.0, peer = %neighbour.1, "BFD echoes back: the path was slow, not down");
+                    }
+                }
                 Output::Changed {
                     neighbour,
                     from,
                     to,
                     diag,
-                } => self.bfd_changed(neighbour, from, to, diag),
+                    subscribers,
+                } => self.bfd_changed(neighbour, from, to, diag, &subscribers),
             }
         }
     }
@@ -377,9 +413,10 @@ impl Daemon {
             self.bfd.counters.echo_no_mac += 1;
             return;
         }
-        let (Some(iface), Some((s, _))) = (
+        let (Some(iface), Some((s, _)), Some((sock, _))) = (
             self.ifaces.get(&n.0),
             self.bfd.control.get(&Family::of(&local)),
+            self.bfd.echo.get(&n.0),
         ) else {
             return;
         };
@@ -388,8 +425,13 @@ impl Daemon {
         else {
             return;
         };
-        match iface.sender.send(&frame) {
-            Ok(()) => self.bfd.counters.echo_sent += 1,
+        // The round trip counts from here, not from when the loop decided to send.
+        let at = clock::now();
+        match sock.send(&frame) {
+            Ok(()) => {
+                self.bfd.counters.echo_sent += 1;
+                self.node.bfd_echo_sent(n, echo.seq, at);
+            }
             Err(e) => {
                 self.bfd.counters.send_errors += 1;
                 debug!(peer = %n.1, error = %crate::error_chain(&e), "BFD Echo not sent");
@@ -397,7 +439,23 @@ impl Daemon {
         }
     }
 
-    fn bfd_changed(&mut self, n: Neighbour, from: BfdState, to: BfdState, diag: Diag) {
+    fn bfd_changed(
+        &mut self,
+        n: Neighbour,
+        from: BfdState,
+        to: BfdState,
+        diag: Diag,
+        subscribers: &[Subscriber],
+    ) {
+        // A session kept for the neighbour's sake gets no log line, series or hook of its
+        // own: only sessions some instance follows do (the rest are counted together).
+        if subscribers.is_empty() {
+            if from == BfdState::Up {
+                *self.bfd.passive_downs.entry(diag_word(diag)).or_default() += 1;
+            }
+            debug!(ifindex = n.0, peer = %n.1, %from, %to, diag = diag_word(diag), "BFD session (for the neighbour) changed");
+            return;
+        }
         let interface = self
             .ifaces
             .get(&n.0)
@@ -415,32 +473,34 @@ impl Daemon {
         } else {
             info!(%interface, peer = %n.1, %from, %to, diag = diag_word(diag), "BFD session changed");
         }
-        // Each instance on the interface that runs BFD with a notify program hears of it.
+        // Each subscribing instance with a notify program hears of it.
         let mut hooks: Vec<(String, Vec<Hook>)> = Vec::new();
-        for (_, e) in self.node.groups() {
-            for (m, ifx) in e.group.members().iter().zip(&e.ifindexes) {
-                let Some(notify) = m.cfg.bfd.as_ref().and_then(|b| b.notify.as_ref()) else {
-                    continue;
-                };
-                if *ifx != n.0 || m.cfg.identity.family != Family::of(&n.1) {
-                    continue;
-                }
-                let mut argv = notify.clone();
-                argv.extend([
-                    m.cfg.name.clone(),
-                    n.1.to_string(),
-                    state_word(to).to_owned(),
-                    diag_word(diag).to_owned(),
-                ]);
-                let env = vec![
-                    ("VIPD_SCOPE", "BFD".to_owned()),
-                    ("VIPD_NAME", m.cfg.name.clone()),
-                    ("VIPD_BFD_PEER", n.1.to_string()),
-                    ("VIPD_BFD_STATE", state_word(to).to_owned()),
-                    ("VIPD_BFD_DIAG", diag_word(diag).to_owned()),
-                ];
-                hooks.push((m.cfg.name.clone(), vec![Hook { argv, env }]));
-            }
+        for (id, member) in subscribers {
+            let Some(m) = self
+                .node
+                .get(*id)
+                .and_then(|e| e.group.members().get(*member))
+            else {
+                continue;
+            };
+            let Some(notify) = m.cfg.bfd.as_ref().and_then(|b| b.notify.as_ref()) else {
+                continue;
+            };
+            let mut argv = notify.clone();
+            argv.extend([
+                m.cfg.name.clone(),
+                n.1.to_string(),
+                state_word(to).to_owned(),
+                diag_word(diag).to_owned(),
+            ]);
+            let env = vec![
+                ("VIPD_SCOPE", "BFD".to_owned()),
+                ("VIPD_NAME", m.cfg.name.clone()),
+                ("VIPD_BFD_PEER", n.1.to_string()),
+                ("VIPD_BFD_STATE", state_word(to).to_owned()),
+                ("VIPD_BFD_DIAG", diag_word(diag).to_owned()),
+            ];
+            hooks.push((m.cfg.name.clone(), vec![Hook { argv, env }]));
         }
         for (name, h) in hooks {
             self.notifier.queue(&name, h);
@@ -448,13 +508,14 @@ impl Daemon {
     }
 }
 
-/// One of our echoes, as the AF_PACKET socket saw it: UDP to the echo port, from and to
-/// one address (ours), within one hop (the XDP program loops it back untouched, TTL 255;
-/// a kernel that forwards it takes one off).
-fn ours(frame: &[u8]) -> Option<Echo> {
+/// An echo in vipd's format as the AF_PACKET socket saw it, with the address it is from
+/// and to: UDP to the echo port, from and to one address, within one hop (the XDP
+/// program loops it back untouched, TTL 255; a kernel that forwards it takes one off).
+/// Whether it is one of ours (the address, the interface, the nonce) is the core's call.
+fn echo_of(frame: &[u8]) -> Option<(IpAddr, Echo)> {
     let p = frames::parse_udp(frame)?;
     if p.dst_port != BFD_ECHO_PORT || p.src != p.dst || p.ttl < 254 {
         return None;
     }
-    Echo::decode(p.payload)
+    Some((p.src, Echo::decode(p.payload)?))
 }

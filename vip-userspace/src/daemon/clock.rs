@@ -20,6 +20,27 @@ pub fn now() -> Time {
     Time::from_duration(Duration::from_nanos(monotonic_ns()))
 }
 
+/// When a packet the kernel stamped at `stamp` (`CLOCK_REALTIME`, as socket timestamps
+/// are) reached this host, on the monotonic clock: `now` less its age by the real-time
+/// clock, read together with `now`. A stamp from the future (the real-time clock stepped
+/// back meanwhile) or older than a second (stepped forward) says nothing: `now`.
+pub fn arrival(stamp: Duration, now: Time) -> Time {
+    let real = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+        .map(|ts| {
+            Duration::new(
+                ts.tv_sec().max(0) as u64,
+                ts.tv_nsec().clamp(0, 999_999_999) as u32,
+            )
+        })
+        .unwrap_or_default();
+    match real.checked_sub(stamp) {
+        Some(age) if age < Duration::from_secs(1) => {
+            Time::from_duration(now.as_duration().saturating_sub(age))
+        }
+        _ => now,
+    }
+}
+
 /// How far the XDP program's coarse clock may lag: one tick, plus a margin for the time
 /// between the daemon reading the clock and the map write landing.
 pub fn coarse_lag() -> Duration {

@@ -53,7 +53,7 @@ use crate::{
     dataplane::{Dataplane, Maps, ModePreference, entries},
     exec::RunAs,
     net::{LinkEvent, Netlink},
-    track::{Report, TrackItem},
+    track::{Report, TrackItem, process::Processes},
     vrrp::{
         Advert,
         group::{Input, Params},
@@ -99,6 +99,8 @@ struct Daemon {
     pump_buf: Vec<u8>,
     /// The tracking watchers, by id (see `watch`).
     watches: watch::Watches,
+    /// The process watcher (`track_processes`), shared with preparations.
+    processes: Processes,
     prepared_tx: mpsc::Sender<Outcome>,
     lag: lag::Lag,
     started: Instant,
@@ -134,9 +136,31 @@ fn raise_nofile() {
 
 /// Loads the configuration (nothing is touched if it is invalid), starts every instance,
 /// and runs until SIGTERM / SIGINT.
+/// Every interface the configuration attaches the responder to: each instance's and each
+/// VIP's device.
+fn xdp_interfaces(config: &Config) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for inst in &config.instances {
+        names.insert(inst.interface.clone());
+        names.extend(inst.all_vips().map(|v| v.dev.clone()));
+    }
+    names
+}
+
 pub async fn run(opts: Options) -> Result<()> {
     let config = Arc::new(Config::load(&opts.config, &LocalHost)?);
     raise_nofile();
+    // Process tracking is checked and subscribed before anything is touched: a /proc
+    // that hides processes, or no reachable connector, stops start-up here.
+    let (track_tx, track_rx) = mpsc::channel(256);
+    let processes = Processes::new(track_tx.clone(), crate::track::connector::inherited()?);
+    if config
+        .instances
+        .iter()
+        .any(|i| !i.track_processes.is_empty())
+    {
+        processes.open()?;
+    }
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
     let socket_group = config
@@ -157,8 +181,13 @@ pub async fn run(opts: Options) -> Result<()> {
         None => None,
     };
     let pin = config.global.pin_path.clone();
-    let dp = Dataplane::open(&pin)
+    let mut dp = Dataplane::open(&pin)
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
+    // Interfaces another XDP program holds get their copy of the responder now, while
+    // loading programs is still allowed (docs/operations.md, "Other XDP programs").
+    for e in dp.prepare_neighbours(xdp_interfaces(&config).iter().map(String::as_str)) {
+        warn!(error = %crate::error_chain(&e), "cannot share an interface's XDP hook");
+    }
     let maps = Maps::open_pinned(&pin)
         .with_context(|| format!("opening the pinned maps under {}", pin.display()))?;
     // Everything that needed more is done; no other thread exists yet, so every thread
@@ -175,7 +204,6 @@ pub async fn run(opts: Options) -> Result<()> {
     let run_as = RunAs {
         ids: config.global.script_user.as_ref().map(|u| (u.uid, u.gid)),
     };
-    let (track_tx, track_rx) = mpsc::channel(256);
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
     let (status_tx, status_rx) = mpsc::channel::<ToLoop>(16);
     let (conflict_tx, conflict_rx) = mpsc::channel(64);
@@ -191,6 +219,7 @@ pub async fn run(opts: Options) -> Result<()> {
             dp,
             mode: opts.xdp_mode,
             attached: BTreeMap::new(),
+            lowers: BTreeMap::new(),
         })),
         opts,
         config,
@@ -203,6 +232,7 @@ pub async fn run(opts: Options) -> Result<()> {
         announcer,
         doorbell: Arc::new(Notify::new()),
         pump_buf: Vec::new(),
+        processes,
         prepared_tx,
         lag: lag::Lag::default(),
         started: Instant::now(),
@@ -215,10 +245,12 @@ pub async fn run(opts: Options) -> Result<()> {
     if let Some(path) = &d.config.global.state_file {
         d.node.set_demotions(maintain::load_state(path));
     }
-    // BFD discriminators differ from a previous run's (RFC 5880 §6.3), so a neighbour
-    // never takes the new daemon's sessions for the old ones.
-    d.node
-        .seed_bfd(clock::nanos(clock::now()) as u32 ^ std::process::id().rotate_left(16));
+    // BFD discriminators and echo nonces come from the OS random source: unpredictable
+    // to anyone on the link, and unlike a previous run's (RFC 5880 §6.3).
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| anyhow::anyhow!("reading the OS random source for BFD: {e}"))?;
+    d.node.seed_bfd(seed);
     let links = Netlink::link_events()?;
     // Start-up prepares exactly as a reload does, but the loop has nothing to keep alive
     // yet, so it waits here; a group that cannot start is fatal, as the file said so.
@@ -302,6 +334,7 @@ impl Daemon {
             config_path: self.opts.config.clone(),
             current: self.config.clone(),
             running: self.running(),
+            processes: self.processes.clone(),
         }
     }
 
@@ -405,6 +438,7 @@ impl Daemon {
                 self.save_state();
             }
         }
+        self.refresh_process_watch();
         self.refresh_listening();
         self.refresh_bfd_sockets();
         self.execute_bfd(now);
@@ -724,41 +758,119 @@ impl Daemon {
         let config = self.config.clone();
         self.worker.spawn(async move {
             let mut plane = plane.lock().await;
-            let mut in_use = entries::InUse::default();
-            for r in &running {
-                for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
-                    in_use.add(*ifx, devs, r.slot, inst);
-                }
-            }
-            let removed = entries::prune(plane.dp.maps_mut(), &in_use);
-            let attached = plane.attached.clone();
-            entries::write_interface_options(plane.dp.maps_mut(), &attached, &config);
-            if removed > 0 {
-                info!(removed, "removed map entries no running instance uses");
-            }
-            let unused: Vec<(u32, String)> = plane
-                .attached
-                .iter()
-                .filter(|(ifx, _)| !used.contains(ifx))
-                .map(|(i, n)| (*i, n.clone()))
-                .collect();
-            for (ifx, name) in unused {
-                plane.attached.remove(&ifx);
-                for family in [vip_common::FAMILY_IPV4, vip_common::FAMILY_IPV6] {
-                    let _ = plane
-                        .dp
-                        .maps_mut()
-                        .set_interface_policy(ifx, 0, family, false);
-                }
-                if let Err(e) = Dataplane::detach(&pin, &name) {
-                    warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
-                }
-            }
+            tidy(&mut plane, &running, used, &pin, &config);
         });
     }
 
-    /// Batches taken from the BFD reader's queue before timers fire.
-    const QUEUED_BATCHES: usize = 64;
+    /// After a link changed: where an upper device in use gained or lost a device below
+    /// it (a bridge port joined or left), the responder follows, and the entries with it
+    /// (on the worker; nothing happens where no upper device is in use).
+    fn follow_lowers(&mut self) {
+        let running = self.running();
+        let plane = self.plane.clone();
+        let pin = self.config.global.pin_path.clone();
+        let config = self.config.clone();
+        self.worker.spawn(async move {
+            let mut plane = plane.lock().await;
+            if plane.lowers.is_empty() {
+                return;
+            }
+            let mut changed = false;
+            let uppers: Vec<u32> = plane.lowers.keys().copied().collect();
+            for upper in uppers {
+                match crate::dataplane::lowers(upper) {
+                    Ok(now) if plane.lowers.get(&upper) != Some(&now) => {
+                        info!(upper, lowers = ?now.iter().map(|l| &l.name).collect::<Vec<_>>(), "devices below an upper device changed");
+                        plane.lowers.insert(upper, now);
+                        changed = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => warn!(upper, error = %e, "finding the devices below an upper device"),
+                }
+            }
+            if !changed {
+                return;
+            }
+            let mut used = std::collections::BTreeSet::new();
+            for r in &running {
+                for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
+                    used.extend(devs.values().map(|(i, _)| *i));
+                    let mac = devs
+                        .get(&inst.identity.interface)
+                        .map_or([0; 6], |(_, m)| *m);
+                    let Plane { dp, lowers, .. } = &mut *plane;
+                    if let Err(e) =
+                        entries::write(dp.maps_mut(), *ifx, mac, devs, r.slot, inst, lowers)
+                    {
+                        warn!(instance = %inst.name, error = %crate::error_chain(&e), "writing map entries below an upper device");
+                    }
+                    for (name, (i, m)) in devs {
+                        let link = crate::net::LinkState {
+                            ifindex: *i,
+                            name: name.clone(),
+                            mac: *m,
+                            up: true,
+                        };
+                        if let Err(e) = prepare::attach_below(&mut plane, &link) {
+                            warn!(error = %format!("{e:#}"), "following an upper device");
+                        }
+                    }
+                }
+            }
+            tidy(&mut plane, &running, used, &pin, &config);
+        });
+    }
+}
+
+/// Removes the entries no running group uses and the program from interfaces none uses
+/// (on the worker, with the plane locked).
+fn tidy(
+    plane: &mut Plane,
+    running: &[Running],
+    used: std::collections::BTreeSet<u32>,
+    pin: &std::path::Path,
+    config: &Config,
+) {
+    let mut in_use = entries::InUse::default();
+    for r in running {
+        for ((inst, ifx), devs) in r.cores.iter().zip(&r.ifindexes).zip(&r.devices) {
+            in_use.add(*ifx, devs, r.slot, inst, &plane.lowers);
+        }
+    }
+    // Devices below an upper device in use are in use.
+    let used: std::collections::BTreeSet<u32> = used
+        .iter()
+        .flat_map(|u| entries::keyed_as(&plane.lowers, *u))
+        .map(|(i, _)| i)
+        .chain(used.iter().copied())
+        .collect();
+    let removed = entries::prune(plane.dp.maps_mut(), &in_use);
+    let attached = plane.attached.clone();
+    entries::write_interface_options(plane.dp.maps_mut(), &attached, config);
+    if removed > 0 {
+        info!(removed, "removed map entries no running instance uses");
+    }
+    let unused: Vec<(u32, String)> = plane
+        .attached
+        .iter()
+        .filter(|(ifx, _)| !used.contains(ifx))
+        .map(|(i, n)| (*i, n.clone()))
+        .collect();
+    for (ifx, name) in unused {
+        plane.attached.remove(&ifx);
+        for family in [vip_common::FAMILY_IPV4, vip_common::FAMILY_IPV6] {
+            let _ = plane
+                .dp
+                .maps_mut()
+                .set_interface_policy(ifx, 0, family, false);
+        }
+        if let Err(e) = Dataplane::detach(pin, &name) {
+            warn!(interface = %name, error = %crate::error_chain(&e), "detach failed");
+        }
+    }
+}
+
+impl Daemon {
     /// Packets taken from each VRRP socket's queue per round: every socket gets its turn
     /// after this many from another.
     const PER_SOCKET: usize = 16;
@@ -766,6 +878,11 @@ impl Daemon {
     /// hold the timers back: a few hundred microseconds of work before the loop looks at
     /// them again.
     const DRAIN_BUDGET: usize = 256;
+    /// How long BFD packets the readers already handed over are taken in before timers
+    /// fire, at most: a flood of Control packets must not hold the timers back (the
+    /// echoes that matter for the millisecond timers are read straight from their
+    /// sockets in `poll` as well).
+    const BFD_BEFORE_TIMERS: Duration = Duration::from_micros(250);
 
     async fn run_loop(
         &mut self,
@@ -803,7 +920,8 @@ impl Daemon {
                     // fire (bounded, so a flood cannot hold the timers back): a timer
                     // must never expire while the packet that proves a peer alive waits
                     // in a queue, which under CPU load is where it waits.
-                    for _ in 0..Self::QUEUED_BATCHES {
+                    let started = Instant::now();
+                    while started.elapsed() < Self::BFD_BEFORE_TIMERS {
                         let Ok(batch) = bfd_in.try_recv() else { break };
                         self.on_bfd(batch);
                     }
@@ -847,7 +965,7 @@ impl Daemon {
 
     fn poll(&mut self, deadline: Option<crate::vrrp::Time>) {
         if self.bfd.active() {
-            let queued = self.bfd.queued(256);
+            let queued = self.bfd.queued(256, 8);
             if !queued.is_empty() {
                 self.on_bfd(queued);
             }
@@ -899,6 +1017,22 @@ impl Daemon {
         }
     }
 
+    /// Points the process watcher at the running groups' tracked processes.
+    fn refresh_process_watch(&mut self) {
+        let members: Vec<((GroupId, usize), &crate::config::Instance)> = self
+            .io
+            .iter()
+            .flat_map(|(id, gio)| {
+                gio.configs
+                    .iter()
+                    .enumerate()
+                    .map(move |(member, cfg)| ((*id, member), cfg))
+            })
+            .collect();
+        let subs = self.watches.process_subscriptions(members);
+        self.processes.watch(subs);
+    }
+
     /// Sets each VRRP socket's filter to the VRIDs running on its interface now.
     fn refresh_listening(&mut self) {
         let node = &self.node;
@@ -927,6 +1061,7 @@ impl Daemon {
         let now = clock::now();
         match ev {
             LinkEvent::Changed(l) => {
+                self.follow_lowers();
                 if self.node.rebuilds(&l.name, l.ifindex) {
                     // An interface we run on came (back) with a new index.
                     info!(interface = %l.name, "interface (re)appeared: rebuilding its instances");
@@ -942,6 +1077,7 @@ impl Daemon {
                 self.execute(now, outs);
             }
             LinkEvent::Removed { ifindex, name } => {
+                self.follow_lowers();
                 if self.ifaces.remove(&ifindex).is_some() {
                     warn!(interface = %name, "interface removed");
                 }

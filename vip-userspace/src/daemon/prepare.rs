@@ -33,7 +33,7 @@ use crate::{
         node::{GroupId, GroupSetup, Launch},
         plan::{self, Incoming, Purpose, Start, choose_slot, desired_groups, resumes, start_delay},
         source::advert_source,
-        tracking::TrackItem,
+        tracking::{ProcessChange, TrackItem},
     },
 };
 
@@ -43,6 +43,8 @@ pub struct Plane {
     pub mode: ModePreference,
     /// ifindex → name of every interface the responder is attached to.
     pub attached: BTreeMap<u32, String>,
+    /// Upper devices in use and the devices the responder runs on for them.
+    pub lowers: entries::Lowers,
 }
 
 /// A running group, as the preparation needs to know it.
@@ -66,6 +68,8 @@ pub struct Request {
     pub config_path: PathBuf,
     pub current: Arc<Config>,
     pub running: Vec<Running>,
+    /// Counts tracked processes (and starts its watcher the first time).
+    pub processes: track::process::Processes,
 }
 
 /// A member ready to run: what the core gets (`setup`, `initial`) and what the shell keeps.
@@ -204,6 +208,7 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         match build(
             &mut plane,
             &nl,
+            &req.processes,
             &req.purpose,
             &config,
             start,
@@ -233,12 +238,14 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
 /// (the XDP program attached to each), its advert source, its map entries; for a fresh
 /// member (`old` is `None`) what a previous run left is removed and what tracking already
 /// knows is read; for a kept one (`old`: its running configuration and devices) only what
-/// it did not track before.
+/// it did not track before. `counts`: its tracked processes counted (`None`: as before,
+/// for a kept member whose processes did not change).
 #[allow(clippy::too_many_arguments)]
 async fn build_member(
     plane: &mut Plane,
     nl: &Netlink,
     inst: &Instance,
+    counts: Option<Vec<u32>>,
     index: usize,
     link: &LinkState,
     slot: u32,
@@ -296,28 +303,26 @@ async fn build_member(
         };
         devs.insert(d, entry);
     }
+    for l in &dev_links {
+        note_lowers(plane, l)?;
+    }
     // Entries before the program: from its first frame it knows this instance's VRID,
     // so none of its adverts is mistaken for another speaker's. A kept instance's are
     // written again (new VIPs and peers added, its policy and slot as now configured);
     // what it no longer uses goes once the commit is done (`Daemon::cleanup`).
+    let Plane { dp, lowers, .. } = &mut *plane;
     entries::write(
-        plane.dp.maps_mut(),
+        dp.maps_mut(),
         link.ifindex,
         link.mac,
         &devs,
         slot,
         &core,
+        lowers,
     )
     .with_context(|| format!("instance {}: writing map entries", inst.name))?;
     for l in &dev_links {
-        if !plane.attached.contains_key(&l.ifindex) {
-            let mode = plane
-                .dp
-                .attach(&l.name, plane.mode)
-                .with_context(|| format!("attaching the XDP responder to {}", l.name))?;
-            info!(interface = %l.name, ?mode, "XDP responder attached");
-            plane.attached.insert(l.ifindex, l.name.clone());
-        }
+        attach_below(plane, l)?;
     }
     if inst.vmac && inst.family == Family::Ipv4 {
         keep_arp_off_the_vips(&inst.interface);
@@ -361,6 +366,16 @@ async fn build_member(
         initial.push(Input::Track {
             member: index,
             item: TrackItem::File { index: i, value },
+        });
+    }
+    for (i, count) in counts.into_iter().flatten().enumerate() {
+        initial.push(Input::Track {
+            member: index,
+            item: TrackItem::Process {
+                index: i,
+                count,
+                cause: ProcessChange::Scan,
+            },
         });
     }
     Ok(ReadyMember {
@@ -410,10 +425,16 @@ async fn build_update(
                     mac,
                     up: true,
                 };
+                let counts = if old.track_processes == inst.track_processes {
+                    None
+                } else {
+                    Some(count_processes(&req.processes, inst).await?)
+                };
                 build_member(
                     plane,
                     nl,
                     inst,
+                    counts,
                     index,
                     &link,
                     base.slot,
@@ -427,8 +448,18 @@ async fn build_update(
                 let link = nl.link(&inst.interface).await.with_context(|| {
                     format!("instance {}: interface {}", inst.name, inst.interface)
                 })?;
+                let counts = count_processes(&req.processes, inst).await?;
                 build_member(
-                    plane, nl, inst, index, &link, base.slot, false, in_use, None,
+                    plane,
+                    nl,
+                    inst,
+                    Some(counts),
+                    index,
+                    &link,
+                    base.slot,
+                    false,
+                    in_use,
+                    None,
                 )
                 .await?
             }
@@ -438,9 +469,30 @@ async fn build_update(
     Ok(ReadyUpdate { update: u, members })
 }
 
+/// Counts `inst`'s tracked processes (none: nothing asked of the watcher).
+async fn count_processes(
+    processes: &track::process::Processes,
+    inst: &Instance,
+) -> Result<Vec<u32>> {
+    if inst.track_processes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let patterns = inst
+        .track_processes
+        .iter()
+        .map(|t| t.pattern.clone())
+        .collect();
+    processes
+        .counts(patterns)
+        .await
+        .with_context(|| format!("instance {}", inst.name))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn build(
     plane: &mut Plane,
     nl: &Netlink,
+    processes: &track::process::Processes,
     purpose: &Purpose,
     config: &Config,
     start: Start<Instance>,
@@ -452,6 +504,11 @@ async fn build(
         members,
         slot: reuse,
     } = start;
+    // Counted first: a watcher that cannot start leaves nothing attached.
+    let mut process_counts = Vec::with_capacity(members.len());
+    for inst in &members {
+        process_counts.push(count_processes(processes, inst).await?);
+    }
     let mut links = Vec::new();
     for inst in &members {
         let link = nl
@@ -459,6 +516,9 @@ async fn build(
             .await
             .with_context(|| format!("instance {}: interface {}", inst.name, inst.interface))?;
         links.push(link);
+    }
+    for l in &links {
+        note_lowers(plane, l)?;
     }
     let cores: Vec<instance::Instance> = members.iter().map(Instance::core).collect();
     // A restart finds its own lease through the slot its pinned policy names.
@@ -468,7 +528,15 @@ async fn build(
             .iter()
             .zip(&links)
             .filter_map(|(inst, l)| {
-                let k = entries::policy_key(l.ifindex, inst);
+                let (ifx, vlan) = entries::keyed_as(&plane.lowers, l.ifindex)
+                    .first()
+                    .copied()
+                    .unwrap_or((l.ifindex, 0));
+                let k = vip_common::PolicyKey {
+                    ifindex: ifx,
+                    vlan,
+                    ..entries::policy_key(ifx, inst)
+                };
                 policies
                     .iter()
                     .find(|(pk, _)| *pk == k)
@@ -491,7 +559,19 @@ async fn build(
     let mut initial = Vec::new();
     let mut devices = Vec::new();
     for (i, (inst, link)) in members.iter().zip(&links).enumerate() {
-        let m = build_member(plane, nl, inst, i, link, slot, resume, in_use, None).await?;
+        let m = build_member(
+            plane,
+            nl,
+            inst,
+            process_counts.get(i).cloned(),
+            i,
+            link,
+            slot,
+            resume,
+            in_use,
+            None,
+        )
+        .await?;
         setups.push(m.setup);
         initial.extend(m.initial);
         devices.push(m.devices);
@@ -514,6 +594,47 @@ async fn build(
         configs: members,
         releases_seen,
     })
+}
+
+/// Records where the program runs for `link` (itself, or the devices below an upper
+/// device: `dataplane::lower`).
+fn note_lowers(plane: &mut Plane, link: &LinkState) -> Result<()> {
+    let lowers = crate::dataplane::lowers(link.ifindex)
+        .with_context(|| format!("finding the devices below {}", link.name))?;
+    let itself = lowers.len() == 1 && lowers[0].ifindex == link.ifindex && lowers[0].vlan == 0;
+    if itself {
+        plane.lowers.remove(&link.ifindex);
+    } else {
+        if lowers.is_empty() {
+            warn!(interface = %link.name, "no device below it yet: nothing is answered until one joins");
+        }
+        plane.lowers.insert(link.ifindex, lowers);
+    }
+    Ok(())
+}
+
+/// Attaches the responder where it runs for `link` (itself, or every device below it).
+pub fn attach_below(plane: &mut Plane, link: &LinkState) -> Result<()> {
+    let targets: Vec<(u32, String)> = match plane.lowers.get(&link.ifindex) {
+        Some(l) => l.iter().map(|l| (l.ifindex, l.name.clone())).collect(),
+        None => vec![(link.ifindex, link.name.clone())],
+    };
+    for (ifindex, name) in targets {
+        if plane.attached.contains_key(&ifindex) {
+            continue;
+        }
+        let mode = plane
+            .dp
+            .attach(&name, plane.mode)
+            .with_context(|| format!("attaching the XDP responder to {name}"))?;
+        if name == link.name {
+            info!(interface = %name, ?mode, "XDP responder attached");
+        } else {
+            info!(interface = %name, upper = %link.name, ?mode, "XDP responder attached below an upper device");
+        }
+        plane.attached.insert(ifindex, name);
+    }
+    Ok(())
 }
 
 /// In VMAC mode the kernel still sends its own frames from the interface MAC. An ARP

@@ -4,15 +4,15 @@
 use super::{Daemon, clock};
 use crate::{
     control::{
-        BfdSessionStatus, InstanceStatus, Status, TrackStatus, TransitionStatus,
-        status::{DemotionStatus, ReloadStatus, VrrpSocketStatus},
+        BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
+        status::{DemotionStatus, ProcessWatchStatus, ReloadStatus, VrrpSocketStatus},
     },
     net::link::fmt_mac,
     vrrp::{Family, State, admission::Rejection, group::Member, tracking::ScriptState},
 };
 
 /// Tracking as the core sees it, named as the configuration names it.
-fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
+fn tracking(m: &Member, cfg: &crate::config::Instance, now: crate::vrrp::Time) -> Vec<TrackStatus> {
     let mut out = Vec::new();
     let state = |failing: bool| if failing { "failing" } else { "ok" }.to_owned();
     for (t, up) in cfg.track_interfaces.iter().zip(&m.track.interfaces_up) {
@@ -22,6 +22,8 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
             failing: !up,
             weight: t.weight.into(),
             state: state(!up),
+            count: None,
+            pending_ms: None,
         });
     }
     for (t, s) in cfg.track_scripts.iter().zip(&m.track.scripts) {
@@ -35,6 +37,8 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
                 ScriptState::Ok => "ok".into(),
                 ScriptState::Failing => "failing".into(),
             },
+            count: None,
+            pending_ms: None,
         });
     }
     for (t, v) in cfg.track_files.iter().zip(&m.track.files) {
@@ -47,6 +51,24 @@ fn tracking(m: &Member, cfg: &crate::config::Instance) -> Vec<TrackStatus> {
             failing: false,
             weight: t.weight.into(),
             state: "ok".into(),
+            count: None,
+            pending_ms: None,
+        });
+    }
+    for (t, p) in cfg.track_processes.iter().zip(&m.track.processes) {
+        let max = t
+            .quorum_max
+            .map_or_else(|| "unlimited".to_owned(), |m| m.to_string());
+        out.push(TrackStatus {
+            kind: "process".into(),
+            name: format!("{} (quorum {}..={max})", t.pattern, t.quorum),
+            failing: !p.quorum,
+            weight: t.weight.into(),
+            state: if p.quorum { "ok" } else { "no quorum" }.into(),
+            count: Some(p.count),
+            pending_ms: p
+                .pending
+                .map(|at| at.saturating_duration_since(now).as_millis() as u64),
         });
     }
     out
@@ -118,15 +140,14 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 sync_group: m.cfg.sync_group.clone(),
                 demotion: m.demotion(),
                 yielding: machine.yielding(),
-                tracking: tracking(m, cfg),
+                tracking: tracking(m, cfg, now),
                 dataplane: None,
             });
         }
     }
-    let bfd = d
-        .node
-        .liveness()
-        .sessions()
+    let live = d.node.liveness();
+    let bfd = live
+        .subscribed()
         .map(|(n, e)| {
             let s = &e.session;
             let last = s.last_down();
@@ -154,6 +175,9 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     .collect(),
                 local_discriminator: s.local_disc(),
                 remote_discriminator: s.remote_disc(),
+                echo_rtt_worst_ms: s
+                    .sends_echo()
+                    .then(|| s.recent_echo_rtt().as_secs_f64() * 1000.0),
             }
         })
         .collect();
@@ -175,9 +199,42 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             })
         })
         .collect();
+    let summary = live.summary();
+    let (c, io) = (live.counters, d.bfd.counters);
+    let bfd_summary = BfdSummary {
+        passive_sessions: summary.passive as u64,
+        passive_up: summary.passive_up as u64,
+        learned_sessions: summary.learned as u64,
+        passive_downs: d
+            .bfd
+            .passive_downs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect(),
+        counters: [
+            ("control_received", c.control_received),
+            ("echo_received", c.echo_received),
+            ("bad_ttl", c.bad_ttl),
+            ("unmatched", c.unmatched),
+            ("unknown_neighbour", c.unknown_neighbour),
+            ("refused_cap", c.refused_cap),
+            ("refused_rate", c.refused_rate),
+            ("echo_not_ours", c.echo_not_ours),
+            ("heard_evicted", c.heard_evicted),
+            ("closed_not_up", c.closed_not_up),
+            ("echo_suspect", c.echo_suspect),
+            ("echo_restored", c.echo_restored),
+            ("echo_foreign", io.echo_foreign),
+            ("undecodable", io.undecodable),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
     Status {
         vrrp_sockets,
         bfd,
+        bfd_summary,
         router_id: d.config.global.router_id.clone(),
         pid: std::process::id(),
         uptime_ms: d.started.elapsed().as_millis() as u64,
@@ -201,5 +258,20 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             message: r.message.clone(),
             instances: r.instances.clone(),
         }),
+        processes: d
+            .config
+            .instances
+            .iter()
+            .any(|i| !i.track_processes.is_empty())
+            .then(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let s = &d.processes.stats;
+                ProcessWatchStatus {
+                    pids: s.pids.load(Relaxed),
+                    pids_refused: s.pids_refused.load(Relaxed),
+                    events_lost: s.lost.load(Relaxed),
+                    events: s.events.load(Relaxed),
+                }
+            }),
     }
 }

@@ -2,16 +2,18 @@
 //! own: a reload that keeps an instance keeps the watchers of the scripts and files it
 //! still tracks (with what their debouncing knows), re-pointed at the group, member and
 //! item index the instance has now; only added items get new watchers and only removed
-//! ones are stopped.
+//! ones are stopped. The process watcher (`track::process`) is one for the node: it
+//! reports under an id per instance and list of processes, kept while both stay the same.
 
 use std::collections::HashMap;
 
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
+    config::ProcessPattern,
     config::{Instance, TrackScript},
     exec::RunAs,
-    track::{Report, TrackItem},
+    track::{Report, TrackItem, process::Subscription},
     vrrp::node::GroupId,
     worker::Worker,
 };
@@ -41,12 +43,22 @@ pub struct Move<'a> {
     pub cfg: &'a Instance,
 }
 
+/// Whose processes a process-watcher id counts.
+struct ProcessRoute {
+    group: GroupId,
+    member: usize,
+    /// The instance's name and patterns, to know it again after a reload.
+    name: String,
+    patterns: Vec<ProcessPattern>,
+}
+
 pub struct Watches {
     worker: Worker,
     run_as: RunAs,
     tx: mpsc::Sender<(Report, TrackItem)>,
     next: Report,
     by_id: HashMap<Report, Watch>,
+    processes: HashMap<Report, ProcessRoute>,
 }
 
 impl Watches {
@@ -57,6 +69,7 @@ impl Watches {
             tx,
             next: 0,
             by_id: HashMap::new(),
+            processes: HashMap::new(),
         }
     }
 
@@ -213,11 +226,59 @@ impl Watches {
         for (_, w) in self.by_id.drain() {
             w.task.abort();
         }
+        self.processes.clear();
+    }
+
+    /// The process watcher's subscriptions for the running `members` (where each runs,
+    /// its configuration): an instance that tracks the same processes as before keeps its
+    /// id, so counts already on their way still reach it wherever it runs now.
+    pub fn process_subscriptions<'a>(
+        &mut self,
+        members: impl IntoIterator<Item = ((GroupId, usize), &'a Instance)>,
+    ) -> Vec<Subscription> {
+        let mut old = std::mem::take(&mut self.processes);
+        let mut subs = Vec::new();
+        for ((group, member), cfg) in members {
+            if cfg.track_processes.is_empty() {
+                continue;
+            }
+            let patterns: Vec<ProcessPattern> = cfg
+                .track_processes
+                .iter()
+                .map(|t| t.pattern.clone())
+                .collect();
+            let same = old
+                .iter()
+                .find(|(_, r)| r.name == cfg.name && r.patterns == patterns)
+                .map(|(id, _)| *id);
+            let id = match same.and_then(|id| old.remove_entry(&id)) {
+                Some((id, _)) => id,
+                None => self.id(),
+            };
+            subs.extend(patterns.iter().enumerate().map(|(index, p)| Subscription {
+                report: id,
+                index,
+                pattern: p.clone(),
+            }));
+            self.processes.insert(
+                id,
+                ProcessRoute {
+                    group,
+                    member,
+                    name: cfg.name.clone(),
+                    patterns,
+                },
+            );
+        }
+        subs
     }
 
     /// Where report `id` goes now: the group, the member, and the item with its index
     /// as the instance has it today. `None` for a watcher that was stopped.
     pub fn route(&self, id: Report, item: TrackItem) -> Option<(GroupId, usize, TrackItem)> {
+        if let Some(r) = self.processes.get(&id) {
+            return matches!(item, TrackItem::Process { .. }).then_some((r.group, r.member, item));
+        }
         let w = self.by_id.get(&id)?;
         let item = match (item, &w.item) {
             (TrackItem::Script { ok, .. }, Item::Script(_)) => {

@@ -33,6 +33,9 @@ pub enum AttachMode {
     Generic,
     /// A link pinned by an earlier run was updated in place; its mode is unchanged.
     Replaced,
+    /// Another XDP program held the interface: vipd took the hook from it atomically, in
+    /// its mode, and hands it every frame it passes (see `chain`).
+    Chained(super::HookMode),
 }
 
 pub(super) fn attach(

@@ -35,10 +35,10 @@ fn addr16(a: IpAddr) -> [u8; 16] {
     }
 }
 
-pub fn vip_key(ifindex: u32, vip: IpAddr) -> VipKey {
+fn vip_key_on(ifindex: u32, vlan: u16, vip: IpAddr) -> VipKey {
     match vip {
-        IpAddr::V4(a) => VipKey::v4(ifindex, 0, a.octets()),
-        IpAddr::V6(a) => VipKey::v6(ifindex, 0, a.octets()),
+        IpAddr::V4(a) => VipKey::v4(ifindex, vlan, a.octets()),
+        IpAddr::V6(a) => VipKey::v6(ifindex, vlan, a.octets()),
     }
 }
 
@@ -52,28 +52,32 @@ pub fn key_addr(k: &VipKey) -> IpAddr {
 }
 
 pub fn policy_key(ifindex: u32, inst: &Instance) -> PolicyKey {
+    policy_key_on(ifindex, 0, inst)
+}
+
+fn policy_key_on(ifindex: u32, vlan: u16, inst: &Instance) -> PolicyKey {
     PolicyKey {
         ifindex,
-        vlan: 0,
+        vlan,
         family: family_tag(inst.identity.family),
         vrid: inst.identity.vrid,
     }
 }
 
-fn peer_key(ifindex: u32, inst: &Instance, peer: IpAddr) -> PeerKey {
+fn peer_key(ifindex: u32, vlan: u16, inst: &Instance, peer: IpAddr) -> PeerKey {
     PeerKey {
         ifindex,
-        vlan: 0,
+        vlan,
         family: family_tag(inst.identity.family),
         vrid: inst.identity.vrid,
         addr: addr16(peer),
     }
 }
 
-fn vmac_key(ifindex: u32, inst: &Instance) -> VmacKey {
+fn vmac_key(ifindex: u32, vlan: u16, inst: &Instance) -> VmacKey {
     VmacKey {
         ifindex,
-        vlan: 0,
+        vlan,
         mac: inst.vmac_address(),
     }
 }
@@ -81,6 +85,20 @@ fn vmac_key(ifindex: u32, inst: &Instance) -> VmacKey {
 /// The interfaces an instance touches, by name: its VRRP interface and every VIP's
 /// device, each with its index and MAC.
 pub type Devices = BTreeMap<String, (u32, [u8; 6])>;
+
+/// Upper devices (a bridge, a VLAN, a macvlan, a bond) by index, with the devices the
+/// program runs on for them (`dataplane::lower`). A device not in it carries the program
+/// itself, untagged.
+pub type Lowers = BTreeMap<u32, Vec<dataplane::Lower>>;
+
+/// The (ifindex, VLAN) pairs the program sees `ifindex`'s frames under: where map entries
+/// for it are keyed.
+pub fn keyed_as(lowers: &Lowers, ifindex: u32) -> Vec<(u32, u16)> {
+    match lowers.get(&ifindex) {
+        Some(l) => l.iter().map(|l| (l.ifindex, l.vlan)).collect(),
+        None => vec![(ifindex, 0)],
+    }
+}
 
 /// Every address the data plane answers for `inst` (VIPs, then proxy addresses; see
 /// [`Instance::answered`]) with the index and MAC of its device.
@@ -93,7 +111,8 @@ pub fn answered_on<'a>(
 }
 
 /// Writes every entry of `inst` for group slot `slot`: its VIPs on their devices, and its
-/// admission policy, allowed peers and virtual MAC on its VRRP interface `ifindex`.
+/// admission policy, allowed peers and virtual MAC on its VRRP interface `ifindex`; for an
+/// upper device, keyed as the devices below it see its frames (`lowers`).
 pub fn write(
     maps: &mut Maps,
     ifindex: u32,
@@ -101,6 +120,7 @@ pub fn write(
     devs: &Devices,
     slot: u32,
     inst: &Instance,
+    lowers: &Lowers,
 ) -> dataplane::Result<()> {
     let mut flags = 0;
     if inst.vmac {
@@ -115,7 +135,9 @@ pub fn write(
         } else {
             dev_mac
         };
-        maps.add_vip(vip_key(dev_ifindex, addr), VipValue { slot, mac, flags })?;
+        for (ifx, vlan) in keyed_as(lowers, dev_ifindex) {
+            maps.add_vip(vip_key_on(ifx, vlan, addr), VipValue { slot, mac, flags })?;
+        }
     }
     let mut policy = Policy::new(inst.identity.version.number(), slot);
     if !inst.admission.allowed_peers.is_empty() {
@@ -127,21 +149,23 @@ pub fn write(
         policy.flags |= POLICY_F_AUTH;
         policy.auth = p;
     }
-    // Peers before the policy that turns the allowlist on: a reload adding
-    // `allowed_peers` to a running instance never drops its peer's adverts in between.
-    for peer in &inst.admission.allowed_peers {
-        maps.add_peer(peer_key(ifindex, inst, *peer))?;
-    }
-    maps.set_policy(policy_key(ifindex, inst), policy)?;
-    if inst.vmac {
-        maps.add_vmac(
-            vmac_key(ifindex, inst),
-            VmacValue {
-                slot,
-                if_mac,
-                _pad: [0; 2],
-            },
-        )?;
+    for (ifx, vlan) in keyed_as(lowers, ifindex) {
+        // Peers before the policy that turns the allowlist on: a reload adding
+        // `allowed_peers` to a running instance never drops its peer's adverts in between.
+        for peer in &inst.admission.allowed_peers {
+            maps.add_peer(peer_key(ifx, vlan, inst, *peer))?;
+        }
+        maps.set_policy(policy_key_on(ifx, vlan, inst), policy)?;
+        if inst.vmac {
+            maps.add_vmac(
+                vmac_key(ifx, vlan, inst),
+                VmacValue {
+                    slot,
+                    if_mac,
+                    _pad: [0; 2],
+                },
+            )?;
+        }
     }
     Ok(())
 }
@@ -157,17 +181,28 @@ pub struct InUse {
 }
 
 impl InUse {
-    pub fn add(&mut self, ifindex: u32, devs: &Devices, slot: u32, inst: &Instance) {
+    pub fn add(
+        &mut self,
+        ifindex: u32,
+        devs: &Devices,
+        slot: u32,
+        inst: &Instance,
+        lowers: &Lowers,
+    ) {
         self.slots.insert(slot);
         for (dev_ifindex, _, addr) in answered_on(inst, devs) {
-            self.vips.insert(vip_key(dev_ifindex, addr));
+            for (ifx, vlan) in keyed_as(lowers, dev_ifindex) {
+                self.vips.insert(vip_key_on(ifx, vlan, addr));
+            }
         }
-        self.policies.insert(policy_key(ifindex, inst));
-        for p in &inst.admission.allowed_peers {
-            self.peers.insert(peer_key(ifindex, inst, *p));
-        }
-        if inst.vmac {
-            self.vmacs.insert(vmac_key(ifindex, inst));
+        for (ifx, vlan) in keyed_as(lowers, ifindex) {
+            self.policies.insert(policy_key_on(ifx, vlan, inst));
+            for p in &inst.admission.allowed_peers {
+                self.peers.insert(peer_key(ifx, vlan, inst, *p));
+            }
+            if inst.vmac {
+                self.vmacs.insert(vmac_key(ifx, vlan, inst));
+            }
         }
     }
 }

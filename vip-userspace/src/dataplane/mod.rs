@@ -4,19 +4,29 @@
 //!
 //! Layout of the pin directory:
 //! - one file per map, named as in [`vip_common::maps`];
-//! - `link_<ifname>`: the bpf_link attaching the responder to that interface.
+//! - `link_<ifname>`: the bpf_link attaching the responder to that interface, where vipd
+//!   is alone on its XDP hook;
+//! - `chain_<ifname>`: where another XDP program held the hook first, the program array
+//!   through which vipd's copy there hands it every frame it passes (see `chain`).
 
 mod attach;
+mod chain;
 pub mod entries;
+mod hook;
+pub mod lb;
+pub mod lower;
 mod pin;
+pub mod probe;
 mod tables;
 
 use std::path::{Path, PathBuf};
 
-use aya::{Ebpf, EbpfLoader, programs::Xdp};
+use aya::{Ebpf, EbpfLoader, maps::ProgramArray, programs::Xdp};
 use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
+pub use hook::HookMode;
+pub use lower::{Lower, lowers};
 pub use pin::{BpffsError, ensure_bpffs};
 pub use tables::Maps;
 
@@ -56,6 +66,10 @@ pub enum DataplaneError {
         #[source]
         source: Box<aya::programs::links::LinkError>,
     },
+    #[error("interface {interface}: {what}")]
+    Chain { interface: String, what: String },
+    #[error("{0}")]
+    Kernel(String),
     #[error("{path} is not vipd's: {what}; remove it or choose another pin_path")]
     ForeignPin { path: PathBuf, what: String },
     #[error("{what}")]
@@ -64,6 +78,8 @@ pub enum DataplaneError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    #[error("more {what} than the data plane holds ({max})")]
+    Capacity { what: &'static str, max: u32 },
     #[error("pinning {path}")]
     Pin {
         path: PathBuf,
@@ -79,12 +95,16 @@ pub struct Dataplane {
     ebpf: Ebpf,
     maps: Maps,
     pin_dir: PathBuf,
+    /// Copies of the responder loaded for interfaces whose hook another program holds
+    /// (see [`Dataplane::prepare_neighbours`]), by interface name.
+    copies: std::collections::BTreeMap<String, chain::Copy>,
 }
 
 impl Dataplane {
     /// Loads the responder with its maps pinned under `pin_dir`, reusing maps already pinned
     /// there (a restart keeps every VIP and group state; nothing is flushed).
     pub fn open(pin_dir: &Path) -> Result<Self> {
+        probe::require()?;
         ensure_bpffs(pin_dir)?;
         // Before loading: aya would otherwise reuse a same-named foreign map as ours.
         tables::check_pinned(pin_dir)?;
@@ -105,12 +125,50 @@ impl Dataplane {
             what: format!("loading {} into the kernel", programs::RESPONDER),
             source: Box::new(source),
         })?;
+        install_load_balancer(&mut ebpf, programs::LOAD_BALANCER, maps::LB_PROGS)?;
         let maps = Maps::take(&mut ebpf)?;
         Ok(Self {
             ebpf,
             maps,
             pin_dir: pin_dir.to_owned(),
+            copies: Default::default(),
         })
+    }
+
+    /// Loads, for each of `ifnames` whose XDP hook another program (or an earlier vipd's
+    /// chaining copy) holds, the copy of the responder that will share it. Loading a
+    /// program needs capabilities the daemon drops once started, attaching does not: the
+    /// daemon calls this before dropping them. Returns what could not be prepared; those
+    /// interfaces fail to attach later with the reason.
+    pub fn prepare_neighbours<'a>(
+        &mut self,
+        ifnames: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<DataplaneError> {
+        let mut failed = Vec::new();
+        // Upper devices (bridges, VLANs, macvlans, bonds) carry the program on the devices
+        // below them.
+        let mut names = std::collections::BTreeSet::new();
+        for ifname in ifnames {
+            match nix::net::if_::if_nametoindex(ifname).map(lower::lowers) {
+                Ok(Ok(l)) => names.extend(l.into_iter().map(|l| l.name)),
+                _ => {
+                    names.insert(ifname.to_owned());
+                }
+            }
+        }
+        for ifname in names.iter().map(String::as_str) {
+            if self.link_path(ifname).exists() || self.copies.contains_key(ifname) {
+                continue;
+            }
+            match chain::prepare(&self.pin_dir, ifname) {
+                Ok(Some(copy)) => {
+                    self.copies.insert(ifname.to_owned(), copy);
+                }
+                Ok(None) => {}
+                Err(e) => failed.push(e),
+            }
+        }
+        failed
     }
 
     pub fn maps(&self) -> &Maps {
@@ -131,21 +189,70 @@ impl Dataplane {
     }
 
     /// Attaches the responder to `ifname`, or atomically swaps it into the link pinned
-    /// there by a previous run (no instant without a program on the interface).
+    /// there by a previous run (no instant without a program on the interface). Where
+    /// another XDP program holds the interface, takes the hook from it atomically and
+    /// chains it (see `chain`).
     pub fn attach(&mut self, ifname: &str, mode: ModePreference) -> Result<AttachMode> {
         let link_path = self.link_path(ifname);
+        if !link_path.exists() {
+            let ifindex = nix::net::if_::if_nametoindex(ifname)
+                .map_err(|_| DataplaneError::NoSuchInterface(ifname.to_owned()))?;
+            let on_hook = hook::query(ifindex).map_err(|source| DataplaneError::Io {
+                what: format!("reading the XDP hook of {ifname}"),
+                source,
+            })?;
+            if let Some(h) = on_hook {
+                let want = match mode {
+                    ModePreference::Auto => None,
+                    ModePreference::Native => Some(HookMode::Native),
+                    ModePreference::Generic => Some(HookMode::Generic),
+                };
+                // Prepared at start; loaded now only where this process still may (the
+                // `vipd attach` command).
+                let copy = match self.copies.remove(ifname) {
+                    Some(c) => Some(c),
+                    None => chain::prepare(&self.pin_dir, ifname)?,
+                };
+                let mode = if chain::is_ours(&self.pin_dir, h.prog_id) {
+                    chain::resume(&self.pin_dir, ifname, ifindex, h, copy)?
+                } else {
+                    chain::take(&self.pin_dir, ifname, ifindex, h, want, copy)?
+                };
+                return Ok(AttachMode::Chained(mode));
+            }
+            // Alone on the hook: a chain left from an earlier run has nothing to serve.
+            let _ = std::fs::remove_file(chain::chain_path(&self.pin_dir, ifname));
+        }
         let program = responder_mut(&mut self.ebpf)?;
         attach::attach(program, ifname, &link_path, mode)
     }
 
-    /// Detaches the responder from `ifname` (removes its pinned link). Missing is fine.
+    /// Detaches the responder from `ifname`: removes its pinned link, or gives the hook
+    /// back to the program it chained there. Missing is fine.
     pub fn detach(pin_dir: &Path, ifname: &str) -> Result<bool> {
-        attach::detach(&pin_dir.join(link_file(ifname)))
+        let chained = chain::release(pin_dir, ifname)?;
+        let linked = attach::detach(&pin_dir.join(link_file(ifname)))?;
+        Ok(chained || linked)
     }
 
-    /// Interfaces with a pinned link under `pin_dir`.
+    /// Interfaces with a pinned link or chain under `pin_dir`.
     pub fn attached_interfaces(pin_dir: &Path) -> Result<Vec<String>> {
         pin::attached_interfaces(pin_dir)
+    }
+
+    /// What holds `ifname`'s XDP hook when it is not vipd (under `pin_dir`), in words:
+    /// the program, its mode and what vipd does about it. `None` when the hook is free
+    /// or vipd's own.
+    pub fn neighbour(pin_dir: &Path, ifname: &str) -> Result<Option<String>> {
+        let ifindex = nix::net::if_::if_nametoindex(ifname)
+            .map_err(|_| DataplaneError::NoSuchInterface(ifname.to_owned()))?;
+        let on_hook = hook::query(ifindex).map_err(|source| DataplaneError::Io {
+            what: format!("reading the XDP hook of {ifname}"),
+            source,
+        })?;
+        Ok(on_hook
+            .filter(|h| !chain::is_ours(pin_dir, h.prog_id))
+            .map(|h| chain::describe(&h, ifindex)))
     }
 
     /// Removes every pinned map and the directory itself once no link is left in it.
@@ -161,6 +268,49 @@ impl Dataplane {
 
 fn link_file(ifname: &str) -> String {
     format!("{}{ifname}", pin::LINK_PREFIX)
+}
+
+/// Loads the load balancer `program` and puts it in the tail-call slot `slot` of the
+/// responder of its kind (frags-aware or not: see `vip-ebpf/src/lb.rs`), replacing the one
+/// a previous run left in the pinned map (one write: packets go to the old program or the
+/// new one).
+pub(crate) fn install_load_balancer(
+    ebpf: &mut Ebpf,
+    program: &'static str,
+    slot: &'static str,
+) -> Result<()> {
+    let lb: &mut Xdp = ebpf
+        .program_mut(program)
+        .ok_or(DataplaneError::MissingProgram(program))?
+        .try_into()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("{program} is not an XDP program"),
+            source: Box::new(source),
+        })?;
+    lb.load().map_err(|source| DataplaneError::Program {
+        what: format!("loading {program} into the kernel"),
+        source: Box::new(source),
+    })?;
+    let fd = lb
+        .fd()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("the file descriptor of {program}"),
+            source: Box::new(source),
+        })?
+        .try_clone()
+        .map_err(|source| DataplaneError::Io {
+            what: format!("duplicating the file descriptor of {program}"),
+            source,
+        })?;
+    let map = ebpf.map_mut(slot).ok_or(DataplaneError::MissingMap(slot))?;
+    let mut slots = ProgramArray::try_from(map).map_err(|source| DataplaneError::Map {
+        what: slot.into(),
+        source: Box::new(source),
+    })?;
+    slots.set(0, &fd, 0).map_err(|source| DataplaneError::Map {
+        what: format!("putting {program} in its tail-call slot"),
+        source: Box::new(source),
+    })
 }
 
 fn responder_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

@@ -81,13 +81,15 @@ pub(super) fn attached_interfaces(dir: &Path) -> Result<Vec<String>> {
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_prefix(LINK_PREFIX))
-                .map(str::to_owned)
+            e.file_name().to_str().and_then(|n| {
+                n.strip_prefix(LINK_PREFIX)
+                    .or_else(|| n.strip_prefix(super::chain::CHAIN_PREFIX))
+                    .map(str::to_owned)
+            })
         })
         .collect();
     names.sort();
+    names.dedup();
     Ok(names)
 }
 

@@ -7,13 +7,14 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap},
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
-    MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PEER_ALLOWED, PeerKey,
-    Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
-    vips_version_token,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, LbCounters, LbFlow, LbFlowKey, LbReal,
+    LbService, LbServiceKey, MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS,
+    MAX_GROUPS, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS, MAX_LB_SERVICES, MAX_PEERS,
+    MAX_POLICIES, MAX_VIPS, MAX_VMACS, MaglevTable, PEER_ALLOWED, PeerKey, Policy, PolicyKey,
+    Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps, vips_version_token,
 };
 
-use super::{DataplaneError, Result};
+use super::{DataplaneError, Result, lb::LbMaps};
 
 /// What each map must look like. A pinned file that differs is somebody else's object and
 /// is never reused (nor removed) by vipd.
@@ -26,7 +27,7 @@ struct Spec {
     flags: u32,
 }
 
-const SPECS: [Spec; 10] = [
+const SPECS: [Spec; 19] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
     spec::<PolicyKey, Policy>(
@@ -47,6 +48,30 @@ const SPECS: [Spec; 10] = [
         MAP_F_NO_PREALLOC,
     ),
     spec::<u32, VipsVersion>(maps::VIPS_VERSION, MapType::Array, 1, 0),
+    spec::<LbServiceKey, LbService>(
+        maps::LB_SERVICES,
+        MapType::Hash,
+        MAX_LB_SERVICE_KEYS,
+        MAP_F_NO_PREALLOC,
+    ),
+    spec::<u32, MaglevTable>(maps::LB_TABLES, MapType::Array, MAX_LB_SERVICES * 2, 0),
+    spec::<u32, LbReal>(maps::LB_REALS, MapType::Array, MAX_LB_REALS, 0),
+    spec::<LbFlowKey, LbFlow>(
+        maps::LB_FLOWS,
+        MapType::LruHash,
+        MAX_LB_FLOWS,
+        MAP_F_NO_COMMON_LRU,
+    ),
+    spec::<u32, LbCounters>(
+        maps::LB_SERVICE_STATS,
+        MapType::PerCpuArray,
+        MAX_LB_SERVICES,
+        0,
+    ),
+    spec::<u32, LbCounters>(maps::LB_REAL_STATS, MapType::PerCpuArray, MAX_LB_REALS, 0),
+    spec::<u32, u32>(maps::LB_PROGS, MapType::ProgramArray, 1, 0),
+    spec::<u32, u32>(maps::LB_PROGS_NOFRAG, MapType::ProgramArray, 1, 0),
+    spec::<u32, u32>(maps::LB_ACTIVE, MapType::Array, 1, 0),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
@@ -81,10 +106,15 @@ pub(super) fn check_pinned(dir: &Path) -> Result<()> {
             info.value_size() as usize,
             info.max_entries(),
         );
-        if got != (s.key, s.value, s.max) {
+        if got != (s.key, s.value, expected_max(s)) {
             return Err(foreign(format!(
                 "key/value/max_entries {}/{}/{}, expected {}/{}/{}",
-                got.0, got.1, got.2, s.key, s.value, s.max
+                got.0,
+                got.1,
+                got.2,
+                s.key,
+                s.value,
+                expected_max(s)
             )));
         }
         // Allocation flags are layout too: a preallocated map from an older vipd is
@@ -100,6 +130,16 @@ pub(super) fn check_pinned(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The max_entries the kernel reports for a map of `s`: an LRU map with per-CPU lists
+/// is rounded up to a multiple of the possible CPUs.
+fn expected_max(s: &Spec) -> u32 {
+    if s.flags & MAP_F_NO_COMMON_LRU == 0 {
+        return s.max;
+    }
+    let cpus = aya::util::nr_cpus().map_or(1, |n| n.max(1)) as u32;
+    s.max.div_ceil(cpus) * cpus
+}
+
 /// The responder's maps.
 pub struct Maps {
     vips: HashMap<MapData, VipKey, VipValue>,
@@ -112,9 +152,10 @@ pub struct Maps {
     releases: Array<MapData, Release>,
     bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
     vips_version: Array<MapData, VipsVersion>,
+    lb: LbMaps,
 }
 
-fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
+pub(super) fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
     move |source| DataplaneError::Map {
         what: what.to_owned(),
         source: Box::new(source),
@@ -162,7 +203,18 @@ impl Maps {
             vips_version: get(maps::VIPS_VERSION)?
                 .try_into()
                 .map_err(map_err(maps::VIPS_VERSION))?,
+            lb: LbMaps::build(&mut get)?,
         })
+    }
+
+    /// The load balancer's maps.
+    pub fn lb(&mut self) -> &mut LbMaps {
+        &mut self.lb
+    }
+
+    /// The load balancer's maps, to read.
+    pub fn lb_ref(&self) -> &LbMaps {
+        &self.lb
     }
 
     pub fn add_vip(&mut self, key: VipKey, value: VipValue) -> Result<()> {
@@ -338,16 +390,23 @@ impl Maps {
             .map_err(map_err("reading a release record"))
     }
 
-    /// Lets the program loop back `key`'s Echo packets and learn its MAC from Control
-    /// packets that name `local_disc`, this node's discriminator for the session. An
-    /// entry that exists keeps the MAC already learned.
-    pub fn add_bfd_peer(&mut self, key: BfdPeerKey, local_disc: u32) -> Result<()> {
+    /// Lets the program loop back `key`'s Echo packets addressed to `own_mac` (the
+    /// interface's) and learn its MAC from Control packets that name `local_disc`, this
+    /// node's discriminator for the session. An entry that exists keeps the MAC already
+    /// learned.
+    pub fn add_bfd_peer(
+        &mut self,
+        key: BfdPeerKey,
+        local_disc: u32,
+        own_mac: [u8; 6],
+    ) -> Result<()> {
         let old = self.bfd_peers.get(&key, 0).ok();
-        if old.is_some_and(|p| p.local_disc == local_disc) {
+        if old.is_some_and(|p| p.local_disc == local_disc && p.own_mac == own_mac) {
             return Ok(());
         }
         let value = BfdPeer {
             local_disc,
+            own_mac,
             ..old.unwrap_or_default()
         };
         self.bfd_peers
@@ -386,7 +445,7 @@ impl Maps {
     }
 }
 
-fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
+pub(super) fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
     match r {
         Err(MapError::KeyNotFound) => Ok(()),
         Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -414,12 +473,13 @@ mod tests {
     }
 
     #[test]
-    fn hash_maps_allocate_entries_on_insert_and_the_lru_map_is_preallocated() {
+    fn hash_maps_allocate_entries_on_insert_and_the_lru_maps_are_preallocated() {
         for s in &SPECS {
-            let want = if s.kind == MapType::Hash {
-                MAP_F_NO_PREALLOC
-            } else {
-                0
+            let want = match s.kind {
+                MapType::Hash => MAP_F_NO_PREALLOC,
+                // The flow table: one LRU list per CPU.
+                MapType::LruHash if s.name == maps::LB_FLOWS => MAP_F_NO_COMMON_LRU,
+                _ => 0,
             };
             assert_eq!(s.flags, want, "{}", s.name);
         }

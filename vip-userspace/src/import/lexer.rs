@@ -111,6 +111,7 @@ pub(crate) fn read(main: &Path, config_id: Option<&str>, log: &mut Log) -> Optio
         bytes_read: bytes.len() as u64,
         stopped: false,
         log,
+        follow_includes: true,
     };
     let canonical = std::fs::canonicalize(main).unwrap_or(main_abs.clone());
     reader.stack.push((canonical, display.clone()));
@@ -119,6 +120,32 @@ pub(crate) fn read(main: &Path, config_id: Option<&str>, log: &mut Log) -> Optio
         items: reader.items,
         files: reader.files,
     })
+}
+
+/// Reads `text` as a main file `/NAME` without touching the filesystem: an `include` is
+/// an error at its line and nothing is read. What the fuzz targets drive (`tests/fuzz/`).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn read_text(text: &str, name: &str, config_id: Option<&str>, log: &mut Log) -> Source {
+    let path = Path::new("/").join(name);
+    let display: Arc<str> = name.into();
+    let mut reader = Reader {
+        root: PathBuf::from("/"),
+        config_id,
+        defs: HashMap::new(),
+        stack: vec![(path.clone(), display.clone())],
+        items: Vec::new(),
+        files: Vec::new(),
+        reads: 1,
+        bytes_read: text.len() as u64,
+        stopped: false,
+        log,
+        follow_includes: false,
+    };
+    reader.text(text, &path, display);
+    Source {
+        items: reader.items,
+        files: reader.files,
+    }
 }
 
 struct Reader<'a> {
@@ -137,6 +164,8 @@ struct Reader<'a> {
     /// A limit on reading was reached: nothing more is read (one error says so).
     stopped: bool,
     log: &'a mut Log,
+    /// `false` when reading text alone ([`read_text`]): no file is ever opened.
+    follow_includes: bool,
 }
 
 impl Reader<'_> {
@@ -305,6 +334,12 @@ impl Reader<'_> {
         };
         if pattern.is_empty() {
             return self.log.error(loc, format!("{keyword}: no file named"));
+        }
+        if !self.follow_includes {
+            return self.log.error(
+                loc,
+                format!("{keyword}: {pattern}: not followed (text alone)"),
+            );
         }
         let full = if Path::new(pattern).is_absolute() {
             PathBuf::from(pattern)

@@ -23,6 +23,8 @@ mod report;
 mod script;
 pub mod ucarp;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 #[cfg(test)]
 mod tests;
 
@@ -107,12 +109,24 @@ pub fn keepalived(path: &Path, options: &Options, host: &dyn Host) -> Outcome {
             files: Vec::new(),
         };
     };
-    let files: Vec<Arc<str>> = source.files.clone();
-    let tree = parse::parse(source.items, &mut log);
     let root = std::path::absolute(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
+    from_source(source, root, log, options, host)
+}
+
+/// Everything after reading: the tree, its conversion and the vipd file. `root` is the
+/// main file's directory.
+fn from_source(
+    source: lexer::Source,
+    root: std::path::PathBuf,
+    mut log: report::Log,
+    options: &Options,
+    host: &dyn Host,
+) -> Outcome {
+    let files: Vec<Arc<str>> = source.files.clone();
+    let tree = parse::parse(source.items, &mut log);
     let main = files.first().cloned().unwrap_or_else(|| "".into());
     let converted = {
         let mut ctx = convert::Ctx {

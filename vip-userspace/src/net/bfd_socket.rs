@@ -4,11 +4,13 @@
 //!   them with their TTL / hop limit and interface (IP_PKTINFO); another, bound to a
 //!   source port in 49152..=65535, sends them from the session's own address out of its
 //!   interface, TTL 255. The kernel resolves the neighbour's MAC as for any UDP.
-//! - Echo packets: sent as whole frames on the interface's AF_PACKET sender (they are
-//!   addressed to ourselves, so only the neighbour's MAC takes them there), and received
-//!   on an AF_PACKET socket per interface with a classic BPF filter for UDP to port 3785:
-//!   the returning echo has our own address as its source, which the IPv4 stack drops as
-//!   a martian before any UDP socket could see it.
+//! - Echo packets: sent and received as whole frames on an AF_PACKET socket per interface
+//!   (they are addressed to ourselves, so only the neighbour's MAC takes them there; the
+//!   returning echo has our own address as its source, which the IPv4 stack drops as a
+//!   martian before any UDP socket could see it). A classic BPF filter wakes the socket
+//!   for UDP to port 3785 only, and each frame comes with the kernel's receive timestamp
+//!   (`SO_TIMESTAMPNS`), so an echo's round trip is the path's, however late the event
+//!   loop reads it.
 
 use std::{
     io::IoSliceMut,
@@ -219,41 +221,55 @@ fn recv_one(s: &Socket, v6: bool, buf: &mut [u8]) -> std::io::Result<Option<Cont
     let msg =
         recvmsg::<SockaddrStorage>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
             .map_err(std::io::Error::from)?;
+    let arrival = arrival(v6, msg.address.as_ref(), msg.cmsgs().into_iter().flatten());
+    let n = msg.bytes;
+    Ok(arrival.map(|(ifindex, src, ttl)| ControlIn {
+        ifindex,
+        src,
+        ttl,
+        bytes: buf[..n].to_vec(),
+    }))
+}
+
+/// The interface, source and TTL of a received Control packet, from its sender's
+/// address and ancillary data; `None` when any is missing or of the other family.
+pub fn arrival(
+    v6: bool,
+    address: Option<&SockaddrStorage>,
+    cmsgs: impl IntoIterator<Item = ControlMessageOwned>,
+) -> Option<(u32, IpAddr, u8)> {
     let mut ttl = None;
     let mut ifindex = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            match c {
-                ControlMessageOwned::Ipv4Ttl(t) => ttl = Some(t),
-                ControlMessageOwned::Ipv6HopLimit(h) => ttl = Some(h),
-                ControlMessageOwned::Ipv4PacketInfo(i) => ifindex = Some(i.ipi_ifindex as u32),
-                ControlMessageOwned::Ipv6PacketInfo(i) => ifindex = Some(i.ipi6_ifindex),
-                _ => {}
-            }
+    for c in cmsgs {
+        match c {
+            ControlMessageOwned::Ipv4Ttl(t) => ttl = Some(t),
+            ControlMessageOwned::Ipv6HopLimit(h) => ttl = Some(h),
+            ControlMessageOwned::Ipv4PacketInfo(i) => ifindex = Some(i.ipi_ifindex as u32),
+            ControlMessageOwned::Ipv6PacketInfo(i) => ifindex = Some(i.ipi6_ifindex),
+            _ => {}
         }
     }
-    let src = msg.address.and_then(|a| {
+    let src = address.and_then(|a| {
         if v6 {
             a.as_sockaddr_in6().map(|a| IpAddr::V6(a.ip()))
         } else {
             a.as_sockaddr_in().map(|a| IpAddr::V4(a.ip()))
         }
-    });
-    let n = msg.bytes;
-    let (Some(src), Some(ttl), Some(ifindex)) = (src, ttl, ifindex) else {
-        return Ok(None);
-    };
-    Ok(Some(ControlIn {
-        ifindex,
-        src,
-        ttl: ttl.clamp(0, 255) as u8,
-        bytes: buf[..n].to_vec(),
-    }))
+    })?;
+    Some((ifindex?, src, ttl?.clamp(0, 255) as u8))
 }
 
-/// Receives the frames of returning Echo packets on one interface.
+/// Sends our Echo packets on one interface and receives them back.
 pub struct EchoSocket {
     fd: AsyncFd<OwnedFd>,
+}
+
+/// A frame taken from an [`EchoSocket`], with the kernel's receive timestamp
+/// (`CLOCK_REALTIME`, as every socket timestamp is), when it gave one.
+#[derive(Debug, Clone)]
+pub struct EchoFrame {
+    pub frame: Vec<u8>,
+    pub stamp: Option<std::time::Duration>,
 }
 
 const SOL_PACKET: libc::c_int = 263;
@@ -320,6 +336,8 @@ impl EchoSocket {
             filter: filter.as_ptr() as *mut libc::sock_filter,
         };
         let one: libc::c_int = 1;
+        nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::ReceiveTimestampns, &true)
+            .map_err(|e| io_err(what("SO_TIMESTAMPNS"))(e.into()))?;
         // SAFETY: option values are valid for the lengths passed; `filter` outlives the
         // call (the kernel copies the program).
         unsafe {
@@ -360,24 +378,30 @@ impl EchoSocket {
         Ok(EchoSocket { fd })
     }
 
-    /// A frame already queued, without waiting.
-    pub fn try_recv(&self) -> Option<Vec<u8>> {
-        let mut buf = [0u8; 256];
-        // SAFETY: the buffer is valid for its length.
+    /// Sends one whole frame out of the interface.
+    pub fn send(&self, frame: &[u8]) -> Result<()> {
+        // SAFETY: the buffer is valid for its length; the socket is bound to its
+        // interface, so no address is needed.
         let n = unsafe {
-            libc::recv(
+            libc::send(
                 self.fd.get_ref().as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
+                frame.as_ptr().cast(),
+                frame.len(),
                 libc::MSG_DONTWAIT,
             )
         };
-        (n >= 0).then(|| buf[..n as usize].to_vec())
+        check(n as libc::c_int)
+            .map(|_| ())
+            .map_err(io_err("sending a BFD Echo frame"))
+    }
+
+    /// A frame already queued, without waiting.
+    pub fn try_recv(&self) -> Option<EchoFrame> {
+        recv_frame(self.fd.get_ref()).ok()
     }
 
     /// Waits for frames and takes up to `max`, each copied out at its own size.
-    pub async fn recv_batch(&self, max: usize) -> Result<Vec<Vec<u8>>> {
-        let mut buf = [0u8; 256];
+    pub async fn recv_batch(&self, max: usize) -> Result<Vec<EchoFrame>> {
         loop {
             let mut guard = self
                 .fd
@@ -386,24 +410,8 @@ impl EchoSocket {
                 .map_err(io_err("waiting on a BFD Echo socket"))?;
             let mut out = Vec::new();
             while out.len() < max {
-                let r = guard.try_io(|inner| {
-                    // SAFETY: the buffer is valid for its length.
-                    let n = unsafe {
-                        libc::recv(
-                            inner.get_ref().as_raw_fd(),
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                            0,
-                        )
-                    };
-                    if n < 0 {
-                        Err(std::io::Error::last_os_error())
-                    } else {
-                        Ok(n as usize)
-                    }
-                });
-                match r {
-                    Ok(Ok(n)) => out.push(buf[..n].to_vec()),
+                match guard.try_io(|inner| recv_frame(inner.get_ref())) {
+                    Ok(Ok(f)) => out.push(f),
                     Ok(Err(e)) => return Err(io_err("receiving BFD Echo")(e)),
                     Err(_would_block) => break,
                 }
@@ -413,6 +421,36 @@ impl EchoSocket {
             }
         }
     }
+}
+
+/// One frame and its receive timestamp, without waiting.
+fn recv_frame(fd: &OwnedFd) -> std::io::Result<EchoFrame> {
+    let mut buf = [0u8; 256];
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let (n, stamp) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            fd.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_DONTWAIT,
+        )
+        .map_err(std::io::Error::from)?;
+        let stamp = msg.cmsgs().ok().and_then(|mut c| {
+            c.find_map(|c| match c {
+                ControlMessageOwned::ScmTimestampns(ts) => Some(std::time::Duration::new(
+                    ts.tv_sec().max(0) as u64,
+                    ts.tv_nsec().clamp(0, 999_999_999) as u32,
+                )),
+                _ => None,
+            })
+        });
+        (msg.bytes, stamp)
+    };
+    Ok(EchoFrame {
+        frame: buf[..n.min(buf.len())].to_vec(),
+        stamp,
+    })
 }
 
 #[cfg(test)]

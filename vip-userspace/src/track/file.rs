@@ -77,10 +77,16 @@ pub fn read_blocking(path: &Path) -> Reading {
     if let Err(e) = file.take(MAX_BYTES as u64 + 1).read_to_end(&mut buf) {
         return Reading::Refused(format!("cannot read: {e}"));
     }
-    if buf.len() > MAX_BYTES {
+    parse(&buf)
+}
+
+/// What a track file's contents say: an integer with blanks around it, in at most
+/// [`MAX_BYTES`] bytes; anything else is refused.
+pub fn parse(contents: &[u8]) -> Reading {
+    if contents.len() > MAX_BYTES {
         return Reading::Refused(format!("holds more than {MAX_BYTES} bytes"));
     }
-    match std::str::from_utf8(&buf)
+    match std::str::from_utf8(contents)
         .ok()
         .and_then(|t| t.trim().parse().ok())
     {

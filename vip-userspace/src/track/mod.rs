@@ -1,9 +1,11 @@
-//! Tracking watchers: they observe tracked scripts and files off the event loop and report
-//! what they see as [`TrackItem`]s; what that means for priority and FAULT is decided in
-//! `crate::vrrp::tracking`. Interfaces need no watcher: the daemon's link events carry
-//! them.
+//! Tracking watchers: they observe tracked scripts, files and processes off the event
+//! loop and report what they see as [`TrackItem`]s; what that means for priority and
+//! FAULT is decided in `crate::vrrp::tracking`. Interfaces need no watcher: the daemon's
+//! link events carry them.
 
+pub mod connector;
 pub mod file;
+pub mod process;
 pub mod script;
 
 pub use crate::vrrp::tracking::TrackItem;

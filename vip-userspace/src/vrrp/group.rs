@@ -131,8 +131,10 @@ pub enum Input {
         up: bool,
         diag: Diag,
         /// The session's worst echo round trip lately: how long to wait for the master
-        /// to answer a probe before believing it gone.
-        slow_rtt: Duration,
+        /// to answer a probe before believing it gone. `None` when the path (or this
+        /// host) stalled lately: a "down" then proves nothing a probe could settle
+        /// quickly, so the hold ends and Master_Down_Interval decides, as without BFD.
+        slow_rtt: Option<Duration>,
     },
 }
 
@@ -540,7 +542,7 @@ impl Group {
                         m.set_yielding(true);
                     }
                     for input in initial {
-                        self.track_input(i, input);
+                        self.track_input(now, i, input);
                     }
                     if started {
                         self.apply_tracking(now, i, &mut out);
@@ -560,13 +562,13 @@ impl Group {
 
     /// A tracking observation of member `i` (a link or a tracked item), recorded without
     /// acting on it yet.
-    fn track_input(&mut self, i: usize, input: Input) {
+    fn track_input(&mut self, now: Time, i: usize, input: Input) {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
         match input {
             Input::Track { item, .. } => {
-                m.track.apply(&item);
+                m.track.apply(&m.cfg.tracking, now, &item);
             }
             Input::Link { name, up } => {
                 m.track
@@ -613,7 +615,7 @@ impl Group {
             .collect();
         self.execute(now, actions, out);
         for input in initial {
-            self.track_input(i, input);
+            self.track_input(now, i, input);
         }
         self.apply_tracking(now, i, out);
         if self.state(i) == State::Master && self.owned && self.own_at.is_none() {
@@ -714,6 +716,7 @@ impl Group {
             .iter()
             .filter_map(|m| m.probe.map(|p| p.due_at()))
             .min();
+        let tracking = self.members.iter().filter_map(|m| m.track.poll_at()).min();
         [
             self.sync.poll_at(),
             self.own_at,
@@ -721,6 +724,7 @@ impl Group {
             announcements,
             self.start_at,
             probes,
+            tracking,
         ]
         .into_iter()
         .flatten()
@@ -748,7 +752,7 @@ impl Group {
             } => self.advert(now, member, src, ttl, &advert, &mut out),
             Input::Track { member, item } => {
                 if let Some(m) = self.members.get_mut(member)
-                    && m.track.apply(&item)
+                    && m.track.apply(&m.cfg.tracking, now, &item)
                 {
                     self.apply_tracking(now, member, &mut out);
                 }
@@ -836,7 +840,15 @@ impl Group {
     /// stopped, which is what advert silence already says: the hold ends and
     /// Master_Down_Interval decides, exactly as without BFD, so the old master's lease has
     /// lapsed before anyone takes over.
-    fn bfd(&mut self, now: Time, i: usize, peer: IpAddr, up: bool, diag: Diag, slow_rtt: Duration) {
+    fn bfd(
+        &mut self,
+        now: Time,
+        i: usize,
+        peer: IpAddr,
+        up: bool,
+        diag: Diag,
+        slow_rtt: Option<Duration>,
+    ) {
         let guard = self.params.takeover_guard;
         let Some(m) = self.members.get_mut(i) else {
             return;
@@ -847,8 +859,14 @@ impl Group {
         m.bfd_up.retain(|p| *p != peer);
         if up {
             m.bfd_up.push(peer);
-            if m.probe.is_some_and(|p| p.master == peer) {
+            // The session is back (an echo came back while the path was suspect, or
+            // the session came Up): the master's host and the path work. A probe sent
+            // meanwhile counts as answered.
+            if let Some(p) = m.probe.filter(|p| p.master == peer) {
                 m.probe = None;
+                if p.until.is_some() {
+                    m.counters.bfd_probes_answered += 1;
+                }
             }
             return;
         }
@@ -860,6 +878,7 @@ impl Group {
             && machine.state() == State::Backup
             && machine.master_address() == Some(peer)
             && m.probe.is_none()
+            && let Some(slow_rtt) = slow_rtt
         {
             let skew = m.bfd_skew(machine.effective_priority());
             // Never longer than plain VRRP would take.
@@ -957,6 +976,12 @@ impl Group {
             self.finish_handover(None, &mut out);
         }
         self.run_probes(now, &mut out);
+        for i in 0..self.members.len() {
+            let m = &mut self.members[i];
+            if m.track.poll(&m.cfg.tracking, now) {
+                self.apply_tracking(now, i, &mut out);
+            }
+        }
         let actions = self.sync.poll(now);
         self.execute(now, actions, &mut out);
         self.announce_due(now, &mut out);

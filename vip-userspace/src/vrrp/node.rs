@@ -229,9 +229,10 @@ impl Node {
         }
     }
 
-    /// Seeds the BFD discriminators of this run (before any group is added).
-    pub fn seed_bfd(&mut self, salt: u32) {
-        self.liveness = Liveness::new(salt);
+    /// Seeds the generator of this run's BFD discriminators and echo nonces (before any
+    /// group is added): the daemon draws `seed` from the operating system.
+    pub fn seed_bfd(&mut self, seed: [u8; 32]) {
+        self.liveness = Liveness::new(seed);
     }
 
     pub fn liveness(&self) -> &Liveness {
@@ -328,7 +329,7 @@ impl Node {
                     peer,
                     up: true,
                     diag: Diag::None,
-                    slow_rtt: Duration::ZERO,
+                    slow_rtt: Some(Duration::ZERO),
                 },
             ));
         }
@@ -734,6 +735,15 @@ impl Node {
                     .into_iter()
                     .collect()
             };
+            // The neighbours the instance names may open sessions here (a master
+            // answering its backups); anyone else must have been heard advertising.
+            let named = settings
+                .peers
+                .iter()
+                .chain(&m.cfg.unicast_peers)
+                .chain(&m.cfg.admission.allowed_peers)
+                .copied()
+                .collect();
             subs.push((
                 i,
                 Subscription {
@@ -741,6 +751,7 @@ impl Node {
                     local: m.src,
                     settings: settings.clone(),
                     peers,
+                    named,
                 },
             ));
         }
@@ -786,13 +797,26 @@ impl Node {
         out
     }
 
-    /// One of our BFD Echo packets came back on `ifindex`.
-    pub fn bfd_echo(&mut self, now: Time, ifindex: u32, echo: Echo) -> Vec<(GroupId, Output)> {
+    /// An echo in vipd's format came back on `ifindex` addressed from and to `src`, at
+    /// `arrived` by the kernel's clock; see [`Liveness::echo`] for when it counts.
+    pub fn bfd_echo(
+        &mut self,
+        now: Time,
+        ifindex: u32,
+        src: IpAddr,
+        echo: Echo,
+        arrived: Time,
+    ) -> Vec<(GroupId, Output)> {
         self.now = Some(now);
-        self.liveness.echo(now, ifindex, echo);
+        self.liveness.echo(now, ifindex, src, echo, arrived);
         let mut out = Vec::new();
         self.deliver_bfd(now, &mut out);
         out
+    }
+
+    /// Echo `seq` to `neighbour` left at `at`.
+    pub fn bfd_echo_sent(&mut self, neighbour: liveness::Neighbour, seq: u32, at: Time) {
+        self.liveness.echo_sent(neighbour, seq, at);
     }
 
     /// Feeds `input` to every group.
@@ -817,7 +841,7 @@ impl Node {
         let Some(&(id, member)) = self.adverts.get(&key) else {
             return Vec::new();
         };
-        self.handle(
+        let out = self.handle(
             now,
             id,
             Input::Advert {
@@ -826,7 +850,15 @@ impl Node {
                 ttl,
                 advert,
             },
-        )
+        );
+        // An admitted advertisement makes its source a router this node talks BFD to.
+        let refused = out.iter().any(|(g, o)| {
+            *g == id && matches!(o, Output::Rejected { member: m, .. } if *m == member)
+        });
+        if !refused && self.bfd_members.contains_key(&ifindex) {
+            self.liveness.heard(now, ifindex, src);
+        }
+        out
     }
 
     /// What the VRRP socket of `family` on `ifindex` must let through: the VRIDs of the

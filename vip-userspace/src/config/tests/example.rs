@@ -11,7 +11,9 @@ use super::{FakeHost, GLOBAL, SCRIPT_GID, SCRIPT_UID, parse, with_global};
 use crate::config::command::NOTIFY_KEYS;
 use crate::config::route::{ROUTE_KEYS, RULE_KEYS};
 use crate::config::schema::{GLOBAL_KEYS, INTERFACE_KEYS, ROOT_KEYS, VRRP_KEYS};
-use crate::config::track::{TRACK_FILE_KEYS, TRACK_INTERFACE_KEYS, TRACK_SCRIPT_KEYS};
+use crate::config::track::{
+    TRACK_FILE_KEYS, TRACK_INTERFACE_KEYS, TRACK_PROCESS_KEYS, TRACK_SCRIPT_KEYS,
+};
 use crate::config::vip::VIP_KEYS;
 use crate::config::{
     AddrScope, Broadcast, Command, Config, ForeignVrrp, Fwmark, InterfaceOptions,
@@ -146,6 +148,37 @@ fn shipped_example_loads_with_its_documented_values() {
             init_fail: false,
         }]
     );
+    assert_eq!(
+        gw.track_processes
+            .iter()
+            .map(|t| (
+                t.pattern.to_string(),
+                t.quorum,
+                t.quorum_max,
+                t.weight,
+                t.fork_delay,
+                t.terminate_delay
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                "haproxy".to_owned(),
+                1,
+                Some(64),
+                -50,
+                Duration::ZERO,
+                Duration::from_secs(2)
+            ),
+            (
+                r#"["/usr/sbin/bird", "-c", "/etc/bird/bird.conf", ...]"#.to_owned(),
+                1,
+                None,
+                0,
+                Duration::from_secs(1),
+                Duration::from_secs(1)
+            ),
+        ]
+    );
     assert_eq!(gw.notify.any, Some(argv(&["/usr/local/bin/vipd-notify"])));
     assert_eq!(
         gw.notify.stop,
@@ -212,6 +245,7 @@ fn shipped_example_sets_every_key() {
     under("vrrp.track_interfaces", TRACK_INTERFACE_KEYS);
     under("vrrp.track_scripts", TRACK_SCRIPT_KEYS);
     under("vrrp.track_files", TRACK_FILE_KEYS);
+    under("vrrp.track_processes", TRACK_PROCESS_KEYS);
     let missing: Vec<&String> = expected.iter().filter(|k| !found.contains(*k)).collect();
     assert!(
         missing.is_empty(),

@@ -529,7 +529,7 @@ fn every_problem_in_a_file_is_reported_in_file_order() {
         [
             "vipd.toml:8:12: vrrp[0].priority: 0 is out of range 1..=255",
             "vipd.toml:9:19: vrrp[0].advert_interval: 15ms is not a multiple of 10 ms (VRRPv3 counts centiseconds)",
-            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, interface, vrid, priority, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, vips_excluded, proxy_arp, announce_host_routes, virtual_routes, virtual_rules, unicast_src_ip, unicast_peers, allowed_peers, auth_pass, dont_track_primary, track_interfaces, track_scripts, track_files, bfd, notify, notify_master, notify_backup, notify_fault, notify_stop, sync_group, garp_repeat, garp_interval, garp_refresh",
+            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, interface, vrid, priority, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, vips_excluded, proxy_arp, announce_host_routes, virtual_routes, virtual_rules, unicast_src_ip, unicast_peers, allowed_peers, auth_pass, dont_track_primary, track_interfaces, track_scripts, track_files, track_processes, bfd, notify, notify_master, notify_backup, notify_fault, notify_stop, sync_group, garp_repeat, garp_interval, garp_refresh",
             "vipd.toml:11:30: vrrp[0].track_interfaces[0].name: interface \"uplink9\" does not exist (in this network namespace)",
             "vipd.toml:13:8: vrrp[1].name: name \"gw\" is already used by vrrp[0] \"gw\" (line 3)",
             "vipd.toml:15:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID names one virtual router per interface and family",

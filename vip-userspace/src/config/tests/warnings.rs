@@ -145,3 +145,21 @@ fn an_allowlist_or_vrrpv2_silences_the_allowed_peers_warning() {
     // VRRPv2 has its own (weak) authentication and is the user's deliberate choice.
     assert!(warnings(&gw("version = 2\nadvert_interval = \"1s\"\n")).is_empty());
 }
+
+#[test]
+fn bfd_naming_no_neighbour_is_warned_about() {
+    assert_eq!(
+        others(&gw("bfd = { interval = \"1ms\" }\n")),
+        [
+            "vipd.toml:8:7: vrrp[0].bfd: no neighbour named: as master this router answers BFD only from routers it has heard advertise, which a backup that was never master has not done; name the other routers in allowed_peers (or bfd.peers)"
+        ]
+    );
+    // Any of the three names the other routers.
+    for named in [
+        "bfd = { interval = \"1ms\", peers = [\"192.0.2.12\"] }\n",
+        "bfd = { interval = \"1ms\" }\nallowed_peers = [\"192.0.2.12\"]\n",
+        "bfd = { interval = \"1ms\" }\nunicast_peers = [\"192.0.2.12\"]\n",
+    ] {
+        assert!(others(&gw(named)).is_empty(), "{named}");
+    }
+}

@@ -27,10 +27,6 @@ pub(crate) const TOP_LEVEL: &[(&str, &str)] = &[
         "track_group",
         "vipd does not track static addresses, routes or rules",
     ),
-    (
-        "vrrp_track_process",
-        "vipd does not track processes; use a track script",
-    ),
     ("bfd_instance", "vipd does not speak BFD"),
     (
         "linkbeat_interfaces",
@@ -300,5 +296,8 @@ pub(crate) const GLOBAL_OUT_OF_SCOPE_PREFIXES: &[(&str, &str)] = &[
     ("snmp_", "vipd has no SNMP agent"),
     ("enable_snmp_", "vipd has no SNMP agent"),
     ("bfd_", "vipd does not speak BFD"),
-    ("process_monitor_", "no vipd equivalent"),
+    (
+        "process_monitor_",
+        "vipd sizes the process connector's buffer itself (doubled after lost events, up to 4 MiB)",
+    ),
 ];

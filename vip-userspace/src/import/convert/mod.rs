@@ -31,7 +31,7 @@ use crate::config::print::{Table, Value};
 
 pub(crate) use global::Globals;
 use instance::Instance;
-use track::{ScriptDef, TrackFileDef};
+use track::{ScriptDef, TrackFileDef, TrackProcessDef};
 
 /// What the conversion needs beyond the tree.
 pub(crate) struct Ctx<'a> {
@@ -74,6 +74,7 @@ pub(crate) struct SyncGroupDef {
     pub(crate) track_interfaces: Vec<Node>,
     pub(crate) track_scripts: Vec<Node>,
     pub(crate) track_files: Vec<Node>,
+    pub(crate) track_processes: Vec<Node>,
 }
 
 /// Everything defined at the top level, by name.
@@ -81,6 +82,7 @@ pub(crate) struct SyncGroupDef {
 pub(crate) struct Defs {
     pub(crate) scripts: BTreeMap<String, ScriptDef>,
     pub(crate) track_files: BTreeMap<String, TrackFileDef>,
+    pub(crate) track_processes: BTreeMap<String, TrackProcessDef>,
     pub(crate) sync_groups: Vec<SyncGroupDef>,
     /// `garp_group` intervals per interface: (garp_interval, gna_interval).
     pub(crate) garp_groups: BTreeMap<String, GarpGroup>,
@@ -130,6 +132,11 @@ pub(crate) fn convert(top: &[Node], ctx: &mut Ctx<'_>, fallback_router_id: &str)
             "track_file" | "vrrp_track_file" => {
                 if let Some(block) = need_block(node, ctx) {
                     track::track_file_def(node, block, index, &mut defs, ctx);
+                }
+            }
+            "vrrp_track_process" => {
+                if let Some(block) = need_block(node, ctx) {
+                    track::track_process_def(node, block, index, &mut defs, ctx);
                 }
             }
             "vrrp_sync_group" => {
@@ -254,11 +261,7 @@ fn sync_group_def(
             "track_interface" => group.track_interfaces.push(child.clone()),
             "track_script" => group.track_scripts.push(child.clone()),
             "track_file" => group.track_files.push(child.clone()),
-            "track_process" => ctx.log.left_out(
-                &child.loc,
-                "track_process",
-                "vipd does not track processes; use a track script",
-            ),
+            "track_process" => group.track_processes.push(child.clone()),
             "track_bfd" => ctx
                 .log
                 .left_out(&child.loc, "track_bfd", "vipd does not speak BFD"),
@@ -381,6 +384,7 @@ pub(crate) const HANDLED: &[&str] = &[
     "vrrp_script",
     "track_file",
     "vrrp_track_file",
+    "vrrp_track_process",
     "vrrp_sync_group",
     "garp_group",
     "interface_up_down_delays",
@@ -451,6 +455,16 @@ pub(crate) const HANDLED: &[&str] = &[
     "init_fail",
     "file",
     "init_file",
+    // vrrp_track_process
+    "track_process",
+    "process",
+    "param_match",
+    "full_command",
+    "quorum",
+    "quorum_max",
+    "delay",
+    "fork_delay",
+    "terminate_delay",
     // vrrp_sync_group
     "group",
     "sync_group_tracking_weight",

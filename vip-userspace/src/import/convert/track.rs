@@ -685,3 +685,257 @@ pub(crate) fn script_entry(def: &ScriptDef, weight: i64, reverse: bool) -> Optio
     }
     Some(Value::Inline(pairs))
 }
+
+/// A `vrrp_track_process` as read, with keepalived's defaults (quorum 1, no upper
+/// bound, weight 0, no delays).
+#[derive(Debug, Clone)]
+pub(crate) struct TrackProcessDef {
+    pub(crate) loc: Loc,
+    pub(crate) index: usize,
+    /// The process and its parameters (`process NAME [PARAM ...]`).
+    pub(crate) process: Option<(String, Vec<String>, Loc)>,
+    /// keepalived's `param_match`: "exact", "partial" or "initial".
+    pub(crate) param_match: Option<&'static str>,
+    pub(crate) full_command: bool,
+    pub(crate) quorum: u32,
+    pub(crate) quorum_max: Option<u32>,
+    pub(crate) weight: i64,
+    pub(crate) reverse: bool,
+    pub(crate) fork_delay: Option<Duration>,
+    pub(crate) terminate_delay: Option<Duration>,
+}
+
+/// keepalived's largest delay, 3600 s.
+const MAX_PROCESS_DELAY: Duration = Duration::from_secs(3600);
+
+/// Reads a `vrrp_track_process` block, keyword by keyword as keepalived does (a later
+/// keyword sees what the earlier ones set: `quorum` against the `quorum_max` before it).
+pub(crate) fn track_process_def(
+    node: &Node,
+    block: &[Node],
+    index: usize,
+    defs: &mut Defs,
+    ctx: &mut Ctx<'_>,
+) {
+    let Some(name) = node.arg(0) else {
+        return ctx.log.error(&node.loc, "vrrp_track_process: needs a name");
+    };
+    let mut def = TrackProcessDef {
+        loc: node.loc.clone(),
+        index,
+        process: None,
+        param_match: None,
+        full_command: false,
+        quorum: 1,
+        quorum_max: None,
+        weight: 0,
+        reverse: false,
+        fork_delay: None,
+        terminate_delay: None,
+    };
+    for child in block {
+        let loc = child.loc.clone();
+        match child.keyword.as_str() {
+            "process" => {
+                if def.process.is_some() {
+                    ctx.log.note(
+                        &loc,
+                        "process",
+                        "the process is already set; keepalived ignores this one, so does the \
+                         import",
+                    );
+                    continue;
+                }
+                let mut words = child.args.iter().map(|w| w.text.clone());
+                let Some(path) = words.next() else {
+                    ctx.log.error(&loc, "process: needs a process name");
+                    continue;
+                };
+                let params: Vec<String> = words.collect();
+                if !params.is_empty() {
+                    // Parameters match the command line, exactly unless param_match said
+                    // otherwise.
+                    def.param_match.get_or_insert("exact");
+                    def.full_command = true;
+                }
+                def.process = Some((path, params, loc));
+            }
+            "param_match" => {
+                def.param_match = match child.arg(0) {
+                    None => Some("exact"),
+                    Some("initial") => Some("initial"),
+                    Some("partial") => Some("partial"),
+                    Some(other) => {
+                        ctx.log.error(
+                            &loc,
+                            format!(
+                                "param_match: expected nothing, initial or partial, found {other:?}"
+                            ),
+                        );
+                        continue;
+                    }
+                };
+                def.full_command = true;
+            }
+            "full_command" => def.full_command = true,
+            "weight" => {
+                if def.weight != 0 {
+                    ctx.log.note(
+                        &loc,
+                        "weight",
+                        "a weight is already set; keepalived ignores this one, so does the \
+                         import",
+                    );
+                    continue;
+                }
+                match child.arg(0).and_then(|a| int_in(a, -254..=254)) {
+                    Some(w) => {
+                        def.weight = w;
+                        match child.arg(1) {
+                            None => {}
+                            Some("reverse") => def.reverse = true,
+                            Some(other) => ctx.log.error(
+                                &loc,
+                                format!("weight: unknown option {other:?} (only `reverse`)"),
+                            ),
+                        }
+                    }
+                    None => ctx.log.error(
+                        &loc,
+                        format!(
+                            "weight: expected a whole number in -254..=254, found {:?}",
+                            child.arg(0).unwrap_or("")
+                        ),
+                    ),
+                }
+            }
+            "quorum" => match child.arg(0).and_then(|a| int_in(a, 1..=65535)) {
+                Some(q) if def.quorum_max.is_some_and(|m| q as u32 > m) => ctx.log.note(
+                    &loc,
+                    "quorum",
+                    format!(
+                        "{q} is greater than the quorum_max before it; keepalived ignores it, so \
+                         does the import"
+                    ),
+                ),
+                Some(q) => def.quorum = q as u32,
+                None => ctx.log.error(
+                    &loc,
+                    format!(
+                        "quorum: expected a whole number in 1..=65535, found {:?}",
+                        child.arg(0).unwrap_or("")
+                    ),
+                ),
+            },
+            "quorum_max" => match child.arg(0).and_then(|a| int_in(a, 0..=65535)) {
+                Some(m) => {
+                    let m = m as u32;
+                    if (m > 0 || def.quorum > 1) && m < def.quorum {
+                        ctx.log.note(
+                            &loc,
+                            "quorum_max",
+                            format!(
+                                "{m} is less than the quorum before it; keepalived ignores it, \
+                                 so does the import"
+                            ),
+                        );
+                        continue;
+                    }
+                    def.quorum_max = Some(m);
+                    if m == 0 {
+                        def.quorum = 0;
+                    } else if def.quorum == 0 {
+                        def.quorum = 1;
+                    }
+                }
+                None => ctx.log.error(
+                    &loc,
+                    format!(
+                        "quorum_max: expected a whole number in 0..=65535, found {:?}",
+                        child.arg(0).unwrap_or("")
+                    ),
+                ),
+            },
+            k @ ("delay" | "fork_delay" | "terminate_delay") => {
+                let Some(d) = child
+                    .arg(0)
+                    .and_then(super::values::seconds)
+                    .filter(|d| !d.is_zero() && *d <= MAX_PROCESS_DELAY)
+                else {
+                    ctx.log.error(
+                        &loc,
+                        format!(
+                            "{k}: expected seconds in 0.000001..=3600, found {:?}",
+                            child.arg(0).unwrap_or("")
+                        ),
+                    );
+                    continue;
+                };
+                // keepalived keeps microseconds.
+                let d = Duration::from_micros(d.as_micros() as u64);
+                if k != "fork_delay" {
+                    def.terminate_delay = Some(d);
+                }
+                if k != "terminate_delay" {
+                    def.fork_delay = Some(d);
+                }
+            }
+            other => ctx.log.left_out(&loc, other, "unknown keepalived keyword"),
+        }
+    }
+    let Some((path, _, ploc)) = &def.process else {
+        ctx.log.error(
+            &node.loc,
+            format!("vrrp_track_process: {name} has no process"),
+        );
+        return;
+    };
+    if !def.full_command && path.len() > crate::config::COMM_MAX {
+        ctx.log.left_out(
+            ploc,
+            "process",
+            format!(
+                "{path:?} is longer than the {} bytes the kernel keeps of a process name, so \
+                 keepalived never counts one (its quorum never holds); give full_command to \
+                 match the command line",
+                crate::config::COMM_MAX
+            ),
+        );
+        return;
+    }
+    defs.track_processes.entry(name.to_owned()).or_insert(def);
+}
+
+/// The `track_processes` entry of a process with the weight and reverse an instance
+/// gives it.
+pub(crate) fn process_entry(def: &TrackProcessDef, weight: i64, reverse: bool) -> Option<Value> {
+    let (path, params, _) = def.process.as_ref()?;
+    let mut pairs = vec![("name".to_owned(), Value::str(path))];
+    if !params.is_empty() {
+        pairs.push(("args".into(), Value::strs(params)));
+    }
+    match (def.param_match, params.is_empty()) {
+        // Implied by args.
+        (Some("exact"), false) => {}
+        (Some(how), _) => pairs.push(("param_match".into(), Value::str(how))),
+        (None, _) if def.full_command => pairs.push(("full_command".into(), Value::Bool(true))),
+        (None, _) => {}
+    }
+    if def.quorum != 1 && def.quorum_max != Some(0) {
+        pairs.push(("quorum".into(), Value::Int(i64::from(def.quorum))));
+    }
+    if let Some(m) = def.quorum_max {
+        pairs.push(("quorum_max".into(), Value::Int(i64::from(m))));
+    }
+    pairs.push(("weight".into(), Value::Int(weight)));
+    if reverse {
+        pairs.push(("reverse".into(), Value::Bool(true)));
+    }
+    if let Some(d) = def.fork_delay {
+        pairs.push(("fork_delay".into(), Value::duration(d)));
+    }
+    if let Some(d) = def.terminate_delay {
+        pairs.push(("terminate_delay".into(), Value::duration(d)));
+    }
+    Some(Value::Inline(pairs))
+}

@@ -177,3 +177,78 @@ fn fixture_reports_are_in_file_order_with_lines() {
     );
     assert!(outcome.reports.iter().any(|r| r.kind == Kind::LeftOut));
 }
+
+#[test]
+fn processes_by_name_and_command_line_with_quorums_and_delays() {
+    use crate::config::{ArgvMatch, ParamMatch};
+    let toml = check("processes");
+    let config = must_load(&toml);
+    let outside = &config.instances[0];
+    let tp: Vec<String> = outside
+        .track_processes
+        .iter()
+        .map(|t| t.pattern.to_string())
+        .collect();
+    assert_eq!(
+        tp,
+        [
+            "haproxy",
+            r#"["/usr/sbin/bird", "-c", "/etc/bird/bird.conf"]"#,
+            r#"["/usr/sbin/conntrackd", "-d", "-C", ...]"#,
+            r#"["/opt/svc/worker", "--pool=web*", ...]"#,
+            r#"["/usr/local/bin/keepalive-probe", ...]"#,
+            "telnetd",
+        ],
+        "the instance's five in order, then the sync group's"
+    );
+    let haproxy = &outside.track_processes[0];
+    assert_eq!(
+        (haproxy.quorum, haproxy.quorum_max, haproxy.weight),
+        (1, Some(64), -50)
+    );
+    assert_eq!(
+        (haproxy.fork_delay, haproxy.terminate_delay),
+        (Duration::from_millis(2500), Duration::from_millis(2500)),
+        "delay sets both"
+    );
+    let bird = &outside.track_processes[1];
+    assert_eq!(bird.weight, -20, "the instance's weight wins");
+    assert_eq!(
+        bird.pattern.argv,
+        Some(ArgvMatch {
+            args: vec!["-c".into(), "/etc/bird/bird.conf".into()],
+            param_match: Some(ParamMatch::Exact)
+        }),
+        "parameters match exactly by default"
+    );
+    assert_eq!(
+        (bird.fork_delay, bird.terminate_delay),
+        (Duration::from_millis(200), Duration::from_secs(1))
+    );
+    let conntrackd = &outside.track_processes[2];
+    assert!(conntrackd.reverse && conntrackd.weight == 10);
+    let by_path = &outside.track_processes[4];
+    assert!(!by_path.reverse && by_path.weight == 7, "noreverse");
+    let telnet = &outside.track_processes[5];
+    assert_eq!((telnet.quorum, telnet.quorum_max), (0, Some(0)));
+    let inside = &config.instances[1];
+    assert_eq!(
+        inside.track_processes.len(),
+        2,
+        "haproxy once, and the group's"
+    );
+    assert!(inside.track_processes[0].reverse && inside.track_processes[0].weight == 0);
+    let report = std::fs::read_to_string(fixtures_dir().join("processes/expected.stderr")).unwrap();
+    for reported in [
+        "process: \"a-very-long-process-name\" is longer than the 15 bytes",
+        "no vrrp_track_process missing is defined",
+        "vrrp_track_process late is defined after this instance",
+        "haproxy is tracked twice",
+        "process_monitor_rcv_bufs: vipd sizes the process connector's buffer itself",
+    ] {
+        assert!(
+            report.contains(reported),
+            "{reported:?} not reported:\n{report}"
+        );
+    }
+}

@@ -19,6 +19,20 @@
 //!   Mult of 1), from a generator seeded by the discriminator so replays are exact.
 //! - Demand mode and authentication are not implemented: a packet with the A bit is
 //!   discarded (as §6.8.6 requires without authentication configured), D is never set.
+//! - §6.8.6: a packet with Your Discriminator zero is discarded unless it says Down or
+//!   AdminDown, as the RFC requires; vipd also ignores one while its own session is past
+//!   Down (a restarted neighbour is heard once our detection time has run out), so a
+//!   packet that needs no knowledge of the session cannot take an established one down.
+//! - Until the session is Up, the remote's Desired Min TX and Required Min RX count as at
+//!   most [`UNTIL_UP_MAX_INTERVAL`] and its Detect Mult as at most [`UNTIL_UP_MAX_MULT`]:
+//!   §6.8.3 has every system send at one packet a second then, so only a broken or
+//!   hostile neighbour announces more, and taken as sent it would hold a session in Init
+//!   for hours. Once Up (which takes packets naming our random discriminator), the
+//!   remote's values count as sent.
+//! - The Echo function's round trip is measured from the time the echo left (the daemon
+//!   reports it, [`Session::echo_sent`]) to the kernel's receive timestamp of its return
+//!   (`Input::Echo::arrived`), so it is the path's, not the time the event loop took to
+//!   get to it.
 
 pub mod packet;
 
@@ -30,6 +44,12 @@ use super::timing::Time;
 
 /// The RFC's floor for the transmit interval while not Up (§6.8.3).
 pub const SLOW: Duration = Duration::from_secs(1);
+/// The longest Desired Min TX / Required Min RX of the remote's taken as sent until the
+/// session is Up: twice the RFC's one packet a second.
+pub const UNTIL_UP_MAX_INTERVAL: Duration = Duration::from_secs(2);
+/// The largest remote Detect Mult taken as sent until the session is Up, so a session
+/// waits at most 2 s × 5 = 10 s in Init for a neighbour that fell silent.
+pub const UNTIL_UP_MAX_MULT: u8 = 5;
 
 /// What a session is configured to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +78,13 @@ impl Params {
 pub enum Input {
     /// A Control packet for this session (already decoded and found ours).
     Control(Control),
-    /// One of our Echo packets came back.
-    Echo(Echo),
+    /// One of our Echo packets came back, reaching this host at `arrived` (the kernel's
+    /// receive timestamp; never later than the `now` it is handled at). An echo whose
+    /// discriminator or nonce is not this session's is ignored.
+    Echo {
+        echo: Echo,
+        arrived: Time,
+    },
     /// Administrative control (configuration removed, instance stopping).
     AdminDown,
     AdminUp,
@@ -74,12 +99,21 @@ pub enum Output {
         to: BfdState,
         diag: Diag,
     },
+    /// The echo path looks down (the Echo function's detection rule fired) but the
+    /// session stays Up for [`Session::confirm_window`]: one of our echoes coming back
+    /// meanwhile ([`Output::EchoRestored`]) shows the path was slow, not gone; none, and
+    /// the session goes down (diagnostic 2).
+    EchoSuspect,
+    /// An echo came back while the path was suspect.
+    EchoRestored,
 }
 
 #[derive(Debug, Clone)]
 pub struct Session {
     params: Params,
     local_disc: u32,
+    /// Random, drawn when the session opened: only echoes that carry it are ours.
+    nonce: u64,
     state: BfdState,
     diag: Diag,
     remote_state: BfdState,
@@ -114,6 +148,11 @@ pub struct Session {
     /// this costs nothing: the first unanswered echo left at most one interval after the
     /// last one that came back.
     echo_unanswered_since: Option<Time>,
+    /// While the echo path is suspect: when the session goes down unless an echo comes
+    /// back first.
+    echo_suspect_until: Option<Time>,
+    /// When the path or this host last stalled (see [`Session::stalled_lately`]).
+    stall_seen: Option<Time>,
     rng: u64,
     last_down: Option<(Time, Diag)>,
     /// Whether this end sends Echo packets (`params.echo` unless [`Session::set_echo`]
@@ -131,6 +170,8 @@ pub struct Session {
 const ECHO_RING: usize = 32;
 /// How long a slow round trip is remembered (see [`Session::recent_echo_rtt`]).
 pub const RTT_WINDOW: Duration = Duration::from_secs(1);
+/// How long a stall is remembered (see [`Session::stalled_lately`]).
+pub const STALL_MEMORY: Duration = Duration::from_secs(60);
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
@@ -142,12 +183,15 @@ fn from_micros(us: u32) -> Duration {
 
 impl Session {
     /// A session in Down, sending its first Control packet at `now`. `local_disc` must be
-    /// unique among the node's sessions and non-zero.
-    pub fn new(params: Params, local_disc: u32, now: Time) -> Session {
+    /// unique among the node's sessions and non-zero; it and `nonce` should be random
+    /// (RFC 5880 §6.8.1), so nobody who has not seen our packets can name the session or
+    /// forge its echoes.
+    pub fn new(params: Params, local_disc: u32, nonce: u64, now: Time) -> Session {
         let slow = SLOW.max(params.up_rates());
         Session {
             params,
             local_disc,
+            nonce,
             state: BfdState::Down,
             diag: Diag::None,
             remote_state: BfdState::Down,
@@ -168,6 +212,8 @@ impl Session {
             echo_detect_at: None,
             echo_seq: 0,
             echo_unanswered_since: None,
+            echo_suspect_until: None,
+            stall_seen: None,
             rng: u64::from(local_disc) | 1,
             last_down: None,
             echo_tx: params.echo,
@@ -189,6 +235,30 @@ impl Session {
         self.echo_interval() * u32::from(self.params.detect_mult)
     }
 
+    /// How long the echo path stays suspect before the session goes down: two echo
+    /// detection times, longer than any probe a backup runs meanwhile (its skew is under
+    /// one echo interval, its window at most one detection time), so an echo held up on
+    /// the path until then still clears it.
+    pub fn confirm_window(&self) -> Duration {
+        self.echo_detection_limit() * 2
+    }
+
+    /// Whether the echo path is suspect right now.
+    pub fn echo_suspect(&self) -> bool {
+        self.echo_suspect_until.is_some()
+    }
+
+    /// Whether the path or this host stalled within [`STALL_MEMORY`] of `now`: an echo
+    /// came back `multiplier` − 1 echo intervals or more after it left (by the kernel's
+    /// receive timestamp), the daemon got to one only that long after the kernel had it,
+    /// or a suspect path turned out to be slow — stalls long enough to make a working
+    /// path look down. Such a host can hold up a probe's answer as long as the echoes, so
+    /// no quick probe can tell the next stall from a failure.
+    pub fn stalled_lately(&self, now: Time) -> bool {
+        self.stall_seen
+            .is_some_and(|t| now.saturating_duration_since(t) < STALL_MEMORY)
+    }
+
     fn record_rtt(&mut self, now: Time, seq: u32) {
         let Some(sent) = self
             .echo_sent
@@ -203,6 +273,9 @@ impl Session {
             self.rtt_window_start = now;
         }
         let rtt = now.saturating_duration_since(sent);
+        if rtt >= self.echo_grace() {
+            self.stall_seen = Some(now);
+        }
         self.rtt_worst.0 = self.rtt_worst.0.max(rtt);
         // Everything up to `seq` is answered; what is outstanding starts after it.
         self.echo_unanswered_since = if seq == self.echo_seq {
@@ -216,6 +289,23 @@ impl Session {
         };
     }
 
+    /// When echo `seq` really left (the daemon's clock right before it handed the frame to
+    /// the kernel), if later than the `now` it was decided at: its round trip counts from
+    /// there.
+    pub fn echo_sent(&mut self, seq: u32, at: Time) {
+        let Some(slot) = self.echo_sent.iter_mut().find(|(s, _)| *s == seq) else {
+            return;
+        };
+        let Some(decided) = slot.1 else { return };
+        if at <= decided {
+            return;
+        }
+        slot.1 = Some(at);
+        if self.echo_unanswered_since == Some(decided) {
+            self.echo_unanswered_since = Some(at);
+        }
+    }
+
     /// Starts or stops sending Echo packets, the detection only this end needs: a session
     /// kept for the far end's sake (a master answering its backups) leaves them off.
     pub fn set_echo(&mut self, now: Time, on: bool) {
@@ -227,6 +317,7 @@ impl Session {
         if !on {
             self.echo_next = None;
             self.echo_detect_at = None;
+            self.echo_suspect_until = None;
         } else if self.state == BfdState::Up && !self.remote_echo_rx.is_zero() {
             self.start_echo(now);
         }
@@ -285,6 +376,10 @@ impl Session {
         self.local_disc
     }
 
+    pub fn nonce(&self) -> u64 {
+        self.nonce
+    }
+
     pub fn remote_disc(&self) -> u32 {
         self.remote_disc
     }
@@ -313,12 +408,19 @@ impl Session {
         self.params.interval.max(self.remote_echo_rx)
     }
 
+    /// How long an echo may be out before its absence is evidence: `multiplier` − 1
+    /// intervals (one, with a multiplier of 1).
+    fn echo_grace(&self) -> Duration {
+        self.echo_interval() * u32::from(self.params.detect_mult.max(2) - 1)
+    }
+
     pub fn poll_at(&self) -> Option<Time> {
         [
             self.detect_at,
             self.next_tx,
             self.echo_next,
             self.echo_detect_at,
+            self.echo_suspect_until,
         ]
         .into_iter()
         .flatten()
@@ -365,11 +467,20 @@ impl Session {
         let mut out = Vec::new();
         match input {
             Input::Control(c) => self.receive(now, c, &mut out),
-            Input::Echo(e) => {
-                if e.disc == self.local_disc && self.echo_next.is_some() {
-                    self.record_rtt(now, e.seq);
+            Input::Echo { echo, arrived } => {
+                let ours = echo.disc == self.local_disc && echo.nonce == self.nonce;
+                if ours && self.echo_next.is_some() {
+                    let arrived = arrived.min(now);
+                    let late = now.saturating_duration_since(arrived) >= self.echo_grace();
+                    if self.echo_suspect_until.take().is_some() {
+                        out.push(Output::EchoRestored);
+                        self.stall_seen = Some(now);
+                    } else if late {
+                        self.stall_seen = Some(now);
+                    }
+                    self.record_rtt(arrived, echo.seq);
                     self.echo_detect_at =
-                        Some(now + self.echo_interval() * u32::from(self.params.detect_mult));
+                        Some(arrived + self.echo_interval() * u32::from(self.params.detect_mult));
                 }
             }
             Input::AdminDown => {
@@ -393,17 +504,28 @@ impl Session {
 
     /// RFC 5880 §6.8.6, after the session-independent checks of `Control::decode`.
     fn receive(&mut self, now: Time, c: Control, out: &mut Vec<Output>) {
-        if c.your_disc == 0 && !matches!(self.state, BfdState::Down | BfdState::AdminDown) {
+        if c.your_disc == 0
+            && (!matches!(c.state, BfdState::Down | BfdState::AdminDown)
+                || !matches!(self.state, BfdState::Down | BfdState::AdminDown))
+        {
             return;
         }
         if c.your_disc != 0 && c.your_disc != self.local_disc {
             return;
         }
+        // Until Up, what a neighbour announces is held within what a working one sends.
+        let (max_interval, max_mult) = if self.state == BfdState::Up {
+            (Duration::MAX, u8::MAX)
+        } else {
+            (UNTIL_UP_MAX_INTERVAL, UNTIL_UP_MAX_MULT)
+        };
         self.remote_disc = c.my_disc;
         self.remote_state = c.state;
-        self.remote_min_rx = from_micros(c.required_min_rx).max(Duration::from_micros(1));
+        self.remote_min_rx = from_micros(c.required_min_rx)
+            .max(Duration::from_micros(1))
+            .min(max_interval);
         let previous = self.remote_desired_tx;
-        self.remote_desired_tx = from_micros(c.desired_min_tx);
+        self.remote_desired_tx = from_micros(c.desired_min_tx).min(max_interval);
         // A remote in a Poll Sequence may keep sending at the rate in force before it
         // began until our Final reaches it (bfdd does, and repeats its Poll at that rate),
         // so the slower rate stays allowed until it stops polling.
@@ -412,7 +534,7 @@ impl Session {
         } else {
             previous
         };
-        self.remote_mult = c.detect_mult;
+        self.remote_mult = c.detect_mult.min(max_mult);
         self.remote_echo_rx = from_micros(c.required_min_echo_rx);
         if c.final_ && self.polling {
             self.polling = false;
@@ -455,6 +577,7 @@ impl Session {
         if self.remote_echo_rx.is_zero() {
             self.echo_next = None;
             self.echo_detect_at = None;
+            self.echo_suspect_until = None;
         } else if self.state == BfdState::Up && self.echo_tx && self.echo_next.is_none() {
             self.start_echo(now);
         }
@@ -499,6 +622,7 @@ impl Session {
                 self.polling = false;
                 self.echo_next = None;
                 self.echo_detect_at = None;
+                self.echo_suspect_until = None;
                 if to != BfdState::Init {
                     self.detect_at = None;
                 }
@@ -526,15 +650,24 @@ impl Session {
                 );
             }
         }
+        if self.echo_suspect_until.is_some_and(|t| t <= now) {
+            // Suspect for the whole confirmation window and nothing came back: down.
+            self.echo_suspect_until = None;
+            if self.state == BfdState::Up {
+                self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
+            }
+        }
         if self.echo_detect_at.is_some_and(|t| t <= now) {
             self.echo_detect_at = None;
-            let grace = self.echo_interval() * u32::from(self.params.detect_mult.max(2) - 1);
+            let grace = self.echo_grace();
             match self.echo_unanswered_since {
                 // No echo came back for a detection time, and one that had the grace to
-                // do so is still out: the path is down.
+                // do so is still out: the path looks down. Echoes go on; one coming back
+                // within the confirmation window clears it.
                 Some(t) if t + grace <= now => {
                     if self.state == BfdState::Up {
-                        self.go(now, BfdState::Down, Diag::EchoFunctionFailed, &mut out);
+                        self.echo_suspect_until = Some(now + self.confirm_window());
+                        out.push(Output::EchoSuspect);
                     }
                 }
                 // This end sent nothing for a while (or only just now): no evidence
@@ -557,6 +690,7 @@ impl Session {
             out.push(Output::SendEcho(Echo {
                 disc: self.local_disc,
                 seq: self.echo_seq,
+                nonce: self.nonce,
             }));
             self.echo_next = Some(now + self.echo_interval());
         }

@@ -3,8 +3,10 @@
 //!
 //! Echo packets (RFC 5880 §6.4) are the sender's own business: the far end only loops them
 //! back, so their contents are whatever lets the sender recognise its own. vipd's are
-//! 16 bytes: `vipd`, a format byte, three zeros, the session's discriminator and a
-//! sequence number.
+//! 24 bytes: `vipd`, a format byte (2), three zeros, the session's discriminator, a
+//! sequence number and the session's nonce, 64 random bits drawn when the session opens:
+//! a forger who guesses or learns the discriminator still cannot make an echo of its own
+//! pass for one of ours (docs/architecture.md, "BFD").
 
 use std::fmt;
 
@@ -17,9 +19,9 @@ pub const ECHO_PORT: u16 = 3785;
 /// Control packets come from a source port in 49152..=65535 (RFC 5881 §4).
 pub const SOURCE_PORTS: std::ops::RangeInclusive<u16> = 49152..=65535;
 pub const CONTROL_LEN: usize = 24;
-pub const ECHO_LEN: usize = 16;
+pub const ECHO_LEN: usize = 24;
 const ECHO_MAGIC: [u8; 4] = *b"vipd";
-const ECHO_FORMAT: u8 = 1;
+const ECHO_FORMAT: u8 = 2;
 
 /// The session states of RFC 5880 §4.1, in their wire encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,11 +204,14 @@ impl Control {
     }
 }
 
-/// One of our echo packets, by the session that sent it and its sequence number.
+/// One of our echo packets: the session that sent it (its discriminator and nonce) and
+/// its sequence number. Whether it really is ours is the session's call: only the nonce
+/// proves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Echo {
     pub disc: u32,
     pub seq: u32,
+    pub nonce: u64,
 }
 
 impl Echo {
@@ -216,17 +221,21 @@ impl Echo {
         b[4] = ECHO_FORMAT;
         b[8..12].copy_from_slice(&self.disc.to_be_bytes());
         b[12..16].copy_from_slice(&self.seq.to_be_bytes());
+        b[16..24].copy_from_slice(&self.nonce.to_be_bytes());
         b
     }
 
-    /// `None` for anything that is not one of ours.
+    /// `None` for anything not in vipd's echo format (which says nothing yet about
+    /// whose it is).
     pub fn decode(b: &[u8]) -> Option<Echo> {
         if b.len() != ECHO_LEN || b[..4] != ECHO_MAGIC || b[4] != ECHO_FORMAT {
             return None;
         }
+        let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         Some(Echo {
-            disc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
-            seq: u32::from_be_bytes([b[12], b[13], b[14], b[15]]),
+            disc: word(8),
+            seq: word(12),
+            nonce: (u64::from(word(16)) << 32) | u64::from(word(20)),
         })
     }
 }
@@ -291,12 +300,23 @@ mod tests {
     }
 
     #[test]
-    fn echo_payloads_are_recognised_as_ours_only() {
-        let e = Echo { disc: 7, seq: 99 };
-        assert_eq!(Echo::decode(&e.encode()), Some(e));
-        let mut other = e.encode();
+    fn echo_payloads_round_trip_and_nothing_else_decodes() {
+        let e = Echo {
+            disc: 7,
+            seq: 99,
+            nonce: 0x0102_0304_0506_0708,
+        };
+        let b = e.encode();
+        assert_eq!(&b[..8], b"vipd\x02\0\0\0");
+        assert_eq!(&b[16..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(Echo::decode(&b), Some(e));
+        let mut other = b;
         other[0] = b'x';
         assert_eq!(Echo::decode(&other), None);
-        assert_eq!(Echo::decode(&e.encode()[..15]), None);
+        // The format of vipd before nonces (16 bytes, format 1) is not taken for ours.
+        let mut old = [0u8; 16];
+        old[..5].copy_from_slice(b"vipd\x01");
+        assert_eq!(Echo::decode(&old), None);
+        assert_eq!(Echo::decode(&b[..23]), None);
     }
 }

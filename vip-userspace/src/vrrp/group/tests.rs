@@ -139,7 +139,7 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
             up: rng.below(2) == 0,
             diag: [Diag::EchoFunctionFailed, Diag::ControlDetectionTimeExpired]
                 [rng.below(2) as usize],
-            slow_rtt: Duration::from_micros(rng.below(5000)),
+            slow_rtt: Some(Duration::from_micros(rng.below(5000))),
         },
         96 => Input::Demotion {
             member,
@@ -367,7 +367,7 @@ fn following_with_bfd() -> (Group, Time) {
         peer: master,
         up: true,
         diag: Diag::None,
-        slow_rtt: Duration::ZERO,
+        slow_rtt: Some(Duration::ZERO),
     };
     assert!(g.handle(now, up).is_empty());
     (g, now)
@@ -414,7 +414,7 @@ fn without_a_session_silence_still_means_takeover() {
             peer: master,
             up: false,
             diag: Diag::ControlDetectionTimeExpired,
-            slow_rtt: Duration::ZERO,
+            slow_rtt: Some(Duration::ZERO),
         },
     );
     let g2 = &mut g;
@@ -425,7 +425,7 @@ fn without_a_session_silence_still_means_takeover() {
             peer: other,
             up: true,
             diag: Diag::None,
-            slow_rtt: Duration::ZERO,
+            slow_rtt: Some(Duration::ZERO),
         },
     );
     let outs = run_until(g2, now + Duration::from_millis(100));
@@ -444,7 +444,7 @@ fn a_false_down_is_answered_by_the_live_master_without_a_transition() {
             peer: master,
             up: false,
             diag: Diag::EchoFunctionFailed,
-            slow_rtt: Duration::ZERO,
+            slow_rtt: Some(Duration::ZERO),
         },
     );
     assert!(outs.is_empty(), "{outs:?}");
@@ -492,7 +492,7 @@ fn a_slow_path_gets_a_longer_probe_window() {
             peer: master,
             up: false,
             diag: Diag::EchoFunctionFailed,
-            slow_rtt: Duration::from_millis(4),
+            slow_rtt: Some(Duration::from_millis(4)),
         },
     );
     let sent = g.poll_at().unwrap();
@@ -510,7 +510,7 @@ fn a_dead_master_is_taken_over_after_skew_and_guard() {
         peer: master,
         up: false,
         diag: Diag::EchoFunctionFailed,
-        slow_rtt: Duration::ZERO,
+        slow_rtt: Some(Duration::ZERO),
     };
     g.handle(now, down);
     // Skew (0.41 ms) + the probe window (the 1.5 ms guard): answering, once.
@@ -544,7 +544,7 @@ fn control_silence_alone_is_judged_like_advert_silence() {
         peer: master,
         up: false,
         diag: Diag::ControlDetectionTimeExpired,
-        slow_rtt: Duration::ZERO,
+        slow_rtt: Some(Duration::ZERO),
     };
     assert!(
         g.handle(last_advert + Duration::from_millis(20), down)
@@ -557,4 +557,61 @@ fn control_silence_alone_is_judged_like_advert_silence() {
         became(&outs, State::Master),
         Some(Reason::MasterDownTimerExpired)
     );
+}
+
+#[test]
+fn after_a_stall_a_down_ends_the_hold_and_master_down_interval_decides() {
+    // The session reports no quick probe can settle it (the path stalled lately): no
+    // probe, no BFD takeover; silence since the last advert decides, as without BFD.
+    let (mut g, last_advert) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let mdi = g.machine(0).unwrap().master_down_interval();
+    let down = Input::Bfd {
+        member: 0,
+        peer: master,
+        up: false,
+        diag: Diag::EchoFunctionFailed,
+        slow_rtt: None,
+    };
+    assert!(
+        g.handle(last_advert + Duration::from_millis(3), down)
+            .is_empty()
+    );
+    let outs = run_until(&mut g, last_advert + (mdi - Duration::from_micros(100)));
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::Probe { .. } | Output::Transition { .. })),
+        "{outs:?}"
+    );
+    let outs = run_until(&mut g, last_advert + mdi);
+    assert_eq!(
+        became(&outs, State::Master),
+        Some(Reason::MasterDownTimerExpired)
+    );
+}
+
+#[test]
+fn a_suspect_path_whose_echoes_come_back_answers_the_probe() {
+    let (mut g, now) = following_with_bfd();
+    let master: IpAddr = "192.0.2.5".parse().unwrap();
+    let bfd = |up| Input::Bfd {
+        member: 0,
+        peer: master,
+        up,
+        diag: Diag::EchoFunctionFailed,
+        slow_rtt: Some(Duration::ZERO),
+    };
+    g.handle(now, bfd(false));
+    let sent = g.poll_at().unwrap();
+    assert!(matches!(g.poll(sent)[..], [Output::Probe { .. }]));
+    // The held echoes arrive within the window: the master's host and the path work.
+    g.handle(sent + Duration::from_millis(1), bfd(true));
+    let outs = run_until(&mut g, now + Duration::from_millis(30));
+    assert_eq!(became(&outs, State::Master), None, "{outs:?}");
+    let c = &g.members()[0].counters;
+    assert_eq!((c.bfd_probes, c.bfd_probes_answered), (1, 1));
+    // And it holds again: silence alone does not make it master.
+    let outs = run_until(&mut g, now + Duration::from_secs(1));
+    assert_eq!(became(&outs, State::Master), None, "{outs:?}");
 }

@@ -125,6 +125,9 @@ pub(super) const KEYWORDS: &[Keyword<Read>] = &[
     handle(&["track_file"], |i, n, r| {
         i.track_files.extend(track::track_refs(n, r.ctx))
     }),
+    handle(&["track_process"], |i, n, r| {
+        i.track_processes.extend(track::track_refs(n, r.ctx))
+    }),
     handle(&["mcast_src_ip", "unicast_src_ip"], |i, n, r| {
         match n.arg(0).and_then(|a| a.parse::<IpAddr>().ok()) {
             Some(a) => i.unicast_src = Some((a, n.loc.clone())),
@@ -198,10 +201,6 @@ pub(super) const KEYWORDS: &[Keyword<Read>] = &[
     left_out(
         &["vrf"],
         "no vipd equivalent (run vipd in the VRF's context)",
-    ),
-    left_out(
-        &["track_process"],
-        "vipd does not track processes; use a track script",
     ),
     left_out(&["track_bfd"], "vipd does not speak BFD"),
     left_out(

@@ -62,6 +62,7 @@ pub(crate) struct Instance {
     track_ifs: Vec<TrackIf>,
     track_scripts: Vec<TrackRef>,
     track_files: Vec<TrackRef>,
+    track_processes: Vec<TrackRef>,
     notify: Vec<(&'static str, Value)>,
     garp_delay: Option<(Duration, Loc)>,
     garp_repeat: Option<(u32, Loc)>,
@@ -148,6 +149,7 @@ impl Instance {
         let track_interfaces = self.track_interfaces_out(why, owner, ctx);
         let track_scripts = self.track_scripts_out(defs, why, ctx);
         let track_files = self.track_files_out(defs, why, ctx);
+        let track_processes = self.track_processes_out(defs, ctx);
         let garp = self.garp(globals, defs, &interface, v6, ctx);
 
         let mut t = Table::new("[[vrrp]]");
@@ -205,6 +207,9 @@ impl Instance {
         }
         if !track_files.is_empty() {
             t.key("track_files", Value::Array(track_files));
+        }
+        if !track_processes.is_empty() {
+            t.key("track_processes", Value::Array(track_processes));
         }
         write_hooks(&mut t, &self.notify);
         if let Some(group) = &self.sync_group {
@@ -670,6 +675,7 @@ pub(crate) fn join_sync_groups(
         let mut ifs = Vec::new();
         let mut scripts = Vec::new();
         let mut files = Vec::new();
+        let mut processes = Vec::new();
         for node in &group.track_interfaces {
             ifs.extend(track::track_interfaces(node, ctx));
         }
@@ -678,6 +684,9 @@ pub(crate) fn join_sync_groups(
         }
         for node in &group.track_files {
             files.extend(track::track_refs(node, ctx));
+        }
+        for node in &group.track_processes {
+            processes.extend(track::track_refs(node, ctx));
         }
         let mut members = 0;
         for (member, loc) in &group.members {
@@ -706,6 +715,7 @@ pub(crate) fn join_sync_groups(
             instance.track_ifs.extend(ifs.iter().cloned());
             instance.track_scripts.extend(scripts.iter().cloned());
             instance.track_files.extend(files.iter().cloned());
+            instance.track_processes.extend(processes.iter().cloned());
             members += 1;
         }
         if members == 0 {

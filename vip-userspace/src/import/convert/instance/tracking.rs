@@ -221,6 +221,58 @@ impl Instance {
         out
     }
 
+    /// keepalived keeps a process's weight for sync group members and address owners
+    /// (unlike a script's or a file's; an owner's priority simply never moves), and so
+    /// does the import.
+    pub(super) fn track_processes_out(&self, defs: &Defs, ctx: &mut Ctx<'_>) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        for r in &self.track_processes {
+            let Some(def) = defs.track_processes.get(&r.name) else {
+                ctx.log.note(
+                    &r.loc,
+                    "track_process",
+                    format!(
+                        "no vrrp_track_process {} is defined (or it was left out), so \
+                         keepalived ignores it; so does the import",
+                        r.name
+                    ),
+                );
+                continue;
+            };
+            if def.index > self.index {
+                ctx.log.note(
+                    &r.loc,
+                    "track_process",
+                    format!(
+                        "vrrp_track_process {} is defined after this instance (at {}); \
+                         keepalived finds only processes defined before, so it ignores it; so \
+                         does the import",
+                        r.name, def.loc
+                    ),
+                );
+                continue;
+            }
+            if !seen.insert(r.name.clone()) {
+                ctx.log.note(
+                    &r.loc,
+                    "track_process",
+                    format!(
+                        "{} is tracked twice; keepalived ignores the second, so does the import",
+                        r.name
+                    ),
+                );
+                continue;
+            }
+            let weight = r.weight.unwrap_or(def.weight);
+            let reverse = r.reverse.unwrap_or(def.reverse);
+            if let Some(entry) = track::process_entry(def, weight, reverse) {
+                out.push(entry);
+            }
+        }
+        out
+    }
+
     pub(super) fn garp(
         &self,
         globals: &Globals,
