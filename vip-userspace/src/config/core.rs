@@ -136,7 +136,7 @@ impl Instance {
             track_interfaces: _,
             track_scripts: _,
             track_files: _,
-            track_processes: _,
+            track_processes,
             notify,
             bfd: _,
             sync_group: _,
@@ -154,6 +154,9 @@ impl Instance {
             ),
             ("virtual_routes", *virtual_routes != new.virtual_routes),
             ("virtual_rules", *virtual_rules != new.virtual_rules),
+            // What a process is matched by (its name, arguments) is the shell's; the
+            // core sees the weights and quorums.
+            ("track_processes", *track_processes != new.track_processes),
             ("notify", hook(|n| &n.any)),
             ("notify_master", hook(|n| &n.master)),
             ("notify_backup", hook(|n| &n.backup)),

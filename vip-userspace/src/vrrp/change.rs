@@ -110,7 +110,7 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         bfd,
         sync_group,
     } = old;
-    let checks: [(Field, bool); 22] = [
+    let checks: [(Field, bool); 23] = [
         ("priority", *priority != new.priority),
         ("advert_interval", *advert_interval != new.advert_interval),
         ("preempt", *preempt != new.preempt),
@@ -137,6 +137,10 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         ),
         ("track_scripts", tracking.scripts != new.tracking.scripts),
         ("track_files", tracking.files != new.tracking.files),
+        (
+            "track_processes",
+            tracking.processes != new.tracking.processes,
+        ),
         ("garp_repeat", announce.repeat != new.announce.repeat),
         ("garp_interval", announce.interval != new.announce.interval),
         ("garp_refresh", announce.refresh != new.announce.refresh),
@@ -181,7 +185,7 @@ mod tests {
     use crate::vrrp::{
         Family, Interval, Version,
         instance::BfdSettings,
-        tracking::{TrackedFile, TrackedScript},
+        tracking::{TrackedFile, TrackedProcess, TrackedScript},
     };
 
     fn gw() -> Instance {
@@ -218,6 +222,14 @@ mod tests {
             weight: 1,
             reverse: false,
         });
+        new.tracking.processes.push(TrackedProcess {
+            weight: -50,
+            reverse: false,
+            quorum: 1,
+            quorum_max: TrackedProcess::UNLIMITED,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+        });
         new.announce.repeat = 2;
         new.announce.refresh = Some(Duration::from_secs(60));
         new.bfd = Some(BfdSettings {
@@ -247,6 +259,7 @@ mod tests {
                 "dont_track_primary",
                 "track_scripts",
                 "track_files",
+                "track_processes",
                 "garp_repeat",
                 "garp_refresh",
                 "bfd",
