@@ -293,3 +293,86 @@ impl Watches {
         Some((w.group, w.member, item))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, FakeHost};
+
+    /// `gw` (VRID 51) and `gw2` (52) tracking the processes `processes` names.
+    fn instances(gw: &str, gw2: &str) -> Vec<Instance> {
+        let section = |name: &str, vrid: u8, processes: &str| {
+            let track = if processes.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = processes
+                    .split(',')
+                    .map(|p| format!("{{ name = \"{p}\", weight = -50 }}"))
+                    .collect();
+                format!("track_processes = [{}]\n", list.join(", "))
+            };
+            format!(
+                "[[vrrp]]\nname = \"{name}\"\ninterface = \"eth0\"\nvrid = {vrid}\n\
+                 priority = 100\nvips = [\"192.0.2.{vrid}/24\"]\n\
+                 allowed_peers = [\"192.0.2.12\"]\n{track}"
+            )
+        };
+        let text = format!(
+            "[global]\nrouter_id = \"r1\"\n\n{}\n{}",
+            section("gw", 51, gw),
+            section("gw2", 52, gw2)
+        );
+        Config::parse(&text, "t.toml", &FakeHost::lab())
+            .expect("valid")
+            .instances
+    }
+
+    fn reports(subs: &[Subscription]) -> Vec<Report> {
+        let mut r: Vec<Report> = subs.iter().map(|s| s.report).collect();
+        r.dedup();
+        r
+    }
+
+    /// An instance whose processes a reload leaves alone keeps its id wherever it runs
+    /// now (counts already on their way still reach it); one whose list changed gets a new
+    /// id (a stale count for the old list is dropped); reports are routed to where each
+    /// instance runs now, and one for an id no longer subscribed goes nowhere.
+    #[test]
+    fn process_reports_follow_the_instance_and_its_list() {
+        let (tx, _rx) = mpsc::channel(4);
+        let worker = Worker::start("test-watch", 0).expect("a worker");
+        let mut w = Watches::new(worker, RunAs { ids: None }, tx);
+        let before = instances("haproxy", "nginx");
+        let subs = w.process_subscriptions([((1, 0), &before[0]), ((1, 1), &before[1])]);
+        assert_eq!(subs.len(), 2);
+        let ids = reports(&subs);
+        assert_eq!(ids.len(), 2);
+        let count = |index| TrackItem::Process {
+            index,
+            count: 1,
+            cause: crate::vrrp::tracking::ProcessChange::Fork,
+        };
+        assert_eq!(w.route(ids[0], count(0)), Some((1, 0, count(0))));
+
+        // gw moves to group 2 with the same list; gw2 tracks one more process.
+        let after = instances("haproxy", "nginx,sshd");
+        let subs = w.process_subscriptions([((2, 0), &after[0]), ((1, 0), &after[1])]);
+        let now = reports(&subs);
+        assert_eq!(now[0], ids[0], "gw keeps its id");
+        assert_ne!(now[1], ids[1], "gw2's list changed: a new id");
+        assert_eq!(w.route(ids[0], count(0)), Some((2, 0, count(0))));
+        assert_eq!(w.route(now[1], count(1)), Some((1, 0, count(1))));
+        assert_eq!(w.route(ids[1], count(0)), None, "the old list's id is gone");
+        // A report of another kind under a process id is not taken for one.
+        let script = TrackItem::Script { index: 0, ok: true };
+        assert_eq!(w.route(ids[0], script), None);
+
+        // Tracking taken away: nothing subscribed, nothing routed.
+        let none = instances("", "");
+        assert!(
+            w.process_subscriptions([((2, 0), &none[0]), ((1, 0), &none[1])])
+                .is_empty()
+        );
+        assert_eq!(w.route(ids[0], count(0)), None);
+    }
+}
