@@ -665,6 +665,31 @@ mod tests {
         assert!(c.outcome(&new, 100).fault, "its first result counts");
     }
 
+    /// Processes have no key the core sees: an unchanged list keeps its counts across a
+    /// reload; a changed one starts as at start-up (the daemon counts it before the
+    /// change is committed and feeds the count with it).
+    #[test]
+    fn a_reload_keeps_process_counts_only_for_an_unchanged_list() {
+        let old = processes(process(-50));
+        let mut s = TrackState::new(&old);
+        let fork = TrackItem::Process {
+            index: 0,
+            count: 2,
+            cause: ProcessChange::Scan,
+        };
+        assert!(s.apply(&old, T0, &fork));
+        assert_eq!(s.outcome(&old, 100), outcome(false, 100));
+        let same = s.carried(&old, &old.clone());
+        assert_eq!(same.processes, s.processes);
+        assert_eq!(same.outcome(&old, 100), outcome(false, 100));
+        let new = Tracking {
+            processes: vec![process(-50), process(-20)],
+            ..Tracking::default()
+        };
+        let fresh = s.carried(&old, &new);
+        assert_eq!(fresh.processes, TrackState::new(&new).processes);
+    }
+
     #[test]
     fn reverse_init_fail_and_dont_track_primary() {
         let t = Tracking {
