@@ -119,6 +119,9 @@ struct Step {
     adverts: usize,
     worst_gap: Duration,
     transitions: (u64, u64),
+    /// r1's worst loop lag since it started, before and after the step (µs): a lag that
+    /// grew during the step is a stall of r1's loop, which a late advert then shows.
+    lag_us: (u64, u64),
 }
 
 /// The pair a step runs on.
@@ -143,6 +146,12 @@ impl Pair<'_> {
     ) -> Result<Step> {
         let count = |v: &Vipd| -> Result<u64> { watched.iter().map(|w| transitions(v, w)).sum() };
         let before = (count(self.r1)?, count(self.r2)?);
+        let lag = |v: &Vipd| -> Result<u64> {
+            v.status()?["loop_lag"]["worst_us"]
+                .as_u64()
+                .context("loop_lag")
+        };
+        let lag_before = lag(self.r1)?;
         self.r1.rewrite(config)?;
         let dry = self.r1.reload_json(true)?;
         ensure!(dry["ok"] == true, "{name}: the dry run refused: {dry}");
@@ -178,6 +187,7 @@ impl Pair<'_> {
             adverts,
             worst_gap,
             transitions: (after.0 - before.0, after.1 - before.1),
+            lag_us: (lag_before, lag(self.r1)?),
         };
         step.print();
         Ok(step)
@@ -192,13 +202,15 @@ impl Step {
             .map(|(i, o, d)| format!("{i} {o} ({d})"))
             .collect();
         println!(
-            "  {}: {}; adverts {} worst gap {:.2} ms; transitions r1 {} r2 {}",
+            "  {}: {}; adverts {} worst gap {:.2} ms; transitions r1 {} r2 {}; r1 loop lag worst {:.2} ms ({:.2} ms before)",
             self.name,
             changed.join(", "),
             self.adverts,
             self.worst_gap.as_secs_f64() * 1000.0,
             self.transitions.0,
-            self.transitions.1
+            self.transitions.1,
+            self.lag_us.1 as f64 / 1000.0,
+            self.lag_us.0 as f64 / 1000.0
         );
         for r in &self.runs {
             println!("    {}", r.summary());
@@ -234,11 +246,13 @@ impl Step {
         );
         ensure!(
             self.adverts >= 20 && self.worst_gap < interval * 2,
-            "{}: {} adverts, worst gap {:?} (two intervals: {:?})",
+            "{}: {} adverts, worst gap {:?} (two intervals: {:?}); r1's worst loop lag {} µs, {} µs before the step",
             self.name,
             self.adverts,
             self.worst_gap,
-            interval * 2
+            interval * 2,
+            self.lag_us.1,
+            self.lag_us.0
         );
         Ok(self)
     }
