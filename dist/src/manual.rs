@@ -117,9 +117,10 @@ fn vipd_page(cmd: clap::Command) -> String {
     tagged(
         &mut r,
         "SIGHUP",
-        "Reload the configuration. Unchanged instances keep their state; a file with any \
-         problem is rejected whole and the running configuration stays. systemctl reload \
-         vipd sends it.",
+        "Reload the configuration, as vipd reload does without waiting for the outcome. An \
+         instance whose identity (interface, VRID, family, version) is the same is changed \
+         in place and keeps its state; a file with any problem is rejected whole and the \
+         running configuration stays. systemctl reload vipd runs vipd reload.",
     );
     heading(&mut r, "EXIT STATUS");
     tagged(&mut r, "0", "Success (run: a clean shutdown).");
@@ -152,7 +153,14 @@ fn vipd_page(cmd: clap::Command) -> String {
     tagged(
         &mut r,
         "/run/vipd/ROUTER_ID.sock",
-        "The control socket vipd status reads (global.control_socket).",
+        "The control socket vipd status, reload, demote, promote, handover and events talk \
+         to (global.control_socket; who may: global.control_group and global.admin_group).",
+    );
+    tagged(
+        &mut r,
+        "/var/lib/vipd/",
+        "The operator's demotions, when global.state_file names a file there (the unit's \
+         StateDirectory).",
     );
     tagged(
         &mut r,

@@ -54,6 +54,10 @@ impl vipd::config::Host for PackagedHost {
         }
     }
 
+    fn group(&self, name: &str) -> Result<Option<u32>, String> {
+        vipd::config::LocalHost.group(name)
+    }
+
     fn lstat(&self, path: &Path) -> std::io::Result<vipd::config::FileMeta> {
         vipd::config::LocalHost.lstat(path)
     }

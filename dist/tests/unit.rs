@@ -13,7 +13,7 @@ use common::{dist, run, scratch, text};
 const UNIT: &str = include_str!("../vipd.service");
 
 /// `systemd-analyze verify` on `unit_text`, written as vipd.service with ExecStart and
-/// ExecReload pointed at an executable that exists here (verify insists on it; the
+/// ExecReload (both `vipd`) pointed at an executable that exists here (verify insists on it; the
 /// package test verifies the installed unit with the installed binary and manual pages).
 fn verify(unit_text: &str, name: &str) -> (bool, String) {
     let dir = scratch(name);
@@ -47,8 +47,8 @@ fn a_broken_unit_is_reported() {
         ("a bad value", "Type=notify", "Type=notifyy"),
         (
             "a missing program",
-            "ExecReload=/bin/kill",
-            "ExecReload=/bin/kil",
+            "ExecReload=/usr/sbin/vipd reload",
+            "ExecReload=/usr/sbin/vipd-missing reload",
         ),
     ] {
         assert!(UNIT.contains(from), "{from}");
@@ -77,7 +77,15 @@ fn the_unit_runs_the_packaged_binary_with_the_packaged_configuration() {
         value("ExecStart"),
         format!("/usr/sbin/vipd run --config {}", vipd::cli::DEFAULT_CONFIG)
     );
-    assert_eq!(value("ExecReload"), "/bin/kill -HUP $MAINPID");
+    // `vipd reload` waits for the daemon's outcome and fails when the file is refused,
+    // so `systemctl reload` reports it.
+    assert_eq!(
+        value("ExecReload"),
+        format!(
+            "/usr/sbin/vipd reload --config {}",
+            vipd::cli::DEFAULT_CONFIG
+        )
+    );
     assert_eq!(value("Restart"), "on-failure");
     assert_eq!(
         value("RestrictRealtime"),

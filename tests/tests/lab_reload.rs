@@ -1,7 +1,8 @@
 //! SIGHUP reloads of a running vipd, with a second vipd as the peer and a client
 //! resolving the VIPs every 2 ms: what did not change must not notice (no transition, no
-//! unanswered probe), what changed restarts, a broken file changes nothing, and a new
-//! instance starts.
+//! unanswered probe), a change that needs a restart restarts that instance alone, a
+//! broken file changes nothing, and a new instance starts. (Changes taken on in place,
+//! one per kind, are `lab_reload_in_place.rs`.)
 
 use std::{
     net::IpAddr,
@@ -94,7 +95,10 @@ fn sighup_with_unchanged_config_keeps_state_without_transition_or_gap() -> Resul
     std::thread::sleep(Duration::from_millis(100));
     for v in [&r1, &r2] {
         let log = reload(v, "configuration reloaded")?;
-        ensure!(log.contains("kept=1 started=0"), "{log}");
+        ensure!(
+            log.contains("unchanged=1 changed=0 restarted=0 added=0 removed=0"),
+            "{log}"
+        );
     }
     // Several advert intervals after the reload: time for a restarted instance to show.
     std::thread::sleep(Duration::from_millis(400));
@@ -132,11 +136,12 @@ fn sighup_with_unchanged_config_keeps_state_without_transition_or_gap() -> Resul
     Ok(())
 }
 
-/// r1 runs gw (VIP1) and gw2 (VIP2); the reload changes gw2's priority only. gw2 restarts
-/// (resigns, comes back as backup and preempts r2 at its new priority); gw is untouched
-/// and VIP1 never misses an answer.
+/// r1 runs gw (VIP1) and gw2 (VIP2); the reload gives gw2 a `unicast_src_ip`, a change
+/// that restarts an instance (`vrrp/change.rs`: its side of the tie-break changes). gw2
+/// restarts (resigns, comes back as backup and preempts r2); gw is untouched and VIP1
+/// never misses an answer.
 #[test]
-fn sighup_after_changing_one_of_two_instances_restarts_only_that_one() -> Result<()> {
+fn sighup_after_a_change_that_needs_a_restart_restarts_only_that_instance() -> Result<()> {
     require_root();
     let lab = Lab::builder().routers(2).client().build()?;
     let bin = Path::new(VIPD);
@@ -161,10 +166,14 @@ fn sighup_after_changing_one_of_two_instances_restarts_only_that_one() -> Result
     let p1 = probe(&lab, VIP1)?;
     let p2 = probe(&lab, VIP2)?;
     std::thread::sleep(Duration::from_millis(100));
-    r1.rewrite(&(gw + &section("gw2", 52, 150, VIP2)))?;
+    r1.rewrite(&(gw + &section("gw2", 52, 150, VIP2) + "unicast_src_ip = \"192.0.2.11\"\n"))?;
     let t0 = Instant::now();
     let log = reload(&r1, "configuration reloaded")?;
-    ensure!(log.contains("kept=1 started=1"), "{log}");
+    ensure!(
+        log.contains("unchanged=1 changed=0 restarted=1 added=0 removed=0")
+            && log.contains("instance=gw2 outcome=restarted: unicast_src_ip changed"),
+        "{log}"
+    );
     // The restarted gw2 joins as backup and preempts r2 (100) after its down interval.
     wait_gw2_back(&r1, &r2)?;
     println!(
@@ -273,7 +282,7 @@ fn broken_file_on_reload_is_rejected_and_the_old_config_keeps_running() -> Resul
     // The fixed file is the running one: nothing restarts.
     r1.rewrite(&good)?;
     let log = reload(&r1, "configuration reloaded")?;
-    ensure!(log.contains("kept=1 started=0"), "{log}");
+    ensure!(log.contains("unchanged=1 changed=0 restarted=0"), "{log}");
     ensure!(identity(&r1.instance("gw")?) == identity(&before));
     Ok(())
 }
@@ -302,7 +311,10 @@ fn reload_adding_an_instance_starts_it_and_removing_it_stops_it() -> Result<()> 
     r1.rewrite(&(gw.clone() + &section("gw2", 52, 200, VIP2)))?;
     let t0 = Instant::now();
     let log = reload(&r1, "configuration reloaded")?;
-    ensure!(log.contains("kept=1 started=1"), "{log}");
+    ensure!(
+        log.contains("unchanged=1 changed=0 restarted=0 added=1"),
+        "{log}"
+    );
     wait_gw2_back(&r1, &r2)?;
     println!(
         "  added gw2 master on r1 {:?} after the SIGHUP",
@@ -327,7 +339,10 @@ fn reload_adding_an_instance_starts_it_and_removing_it_stops_it() -> Result<()> 
     r1.rewrite(&gw)?;
     let t1 = Instant::now();
     let log = reload(&r1, "configuration reloaded")?;
-    ensure!(log.contains("kept=1 started=0"), "{log}");
+    ensure!(
+        log.contains("unchanged=1 changed=0 restarted=0 added=0 removed=1"),
+        "{log}"
+    );
     r2.wait_state("gw2", "master", Duration::from_secs(3))?;
     println!("  r2 master of gw2 {:?} after the SIGHUP", t1.elapsed());
     std::thread::sleep(Duration::from_millis(200));

@@ -593,7 +593,8 @@ fn no_system_call_vipd_or_its_hooks_make_is_in_the_units_filter() -> Result<()> 
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
     lab.start_vipd_wrapped(&mut v, &wrapper, &[])?;
     // Through what a service does: an election, hooks and a track script as the script
-    // user, status, a reload, a stop (hand-over, STOP hooks).
+    // user, status, a reload by SIGHUP and one by the unit's ExecReload (`vipd reload`,
+    // traced and sandboxed as the daemon is), a stop (hand-over, STOP hooks).
     v.wait_state("gw", "master", Duration::from_secs(10))?;
     let out = lab.scratch("out")?;
     wait_until(
@@ -620,12 +621,36 @@ fn no_system_call_vipd_or_its_hooks_make_is_in_the_units_filter() -> Result<()> 
                 .is_some_and(|a| a.len() == 2))
         },
     )?;
+    // ExecReload: `vipd reload` under the unit's bounding set, traced as well.
+    std::fs::write(&v.config, &config)?;
+    let client = lab.scratch("strace")?.join("reload");
+    let reload = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-c", "-o"])
+        .arg(&client)
+        .arg("--")
+        .args(service_wrapper(&bounding_set()?)?)
+        .arg(VIPD)
+        .args(["reload", "--socket"])
+        .arg(&v.socket)
+        .output()?;
+    ensure!(
+        reload.status.success()
+            && String::from_utf8_lossy(&reload.stdout).contains("changed in place: vips"),
+        "vipd reload as ExecReload runs it: {reload:?}"
+    );
+    ensure!(
+        v.instance("gw")?["vips"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1),
+        "the reload took the second VIP away"
+    );
     nix::sys::signal::kill(pid, Signal::SIGTERM)?;
     let strace = v.process().context("strace runs")?;
     let status = strace.wait(Duration::from_secs(15))?;
     ensure!(status.success(), "vipd under strace: {status}\n{}", v.log());
     ensure!(out.join("STOP").exists(), "the STOP hook ran");
-    let used = traced(&std::fs::read_to_string(&summary)?);
+    let mut used = traced(&std::fs::read_to_string(&summary)?);
+    used.extend(traced(&std::fs::read_to_string(&client)?));
     println!(
         "{} distinct system calls: {}",
         used.len(),

@@ -328,8 +328,9 @@ fn a_fork_beyond_quorum_max_counts_after_fork_delay_and_a_fork_exec_never() -> R
 }
 
 /// A reload adds process tracking to a running instance (the connector is subscribed
-/// only then) and takes it away again: the instance is restarted with it, its priority
-/// follows the process, and without it the watcher reports nothing any more.
+/// only then) and takes it away again: the instance takes it on in place (counted before
+/// the change is committed), its priority follows the process, and without it the
+/// watcher reports nothing any more.
 #[test]
 fn a_reload_adds_and_removes_process_tracking() -> Result<()> {
     require_root();

@@ -57,18 +57,67 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// Instead of printing it, ask the vipd this file's control_socket names what a
+        /// reload of its configuration file would do (as `vipd reload --dry-run`).
+        #[arg(long)]
+        against_running: bool,
     },
     /// Show the state of a running vipd.
     Status {
-        /// Control socket (default: the one the configuration names).
-        #[arg(long)]
-        socket: Option<PathBuf>,
-        /// Configuration to read the control socket path from (default:
-        /// /etc/vipd/vipd.toml).
-        #[arg(long, short)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        to: To,
         #[arg(long)]
         json: bool,
+    },
+    /// Reload the running vipd's configuration file and report what became of each
+    /// instance: unchanged, changed in place (which fields), restarted (why), added,
+    /// removed. A file with any problem changes nothing (exit status 1). The unit's
+    /// ExecReload.
+    Reload {
+        #[command(flatten)]
+        to: To,
+        /// Only say what a reload would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lower the priority of an instance, a sync group or the whole node by AMOUNT more
+    /// (kept across reloads; across restarts with global.state_file). A master demoted
+    /// below its backup hands over, make-before-break.
+    Demote {
+        #[command(flatten)]
+        to: To,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// 1..=254, added to what is already taken off.
+        #[arg(long, value_name = "AMOUNT")]
+        by: u8,
+    },
+    /// Take a demotion back (AMOUNT of it, or all of it), and let instances handed over
+    /// preempt again.
+    Promote {
+        #[command(flatten)]
+        to: To,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long, value_name = "AMOUNT")]
+        by: Option<u8>,
+    },
+    /// Hand a master instance (its sync group with it), a sync group or the whole node over
+    /// now, make-before-break: it resigns, keeps answering until the successor's first
+    /// advertisement, and does not preempt back until `vipd promote`.
+    Handover {
+        #[command(flatten)]
+        to: To,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Print events as JSON lines as they happen (transitions, BFD changes, handovers,
+    /// reloads, maintenance commands) until interrupted.
+    Events {
+        #[command(flatten)]
+        to: To,
     },
     /// Drive the XDP data plane by hand, without the daemon.
     #[command(subcommand)]
@@ -76,6 +125,42 @@ enum Command {
     /// Convert another VRRP daemon's configuration into a vipd file.
     #[command(subcommand)]
     Import(ImportCommand),
+}
+
+/// Which running vipd a command talks to.
+#[derive(clap::Args)]
+struct To {
+    /// Control socket (default: the one the configuration names).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Configuration to read the control socket path from (default: /etc/vipd/vipd.toml).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+/// Whom a maintenance command is for: an instance, or one of the options.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct TargetArgs {
+    /// The instance (the [[vrrp]] name).
+    instance: Option<String>,
+    /// A sync group (every instance in it).
+    #[arg(long, value_name = "NAME")]
+    sync_group: Option<String>,
+    /// Every instance of the node.
+    #[arg(long)]
+    node: bool,
+}
+
+impl TargetArgs {
+    fn target(self) -> control::socket::Target {
+        use control::socket::Target;
+        match (self.instance, self.sync_group) {
+            (Some(i), _) => Target::Instance(i),
+            (None, Some(g)) => Target::SyncGroup(g),
+            (None, None) => Target::Node,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -211,12 +296,44 @@ pub fn main() -> ExitCode {
                 }))
             })
         }
-        Command::Check { config } => check(&config),
-        Command::Status {
-            socket,
+        Command::Check {
             config,
-            json,
-        } => status(socket, config, json),
+            against_running: false,
+        } => check(&config),
+        Command::Check {
+            config,
+            against_running: true,
+        } => reload(
+            To {
+                socket: None,
+                config: Some(config),
+            },
+            true,
+            false,
+        ),
+        Command::Status { to, json } => status(to, json),
+        Command::Reload { to, dry_run, json } => reload(to, dry_run, json),
+        Command::Demote { to, target, by } => maintain(
+            to,
+            control::socket::Request::Demote {
+                target: target.target(),
+                by,
+            },
+        ),
+        Command::Promote { to, target, by } => maintain(
+            to,
+            control::socket::Request::Promote {
+                target: target.target(),
+                by,
+            },
+        ),
+        Command::Handover { to, target } => maintain(
+            to,
+            control::socket::Request::Handover {
+                target: target.target(),
+            },
+        ),
+        Command::Events { to } => events(to),
         Command::Xdp(cmd) => {
             init_logging(LogFormat::Text);
             xdp(cmd)
@@ -323,8 +440,9 @@ fn xdp_notes(c: &Config) -> Vec<String> {
     notes
 }
 
-fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Result<()> {
-    let path = match (socket, config) {
+/// The control socket `to` names, directly or through a configuration.
+fn socket_of(to: To) -> Result<PathBuf> {
+    Ok(match (to.socket, to.config) {
         (Some(s), _) => s,
         (None, Some(c)) => load(&c)?.global.control_socket,
         (None, None) if Path::new(DEFAULT_CONFIG).exists() => {
@@ -333,7 +451,11 @@ fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Resul
         (None, None) => {
             anyhow::bail!("give --socket PATH or --config FILE (there is no {DEFAULT_CONFIG})")
         }
-    };
+    })
+}
+
+fn status(to: To, json: bool) -> Result<()> {
+    let path = socket_of(to)?;
     let s = runtime()?.block_on(control::socket::query(&path))?;
     if json {
         out(&(serde_json::to_string_pretty(&s)? + "\n"));
@@ -341,6 +463,59 @@ fn status(socket: Option<PathBuf>, config: Option<PathBuf>, json: bool) -> Resul
         out(&s.render());
     }
     Ok(())
+}
+
+/// Prints a reply's message and its instances; an answer that is not ok is the error.
+fn print_reply(reply: &control::socket::Reply, json: bool) -> Result<()> {
+    if json {
+        out(&(serde_json::to_string_pretty(reply)? + "\n"));
+    } else if reply.ok {
+        let mut text = format!("{}\n", reply.message);
+        for c in &reply.instances {
+            let detail = match c.outcome.as_str() {
+                "changed" => format!(": changed in place: {}", c.detail),
+                "restarted" => format!(": restarted: {}", c.detail),
+                other => format!(": {other}"),
+            };
+            text.push_str(&format!("{}{detail}\n", c.instance));
+        }
+        out(&text);
+    }
+    if !reply.ok {
+        anyhow::bail!("{}", reply.message);
+    }
+    Ok(())
+}
+
+fn reload(to: To, dry_run: bool, json: bool) -> Result<()> {
+    let path = socket_of(to)?;
+    let request = control::socket::Request::Reload { dry_run };
+    let reply = runtime()?.block_on(control::socket::command(&path, &request))?;
+    print_reply(&reply, json)
+}
+
+fn maintain(to: To, request: control::socket::Request) -> Result<()> {
+    let path = socket_of(to)?;
+    let reply = runtime()?.block_on(control::socket::command(&path, &request))?;
+    print_reply(&reply, false)
+}
+
+fn events(to: To) -> Result<()> {
+    let path = socket_of(to)?;
+    runtime()?.block_on(async {
+        let mut lines = control::socket::events(&path).await?;
+        while let Some(line) = lines.next_line().await? {
+            if line.starts_with("{\"error\"") {
+                anyhow::bail!("{line}");
+            }
+            out(&format!("{line}\n"));
+            // A reader that went away (`vipd events | head`) ends the stream.
+            if std::io::stdout().flush().is_err() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    })
 }
 
 /// `vipd import ...`; its exit status is the importer's (see its help).
@@ -434,4 +609,12 @@ fn xdp(cmd: XdpCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }

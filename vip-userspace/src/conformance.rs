@@ -16,9 +16,12 @@
 //!   interface seen with that index, which
 //!   may ask for a rebuild), `conflict`, `released`, `shutdown`, `bfd` (a session to
 //!   `peer` went to or from Up with `diag`), `advance` (timers only);
-//! - `reload` (`config`): a reload prepared and committed at once (prints the plan);
+//! - `reload` (`config`): a reload prepared and committed at once (prints the plan: the
+//!   groups kept, updated, stopped and started, and what became of each instance);
 //! - `request` (`reload`: the file now on disk, or `rebuild`: an interface): asks the core
-//!   for a preparation, which runs until `prepared` says it came back.
+//!   for a preparation, which runs until `prepared` says it came back;
+//! - `demote` / `promote` (`instance`, `sync_group` or `node`, and `by`) and `handover`
+//!   (the same targets): the operator's maintenance commands.
 //!
 //! `VIPD_BLESS=1 cargo test -p vip-userspace conformance` rewrites the outputs from what
 //! the code does now, for review in the diff.
@@ -37,9 +40,9 @@ use crate::vrrp::{
     Interval,
     bfd::packet::Diag,
     group::{Input, MemberSetup, Output, Params},
-    node::{GroupId, GroupSetup, Launch, Node},
+    node::{Arriving, GroupId, GroupSetup, Launch, Node, Reshape, Target},
     packet::{Advert, Auth},
-    plan::{self, Plan, Prepare, Purpose, Verdict, desired_groups, start_delay},
+    plan::{self, Incoming, Plan, Prepare, Purpose, Verdict, desired_groups, start_delay},
     replay::{Res, Stream, check_dir, field, line, ms, str_of, u64_of},
     timing::Time,
     tracking::{ProcessChange, TrackItem},
@@ -111,6 +114,17 @@ impl Driver {
         })
     }
 
+    fn member_setup(&self, cfg: &Instance) -> Res<MemberSetup> {
+        let src = *self
+            .src
+            .get(&cfg.name)
+            .ok_or_else(|| format!("setup has no src for {}", cfg.name))?;
+        Ok(MemberSetup {
+            cfg: cfg.core(),
+            src,
+        })
+    }
+
     fn setup(&self, key: String, members: &[Instance]) -> Res<GroupSetup> {
         let mut ifindexes = Vec::new();
         let mut setups = Vec::new();
@@ -161,6 +175,36 @@ impl Driver {
         self.configs.insert(id, (key, members));
         self.record(outputs, out);
         Ok(())
+    }
+
+    /// The names of every running group and its members, as the node has them now (a
+    /// reload reshapes groups and moves members between them).
+    fn rename_all(&mut self) {
+        for (id, e) in self.node.groups() {
+            let members = e
+                .group
+                .members()
+                .iter()
+                .map(|m| m.cfg.name.clone())
+                .collect();
+            self.names.insert(id, (e.key.clone(), members));
+            if let Some((key, cfgs)) = self.configs.get_mut(&id) {
+                key.clone_from(&e.key);
+                cfgs.retain(|c| e.group.members().iter().any(|m| m.cfg.name == c.name));
+            }
+        }
+    }
+
+    fn target(v: &Value) -> Res<Target> {
+        if let Some(i) = v.get("instance").and_then(Value::as_str) {
+            Ok(Target::Instance(i.to_owned()))
+        } else if let Some(g) = v.get("sync_group").and_then(Value::as_str) {
+            Ok(Target::SyncGroup(g.to_owned()))
+        } else if v.get("node").is_some() {
+            Ok(Target::Node)
+        } else {
+            Err(format!("no instance, sync_group or node in {v}"))
+        }
     }
 
     fn record(&self, outputs: Vec<(GroupId, Output)>, out: &mut Vec<String>) {
@@ -335,10 +379,74 @@ impl Driver {
         };
         if show_plan || *purpose != Purpose::Startup {
             let started: Vec<&String> = plan.start.iter().map(|s| &s.key).collect();
-            let plan_v = json!({"plan": {"keep": keys(&plan.keep),
-                "stop": keys(&plan.stop), "start": started}});
+            let updated: Vec<String> = plan
+                .update
+                .iter()
+                .map(|u| {
+                    let was = keys(&[u.id]).pop().unwrap_or_default();
+                    if was == u.key {
+                        was
+                    } else {
+                        format!("{was} → {}", u.key)
+                    }
+                })
+                .collect();
+            let report: serde_json::Map<String, Value> = plan
+                .report
+                .iter()
+                .map(|(name, o)| (name.clone(), json!(o.to_string())))
+                .collect();
+            let plan_v = json!({"plan": {"keep": keys(&plan.keep), "update": updated,
+                "stop": keys(&plan.stop), "start": started, "report": report}});
             out.push(line(ms(now), "out", &plan_v));
         }
+        let mut reshapes = Vec::new();
+        for u in &plan.update {
+            let mut members = Vec::new();
+            let mut ifindexes = Vec::new();
+            for inc in &u.members {
+                let cfg = inc.cfg();
+                ifindexes.push(
+                    *self
+                        .ifindex
+                        .get(&cfg.interface)
+                        .ok_or_else(|| format!("setup has no ifindex for {}", cfg.interface))?,
+                );
+                let setup = self.member_setup(cfg)?;
+                members.push(match inc {
+                    Incoming::Kept { from, member, .. } => Arriving::Kept {
+                        from: *from,
+                        member: *member,
+                        setup,
+                        initial: Vec::new(),
+                    },
+                    Incoming::Fresh(_) => Arriving::Fresh {
+                        setup,
+                        initial: Vec::new(),
+                    },
+                });
+            }
+            reshapes.push(Reshape {
+                id: u.id,
+                key: u.key.clone(),
+                members,
+                ifindexes,
+            });
+        }
+        for (id, which) in self.node.leaving(&reshapes) {
+            let outputs = self.node.retire(now, id, &which);
+            self.record(outputs, out);
+        }
+        let outputs = self
+            .node
+            .reshape(now, reshapes)
+            .map_err(|e| format!("reshape: {e}"))?;
+        for u in &plan.update {
+            let cfgs: Vec<Instance> = u.members.iter().map(|i| i.cfg().clone()).collect();
+            self.configs.insert(u.id, (u.key.clone(), cfgs));
+        }
+        self.rename_all();
+        self.record(outputs, out);
         for id in plan.stop {
             if let Some((_, outputs)) = self.node.stop(now, id) {
                 self.record(outputs, out);
@@ -480,6 +588,22 @@ impl Driver {
                 self.node.handle(now, id, input)
             }
             "shutdown" => self.node.handle_all(now, Input::Shutdown),
+            "demote" | "promote" | "handover" => {
+                let target = Self::target(v)?;
+                let by = v.get("by").and_then(Value::as_u64).map(|b| b as u8);
+                let done = match kind.as_str() {
+                    "demote" => self.node.demote(now, &target, by.unwrap_or(0)),
+                    "promote" => self.node.promote(now, &target, by),
+                    _ => self.node.handover(now, &target),
+                };
+                match done {
+                    Ok(outputs) => outputs,
+                    Err(e) => {
+                        out.push(line(ms(now), "out", &json!({"refused": e.to_string()})));
+                        Vec::new()
+                    }
+                }
+            }
             "reload" => {
                 // A SIGHUP with nothing under way: prepared and committed at once.
                 self.on_disk = str_of(v, "config")?.to_owned();
@@ -602,6 +726,9 @@ fn conformance_scenarios_replay_exactly() {
         "\"request\"",
         "\"prepared\"",
         "\"bfd\"",
+        "\"demote\"",
+        "\"promote\"",
+        "\"handover\"",
     ] {
         assert!(
             all.contains(&format!("\"in\":{{{kind}")),

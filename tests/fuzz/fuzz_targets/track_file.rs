@@ -24,7 +24,11 @@ fn instances() -> impl Iterator<Item = (u8, Tracking)> {
             .flat_map(move |weight| {
                 [false, true].into_iter().map(move |reverse| {
                     let tracking = Tracking {
-                        files: vec![TrackedFile { weight, reverse }],
+                        files: vec![TrackedFile {
+                            key: "/run/fuzz".into(),
+                            weight,
+                            reverse,
+                        }],
                         ..Tracking::default()
                     };
                     (priority, tracking)

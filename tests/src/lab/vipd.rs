@@ -225,6 +225,37 @@ impl Vipd {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
+    /// Runs `vipd ARGS --socket SOCKET` (a control command: reload, demote, events...)
+    /// as root; with `as_user`, through `setpriv` with those options first (e.g.
+    /// `["--reuid=nobody", "--regid=nogroup", "--clear-groups"]`).
+    pub fn ctl(&self, as_user: &[&str], args: &[&str]) -> Result<std::process::Output> {
+        let mut cmd = if as_user.is_empty() {
+            std::process::Command::new(&self.bin)
+        } else {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(as_user).arg("--").arg(&self.bin);
+            c
+        };
+        cmd.args(args).arg("--socket").arg(&self.socket);
+        cmd.output().context("running a vipd control command")
+    }
+
+    /// `vipd reload --json` (`--dry-run` with `dry_run`): the daemon's answer.
+    pub fn reload_json(&self, dry_run: bool) -> Result<Value> {
+        let mut args = vec!["reload", "--json"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = self.ctl(&[], &args)?;
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "vipd reload answered {} / {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+    }
+
     /// `vipd status` as operators read it.
     pub fn status_text(&self) -> Result<String> {
         let out = std::process::Command::new(&self.bin)

@@ -6,12 +6,13 @@ use crate::vrrp::{
     Interval,
     admission::Admission,
     announce,
+    change::Field,
     instance::{self, Address, Identity},
     plan::Member,
     tracking::{TrackedFile, TrackedInterface, TrackedProcess, TrackedScript, Tracking},
 };
 
-use super::model::{Instance, Vip};
+use super::model::{Instance, Notify, Vip};
 
 /// Advertisement_Interval of a validated interval: validation already holds it to
 /// whole centiseconds within what the version carries.
@@ -63,6 +64,7 @@ impl Instance {
                     .track_scripts
                     .iter()
                     .map(|t| TrackedScript {
+                        key: t.watch_key(),
                         weight: t.weight,
                         reverse: t.reverse,
                         init_fail: t.init_fail,
@@ -72,6 +74,7 @@ impl Instance {
                     .track_files
                     .iter()
                     .map(|t| TrackedFile {
+                        key: t.path.display().to_string(),
                         weight: t.weight,
                         reverse: t.reverse,
                     })
@@ -100,8 +103,75 @@ impl Instance {
     }
 }
 
-/// The daemon plans reloads with whole instances, so that a change the core does not see
-/// (a route, a hook, a VIP's label) still restarts the group.
+impl Instance {
+    /// The fields that differ between `self` and `new` which only the shell carries out
+    /// (the core sees the rest: `vrrp::change::core_fields`): a VIP's kernel options,
+    /// host routes, routes, rules and hooks. A reload applies them in place.
+    pub fn shell_fields(&self, new: &Instance) -> Vec<Field> {
+        // Destructured so a field added to the instance is either compared here or
+        // named as the core's.
+        let Instance {
+            name: _,
+            interface: _,
+            vrid: _,
+            priority: _,
+            version: _,
+            advert_interval: _,
+            preempt: _,
+            preempt_delay: _,
+            accept: _,
+            vmac: _,
+            family: _,
+            vips,
+            vips_excluded,
+            proxy_arp: _,
+            announce_host_routes,
+            virtual_routes,
+            virtual_rules,
+            unicast_src_ip: _,
+            unicast_peers: _,
+            allowed_peers: _,
+            auth_pass: _,
+            dont_track_primary: _,
+            track_interfaces: _,
+            track_scripts: _,
+            track_files: _,
+            track_processes,
+            notify,
+            bfd: _,
+            sync_group: _,
+            garp_repeat: _,
+            garp_interval: _,
+            garp_refresh: _,
+        } = self;
+        let hook = |f: fn(&Notify) -> &Option<super::model::Command>| f(notify) != f(&new.notify);
+        [
+            ("vips", *vips != new.vips),
+            ("vips_excluded", *vips_excluded != new.vips_excluded),
+            (
+                "announce_host_routes",
+                *announce_host_routes != new.announce_host_routes,
+            ),
+            ("virtual_routes", *virtual_routes != new.virtual_routes),
+            ("virtual_rules", *virtual_rules != new.virtual_rules),
+            // What a process is matched by (its name, arguments) is the shell's; the
+            // core sees the weights and quorums.
+            ("track_processes", *track_processes != new.track_processes),
+            ("notify", hook(|n| &n.any)),
+            ("notify_master", hook(|n| &n.master)),
+            ("notify_backup", hook(|n| &n.backup)),
+            ("notify_fault", hook(|n| &n.fault)),
+            ("notify_stop", hook(|n| &n.stop)),
+        ]
+        .into_iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(f, _)| f)
+        .collect()
+    }
+}
+
+/// The daemon plans reloads with whole instances: the core's view decides, with what only
+/// the shell sees (a route, a hook, a VIP's label) as changes of their own.
 impl Member for Instance {
     fn name(&self) -> &str {
         &self.name
@@ -113,6 +183,14 @@ impl Member for Instance {
 
     fn sync_group(&self) -> Option<&str> {
         self.sync_group.as_deref()
+    }
+
+    fn core(&self) -> instance::Instance {
+        Instance::core(self)
+    }
+
+    fn shell_fields(&self, new: &Self) -> Vec<Field> {
+        Instance::shell_fields(self, new)
     }
 }
 

@@ -15,6 +15,7 @@ pub struct FakeHost {
     /// `None`: every interface exists.
     interfaces: Option<Vec<String>>,
     users: HashMap<String, UserIds>,
+    groups: HashMap<String, u32>,
     files: HashMap<PathBuf, Entry>,
     /// What `processes_hidden` answers.
     proc_hidden: Option<String>,
@@ -36,6 +37,7 @@ impl FakeHost {
         FakeHost {
             interfaces: Some(Vec::new()),
             users: HashMap::new(),
+            groups: HashMap::new(),
             files: HashMap::new(),
             proc_hidden: None,
         }
@@ -43,14 +45,18 @@ impl FakeHost {
     }
 
     /// The lab the tests and the shipped example assume: interfaces eth0, eth1, uplink0;
-    /// users root and vipd_script; root-owned programs in /bin and /usr/local/bin.
+    /// users root and vipd_script; groups root, vipd-status and vipd-admin; root-owned
+    /// programs in /bin and /usr/local/bin.
     pub fn lab() -> Self {
         let mut host = FakeHost::empty()
             .interface("eth0")
             .interface("eth1")
             .interface("uplink0")
             .user("root", 0, 0)
-            .user("vipd_script", SCRIPT_UID, SCRIPT_GID);
+            .user("vipd_script", SCRIPT_UID, SCRIPT_GID)
+            .group("root", 0)
+            .group("vipd-status", 991)
+            .group("vipd-admin", 992);
         for dir in ["/bin", "/usr", "/usr/local", "/usr/local/bin"] {
             host = host.dir(dir, 0o755, 0, 0);
         }
@@ -75,6 +81,11 @@ impl FakeHost {
 
     pub fn user(mut self, name: &str, uid: u32, gid: u32) -> Self {
         self.users.insert(name.to_owned(), UserIds { uid, gid });
+        self
+    }
+
+    pub fn group(mut self, name: &str, gid: u32) -> Self {
+        self.groups.insert(name.to_owned(), gid);
         self
     }
 
@@ -119,6 +130,10 @@ impl Host for FakeHost {
 
     fn user(&self, name: &str) -> Result<Option<UserIds>, String> {
         Ok(self.users.get(name).copied())
+    }
+
+    fn group(&self, name: &str) -> Result<Option<u32>, String> {
+        Ok(self.groups.get(name).copied())
     }
 
     fn processes_hidden(&self) -> Option<String> {

@@ -39,6 +39,8 @@ pub trait Host {
     fn interface_exists(&self, name: &str) -> bool;
     /// The user's uid and primary gid; `Ok(None)` when there is no such user.
     fn user(&self, name: &str) -> Result<Option<UserIds>, String>;
+    /// The group's gid; `Ok(None)` when there is no such group.
+    fn group(&self, name: &str) -> Result<Option<u32>, String>;
     /// `lstat(2)`: the entry itself, a final symlink not followed.
     fn lstat(&self, path: &Path) -> io::Result<FileMeta>;
     /// `readlink(2)`.
@@ -74,6 +76,12 @@ impl Host for LocalHost {
                 })
             })
             .map_err(|e| format!("cannot look up user {name:?}: {e}"))
+    }
+
+    fn group(&self, name: &str) -> Result<Option<u32>, String> {
+        nix::unistd::Group::from_name(name)
+            .map(|g| g.map(|g| g.gid.as_raw()))
+            .map_err(|e| format!("cannot look up group {name:?}: {e}"))
     }
 
     fn lstat(&self, path: &Path) -> io::Result<FileMeta> {

@@ -62,10 +62,10 @@ pub use error::{ConfigError, Problem};
 pub use host::{FileKind, FileMeta, Host, LocalHost, UserIds, host_interface_exists};
 use locate::{Sink, Span};
 pub use model::{
-    AddrScope, Broadcast, Command, Config, ForeignVrrp, Fwmark, Global, Instance, InterfaceOptions,
-    Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, RouteScope,
-    RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN, TrackFile,
-    TrackInterface, TrackScript, Vip, VirtualRoute, VirtualRule,
+    AddrScope, Broadcast, Command, Config, ForeignVrrp, Fwmark, Global, GroupRef, Instance,
+    InterfaceOptions, Notify, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL, RTPROT_STATIC,
+    RTPROT_VIPD, RouteScope, RouteType, RuleAction, ScriptUser, SyncGroup, TABLE_LOCAL, TABLE_MAIN,
+    TrackFile, TrackInterface, TrackScript, Vip, VirtualRoute, VirtualRule,
 };
 pub use model::{ArgvMatch, ParamMatch, ProcessPattern, TrackProcess};
 pub use schema::DEFAULT_PIN_DIR;

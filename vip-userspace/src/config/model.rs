@@ -77,6 +77,24 @@ pub struct Global {
     /// loop starved for 40 ms by other processes lets a backup take over.
     /// [global_defs vrrp_rt_priority]
     pub realtime_priority: u8,
+    /// Members of this group may connect to the control socket (created 0660 with this
+    /// group instead of 0600) and read it: `vipd status`, `vipd events`, `vipd reload
+    /// --dry-run`. `None`: root alone.
+    pub control_group: Option<GroupRef>,
+    /// Members of this group (and root) may also run the commands that change something:
+    /// `vipd reload`, `demote`, `promote`, `handover`; checked on every command by the
+    /// peer's credentials (`SO_PEERCRED`, `SO_PEERGROUPS`). `None`: root alone.
+    pub admin_group: Option<GroupRef>,
+    /// Where the operator's demotions are kept, so a restart keeps them too; `None`: a
+    /// restart forgets them (a reload never does).
+    pub state_file: Option<PathBuf>,
+}
+
+/// A group of the user database, resolved when the file was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub name: String,
+    pub gid: u32,
 }
 
 /// `global.script_user`, resolved in the user database when the file was loaded.
@@ -619,6 +637,17 @@ pub struct TrackScript {
     pub reverse: bool,
     /// Count as failing, not succeeding, until the first result.
     pub init_fail: bool,
+}
+
+impl TrackScript {
+    /// What its watcher does, as one string: a reload keeps the watcher (and what it
+    /// knows) of a script whose key is unchanged, whatever its weight.
+    pub fn watch_key(&self) -> String {
+        format!(
+            "{} every {:?} timeout {:?} rise {} fall {}",
+            self.command, self.interval, self.timeout, self.rise, self.fall
+        )
+    }
 }
 
 /// A file holding one integer N (keepalived's `track_file`). N × weight is added to the

@@ -468,6 +468,18 @@ pub(crate) fn to_toml(config: &Config) -> String {
     }
     global.key("startup_delay", Value::duration(g.startup_delay));
     global.key("realtime_priority", Value::int(g.realtime_priority));
+    match &g.control_group {
+        Some(group) => global.key("control_group", Value::str(&group.name)),
+        None => global.comment("control_group: none (the control socket is root's alone)"),
+    }
+    match &g.admin_group {
+        Some(group) => global.key("admin_group", Value::str(&group.name)),
+        None => global.comment("admin_group: none (only root runs reload and maintenance)"),
+    }
+    match &g.state_file {
+        Some(p) => global.key("state_file", path(p)),
+        None => global.comment("state_file: none (a restart forgets demotions)"),
+    }
     let mut tables = vec![global];
     for (name, o) in &config.interfaces {
         let mut t = Table::named("interfaces", name);

@@ -13,7 +13,7 @@ use super::command::{NOTIFY_KEYS, RawNotify};
 use super::host::Host;
 use super::locate::{Sink, Span};
 use super::model::{
-    ForeignVrrp, InterfaceOptions, ScriptUser, TrackFile, TrackInterface, TrackProcess,
+    ForeignVrrp, GroupRef, InterfaceOptions, ScriptUser, TrackFile, TrackInterface, TrackProcess,
 };
 use super::read::{At, Field, Table, as_array, parse_str};
 use super::route::{RawRoute, RawRule, route, rule};
@@ -36,6 +36,9 @@ pub(crate) const GLOBAL_KEYS: &[&str] = &[
     "script_user",
     "startup_delay",
     "realtime_priority",
+    "control_group",
+    "admin_group",
+    "state_file",
 ];
 
 pub(crate) const INTERFACE_KEYS: &[&str] = &["foreign_vrrp", "up_delay", "down_delay"];
@@ -104,6 +107,10 @@ pub(crate) struct RawGlobal {
     pub(crate) script_user: Field<ScriptUser>,
     pub(crate) startup_delay: Field<Duration>,
     pub(crate) realtime_priority: Field<u8>,
+    /// Invalid also when the name is fine but no such group exists.
+    pub(crate) control_group: Field<GroupRef>,
+    pub(crate) admin_group: Field<GroupRef>,
+    pub(crate) state_file: Field<PathBuf>,
 }
 
 /// One `[interfaces.NAME]` table.
@@ -265,6 +272,18 @@ fn decode_global(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> Raw
         }),
         startup_delay: t.duration_in("startup_delay", Duration::ZERO..=MAX_STARTUP_DELAY, sink),
         realtime_priority: t.int("realtime_priority", 0..=99, sink),
+        control_group: t.parsed("control_group", sink, |name| group(host, name)),
+        admin_group: t.parsed("admin_group", sink, |name| group(host, name)),
+        state_file: t.parsed("state_file", sink, parse_abs_path),
+    }
+}
+
+/// A group name that exists on this host, with its gid.
+fn group(host: &dyn Host, name: &str) -> Result<GroupRef, String> {
+    let name = parse_user_name(name).map_err(|e| e.replace("user name", "group name"))?;
+    match host.group(&name)? {
+        Some(gid) => Ok(GroupRef { name, gid }),
+        None => Err(format!("group {name:?} does not exist")),
     }
 }
 

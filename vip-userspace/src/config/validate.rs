@@ -863,6 +863,9 @@ fn build_global(g: RawGlobal) -> Option<Global> {
         realtime_priority: g
             .realtime_priority
             .or(super::schema::DEFAULT_REALTIME_PRIORITY)?,
+        control_group: optional(&g.control_group)?,
+        admin_group: optional(&g.admin_group)?,
+        state_file: optional(&g.state_file)?,
     })
 }
 

@@ -511,6 +511,8 @@ mod tests {
                 vmac: None,
                 slot: 0,
                 sync_group: None,
+                demotion: 0,
+                yielding: false,
                 tracking: vec![crate::control::TrackStatus {
                     kind: "process".into(),
                     name: "haproxy (quorum 1..=unlimited)".into(),
@@ -538,6 +540,8 @@ mod tests {
                 buckets: vec![3, 3, 3, 3, 3, 4, 4, 4, 4, 4],
             },
             connections_refused: BTreeMap::from([("metrics".to_owned(), 5)]),
+            demotions: Default::default(),
+            last_reload: None,
             vrrp_sockets: vec![crate::control::status::VrrpSocketStatus {
                 interface: "eth0".into(),
                 family: "ipv4".into(),

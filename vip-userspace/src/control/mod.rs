@@ -1,7 +1,9 @@
-//! What operators see: the status snapshot, the control socket `vipd status` talks to,
-//! Prometheus metrics, and notify hooks.
+//! What operators see and say: the status snapshot, the control socket (`vipd status`,
+//! `vipd reload`, the maintenance commands), the event stream (`vipd events`), Prometheus
+//! metrics, and notify hooks.
 
 pub mod accept;
+pub mod events;
 pub mod metrics;
 pub mod notify;
 pub mod socket;

@@ -28,6 +28,12 @@ pub struct Status {
     /// The raw VRRP sockets, one per interface and family.
     #[serde(default)]
     pub vrrp_sockets: Vec<VrrpSocketStatus>,
+    /// The operator's demotions (`vipd demote`), by what they were given to.
+    #[serde(default)]
+    pub demotions: DemotionStatus,
+    /// The last reload (SIGHUP or `vipd reload`) and what it did.
+    #[serde(default)]
+    pub last_reload: Option<ReloadStatus>,
     /// BFD in aggregate: the sessions kept only for their neighbours' sake (a master
     /// answering its backups), which get no entry of their own, and what was refused.
     #[serde(default)]
@@ -35,6 +41,25 @@ pub struct Status {
     /// The process watcher, while some instance tracks processes.
     #[serde(default)]
     pub processes: Option<ProcessWatchStatus>,
+}
+
+/// The operator's demotions: the node's, each sync group's, each instance's (only those
+/// not 0).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct DemotionStatus {
+    pub node: u8,
+    pub sync_groups: BTreeMap<String, u8>,
+    pub instances: BTreeMap<String, u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReloadStatus {
+    pub ago_ms: u64,
+    /// Applied (`true`), or refused with the previous configuration running on.
+    pub ok: bool,
+    pub message: String,
+    /// What became of each instance (empty when refused).
+    pub instances: Vec<crate::control::events::InstanceChange>,
 }
 
 /// The process watcher (`track_processes`), node-wide.
@@ -151,6 +176,12 @@ pub struct InstanceStatus {
     pub vmac: Option<String>,
     pub slot: u32,
     pub sync_group: Option<String>,
+    /// What the operator's demotions take off its priority, together.
+    #[serde(default)]
+    pub demotion: u8,
+    /// Handed over by the operator: it does not preempt until promoted.
+    #[serde(default)]
+    pub yielding: bool,
     pub tracking: Vec<TrackStatus>,
     /// What the XDP program holds for the instance's slot, read off the loop: the data
     /// plane's own view, to compare with `state` (they agree by construction).
@@ -289,6 +320,16 @@ impl Status {
                     i.vrid, i.version
                 );
             }
+            if i.demotion > 0 {
+                let _ = writeln!(
+                    s,
+                    "  demoted by {} (vipd demote; vipd promote takes it back)",
+                    i.demotion
+                );
+            }
+            if i.yielding {
+                let _ = writeln!(s, "  handed over: does not preempt until `vipd promote`");
+            }
             if i.bfd_probes > 0 {
                 let _ = writeln!(
                     s,
@@ -335,6 +376,36 @@ impl Status {
                     state.to_uppercase(),
                     t.weight
                 );
+            }
+        }
+        let d = &self.demotions;
+        if d.node > 0 || !d.sync_groups.is_empty() || !d.instances.is_empty() {
+            let mut parts = Vec::new();
+            if d.node > 0 {
+                parts.push(format!("node {}", d.node));
+            }
+            parts.extend(
+                d.sync_groups
+                    .iter()
+                    .map(|(g, v)| format!("sync group {g} {v}")),
+            );
+            parts.extend(d.instances.iter().map(|(i, v)| format!("{i} {v}")));
+            let _ = writeln!(s, "\ndemotions: {}", parts.join(", "));
+        }
+        if let Some(r) = &self.last_reload {
+            let _ = writeln!(
+                s,
+                "\nlast reload {:.1}s ago: {}",
+                r.ago_ms as f64 / 1000.0,
+                r.message
+            );
+            for c in r.instances.iter().filter(|c| c.outcome != "unchanged") {
+                let detail = if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.detail)
+                };
+                let _ = writeln!(s, "  {} {}{}", c.instance, c.outcome, detail);
             }
         }
         let moved: Vec<String> = self
@@ -486,6 +557,8 @@ mod tests {
             loop_lag: LagStatus::default(),
             connections_refused: BTreeMap::new(),
             bfd: vec![],
+            demotions: DemotionStatus::default(),
+            last_reload: None,
             bfd_summary: BfdSummary::default(),
             vrrp_sockets: vec![VrrpSocketStatus {
                 interface: "eth0".into(),

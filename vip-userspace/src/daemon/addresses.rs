@@ -10,6 +10,11 @@
 //!
 //! While master, routes and rules are checked every [`REAPPLY`] and put back if something
 //! (an operator, another daemon) removed them, as keepalived does.
+//!
+//! A reload that changes a running instance hands its installer the new installation
+//! ([`Installer::update`]): while installed, only the difference is touched (what went is
+//! removed, what came is added; an address whose options changed is removed and added
+//! again), never the rest.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -184,21 +189,39 @@ async fn routes_and_rules(nl: &Netlink, what: &Installation, present: bool) -> u
 /// The loop's handle on one instance's installation.
 pub struct Installer {
     want: watch::Sender<Wish>,
+    what: watch::Sender<Arc<Installation>>,
     task: JoinHandle<()>,
 }
 
 impl Installer {
     pub fn start(worker: &Worker, what: Installation) -> Installer {
         let (want, rx) = watch::channel(Wish::default());
+        let (what_tx, what_rx) = watch::channel(Arc::new(what));
         let nl = worker.nl.clone();
-        let task = worker.spawn(reconcile(nl, what, rx));
-        Installer { want, task }
+        let task = worker.spawn(reconcile(nl, what_rx, rx));
+        Installer {
+            want,
+            what: what_tx,
+            task,
+        }
     }
 
     /// The kernel should (or should no longer) hold the installation.
     pub fn set(&self, wish: Wish) {
         self.want
             .send_if_modified(|w| std::mem::replace(w, wish) != wish);
+    }
+
+    /// A reload changed what the instance installs: while installed, the difference is
+    /// carried out (see the module docs).
+    pub fn update(&self, what: Installation) {
+        self.what.send_if_modified(|w| {
+            let changed = **w != what;
+            if changed {
+                *w = Arc::new(what);
+            }
+            changed
+        });
     }
 
     /// Stops after carrying out the last wish; the handle finishes when it is done.
@@ -208,14 +231,55 @@ impl Installer {
     }
 }
 
-async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<Wish>) {
+/// What is in `a` and not in `b`: an installation of the difference.
+fn minus(a: &Installation, b: &Installation, addresses: bool) -> Installation {
+    Installation {
+        instance: a.instance.clone(),
+        ifindex: a.ifindex,
+        vips: if addresses {
+            a.vips
+                .iter()
+                .filter(|v| !b.vips.contains(v))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        },
+        vmac: a.vmac.filter(|_| a.vmac != b.vmac),
+        routes: a
+            .routes
+            .iter()
+            .filter(|r| !b.routes.contains(r))
+            .cloned()
+            .collect(),
+        rules: a
+            .rules
+            .iter()
+            .filter(|r| !b.rules.contains(r))
+            .cloned()
+            .collect(),
+    }
+}
+
+async fn reconcile(
+    nl: Netlink,
+    mut what_rx: watch::Receiver<Arc<Installation>>,
+    mut want: watch::Receiver<Wish>,
+) {
     // What the kernel was given: removal takes back exactly that.
     let mut applied = Wish::default();
-    let watch_routes = !what.routes.is_empty() || !what.rules.is_empty();
+    let mut what = what_rx.borrow_and_update().clone();
     loop {
+        let watch_routes = !what.routes.is_empty() || !what.rules.is_empty();
+        let changed = async {
+            tokio::select! {
+                r = want.changed() => r.is_err(),
+                r = what_rx.changed() => r.is_err() && want.has_changed().is_err(),
+            }
+        };
         let closed = if applied.present && watch_routes {
-            match tokio::time::timeout(REAPPLY, want.changed()).await {
-                Ok(r) => r.is_err(),
+            match tokio::time::timeout(REAPPLY, changed).await {
+                Ok(closed) => closed,
                 Err(_) => {
                     let back = routes_and_rules(&nl, &what, true).await;
                     if back > 0 {
@@ -225,10 +289,49 @@ async fn reconcile(nl: Netlink, what: Installation, mut want: watch::Receiver<Wi
                 }
             }
         } else {
-            want.changed().await.is_err()
+            changed.await
         };
+        // (`changed()` marks the value seen: compare what it holds instead.)
+        let new = what_rx.borrow_and_update().clone();
+        if !Arc::ptr_eq(&new, &what) {
+            if applied.present {
+                // Only the difference: what went first (a route may use an address
+                // that goes), then what came.
+                apply(
+                    &nl,
+                    &minus(&what, &new, applied.addresses),
+                    false,
+                    true,
+                    None,
+                )
+                .await;
+                apply(
+                    &nl,
+                    &minus(&new, &what, applied.addresses),
+                    true,
+                    true,
+                    None,
+                )
+                .await;
+                debug!(instance = %new.instance, "installation changed in place");
+            }
+            what = new;
+        }
         let wish = *want.borrow_and_update();
-        if wish.present != applied.present {
+        if wish.present && applied.present && wish.addresses != applied.addresses {
+            // Accept_Mode (or the owner's priority) turned on or off while installed: the
+            // VIP addresses alone.
+            let only = Installation {
+                instance: what.instance.clone(),
+                ifindex: what.ifindex,
+                vips: what.vips.clone(),
+                vmac: None,
+                routes: Vec::new(),
+                rules: Vec::new(),
+            };
+            apply(&nl, &only, wish.addresses, true, None).await;
+            applied.addresses = wish.addresses;
+        } else if wish.present != applied.present {
             let addresses = if wish.present {
                 wish.addresses
             } else {

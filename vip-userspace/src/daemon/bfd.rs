@@ -30,7 +30,7 @@ use crate::{
         Family, Time,
         bfd::packet::{BfdState, Control, Diag, Echo},
         liveness::{EchoIn, Neighbour, Output},
-        notify::diag_word,
+        notify::{self, diag_word},
     },
 };
 
@@ -425,6 +425,13 @@ impl Daemon {
             .ifaces
             .get(&n.0)
             .map_or_else(|| n.0.to_string(), |i| i.link.name.clone());
+        self.events.publish(crate::control::events::What::Bfd {
+            interface: interface.clone(),
+            peer: n.1.to_string(),
+            from: notify::state_word(from).to_lowercase(),
+            to: notify::state_word(to).to_lowercase(),
+            diag: diag.to_owned(),
+        });
         if from == BfdState::Up {
             warn!(%interface, peer = %n.1, %to, diag, "BFD session left Up");
         } else {

@@ -8,7 +8,10 @@ use vip_common::GroupState;
 
 use super::{Daemon, addresses::Wish, clock};
 use crate::{
-    control::notify::{self, Scope},
+    control::{
+        events::What,
+        notify::{self, Scope},
+    },
     dataplane::entries,
     vrrp::{
         Time,
@@ -129,6 +132,13 @@ impl Daemon {
                 let notify = &gio.configs.get(member)?.notify;
                 let hooks = notify::hooks(notify, Scope::Instance, &m.cfg.name, to, priority);
                 self.notifier.queue(&m.cfg.name, hooks);
+                self.events.publish(What::Transition {
+                    instance: m.cfg.name.clone(),
+                    from: from.to_string(),
+                    to: to.to_string(),
+                    priority,
+                    reason: reason.to_string(),
+                });
                 None
             }
             Output::Rejected {
@@ -152,6 +162,10 @@ impl Daemon {
             Output::SyncTransition { to } => {
                 let name = entry.group.members().first()?.cfg.sync_group.clone()?;
                 info!(sync_group = %name, state = %to, "sync group transition");
+                self.events.publish(What::SyncTransition {
+                    sync_group: name.clone(),
+                    to: to.to_string(),
+                });
                 if let Some(g) = self.config.sync_groups.get(&name) {
                     let hooks = notify::hooks(&g.notify, Scope::Group, &name, to, 0);
                     self.notifier.queue(&format!("sync:{name}"), hooks);
@@ -159,6 +173,10 @@ impl Daemon {
                 None
             }
             Output::HandoverDone { successor } => {
+                self.events.publish(What::Handover {
+                    group: entry.key.clone(),
+                    successor: successor.map(|s| s.to_string()),
+                });
                 match successor {
                     Some(s) => {
                         info!(group = %entry.key, new_master = %s, "new master heard; handed over")

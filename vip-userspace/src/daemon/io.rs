@@ -39,16 +39,6 @@ pub struct GroupIo {
     /// The members' whole configurations (hooks, routes, script commands: what the core
     /// does not see), by member index.
     pub configs: Vec<crate::config::Instance>,
-    /// Tracking watchers of the members (on the worker thread).
-    pub watchers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for GroupIo {
-    fn drop(&mut self) {
-        for w in &self.watchers {
-            w.abort();
-        }
-    }
 }
 
 impl MemberIo {

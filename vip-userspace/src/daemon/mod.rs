@@ -14,14 +14,16 @@ mod execute;
 mod iface;
 mod io;
 mod lag;
+mod maintain;
 mod prepare;
 pub mod privileges;
 mod serve;
 mod status;
 mod systemd;
+mod watch;
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
@@ -43,19 +45,20 @@ use self::{
 };
 use crate::{
     config::{Config, LocalHost},
-    control::{notify::Notifier, socket::StatusRequest},
+    control::{
+        events::Publisher,
+        notify::Notifier,
+        socket::{Access, Reply, ToLoop},
+    },
     dataplane::{Dataplane, Maps, ModePreference, entries},
     exec::RunAs,
     net::{LinkEvent, Netlink},
-    track::{
-        Report, TrackItem,
-        process::{Processes, Subscription},
-    },
+    track::{Report, TrackItem, process::Processes},
     vrrp::{
         Advert,
         group::{Input, Params},
-        node::{GroupId, Node},
-        plan::{Prepare, Purpose, Verdict},
+        node::{Arriving, GroupId, Node, Reshape},
+        plan::{self, Prepare, Purpose, Verdict},
     },
     worker::Worker,
 };
@@ -90,25 +93,30 @@ struct Daemon {
     addresses: Worker,
     announcer: mpsc::Sender<Announcement>,
     notifier: Notifier,
-    run_as: RunAs,
     /// Rung by every socket reader that queued packets (see `iface`).
     doorbell: Arc<Notify>,
     /// The receive buffer of [`Daemon::pump_sockets`], kept between timers.
     pump_buf: Vec<u8>,
-    track_tx: mpsc::Sender<(Report, TrackItem)>,
+    /// The tracking watchers, by id (see `watch`).
+    watches: watch::Watches,
     /// The process watcher (`track_processes`), shared with preparations.
     processes: Processes,
     prepared_tx: mpsc::Sender<Outcome>,
     lag: lag::Lag,
     started: Instant,
     bfd: bfd::BfdIo,
+    /// Event streams' source (`vipd events`).
+    events: Publisher,
+    /// `vipd reload` clients waiting for the next reload's outcome.
+    reload_waiters: Vec<tokio::sync::oneshot::Sender<Reply>>,
+    last_reload: Option<maintain::LastReload>,
 }
 
 /// What the loop waits on besides signals, timers and links.
 struct Receivers {
     track: mpsc::Receiver<(Report, TrackItem)>,
     prepared: mpsc::Receiver<Outcome>,
-    status: mpsc::Receiver<StatusRequest>,
+    status: mpsc::Receiver<ToLoop>,
     conflicts: mpsc::Receiver<std::net::IpAddr>,
     bfd: mpsc::Receiver<Vec<bfd::BfdIn>>,
 }
@@ -155,7 +163,16 @@ pub async fn run(opts: Options) -> Result<()> {
     }
     // Claim the control socket first: a second daemon with the same router_id must fail
     // before it touches anything the first one owns.
-    let control = crate::control::socket::bind(&config.global.control_socket)?;
+    let socket_group = config
+        .global
+        .control_group
+        .as_ref()
+        .or(config.global.admin_group.as_ref())
+        .map(|g| g.gid);
+    let control = crate::control::socket::bind_with(&config.global.control_socket, socket_group)?;
+    let access = Access {
+        admin_gid: config.global.admin_group.as_ref().map(|g| g.gid),
+    };
     let metrics = match config.global.metrics {
         Some(addr) => Some(
             crate::control::metrics::bind(addr)
@@ -188,7 +205,7 @@ pub async fn run(opts: Options) -> Result<()> {
         ids: config.global.script_user.as_ref().map(|u| (u.uid, u.gid)),
     };
     let (prepared_tx, prepared_rx) = mpsc::channel(4);
-    let (status_tx, status_rx) = mpsc::channel::<StatusRequest>(16);
+    let (status_tx, status_rx) = mpsc::channel::<ToLoop>(16);
     let (conflict_tx, conflict_rx) = mpsc::channel(64);
     let (bfd_tx, bfd_rx) = mpsc::channel(256);
     let params = Params {
@@ -197,6 +214,7 @@ pub async fn run(opts: Options) -> Result<()> {
     };
     let mut d = Daemon {
         notifier: Notifier::new(worker.clone(), run_as),
+        watches: watch::Watches::new(worker.clone(), run_as, track_tx),
         plane: Arc::new(Mutex::new(Plane {
             dp,
             mode: opts.xdp_mode,
@@ -212,16 +230,21 @@ pub async fn run(opts: Options) -> Result<()> {
         worker,
         addresses,
         announcer,
-        run_as,
         doorbell: Arc::new(Notify::new()),
         pump_buf: Vec::new(),
-        track_tx,
         processes,
         prepared_tx,
         lag: lag::Lag::default(),
         started: Instant::now(),
         bfd: bfd::BfdIo::new(bfd_tx),
+        events: Publisher::default(),
+        reload_waiters: Vec::new(),
+        last_reload: None,
     };
+    // Demotions a previous run persisted apply from the first advertisement.
+    if let Some(path) = &d.config.global.state_file {
+        d.node.set_demotions(maintain::load_state(path));
+    }
     // BFD discriminators and echo nonces come from the OS random source: unpredictable
     // to anyone on the link, and unlike a previous run's (RFC 5880 §6.3).
     let mut seed = [0u8; 32];
@@ -253,8 +276,10 @@ pub async fn run(opts: Options) -> Result<()> {
     serve::start(
         &d.worker,
         control,
+        access,
         metrics,
         status_tx,
+        d.events.clone(),
         &d.config.global.pin_path,
         conflict_tx,
         CONFLICT_CHECK,
@@ -340,10 +365,17 @@ impl Daemon {
                 self.node.prepared(self.node.generation(), false);
                 // One line per event (the journal splits lines): the problems joined.
                 let problems = e.to_string().lines().collect::<Vec<_>>().join("; ");
-                error!(%problems, "reload rejected, still running the previous configuration")
+                error!(%problems, "reload rejected, still running the previous configuration");
+                self.reload_done(Err(&problems));
             }
             Outcome::Ready(p) => match self.node.prepared(p.generation, true) {
-                Verdict::Commit => self.commit(*p),
+                Verdict::Commit => {
+                    let report = (p.purpose == Purpose::Reload).then(|| p.report.clone());
+                    self.commit(*p);
+                    if let Some(report) = report {
+                        self.reload_done(Ok(&report));
+                    }
+                }
                 Verdict::Redo => {
                     info!(
                         purpose = p.purpose.word(),
@@ -376,6 +408,7 @@ impl Daemon {
                 .map(|i| i.interface.clone())
                 .collect(),
         );
+        let changed = self.apply_updates(now, p.update);
         let stopped = p.stop.len();
         for id in p.stop {
             let outs = self.node.handle(now, id, Input::Stop);
@@ -391,6 +424,20 @@ impl Daemon {
             }
         }
         self.config = p.config;
+        if p.purpose == Purpose::Reload {
+            let before = self.node.demotions().clone();
+            let names = self
+                .config
+                .instances
+                .iter()
+                .map(|i| i.name.clone())
+                .collect();
+            let syncs = self.config.sync_groups.keys().cloned().collect();
+            self.node.forget_demotions(&names, &syncs);
+            if *self.node.demotions() != before {
+                self.save_state();
+            }
+        }
         self.refresh_process_watch();
         self.refresh_listening();
         self.refresh_bfd_sockets();
@@ -400,99 +447,285 @@ impl Daemon {
         let started = launched;
         match p.purpose {
             Purpose::Startup => info!(started, took_us, "instances started"),
-            Purpose::Reload => info!(
-                kept = p.keep.len(),
-                started, stopped, took_us, "configuration reloaded"
-            ),
+            Purpose::Reload => {
+                let [unchanged, changed_in_place, restarted, added, removed] =
+                    plan_counts(&p.report);
+                info!(
+                    unchanged,
+                    changed = changed_in_place,
+                    restarted,
+                    added,
+                    removed,
+                    groups_kept = p.keep.len(),
+                    groups_changed = changed,
+                    groups_started = started,
+                    groups_stopped = stopped,
+                    took_us,
+                    "configuration reloaded"
+                );
+                for (instance, outcome) in &p.report {
+                    if !matches!(outcome, plan::Outcome::Unchanged) {
+                        info!(%instance, outcome = %outcome, "reload");
+                    }
+                }
+            }
             Purpose::Rebuild { interface } => {
                 info!(%interface, started, stopped, took_us, "interface rebuilt")
             }
         }
     }
 
+    /// The senders of every device a member touches (an interface seen the first time
+    /// gets one), with a VRRP socket for `family` on its VRRP interface `ifindex`.
+    fn senders(
+        &mut self,
+        name: &str,
+        family: crate::vrrp::Family,
+        ifindex: u32,
+        devs: &entries::Devices,
+    ) -> Result<BTreeMap<u32, Arc<crate::net::PacketSender>>> {
+        let mut senders = BTreeMap::new();
+        for (dev, (ifx, mac)) in devs {
+            let iface = match self.ifaces.entry(*ifx) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(Iface::new(crate::net::LinkState {
+                        ifindex: *ifx,
+                        name: dev.clone(),
+                        mac: *mac,
+                        up: true,
+                    })?)
+                }
+            };
+            if *ifx == ifindex {
+                iface
+                    .ensure_socket(family, &self.doorbell)
+                    .with_context(|| format!("instance {name}: VRRP socket"))?;
+            }
+            senders.insert(*ifx, iface.sender.clone());
+        }
+        Ok(senders)
+    }
+
+    /// A new member's I/O: senders, and its installer (installing nothing yet).
+    fn member_io(
+        &mut self,
+        cfg: &crate::config::Instance,
+        ifindex: u32,
+        devs: &entries::Devices,
+    ) -> Result<MemberIo> {
+        let senders = self.senders(&cfg.name, cfg.family, ifindex, devs)?;
+        let installer = Installer::start(&self.addresses, Installation::of(cfg, devs));
+        MemberIo::new(devs.clone(), ifindex, senders, installer)
+            .context("the VRRP interface vanished")
+    }
+
     fn launch(&mut self, now: crate::vrrp::Time, ready: prepare::Ready) -> Result<()> {
         let mut members = Vec::new();
-        for (((m, link), devs), cfg) in ready
-            .launch
-            .setup
-            .members
-            .iter()
-            .zip(&ready.links)
-            .zip(&ready.devices)
-            .zip(&ready.configs)
-        {
-            let mut senders = BTreeMap::new();
-            for (name, (ifindex, mac)) in devs {
-                let iface = match self.ifaces.entry(*ifindex) {
-                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(Iface::new(crate::net::LinkState {
-                            ifindex: *ifindex,
-                            name: name.clone(),
-                            mac: *mac,
-                            up: true,
-                        })?)
-                    }
-                };
-                if *ifindex == link.ifindex {
-                    iface
-                        .ensure_socket(m.cfg.identity.family, &self.doorbell)
-                        .with_context(|| format!("instance {}: VRRP socket", m.cfg.name))?;
-                }
-                senders.insert(*ifindex, iface.sender.clone());
-            }
-            let installer = Installer::start(&self.addresses, Installation::of(cfg, devs));
-            members.push(
-                MemberIo::new(devs.clone(), link.ifindex, senders, installer)
-                    .context("the VRRP interface vanished")?,
-            );
+        for ((link, devs), cfg) in ready.links.iter().zip(&ready.devices).zip(&ready.configs) {
+            members.push(self.member_io(cfg, link.ifindex, devs)?);
         }
         let watch_cfgs = ready.configs;
         let (id, outs) = self
             .node
             .launch(now, ready.launch)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut gio = GroupIo {
+        let gio = GroupIo {
             slot: ready.slot,
             releases_seen: ready.releases_seen,
             members,
             configs: watch_cfgs.clone(),
-            watchers: Vec::new(),
         };
         for (i, cfg) in watch_cfgs.iter().enumerate() {
-            for (index, t) in cfg.track_scripts.iter().enumerate() {
-                gio.watchers
-                    .push(self.worker.spawn(crate::track::script::watch(
-                        (id, i),
-                        index,
-                        t.clone(),
-                        self.run_as,
-                        self.track_tx.clone(),
-                    )));
-            }
-            for (index, t) in cfg.track_files.iter().enumerate() {
-                let initial = self
-                    .node
-                    .get(id)
-                    .and_then(|e| e.group.members().get(i))
-                    .and_then(|m| m.track.files.get(index).copied().flatten());
-                gio.watchers
-                    .push(self.worker.spawn(crate::track::file::watch(
-                        (id, i),
-                        index,
-                        t.path.clone(),
-                        initial,
-                        self.track_tx.clone(),
-                    )));
-            }
+            let files: Vec<Option<i64>> = self
+                .node
+                .get(id)
+                .and_then(|e| e.group.members().get(i))
+                .map(|m| m.track.files.clone())
+                .unwrap_or_default();
+            self.watches
+                .start((id, i), cfg, &|index| files.get(index).copied().flatten());
         }
         self.io.insert(id, gio);
         self.execute(now, outs);
         Ok(())
     }
 
+    /// A reload's changes to running groups, in one step: the members that go are
+    /// retired (while the groups still have them), every kept member's I/O follows it to
+    /// its place (devices, senders and installation updated to its new configuration,
+    /// watchers re-pointed), fresh members get theirs, and the core reshapes the groups.
+    /// Returns how many groups changed.
+    fn apply_updates(
+        &mut self,
+        now: crate::vrrp::Time,
+        updates: Vec<prepare::ReadyUpdate>,
+    ) -> usize {
+        if updates.is_empty() {
+            return 0;
+        }
+        let reshapes: Vec<Reshape> = updates
+            .iter()
+            .map(|u| Reshape {
+                id: u.update.id,
+                key: u.update.key.clone(),
+                members: u
+                    .update
+                    .members
+                    .iter()
+                    .zip(&u.members)
+                    .map(|(inc, m)| match inc {
+                        plan::Incoming::Kept { from, member, .. } => Arriving::Kept {
+                            from: *from,
+                            member: *member,
+                            setup: m.setup.clone(),
+                            initial: m.initial.clone(),
+                        },
+                        plan::Incoming::Fresh(_) => Arriving::Fresh {
+                            setup: m.setup.clone(),
+                            initial: m.initial.clone(),
+                        },
+                    })
+                    .collect(),
+                ifindexes: u.members.iter().map(|m| m.link.ifindex).collect(),
+            })
+            .collect();
+        for (id, which) in self.node.leaving(&reshapes) {
+            let outs = self.node.retire(now, id, &which);
+            self.execute(now, outs);
+            for i in which {
+                self.watches.stop(id, Some(i));
+            }
+        }
+        // Every kept member's I/O, from wherever it runs now.
+        let bases: BTreeSet<GroupId> = updates.iter().map(|u| u.update.id).collect();
+        let carried: BTreeSet<(GroupId, usize)> = updates
+            .iter()
+            .flat_map(|u| &u.update.members)
+            .filter_map(|m| match m {
+                plan::Incoming::Kept { from, member, .. } => Some((*from, *member)),
+                plan::Incoming::Fresh(_) => None,
+            })
+            .collect();
+        let touched: BTreeSet<GroupId> = bases
+            .iter()
+            .copied()
+            .chain(carried.iter().map(|(g, _)| *g))
+            .collect();
+        let mut pool: HashMap<(GroupId, usize), MemberIo> = HashMap::new();
+        for g in touched {
+            let Some(gio) = self.io.get_mut(&g) else {
+                continue;
+            };
+            let members = std::mem::take(&mut gio.members);
+            let configs = std::mem::take(&mut gio.configs);
+            for (i, (mio, cfg)) in members.into_iter().zip(configs).enumerate() {
+                if carried.contains(&(g, i)) {
+                    pool.insert((g, i), mio);
+                } else if bases.contains(&g) {
+                    // Retired: its installer finishes taking back what it installed.
+                    self.notifier.forget(&cfg.name);
+                    drop(mio.installer.finish());
+                } else {
+                    gio.members.push(mio);
+                    gio.configs.push(cfg);
+                }
+            }
+        }
+        let mut moves = Vec::new();
+        let mut fresh = Vec::new();
+        for u in &updates {
+            let mut members = Vec::new();
+            let mut configs = Vec::new();
+            for (j, (inc, m)) in u.update.members.iter().zip(&u.members).enumerate() {
+                let mio = match inc {
+                    plan::Incoming::Kept { from, member, .. } => {
+                        let Some(mut mio) = pool.remove(&(*from, *member)) else {
+                            continue;
+                        };
+                        match self.senders(&m.config.name, m.config.family, mio.ifindex, &m.devices)
+                        {
+                            Ok(senders) => mio.senders = senders,
+                            Err(e) => {
+                                warn!(instance = %m.config.name, error = %format!("{e:#}"), "new devices of a kept instance")
+                            }
+                        }
+                        mio.devices = m.devices.clone();
+                        mio.installer
+                            .update(Installation::of(&m.config, &m.devices));
+                        moves.push((*from, *member, u.update.id, j));
+                        Some(mio)
+                    }
+                    plan::Incoming::Fresh(_) => {
+                        match self.member_io(&m.config, m.link.ifindex, &m.devices) {
+                            Ok(mio) => {
+                                fresh.push((u.update.id, j));
+                                Some(mio)
+                            }
+                            Err(e) => {
+                                error!(instance = %m.config.name, error = %format!("{e:#}"), "could not start");
+                                None
+                            }
+                        }
+                    }
+                };
+                if let Some(mio) = mio {
+                    members.push(mio);
+                    configs.push(m.config.clone());
+                }
+            }
+            if let Some(gio) = self.io.get_mut(&u.update.id) {
+                gio.members = members;
+                gio.configs = configs;
+            }
+        }
+        let outs = match self.node.reshape(now, reshapes) {
+            Ok(outs) => outs,
+            Err(e) => {
+                error!(error = %e, "reload could not change the running groups");
+                Vec::new()
+            }
+        };
+        let cfgs: HashMap<(GroupId, usize), crate::config::Instance> = updates
+            .iter()
+            .flat_map(|u| {
+                u.members
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, m)| ((u.update.id, j), m.config.clone()))
+            })
+            .collect();
+        let file_value = |node: &Node, (g, i): (GroupId, usize), index: usize| {
+            node.get(g)
+                .and_then(|e| e.group.members().get(i))
+                .and_then(|m| m.track.files.get(index).copied().flatten())
+        };
+        let move_list: Vec<watch::Move<'_>> = moves
+            .iter()
+            .filter_map(|&(from, member, g, j)| {
+                Some(watch::Move {
+                    from: (from, member),
+                    to: (g, j),
+                    cfg: cfgs.get(&(g, j))?,
+                })
+            })
+            .collect();
+        let node = &self.node;
+        self.watches
+            .carry(&move_list, &|at, index| file_value(node, at, index));
+        for (g, j) in fresh {
+            if let Some(cfg) = cfgs.get(&(g, j)) {
+                self.watches
+                    .start((g, j), cfg, &|index| file_value(node, (g, j), index));
+            }
+        }
+        self.execute(now, outs);
+        updates.len()
+    }
+
     /// Takes a stopped group out; its installers finish removing what they installed.
     fn forget(&mut self, id: GroupId) -> Vec<tokio::task::JoinHandle<()>> {
+        self.watches.stop(id, None);
         if let Some(e) = self.node.remove(id) {
             for m in e.group.members() {
                 self.notifier.forget(&m.cfg.name);
@@ -710,25 +943,18 @@ impl Daemon {
                 }
                 Some(outcome) = prepared.recv() => self.prepared(outcome),
                 Some(ev) = links.next() => self.on_link(ev),
-                Some((report, item)) = track.recv() => self.on_track(report, item),
+                Some((watch, item)) = track.recv() => self.on_track(watch, item),
                 Some(vip) = conflicts.recv() => {
                     let now = clock::now();
                     let outs = self.node.conflict(now, vip);
                     self.execute(now, outs);
                 }
-                Some(req) = status.recv() => {
-                    let s = self.status();
-                    let _ = req.send(s);
-                }
+                Some(ask) = status.recv() => self.on_control(ask),
             }
         }
         if self.opts.keep_on_exit {
             info!("exiting with program, maps and VIPs left in place (--keep-on-exit)");
-            for gio in self.io.values_mut() {
-                for w in gio.watchers.drain(..) {
-                    w.abort();
-                }
-            }
+            self.watches.stop_all();
             return Ok(());
         }
         systemd::stopping();
@@ -792,26 +1018,18 @@ impl Daemon {
     }
 
     /// Points the process watcher at the running groups' tracked processes.
-    fn refresh_process_watch(&self) {
-        let subs: Vec<Subscription> = self
+    fn refresh_process_watch(&mut self) {
+        let members: Vec<((GroupId, usize), &crate::config::Instance)> = self
             .io
             .iter()
             .flat_map(|(id, gio)| {
                 gio.configs
                     .iter()
                     .enumerate()
-                    .flat_map(move |(member, cfg)| {
-                        cfg.track_processes
-                            .iter()
-                            .enumerate()
-                            .map(move |(index, t)| Subscription {
-                                report: (*id, member),
-                                index,
-                                pattern: t.pattern.clone(),
-                            })
-                    })
+                    .map(move |(member, cfg)| ((*id, member), cfg))
             })
             .collect();
+        let subs = self.watches.process_subscriptions(members);
         self.processes.watch(subs);
     }
 
@@ -869,7 +1087,10 @@ impl Daemon {
         }
     }
 
-    fn on_track(&mut self, (id, member): Report, item: TrackItem) {
+    fn on_track(&mut self, watch: Report, item: TrackItem) {
+        let Some((id, member, item)) = self.watches.route(watch, item) else {
+            return;
+        };
         let now = clock::now();
         let outs = self.node.handle(now, id, Input::Track { member, item });
         self.execute(now, outs);
@@ -945,4 +1166,14 @@ impl Daemon {
     fn status(&self) -> crate::control::Status {
         status::snapshot(self)
     }
+}
+
+/// How many instances a reload left unchanged, changed in place, restarted, added and
+/// removed.
+fn plan_counts(report: &[(String, plan::Outcome)]) -> [usize; 5] {
+    plan::Plan::<()> {
+        report: report.to_vec(),
+        ..plan::Plan::default()
+    }
+    .counts()
 }

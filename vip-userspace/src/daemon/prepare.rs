@@ -31,7 +31,7 @@ use crate::{
         group::{Input, MemberSetup},
         instance,
         node::{GroupId, GroupSetup, Launch},
-        plan::{self, Purpose, Start, choose_slot, desired_groups, resumes, start_delay},
+        plan::{self, Incoming, Purpose, Start, choose_slot, desired_groups, resumes, start_delay},
         source::advert_source,
         tracking::{ProcessChange, TrackItem},
     },
@@ -72,6 +72,20 @@ pub struct Request {
     pub processes: track::process::Processes,
 }
 
+/// A member ready to run: what the core gets (`setup`, `initial`) and what the shell keeps.
+pub struct ReadyMember {
+    pub setup: MemberSetup,
+    /// What tracking found out before it runs (links down, files read); for a member a
+    /// reload keeps, only about what it did not track before.
+    pub initial: Vec<Input>,
+    /// Its VRRP interface.
+    pub link: LinkState,
+    /// Every interface it touches.
+    pub devices: Devices,
+    /// Its whole configuration.
+    pub config: Instance,
+}
+
 /// A group ready to launch.
 pub struct Ready {
     pub launch: Launch,
@@ -85,15 +99,25 @@ pub struct Ready {
     pub releases_seen: u64,
 }
 
+/// A running group's new shape, ready to commit (see `plan::Update`): per member what the
+/// plan says (kept from where, or fresh) and what was prepared for it.
+pub struct ReadyUpdate {
+    pub update: plan::Update<Instance>,
+    pub members: Vec<ReadyMember>,
+}
+
 pub struct Prepared {
     pub purpose: Purpose,
     pub generation: u64,
     pub config: Arc<Config>,
     pub keep: Vec<GroupId>,
+    pub update: Vec<ReadyUpdate>,
     pub stop: Vec<GroupId>,
     pub ready: Vec<Ready>,
     /// Groups that could not be prepared, with why; the others go ahead without them.
     pub failed: Vec<(String, String)>,
+    /// What becomes of each instance (reloads).
+    pub report: Vec<(String, plan::Outcome)>,
 }
 
 pub enum Outcome {
@@ -102,15 +126,17 @@ pub enum Outcome {
     Rejected(String),
 }
 
-pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Outcome {
+/// Reads the configuration a preparation runs (the file again for a reload) and plans it
+/// against the running groups: the same answer for a reload and its dry run.
+pub async fn plan_for(req: &Request) -> Result<(Arc<Config>, plan::Plan<Instance>), String> {
     let config = match req.purpose {
         Purpose::Reload => {
             let path = req.config_path.clone();
             let loaded = tokio::task::spawn_blocking(move || Config::load(&path, &LocalHost)).await;
             match loaded {
                 Ok(Ok(c)) => Arc::new(c),
-                Ok(Err(e)) => return Outcome::Rejected(e.to_string()),
-                Err(e) => return Outcome::Rejected(format!("reading the configuration: {e}")),
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(e) => return Err(format!("reading the configuration: {e}")),
             }
         }
         _ => req.current.clone(),
@@ -127,28 +153,56 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         .collect();
     let global_changed = config.global != req.current.global;
     let desired = desired_groups(&config.instances);
-    let plan = match plan::plan(&req.purpose, global_changed, &running, desired) {
+    let plan = plan::plan(&req.purpose, global_changed, &running, desired)
+        .map_err(|refusal| refusal.to_string())?;
+    Ok((config, plan))
+}
+
+pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Outcome {
+    let (config, plan) = match plan_for(&req).await {
         Ok(p) => p,
-        Err(refusal) => return Outcome::Rejected(refusal.to_string()),
+        Err(e) => return Outcome::Rejected(e),
     };
 
     let mut plane = plane.lock().await;
     // Slots of every running group stay taken until the commit (see `choose_slot`).
     let mut taken: BTreeSet<u32> = req.running.iter().map(|r| r.slot).collect();
-    // Addresses a group that keeps running holds: no leftover removal takes them.
+    // Addresses a group that keeps running holds, and those of instances a reload keeps
+    // (wherever they move): no leftover removal takes them.
+    let kept: BTreeSet<(GroupId, usize)> = plan
+        .update
+        .iter()
+        .flat_map(|u| &u.members)
+        .filter_map(|m| match m {
+            Incoming::Kept { from, member, .. } => Some((*from, *member)),
+            Incoming::Fresh(_) => None,
+        })
+        .collect();
     let in_use: BTreeSet<(u32, IpAddr)> = req
         .running
         .iter()
-        .filter(|r| !plan.stop.contains(&r.id))
         .flat_map(|r| {
+            let stopped = plan.stop.contains(&r.id);
+            let kept = &kept;
             r.cores
                 .iter()
                 .zip(&r.devices)
-                .flat_map(|(i, devs)| answered_on(i, devs).map(|(ifx, _, a)| (ifx, a)))
+                .enumerate()
+                .filter(move |(i, _)| !stopped || kept.contains(&(r.id, *i)))
+                .flat_map(|(_, (i, devs))| answered_on(i, devs).map(|(ifx, _, a)| (ifx, a)))
+                .collect::<Vec<_>>()
         })
         .collect();
-    let mut ready = Vec::new();
+    let mut update = Vec::new();
     let mut failed = Vec::new();
+    for u in plan.update {
+        let key = u.key.clone();
+        match build_update(&mut plane, &nl, &req, u, &in_use).await {
+            Ok(r) => update.push(r),
+            Err(error) => failed.push((key, format!("{error:#}"))),
+        }
+    }
+    let mut ready = Vec::new();
     for start in plan.start {
         let key = start.key.clone();
         match build(
@@ -172,10 +226,266 @@ pub async fn prepare(req: Request, plane: Arc<Mutex<Plane>>, nl: Netlink) -> Out
         generation: req.generation,
         config,
         keep: plan.keep,
+        update,
         stop: plan.stop,
         ready,
         failed,
+        report: plan.report,
     }))
+}
+
+/// Everything a member needs before it runs in slot `slot` (see `build`): its devices
+/// (the XDP program attached to each), its advert source, its map entries; for a fresh
+/// member (`old` is `None`) what a previous run left is removed and what tracking already
+/// knows is read; for a kept one (`old`: its running configuration and devices) only what
+/// it did not track before. `counts`: its tracked processes counted (`None`: as before,
+/// for a kept member whose processes did not change).
+#[allow(clippy::too_many_arguments)]
+async fn build_member(
+    plane: &mut Plane,
+    nl: &Netlink,
+    inst: &Instance,
+    counts: Option<Vec<u32>>,
+    index: usize,
+    link: &LinkState,
+    slot: u32,
+    resume: bool,
+    in_use: &BTreeSet<(u32, IpAddr)>,
+    old: Option<(&Instance, &Devices)>,
+) -> Result<ReadyMember> {
+    let core = inst.core();
+    let mut devs = Devices::new();
+    devs.insert(link.name.clone(), (link.ifindex, link.mac));
+    let mut dev_links = vec![link.clone()];
+    let known = |name: &str| old.and_then(|(_, d)| d.get(name).copied());
+    for v in inst.all_vips() {
+        if devs.contains_key(&v.dev) {
+            continue;
+        }
+        match known(&v.dev) {
+            Some(entry) => {
+                devs.insert(v.dev.clone(), entry);
+            }
+            None => {
+                let l = nl
+                    .link(&v.dev)
+                    .await
+                    .with_context(|| format!("instance {}: VIP {} device", inst.name, v.net))?;
+                devs.insert(l.name.clone(), (l.ifindex, l.mac));
+                dev_links.push(l);
+            }
+        }
+    }
+    let addrs: Vec<IpAddr> = nl
+        .addresses(link.ifindex)
+        .await?
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    let src = advert_source(&core, &addrs)?;
+    // Routes' devices are only looked up: nothing is attached to them.
+    let route_devs: Vec<String> = inst
+        .virtual_routes
+        .iter()
+        .filter_map(|r| r.dev.clone())
+        .filter(|d| !devs.contains_key(d))
+        .collect();
+    for d in route_devs {
+        let entry = match known(&d) {
+            Some(entry) => entry,
+            None => {
+                let l = nl
+                    .link(&d)
+                    .await
+                    .with_context(|| format!("instance {}: route device {d}", inst.name))?;
+                (l.ifindex, l.mac)
+            }
+        };
+        devs.insert(d, entry);
+    }
+    for l in &dev_links {
+        note_lowers(plane, l)?;
+    }
+    // Entries before the program: from its first frame it knows this instance's VRID,
+    // so none of its adverts is mistaken for another speaker's. A kept instance's are
+    // written again (new VIPs and peers added, its policy and slot as now configured);
+    // what it no longer uses goes once the commit is done (`Daemon::cleanup`).
+    let Plane { dp, lowers, .. } = &mut *plane;
+    entries::write(
+        dp.maps_mut(),
+        link.ifindex,
+        link.mac,
+        &devs,
+        slot,
+        &core,
+        lowers,
+    )
+    .with_context(|| format!("instance {}: writing map entries", inst.name))?;
+    for l in &dev_links {
+        attach_below(plane, l)?;
+    }
+    if inst.vmac && inst.family == Family::Ipv4 {
+        keep_arp_off_the_vips(&inst.interface);
+    }
+    if !resume && old.is_none() {
+        // What a previous run (or another daemon) left on the interfaces goes before
+        // anything starts, except addresses a running group still holds; VIP addresses
+        // only where a master of this instance would have added them.
+        let mut leftover = Installation::of(inst, &devs);
+        leftover.vips.retain(|(ifx, v)| {
+            core.accepts_vip_traffic() && !in_use.contains(&(*ifx, v.net.addr()))
+        });
+        leftover.remove_all(nl).await;
+    }
+    let mut initial = Vec::new();
+    if old.is_none() && !link.up {
+        initial.push(Input::Link {
+            name: link.name.clone(),
+            up: false,
+        });
+    }
+    let tracked_before =
+        |name: &str| old.is_some_and(|(o, _)| o.track_interfaces.iter().any(|t| t.name == name));
+    for t in &inst.track_interfaces {
+        if tracked_before(&t.name) {
+            continue;
+        }
+        let up = nl.link(&t.name).await.is_ok_and(|l| l.up);
+        if !up {
+            initial.push(Input::Link {
+                name: t.name.clone(),
+                up: false,
+            });
+        }
+    }
+    for (i, t) in inst.track_files.iter().enumerate() {
+        if old.is_some_and(|(o, _)| o.track_files.iter().any(|f| f.path == t.path)) {
+            continue;
+        }
+        let value = track::file::read(&t.path).await;
+        initial.push(Input::Track {
+            member: index,
+            item: TrackItem::File { index: i, value },
+        });
+    }
+    for (i, count) in counts.into_iter().flatten().enumerate() {
+        initial.push(Input::Track {
+            member: index,
+            item: TrackItem::Process {
+                index: i,
+                count,
+                cause: ProcessChange::Scan,
+            },
+        });
+    }
+    Ok(ReadyMember {
+        setup: MemberSetup { cfg: core, src },
+        initial,
+        link: link.clone(),
+        devices: devs,
+        config: inst.clone(),
+    })
+}
+
+/// Prepares a running group's new shape: each member kept (from this group or another)
+/// or fresh, in the group's slot.
+async fn build_update(
+    plane: &mut Plane,
+    nl: &Netlink,
+    req: &Request,
+    u: plan::Update<Instance>,
+    in_use: &BTreeSet<(u32, IpAddr)>,
+) -> Result<ReadyUpdate> {
+    let base = req
+        .running
+        .iter()
+        .find(|r| r.id == u.id)
+        .ok_or_else(|| anyhow!("group {} is gone", u.key))?;
+    let mut members = Vec::new();
+    for (index, m) in u.members.iter().enumerate() {
+        let inst = m.cfg();
+        let ready = match m {
+            Incoming::Kept { from, member, .. } => {
+                let was = req
+                    .running
+                    .iter()
+                    .find(|r| r.id == *from)
+                    .ok_or_else(|| anyhow!("group of instance {} is gone", inst.name))?;
+                let (old, devs) = was
+                    .instances
+                    .get(*member)
+                    .zip(was.devices.get(*member))
+                    .ok_or_else(|| anyhow!("instance {} is gone", inst.name))?;
+                let &(ifindex, mac) = devs
+                    .get(&inst.interface)
+                    .ok_or_else(|| anyhow!("instance {}: no interface", inst.name))?;
+                let link = LinkState {
+                    ifindex,
+                    name: inst.interface.clone(),
+                    mac,
+                    up: true,
+                };
+                let counts = if old.track_processes == inst.track_processes {
+                    None
+                } else {
+                    Some(count_processes(&req.processes, inst).await?)
+                };
+                build_member(
+                    plane,
+                    nl,
+                    inst,
+                    counts,
+                    index,
+                    &link,
+                    base.slot,
+                    false,
+                    in_use,
+                    Some((old, devs)),
+                )
+                .await?
+            }
+            Incoming::Fresh(_) => {
+                let link = nl.link(&inst.interface).await.with_context(|| {
+                    format!("instance {}: interface {}", inst.name, inst.interface)
+                })?;
+                let counts = count_processes(&req.processes, inst).await?;
+                build_member(
+                    plane,
+                    nl,
+                    inst,
+                    Some(counts),
+                    index,
+                    &link,
+                    base.slot,
+                    false,
+                    in_use,
+                    None,
+                )
+                .await?
+            }
+        };
+        members.push(ready);
+    }
+    Ok(ReadyUpdate { update: u, members })
+}
+
+/// Counts `inst`'s tracked processes (none: nothing asked of the watcher).
+async fn count_processes(
+    processes: &track::process::Processes,
+    inst: &Instance,
+) -> Result<Vec<u32>> {
+    if inst.track_processes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let patterns = inst
+        .track_processes
+        .iter()
+        .map(|t| t.pattern.clone())
+        .collect();
+    processes
+        .counts(patterns)
+        .await
+        .with_context(|| format!("instance {}", inst.name))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -197,20 +507,7 @@ async fn build(
     // Counted first: a watcher that cannot start leaves nothing attached.
     let mut process_counts = Vec::with_capacity(members.len());
     for inst in &members {
-        let counts = if inst.track_processes.is_empty() {
-            Vec::new()
-        } else {
-            let patterns = inst
-                .track_processes
-                .iter()
-                .map(|t| t.pattern.clone())
-                .collect();
-            processes
-                .counts(patterns)
-                .await
-                .with_context(|| format!("instance {}", inst.name))?
-        };
-        process_counts.push(counts);
+        process_counts.push(count_processes(processes, inst).await?);
     }
     let mut links = Vec::new();
     for inst in &members {
@@ -261,107 +558,23 @@ async fn build(
     let mut setups = Vec::new();
     let mut initial = Vec::new();
     let mut devices = Vec::new();
-    for (i, ((inst, core), link)) in members.iter().zip(cores).zip(&links).enumerate() {
-        let mut devs = Devices::new();
-        devs.insert(link.name.clone(), (link.ifindex, link.mac));
-        let mut dev_links = vec![link.clone()];
-        for v in inst.all_vips() {
-            if !devs.contains_key(&v.dev) {
-                let l = nl
-                    .link(&v.dev)
-                    .await
-                    .with_context(|| format!("instance {}: VIP {} device", inst.name, v.net))?;
-                devs.insert(l.name.clone(), (l.ifindex, l.mac));
-                dev_links.push(l);
-            }
-        }
-        let addrs: Vec<IpAddr> = nl
-            .addresses(link.ifindex)
-            .await?
-            .into_iter()
-            .map(|(a, _, _)| a)
-            .collect();
-        let src = advert_source(&core, &addrs)?;
-        // Routes' devices are only looked up: nothing is attached to them.
-        let route_devs: Vec<String> = inst
-            .virtual_routes
-            .iter()
-            .filter_map(|r| r.dev.clone())
-            .filter(|d| !devs.contains_key(d))
-            .collect();
-        for d in route_devs {
-            let l = nl
-                .link(&d)
-                .await
-                .with_context(|| format!("instance {}: route device {d}", inst.name))?;
-            devs.insert(l.name.clone(), (l.ifindex, l.mac));
-        }
-        for l in &dev_links {
-            note_lowers(plane, l)?;
-        }
-        // Entries before the program: from its first frame it knows this instance's VRID,
-        // so none of its adverts is mistaken for another speaker's.
-        let Plane { dp, lowers, .. } = &mut *plane;
-        entries::write(
-            dp.maps_mut(),
-            link.ifindex,
-            link.mac,
-            &devs,
+    for (i, (inst, link)) in members.iter().zip(&links).enumerate() {
+        let m = build_member(
+            plane,
+            nl,
+            inst,
+            process_counts.get(i).cloned(),
+            i,
+            link,
             slot,
-            &core,
-            lowers,
+            resume,
+            in_use,
+            None,
         )
-        .with_context(|| format!("instance {}: writing map entries", inst.name))?;
-        for l in &dev_links {
-            attach_below(plane, l)?;
-        }
-        if inst.vmac && inst.family == Family::Ipv4 {
-            keep_arp_off_the_vips(&inst.interface);
-        }
-        if !resume {
-            // What a previous run (or another daemon) left on the interfaces goes before
-            // anything starts, except addresses a running group still holds; VIP
-            // addresses only where a master of this instance would have added them.
-            let mut leftover = Installation::of(inst, &devs);
-            leftover.vips.retain(|(ifx, v)| {
-                core.accepts_vip_traffic() && !in_use.contains(&(*ifx, v.net.addr()))
-            });
-            leftover.remove_all(nl).await;
-        }
-        if !link.up {
-            initial.push(Input::Link {
-                name: link.name.clone(),
-                up: false,
-            });
-        }
-        for t in &inst.track_interfaces {
-            let up = nl.link(&t.name).await.is_ok_and(|l| l.up);
-            if !up {
-                initial.push(Input::Link {
-                    name: t.name.clone(),
-                    up: false,
-                });
-            }
-        }
-        for (index, t) in inst.track_files.iter().enumerate() {
-            let value = track::file::read(&t.path).await;
-            initial.push(Input::Track {
-                member: i,
-                item: TrackItem::File { index, value },
-            });
-        }
-        for (index, count) in process_counts.get(i).into_iter().flatten().enumerate() {
-            initial.push(Input::Track {
-                member: i,
-                item: TrackItem::Process {
-                    index,
-                    count: *count,
-                    cause: ProcessChange::Scan,
-                },
-            });
-        }
-        setups.push(MemberSetup { cfg: core, src });
-        devices.push(devs);
+        .await?;
+        setups.push(m.setup);
+        initial.extend(m.initial);
+        devices.push(m.devices);
     }
     let releases_seen = entries::read_release(plane.dp.maps(), slot).map_or(0, |r| r.count);
     Ok(Ready {

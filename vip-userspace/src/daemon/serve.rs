@@ -1,7 +1,9 @@
 //! What runs on the worker thread to serve operators and watch the data plane: the control
 //! socket and the metrics listener (bounded, see `crate::control`), and the reader of the
-//! XDP program's conflict records. The loop only hands out its instance snapshot; the
-//! counters and conflicts are read, and the answers serialised, here.
+//! XDP program's conflict records. The loop only hands out its instance snapshot and
+//! carries out commands (each a map write or a preparation handed to the worker); the
+//! counters and conflicts are read, the answers serialised and event streams written,
+//! here.
 
 use std::{
     collections::BTreeMap,
@@ -23,7 +25,8 @@ use super::clock;
 use crate::{
     control::{
         self,
-        socket::{Source, StatusRequest},
+        events::{Event, Publisher},
+        socket::{Access, Backend, BoxFuture, Peer, Reply, Request, Source, ToLoop},
         status::ConflictStatus,
     },
     dataplane::{Maps, entries::key_addr},
@@ -31,12 +34,47 @@ use crate::{
     worker::Worker,
 };
 
+/// The control server's way to the loop.
+struct ToDaemon {
+    to_loop: mpsc::Sender<ToLoop>,
+    source: Source,
+    events: Publisher,
+}
+
+impl Backend for ToDaemon {
+    fn status(&self) -> BoxFuture<Option<control::Status>> {
+        (self.source)()
+    }
+
+    fn command(&self, request: Request, peer: Peer) -> BoxFuture<Option<Reply>> {
+        let to_loop = self.to_loop.clone();
+        Box::pin(async move {
+            let (reply, rx) = oneshot::channel();
+            to_loop
+                .send(ToLoop::Command {
+                    request,
+                    peer,
+                    reply,
+                })
+                .await
+                .ok()?;
+            rx.await.ok()
+        })
+    }
+
+    fn events(&self) -> tokio::sync::broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn start(
     worker: &Worker,
     control: std::os::unix::net::UnixListener,
+    access: Access,
     metrics: Option<std::net::TcpListener>,
-    to_loop: mpsc::Sender<StatusRequest>,
+    to_loop: mpsc::Sender<ToLoop>,
+    events: Publisher,
     pin: &Path,
     conflicts: mpsc::Sender<IpAddr>,
     every: Duration,
@@ -48,16 +86,17 @@ pub fn start(
     let refused_control = Arc::new(AtomicU64::new(0));
     let refused_metrics = Arc::new(AtomicU64::new(0));
     let source: Source = {
-        let (maps, rc, rm) = (
+        let (maps, rc, rm, to_loop) = (
             maps.clone(),
             refused_control.clone(),
             refused_metrics.clone(),
+            to_loop.clone(),
         );
         Arc::new(move || {
             let (to_loop, maps, rc, rm) = (to_loop.clone(), maps.clone(), rc.clone(), rm.clone());
             Box::pin(async move {
                 let (tx, rx) = oneshot::channel();
-                to_loop.send(tx).await.ok()?;
+                to_loop.send(ToLoop::Status(tx)).await.ok()?;
                 let mut status = rx.await.ok()?;
                 complete(&mut status, &maps);
                 status.connections_refused = BTreeMap::from([
@@ -68,9 +107,15 @@ pub fn start(
             })
         })
     };
+    let backend = Arc::new(ToDaemon {
+        to_loop,
+        source: source.clone(),
+        events,
+    });
     worker.spawn(control::socket::serve(
         control,
-        source.clone(),
+        backend,
+        access,
         refused_control,
     ));
     if let Some(l) = metrics {

@@ -5,7 +5,7 @@ use super::{Daemon, clock};
 use crate::{
     control::{
         BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
-        status::{ProcessWatchStatus, VrrpSocketStatus},
+        status::{DemotionStatus, ProcessWatchStatus, ReloadStatus, VrrpSocketStatus},
     },
     net::link::fmt_mac,
     vrrp::{
@@ -36,7 +36,7 @@ fn tracking(m: &Member, cfg: &crate::config::Instance, now: crate::vrrp::Time) -
             failing: *s == ScriptState::Failing,
             weight: t.weight.into(),
             state: match s {
-                ScriptState::Unknown => "not yet known".into(),
+                ScriptState::Unknown | ScriptState::Added => "not yet known".into(),
                 ScriptState::Ok => "ok".into(),
                 ScriptState::Failing => "failing".into(),
             },
@@ -141,6 +141,8 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 vmac: m.cfg.vmac.then(|| fmt_mac(&m.cfg.vmac_address())),
                 slot: gio.slot,
                 sync_group: m.cfg.sync_group.clone(),
+                demotion: m.demotion(),
+                yielding: machine.yielding(),
                 tracking: tracking(m, cfg, now),
                 dataplane: None,
             });
@@ -242,6 +244,20 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
         conflicts: Vec::new(),
         loop_lag: d.lag.status(),
         connections_refused: Default::default(),
+        demotions: {
+            let dm = d.node.demotions();
+            DemotionStatus {
+                node: dm.node,
+                sync_groups: dm.sync_groups.clone(),
+                instances: dm.instances.clone(),
+            }
+        },
+        last_reload: d.last_reload.as_ref().map(|r| ReloadStatus {
+            ago_ms: r.at.elapsed().as_millis() as u64,
+            ok: r.ok,
+            message: r.message.clone(),
+            instances: r.instances.clone(),
+        }),
         processes: d
             .config
             .instances

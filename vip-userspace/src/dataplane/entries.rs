@@ -2,8 +2,9 @@
 //! group's slot), its VRRP admission policy, its allowed peers and its virtual MAC, all
 //! from the core's view of the instance (`vrrp::instance::Instance`), so the program
 //! admits exactly what `vrrp::admission` admits (`tests/tests/program/admission.rs`
-//! holds the two side by side). Written when the daemon prepares a group, pruned once no
-//! running group uses them: never on the failover path, where only the slot changes.
+//! holds the two side by side). Written when the daemon prepares a group (or a reload
+//! changes a running instance: written again, new ones added), pruned once no running
+//! group uses them: never on the failover path, where only the slot changes.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -149,10 +150,12 @@ pub fn write(
         policy.auth = p;
     }
     for (ifx, vlan) in keyed_as(lowers, ifindex) {
-        maps.set_policy(policy_key_on(ifx, vlan, inst), policy)?;
+        // Peers before the policy that turns the allowlist on: a reload adding
+        // `allowed_peers` to a running instance never drops its peer's adverts in between.
         for peer in &inst.admission.allowed_peers {
             maps.add_peer(peer_key(ifx, vlan, inst, *peer))?;
         }
+        maps.set_policy(policy_key_on(ifx, vlan, inst), policy)?;
         if inst.vmac {
             maps.add_vmac(
                 vmac_key(ifx, vlan, inst),

@@ -10,7 +10,7 @@ pub mod script;
 
 pub use crate::vrrp::tracking::TrackItem;
 
-/// Whom a watcher reports for: a running group and the member's index in it. Group ids are
-/// never reused, so a report from a watcher of a group a reload replaced is stale and
-/// ignored.
-pub type Report = (crate::vrrp::node::GroupId, usize);
+/// Which watcher reports: the daemon knows which instance and tracked item each one is
+/// for (`daemon/watch.rs`), so a reload that keeps an instance keeps its watchers, wherever
+/// the instance now runs. A report from a watcher that was stopped is stale and ignored.
+pub type Report = u64;

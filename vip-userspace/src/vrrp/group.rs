@@ -22,8 +22,33 @@
 //!   advertisement from a better master ([`Input::Released`] tells us); the group then
 //!   leaves master through the state machine, never by silently owning the slot again.
 //! - Leaving master releases the slot and removes the addresses, except during a planned
-//!   handover ([`Input::Shutdown`]): the slot stays owned (flagged "resigning") until the
-//!   successor's first advertisement, which the data plane acts on at line rate.
+//!   handover ([`Input::Shutdown`], and the operator's [`Input::Handover`]): the slot
+//!   stays owned (flagged "resigning") until the successor's first advertisement, which
+//!   the data plane acts on at line rate.
+//!
+//! # A reload changes a running group in place
+//! [`Group::reshape`] takes the group's new members: each one kept (with its machine,
+//! tracking and counters, and its new configuration), moved in from another group, or
+//! started afresh; [`Group::retire`] first stops the members that go. Nothing of the
+//! group's own (the slot, its lease, a handover) is touched, and a kept member never leaves
+//! its state for the change itself (`super::change` says which changes qualify):
+//! - a new priority, weight or tracked item: the effective priority is worked out again
+//!   and a master advertises it at once; if it now loses, the election decides, and the
+//!   data plane keeps answering until the winner's first advertisement (the slot's
+//!   `yield_above` follows the new priority with that advertisement);
+//! - a new interval: a master advertises at once (`Machine::reconfigure`);
+//! - new VIPs or proxy addresses: announced on their own (`garp_repeat` rounds) while
+//!   master; the others are not announced again; the data plane's entries and the
+//!   kernel's addresses are the shell's, per address;
+//! - Accept_Mode or owner priority turned on or off while master: the kernel gets or loses
+//!   the VIP addresses ([`Output::Install`] again with the new `addresses`);
+//! - a member moved in from another group in another state follows this group's: into
+//!   master if the group answers, out of it (resigning) if it does not.
+//!
+//! # Maintenance
+//! [`Input::Demotion`] lowers a member's effective priority by the operator's demotion
+//! (after tracking); [`Input::Handover`] hands a master group over make-before-break
+//! and holds its members back from preempting until [`Input::Yield`] releases them.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -86,6 +111,15 @@ pub enum Input {
     },
     /// Planned stop (SIGTERM): resign, keep answering until a successor is heard.
     Shutdown,
+    /// The operator hands the group over now (`vipd handover`): resign, keep answering
+    /// until a successor is heard, and carry on as backup, not preempting (every member
+    /// yields) until [`Input::Yield`] says otherwise.
+    Handover,
+    /// Member `member` yields (does not preempt) or no longer does (`vipd promote`).
+    Yield { member: usize, yielding: bool },
+    /// The operator's demotion of member `member` (its instance's, its sync group's and
+    /// the node's together) is now `by`: taken off its priority after tracking.
+    Demotion { member: usize, by: u8 },
     /// Stop now (removed by a reload, interface gone): resign and let go at once.
     Stop,
     /// The BFD session to `peer` on member `member`'s interface went Up (`up`) or left
@@ -196,6 +230,11 @@ pub struct Member {
     bfd_up: Vec<IpAddr>,
     /// Double-checking a BFD "down" of the master before taking over.
     probe: Option<Probe>,
+    /// The operator's demotion, taken off the priority tracking gives.
+    demotion: u8,
+    /// Announcements of addresses a reload added while master, and which.
+    fresh: announce::Schedule,
+    fresh_vips: Vec<IpAddr>,
 }
 
 /// A backup's check that its master is gone after its BFD session went down: a probe
@@ -216,6 +255,38 @@ impl Probe {
 }
 
 impl Member {
+    fn new(MemberSetup { cfg, src }: MemberSetup) -> Member {
+        Member {
+            applied: Outcome {
+                fault: false,
+                priority: cfg.priority,
+            },
+            track: TrackState::new(&cfg.tracking),
+            counters: Counters::default(),
+            announce: announce::Schedule::default(),
+            installed: None,
+            state: State::Initialize,
+            bfd_up: Vec::new(),
+            probe: None,
+            demotion: 0,
+            fresh: announce::Schedule::default(),
+            fresh_vips: Vec::new(),
+            cfg,
+            src,
+        }
+    }
+
+    /// The operator's demotion in force.
+    pub fn demotion(&self) -> u8 {
+        self.demotion
+    }
+
+    fn cancel_announcements(&mut self) {
+        self.announce.cancel();
+        self.fresh.cancel();
+        self.fresh_vips.clear();
+    }
+
     /// Whether `vip` is one of the addresses this member answers for: a VIP or a proxy
     /// address.
     fn owns_vip(&self, vip: IpAddr) -> bool {
@@ -238,15 +309,36 @@ impl Member {
     }
 }
 
-/// A planned handover in progress (SIGTERM as master).
+/// A planned handover in progress (SIGTERM as master, or the operator's while running).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Handover {
     None,
-    /// Resigned; answering until a new master advertises or `until`.
+    /// Resigned; answering until a new master advertises or `until`. `live`: the
+    /// operator's, after which the group carries on; otherwise a shutdown's.
     Waiting {
         until: Time,
+        live: bool,
     },
     Done,
+}
+
+/// A member of a reshaped group (see [`Group::reshape`]).
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    /// A running member (of this group or another) with its state, taking on `setup`;
+    /// `initial` is what the shell found out about tracked objects it did not track
+    /// before (links, files), fed before the change is applied.
+    Kept {
+        machine: Box<machine::Machine>,
+        member: Box<Member>,
+        setup: MemberSetup,
+        initial: Vec<Input>,
+    },
+    /// A member starting afresh, with what tracking already knows.
+    Fresh {
+        setup: MemberSetup,
+        initial: Vec<Input>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -262,6 +354,8 @@ pub struct Group {
     owned_written: Option<Time>,
     /// The slot was last written as released: another release would change nothing.
     released_written: bool,
+    /// The lease last written.
+    lease_until: Option<Time>,
     handover: Handover,
     /// The sync group's state as last reported; `None` for a lone instance.
     aggregate: Option<State>,
@@ -307,24 +401,11 @@ impl Group {
     pub fn new(members: Vec<MemberSetup>, params: Params) -> Result<Group, machine::ConfigError> {
         let mut machines = Vec::with_capacity(members.len());
         let mut out = Vec::with_capacity(members.len());
-        for MemberSetup { cfg, src } in members {
-            machines.push(machine::Machine::new(machine_config(&cfg, src))?);
-            let track = TrackState::new(&cfg.tracking);
-            out.push(Member {
-                applied: Outcome {
-                    fault: false,
-                    priority: cfg.priority,
-                },
-                track,
-                counters: Counters::default(),
-                announce: announce::Schedule::default(),
-                installed: None,
-                state: State::Initialize,
-                bfd_up: Vec::new(),
-                probe: None,
-                cfg,
-                src,
-            });
+        for setup in members {
+            machines.push(machine::Machine::new(machine_config(
+                &setup.cfg, setup.src,
+            ))?);
+            out.push(Member::new(setup));
         }
         let aggregate = out
             .first()
@@ -340,12 +421,251 @@ impl Group {
             own_at: None,
             owned_written: None,
             released_written: false,
+            lease_until: None,
             handover: Handover::None,
         })
     }
 
     pub fn members(&self) -> &[Member] {
         &self.members
+    }
+
+    /// Member `i`'s machine and state, to carry into another group (a reload moving an
+    /// instance between sync groups); see [`Incoming::Kept`].
+    pub fn carry(&self, i: usize) -> Option<(Box<machine::Machine>, Box<Member>)> {
+        Some((
+            Box::new(self.sync.member(i)?.clone()),
+            Box::new(self.members.get(i)?.clone()),
+        ))
+    }
+
+    /// Takes members `which` (sorted) out silently: they moved to another group with their
+    /// state (see [`Group::carry`]).
+    pub fn drop_members(&mut self, which: &[usize]) {
+        let keep: Vec<bool> = (0..self.members.len())
+            .map(|i| which.binary_search(&i).is_err())
+            .collect();
+        let sync = std::mem::replace(&mut self.sync, SyncGroup::new(Vec::new()));
+        let machines = sync
+            .into_members()
+            .into_iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(m, _)| m)
+            .collect();
+        self.sync = SyncGroup::new(machines);
+        let mut i = 0;
+        self.members.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+    }
+
+    /// Stops the members `which` (a reload taking them out) before [`Group::reshape`]
+    /// drops them: each resigns if it was master and the kernel loses what it installed;
+    /// the other members do not move, and the slot is released only if no member is left
+    /// answering.
+    pub fn retire(&mut self, now: Time, which: &[usize]) -> Vec<Output> {
+        let mut out = Vec::new();
+        for &i in which {
+            let actions = self.sync.handle(now, i, Event::Shutdown);
+            self.execute(now, actions, &mut out);
+            if let Some(m) = self.members.get_mut(i) {
+                m.cancel_announcements();
+            }
+            self.install(i, false, &mut out);
+        }
+        if !self.any_master() && !self.handover_pending() {
+            self.release(&mut out);
+        }
+        out
+    }
+
+    /// Takes on a reload's new shape (see the module docs): `incoming` in the new order.
+    /// The group's own state (slot, lease, handover) stays; members not in `incoming` are
+    /// gone (retire them first).
+    pub fn reshape(
+        &mut self,
+        now: Time,
+        incoming: Vec<Incoming>,
+    ) -> Result<Vec<Output>, machine::ConfigError> {
+        enum Then {
+            Update(Box<MemberSetup>, Vec<Input>),
+            Start(Vec<Input>),
+        }
+        let mut machines = Vec::with_capacity(incoming.len());
+        let mut members = Vec::with_capacity(incoming.len());
+        let mut then = Vec::with_capacity(incoming.len());
+        for inc in incoming {
+            match inc {
+                Incoming::Kept {
+                    machine,
+                    member,
+                    setup,
+                    initial,
+                } => {
+                    machines.push(*machine);
+                    members.push(*member);
+                    then.push(Then::Update(Box::new(setup), initial));
+                }
+                Incoming::Fresh { setup, initial } => {
+                    machines.push(machine::Machine::new(machine_config(
+                        &setup.cfg, setup.src,
+                    ))?);
+                    members.push(Member::new(setup));
+                    then.push(Then::Start(initial));
+                }
+            }
+        }
+        let started = self.start_at.is_none() && self.handover == Handover::None;
+        let lease = self.lease_len();
+        // Moved-in and fresh members hold back with the group after an operator's
+        // handover.
+        let yielding = self.yielding();
+        self.sync = SyncGroup::new(machines);
+        self.members = members;
+        let mut out = Vec::new();
+        // A sync group formed or renamed by the reload reports from here on, from the state
+        // it is in (nothing moved to announce).
+        self.aggregate = self
+            .members
+            .first()
+            .and_then(|m| m.cfg.sync_group.as_ref())
+            .map(|_| self.aggregate_state());
+        for (i, t) in then.into_iter().enumerate() {
+            match t {
+                Then::Update(setup, initial) => {
+                    self.update_member(now, i, *setup, initial, &mut out)?
+                }
+                Then::Start(initial) => {
+                    if yielding && let Some(m) = self.sync.member_mut(i) {
+                        m.set_yielding(true);
+                    }
+                    for input in initial {
+                        self.track_input(now, i, input);
+                    }
+                    if started {
+                        self.apply_tracking(now, i, &mut out);
+                        let actions = self.sync.handle(now, i, Event::Startup);
+                        self.execute(now, actions, &mut out);
+                    }
+                }
+            }
+        }
+        self.follow_group(now, &mut out);
+        self.shorten_lease(now, lease, &mut out);
+        self.announce_due(now, &mut out);
+        self.report_aggregate(&mut out);
+        self.update_hold();
+        Ok(out)
+    }
+
+    /// A tracking observation of member `i` (a link or a tracked item), recorded without
+    /// acting on it yet.
+    fn track_input(&mut self, now: Time, i: usize, input: Input) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        match input {
+            Input::Track { item, .. } => {
+                m.track.apply(&m.cfg.tracking, now, &item);
+            }
+            Input::Link { name, up } => {
+                m.track
+                    .set_link(&m.cfg.tracking, &m.cfg.identity.interface, &name, up);
+            }
+            _ => {}
+        }
+    }
+
+    /// Member `i` (kept by a reload) takes on `setup` without leaving its state.
+    fn update_member(
+        &mut self,
+        now: Time,
+        i: usize,
+        setup: MemberSetup,
+        initial: Vec<Input>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), machine::ConfigError> {
+        let config = machine_config(&setup.cfg, setup.src);
+        let actions = match self.sync.member_mut(i) {
+            Some(m) => m.reconfigure(now, config)?,
+            None => return Ok(()),
+        };
+        let Some(m) = self.members.get_mut(i) else {
+            return Ok(());
+        };
+        let old = std::mem::replace(&mut m.cfg, setup.cfg);
+        m.src = setup.src;
+        m.track = m.track.carried(&old.tracking, &m.cfg.tracking);
+        let before: Vec<IpAddr> = old.answered().map(|(_, a)| a).collect();
+        let added: Vec<IpAddr> = m
+            .cfg
+            .answered()
+            .map(|(_, a)| a)
+            .filter(|a| !before.contains(a))
+            .collect();
+        if m.cfg.bfd.is_none() {
+            m.bfd_up.clear();
+            m.probe = None;
+        }
+        let actions = actions
+            .into_iter()
+            .map(|action| MemberAction { member: i, action })
+            .collect();
+        self.execute(now, actions, out);
+        for input in initial {
+            self.track_input(now, i, input);
+        }
+        self.apply_tracking(now, i, out);
+        if self.state(i) == State::Master && self.owned && self.own_at.is_none() {
+            self.install(i, true, out);
+        }
+        if self.owned
+            && self.state(i) == State::Master
+            && !added.is_empty()
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.fresh_vips = added;
+            m.fresh.cancel();
+            let burst = announce::Settings {
+                refresh: None,
+                ..m.cfg.announce
+            };
+            m.fresh.start(now, &burst);
+        }
+        Ok(())
+    }
+
+    /// Members whose state is not the group's (moved in by a reload) follow it: into
+    /// master while the group answers, out of it otherwise.
+    fn follow_group(&mut self, now: Time, out: &mut Vec<Output>) {
+        let answering = self.owned || self.own_at.is_some();
+        let leader = (0..self.members.len()).find(|&i| self.state(i) == State::Master);
+        for i in 0..self.members.len() {
+            let event = match (answering, self.state(i), leader) {
+                (true, State::Backup, Some(l)) => Event::SyncMaster { member: l },
+                (false, State::Master, _) => Event::SyncBackup { member: i },
+                _ => continue,
+            };
+            let actions = self.sync.handle(now, i, event);
+            self.execute(now, actions, out);
+        }
+    }
+
+    /// The state a sync group reports: FAULT when a member faults, MASTER when all are
+    /// master, INITIALIZE when none started, else BACKUP.
+    fn aggregate_state(&self) -> State {
+        let states: Vec<State> = (0..self.members.len()).map(|i| self.state(i)).collect();
+        if states.contains(&State::Fault) {
+            State::Fault
+        } else if states.iter().all(|s| *s == State::Master) {
+            State::Master
+        } else if states.iter().all(|s| *s == State::Initialize) {
+            State::Initialize
+        } else {
+            State::Backup
+        }
     }
 
     pub fn machine(&self, member: usize) -> Option<&machine::Machine> {
@@ -382,13 +702,14 @@ impl Group {
     /// The earliest moment the group needs attention.
     pub fn poll_at(&self) -> Option<Time> {
         let handover = match self.handover {
-            Handover::Waiting { until } => Some(until),
+            Handover::Waiting { until, .. } => Some(until),
             _ => None,
         };
         let announcements = self
             .members
             .iter()
-            .filter_map(|m| m.announce.due_at())
+            .flat_map(|m| [m.announce.due_at(), m.fresh.due_at()])
+            .flatten()
             .min();
         let probes = self
             .members
@@ -412,6 +733,7 @@ impl Group {
 
     pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
+        let lease = self.lease_len();
         match input {
             Input::Start { resume, delay } => {
                 if resume || delay.is_zero() {
@@ -465,6 +787,19 @@ impl Group {
             } => self.released(now, vrid, src, priority, interval, &mut out),
             Input::Shutdown => self.shutdown(now, &mut out),
             Input::Stop => self.stop(now, &mut out),
+            Input::Handover => self.hand_over(now, &mut out),
+            Input::Yield { member, yielding } => {
+                if let Some(m) = self.sync.member_mut(member) {
+                    m.set_yielding(yielding);
+                }
+            }
+            Input::Demotion { member, by } => {
+                if let Some(m) = self.members.get_mut(member)
+                    && std::mem::replace(&mut m.demotion, by) != by
+                {
+                    self.apply_tracking(now, member, &mut out);
+                }
+            }
             Input::Bfd {
                 member,
                 peer,
@@ -473,10 +808,25 @@ impl Group {
                 slow_rtt,
             } => self.bfd(now, member, peer, up, diag, slow_rtt),
         }
+        self.shorten_lease(now, lease, &mut out);
         self.announce_due(now, &mut out);
         self.report_aggregate(&mut out);
         self.update_hold();
         out
+    }
+
+    /// The lease never outlives Master_Down_Interval: when a member's priority rose or its
+    /// interval shrank (a reload, a promotion, tracking) and nothing renewed the slot
+    /// since, it is written again with the shorter lease.
+    fn shorten_lease(&mut self, now: Time, before: Duration, out: &mut Vec<Output>) {
+        let lease = self.lease_len().saturating_sub(self.params.clock_lag);
+        if self.owned
+            && self.own_at.is_none()
+            && self.lease_len() < before
+            && self.lease_until.is_some_and(|t| t > now + lease)
+        {
+            self.own(now, out);
+        }
     }
 
     /// A BFD session changed. A backup whose session to its master left Up because the
@@ -599,16 +949,7 @@ impl Group {
         let Some(last) = self.aggregate else {
             return;
         };
-        let states: Vec<State> = (0..self.members.len()).map(|i| self.state(i)).collect();
-        let now = if states.contains(&State::Fault) {
-            State::Fault
-        } else if states.iter().all(|s| *s == State::Master) {
-            State::Master
-        } else if states.iter().all(|s| *s == State::Initialize) {
-            State::Initialize
-        } else {
-            State::Backup
-        };
+        let now = self.aggregate_state();
         if now != last {
             self.aggregate = Some(now);
             out.push(Output::SyncTransition { to: now });
@@ -629,7 +970,7 @@ impl Group {
                 }
             }
         }
-        if let Handover::Waiting { until } = self.handover
+        if let Handover::Waiting { until, .. } = self.handover
             && until <= now
         {
             self.finish_handover(None, &mut out);
@@ -712,9 +1053,15 @@ impl Group {
             }
         }
         match self.handover {
-            Handover::Waiting { .. } => {
+            Handover::Waiting { live, .. } => {
                 if src != m.src && advert.priority > 0 {
                     self.finish_handover(Some(src), out);
+                }
+                // After the operator's handover the group carries on as backup: it
+                // follows the successor like any master.
+                if live {
+                    let actions = self.sync.handle(now, i, Event::advert(src, advert));
+                    self.execute(now, actions, out);
                 }
             }
             Handover::None => {
@@ -734,9 +1081,11 @@ impl Group {
         interval: Interval,
         out: &mut Vec<Output>,
     ) {
-        if let Handover::Waiting { .. } = self.handover {
+        if let Handover::Waiting { live, .. } = self.handover {
             self.finish_handover(Some(src), out);
-            return;
+            if !live {
+                return;
+            }
         }
         if !self.owned && self.own_at.is_none() {
             return;
@@ -760,6 +1109,13 @@ impl Group {
     }
 
     fn shutdown(&mut self, now: Time, out: &mut Vec<Output>) {
+        if let Handover::Waiting { until, live: true } = self.handover {
+            // The operator's handover under way becomes the shutdown's: same wait.
+            self.handover = Handover::Waiting { until, live: false };
+            let actions = self.sync.handle_all(now, Event::Shutdown);
+            self.execute(now, actions, out);
+            return;
+        }
         if self.handover != Handover::None {
             return;
         }
@@ -767,6 +1123,7 @@ impl Group {
         if self.owned || self.own_at.is_some() {
             self.handover = Handover::Waiting {
                 until: now + self.lease_len(),
+                live: false,
             };
             // Cover the whole wait: no more advertisements will renew the lease.
             self.own(now, out);
@@ -784,19 +1141,51 @@ impl Group {
         self.execute(now, actions, out);
         self.release(out);
         for i in 0..self.members.len() {
-            self.members[i].announce.cancel();
+            self.members[i].cancel_announcements();
             self.install(i, false, out);
         }
     }
 
+    /// The operator's handover: like a shutdown's, but the group carries on as backup and
+    /// its members yield until promoted. Nothing happens unless it answers.
+    fn hand_over(&mut self, now: Time, out: &mut Vec<Output>) {
+        if self.handover != Handover::None || !(self.owned || self.own_at.is_some()) {
+            return;
+        }
+        self.handover = Handover::Waiting {
+            until: now + self.lease_len(),
+            live: true,
+        };
+        // Cover the whole wait, flagged resigning: the successor's first advertisement
+        // releases the slot in the data plane.
+        self.own(now, out);
+        let actions = self.sync.handle_all(now, Event::Resign);
+        self.execute(now, actions, out);
+        for i in 0..self.members.len() {
+            if let Some(m) = self.sync.member_mut(i) {
+                m.set_yielding(true);
+            }
+        }
+    }
+
     fn finish_handover(&mut self, successor: Option<IpAddr>, out: &mut Vec<Output>) {
-        self.handover = Handover::Done;
+        let live = matches!(self.handover, Handover::Waiting { live: true, .. });
+        self.handover = if live { Handover::None } else { Handover::Done };
         out.push(Output::HandoverDone { successor });
         self.release(out);
         for i in 0..self.members.len() {
-            self.members[i].announce.cancel();
+            if live && self.state(i) == State::Master {
+                continue;
+            }
+            self.members[i].cancel_announcements();
             self.install(i, false, out);
         }
+    }
+
+    /// Whether the operator handed this group over and it holds back (every member
+    /// yields).
+    pub fn yielding(&self) -> bool {
+        !self.members.is_empty() && self.sync.members().iter().all(|m| m.yielding())
     }
 
     /// Re-evaluates member `i`'s tracking and tells its machine what changed.
@@ -804,7 +1193,8 @@ impl Group {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        let outcome = m.track.outcome(&m.cfg.tracking, m.cfg.priority);
+        let mut outcome = m.track.outcome(&m.cfg.tracking, m.cfg.priority);
+        outcome.priority = outcome.priority.saturating_sub(m.demotion).max(1);
         let applied = std::mem::replace(&mut m.applied, outcome);
         if outcome.priority != applied.priority {
             let actions = self
@@ -837,6 +1227,7 @@ impl Group {
             yield_above,
             resigning: self.handover_pending(),
         });
+        self.lease_until = Some(now + lease);
         self.owned = true;
         self.own_at = None;
         self.owned_written = Some(now);
@@ -862,6 +1253,15 @@ impl Group {
         };
         match (m.installed, present) {
             (None, true) => {
+                m.installed = Some(accepts);
+                out.push(Output::Install {
+                    member: i,
+                    present,
+                    addresses: accepts,
+                });
+            }
+            // A reload turned Accept_Mode (or the owner's priority) on or off.
+            (Some(addresses), true) if addresses != accepts => {
                 m.installed = Some(accepts);
                 out.push(Output::Install {
                     member: i,
@@ -898,6 +1298,14 @@ impl Group {
                         Reason::MasterResigned { .. } | Reason::PreemptedLowerPriority { .. }
                     );
                     self.transitioned(i, State::Master, reason, out);
+                    if let Handover::Waiting { live: true, .. } = self.handover {
+                        // Nobody took over from the operator's handover: carry on as
+                        // master, the slot no longer flagged resigning.
+                        self.handover = Handover::None;
+                        if self.owned {
+                            self.own(now, out);
+                        }
+                    }
                     if self.handover != Handover::None {
                         // Shutting down: nothing may start answering now.
                     } else if self.owned || self.own_at.is_some() {
@@ -911,22 +1319,13 @@ impl Group {
                         self.install(i, true, out);
                     }
                 }
-                Action::BecomeBackup { reason }
-                | Action::BecomeFault { reason }
-                | Action::BecomeInitialize { reason } => {
-                    let to = self.state(i);
-                    self.transitioned(i, to, reason, out);
-                    if let Some(m) = self.members.get_mut(i) {
-                        m.announce.cancel();
-                    }
-                    // During a planned handover the slot and addresses stay until a new
-                    // master is heard (make before break); see `finish_handover`.
-                    if !self.handover_pending() {
-                        if !self.any_master() {
-                            self.release(out);
-                        }
-                        self.install(i, false, out);
-                    }
+                // The state each action entered, not the machine's state now: a sync group
+                // may already have moved the member on (one joining as backup that follows
+                // a master sibling at once).
+                Action::BecomeBackup { reason } => self.left_master(i, State::Backup, reason, out),
+                Action::BecomeFault { reason } => self.left_master(i, State::Fault, reason, out),
+                Action::BecomeInitialize { reason } => {
+                    self.left_master(i, State::Initialize, reason, out)
                 }
                 Action::SendAdvert { priority } => {
                     // A backup advertising with a real priority is a master that just
@@ -956,6 +1355,22 @@ impl Group {
         }
     }
 
+    /// Member `i` entered `to`, a state that does not answer.
+    fn left_master(&mut self, i: usize, to: State, reason: Reason, out: &mut Vec<Output>) {
+        self.transitioned(i, to, reason, out);
+        if let Some(m) = self.members.get_mut(i) {
+            m.cancel_announcements();
+        }
+        // During a planned handover the slot and addresses stay until a new master is
+        // heard (make before break); see `finish_handover`.
+        if !self.handover_pending() {
+            if !self.any_master() {
+                self.release(out);
+            }
+            self.install(i, false, out);
+        }
+    }
+
     fn transitioned(&mut self, i: usize, to: State, reason: Reason, out: &mut Vec<Output>) {
         let priority = self.sync.member(i).map_or(0, |m| m.effective_priority());
         let Some(m) = self.members.get_mut(i) else {
@@ -972,7 +1387,8 @@ impl Group {
         });
     }
 
-    /// Announcement rounds that are due, while answering.
+    /// Announcement rounds that are due, while answering: all addresses, or those a
+    /// reload added (their own burst, no refresh: the regular one covers them).
     fn announce_due(&mut self, now: Time, out: &mut Vec<Output>) {
         if !self.owned {
             return;
@@ -983,6 +1399,21 @@ impl Group {
                     member: i,
                     vip: None,
                 });
+            }
+            let burst = announce::Settings {
+                refresh: None,
+                ..m.cfg.announce
+            };
+            if m.fresh.take_due(now, &burst) {
+                for vip in &m.fresh_vips {
+                    out.push(Output::Announce {
+                        member: i,
+                        vip: Some(*vip),
+                    });
+                }
+                if m.fresh.due_at().is_none() {
+                    m.fresh_vips.clear();
+                }
             }
         }
     }

@@ -561,6 +561,7 @@ impl Liveness {
             }
             let named = iface.named.contains(&n.1);
             let subscribed = wanted.iter().any(|(p, _, _)| *p == n.1);
+            let settings = iface.speaks(Family::of(&n.1)).map(|(_, s)| params(s));
             let Some(e) = self.sessions.get_mut(&n) else {
                 continue;
             };
@@ -568,6 +569,11 @@ impl Liveness {
             if e.learned && named {
                 e.learned = false;
                 iface.learned = iface.learned.saturating_sub(1);
+            }
+            // Settings a reload changed: the session stays Up, a Poll sequence carries
+            // the new rates (`Session::retune`).
+            if let Some(p) = settings {
+                e.session.retune(now, p);
             }
             e.subscribed = subscribed;
             e.session.set_echo(now, subscribed);

@@ -64,6 +64,14 @@
 //!   priority at once; a backup uses it from the next advertisement it receives.
 //! - An advertisement from our own primary address (a multicast loop-back) is ignored:
 //!   answering it would make a master re-assert against itself forever.
+//! - A reload changes a running machine in place ([`Machine::reconfigure`]): same VRID,
+//!   version and family, any other setting. A master whose interval changed advertises
+//!   at once, so its backups learn the new interval before their down timers could run
+//!   out on the old one.
+//! - An operator's handover ([`Event::Resign`]): a master resigns (priority 0) and
+//!   becomes backup, and from then on *yields*: it does not preempt, as if Preempt_Mode
+//!   were false, until the operator says otherwise ([`Machine::set_yielding`]). Without
+//!   that a preempting master would take the VIPs back one Master_Down_Interval later.
 //! - Order of actions: the `Become*` action comes first, so the data plane owns (or
 //!   releases) the virtual addresses before they are announced.
 
@@ -163,6 +171,8 @@ pub enum ConfigError {
     V2IntervalNotWholeSeconds { interval: Interval },
     #[error("VRRPv2 is IPv4 only")]
     V2NotIpv4,
+    #[error("VRID, version and family are the virtual router's identity: a running one keeps them")]
+    IdentityChanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -237,6 +247,8 @@ pub enum Event {
     },
     /// Sync group: no member is faulted any more.
     SyncFaultCleared,
+    /// The operator hands over (`vipd handover`): a master resigns and becomes backup.
+    Resign,
 }
 
 impl Event {
@@ -270,6 +282,7 @@ pub enum Reason {
     SyncBackup { member: usize },
     SyncFault { member: usize },
     SyncFaultCleared,
+    HandedOver,
 }
 
 impl fmt::Display for Reason {
@@ -311,6 +324,7 @@ impl fmt::Display for Reason {
             Reason::SyncBackup { member } => write!(f, "sync group: member {member} left master"),
             Reason::SyncFault { member } => write!(f, "sync group: member {member} faulted"),
             Reason::SyncFaultCleared => write!(f, "sync group: fault cleared"),
+            Reason::HandedOver => write!(f, "handed over by the operator (vipd handover)"),
         }
     }
 }
@@ -373,6 +387,8 @@ pub struct Machine {
     /// A failure detector (BFD) reports the master alive: Master_Down_Interval running
     /// out on silence does not make this backup master (see `Event::PeerDown`).
     hold: bool,
+    /// Handed over by the operator: do not preempt (see the module docs).
+    yielding: bool,
     last_transition: Option<(Time, Reason)>,
 }
 
@@ -394,8 +410,53 @@ impl Machine {
             gated: false,
             wants_master: false,
             hold: false,
+            yielding: false,
             last_transition: None,
         })
+    }
+
+    /// Takes on a changed configuration without leaving the current state (a reload; see
+    /// the module docs). The VRID, version and family are the machine's identity: a
+    /// configuration with others is refused (a reload removes and adds such a router).
+    /// The configured priority is taken on here; the effective one comes with
+    /// [`Event::PriorityChanged`], which the caller sends after tracking looked at it.
+    pub fn reconfigure(&mut self, now: Time, config: Config) -> Result<Actions, ConfigError> {
+        config.validate()?;
+        if config.vrid != self.config.vrid
+            || config.version != self.config.version
+            || config.family() != self.config.family()
+        {
+            return Err(ConfigError::IdentityChanged);
+        }
+        let old = std::mem::replace(&mut self.config, config);
+        let mut actions = Actions::new();
+        if self.state == State::Master {
+            self.master = Some(self.config.primary_address);
+        }
+        if old.advert_interval != self.config.advert_interval {
+            // VRRPv2 never learns the master's interval: ours is the one it uses; a v3
+            // master's own is its new one.
+            if self.config.version == Version::V2 || self.state == State::Master {
+                self.master_adver_interval = self.config.advert_interval;
+            }
+            if self.state == State::Master {
+                actions.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+                self.adver_timer = Some(now + self.config.advert_interval.as_duration());
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Whether the operator's handover holds this router back from preempting.
+    pub fn yielding(&self) -> bool {
+        self.yielding
+    }
+
+    /// Holds this router back from preempting (or lets it preempt again: `vipd promote`).
+    pub fn set_yielding(&mut self, yielding: bool) {
+        self.yielding = yielding;
     }
 
     pub fn config(&self) -> &Config {
@@ -593,6 +654,15 @@ impl Machine {
                     self.become_master(now, Reason::SyncMaster { member }, &mut actions);
                 }
             }
+            Event::Resign => {
+                if self.state == State::Master {
+                    self.yielding = true;
+                    self.become_backup(now, Reason::HandedOver, &mut actions);
+                    actions.push(Action::SendAdvert {
+                        priority: RESIGN_PRIORITY,
+                    });
+                }
+            }
             Event::SyncBackup { member } => {
                 if self.state == State::Master {
                     // Resign so peers take over after Skew_Time rather than a full
@@ -783,6 +853,9 @@ impl Machine {
     }
 
     fn preempts(&self, now: Time) -> bool {
+        if self.yielding {
+            return false;
+        }
         if self.priority == OWNER_PRIORITY {
             return true;
         }

@@ -26,8 +26,10 @@
 //! - [`listen`]: which VRRP the socket of an interface reads at all (its filter).
 //! - [`node`]: every group of the node, event routing, and the preparation queue;
 //!   [`schedule`] says which group is due next.
-//! - [`plan`]: what start-up, a reload and an interface rebuild do (keep, stop, start),
-//!   which slot a new group takes, whether it resumes.
+//! - [`change`]: what a reload does to one running instance (unchanged, changed in
+//!   place, restarted) and why.
+//! - [`plan`]: what start-up, a reload and an interface rebuild do (keep, update, stop,
+//!   start), which slot a new group takes, whether it resumes.
 //! - [`source`]: the address advertisements come from.
 //!
 //! `vip-userspace/tests/conformance/` holds recorded input streams with the outputs they
@@ -38,6 +40,7 @@ pub mod admission;
 pub mod announce;
 pub mod bfd;
 pub mod carp;
+pub mod change;
 pub mod group;
 pub mod instance;
 pub mod listen;

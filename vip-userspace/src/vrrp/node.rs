@@ -5,8 +5,14 @@
 //!
 //! Also the node's part of start-up, reloads and interface rebuilds: the preparation
 //! queue and its generation ([`Node::want`], [`Node::prepared`]; the rules are in
-//! [`super::plan`]), and which link events mean an interface must be rebuilt
+//! [`super::plan`]), a reload's changes to running groups ([`Node::retire`] then
+//! [`Node::reshape`]), and which link events mean an interface must be rebuilt
 //! ([`Node::rebuilds`]).
+//!
+//! And the operator's maintenance commands: demotions by instance, sync group or the
+//! whole node, kept here so they outlive the groups a reload reshapes ([`Node::demote`],
+//! [`Node::promote`]; like CARP's demotion counter), and handing a group over now
+//! ([`Node::handover`]).
 //!
 //! Everything that fires in one call comes out in a fixed order (groups by id, damped
 //! links by name), so a replay of the same inputs gives the same outputs.
@@ -19,7 +25,7 @@ use std::{
 
 use super::{
     bfd::packet::{Control, Diag},
-    group::{Group, Input, MemberSetup, Output, Params},
+    group::{Group, Incoming, Input, MemberSetup, Output, Params},
     listen::Listen,
     liveness::{self, EchoIn, Liveness, Subscription},
     machine::{ConfigError, State},
@@ -62,6 +68,124 @@ pub struct Launch {
     pub delay: std::time::Duration,
 }
 
+/// A running group's new shape after a reload (see `plan::Update`), with what the shell
+/// resolved for it.
+#[derive(Debug, Clone)]
+pub struct Reshape {
+    pub id: GroupId,
+    pub key: String,
+    /// Its members in the new order.
+    pub members: Vec<Arriving>,
+    /// Member `i` runs on interface `ifindexes[i]`.
+    pub ifindexes: Vec<u32>,
+}
+
+/// One member of a reshaped group.
+#[derive(Debug, Clone)]
+pub enum Arriving {
+    /// Running member `member` of group `from`, taking on `setup` in place; `initial`:
+    /// what the shell found out about links and files it newly tracks.
+    Kept {
+        from: GroupId,
+        member: usize,
+        setup: MemberSetup,
+        initial: Vec<Input>,
+    },
+    /// A member starting afresh, with what tracking already knows.
+    Fresh {
+        setup: MemberSetup,
+        initial: Vec<Input>,
+    },
+}
+
+/// Who an operator's maintenance command is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Node,
+    SyncGroup(String),
+    Instance(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Node => f.write_str("the node"),
+            Target::SyncGroup(g) => write!(f, "sync group {g}"),
+            Target::Instance(i) => write!(f, "instance {i}"),
+        }
+    }
+}
+
+/// The most a demotion takes off: a priority never goes below 1.
+pub const MAX_DEMOTION: u8 = 254;
+
+/// The operator's demotions (`vipd demote`): the node's, each sync group's, each
+/// instance's. An instance's effective priority loses all three that apply to it, after
+/// tracking (never below 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Demotions {
+    pub node: u8,
+    pub sync_groups: BTreeMap<String, u8>,
+    pub instances: BTreeMap<String, u8>,
+}
+
+impl Demotions {
+    /// What instance `name` (of sync group `sync`) loses.
+    pub fn of(&self, name: &str, sync: Option<&str>) -> u8 {
+        let group = sync.and_then(|g| self.sync_groups.get(g)).copied();
+        let own = self.instances.get(name).copied();
+        let total =
+            u16::from(self.node) + u16::from(group.unwrap_or(0)) + u16::from(own.unwrap_or(0));
+        total.min(u16::from(MAX_DEMOTION)) as u8
+    }
+
+    /// The counter of `target`.
+    pub fn get(&self, target: &Target) -> u8 {
+        match target {
+            Target::Node => self.node,
+            Target::SyncGroup(g) => self.sync_groups.get(g).copied().unwrap_or(0),
+            Target::Instance(i) => self.instances.get(i).copied().unwrap_or(0),
+        }
+    }
+
+    fn set(&mut self, target: &Target, value: u8) {
+        match target {
+            Target::Node => self.node = value,
+            Target::SyncGroup(g) if value == 0 => {
+                self.sync_groups.remove(g);
+            }
+            Target::SyncGroup(g) => {
+                self.sync_groups.insert(g.clone(), value);
+            }
+            Target::Instance(i) if value == 0 => {
+                self.instances.remove(i);
+            }
+            Target::Instance(i) => {
+                self.instances.insert(i.clone(), value);
+            }
+        }
+    }
+
+    /// Forgets instances and sync groups no longer configured (a reload).
+    pub fn retain(&mut self, instances: &BTreeSet<String>, sync_groups: &BTreeSet<String>) {
+        self.instances.retain(|k, _| instances.contains(k));
+        self.sync_groups.retain(|k, _| sync_groups.contains(k));
+    }
+}
+
+/// Why a maintenance command changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error("no instance {0:?} runs here")]
+    UnknownInstance(String),
+    #[error("no sync group {0:?} runs here")]
+    UnknownSyncGroup(String),
+    #[error("{0} is not master here: nothing to hand over")]
+    NotMaster(String),
+    #[error("a demotion is 1..={MAX_DEMOTION}")]
+    Amount,
+}
+
 #[derive(Debug, Default)]
 pub struct Node {
     params: Params,
@@ -94,6 +218,7 @@ pub struct Node {
     /// The latest `now` any call brought: a removal (which takes none) closes sessions
     /// with it.
     now: Option<Time>,
+    demotions: Demotions,
 }
 
 impl Node {
@@ -208,6 +333,7 @@ impl Node {
                 },
             ));
         }
+        out.extend(self.apply_demotions(now, id));
         out.extend(self.handle(
             now,
             id,
@@ -239,6 +365,299 @@ impl Node {
         }
         self.reindex();
         Some(e)
+    }
+
+    /// Members of the reshaped groups that no reshape keeps (removed by the reload, or
+    /// restarted): [`Node::retire`] them, then [`Node::reshape`].
+    pub fn leaving(&self, reshapes: &[Reshape]) -> Vec<(GroupId, Vec<usize>)> {
+        reshapes
+            .iter()
+            .filter_map(|r| {
+                let e = self.groups.get(&r.id)?;
+                let gone: Vec<usize> = (0..e.group.members().len())
+                    .filter(|&i| {
+                        !reshapes.iter().flat_map(|x| &x.members).any(|a| {
+                            matches!(a, Arriving::Kept { from, member, .. }
+                                if *from == r.id && *member == i)
+                        })
+                    })
+                    .collect();
+                (!gone.is_empty()).then_some((r.id, gone))
+            })
+            .collect()
+    }
+
+    /// Stops members `which` of group `id` (see [`Group::retire`]); their outputs are for
+    /// the daemon to carry out while the group still has them.
+    pub fn retire(&mut self, now: Time, id: GroupId, which: &[usize]) -> Vec<(GroupId, Output)> {
+        self.now = Some(now);
+        let Some(e) = self.groups.get_mut(&id) else {
+            return Vec::new();
+        };
+        let out = e.group.retire(now, which);
+        self.schedule.push(id, e.group.poll_at());
+        out.into_iter().map(|o| (id, o)).collect()
+    }
+
+    /// Gives running groups a reload's new shapes (retire the leaving members first).
+    /// Members moved in from groups no reshape names leave those groups silently (their
+    /// state goes with them); those groups are then stopped by the reload.
+    pub fn reshape(
+        &mut self,
+        now: Time,
+        reshapes: Vec<Reshape>,
+    ) -> Result<Vec<(GroupId, Output)>, ConfigError> {
+        self.now = Some(now);
+        let reshaped: BTreeSet<GroupId> = reshapes.iter().map(|r| r.id).collect();
+        let mut carried = HashMap::new();
+        let mut moved_out: BTreeMap<GroupId, Vec<usize>> = BTreeMap::new();
+        let mut before: BTreeMap<GroupId, usize> = BTreeMap::new();
+        for r in &reshapes {
+            for a in &r.members {
+                if let Arriving::Kept { from, member, .. } = a {
+                    let state = self.groups.get(from).and_then(|e| e.group.carry(*member));
+                    if let Some(state) = state {
+                        carried.insert((*from, *member), state);
+                        if !reshaped.contains(from) {
+                            moved_out.entry(*from).or_default().push(*member);
+                        }
+                    }
+                }
+            }
+        }
+        for (&id, e) in &self.groups {
+            if reshaped.contains(&id) || moved_out.contains_key(&id) {
+                before.insert(id, e.group.members().len());
+            }
+        }
+        let mut out = Vec::new();
+        for r in reshapes {
+            let incoming: Vec<Incoming> = r
+                .members
+                .into_iter()
+                .filter_map(|a| match a {
+                    Arriving::Kept {
+                        from,
+                        member,
+                        setup,
+                        initial,
+                    } => {
+                        let (machine, member) = carried.remove(&(from, member))?;
+                        Some(Incoming::Kept {
+                            machine,
+                            member,
+                            setup,
+                            initial,
+                        })
+                    }
+                    Arriving::Fresh { setup, initial } => Some(Incoming::Fresh { setup, initial }),
+                })
+                .collect();
+            for i in &incoming {
+                let (Incoming::Kept { setup, initial, .. } | Incoming::Fresh { setup, initial }) =
+                    i;
+                let names = std::iter::once(&setup.cfg.identity.interface)
+                    .chain(setup.cfg.tracking.interfaces.iter().map(|t| &t.name));
+                for name in names {
+                    self.links_applied.entry(name.clone()).or_insert(true);
+                }
+                for input in initial {
+                    if let Input::Link { name, up } = input {
+                        self.links_applied.insert(name.clone(), *up);
+                    }
+                }
+            }
+            let Some(e) = self.groups.get_mut(&r.id) else {
+                continue;
+            };
+            let outs = e.group.reshape(now, incoming)?;
+            e.key = r.key;
+            e.ifindexes = r.ifindexes;
+            out.extend(outs.into_iter().map(|o| (r.id, o)));
+        }
+        for (id, mut gone) in moved_out {
+            if let Some(e) = self.groups.get_mut(&id) {
+                gone.sort_unstable();
+                gone.dedup();
+                e.group.drop_members(&gone);
+                for i in gone.into_iter().rev() {
+                    if i < e.ifindexes.len() {
+                        e.ifindexes.remove(i);
+                    }
+                }
+            }
+        }
+        self.generation += 1;
+        self.reindex();
+        for (id, len) in before {
+            out.extend(self.apply_demotions(now, id));
+            self.follow(now, id);
+            let now_len = self.groups.get(&id).map_or(0, |e| e.group.members().len());
+            let with_bfd: Vec<bool> = self.groups.get(&id).map_or(Vec::new(), |e| {
+                e.group
+                    .members()
+                    .iter()
+                    .map(|m| m.cfg.bfd.is_some())
+                    .collect()
+            });
+            for i in 0..len.max(now_len) {
+                if !with_bfd.get(i).copied().unwrap_or(false) {
+                    self.liveness.subscribe(now, (id, i), None);
+                }
+            }
+            if let Some(e) = self.groups.get(&id) {
+                self.schedule.push(id, e.group.poll_at());
+            }
+        }
+        self.deliver_bfd(now, &mut out);
+        Ok(out)
+    }
+
+    /// The operator's demotions in force.
+    pub fn demotions(&self) -> &Demotions {
+        &self.demotions
+    }
+
+    /// Demotions a previous run left (its state file), before any group starts.
+    pub fn set_demotions(&mut self, demotions: Demotions) {
+        self.demotions = demotions;
+    }
+
+    /// After a reload: forgets demotions of instances and sync groups no longer
+    /// configured.
+    pub fn forget_demotions(&mut self, instances: &BTreeSet<String>, syncs: &BTreeSet<String>) {
+        self.demotions.retain(instances, syncs);
+    }
+
+    /// Feeds every member of group `id` its demotion.
+    fn apply_demotions(&mut self, now: Time, id: GroupId) -> Vec<(GroupId, Output)> {
+        let Some(e) = self.groups.get(&id) else {
+            return Vec::new();
+        };
+        let wanted: Vec<(usize, u8)> = e
+            .group
+            .members()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let by = self.demotions.of(&m.cfg.name, m.cfg.sync_group.as_deref());
+                (i, by)
+            })
+            .filter(|(i, by)| e.group.members()[*i].demotion() != *by)
+            .collect();
+        wanted
+            .into_iter()
+            .flat_map(|(member, by)| self.handle(now, id, Input::Demotion { member, by }))
+            .collect()
+    }
+
+    /// The groups `target` names, or why none.
+    fn targets(&self, target: &Target) -> Result<Vec<GroupId>, MaintenanceError> {
+        let ids: Vec<GroupId> = self
+            .groups
+            .iter()
+            .filter(|(_, e)| {
+                e.group.members().iter().any(|m| match target {
+                    Target::Node => true,
+                    Target::SyncGroup(g) => m.cfg.sync_group.as_deref() == Some(g.as_str()),
+                    Target::Instance(i) => m.cfg.name == *i,
+                })
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        match target {
+            Target::SyncGroup(g) if ids.is_empty() => {
+                Err(MaintenanceError::UnknownSyncGroup(g.clone()))
+            }
+            Target::Instance(i) if ids.is_empty() => {
+                Err(MaintenanceError::UnknownInstance(i.clone()))
+            }
+            _ => Ok(ids),
+        }
+    }
+
+    /// `vipd demote`: adds `by` to `target`'s demotion (up to [`MAX_DEMOTION`]).
+    pub fn demote(
+        &mut self,
+        now: Time,
+        target: &Target,
+        by: u8,
+    ) -> Result<Vec<(GroupId, Output)>, MaintenanceError> {
+        if by == 0 || by > MAX_DEMOTION {
+            return Err(MaintenanceError::Amount);
+        }
+        let ids = self.targets(target)?;
+        let value = self
+            .demotions
+            .get(target)
+            .saturating_add(by)
+            .min(MAX_DEMOTION);
+        self.demotions.set(target, value);
+        Ok(ids
+            .into_iter()
+            .flat_map(|id| self.apply_demotions(now, id))
+            .collect())
+    }
+
+    /// `vipd promote`: takes `by` (everything with `None`) off `target`'s demotion, and
+    /// lets the members it names preempt again after a handover.
+    pub fn promote(
+        &mut self,
+        now: Time,
+        target: &Target,
+        by: Option<u8>,
+    ) -> Result<Vec<(GroupId, Output)>, MaintenanceError> {
+        let ids = self.targets(target)?;
+        let value = by.map_or(0, |b| self.demotions.get(target).saturating_sub(b));
+        self.demotions.set(target, value);
+        let mut out = Vec::new();
+        for id in ids {
+            let members: Vec<usize> = self.groups.get(&id).map_or(Vec::new(), |e| {
+                e.group
+                    .members()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| match target {
+                        Target::Instance(i) => m.cfg.name == *i,
+                        _ => true,
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            });
+            for member in members {
+                out.extend(self.handle(
+                    now,
+                    id,
+                    Input::Yield {
+                        member,
+                        yielding: false,
+                    },
+                ));
+            }
+            out.extend(self.apply_demotions(now, id));
+        }
+        Ok(out)
+    }
+
+    /// `vipd handover`: every group `target` names that answers here hands over now,
+    /// make-before-break, and holds back until promoted.
+    pub fn handover(
+        &mut self,
+        now: Time,
+        target: &Target,
+    ) -> Result<Vec<(GroupId, Output)>, MaintenanceError> {
+        let ids: Vec<GroupId> = self
+            .targets(target)?
+            .into_iter()
+            .filter(|id| self.groups.get(id).is_some_and(|e| e.group.owned()))
+            .collect();
+        if ids.is_empty() {
+            return Err(MaintenanceError::NotMaster(target.to_string()));
+        }
+        Ok(ids
+            .into_iter()
+            .flat_map(|id| self.handle(now, id, Input::Handover))
+            .collect())
     }
 
     fn reindex(&mut self) {

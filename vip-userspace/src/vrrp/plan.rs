@@ -1,24 +1,38 @@
 //! What start-up, a reload and an interface rebuild do, decided before the daemon touches
-//! anything: which preparation runs when ([`Preparations`], with the generation rule), which
-//! running groups a new configuration keeps, stops and starts ([`plan`], with the
-//! `[global]` rule), which data-plane slot a new group takes ([`choose_slot`]), and
-//! whether it resumes a previous run's mastership ([`resumes`], [`start_delay`]).
+//! anything: which preparation runs when ([`Preparations`], with the generation rule), what
+//! a new configuration does with each running instance and group ([`plan`], with the
+//! `[global]` rule and the per-instance rule of [`super::change`]), which data-plane slot a
+//! new group takes ([`choose_slot`]), and whether it resumes a previous run's mastership
+//! ([`resumes`], [`start_delay`]).
+//!
+//! A reload plans per instance: one whose identity is the same is taken on by the running
+//! instance (unchanged, or changed in place), inside the running group that becomes its
+//! group (an [`Update`] of that group: members kept, moved in from another group, added
+//! or taken out, the group's slot unchanged); one whose identity changed is removed and
+//! added. A group is stopped whole only when none of its instances carries on in any
+//! group, and started anew only when none of its instances ran before (or they all run in
+//! groups the new configuration gives to others). [`Plan::report`] says what became of
+//! every instance: what `vipd reload --dry-run` prints and `vipd status` keeps.
 //!
 //! The daemon prepares off its event loop (netlink, the XDP program, map entries) and
 //! commits the result on it in one step (docs/architecture.md, "the event loop never
 //! waits"); everything it decides on the way is here, pure.
 //!
-//! The plan works on any member type that says its name, interface and sync group
-//! ([`Member`]): the daemon plans with the whole configuration of each instance, so that
-//! anything that changed (a route, a hook) restarts the group; tests plan with the
-//! core's [`Instance`].
+//! The plan works on any member type that gives its name, interface, sync group and the
+//! core's view of it, and says what changed that only the shell sees ([`Member`]): the
+//! daemon plans with the whole configuration of each instance, tests with the core's
+//! [`Instance`].
 
 use std::{
-    collections::{BTreeSet, VecDeque},
+    collections::{BTreeSet, HashMap, VecDeque},
     time::Duration,
 };
 
-use super::{instance::Instance, node::GroupId};
+use super::{
+    change::{Change, Field, change},
+    instance::Instance,
+    node::GroupId,
+};
 
 /// Why the daemon prepares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +147,11 @@ pub trait Member: Clone + PartialEq {
     /// The interface it runs VRRP on.
     fn interface(&self) -> &str;
     fn sync_group(&self) -> Option<&str>;
+    /// The core's view of it.
+    fn core(&self) -> Instance;
+    /// The fields that differ from `new` which only the shell sees (the core compares
+    /// the rest).
+    fn shell_fields(&self, new: &Self) -> Vec<Field>;
 }
 
 impl Member for Instance {
@@ -146,6 +165,14 @@ impl Member for Instance {
 
     fn sync_group(&self) -> Option<&str> {
         self.sync_group.as_deref()
+    }
+
+    fn core(&self) -> Instance {
+        self.clone()
+    }
+
+    fn shell_fields(&self, _: &Self) -> Vec<Field> {
+        Vec::new()
     }
 }
 
@@ -189,23 +216,120 @@ pub struct Start<I> {
     pub slot: Option<u32>,
 }
 
+/// A running group that carries on in a new shape: its members kept (changed in place or
+/// not), moved in from other running groups, added, or taken out (those of its running
+/// members no update names). Its data-plane slot and its state stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update<I> {
+    pub id: GroupId,
+    /// Its key from now on (a sync group renamed, a lone instance joined by others).
+    pub key: String,
+    /// Its members, in the new order.
+    pub members: Vec<Incoming<I>>,
+}
+
+/// One member of an updated group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming<I> {
+    /// Running member `member` of group `from` (this group, or another one: a move
+    /// between sync groups), taken on with `cfg` in place; `fields` changed.
+    Kept {
+        from: GroupId,
+        member: usize,
+        cfg: I,
+        fields: Vec<Field>,
+    },
+    /// A member that starts afresh in the running group.
+    Fresh(I),
+}
+
+impl<I: Member> Incoming<I> {
+    pub fn cfg(&self) -> &I {
+        match self {
+            Incoming::Kept { cfg, .. } | Incoming::Fresh(cfg) => cfg,
+        }
+    }
+}
+
+/// What became of one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    /// Taken on in place: these fields changed.
+    Changed(Vec<Field>),
+    /// Stopped and started again, for this reason.
+    Restarted(String),
+    Added,
+    Removed,
+}
+
+impl Outcome {
+    /// One word, for logs, counts and JSON.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Outcome::Unchanged => "unchanged",
+            Outcome::Changed(_) => "changed",
+            Outcome::Restarted(_) => "restarted",
+            Outcome::Added => "added",
+            Outcome::Removed => "removed",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Unchanged => f.write_str("unchanged"),
+            Outcome::Changed(fields) => write!(f, "changed in place: {}", fields.join(", ")),
+            Outcome::Restarted(why) => write!(f, "restarted: {why}"),
+            Outcome::Added => f.write_str("added"),
+            Outcome::Removed => f.write_str("removed"),
+        }
+    }
+}
+
 /// What a preparation does with the running groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan<I> {
     /// Running groups left untouched.
     pub keep: Vec<GroupId>,
-    /// Running groups stopped (changed ones start again anew).
+    /// Running groups that carry on changed (reloads only).
+    pub update: Vec<Update<I>>,
+    /// Running groups stopped (after the updates took the members they keep).
     pub stop: Vec<GroupId>,
     pub start: Vec<Start<I>>,
+    /// Per instance, in the new file's order, then the removed ones: what became of it
+    /// (reloads only).
+    pub report: Vec<(String, Outcome)>,
 }
 
 impl<I> Default for Plan<I> {
     fn default() -> Self {
         Plan {
             keep: Vec::new(),
+            update: Vec::new(),
             stop: Vec::new(),
             start: Vec::new(),
+            report: Vec::new(),
         }
+    }
+}
+
+impl<I> Plan<I> {
+    /// How many instances had each outcome, in [`Outcome::word`] order: unchanged,
+    /// changed, restarted, added, removed.
+    pub fn counts(&self) -> [usize; 5] {
+        let mut n = [0; 5];
+        for (_, o) in &self.report {
+            n[match o {
+                Outcome::Unchanged => 0,
+                Outcome::Changed(_) => 1,
+                Outcome::Restarted(_) => 2,
+                Outcome::Added => 3,
+                Outcome::Removed => 4,
+            }] += 1;
+        }
+        n
     }
 }
 
@@ -221,8 +345,8 @@ pub enum Refusal {
 /// What `purpose` does with the `running` groups to get to the `desired` ones
 /// ([`desired_groups`]):
 /// - start-up starts everything;
-/// - a reload keeps every group whose members are equal, stops every other running group
-///   and starts every desired group not kept; a changed `[global]` refuses it whole;
+/// - a reload plans per instance (see the module docs and [`super::change`]); a changed
+///   `[global]` refuses it whole;
 /// - a rebuild of `interface` stops every group with a member on it, keeps the others,
 ///   and starts every desired group not kept (the rebuilt ones, and any that could not
 ///   start before).
@@ -239,16 +363,7 @@ pub fn plan<I: Member>(
             if global_changed {
                 return Err(Refusal::GlobalChanged);
             }
-            for r in running {
-                let same = desired
-                    .iter()
-                    .any(|(k, members)| k == r.key && members.as_slice() == r.members);
-                if same {
-                    out.keep.push(r.id);
-                } else {
-                    out.stop.push(r.id);
-                }
-            }
+            return Ok(reload(running, desired));
         }
         Purpose::Rebuild { interface } => {
             for r in running {
@@ -278,6 +393,181 @@ pub fn plan<I: Member>(
         })
         .collect();
     Ok(out)
+}
+
+/// What became of a desired instance, before groups are settled.
+enum Class {
+    /// Running as member `member` of running group `group` (an index into `running`).
+    Carried {
+        group: usize,
+        member: usize,
+        fields: Vec<Field>,
+    },
+    Restarted(String),
+    Added,
+}
+
+/// The reload plan (see the module docs).
+fn reload<I: Member>(running: &[Running<'_, I>], desired: Vec<(String, Vec<I>)>) -> Plan<I> {
+    let mut at: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (g, r) in running.iter().enumerate() {
+        for (m, i) in r.members.iter().enumerate() {
+            at.insert(i.name(), (g, m));
+        }
+    }
+    let mut classes: Vec<Vec<Class>> = desired
+        .iter()
+        .map(|(_, members)| {
+            members
+                .iter()
+                .map(|new| match at.get(new.name()) {
+                    None => Class::Added,
+                    Some(&(group, member)) => {
+                        let old = &running[group].members[member];
+                        match change(&old.core(), &new.core(), &old.shell_fields(new)) {
+                            Change::Unchanged => Class::Carried {
+                                group,
+                                member,
+                                fields: Vec::new(),
+                            },
+                            Change::InPlace(fields) => Class::Carried {
+                                group,
+                                member,
+                                fields,
+                            },
+                            Change::Restart(why) => Class::Restarted(why),
+                        }
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    // Each desired group carries on in one running group: the one of the same key that
+    // holds one of its instances, else the one its first carried instance runs in, as
+    // long as no other desired group took it first.
+    let mut base: Vec<Option<usize>> = vec![None; desired.len()];
+    let mut claimed: BTreeSet<usize> = BTreeSet::new();
+    let holds = |d: usize, g: usize, classes: &[Vec<Class>]| {
+        classes[d]
+            .iter()
+            .any(|c| matches!(c, Class::Carried { group, .. } if *group == g))
+    };
+    for (d, (key, _)) in desired.iter().enumerate() {
+        if let Some(g) = running.iter().position(|r| r.key == key.as_str())
+            && holds(d, g, &classes)
+            && claimed.insert(g)
+        {
+            base[d] = Some(g);
+        }
+    }
+    for d in 0..desired.len() {
+        if base[d].is_some() {
+            continue;
+        }
+        let first = classes[d].iter().find_map(|c| match c {
+            Class::Carried { group, .. } if !claimed.contains(group) => Some(*group),
+            _ => None,
+        });
+        if let Some(g) = first {
+            claimed.insert(g);
+            base[d] = Some(g);
+        }
+    }
+    // A desired group that carries on nowhere starts anew, with a data-plane slot of its
+    // own: its instances that ran elsewhere start again with it.
+    for (d, (key, _)) in desired.iter().enumerate() {
+        if base[d].is_some() {
+            continue;
+        }
+        for c in &mut classes[d] {
+            if let Class::Carried { group, .. } = c {
+                let from = &running[*group].key;
+                *c = Class::Restarted(format!(
+                    "moves from group {from} to group {key}, which starts anew with a                      data-plane slot of its own"
+                ));
+            }
+        }
+    }
+
+    let mut out = Plan::default();
+    let mut carried: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for ((d, (key, members)), class) in desired.into_iter().enumerate().zip(classes) {
+        for (m, c) in members.iter().zip(&class) {
+            let outcome = match c {
+                Class::Carried { fields, .. } if fields.is_empty() => Outcome::Unchanged,
+                Class::Carried { fields, .. } => Outcome::Changed(fields.clone()),
+                Class::Restarted(why) => Outcome::Restarted(why.clone()),
+                Class::Added => Outcome::Added,
+            };
+            out.report.push((m.name().to_owned(), outcome));
+            if let Class::Carried { group, member, .. } = c {
+                carried.insert((*group, *member));
+            }
+        }
+        let Some(g) = base[d] else {
+            out.start.push(Start {
+                slot: running
+                    .iter()
+                    .find(|r| r.key == key.as_str() && !claimed.contains(&index_of(running, r.id)))
+                    .map(|r| r.slot),
+                key,
+                members,
+            });
+            continue;
+        };
+        let r = &running[g];
+        let untouched = key == r.key
+            && members.len() == r.members.len()
+            && class.iter().enumerate().all(|(j, c)| {
+                matches!(c, Class::Carried { group, member, fields }
+                    if *group == g && *member == j && fields.is_empty())
+            });
+        if untouched {
+            out.keep.push(r.id);
+            continue;
+        }
+        let incoming = members
+            .into_iter()
+            .zip(class)
+            .map(|(cfg, c)| match c {
+                Class::Carried {
+                    group,
+                    member,
+                    fields,
+                } => Incoming::Kept {
+                    from: running[group].id,
+                    member,
+                    cfg,
+                    fields,
+                },
+                Class::Restarted(_) | Class::Added => Incoming::Fresh(cfg),
+            })
+            .collect();
+        out.update.push(Update {
+            id: r.id,
+            key,
+            members: incoming,
+        });
+    }
+    for (g, r) in running.iter().enumerate() {
+        if !claimed.contains(&g) {
+            out.stop.push(r.id);
+        }
+        for (m, i) in r.members.iter().enumerate() {
+            let named = out.report.iter().any(|(n, _)| n == i.name());
+            if !carried.contains(&(g, m)) && !named {
+                out.report.push((i.name().to_owned(), Outcome::Removed));
+            }
+        }
+    }
+    out
+}
+
+fn index_of<I>(running: &[Running<'_, I>], id: GroupId) -> usize {
+    running
+        .iter()
+        .position(|r| r.id == id)
+        .unwrap_or(usize::MAX)
 }
 
 /// The slot a new group takes, of `slots`: its predecessor's (`reuse`), else one a
@@ -364,8 +654,15 @@ mod tests {
             .collect()
     }
 
+    fn outcomes<I>(p: &Plan<I>) -> Vec<(&str, String)> {
+        p.report
+            .iter()
+            .map(|(n, o)| (n.as_str(), o.to_string()))
+            .collect()
+    }
+
     #[test]
-    fn a_reload_keeps_equal_groups_restarts_changed_ones_in_their_slot_and_stops_removed_ones() {
+    fn a_reload_keeps_equal_groups_changes_others_in_place_and_stops_removed_ones() {
         let before = desired_groups(&[
             inst("gw", "eth0", 1, None),
             inst("gw2", "eth0", 2, None),
@@ -375,15 +672,175 @@ mod tests {
         changed.priority = 200;
         let after = desired_groups(&[
             inst("gw", "eth0", 1, None),
-            changed,
+            changed.clone(),
             inst("new", "eth1", 4, None),
         ]);
         let p = plan(&Purpose::Reload, false, &running(&before), after).unwrap();
         assert_eq!(p.keep, [0]);
-        assert_eq!(p.stop, [1, 2]);
+        assert_eq!(p.stop, [2]);
+        assert_eq!(
+            p.update,
+            [Update {
+                id: 1,
+                key: "gw2".into(),
+                members: vec![Incoming::Kept {
+                    from: 1,
+                    member: 0,
+                    cfg: changed,
+                    fields: vec!["priority"],
+                }],
+            }]
+        );
         let starts: Vec<(&str, Option<u32>)> =
             p.start.iter().map(|s| (s.key.as_str(), s.slot)).collect();
-        assert_eq!(starts, [("gw2", Some(11)), ("new", None)]);
+        assert_eq!(starts, [("new", None)]);
+        assert_eq!(
+            outcomes(&p),
+            [
+                ("gw", "unchanged".to_owned()),
+                ("gw2", "changed in place: priority".to_owned()),
+                ("new", "added".to_owned()),
+                ("old", "removed".to_owned()),
+            ]
+        );
+        assert_eq!(p.counts(), [1, 1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn a_changed_identity_is_a_remove_and_an_add_in_the_same_slot() {
+        let before = desired_groups(&[inst("gw", "eth0", 1, None)]);
+        let moved = inst("gw", "eth1", 1, None);
+        let p = plan(
+            &Purpose::Reload,
+            false,
+            &running(&before),
+            desired_groups(&[moved]),
+        )
+        .unwrap();
+        assert_eq!((p.keep.len(), p.update.len()), (0, 0));
+        assert_eq!(p.stop, [0]);
+        assert_eq!(p.start[0].slot, Some(10), "the same key keeps its slot");
+        assert_eq!(
+            outcomes(&p),
+            [(
+                "gw",
+                "restarted: interface changed (eth0 → eth1): another virtual router, removed \
+                 and added"
+                    .to_owned()
+            )]
+        );
+    }
+
+    /// A sync group keeps running through every change of its membership: a member
+    /// changed, one added, one taken out, a lone instance moved in with its state. The
+    /// lone instance's group is stopped once it has moved out (nothing is left in it).
+    #[test]
+    fn sync_group_members_change_join_and_leave_in_place() {
+        let before = desired_groups(&[
+            inst("a", "eth0", 1, Some("edge")),
+            inst("b", "eth0", 2, Some("edge")),
+            inst("c", "eth1", 3, Some("edge")),
+            inst("lone", "eth1", 4, None),
+        ]);
+        let mut a = inst("a", "eth0", 1, Some("edge"));
+        a.priority = 120;
+        let after = desired_groups(&[
+            a.clone(),
+            inst("c", "eth1", 3, Some("edge")),
+            inst("lone", "eth1", 4, Some("edge")),
+            inst("d", "eth0", 5, Some("edge")),
+        ]);
+        let p = plan(&Purpose::Reload, false, &running(&before), after).unwrap();
+        assert!(p.keep.is_empty() && p.start.is_empty());
+        assert_eq!(
+            p.stop,
+            [1],
+            "the lone instance's group: its member moved out"
+        );
+        let [u] = &p.update[..] else {
+            panic!("{:?}", p.update)
+        };
+        assert_eq!((u.id, u.key.as_str()), (0, "sync:edge"));
+        let shape: Vec<String> = u
+            .members
+            .iter()
+            .map(|m| match m {
+                Incoming::Kept {
+                    from,
+                    member,
+                    cfg,
+                    fields,
+                } => format!("{}<-{from}.{member}{fields:?}", cfg.name),
+                Incoming::Fresh(cfg) => format!("{} fresh", cfg.name),
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                "a<-0.0[\"priority\"]",
+                "c<-0.2[]",
+                "lone<-1.0[\"sync_group\"]",
+                "d fresh"
+            ]
+        );
+        assert_eq!(
+            outcomes(&p),
+            [
+                ("a", "changed in place: priority".to_owned()),
+                ("c", "unchanged".to_owned()),
+                ("lone", "changed in place: sync_group".to_owned()),
+                ("d", "added".to_owned()),
+                ("b", "removed".to_owned()),
+            ]
+        );
+    }
+
+    /// Two lone instances form a sync group: it carries on in the first one's group
+    /// (slot and all), the second moves in with its state.
+    #[test]
+    fn lone_instances_forming_a_sync_group_carry_on_in_the_first_ones_group() {
+        let before = desired_groups(&[inst("x", "eth0", 1, None), inst("y", "eth1", 2, None)]);
+        let after = desired_groups(&[
+            inst("x", "eth0", 1, Some("pair")),
+            inst("y", "eth1", 2, Some("pair")),
+        ]);
+        let p = plan(&Purpose::Reload, false, &running(&before), after).unwrap();
+        assert_eq!(p.stop, [1]);
+        assert_eq!(p.update.len(), 1);
+        assert_eq!((p.update[0].id, p.update[0].key.as_str()), (0, "sync:pair"));
+        assert!(matches!(
+            p.update[0].members[1],
+            Incoming::Kept {
+                from: 1,
+                member: 0,
+                ..
+            }
+        ));
+    }
+
+    /// Splitting a sync group: one half carries on in the running group; the other half
+    /// needs a slot of its own, so it starts anew (and the report says why).
+    #[test]
+    fn a_sync_group_split_in_two_restarts_the_half_that_needs_a_new_slot() {
+        let before = desired_groups(&[
+            inst("a", "eth0", 1, Some("edge")),
+            inst("b", "eth0", 2, Some("edge")),
+        ]);
+        let after = desired_groups(&[
+            inst("a", "eth0", 1, Some("edge")),
+            inst("b", "eth0", 2, None),
+        ]);
+        let p = plan(&Purpose::Reload, false, &running(&before), after).unwrap();
+        assert_eq!(p.update.len(), 1);
+        assert_eq!(p.start.len(), 1);
+        assert_eq!(p.start[0].key, "b");
+        let b = &outcomes(&p)[1];
+        assert_eq!(b.0, "b");
+        assert!(
+            b.1.starts_with("restarted: moves from group sync:edge"),
+            "{}",
+            b.1
+        );
     }
 
     #[test]

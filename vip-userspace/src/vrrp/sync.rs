@@ -62,6 +62,17 @@ impl SyncGroup {
         self.members.get(index)
     }
 
+    /// A member, for what concerns it alone (a reload's new configuration, yielding):
+    /// nothing done through it reaches the other members.
+    pub fn member_mut(&mut self, index: usize) -> Option<&mut Machine> {
+        self.members.get_mut(index)
+    }
+
+    /// The machines, giving up the group (a reload reshaping it).
+    pub fn into_members(self) -> Vec<Machine> {
+        self.members
+    }
+
     /// See [`Machine::set_hold`].
     pub fn set_hold(&mut self, member: usize, hold: bool) {
         if let Some(m) = self.members.get_mut(member) {

@@ -21,7 +21,10 @@
 //!   the scan at start counts at once. This is keepalived's `vrrp_track_process`;
 //! - a script whose first result has not arrived yet is "not yet known" in `vipd status`
 //!   and counts as succeeding (failing with `init_fail`), so a slow first run never holds
-//!   up an instance;
+//!   up an instance; one a reload added to a running instance counts for nothing at all
+//!   until its first result, so a reload never moves the priority on a guess;
+//! - a reload keeps what is known of every item it keeps (matched by interface name, or
+//!   by the shell's `key` for scripts and files: [`TrackState::carried`]);
 //! - the instance's own VRRP interface down faults it, unless `dont_track_primary`;
 //! - a non-owner's priority stays within 1..=254; an owner (255) keeps 255.
 
@@ -53,8 +56,11 @@ pub struct TrackedInterface {
 }
 
 /// A script's result, weighed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrackedScript {
+    /// What the shell runs, as one string (command, interval, timeout, rise, fall): the
+    /// core only compares it, to know the same script across a reload.
+    pub key: String,
     pub weight: i16,
     pub reverse: bool,
     /// Count as failing, not succeeding, until the first result.
@@ -62,8 +68,10 @@ pub struct TrackedScript {
 }
 
 /// A file's integer, weighed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TrackedFile {
+    /// The file's path: the core only compares it, to know the same file across a reload.
+    pub key: String,
     pub weight: i16,
     pub reverse: bool,
 }
@@ -148,8 +156,10 @@ pub struct ProcessState {
 /// A script's last result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptState {
-    /// No result yet: counts as succeeding.
+    /// No result yet: counts as succeeding (failing with `init_fail`).
     Unknown,
+    /// Added to a running instance by a reload, no result yet: counts for nothing.
+    Added,
     Ok,
     Failing,
 }
@@ -191,6 +201,60 @@ impl TrackState {
                     pending: None,
                 })
                 .collect(),
+        }
+    }
+
+    /// What is known of `old`'s items, carried over to the same items of `new` (a reload
+    /// changing a running instance): interfaces by name, scripts and files by key. A new
+    /// interface starts up (the daemon feeds its real state with the change), a new
+    /// script [`ScriptState::Added`], a new file unread (the daemon feeds what it read).
+    /// Processes have no key the core sees: their counts carry over when the list is
+    /// unchanged, and are counted afresh (as at start) when it changed.
+    pub fn carried(&self, old: &Tracking, new: &Tracking) -> TrackState {
+        let interfaces_up = new
+            .interfaces
+            .iter()
+            .map(|t| {
+                old.interfaces
+                    .iter()
+                    .zip(&self.interfaces_up)
+                    .find(|(o, _)| o.name == t.name)
+                    .is_none_or(|(_, up)| *up)
+            })
+            .collect();
+        let scripts = new
+            .scripts
+            .iter()
+            .map(|t| {
+                old.scripts
+                    .iter()
+                    .zip(&self.scripts)
+                    .find(|(o, _)| o.key == t.key)
+                    .map_or(ScriptState::Added, |(_, s)| *s)
+            })
+            .collect();
+        let files = new
+            .files
+            .iter()
+            .map(|t| {
+                old.files
+                    .iter()
+                    .zip(&self.files)
+                    .find(|(o, _)| o.key == t.key)
+                    .and_then(|(_, v)| *v)
+            })
+            .collect();
+        let processes = if old.processes == new.processes {
+            self.processes.clone()
+        } else {
+            TrackState::new(new).processes
+        };
+        TrackState {
+            link_up: self.link_up,
+            interfaces_up,
+            scripts,
+            files,
+            processes,
         }
     }
 
@@ -307,6 +371,7 @@ impl TrackState {
         }
         for (t, s) in tracking.scripts.iter().zip(&self.scripts) {
             let ok = match s {
+                ScriptState::Added => continue,
                 ScriptState::Unknown => !t.init_fail,
                 ScriptState::Ok => true,
                 ScriptState::Failing => false,
@@ -354,6 +419,7 @@ mod tests {
 
     fn script(weight: i16) -> TrackedScript {
         TrackedScript {
+            key: format!("check{weight}"),
             weight,
             reverse: false,
             init_fail: false,
@@ -362,6 +428,7 @@ mod tests {
 
     fn file(weight: i16) -> TrackedFile {
         TrackedFile {
+            key: format!("/run/f{weight}"),
             weight,
             reverse: false,
         }
@@ -527,6 +594,100 @@ mod tests {
             },
         );
         assert_eq!(s.outcome(&t, 100), outcome(false, 70));
+    }
+
+    /// A reload that changes a running instance's tracking keeps what is known of the
+    /// items it keeps, whatever their new weight or place in the list; an added script
+    /// counts for nothing until its first result, even with `init_fail` or a weight of 0.
+    #[test]
+    fn a_reload_carries_what_is_known_and_added_items_wait_for_their_first_result() {
+        let old = Tracking {
+            interfaces: vec![interface("up0", -50), interface("gone", -10)],
+            scripts: vec![script(-30), script(5)],
+            files: vec![file(10)],
+            ..Tracking::default()
+        };
+        let mut s = TrackState::new(&old);
+        s.set_link(&old, "eth0", "up0", false);
+        s.apply(
+            &old,
+            T0,
+            &TrackItem::Script {
+                index: 0,
+                ok: false,
+            },
+        );
+        s.apply(
+            &old,
+            T0,
+            &TrackItem::File {
+                index: 0,
+                value: Some(2),
+            },
+        );
+        assert_eq!(s.outcome(&old, 100), outcome(false, 45));
+        // The kept script moves to the end with a new weight; a script that faults and one
+        // that fails from the start are added; up0 gets a new weight.
+        let new = Tracking {
+            interfaces: vec![interface("up0", -20), interface("new0", -5)],
+            scripts: vec![
+                TrackedScript {
+                    init_fail: true,
+                    ..script(-60)
+                },
+                script(0),
+                TrackedScript {
+                    weight: -10,
+                    ..script(-30)
+                },
+            ],
+            files: vec![file(10)],
+            ..Tracking::default()
+        };
+        let c = s.carried(&old, &new);
+        assert_eq!(c.interfaces_up, [false, true]);
+        assert_eq!(
+            c.scripts,
+            [ScriptState::Added, ScriptState::Added, ScriptState::Failing]
+        );
+        assert_eq!(c.files, [Some(2)]);
+        // up0 down -20, the kept failing script -10, the file +20; the added ones nothing.
+        assert_eq!(c.outcome(&new, 100), outcome(false, 90));
+        let mut c = c;
+        c.apply(
+            &new,
+            T0,
+            &TrackItem::Script {
+                index: 1,
+                ok: false,
+            },
+        );
+        assert!(c.outcome(&new, 100).fault, "its first result counts");
+    }
+
+    /// Processes have no key the core sees: an unchanged list keeps its counts across a
+    /// reload; a changed one starts as at start-up (the daemon counts it before the
+    /// change is committed and feeds the count with it).
+    #[test]
+    fn a_reload_keeps_process_counts_only_for_an_unchanged_list() {
+        let old = processes(process(-50));
+        let mut s = TrackState::new(&old);
+        let fork = TrackItem::Process {
+            index: 0,
+            count: 2,
+            cause: ProcessChange::Scan,
+        };
+        assert!(s.apply(&old, T0, &fork));
+        assert_eq!(s.outcome(&old, 100), outcome(false, 100));
+        let same = s.carried(&old, &old.clone());
+        assert_eq!(same.processes, s.processes);
+        assert_eq!(same.outcome(&old, 100), outcome(false, 100));
+        let new = Tracking {
+            processes: vec![process(-50), process(-20)],
+            ..Tracking::default()
+        };
+        let fresh = s.carried(&old, &new);
+        assert_eq!(fresh.processes, TrackState::new(&new).processes);
     }
 
     #[test]

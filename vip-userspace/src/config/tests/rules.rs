@@ -25,7 +25,7 @@ fn unknown_key_without_a_near_miss_lists_the_known_keys() {
     );
     assert_eq!(
         problem(&text),
-        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics, script_user, startup_delay, realtime_priority"
+        "vipd.toml:3:1: global.colour: unknown key \"colour\"; expected one of: router_id, pin_path, control_socket, metrics, script_user, startup_delay, realtime_priority, control_group, admin_group, state_file"
     );
 }
 
@@ -320,6 +320,9 @@ fn impossible_interface_names_are_refused_without_asking_the_host() {
             panic!("asked about {name:?}")
         }
         fn user(&self, _: &str) -> Result<Option<crate::config::UserIds>, String> {
+            Ok(None)
+        }
+        fn group(&self, _: &str) -> Result<Option<u32>, String> {
             Ok(None)
         }
         fn lstat(&self, path: &std::path::Path) -> std::io::Result<crate::config::FileMeta> {
@@ -635,4 +638,36 @@ fn instances_sharing_an_interface_share_bfd_timing() {
         "interval = \"1ms\", peers = [\"192.0.2.7\"]",
     );
     assert!(parse(&same).is_ok());
+}
+
+#[test]
+fn control_and_admin_groups_must_exist_and_the_state_file_be_absolute() {
+    let instance =
+        "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"192.0.2.1/24\"]\n";
+    let text = format!(
+        "[global]\nrouter_id = \"r1\"\ncontrol_group = \"nosuch\"\n\
+         admin_group = \"-x\"\nstate_file = \"state.json\"\n{instance}"
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "vipd.toml:3:17: global.control_group: group \"nosuch\" does not exist",
+            "vipd.toml:4:15: global.admin_group: \"-x\" is not a group name (1 to 32 characters from A-Z a-z 0-9 _ . - $)",
+            "vipd.toml:5:14: global.state_file: \"state.json\" is not an absolute path",
+        ]
+    );
+    let ok = format!(
+        "[global]\nrouter_id = \"r1\"\ncontrol_group = \"vipd-status\"\n\
+         admin_group = \"vipd-admin\"\nstate_file = \"/var/lib/vipd/r1.state\"\n{instance}"
+    );
+    let g = super::parse(&ok).expect("valid").global;
+    assert_eq!(g.control_group.map(|g| g.gid), Some(991));
+    assert_eq!(
+        g.admin_group.map(|g| (g.name, g.gid)),
+        Some(("vipd-admin".into(), 992))
+    );
+    assert_eq!(
+        g.state_file.as_deref(),
+        Some(std::path::Path::new("/var/lib/vipd/r1.state"))
+    );
 }

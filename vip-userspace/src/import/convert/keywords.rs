@@ -141,11 +141,26 @@ pub(crate) const GLOBAL: &[(&str, &str)] = &[
     ),
     ("vrrp_rlimit_rttime", "no vipd equivalent"),
     ("vrrp_rlimit_rtime", "no vipd equivalent"),
-    ("notify_fifo", "vipd has no notify FIFO"),
-    ("notify_fifo_script", "vipd has no notify FIFO"),
-    ("vrrp_notify_fifo", "vipd has no notify FIFO"),
-    ("vrrp_notify_fifo_script", "vipd has no notify FIFO"),
-    ("vrrp_notify_priority_changes", "vipd has no notify FIFO"),
+    (
+        "notify_fifo",
+        "vipd has no notify FIFO (`vipd events` streams transitions as JSON lines)",
+    ),
+    (
+        "notify_fifo_script",
+        "vipd has no notify FIFO (`vipd events` streams transitions as JSON lines)",
+    ),
+    (
+        "vrrp_notify_fifo",
+        "vipd has no notify FIFO (`vipd events` streams transitions as JSON lines)",
+    ),
+    (
+        "vrrp_notify_fifo_script",
+        "vipd has no notify FIFO (`vipd events` streams transitions as JSON lines)",
+    ),
+    (
+        "vrrp_notify_priority_changes",
+        "vipd has no notify FIFO (`vipd events` streams transitions as JSON lines)",
+    ),
     (
         "fifo_write_vrrp_states_on_reload",
         "vipd has no notify FIFO",

@@ -323,6 +323,43 @@ impl Session {
         }
     }
 
+    /// Takes on new settings (a reload) without leaving the current state. Once Up the
+    /// new rates are negotiated as at the start (§6.8.3): a Poll goes out at once; a
+    /// faster transmission applies now, a slower one and a new detection time once the
+    /// remote's Final confirms them. The echo interval and multiplier apply from the next
+    /// echo; the session stays Up throughout.
+    pub fn retune(&mut self, now: Time, params: Params) {
+        if params == self.params {
+            return;
+        }
+        self.params = params;
+        if !params.echo {
+            self.echo_tx = false;
+            self.echo_next = None;
+            self.echo_detect_at = None;
+        }
+        if self.state == BfdState::Up {
+            self.desired_tx = params.up_rates();
+            self.required_rx = params.up_rates();
+            self.active_tx = self.active_tx.min(self.desired_tx);
+            // A faster detection waits for the Final; a slower one is safe at once.
+            self.active_rx = self.active_rx.max(self.required_rx);
+            self.polling = true;
+            self.next_tx = Some(now);
+            if let Some(t) = self.echo_detect_at {
+                // Never sooner than the settings it was armed with allowed.
+                self.echo_detect_at =
+                    Some(t.max(now + self.echo_interval() * u32::from(params.detect_mult)));
+            }
+        } else {
+            let slow = SLOW.max(params.up_rates());
+            self.desired_tx = slow;
+            self.active_tx = slow;
+            self.required_rx = params.up_rates();
+            self.active_rx = params.up_rates();
+        }
+    }
+
     pub fn sends_echo(&self) -> bool {
         self.echo_tx
     }

@@ -61,11 +61,23 @@ fn pair_stalled(
     cut: impl Fn(Time) -> bool,
     stall: impl Fn(usize) -> Option<(Time, Time)>,
 ) -> (Session, Session, Events) {
+    pair_with(end, silent, cut, stall, |_, _| {})
+}
+
+/// As [`pair_stalled`], and `tweak(now, sessions)` runs before each step (a reload
+/// retuning a session at some moment).
+fn pair_with(
+    end: Time,
+    silent: impl Fn(Time, usize) -> bool,
+    cut: impl Fn(Time) -> bool,
+    stall: impl Fn(usize) -> Option<(Time, Time)>,
+    tweak: impl FnMut(Time, &mut [Session; 2]),
+) -> (Session, Session, Events) {
     let trouble = Trouble {
         stalled: [stall(0), stall(1)],
         path_stall: None,
     };
-    pair_troubled(end, silent, cut, trouble)
+    run(end, silent, cut, trouble, tweak)
 }
 
 fn pair_troubled(
@@ -73,6 +85,16 @@ fn pair_troubled(
     silent: impl Fn(Time, usize) -> bool,
     cut: impl Fn(Time) -> bool,
     trouble: Trouble,
+) -> (Session, Session, Events) {
+    run(end, silent, cut, trouble, |_, _| {})
+}
+
+fn run(
+    end: Time,
+    silent: impl Fn(Time, usize) -> bool,
+    cut: impl Fn(Time) -> bool,
+    trouble: Trouble,
+    mut tweak: impl FnMut(Time, &mut [Session; 2]),
 ) -> (Session, Session, Events) {
     let mut s = [
         Session::new(params(true), 11, 0x1111, Time::ZERO),
@@ -103,6 +125,7 @@ fn pair_troubled(
             break;
         }
         now = now.max(t);
+        tweak(now, &mut s);
         let mut outs: Vec<(usize, Output)> = Vec::new();
         if let Some(i) = wire.iter().position(|(t, to, _)| runs_at(*to, *t) <= now) {
             let (_, to, input) = wire.remove(i);
@@ -163,6 +186,43 @@ fn two_sessions_come_up_and_negotiate_their_rates() {
     // Echo runs, so Control packets slow to the control interval and detection follows.
     assert_eq!(a.detection_time(), Duration::from_millis(300));
     assert_eq!(a.echo_detection_time(), Some(Duration::from_millis(3)));
+}
+
+/// A reload retunes both ends of an Up session (echoes every 1 ms → 2 ms, Control
+/// packets every 100 ms → 200 ms, multiplier 3 → 4): a Poll sequence carries the new
+/// rates, the session never leaves Up, and the new detection times apply.
+#[test]
+fn a_session_retuned_by_a_reload_stays_up_and_takes_on_the_new_rates() {
+    let at = Time::from_millis(3000);
+    let new = Params {
+        interval: Duration::from_millis(2),
+        detect_mult: 4,
+        echo: true,
+        control_interval: Duration::from_millis(200),
+    };
+    let mut done = false;
+    let (a, b, changes) = pair_with(
+        Time::from_millis(4000),
+        |_, _| false,
+        |_| false,
+        |_| None,
+        |now, s| {
+            if now >= at && !done {
+                done = true;
+                assert_eq!(s[0].state(), BfdState::Up);
+                s[0].retune(now, new);
+                s[1].retune(now, new);
+            }
+        },
+    );
+    assert!(
+        changes.iter().all(|(t, _, _)| *t < at),
+        "no state change after the retune: {changes:?}"
+    );
+    assert_eq!((a.state(), b.state()), (BfdState::Up, BfdState::Up));
+    assert_eq!(a.detection_time(), Duration::from_millis(800));
+    assert_eq!(a.echo_detection_time(), Some(Duration::from_millis(8)));
+    assert_eq!(*a.params(), new);
 }
 
 #[test]

@@ -63,6 +63,7 @@ fn config(sync: bool) -> Vec<Instance> {
         reverse: false,
     });
     gw.tracking.scripts.push(TrackedScript {
+        key: "/bin/check".into(),
         weight: 0,
         reverse: false,
         init_fail: false,
@@ -132,7 +133,7 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
         85..=92 => Input::Conflict {
             vip: "192.0.2.1".parse().unwrap(),
         },
-        93..=97 => Input::Bfd {
+        93..=95 => Input::Bfd {
             member,
             peer,
             up: rng.below(2) == 0,
@@ -140,8 +141,42 @@ fn random_input(rng: &mut Rng, members: usize) -> Input {
                 [rng.below(2) as usize],
             slow_rtt: Some(Duration::from_micros(rng.below(5000))),
         },
+        96 => Input::Demotion {
+            member,
+            by: [0, 30, 120][rng.below(3) as usize],
+        },
+        97 => Input::Handover,
+        98 => Input::Yield {
+            member,
+            yielding: false,
+        },
         _ => Input::Shutdown,
     }
+}
+
+/// A reload of the running group: every member kept, with a new priority, interval or
+/// one more VIP.
+fn reshaped(rng: &mut Rng, g: &Group) -> Vec<Incoming> {
+    (0..g.members().len())
+        .map(|i| {
+            let (machine, member) = g.carry(i).expect("member");
+            let mut cfg = member.cfg.clone();
+            match rng.below(3) {
+                0 => cfg.priority = [90, 150, 200][rng.below(3) as usize],
+                1 => cfg.advert_interval = centis(1 + rng.below(2) as u16),
+                _ => cfg = cfg.with_vip("192.0.2.9".parse().unwrap()),
+            }
+            Incoming::Kept {
+                machine,
+                setup: MemberSetup {
+                    cfg,
+                    src: member.src,
+                },
+                member,
+                initial: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// What the data plane would hold after `outs`, applied to `slot`.
@@ -176,7 +211,10 @@ fn check(g: &Group, slot: Option<(Time, u8)>, now: Time, seed: u64, step: usize)
     if let Some((until, _)) = slot {
         assert!(
             until.saturating_duration_since(now) <= g.lease_len(),
-            "{ctx}: lease beyond Master_Down_Interval"
+            "{ctx}: lease beyond Master_Down_Interval: {:?} > {:?}, handover {:?}",
+            until.saturating_duration_since(now),
+            g.lease_len(),
+            g.handover
         );
     }
 }
@@ -205,6 +243,14 @@ fn run(seed: u64, sync: bool) {
             Some(t) if t <= now + jump => {
                 now = now.max(t);
                 apply(&mut slot, &g.poll(now));
+            }
+            _ if rng.below(100) < 3 => {
+                now = now + jump;
+                let incoming = reshaped(&mut rng, &g);
+                apply(
+                    &mut slot,
+                    &g.reshape(now, incoming).expect("same identities"),
+                );
             }
             _ => {
                 now = now + jump;
@@ -240,6 +286,8 @@ fn run(seed: u64, sync: bool) {
     }
 }
 
+/// Streams of adverts, link and tracking changes, releases, BFD, demotions, handovers,
+/// reloads in place and shutdowns.
 #[test]
 fn random_streams_never_leave_status_and_data_plane_disagreeing() {
     for seed in 0..300 {

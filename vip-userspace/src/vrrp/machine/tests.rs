@@ -744,3 +744,103 @@ fn last_transition_records_when_and_why() {
         Some(&(at, Reason::MasterDownTimerExpired))
     );
 }
+
+// ---- Reload in place and the operator's handover ---------------------------------------
+
+#[test]
+fn a_master_reconfigured_keeps_its_state_and_advertises_a_new_interval_at_once() {
+    let (mut m, at) = master_by_timeout(config(100));
+    let now = at + Duration::from_millis(3);
+    let mut c = config(150);
+    c.preempt = false;
+    // Only the configured priority changed: nothing to send yet (the caller feeds the
+    // effective priority through tracking).
+    assert_eq!(m.reconfigure(now, c.clone()).unwrap(), vec![]);
+    assert_eq!(m.state(), State::Master);
+    assert_eq!(m.poll_at(), Some(at + Duration::from_millis(10)));
+    assert_eq!(
+        m.handle(now, Event::PriorityChanged(150)),
+        vec![Action::SendAdvert { priority: 150 }]
+    );
+    // A longer interval goes out at once, so the backups learn it before their down
+    // timers (three old intervals) could run out; the next one follows it.
+    c.advert_interval = centis(100);
+    assert_eq!(
+        m.reconfigure(now, c).unwrap(),
+        vec![Action::SendAdvert { priority: 150 }]
+    );
+    assert_eq!(m.poll_at(), Some(now + Duration::from_secs(1)));
+    assert_eq!(m.master_adver_interval(), centis(100));
+    assert_eq!(m.state(), State::Master);
+    assert!(m.last_transition().is_some_and(|(t, _)| *t == at));
+}
+
+#[test]
+fn a_backup_reconfigured_keeps_following_its_master() {
+    let mut m = started_backup(config(100));
+    m.handle(ms(5), advert(PEER_HIGH, 200, 1));
+    let down = m.poll_at();
+    let mut c = config(90);
+    c.advert_interval = centis(2);
+    assert_eq!(m.reconfigure(ms(6), c).unwrap(), vec![]);
+    assert_eq!(m.state(), State::Backup);
+    assert_eq!(m.master_address(), Some(ip(PEER_HIGH)));
+    assert_eq!(
+        m.poll_at(),
+        down,
+        "the master's interval still rules its timer"
+    );
+}
+
+#[test]
+fn the_identity_cannot_be_reconfigured() {
+    let mut m = started_backup(config(100));
+    let mut c = config(100);
+    c.vrid = 52;
+    assert_eq!(m.reconfigure(ms(1), c), Err(ConfigError::IdentityChanged));
+    let v6 = Config::new(51, Version::V3, 100, ip("fe80::11"));
+    assert_eq!(m.reconfigure(ms(1), v6), Err(ConfigError::IdentityChanged));
+    assert_eq!(m.config().vrid, 51);
+}
+
+#[test]
+fn a_master_handed_over_resigns_and_yields_until_told_otherwise() {
+    let (mut m, at) = master_by_timeout(config(150));
+    let now = at + Duration::from_millis(2);
+    assert_eq!(
+        m.handle(now, Event::Resign),
+        vec![
+            Action::BecomeBackup {
+                reason: Reason::HandedOver
+            },
+            Action::SendAdvert { priority: 0 }
+        ]
+    );
+    assert!(m.yielding());
+    // The successor (lower priority) is followed, not preempted.
+    m.handle(now + Duration::from_millis(7), advert(PEER_LOW, 100, 1));
+    assert_eq!(m.master_address(), Some(ip(PEER_LOW)));
+    let down = m.poll_at().unwrap();
+    m.handle(now + Duration::from_millis(17), advert(PEER_LOW, 100, 1));
+    assert!(
+        m.poll_at().unwrap() > down,
+        "each advert restarts the down timer"
+    );
+    // Promoted: the next lower-priority advert is discarded and the down timer makes it
+    // master again (preemption).
+    m.set_yielding(false);
+    m.handle(now + Duration::from_millis(27), advert(PEER_LOW, 100, 1));
+    let t = m.poll_at().unwrap();
+    let actions = m.poll(t);
+    assert_eq!(m.state(), State::Master);
+    assert!(matches!(
+        actions[0],
+        Action::BecomeMaster {
+            reason: Reason::PreemptedLowerPriority { .. }
+        }
+    ));
+    // A backup has nothing to hand over.
+    let mut b = started_backup(config(100));
+    assert_eq!(b.handle(ms(1), Event::Resign), vec![]);
+    assert!(!b.yielding());
+}
