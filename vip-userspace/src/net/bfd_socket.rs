@@ -104,25 +104,9 @@ impl ControlSocket {
     /// Waits for Control packets and takes up to `max`.
     pub async fn recv_batch(&self, max: usize) -> Result<Vec<ControlIn>> {
         let mut buf = [0u8; 512];
-        loop {
-            let mut guard = self
-                .rx
-                .readable()
-                .await
-                .map_err(io_err("waiting on the BFD Control socket"))?;
-            let mut out = Vec::new();
-            while out.len() < max {
-                match guard.try_io(|inner| recv_one(inner.get_ref(), self.v6, &mut buf)) {
-                    Ok(Ok(Some(c))) => out.push(c),
-                    Ok(Ok(None)) => continue,
-                    Ok(Err(e)) => return Err(io_err("receiving BFD Control")(e)),
-                    Err(_would_block) => break,
-                }
-            }
-            if !out.is_empty() {
-                return Ok(out);
-            }
-        }
+        super::batch::recv_batch(&self.rx, max, |s| recv_one(s, self.v6, &mut buf))
+            .await
+            .map_err(io_err("receiving BFD Control"))
     }
 
     /// A Control packet already queued, without waiting.
@@ -356,24 +340,9 @@ impl EchoSocket {
 
     /// Waits for frames and takes up to `max`, each copied out at its own size.
     pub async fn recv_batch(&self, max: usize) -> Result<Vec<EchoFrame>> {
-        loop {
-            let mut guard = self
-                .fd
-                .readable()
-                .await
-                .map_err(io_err("waiting on a BFD Echo socket"))?;
-            let mut out = Vec::new();
-            while out.len() < max {
-                match guard.try_io(|inner| recv_frame(inner.get_ref())) {
-                    Ok(Ok(f)) => out.push(f),
-                    Ok(Err(e)) => return Err(io_err("receiving BFD Echo")(e)),
-                    Err(_would_block) => break,
-                }
-            }
-            if !out.is_empty() {
-                return Ok(out);
-            }
-        }
+        super::batch::recv_batch(&self.fd, max, |fd| recv_frame(fd).map(Some))
+            .await
+            .map_err(io_err("receiving BFD Echo"))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Addresses, links and the sockets VRRP, gratuitous ARP, unsolicited NA and BFD travel
 //! on.
 
+pub mod batch;
 pub mod bfd_socket;
 pub mod frames;
 pub mod link;

@@ -116,26 +116,10 @@ impl VrrpSocket {
     /// receive buffer, reused across calls; each packet is copied out at its own size.
     pub async fn recv_batch(&self, buf: &mut Vec<u8>, max: usize) -> Result<Vec<Received>> {
         buf.resize(MAX_PACKET, 0);
-        loop {
-            let mut guard = self
-                .fd
-                .readable()
-                .await
-                .map_err(io_err("waiting on a VRRP socket"))?;
-            let mut out = Vec::new();
-            while out.len() < max {
-                match guard.try_io(|inner| self.recv_now(inner.get_ref(), buf)) {
-                    Ok(Ok(Some(r))) => out.push(r),
-                    // Not an IP packet we can read: skip it.
-                    Ok(Ok(None)) => continue,
-                    Ok(Err(e)) => return Err(io_err("receiving VRRP")(e)),
-                    Err(_would_block) => break,
-                }
-            }
-            if !out.is_empty() {
-                return Ok(out);
-            }
-        }
+        // A packet that is not an IP packet we can read is skipped (`Ok(None)`).
+        super::batch::recv_batch(&self.fd, max, |s| self.recv_now(s, buf))
+            .await
+            .map_err(io_err("receiving VRRP"))
     }
 
     /// Takes up to `max` packets the kernel already holds, without waiting: what the
