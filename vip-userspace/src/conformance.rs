@@ -217,6 +217,18 @@ impl Driver {
             Output::Probe { member, priority } => {
                 json!({"probe": {"instance": name(*member), "priority": priority}})
             }
+            Output::CarpAdvert {
+                member,
+                advert,
+                own_mac,
+            } => json!({"carp_advert": {"instance": name(*member), "advbase": advert.advbase,
+                "advskew": advert.advskew, "demote": advert.demote, "own_mac": own_mac}}),
+            Output::CarpRefused {
+                member,
+                src,
+                reason,
+            } => json!({"carp_refused": {"instance": name(*member), "src": src.to_string(),
+                "reason": reason.to_string()}}),
         }
     }
 

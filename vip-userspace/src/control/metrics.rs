@@ -42,6 +42,9 @@ pub fn render(status: &Status) -> String {
     let probes = Family::<Labels, Counter>::default();
     let probes_answered = Family::<Labels, Counter>::default();
     let lease = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let advskew = Family::<Labels, Gauge>::default();
+    let demotion = Family::<Labels, Gauge>::default();
+    let forgotten = Family::<Labels, Counter>::default();
     for i in &status.instances {
         // Interface, VRID and family too, so rules can match one virtual router across
         // routers (two masters for one VRID) whatever each router calls its instance.
@@ -69,6 +72,11 @@ pub fn render(status: &Status) -> String {
                 .get_or_create(&inst())
                 .inc_by(i.bfd_probes_answered);
         }
+        if let Some(c) = &i.carp {
+            advskew.get_or_create(&inst()).set(c.advskew.into());
+            demotion.get_or_create(&inst()).set(c.demote.into());
+            forgotten.get_or_create(&inst()).inc_by(c.replay_forgotten);
+        }
         if let Some(d) = &i.dataplane {
             answering.get_or_create(&inst()).set(i64::from(d.answering));
             lease
@@ -76,6 +84,21 @@ pub fn render(status: &Status) -> String {
                 .set(d.lease_remaining_ms / 1000.0);
         }
     }
+    registry.register(
+        "carp_advskew",
+        "A CARP instance's advskew in use (255 - its effective priority)",
+        advskew,
+    );
+    registry.register(
+        "carp_demotion",
+        "The demotion count a CARP instance advertises",
+        demotion,
+    );
+    registry.register(
+        "carp_replay_ranges_forgotten",
+        "Remembered CARP counter ranges dropped for lack of room (1,024 per instance)",
+        forgotten,
+    );
     registry.register(
         "dataplane_answering",
         "1 while the XDP program answers for the instance's VIPs (owned slot, live lease)",
@@ -130,7 +153,7 @@ pub fn render(status: &Status) -> String {
     }
     registry.register(
         "adverts_rejected_by_reason",
-        "Advertisements the daemon refused, by reason (version_mismatch: the other VRRP version for this VRID)",
+        "Advertisements the daemon refused, by reason (version_mismatch: the other VRRP version for this VRID; carp_hmac, carp_replay: a CARP advert's HMAC or counter)",
         rejected_by,
     );
     let mut lag = Histogram::new(LAG_BUCKETS_US.iter().map(|us| *us as f64 / 1e6));
@@ -493,6 +516,8 @@ mod tests {
                 vrid: 51,
                 family: "ipv4".into(),
                 version: 3,
+                protocol: "vrrp".into(),
+                carp: None,
                 state: "master".into(),
                 priority: 150,
                 configured_priority: 200,

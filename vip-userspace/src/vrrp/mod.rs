@@ -42,6 +42,8 @@ pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;
+#[cfg(test)]
+mod node_carp_tests;
 pub mod packet;
 pub mod plan;
 #[cfg(test)]
