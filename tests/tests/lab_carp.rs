@@ -456,7 +456,7 @@ mod daemon {
     const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 70);
     const PROBE_EVERY: Duration = Duration::from_millis(2);
     /// ucarp reads through pcap with a 1 s timeout (docs/carp.md): its reactions lag.
-    const UCARP_LAG: Duration = Duration::from_millis(1500);
+    const UCARP_LAG: Duration = Duration::from_millis(2000);
 
     fn vipd_carp(advskew: u8, preempt: bool, pass: &str) -> String {
         format!(
