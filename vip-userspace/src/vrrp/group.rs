@@ -392,6 +392,21 @@ fn speaker_for(cfg: &Instance, counter: u64) -> Option<carp::Speaker> {
     ))
 }
 
+/// A CARP master's lease: the master-down time of a backup of its advbase with the best
+/// skew (0), `dead_ratio` × advbase. A CARP backup waits by its *own* skew, and one
+/// ranked above a non-preempting master takes over sooner than the master's own
+/// master-down time would say; with the skew left out, a dead master's data plane has
+/// stopped answering by then. At least two advbases (more than the longest interval
+/// between two advertisements, advbase + 255/256 s) so a live master's lease never lapses
+/// between them; with `dead_ratio` 1, which leaves no such margin, `own` (the master's
+/// own master-down time).
+fn carp_lease(rank: carp::Rank, dead_ratio: u8, own: Duration) -> Duration {
+    if dead_ratio < 2 {
+        return own;
+    }
+    carp::master_down(carp::Rank { advskew: 0, ..rank }, dead_ratio)
+}
+
 impl Group {
     pub fn new(members: Vec<MemberSetup>, params: Params) -> Result<Group, machine::ConfigError> {
         let mut machines = Vec::with_capacity(members.len());
@@ -468,10 +483,8 @@ impl Group {
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                if m.cfg.carp.is_some()
-                    && let Some(x) = self.sync.member(i)
-                {
-                    return x.master_down_interval();
+                if let (Some(c), Some(x)) = (&m.cfg.carp, self.sync.member(i)) {
+                    return carp_lease(x.rank(), c.dead_ratio, x.master_down_interval());
                 }
                 let prio = self
                     .sync

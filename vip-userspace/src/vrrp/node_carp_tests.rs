@@ -303,3 +303,28 @@ fn a_carp_vhid_and_a_vrrp_vrid_of_one_number_are_two_routers() {
     assert_eq!(state(&node, "c"), State::Backup);
     assert_eq!(counters(&node, "c").auth, 0);
 }
+
+#[test]
+fn a_carp_masters_lease_ends_before_any_backup_of_its_advbase_takes_over() {
+    // A master at advskew 155 (priority 100) that does not preempt may have a backup at
+    // advskew 0, which declares it dead after 3 s, not 3.61 s.
+    let node = node_with(vec![(
+        carp_instance("m", 100, false, b"pw"),
+        addr("192.0.2.11"),
+    )]);
+    let id = node.by_key("m").unwrap();
+    let group = &node.get(id).unwrap().group;
+    assert_eq!(group.lease_len(), carp::master_down(Rank::new(1, 0), 3));
+    assert_eq!(group.lease_len(), Duration::from_secs(3));
+    // Longer than the longest wait between two of its advertisements.
+    assert!(group.lease_len() > Rank::new(1, 255).interval() + Duration::from_millis(500));
+    // dead_ratio 1 leaves no margin: the master's own master-down time.
+    let mut one = carp_instance("m", 100, false, b"pw");
+    one.carp.as_mut().unwrap().dead_ratio = 1;
+    let node = node_with(vec![(one, addr("192.0.2.11"))]);
+    let id = node.by_key("m").unwrap();
+    assert_eq!(
+        node.get(id).unwrap().group.lease_len(),
+        carp::master_down(Rank::new(1, 155), 1)
+    );
+}
