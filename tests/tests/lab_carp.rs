@@ -808,4 +808,71 @@ mod daemon {
         ensure!(refused(&v1, "refused_auth")? == 0);
         Ok(())
     }
+
+    /// Two vipds, one CARP virtual host over IPv6 (ucarp speaks IPv4 only): one master,
+    /// failover on `kill -9` within the backup's master-down time, the NS answers follow.
+    #[test]
+    fn two_vipds_elect_one_carp_master_over_ipv6_and_fail_over() -> Result<()> {
+        require_root();
+        let lab = Lab::builder().routers(2).client().build()?;
+        let (r1, r2) = (lab.router(1), lab.router(2));
+        let vip: IpAddr = "2001:db8::70".parse()?;
+        let section = |advskew: u8| {
+            format!(
+                "[[vrrp]]\nname = \"fw6\"\nprotocol = \"carp\"\ninterface = \"eth0\"\n\
+                 vrid = {VHID}\nadvskew = {advskew}\npassphrase = \"{PASS}\"\n\
+                 vips = [\"{vip}/64\"]\n"
+            )
+        };
+        let v1 = lab.vipd(std::path::Path::new(VIPD), r1, &section(10))?;
+        let v2 = lab.vipd(std::path::Path::new(VIPD), r2, &section(100))?;
+        v1.wait_state("fw6", "master", master_down(10) + Duration::from_secs(2))?;
+        v2.wait_state("fw6", "backup", Duration::from_secs(2))?;
+        std::thread::sleep(Duration::from_secs(3));
+        ensure!(v1.state_of("fw6")? == "master" && v2.state_of("fw6")? == "backup");
+        let received = v2.instance("fw6")?["adverts_received"]
+            .as_u64()
+            .unwrap_or(0);
+        ensure!(received >= 2, "the backup heard {received} adverts");
+        ensure!(refused_of(&v2, "fw6", "refused_auth")? == 0);
+        let probe = |act: &dyn Fn() -> Result<()>| -> Result<(ProbeRun, Instant)> {
+            let p = lab.probe(
+                lab.client(),
+                Method::Resolve,
+                vip,
+                PROBE_EVERY,
+                Duration::from_secs(30),
+                &[],
+            )?;
+            std::thread::sleep(Duration::from_millis(300));
+            let t0 = Instant::now();
+            act()?;
+            std::thread::sleep(Duration::from_millis(500));
+            Ok((p.stop()?, t0))
+        };
+        let (run, t0) = probe(&|| Ok(()))?;
+        only(&run, t0, "r1")?;
+        let bound = master_down(100) + Duration::from_millis(100);
+        let (run, t0) = probe(&|| {
+            v1.kill()?;
+            v2.wait_state("fw6", "master", bound + Duration::from_secs(2))?;
+            Ok(())
+        })?;
+        let first = run.first_answer_by("r2", t0).context("r2 never answered")?;
+        let gap = first.sent - t0;
+        println!(
+            "IPv6: r2 answered {gap:?} after r1's kill -9: {}",
+            run.summary()
+        );
+        // From the kill: the last advert was at most one interval (1.04 s) earlier.
+        ensure!(gap <= bound, "r2 answered after {gap:?}");
+        only(&run, first.sent, "r2")?;
+        Ok(())
+    }
+
+    fn refused_of(v: &Vipd, name: &str, what: &str) -> Result<u64> {
+        carp_status(v, name)?[what]
+            .as_u64()
+            .with_context(|| format!("carp.{what}"))
+    }
 }
