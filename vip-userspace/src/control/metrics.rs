@@ -650,6 +650,45 @@ mod tests {
     }
 
     #[test]
+    fn a_carp_instance_has_its_skew_demotion_and_refusals_in_metrics_and_status() {
+        let mut st = status();
+        let i = &mut st.instances[0];
+        i.protocol = "carp".into();
+        i.carp = Some(crate::control::status::CarpStatus {
+            advbase: 1,
+            advskew: 105,
+            demote: 0,
+            replay: "strict".into(),
+            refused_auth: 4,
+            refused_replay: 2,
+            refused_ttl: 0,
+            replay_forgotten: 1,
+        });
+        i.adverts_rejected = [("carp_hmac".to_owned(), 4), ("carp_replay".to_owned(), 2)].into();
+        let text = render(&st);
+        for line in [
+            "vipd_carp_advskew{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 105",
+            "vipd_carp_demotion{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0",
+            "vipd_carp_replay_ranges_forgotten_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
+            "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"carp_hmac\"} 4",
+            "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"carp_replay\"} 2",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        let status = st.render();
+        assert!(
+            status.contains("gw (eth0 vhid 51 ipv4 carp): MASTER"),
+            "{status}"
+        );
+        assert!(
+            status.contains(
+                "carp advbase 1 s advskew 105 demotion 0 replay strict  refused: hmac 4 replay 2 ttl 0  counters forgotten 1"
+            ),
+            "{status}"
+        );
+    }
+
+    #[test]
     fn status_text_has_a_line_per_followed_session_and_one_for_the_rest() {
         let text = status().render();
         assert!(
