@@ -328,3 +328,47 @@ fn a_carp_masters_lease_ends_before_any_backup_of_its_advbase_takes_over() {
         carp::master_down(Rank::new(1, 155), 1)
     );
 }
+
+#[test]
+fn a_tracked_interface_going_down_raises_the_skew_advertised_and_lets_a_better_backup_preempt() {
+    use crate::vrrp::{group::Input, tracking::TrackedInterface};
+    // a: priority 200 (advskew 55), tracking up0 at weight -100; b: priority 150
+    // (advskew 105), preempting.
+    let mut a = carp_instance("a", 200, false, b"pw");
+    a.tracking.interfaces.push(TrackedInterface {
+        name: "up0".into(),
+        weight: -100,
+        reverse: false,
+    });
+    let mut link = Link::new(a, carp_instance("b", 150, true, b"pw"));
+    link.run_until(secs(10));
+    assert_eq!(link.states(["a", "b"]), [State::Master, State::Backup]);
+    let last_skew = |link: &Link| {
+        link.sent
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == 0)
+            .map(|(_, a)| a.advskew)
+    };
+    assert_eq!(last_skew(&link), Some(55));
+
+    // up0 down: priority 100, advskew 155, worse than b's 105: b preempts on a's next
+    // advertisement.
+    let id = link.nodes[0].0.by_key("a").unwrap();
+    let now = link.now;
+    let outs = link.nodes[0].0.handle(
+        now,
+        id,
+        Input::Link {
+            name: "up0".into(),
+            up: false,
+        },
+    );
+    link.deliver(0, outs);
+    link.run_until(secs(14));
+    assert!(
+        link.sent.iter().any(|(i, a)| *i == 0 && a.advskew == 155),
+        "a never advertised advskew 155"
+    );
+    assert_eq!(link.states(["a", "b"]), [State::Backup, State::Master]);
+}
