@@ -236,11 +236,26 @@ fn ucarp_advertisements_decode_verify_and_count_as_its_source_says() -> Result<(
     );
 
     // In the order they were sent, every advertisement is fresh once and a replay after.
+    // One exception, ucarp's own: while the two sequences interleave after r2 joined,
+    // both routers may continue the same counter they heard, so one value goes out
+    // twice, once from each (vipd in strict mode refuses the second, which changes
+    // nothing: it carries the same news).
     let mut guard = ReplayGuard::new(ReplayMode::Strict, 1);
-    for (_, n) in &vhid7 {
-        guard
-            .admit(*n)
-            .map_err(|e| anyhow::anyhow!("fresh counter refused: {e}"))?;
+    let mut twice = Vec::new();
+    for (i, (c, n)) in vhid7.iter().enumerate() {
+        if let Err(e) = guard.admit(*n) {
+            let other_sent_it = vhid7[..i]
+                .iter()
+                .any(|(o, m)| m == n && o.router != c.router);
+            ensure!(
+                i >= joined && other_sent_it,
+                "fresh counter refused: {e}: {all:x?}"
+            );
+            twice.push(*n);
+        }
+    }
+    if !twice.is_empty() {
+        println!("counters sent by both routers while their sequences interleaved: {twice:x?}");
     }
     for (_, n) in &vhid7 {
         ensure!(guard.admit(*n).is_err(), "replayed counter {n:#x} admitted");
