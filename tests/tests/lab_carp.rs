@@ -236,11 +236,26 @@ fn ucarp_advertisements_decode_verify_and_count_as_its_source_says() -> Result<(
     );
 
     // In the order they were sent, every advertisement is fresh once and a replay after.
+    // One exception, ucarp's own: while the two sequences interleave after r2 joined,
+    // both routers may continue the same counter they heard, so one value goes out
+    // twice, once from each (vipd in strict mode refuses the second, which changes
+    // nothing: it carries the same news).
     let mut guard = ReplayGuard::new(ReplayMode::Strict, 1);
-    for (_, n) in &vhid7 {
-        guard
-            .admit(*n)
-            .map_err(|e| anyhow::anyhow!("fresh counter refused: {e}"))?;
+    let mut twice = Vec::new();
+    for (i, (c, n)) in vhid7.iter().enumerate() {
+        if let Err(e) = guard.admit(*n) {
+            let other_sent_it = vhid7[..i]
+                .iter()
+                .any(|(o, m)| m == n && o.router != c.router);
+            ensure!(
+                i >= joined && other_sent_it,
+                "fresh counter refused: {e}: {all:x?}"
+            );
+            twice.push(*n);
+        }
+    }
+    if !twice.is_empty() {
+        println!("counters sent by both routers while their sequences interleaved: {twice:x?}");
     }
     for (_, n) in &vhid7 {
         ensure!(guard.admit(*n).is_err(), "replayed counter {n:#x} admitted");
@@ -407,4 +422,472 @@ fn r2_ifindex(lab: &Lab, node: &Node) -> Result<u32> {
         ensure!(i != 0, "no such interface");
         Ok(i)
     })?
+}
+
+mod daemon {
+    //! vipd's CARP (`protocol = "carp"`) against real ucarp (the Debian package), the
+    //! daemon end to end: sockets, the raw socket filter, the CARP speaker's checks and the
+    //! XDP program answering ARP for the master.
+    //!
+    //! `vipd_masters_ucarp_and_refuses_wrong_passphrases_replays_and_forgeries` (one lab:
+    //! r1 vipd, r2 ucarp, r3 a second ucarp with a wrong passphrase, an attacker, a client
+    //! resolving the VIP every 2 ms):
+    //! - vipd (advskew 10, preempt) and ucarp (advskew 100) elect one master: vipd; only
+    //!   r1 answers ARP.
+    //! - `kill -9` of vipd: ucarp takes over within its master-down time (3 × 1 s +
+    //!   100/256 s) plus ucarp's own reaction latency (it reads through pcap with a 1 s
+    //!   timeout: up to about 1 s more); vipd restarted preempts and ucarp steps down: one
+    //!   master, only r1 answers.
+    //! - ucarp with a wrong passphrase at advskew 0 with `--preempt`: vipd stays master,
+    //!   every one of its adverts is refused and counted (`refused.hmac`).
+    //! - The attacker replays ucarp's last advertisement with the best rank there is (the
+    //!   HMAC covers the counter, not the rank) and forges fresh ones without the key: vipd
+    //!   stays master, answers every ARP probe, and counts each as a replay or a bad HMAC.
+    //! - VRRP VRID 7 and CARP VHID 7 on one link: keepalived (VRRP, priority 200) masters
+    //!   VRRP 7 over vipd's VRRP 7 (priority 100) while vipd masters CARP 7 over ucarp; each
+    //!   protocol elects its own master, nothing is refused across them.
+    //!
+    //! `ucarp_masters_vipd_fails_over_on_link_cut_and_hands_back`: the reverse roles, ucarp
+    //! (advskew 0, preempt) master and vipd (advskew 100) backup; ucarp's port cut off the
+    //! bridge: vipd takes over within its master-down time; rejoined, vipd hears the better
+    //! master and steps down; only r2 answers again.
+
+    use std::{
+        net::{IpAddr, Ipv4Addr},
+        time::{Duration, Instant},
+    };
+
+    use anyhow::{Context as _, Result, ensure};
+    use vip_tests::{
+        lab::{KeepalivedConfig, Lab, Method, Node, ProbeRun, UcarpConfig, Vipd},
+        require_root,
+    };
+    use vipd::net::frames;
+    use vipd::vrrp::carp::{self, Rank, decode_ipv4};
+
+    const VIPD: &str = env!("CARGO_BIN_EXE_vipd-under-test");
+    const VHID: u8 = 7;
+    const PASS: &str = "lab-carp-pass";
+    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 70);
+    const PROBE_EVERY: Duration = Duration::from_millis(2);
+    /// ucarp reads through pcap with a 1 s timeout (docs/carp.md): its reactions lag.
+    const UCARP_LAG: Duration = Duration::from_millis(2000);
+
+    fn vipd_carp(advskew: u8, preempt: bool, pass: &str) -> String {
+        format!(
+            "[[vrrp]]\nname = \"fw\"\nprotocol = \"carp\"\ninterface = \"eth0\"\nvrid = {VHID}\n\
+             advskew = {advskew}\npreempt = {preempt}\npassphrase = \"{pass}\"\n\
+             advert_interval = \"1s\"\nvips = [\"{VIP}/24\"]\n"
+        )
+    }
+
+    fn ucarp(advskew: u8, preempt: bool, pass: &str) -> UcarpConfig {
+        UcarpConfig {
+            vhid: VHID,
+            pass: pass.into(),
+            addr: VIP,
+            prefix_len: 24,
+            advbase: 1,
+            advskew,
+            preempt,
+            ..Default::default()
+        }
+    }
+
+    /// CARP's master-down time for a backup of `advskew` (advbase 1 s, dead ratio 3).
+    fn master_down(advskew: u8) -> Duration {
+        carp::master_down(Rank::new(1, advskew), carp::DEAD_RATIO)
+    }
+
+    fn carp_status(v: &Vipd, name: &str) -> Result<serde_json::Value> {
+        let i = v.instance(name)?;
+        ensure!(i["protocol"] == "carp", "protocol {}", i["protocol"]);
+        Ok(i["carp"].clone())
+    }
+
+    fn refused(v: &Vipd, what: &str) -> Result<u64> {
+        carp_status(v, "fw")?[what]
+            .as_u64()
+            .with_context(|| format!("carp.{what}"))
+    }
+
+    /// Probes the VIP from the client while `act` runs and `settle` after.
+    fn probed(
+        lab: &Lab,
+        settle: Duration,
+        act: impl FnOnce() -> Result<()>,
+    ) -> Result<(ProbeRun, Instant)> {
+        let p = lab.probe(
+            lab.client(),
+            Method::Resolve,
+            IpAddr::V4(VIP),
+            PROBE_EVERY,
+            Duration::from_secs(60),
+            &[],
+        )?;
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        let acted = act();
+        if acted.is_ok() {
+            std::thread::sleep(settle);
+        }
+        let run = p.stop()?;
+        acted?;
+        Ok((run, t0))
+    }
+
+    /// Every probe from `from` on answered, by `who` alone.
+    fn only(run: &ProbeRun, from: Instant, who: &str) -> Result<usize> {
+        let probes: Vec<_> = run.between(from, Instant::now()).collect();
+        ensure!(
+            probes.len() >= 20,
+            "{} probes only: {}",
+            probes.len(),
+            run.summary()
+        );
+        let bad: Vec<_> = probes
+            .iter()
+            .filter(|p| p.responders() != [who.to_owned()].into())
+            .map(|p| (p.seq, p.responders()))
+            .collect();
+        ensure!(
+            bad.is_empty(),
+            "{} of {} probes not answered by {who} alone (first: {:?}): {}",
+            bad.len(),
+            probes.len(),
+            bad.first(),
+            run.summary()
+        );
+        Ok(probes.len())
+    }
+
+    /// The last CARP advertisement `router` sent in `frames` (IPv4 header onwards).
+    fn last_advert_of(router: &Node, captured: &[vip_tests::lab::Frame]) -> Option<Vec<u8>> {
+        captured
+            .iter()
+            .filter(|f| f.data.len() >= 14 + 20 + 36 && f.data[12..14] == [0x08, 0x00])
+            .filter(|f| f.data[14 + 9] == 112 && f.data[14 + 12..14 + 16] == router.ipv4.octets())
+            .map(|f| f.data[14..].to_vec())
+            .next_back()
+    }
+
+    #[test]
+    fn vipd_masters_ucarp_and_refuses_wrong_passphrases_replays_and_forgeries() -> Result<()> {
+        require_root();
+        let lab = Lab::builder().routers(3).client().attacker().build()?;
+        let (r1, r2, r3) = (lab.router(1), lab.router(2), lab.router(3));
+
+        // One master: vipd, the better skew, whoever starts first.
+        let u2 = lab.ucarp(r2, &ucarp(100, false, PASS))?;
+        let mut v1 = lab.vipd(std::path::Path::new(VIPD), r1, &vipd_carp(10, true, PASS))?;
+        v1.wait_state("fw", "master", master_down(10) + Duration::from_secs(2))?;
+        u2.wait_state("BACKUP", UCARP_LAG)?;
+        let status = v1.status_text()?;
+        ensure!(
+            status.contains("vhid 7 ipv4 carp") && status.contains("advbase 1 s advskew 10"),
+            "{status}"
+        );
+        let (run, t0) = probed(&lab, Duration::from_millis(500), || Ok(()))?;
+        let n = only(&run, t0, "r1")?;
+        println!("steady: {n} probes, all answered by r1 (vipd)");
+
+        // kill -9 of vipd: ucarp takes over; the capture keeps its adverts for the replay.
+        let cap = lab.capture_port(r2, "ip proto 112")?;
+        let bound = master_down(100) + UCARP_LAG;
+        let mut took = Duration::ZERO;
+        let (run, t0) = probed(&lab, Duration::from_millis(500), || {
+            let start = Instant::now();
+            v1.kill()?;
+            u2.wait_state("MASTER", bound + Duration::from_secs(1))?;
+            took = start.elapsed();
+            Ok(())
+        })?;
+        println!(
+            "ucarp took over {took:?} after vipd's kill -9 (master down {:?}): {}",
+            master_down(100),
+            run.summary()
+        );
+        ensure!(took <= bound, "ucarp took over after {took:?} > {bound:?}");
+        let after = run.first_answer_by("r2", t0).context("r2 never answered")?;
+        only(&run, after.sent + Duration::from_millis(100), "r2")?;
+
+        // vipd back: it hears ucarp's advertisement, preempts; ucarp steps down.
+        // Both answer until ucarp, a second or so later (its pcap lag), runs its down
+        // script and removes the address; then vipd alone.
+        let mut stepped_down = Instant::now();
+        let (run, t0) = probed(&lab, Duration::from_millis(800), || {
+            lab.start_vipd(&mut v1, &[])?;
+            v1.wait_state("fw", "master", Duration::from_secs(5))?;
+            u2.wait_state("BACKUP", UCARP_LAG + Duration::from_secs(1))?;
+            stepped_down = Instant::now();
+            Ok(())
+        })?;
+        println!(
+            "hand-back: ucarp down {:?} after vipd's restart: {}",
+            stepped_down - t0,
+            run.summary()
+        );
+        only(&run, stepped_down + Duration::from_millis(20), "r1")?;
+        let frames = cap.stop()?;
+        let genuine = last_advert_of(r2, &frames).context("no ucarp advertisement captured")?;
+        ensure!(refused(&v1, "refused_auth")? == 0 && refused(&v1, "refused_replay")? == 0);
+
+        // A wrong passphrase, at the best skew, preempting: it moves nothing on vipd's side.
+        let u3 = lab.ucarp(r3, &ucarp(0, true, "not-the-passphrase"))?;
+        // It hears no valid advertisement, so it makes itself master after its master-down
+        // time and advertises every second from then on.
+        vip_tests::lab::wait_until(
+            "three adverts of the wrong passphrase refused",
+            master_down(0) + UCARP_LAG + Duration::from_secs(5),
+            Duration::from_millis(50),
+            || {
+                ensure!(v1.state_of("fw")? == "master", "vipd left master");
+                Ok(refused(&v1, "refused_auth")? >= 3)
+            },
+        )?;
+        let wrong = refused(&v1, "refused_auth")?;
+        ensure!(v1.state_of("fw")? == "master", "vipd left master");
+        println!(
+            "wrong passphrase: vipd master, {wrong} adverts refused (ucarp r3 says {:?})",
+            u3.state()
+        );
+        u3.stop()?;
+
+        // Replayed and forged adverts at the best rank: the master keeps answering.
+        let inj = lab.injector(lab.attacker())?;
+        let at = lab.attacker();
+        let replay_frame = |ip_packet: &[u8], rank: Rank| -> Result<Vec<u8>> {
+            let got = decode_ipv4(ip_packet)?;
+            let mut a = got.advert;
+            a.advbase = rank.advbase;
+            a.advskew = rank.advskew;
+            let src = match got.src {
+                IpAddr::V4(s) => s,
+                IpAddr::V6(_) => anyhow::bail!("IPv6"),
+            };
+            let dst = Ipv4Addr::new(224, 0, 0, 18);
+            Ok(frames::vrrp_v4(
+                at.mac,
+                frames::ipv4_multicast_mac(dst),
+                src,
+                dst,
+                1,
+                &a.encode(),
+            ))
+        };
+        let best = Rank::new(0, 1);
+        let replayed = replay_frame(&genuine, best)?;
+        let mut forged_adverts = Vec::new();
+        for i in 0..10u64 {
+            let mut a = decode_ipv4(&genuine)?.advert;
+            a.counter = a.counter.wrapping_add(1_000_000 + i);
+            a.digest = [0x5a; 20];
+            a.advbase = best.advbase;
+            a.advskew = best.advskew;
+            let dst = Ipv4Addr::new(224, 0, 0, 18);
+            forged_adverts.push(frames::vrrp_v4(
+                at.mac,
+                frames::ipv4_multicast_mac(dst),
+                r2.ipv4,
+                dst,
+                2,
+                &a.encode(),
+            ));
+        }
+        let (auth0, replay0) = (
+            refused(&v1, "refused_auth")?,
+            refused(&v1, "refused_replay")?,
+        );
+        let (run, t0) = probed(&lab, Duration::from_millis(1500), || {
+            for forged in &forged_adverts {
+                inj.send(&replayed)?;
+                inj.send(forged)?;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Ok(())
+        })?;
+        let n = only(&run, t0 - Duration::from_millis(250), "r1")?;
+        let (auth, replay) = (
+            refused(&v1, "refused_auth")? - auth0,
+            refused(&v1, "refused_replay")? - replay0,
+        );
+        println!(
+            "attack: {n} probes all answered by r1; refused {replay} replays, {auth} forgeries"
+        );
+        ensure!(v1.state_of("fw")? == "master");
+        ensure!(
+            replay == 10 && auth == 10,
+            "replays {replay}, forgeries {auth}"
+        );
+        let transitions = v1.instance("fw")?["transitions"].as_u64().unwrap_or(0);
+
+        // VRRP VRID 7 beside CARP VHID 7: keepalived masters the VRRP one.
+        let k3 = lab.keepalived(
+            r3,
+            &KeepalivedConfig {
+                vrid: VHID,
+                priority: 200,
+                version: 3,
+                advert_interval: Duration::from_millis(100),
+                vips: vec!["192.0.2.80".parse()?],
+                ..Default::default()
+            },
+        )?;
+        v1.rewrite(&format!(
+            "{}\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = {VHID}\npriority = 100\n\
+             advert_interval = \"100ms\"\nvips = [\"192.0.2.80/24\"]\n",
+            vipd_carp(10, true, PASS)
+        ))?;
+        let mark = v1.log_mark();
+        v1.signal(nix::sys::signal::Signal::SIGHUP)?;
+        v1.wait_log(mark, "configuration reloaded", Duration::from_secs(5))?;
+        k3.wait_state("MASTER", Duration::from_secs(5))?;
+        v1.wait_state("gw", "backup", Duration::from_secs(5))?;
+        std::thread::sleep(Duration::from_secs(3));
+        ensure!(v1.state_of("fw")? == "master" && v1.state_of("gw")? == "backup");
+        ensure!(u2.state().as_deref() == Some("BACKUP"));
+        let gw = v1.instance("gw")?;
+        ensure!(
+            gw["adverts_invalid"] == 0 && gw["adverts_received"].as_u64().unwrap_or(0) >= 20,
+            "VRRP 7 saw {gw}"
+        );
+        ensure!(
+            refused(&v1, "refused_auth")? == auth0 + auth,
+            "keepalived's VRRP counted as CARP"
+        );
+        ensure!(v1.instance("fw")?["transitions"].as_u64().unwrap_or(0) == transitions);
+        println!("VRRP 7: keepalived master, vipd backup; CARP 7: vipd master, ucarp backup");
+        Ok(())
+    }
+
+    #[test]
+    fn ucarp_masters_vipd_fails_over_on_link_cut_and_hands_back() -> Result<()> {
+        require_root();
+        let lab = Lab::builder().routers(2).client().build()?;
+        let (r1, r2) = (lab.router(1), lab.router(2));
+        let u2 = lab.ucarp(r2, &ucarp(0, true, PASS))?;
+        u2.wait_state("MASTER", master_down(0) + UCARP_LAG)?;
+        let v1 = lab.vipd(std::path::Path::new(VIPD), r1, &vipd_carp(100, false, PASS))?;
+        v1.wait_state("fw", "backup", Duration::from_secs(5))?;
+        std::thread::sleep(Duration::from_secs(2));
+        ensure!(
+            v1.state_of("fw")? == "backup",
+            "vipd preempted a better master"
+        );
+        let (run, t0) = probed(&lab, Duration::from_millis(500), || Ok(()))?;
+        only(&run, t0, "r2")?;
+
+        // ucarp's port off the bridge: vipd hears nothing and takes over.
+        let bound = master_down(100) + Duration::from_millis(1100);
+        let mut took = Duration::ZERO;
+        let (run, t0) = probed(&lab, Duration::from_millis(500), || {
+            let start = Instant::now();
+            lab.cut(r2)?;
+            v1.wait_state("fw", "master", bound + Duration::from_secs(1))?;
+            took = start.elapsed();
+            Ok(())
+        })?;
+        println!(
+            "vipd took over {took:?} after the cut (master down {:?}): {}",
+            master_down(100),
+            run.summary()
+        );
+        // From the cut, the last advert vipd heard is at most one interval older.
+        ensure!(took <= bound, "vipd took over after {took:?} > {bound:?}");
+        let first = run.first_answer_by("r1", t0).context("r1 never answered")?;
+        only(&run, first.sent, "r1")?;
+
+        // Rejoined: ucarp, master all along on its side, is the better one; vipd yields.
+        let (run, t0) = probed(&lab, Duration::from_millis(800), || {
+            lab.rejoin(r2)?;
+            v1.wait_state("fw", "backup", Duration::from_secs(3))?;
+            Ok(())
+        })?;
+        println!("hand-back: {}", run.summary());
+        ensure!(u2.state().as_deref() == Some("MASTER"));
+        // Until ucarp's next advertisement reaches vipd (at most one advbase + skew after
+        // the rejoin) both are masters of a healed split brain and both answer; then r2
+        // alone.
+        let last = run.last_answer_by("r1", Instant::now());
+        let overlap = last.map_or(Duration::ZERO, |p| p.sent.saturating_duration_since(t0));
+        println!("r1 answered for {overlap:?} after the rejoin");
+        ensure!(
+            overlap <= Duration::from_millis(1300),
+            "vipd answered {overlap:?} after the rejoin"
+        );
+        only(
+            &run,
+            last.map_or(t0, |p| p.sent) + Duration::from_millis(20),
+            "r2",
+        )?;
+        ensure!(refused(&v1, "refused_auth")? == 0);
+        Ok(())
+    }
+
+    /// Two vipds, one CARP virtual host over IPv6 (ucarp speaks IPv4 only): one master,
+    /// failover on `kill -9` within the backup's master-down time, the NS answers follow.
+    #[test]
+    fn two_vipds_elect_one_carp_master_over_ipv6_and_fail_over() -> Result<()> {
+        require_root();
+        let lab = Lab::builder().routers(2).client().build()?;
+        let (r1, r2) = (lab.router(1), lab.router(2));
+        let vip: IpAddr = "2001:db8::70".parse()?;
+        let section = |advskew: u8| {
+            format!(
+                "[[vrrp]]\nname = \"fw6\"\nprotocol = \"carp\"\ninterface = \"eth0\"\n\
+                 vrid = {VHID}\nadvskew = {advskew}\npassphrase = \"{PASS}\"\n\
+                 vips = [\"{vip}/64\"]\n"
+            )
+        };
+        let v1 = lab.vipd(std::path::Path::new(VIPD), r1, &section(10))?;
+        let v2 = lab.vipd(std::path::Path::new(VIPD), r2, &section(100))?;
+        v1.wait_state("fw6", "master", master_down(10) + Duration::from_secs(2))?;
+        v2.wait_state("fw6", "backup", Duration::from_secs(2))?;
+        std::thread::sleep(Duration::from_secs(3));
+        ensure!(v1.state_of("fw6")? == "master" && v2.state_of("fw6")? == "backup");
+        let received = v2.instance("fw6")?["adverts_received"]
+            .as_u64()
+            .unwrap_or(0);
+        ensure!(received >= 2, "the backup heard {received} adverts");
+        ensure!(refused_of(&v2, "fw6", "refused_auth")? == 0);
+        let probe = |act: &dyn Fn() -> Result<()>| -> Result<(ProbeRun, Instant)> {
+            let p = lab.probe(
+                lab.client(),
+                Method::Resolve,
+                vip,
+                PROBE_EVERY,
+                Duration::from_secs(30),
+                &[],
+            )?;
+            std::thread::sleep(Duration::from_millis(300));
+            let t0 = Instant::now();
+            act()?;
+            std::thread::sleep(Duration::from_millis(500));
+            Ok((p.stop()?, t0))
+        };
+        let (run, t0) = probe(&|| Ok(()))?;
+        only(&run, t0, "r1")?;
+        let bound = master_down(100) + Duration::from_millis(100);
+        let (run, t0) = probe(&|| {
+            v1.kill()?;
+            v2.wait_state("fw6", "master", bound + Duration::from_secs(2))?;
+            Ok(())
+        })?;
+        let first = run.first_answer_by("r2", t0).context("r2 never answered")?;
+        let gap = first.sent - t0;
+        println!(
+            "IPv6: r2 answered {gap:?} after r1's kill -9: {}",
+            run.summary()
+        );
+        // From the kill: the last advert was at most one interval (1.04 s) earlier.
+        ensure!(gap <= bound, "r2 answered after {gap:?}");
+        only(&run, first.sent, "r2")?;
+        Ok(())
+    }
+
+    fn refused_of(v: &Vipd, name: &str, what: &str) -> Result<u64> {
+        carp_status(v, name)?[what]
+            .as_u64()
+            .with_context(|| format!("carp.{what}"))
+    }
 }

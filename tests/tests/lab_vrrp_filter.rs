@@ -34,6 +34,14 @@ fn vrrp(ver_type: u8, vrid: u8, case: u8) -> Vec<u8> {
     vec![ver_type, vrid, case, 1, 0, 100, 0, 0, 192, 0, 2, 1]
 }
 
+/// A CARP-shaped message (version 2, type 1, 36 bytes) for `vhid`, `case` in the skew
+/// byte.
+fn carp(vhid: u8, case: u8) -> Vec<u8> {
+    let mut m = vec![0x21, vhid, case, 0, 1, 1];
+    m.resize(36, 0);
+    m
+}
+
 /// An IPv4 frame to 224.0.0.18 with `options` (a multiple of 4 bytes) and the fragment
 /// field `frag`, header checksum right.
 fn ipv4(at: &Node, options: &[u8], frag: u16, ident: u16, payload: &[u8]) -> Vec<u8> {
@@ -78,6 +86,7 @@ fn listen_v4() -> Listen {
                 Versions {
                     v2: false,
                     v3: true,
+                    carp: false,
                 },
             ),
             (
@@ -85,9 +94,17 @@ fn listen_v4() -> Listen {
                 Versions {
                     v2: true,
                     v3: false,
+                    carp: false,
                 },
             ),
-            (200, Versions { v2: true, v3: true }),
+            (
+                200,
+                Versions {
+                    v2: true,
+                    v3: true,
+                    carp: false,
+                },
+            ),
         ]
         .into(),
     }
@@ -252,16 +269,30 @@ fn ipv6_socket_filter_reads_the_vrrp_message_after_any_extension_header() -> Res
         with_ipv6_ext(&frame(&vrrp(0x31, 51, 4)), &[Ext::HopByHop]),
         with_ipv6_ext(&frame(&vrrp(0x31, 77, 5)), &[Ext::DestOptions]),
         frame(&[0x31]),
+        // A CARP advertisement (VRRPv2's first byte, 36 bytes) for CARP VHID 9 is read,
+        // over IPv6 too.
+        frame(&carp(9, 7)),
     ];
     let listen = Listen {
         family: Family::Ipv6,
-        vrids: [(
-            51,
-            Versions {
-                v2: false,
-                v3: true,
-            },
-        )]
+        vrids: [
+            (
+                51,
+                Versions {
+                    v2: false,
+                    v3: true,
+                    carp: false,
+                },
+            ),
+            (
+                9,
+                Versions {
+                    v2: false,
+                    v3: false,
+                    carp: true,
+                },
+            ),
+        ]
         .into(),
     };
     let ifname = r1.ifname.clone();
@@ -291,8 +322,8 @@ fn ipv6_socket_filter_reads_the_vrrp_message_after_any_extension_header() -> Res
     };
     let (filtered, control) = (cases(filtered), cases(control));
     println!("filtered: {filtered:?}; unfiltered: {control:?}");
-    assert_eq!(control, BTreeSet::from([1, 2, 3, 4, 5, 6]));
-    assert_eq!(filtered, BTreeSet::from([1, 4]));
+    assert_eq!(control, BTreeSet::from([1, 2, 3, 4, 5, 6, 7]));
+    assert_eq!(filtered, BTreeSet::from([1, 4, 7]));
     Ok(())
 }
 

@@ -16,6 +16,9 @@
 //!   interface seen with that index, which
 //!   may ask for a rebuild), `conflict`, `released`, `shutdown`, `bfd` (a session to
 //!   `peer` went to or from Up with `diag`), `advance` (timers only);
+//! - `carp_advert` (`iface`, `src`, `vhid`, `advbase`, `advskew`, `demote`, `counter`,
+//!   `passphrase`, `vips`, `ttl`): a CARP advertisement signed with that passphrase over
+//!   those addresses, or with `"digest": "forged"` twenty bytes no key made;
 //! - `reload` (`config`): a reload prepared and committed at once (prints the plan: the
 //!   groups kept, updated, stopped and started, and what became of each instance);
 //! - `request` (`reload`: the file now on disk, or `rebuild`: an interface): asks the core
@@ -261,6 +264,18 @@ impl Driver {
             Output::Probe { member, priority } => {
                 json!({"probe": {"instance": name(*member), "priority": priority}})
             }
+            Output::CarpAdvert {
+                member,
+                advert,
+                own_mac,
+            } => json!({"carp_advert": {"instance": name(*member), "advbase": advert.advbase,
+                "advskew": advert.advskew, "demote": advert.demote, "own_mac": own_mac}}),
+            Output::CarpRefused {
+                member,
+                src,
+                reason,
+            } => json!({"carp_refused": {"instance": name(*member), "src": src.to_string(),
+                "reason": reason.to_string()}}),
         }
     }
 
@@ -510,6 +525,16 @@ impl Driver {
                 let advert = advert(v)?;
                 self.node.advert(now, ifindex, src, ttl, advert)
             }
+            "carp_advert" => {
+                let ifindex = *self
+                    .ifindex
+                    .get(str_of(v, "iface")?)
+                    .ok_or("unknown iface")?;
+                let src = ip_of(v, "src")?;
+                let ttl = v.get("ttl").and_then(Value::as_u64).unwrap_or(255) as u8;
+                let advert = carp_advert(v)?;
+                self.node.carp_advert(now, ifindex, src, ttl, advert)
+            }
             "track" => {
                 let (id, member) = self.group_of(str_of(v, "instance")?)?;
                 let item = if let Some(i) = v.get("script") {
@@ -652,6 +677,38 @@ fn diag(word: &str) -> Res<Diag> {
 fn interval(v: &Value) -> Res<Interval> {
     let ms = v.get("interval_ms").and_then(Value::as_u64).unwrap_or(1000);
     Interval::from_centis((ms / 10) as u16).ok_or_else(|| format!("interval {ms} ms"))
+}
+
+fn carp_advert(v: &Value) -> Res<crate::vrrp::carp::Advert> {
+    use crate::vrrp::carp::{Authenticator, Key, LinkLocal, VirtualHost};
+    let byte = |k: &str| -> Res<u8> { Ok(u64_of(v, k)? as u8) };
+    let vhid = byte("vhid")?;
+    let counter = u64_of(v, "counter")?;
+    let vips = field(v, "vips")?
+        .as_array()
+        .ok_or("vips")?
+        .iter()
+        .map(|x| {
+            x.as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("address {x}"))
+        })
+        .collect::<Res<Vec<IpAddr>>>()?;
+    let key = Key::new(str_of(v, "passphrase")?.as_bytes()).map_err(|e| e.to_string())?;
+    let auth = Authenticator::new(&key, &VirtualHost::new(vhid, vips), LinkLocal::Without);
+    let digest = match v.get("digest").and_then(Value::as_str) {
+        Some("forged") => [0x5a; 20],
+        Some(other) => return Err(format!("digest {other:?}: only \"forged\"")),
+        None => auth.sign(counter),
+    };
+    Ok(crate::vrrp::carp::Advert {
+        vhid,
+        advskew: byte("advskew")?,
+        advbase: byte("advbase")?,
+        demote: v.get("demote").and_then(Value::as_u64).unwrap_or(0) as u8,
+        counter,
+        digest,
+    })
 }
 
 fn advert(v: &Value) -> Res<Advert> {

@@ -33,7 +33,12 @@ impl Instance {
     pub fn core(&self) -> instance::Instance {
         instance::Instance {
             name: self.name.clone(),
-            identity: Identity::new(&self.interface, self.vrid, self.family, self.version),
+            identity: match self.protocol {
+                instance::Protocol::Vrrp => {
+                    Identity::new(&self.interface, self.vrid, self.family, self.version)
+                }
+                instance::Protocol::Carp => Identity::carp(&self.interface, self.vrid, self.family),
+            },
             priority: self.priority,
             advert_interval: interval(self.advert_interval),
             preempt: self.preempt,
@@ -99,6 +104,7 @@ impl Instance {
             },
             bfd: self.bfd.clone(),
             sync_group: self.sync_group.clone(),
+            carp: self.carp.as_ref().map(|c| c.settings.clone()),
         }
     }
 }
@@ -143,6 +149,8 @@ impl Instance {
             garp_repeat: _,
             garp_interval: _,
             garp_refresh: _,
+            protocol: _,
+            carp: _,
         } = self;
         let hook = |f: fn(&Notify) -> &Option<super::model::Command>| f(notify) != f(&new.notify);
         [

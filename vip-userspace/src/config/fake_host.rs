@@ -19,6 +19,8 @@ pub struct FakeHost {
     files: HashMap<PathBuf, Entry>,
     /// What `processes_hidden` answers.
     proc_hidden: Option<String>,
+    /// What `read_secret` answers, by path.
+    secrets: HashMap<PathBuf, Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +42,7 @@ impl FakeHost {
             groups: HashMap::new(),
             files: HashMap::new(),
             proc_hidden: None,
+            secrets: HashMap::new(),
         }
         .dir("/", 0o755, 0, 0)
     }
@@ -61,6 +64,7 @@ impl FakeHost {
             host = host.dir(dir, 0o755, 0, 0);
         }
         host = host.dir("/tmp", 0o1777, 0, 0);
+        host = host.secret("/etc/vipd/carp.pass", b"lab CARP passphrase");
         for program in [
             "/bin/check",
             "/bin/notify",
@@ -114,6 +118,13 @@ impl FakeHost {
         self
     }
 
+    /// A secret file (a CARP `passphrase_file`): its first line, as read.
+    pub fn secret(mut self, path: &str, first_line: &[u8]) -> Self {
+        self.secrets
+            .insert(PathBuf::from(path), first_line.to_vec());
+        self
+    }
+
     pub fn link(mut self, path: &str, target: &str) -> Self {
         self.files
             .insert(PathBuf::from(path), Entry::Link(PathBuf::from(target)));
@@ -151,6 +162,13 @@ impl Host for FakeHost {
             }),
             None => Err(io::Error::from(io::ErrorKind::NotFound)),
         }
+    }
+
+    fn read_secret(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.secrets
+            .get(path)
+            .cloned()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
     }
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {

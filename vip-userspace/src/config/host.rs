@@ -50,6 +50,26 @@ pub trait Host {
     fn processes_hidden(&self) -> Option<String> {
         None
     }
+    /// A secret's file: its first line without the newline, as ucarp reads
+    /// `--passfile` (a CARP instance's `passphrase_file`).
+    fn read_secret(&self, path: &Path) -> io::Result<Vec<u8>> {
+        read_secret(path)
+    }
+}
+
+/// The first line of the file at `path`, without its newline; at most 4 KiB are read.
+pub fn read_secret(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(4096)
+        .read_to_end(&mut buf)?;
+    let end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
+    buf.truncate(end);
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(buf)
 }
 
 /// Whether a network device of that name exists in the current network namespace.

@@ -147,13 +147,33 @@ pub struct SyncGroup {
 
 use crate::vrrp::{
     Family, Version,
-    instance::{BfdSettings, max_advertised},
+    instance::{BfdSettings, CarpSettings, Protocol, max_advertised},
 };
+
+/// Where a CARP instance's passphrase was written: `vipd check` prints it back the same
+/// way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CarpSecret {
+    Inline(String),
+    /// Its first line, without the newline, as ucarp reads it.
+    File(PathBuf),
+}
+
+/// A CARP instance's own settings (docs/carp.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarpConfig {
+    pub secret: CarpSecret,
+    pub settings: CarpSettings,
+}
 
 /// One virtual router on one interface, for one address family.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub name: String,
+    /// VRRP, or CARP with [`Instance::carp`] set (then `vrid` is the VHID, `priority`
+    /// stands for `advskew = 255 − priority`, `advert_interval` is the advbase).
+    pub protocol: Protocol,
+    pub carp: Option<CarpConfig>,
     pub interface: String,
     pub vrid: u8,
     /// Configured priority, 1..=255; 255 means this router owns the addresses.
@@ -228,8 +248,12 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// The RFC 5798 virtual router MAC for this VRID and family.
+    /// The RFC 5798 virtual router MAC for this VRID and family (CARP's is IPv4 VRRP's
+    /// in both families).
     pub fn vmac_address(&self) -> [u8; 6] {
+        if self.protocol == Protocol::Carp {
+            return vmac_v4(self.vrid);
+        }
         match self.family {
             Family::Ipv4 => vmac_v4(self.vrid),
             Family::Ipv6 => vmac_v6(self.vrid),

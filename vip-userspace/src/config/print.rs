@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::duration as durations;
 use super::model::{
-    Broadcast, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT, RTPROT_KERNEL,
-    RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface, TrackProcess,
-    TrackScript, Vip, VirtualRoute, VirtualRule,
+    Broadcast, CarpSecret, Command, Config, Instance, PreferredLifetime, RTPROT_BOOT,
+    RTPROT_KERNEL, RTPROT_STATIC, RTPROT_VIPD, TABLE_LOCAL, TABLE_MAIN, TrackFile, TrackInterface,
+    TrackProcess, TrackScript, Vip, VirtualRoute, VirtualRule,
 };
 use crate::vrrp::Family;
 
@@ -383,10 +383,37 @@ fn rule(r: &VirtualRule) -> Value {
 fn instance(i: &Instance) -> Table {
     let mut t = Table::new("[[vrrp]]");
     t.key("name", Value::str(&i.name));
-    t.key("interface", Value::str(&i.interface));
-    t.key("vrid", Value::int(i.vrid));
-    t.key("priority", Value::int(i.priority));
-    t.key("version", Value::int(i.version.number()));
+    if let Some(c) = &i.carp {
+        t.key("protocol", Value::str("carp"));
+        t.key("interface", Value::str(&i.interface));
+        t.key("vrid", Value::int(i.vrid));
+        t.comment(format!(
+            "priority {} is advskew {}",
+            i.priority,
+            crate::vrrp::carp::advskew_for_priority(i.priority)
+        ));
+        t.key("priority", Value::int(i.priority));
+        match &c.secret {
+            CarpSecret::Inline(p) => t.key("passphrase", Value::str(p)),
+            CarpSecret::File(path) => {
+                t.key("passphrase_file", Value::str(path.display().to_string()))
+            }
+        }
+        t.key("dead_ratio", Value::int(c.settings.dead_ratio));
+        t.key(
+            "replay",
+            Value::str(match c.settings.replay {
+                crate::vrrp::carp::ReplayMode::Strict => "strict",
+                crate::vrrp::carp::ReplayMode::OpenBsd => "openbsd",
+            }),
+        );
+        t.key("hmac_link_local", Value::Bool(c.settings.hmac_link_local));
+    } else {
+        t.key("interface", Value::str(&i.interface));
+        t.key("vrid", Value::int(i.vrid));
+        t.key("priority", Value::int(i.priority));
+        t.key("version", Value::int(i.version.number()));
+    }
     t.key("advert_interval", Value::duration(i.advert_interval));
     t.key("preempt", Value::Bool(i.preempt));
     t.key("preempt_delay", Value::duration(i.preempt_delay));

@@ -24,7 +24,11 @@ use super::values::{
     parse_unicast_addr, parse_user_name,
 };
 use super::vip::{RawVip, vip};
-use crate::vrrp::{Version, instance::BfdSettings};
+use crate::vrrp::{
+    Version,
+    carp::ReplayMode,
+    instance::{BfdSettings, Protocol},
+};
 
 pub(crate) const ROOT_KEYS: &[&str] = &["global", "interfaces", "sync_groups", "vrrp"];
 
@@ -45,9 +49,11 @@ pub(crate) const INTERFACE_KEYS: &[&str] = &["foreign_vrrp", "up_delay", "down_d
 
 pub(crate) const VRRP_KEYS: &[&str] = &[
     "name",
+    "protocol",
     "interface",
     "vrid",
     "priority",
+    "advskew",
     "version",
     "advert_interval",
     "preempt",
@@ -79,6 +85,21 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "garp_repeat",
     "garp_interval",
     "garp_refresh",
+    "passphrase",
+    "passphrase_file",
+    "dead_ratio",
+    "replay",
+    "hmac_link_local",
+];
+
+/// The keys only a CARP instance takes (docs/carp.md).
+pub(crate) const CARP_KEYS: &[&str] = &[
+    "advskew",
+    "passphrase",
+    "passphrase_file",
+    "dead_ratio",
+    "replay",
+    "hmac_link_local",
 ];
 
 /// Where the XDP maps are pinned by default (under it, one directory per `router_id`).
@@ -133,6 +154,14 @@ pub(crate) struct RawInstance {
     pub(crate) span: Span,
     pub(crate) path: String,
     pub(crate) name: Field<String>,
+    pub(crate) protocol: Field<Protocol>,
+    pub(crate) advskew: Field<u8>,
+    /// Checked against what CARP's key takes (`vrrp::carp::Key`).
+    pub(crate) passphrase: Field<String>,
+    pub(crate) passphrase_file: Field<PathBuf>,
+    pub(crate) dead_ratio: Field<u8>,
+    pub(crate) replay: Field<ReplayMode>,
+    pub(crate) hmac_link_local: Field<bool>,
     pub(crate) interface: Field<String>,
     pub(crate) vrid: Field<u8>,
     pub(crate) priority: Field<u8>,
@@ -395,6 +424,27 @@ fn decode_instance(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> R
         span: t.span.clone(),
         path: t.path.clone(),
         name: t.parsed("name", sink, parse_name),
+        protocol: t.parsed("protocol", sink, |v| match v {
+            "vrrp" => Ok(Protocol::Vrrp),
+            "carp" => Ok(Protocol::Carp),
+            _ => Err(format!("{v:?}: write \"vrrp\" or \"carp\"")),
+        }),
+        advskew: t.int("advskew", 0..=254, sink),
+        passphrase: t.parsed("passphrase", sink, |v| {
+            crate::vrrp::carp::Key::new(v.as_bytes())
+                .map(|_| v.to_owned())
+                .map_err(|e| e.to_string())
+        }),
+        passphrase_file: t.parsed("passphrase_file", sink, parse_abs_path),
+        dead_ratio: t.int("dead_ratio", 1..=255, sink),
+        replay: t.parsed("replay", sink, |v| match v {
+            "strict" => Ok(ReplayMode::Strict),
+            "openbsd" => Ok(ReplayMode::OpenBsd),
+            _ => Err(format!(
+                "{v:?}: write \"strict\" (FreeBSD, pfSense, OPNsense, ucarp) or \"openbsd\""
+            )),
+        }),
+        hmac_link_local: t.boolean("hmac_link_local", sink),
         interface,
         vrid: t.int("vrid", 1..=255, sink),
         priority: t.int("priority", 1..=255, sink),

@@ -14,7 +14,8 @@ use super::duration;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    Command, Config, Global, Instance, InterfaceOptions, Notify, SyncGroup, TABLE_MAIN,
+    CarpConfig, CarpSecret, Command, Config, Global, Instance, InterfaceOptions, Notify, SyncGroup,
+    TABLE_MAIN,
 };
 use super::read::{At, Field};
 use super::schema::{
@@ -23,6 +24,8 @@ use super::schema::{
 };
 use super::security::ScriptChecker;
 use super::vip::{RawVip, label_fits};
+use crate::vrrp::carp::{self, Key};
+use crate::vrrp::instance::{CarpSettings, Protocol};
 use crate::vrrp::{
     Family, Version,
     instance::{BfdSettings, max_advertised},
@@ -44,6 +47,11 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
         .iter()
         .map(|r| instance_rules(r, sink))
         .collect();
+    let secrets: Vec<Option<(CarpSecret, Vec<u8>)>> = raw
+        .instances
+        .iter()
+        .map(|r| carp_secret(r, host, sink))
+        .collect();
     across_instances(&raw.instances, &families, sink);
     sync_group_rules(&raw, sink);
     capacity(&raw.instances, sink);
@@ -55,8 +63,8 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
 
     let global = build_global(raw.global?)?;
     let mut instances = Vec::with_capacity(raw.instances.len());
-    for (r, family) in raw.instances.iter().zip(families) {
-        match family.and_then(|f| build_instance(r, f)) {
+    for ((r, family), secret) in raw.instances.iter().zip(families).zip(secrets) {
+        match family.and_then(|f| build_instance(r, f, secret)) {
             Some(instance) => instances.push(instance),
             // Unreachable when the rules above are complete; a problem beats a panic.
             None => sink.push(
@@ -100,8 +108,15 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
 
 /// Checks within one instance; returns its address family when its VIPs decide one.
 fn instance_rules(r: &RawInstance, sink: &mut Sink<'_>) -> Option<Family> {
-    let version = r.version.or(Version::V3);
-    version_rules(r, version, sink);
+    let carp = is_carp(r);
+    let version = if carp {
+        carp_rules(r, sink);
+        None
+    } else {
+        let version = r.version.or(Version::V3);
+        version_rules(r, version, sink);
+        version
+    };
     let family = vip_rules(r, version, sink);
     peer_rules(r, family, sink);
     proxy_rules(r, family, sink);
@@ -119,6 +134,136 @@ fn instance_rules(r: &RawInstance, sink: &mut Sink<'_>) -> Option<Family> {
         duplicates(&at.value, |t| t.pattern.to_string(), &path, sink);
     }
     family
+}
+
+fn is_carp(r: &RawInstance) -> bool {
+    r.protocol
+        .valid()
+        .is_some_and(|at| at.value == Protocol::Carp)
+}
+
+/// What a CARP instance may and must set (docs/carp.md), and that a VRRP one sets none
+/// of CARP's keys.
+fn carp_rules(r: &RawInstance, sink: &mut Sink<'_>) {
+    let key = |k: &str| format!("{}.{k}", r.path);
+    let refuse = |sink: &mut Sink<'_>, span: &super::locate::Span, k: &str, why: &str| {
+        sink.push(span.clone(), key(k), why.to_owned());
+    };
+    if let Some(at) = r.version.valid() {
+        refuse(
+            sink,
+            &at.span,
+            "version",
+            "CARP has one version (2): remove version",
+        );
+    }
+    if let Some(at) = r.auth_pass.valid() {
+        refuse(
+            sink,
+            &at.span,
+            "auth_pass",
+            "CARP authenticates with an HMAC: write passphrase (or passphrase_file) instead",
+        );
+    }
+    if let Some(at) = r.unicast_peers.valid()
+        && !at.value.is_empty()
+    {
+        refuse(
+            sink,
+            &at.span,
+            "unicast_peers",
+            "vipd's CARP advertises to 224.0.0.18 / ff02::12 only, as carp(4) and ucarp do",
+        );
+    }
+    if let (Some(a), Some(_)) = (r.advskew.valid(), r.priority.valid()) {
+        refuse(
+            sink,
+            &a.span,
+            "advskew",
+            "set advskew or priority, not both (priority P is advskew 255 - P)",
+        );
+    }
+    if let (Some(a), Some(_)) = (r.passphrase.valid(), r.passphrase_file.valid()) {
+        refuse(
+            sink,
+            &a.span,
+            "passphrase",
+            "set passphrase or passphrase_file, not both",
+        );
+    }
+    if let Some(at) = r.advert_interval.valid() {
+        let d = at.value;
+        if d.subsec_nanos() != 0 || d.is_zero() || d > MAX_V2_INTERVAL {
+            sink.push(
+                at.span.clone(),
+                key("advert_interval"),
+                format!(
+                    "{} is not a CARP advbase: whole seconds 1s..=255s",
+                    duration::format(d)
+                ),
+            );
+        }
+    }
+}
+
+/// A CARP instance's passphrase: the inline one, or the first line of its file (read now,
+/// so a missing or unreadable file is a configuration error naming the field). `None`
+/// for VRRP instances and on error (reported); with the key's bytes.
+fn carp_secret(
+    r: &RawInstance,
+    host: &dyn Host,
+    sink: &mut Sink<'_>,
+) -> Option<(CarpSecret, Vec<u8>)> {
+    if !is_carp(r) {
+        for k in super::schema::CARP_KEYS {
+            let span = match *k {
+                "advskew" => r.advskew.valid().map(|a| a.span.clone()),
+                "passphrase" => r.passphrase.valid().map(|a| a.span.clone()),
+                "passphrase_file" => r.passphrase_file.valid().map(|a| a.span.clone()),
+                "dead_ratio" => r.dead_ratio.valid().map(|a| a.span.clone()),
+                "replay" => r.replay.valid().map(|a| a.span.clone()),
+                "hmac_link_local" => r.hmac_link_local.valid().map(|a| a.span.clone()),
+                _ => None,
+            };
+            if let Some(span) = span {
+                sink.push(
+                    span,
+                    format!("{}.{k}", r.path),
+                    format!("{k} is a CARP setting: add protocol = \"carp\", or remove it"),
+                );
+            }
+        }
+        return None;
+    }
+    if let Some(at) = r.passphrase_file.valid() {
+        let path = format!("{}.passphrase_file", r.path);
+        let text = match host.read_secret(&at.value) {
+            Ok(t) => t,
+            Err(e) => {
+                sink.push(
+                    at.span.clone(),
+                    path,
+                    format!("cannot read {}: {e}", at.value.display()),
+                );
+                return None;
+            }
+        };
+        if let Err(e) = Key::new(&text) {
+            sink.push(
+                at.span.clone(),
+                path,
+                format!("{}: {e}", at.value.display()),
+            );
+            return None;
+        }
+        return Some((CarpSecret::File(at.value.clone()), text));
+    }
+    let inline = r
+        .passphrase
+        .valid()
+        .map_or(String::new(), |a| a.value.clone());
+    let bytes = inline.as_bytes().to_vec();
+    Some((CarpSecret::Inline(inline), bytes))
 }
 
 /// `version` is `None` when it was itself wrong: nothing is judged against a guess.
@@ -391,7 +536,7 @@ fn describe(r: &RawInstance, sink: &Sink<'_>) -> String {
 
 fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mut Sink<'_>) {
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut routers: HashMap<(&str, Family, u8), usize> = HashMap::new();
+    let mut routers: HashMap<(&str, Family, u8, bool), usize> = HashMap::new();
     // Each address with the first instance (and its interface) that has it.
     let mut our_vips: HashMap<IpAddr, (usize, Option<&str>)> = HashMap::new();
 
@@ -414,11 +559,11 @@ fn across_instances(raws: &[RawInstance], families: &[Option<Family>], sink: &mu
             families.get(i).copied().flatten(),
             r.vrid.valid(),
         ) {
-            let key = (ifname, family, vrid.value);
+            let key = (ifname, family, vrid.value, is_carp(r));
             if let Some(&first) = routers.get(&key) {
                 let message = format!(
-                    "vrid {} on {ifname} ({}) is already used by {}; a VRID names one virtual \
-                     router per interface and family",
+                    "vrid {} on {ifname} ({}) is already used by {}; a VRID (a CARP VHID) \
+                     names one virtual router per interface, family and protocol",
                     vrid.value,
                     family.name(),
                     describe(&raws[first], sink)
@@ -735,7 +880,7 @@ fn warnings(
     for (r, family) in raws.iter().zip(families) {
         let allowed = r.allowed_peers.valid().map_or(&[][..], |at| &at.value[..]);
         let peers = r.unicast_peers.valid().map_or(&[][..], |at| &at.value[..]);
-        if r.version.or(Version::V3) == Some(Version::V3) && allowed.is_empty() {
+        if !is_carp(r) && r.version.or(Version::V3) == Some(Version::V3) && allowed.is_empty() {
             let name = r.name.valid().map_or("", |at| at.value.as_str());
             let whom = if peers.is_empty() {
                 "the other routers' addresses"
@@ -869,18 +1014,51 @@ fn build_global(g: RawGlobal) -> Option<Global> {
     })
 }
 
-fn build_instance(r: &RawInstance, family: Family) -> Option<Instance> {
+fn build_instance(
+    r: &RawInstance,
+    family: Family,
+    secret: Option<(CarpSecret, Vec<u8>)>,
+) -> Option<Instance> {
     let interface = r.interface.valid()?.value.clone();
     let vips = |field: &Field<Vec<At<RawVip>>>| {
         values(field).map(|list| list.iter().map(|v| v.build(&interface)).collect())
     };
+    let carp = is_carp(r);
+    let carp_config = match (carp, secret) {
+        (false, _) => None,
+        (true, None) => return None,
+        (true, Some((secret, bytes))) => {
+            // Read and checked by `carp_secret` a moment ago.
+            Some(CarpConfig {
+                settings: CarpSettings {
+                    key: Key::new(&bytes).ok()?,
+                    dead_ratio: r.dead_ratio.or(carp::DEAD_RATIO)?,
+                    replay: r.replay.or(carp::ReplayMode::Strict)?,
+                    hmac_link_local: r.hmac_link_local.or(false)?,
+                    demote: 0,
+                },
+                secret,
+            })
+        }
+    };
+    let priority = match r.advskew.valid() {
+        Some(at) => carp::priority_for_advskew(at.value),
+        None => r.priority.or(DEFAULT_PRIORITY)?,
+    };
     Some(Instance {
         name: r.name.valid()?.value.clone(),
+        protocol: if carp { Protocol::Carp } else { Protocol::Vrrp },
+        carp: carp_config,
         vrid: r.vrid.valid()?.value,
-        priority: r.priority.or(DEFAULT_PRIORITY)?,
-        version: r.version.or(Version::V3)?,
+        priority,
+        version: if carp {
+            Version::V2
+        } else {
+            r.version.or(Version::V3)?
+        },
         advert_interval: r.advert_interval.or(DEFAULT_ADVERT_INTERVAL)?,
-        preempt: r.preempt.or(true)?,
+        // carp(4)'s and ucarp's default is not to preempt.
+        preempt: r.preempt.or(!carp)?,
         preempt_delay: r.preempt_delay.or(Duration::ZERO)?,
         accept: r.accept.or(true)?,
         vmac: r.vmac.or(false)?,

@@ -42,6 +42,9 @@ pub fn render(status: &Status) -> String {
     let probes = Family::<Labels, Counter>::default();
     let probes_answered = Family::<Labels, Counter>::default();
     let lease = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let advskew = Family::<Labels, Gauge>::default();
+    let demotion = Family::<Labels, Gauge>::default();
+    let forgotten = Family::<Labels, Counter>::default();
     for i in &status.instances {
         // Interface, VRID and family too, so rules can match one virtual router across
         // routers (two masters for one VRID) whatever each router calls its instance.
@@ -69,6 +72,11 @@ pub fn render(status: &Status) -> String {
                 .get_or_create(&inst())
                 .inc_by(i.bfd_probes_answered);
         }
+        if let Some(c) = &i.carp {
+            advskew.get_or_create(&inst()).set(c.advskew.into());
+            demotion.get_or_create(&inst()).set(c.demote.into());
+            forgotten.get_or_create(&inst()).inc_by(c.replay_forgotten);
+        }
         if let Some(d) = &i.dataplane {
             answering.get_or_create(&inst()).set(i64::from(d.answering));
             lease
@@ -76,6 +84,21 @@ pub fn render(status: &Status) -> String {
                 .set(d.lease_remaining_ms / 1000.0);
         }
     }
+    registry.register(
+        "carp_advskew",
+        "A CARP instance's advskew in use (255 - its effective priority)",
+        advskew,
+    );
+    registry.register(
+        "carp_demotion",
+        "The demotion count a CARP instance advertises",
+        demotion,
+    );
+    registry.register(
+        "carp_replay_ranges_forgotten",
+        "Remembered CARP counter ranges dropped for lack of room (1,024 per instance)",
+        forgotten,
+    );
     registry.register(
         "dataplane_answering",
         "1 while the XDP program answers for the instance's VIPs (owned slot, live lease)",
@@ -130,7 +153,7 @@ pub fn render(status: &Status) -> String {
     }
     registry.register(
         "adverts_rejected_by_reason",
-        "Advertisements the daemon refused, by reason (version_mismatch: the other VRRP version for this VRID)",
+        "Advertisements the daemon refused, by reason (version_mismatch: the other VRRP version for this VRID; carp_hmac, carp_replay: a CARP advert's HMAC or counter)",
         rejected_by,
     );
     let mut lag = Histogram::new(LAG_BUCKETS_US.iter().map(|us| *us as f64 / 1e6));
@@ -493,6 +516,8 @@ mod tests {
                 vrid: 51,
                 family: "ipv4".into(),
                 version: 3,
+                protocol: "vrrp".into(),
+                carp: None,
                 state: "master".into(),
                 priority: 150,
                 configured_priority: 200,
@@ -626,6 +651,45 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn a_carp_instance_has_its_skew_demotion_and_refusals_in_metrics_and_status() {
+        let mut st = status();
+        let i = &mut st.instances[0];
+        i.protocol = "carp".into();
+        i.carp = Some(crate::control::status::CarpStatus {
+            advbase: 1,
+            advskew: 105,
+            demote: 0,
+            replay: "strict".into(),
+            refused_auth: 4,
+            refused_replay: 2,
+            refused_ttl: 0,
+            replay_forgotten: 1,
+        });
+        i.adverts_rejected = [("carp_hmac".to_owned(), 4), ("carp_replay".to_owned(), 2)].into();
+        let text = render(&st);
+        for line in [
+            "vipd_carp_advskew{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 105",
+            "vipd_carp_demotion{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 0",
+            "vipd_carp_replay_ranges_forgotten_total{instance=\"gw\",interface=\"eth0\",vrid=\"51\",family=\"ipv4\"} 1",
+            "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"carp_hmac\"} 4",
+            "vipd_adverts_rejected_by_reason_total{instance=\"gw\",reason=\"carp_replay\"} 2",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        let status = st.render();
+        assert!(
+            status.contains("gw (eth0 vhid 51 ipv4 carp): MASTER"),
+            "{status}"
+        );
+        assert!(
+            status.contains(
+                "carp advbase 1 s advskew 105 demotion 0 replay strict  refused: hmac 4 replay 2 ttl 0  counters forgotten 1"
+            ),
+            "{status}"
+        );
     }
 
     #[test]

@@ -146,9 +146,16 @@ pub struct BfdSessionStatus {
 pub struct InstanceStatus {
     pub name: String,
     pub interface: String,
+    /// The VRID, or a CARP instance's VHID.
     pub vrid: u8,
     pub family: String,
     pub version: u8,
+    /// `vrrp` or `carp` (absent from older daemons' answers: `vrrp`).
+    #[serde(default = "vrrp")]
+    pub protocol: String,
+    /// A CARP instance's rank and refusals.
+    #[serde(default)]
+    pub carp: Option<CarpStatus>,
     pub state: String,
     pub priority: u8,
     pub configured_priority: u8,
@@ -187,6 +194,29 @@ pub struct InstanceStatus {
     /// plane's own view, to compare with `state` (they agree by construction).
     #[serde(default)]
     pub dataplane: Option<DataplaneStatus>,
+}
+
+fn vrrp() -> String {
+    "vrrp".to_owned()
+}
+
+/// What `vipd status` shows of a CARP instance beyond what every instance has.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CarpStatus {
+    /// Seconds.
+    pub advbase: u8,
+    /// The skew in use: 255 − the effective priority.
+    pub advskew: u8,
+    /// The demotion count advertised.
+    pub demote: u8,
+    pub replay: String,
+    /// Refused for a bad HMAC (wrong passphrase, other addresses, a forgery).
+    pub refused_auth: u64,
+    /// Refused for a counter seen before (a replay).
+    pub refused_replay: u64,
+    pub refused_ttl: u64,
+    /// Remembered counter ranges forgotten for lack of room.
+    pub replay_forgotten: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -263,18 +293,35 @@ impl Status {
             self.pin_path
         );
         for i in &self.instances {
+            let kind = if i.carp.is_some() {
+                format!("vhid {} {} carp", i.vrid, i.family)
+            } else {
+                format!("vrid {} {} v{}", i.vrid, i.family, i.version)
+            };
             let _ = writeln!(
                 s,
-                "\n{} ({} vrid {} {} v{}): {} priority {}/{}",
+                "\n{} ({} {}): {} priority {}/{}",
                 i.name,
                 i.interface,
-                i.vrid,
-                i.family,
-                i.version,
+                kind,
                 i.state.to_uppercase(),
                 i.priority,
                 i.configured_priority
             );
+            if let Some(c) = &i.carp {
+                let _ = writeln!(
+                    s,
+                    "  carp advbase {} s advskew {} demotion {} replay {}  refused: hmac {} replay {} ttl {}  counters forgotten {}",
+                    c.advbase,
+                    c.advskew,
+                    c.demote,
+                    c.replay,
+                    c.refused_auth,
+                    c.refused_replay,
+                    c.refused_ttl,
+                    c.replay_forgotten
+                );
+            }
             let _ = writeln!(
                 s,
                 "  master {}  interval {} ms  master down {:.3} ms",

@@ -97,6 +97,35 @@ impl Daemon {
                 mio.send_advert(&m.cfg, m.src, priority, true, iface);
                 None
             }
+            Output::CarpAdvert {
+                member,
+                advert,
+                own_mac,
+            } => {
+                let m = entry.group.members().get(member)?;
+                gio.members
+                    .get_mut(member)?
+                    .send_carp(&m.cfg, m.src, &advert, own_mac);
+                None
+            }
+            Output::CarpRefused {
+                member,
+                src,
+                reason,
+            } => {
+                let m = entry.group.members().get(member)?;
+                let c = m.carp_counters;
+                // A wrong passphrase on one side is a configuration mistake worth saying
+                // loudly, but a forger must not flood the log: the first, then at powers
+                // of two.
+                let n = c.ttl + c.auth + c.replay + c.vhid;
+                if n.is_power_of_two() {
+                    warn!(instance = %m.cfg.name, %src, %reason, refused = n, "CARP advertisement refused");
+                } else {
+                    debug!(instance = %m.cfg.name, %src, %reason, "CARP advertisement refused");
+                }
+                None
+            }
             Output::Announce { member, vip } => {
                 let m = entry.group.members().get(member)?;
                 gio.members

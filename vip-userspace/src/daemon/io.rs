@@ -140,6 +140,41 @@ impl MemberIo {
         }
     }
 
+    /// Sends one signed CARP advertisement from `src` to 224.0.0.18 / ff02::12; from the
+    /// interface's own MAC with `own_mac` (a backup's probe). Its checksum covers the 36
+    /// bytes alone, in both families (no pseudo-header), so it is complete here.
+    pub fn send_carp(
+        &mut self,
+        cfg: &Instance,
+        src: IpAddr,
+        advert: &crate::vrrp::carp::Advert,
+        own_mac: bool,
+    ) {
+        let bytes = advert.encode();
+        let mac = if own_mac {
+            self.if_mac
+        } else {
+            self.send_mac(cfg)
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let frame = match src {
+            IpAddr::V4(s) => {
+                let d = VRRP_GROUP_V4.into();
+                frames::vrrp_v4(mac, frames::ipv4_multicast_mac(d), s, d, self.ident, &bytes)
+            }
+            IpAddr::V6(s) => {
+                let d = VRRP_GROUP_V6.into();
+                frames::vrrp_v6(mac, frames::ipv6_multicast_mac(d), s, d, &bytes)
+            }
+        };
+        match self.sender.send(&frame) {
+            Ok(()) => self.sent += 1,
+            Err(error) => {
+                debug!(instance = %cfg.name, error = %crate::error_chain(&error), "CARP advert not sent")
+            }
+        }
+    }
+
     /// One gratuitous ARP / unsolicited NA for `vip`, or for each of the instance's VIPs,
     /// on each VIP's device. A handful go out at once; thousands are handed to the
     /// addresses thread, paced.

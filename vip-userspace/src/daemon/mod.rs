@@ -56,6 +56,7 @@ use crate::{
     track::{Report, TrackItem, process::Processes},
     vrrp::{
         Advert,
+        carp::{self, Proto112, classify_proto112},
         group::{Input, Params},
         node::{Arriving, GroupId, Node, Reshape},
         plan::{self, Prepare, Purpose, Verdict},
@@ -1045,6 +1046,22 @@ impl Daemon {
         let now = clock::now();
         for p in batch {
             let r = p.packet;
+            // Both protocols arrive on one socket (its filter admits CARP's VHIDs too): tell
+            // them apart by layout, as the XDP program does.
+            let first = r.vrrp.first().copied().unwrap_or(0);
+            let fourth = r.vrrp.get(3).copied().unwrap_or(0);
+            if classify_proto112(first, fourth, r.vrrp.len(), r.src.is_ipv6()) == Proto112::Carp {
+                match carp::Advert::decode(&r.vrrp) {
+                    Ok(advert) => {
+                        let outs = self.node.carp_advert(now, p.ifindex, r.src, r.ttl, advert);
+                        self.execute(now, outs);
+                    }
+                    Err(error) => {
+                        tracing::debug!(src = %r.src, error = %crate::error_chain(&error), "undecodable CARP")
+                    }
+                }
+                continue;
+            }
             match Advert::decode(&r.vrrp, r.src, r.dst) {
                 Ok(advert) => {
                     let outs = self.node.advert(now, p.ifindex, r.src, r.ttl, advert);

@@ -104,6 +104,23 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     Family::Ipv6 => "ipv6".into(),
                 },
                 version: m.cfg.identity.version.number(),
+                protocol: m.cfg.identity.protocol.as_str().to_owned(),
+                carp: m.cfg.carp.as_ref().map(|c| {
+                    let rank = machine.rank();
+                    crate::control::status::CarpStatus {
+                        advbase: rank.advbase,
+                        advskew: rank.advskew,
+                        demote: rank.demote,
+                        replay: match c.replay {
+                            crate::vrrp::carp::ReplayMode::Strict => "strict".into(),
+                            crate::vrrp::carp::ReplayMode::OpenBsd => "openbsd".into(),
+                        },
+                        refused_auth: m.carp_counters.auth,
+                        refused_replay: m.carp_counters.replay,
+                        refused_ttl: m.carp_counters.ttl,
+                        replay_forgotten: m.carp_forgotten(),
+                    }
+                }),
                 state: machine.state().to_string(),
                 priority: machine.effective_priority(),
                 configured_priority: m.cfg.priority,
@@ -121,11 +138,27 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 transitions: m.counters.transitions,
                 adverts_sent: gio.members.get(i).map_or(0, |x| x.sent),
                 adverts_received: m.counters.received,
-                adverts_invalid: m.counters.rejected_total(),
-                adverts_rejected: Rejection::ALL
-                    .iter()
-                    .map(|r| (r.label().to_owned(), m.counters.rejected(*r)))
-                    .collect(),
+                adverts_invalid: m.counters.rejected_total()
+                    + m.carp_counters.auth
+                    + m.carp_counters.replay
+                    + m.carp_counters.ttl
+                    + m.carp_counters.vhid,
+                adverts_rejected: if m.cfg.carp.is_some() {
+                    // CARP's own refusals; the metrics export them by reason.
+                    [
+                        ("carp_hmac", m.carp_counters.auth),
+                        ("carp_replay", m.carp_counters.replay),
+                        ("ttl", m.carp_counters.ttl),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect()
+                } else {
+                    Rejection::ALL
+                        .iter()
+                        .map(|r| (r.label().to_owned(), m.counters.rejected(*r)))
+                        .collect()
+                },
                 bfd_probes: m.counters.bfd_probes,
                 bfd_probes_answered: m.counters.bfd_probes_answered,
                 vips: cfg

@@ -12,8 +12,8 @@ use std::{
 };
 
 use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey, Policy,
-    PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey,
+    Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
 };
 
 use crate::{
@@ -55,11 +55,22 @@ pub fn policy_key(ifindex: u32, inst: &Instance) -> PolicyKey {
     policy_key_on(ifindex, 0, inst)
 }
 
+/// The family tag of `inst`'s policy and peer keys: a CARP virtual host's are apart from
+/// VRRP's (`vip_common::FAMILY_F_CARP`).
+fn key_family(inst: &Instance) -> u8 {
+    let f = family_tag(inst.identity.family);
+    if inst.identity.is_carp() {
+        f | FAMILY_F_CARP
+    } else {
+        f
+    }
+}
+
 fn policy_key_on(ifindex: u32, vlan: u16, inst: &Instance) -> PolicyKey {
     PolicyKey {
         ifindex,
         vlan,
-        family: family_tag(inst.identity.family),
+        family: key_family(inst),
         vrid: inst.identity.vrid,
     }
 }
@@ -68,7 +79,7 @@ fn peer_key(ifindex: u32, vlan: u16, inst: &Instance, peer: IpAddr) -> PeerKey {
     PeerKey {
         ifindex,
         vlan,
-        family: family_tag(inst.identity.family),
+        family: key_family(inst),
         vrid: inst.identity.vrid,
         addr: addr16(peer),
     }
@@ -139,7 +150,13 @@ pub fn write(
             maps.add_vip(vip_key_on(ifx, vlan, addr), VipValue { slot, mac, flags })?;
         }
     }
-    let mut policy = Policy::new(inst.identity.version.number(), slot);
+    // The program cannot check CARP's HMAC: for a CARP virtual host it checks only what
+    // needs no secret and never releases the slot (docs/carp.md).
+    let mut policy = if inst.identity.is_carp() {
+        Policy::carp(slot)
+    } else {
+        Policy::new(inst.identity.version.number(), slot)
+    };
     if !inst.admission.allowed_peers.is_empty() {
         policy = policy.with_allowlist();
     }

@@ -17,6 +17,11 @@
 //!   v2: the same for the v2 set (shared with v3 when the sets are equal)
 //! ```
 //!
+//! CARP advertisements start with VRRPv2's byte (version 2, type 1: 0x21) and carry the
+//! VHID where VRRP has the VRID, so a CARP virtual host's VHID is in the v2 set of its
+//! family, IPv6 included (`Listen` puts it there); the daemon then tells CARP from VRRPv2
+//! by layout (`vip_common::wire::classify_proto112`).
+//!
 //! The cost per packet is constant (about 20 instructions), whatever number of VRIDs the
 //! interface runs. A packet too short for a load is refused by the kernel itself (a
 //! classic filter returns 0 when a load falls outside the packet).
@@ -286,7 +291,16 @@ mod tests {
             family,
             vrids: vrids
                 .iter()
-                .map(|(id, v2, v3)| (*id, Versions { v2: *v2, v3: *v3 }))
+                .map(|(id, v2, v3)| {
+                    (
+                        *id,
+                        Versions {
+                            v2: *v2,
+                            v3: *v3,
+                            carp: false,
+                        },
+                    )
+                })
                 .collect::<BTreeMap<_, _>>(),
         }
     }
@@ -344,6 +358,18 @@ mod tests {
         assert!(!p.iter().any(|i| i.code == LDX_MSH || i.code == JSET_K));
         let constants: Vec<u32> = p.iter().filter(|i| i.code == LD_IMM).map(|i| i.k).collect();
         assert_eq!(constants, [1 << 19, 1 << 20]);
+    }
+
+    #[test]
+    fn a_carp_vhid_is_admitted_as_version_2_in_both_families() {
+        use crate::vrrp::instance::{Identity, Instance};
+        let cfgs = [Instance::new("c", Identity::carp("eth0", 9, Family::Ipv6))];
+        let listen = Listen::of(Family::Ipv6, &cfgs);
+        assert_eq!(words(&listen, Version::V2)[0], 1 << 9);
+        assert_eq!(words(&listen, Version::V3), [0; 8]);
+        let p = program(&listen).unwrap();
+        well_formed(&p);
+        assert!(p.iter().any(|i| i.k == ver_type(Version::V2)));
     }
 
     #[test]

@@ -3,14 +3,14 @@
 //! serves the reload and its dry run (`vipd reload --dry-run`), so the two never disagree.
 //!
 //! The rule: an instance is the virtual router its [`Identity`] names (interface, VRID,
-//! family, version). Whatever else changes is taken on by the running instance without
+//! family, version, protocol). Whatever else changes is taken on by the running instance without
 //! leaving its state: priority and tracking (the next advertisement carries the new
 //! effective priority; if it now loses, the ordinary election and preemption rules
 //! decide, make-before-break through the data plane's yield), the advertisement interval,
 //! VIPs and proxy addresses (new ones announced, removed ones withdrawn, the others
 //! untouched), admission, preemption, Accept_Mode, announcements, BFD settings, sync-group
 //! membership, and everything only the shell carries out (routes, rules, hooks, VIP
-//! options). A changed identity is a remove plus an add. Two more fields restart the
+//! options). A changed identity is a remove plus an add. Three more fields restart the
 //! instance, each for its reason in [`RESTARTS`]. `super::group` carries each in-place
 //! field out (`Group::reshape`); docs/operations.md lists them for operators.
 
@@ -29,6 +29,11 @@ pub const RESTARTS: &[(Field, &str)] = &[
         "unicast_src_ip",
         "the advertisements' source (this router's side of the tie-break, and what the \
          peers admit) changes",
+    ),
+    (
+        "carp",
+        "CARP's passphrase, replay mode, HMAC form, dead ratio or demotion change: its \
+         advertisements are signed and judged afresh from the restart on",
     ),
 ];
 
@@ -51,6 +56,7 @@ pub fn identity_change(old: &Identity, new: &Identity) -> Option<String> {
         vrid,
         family,
         version,
+        protocol,
     } = old;
     let differs = [
         (
@@ -76,6 +82,12 @@ pub fn identity_change(old: &Identity, new: &Identity) -> Option<String> {
             *version != new.version,
             version.number().to_string(),
             new.version.number().to_string(),
+        ),
+        (
+            "protocol",
+            *protocol != new.protocol,
+            protocol.as_str().to_owned(),
+            new.protocol.as_str().to_owned(),
         ),
     ];
     differs
@@ -109,8 +121,9 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         announce,
         bfd,
         sync_group,
+        carp,
     } = old;
-    let checks: [(Field, bool); 23] = [
+    let checks: [(Field, bool); 24] = [
         ("priority", *priority != new.priority),
         ("advert_interval", *advert_interval != new.advert_interval),
         ("preempt", *preempt != new.preempt),
@@ -146,6 +159,7 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         ("garp_refresh", announce.refresh != new.announce.refresh),
         ("bfd", *bfd != new.bfd),
         ("sync_group", *sync_group != new.sync_group),
+        ("carp", *carp != new.carp),
     ];
     checks
         .into_iter()
@@ -290,6 +304,13 @@ mod tests {
             (
                 Identity::new("eth0", 51, Family::Ipv4, Version::V2),
                 "version",
+            ),
+            (
+                Identity {
+                    protocol: crate::vrrp::instance::Protocol::Carp,
+                    ..Identity::new("eth0", 51, Family::Ipv4, Version::V3)
+                },
+                "protocol",
             ),
         ] {
             let mut i = gw();

@@ -49,6 +49,14 @@
 //! [`Input::Demotion`] lowers a member's effective priority by the operator's demotion
 //! (after tracking); [`Input::Handover`] hands a master group over make-before-break
 //! and holds its members back from preempting until [`Input::Yield`] releases them.
+//!
+//! # CARP members
+//! A CARP member ([`Instance::carp`]) has a [`carp::Speaker`]: every received
+//! advertisement goes through its VHID, HMAC and counter checks before the machine sees
+//! it, and a refusal is counted ([`CarpCounters`]) and reported ([`Output::CarpRefused`])
+//! without touching any state. Its advertisements leave signed as
+//! [`Output::CarpAdvert`]. The data plane never releases a CARP group's slot itself
+//! (it cannot check the HMAC), so only this group, after verifying, moves it.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -56,6 +64,7 @@ use super::{
     admission::{Rejection, admit},
     announce,
     bfd::packet::Diag,
+    carp,
     instance::Instance,
     machine::{self, Action, Event, Reason, State},
     packet::{Advert, Auth, Family, Version},
@@ -95,6 +104,14 @@ pub enum Input {
         src: IpAddr,
         ttl: u8,
         advert: Advert,
+    },
+    /// A decoded CARP advertisement for member `member` (a CARP virtual host), received
+    /// from `src` with `ttl`; not yet verified.
+    CarpAdvert {
+        member: usize,
+        src: IpAddr,
+        ttl: u8,
+        advert: carp::Advert,
     },
     /// A tracked script or file of member `member` changed.
     Track { member: usize, item: TrackItem },
@@ -189,6 +206,48 @@ pub enum Output {
     /// the virtual MAC, which would move to this port on learning bridges). A live master
     /// answers it at once (RFC 9568 §6.4.3).
     Probe { member: usize, priority: u8 },
+    /// Send CARP member `member`'s advertisement, signed (a bow-out when its rank is
+    /// [`carp::Rank::BOW_OUT`]); from the interface's own MAC with `own_mac` (a probe).
+    CarpAdvert {
+        member: usize,
+        advert: carp::Advert,
+        own_mac: bool,
+    },
+    /// A CARP advertisement for `member` was refused (and counted); nothing changed.
+    CarpRefused {
+        member: usize,
+        src: IpAddr,
+        reason: CarpRefusal,
+    },
+}
+
+/// Why a CARP advertisement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarpRefusal {
+    /// TTL / hop limit other than 255.
+    Ttl { ttl: u8 },
+    /// The speaker's VHID, HMAC or counter check.
+    Refused(carp::Refused),
+}
+
+impl std::fmt::Display for CarpRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CarpRefusal::Ttl { ttl } => write!(f, "TTL {ttl}, not 255"),
+            CarpRefusal::Refused(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+/// A CARP member's refusals, for status and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CarpCounters {
+    pub ttl: u64,
+    /// Wrong passphrase or other addresses (or a forgery).
+    pub auth: u64,
+    /// Replayed or repeated counters (or our own advertisement come back).
+    pub replay: u64,
+    pub vhid: u64,
 }
 
 /// Per-member counters for status and metrics.
@@ -235,6 +294,9 @@ pub struct Member {
     /// Announcements of addresses a reload added while master, and which.
     fresh: announce::Schedule,
     fresh_vips: Vec<IpAddr>,
+    /// CARP members: signs ours and verifies theirs.
+    speaker: Option<carp::Speaker>,
+    pub carp_counters: CarpCounters,
 }
 
 /// A backup's check that its master is gone after its BFD session went down: a probe
@@ -269,6 +331,8 @@ impl Member {
             bfd_up: Vec::new(),
             probe: None,
             demotion: 0,
+            speaker: speaker_for(&cfg, 0),
+            carp_counters: CarpCounters::default(),
             fresh: announce::Schedule::default(),
             fresh_vips: Vec::new(),
             cfg,
@@ -285,6 +349,11 @@ impl Member {
         self.announce.cancel();
         self.fresh.cancel();
         self.fresh_vips.clear();
+    }
+
+    /// CARP: remembered counter ranges forgotten for lack of room.
+    pub fn carp_forgotten(&self) -> u64 {
+        self.speaker.as_ref().map_or(0, carp::Speaker::forgotten)
     }
 
     /// Whether `vip` is one of the addresses this member answers for: a VIP or a proxy
@@ -394,7 +463,49 @@ fn machine_config(cfg: &Instance, src: IpAddr) -> machine::Config {
     mc.preempt = cfg.preempt;
     mc.preempt_delay = cfg.preempt_delay;
     mc.accept_mode = cfg.accept;
+    mc.carp = cfg.carp.as_ref().map(|c| machine::CarpTiming {
+        dead_ratio: c.dead_ratio,
+        demote: c.demote,
+    });
     mc
+}
+
+/// The speaker of a CARP instance, its own counter starting at `counter`: every VIP of
+/// the instance is in the HMAC.
+fn speaker_for(cfg: &Instance, counter: u64) -> Option<carp::Speaker> {
+    let c = cfg.carp.as_ref()?;
+    Some(carp::Speaker::new(
+        cfg.identity.vrid,
+        authenticator(cfg)?,
+        carp::ReplayGuard::new(c.replay, counter),
+    ))
+}
+
+/// What signs and checks a CARP instance's advertisements: its key over its addresses.
+fn authenticator(cfg: &Instance) -> Option<carp::Authenticator> {
+    let c = cfg.carp.as_ref()?;
+    let host = carp::VirtualHost::new(cfg.identity.vrid, cfg.all_vips().map(|v| v.addr));
+    let form = if c.hmac_link_local {
+        carp::LinkLocal::With
+    } else {
+        carp::LinkLocal::Without
+    };
+    Some(carp::Authenticator::new(&c.key, &host, form))
+}
+
+/// A CARP master's lease: the master-down time of a backup of its advbase with the best
+/// skew (0), `dead_ratio` × advbase. A CARP backup waits by its *own* skew, and one
+/// ranked above a non-preempting master takes over sooner than the master's own
+/// master-down time would say; with the skew left out, a dead master's data plane has
+/// stopped answering by then. At least two advbases (more than the longest interval
+/// between two advertisements, advbase + 255/256 s) so a live master's lease never lapses
+/// between them; with `dead_ratio` 1, which leaves no such margin, `own` (the master's
+/// own master-down time).
+fn carp_lease(rank: carp::Rank, dead_ratio: u8, own: Duration) -> Duration {
+    if dead_ratio < 2 {
+        return own;
+    }
+    carp::master_down(carp::Rank { advskew: 0, ..rank }, dead_ratio)
 }
 
 impl Group {
@@ -597,6 +708,12 @@ impl Group {
         };
         let old = std::mem::replace(&mut m.cfg, setup.cfg);
         m.src = setup.src;
+        // A CARP advertisement's HMAC covers the addresses (a change of the CARP settings
+        // themselves restarts the instance, `super::change`): new ones sign and verify
+        // from the next advertisement on; the replay memory and our counter carry on.
+        if let (Some(speaker), Some(auth)) = (m.speaker.as_mut(), authenticator(&m.cfg)) {
+            speaker.rekey(auth);
+        }
         m.track = m.track.carried(&old.tracking, &m.cfg.tracking);
         let before: Vec<IpAddr> = old.answered().map(|(_, a)| a).collect();
         let added: Vec<IpAddr> = m
@@ -668,6 +785,14 @@ impl Group {
         }
     }
 
+    /// Starts CARP member `member`'s own counter at `counter` (drawn at random by the
+    /// node, so a restarted vipd does not repeat its last run's counters). Before start.
+    pub fn seed_carp(&mut self, member: usize, counter: u64) {
+        if let Some(m) = self.members.get_mut(member) {
+            m.speaker = speaker_for(&m.cfg, counter);
+        }
+    }
+
     pub fn machine(&self, member: usize) -> Option<&machine::Machine> {
         self.sync.member(member)
     }
@@ -689,6 +814,9 @@ impl Group {
             .iter()
             .enumerate()
             .map(|(i, m)| {
+                if let (Some(c), Some(x)) = (&m.cfg.carp, self.sync.member(i)) {
+                    return carp_lease(x.rank(), c.dead_ratio, x.master_down_interval());
+                }
                 let prio = self
                     .sync
                     .member(i)
@@ -750,6 +878,12 @@ impl Group {
                 ttl,
                 advert,
             } => self.advert(now, member, src, ttl, &advert, &mut out),
+            Input::CarpAdvert {
+                member,
+                src,
+                ttl,
+                advert,
+            } => self.carp_advert(now, member, src, ttl, &advert, &mut out),
             Input::Track { member, item } => {
                 if let Some(m) = self.members.get_mut(member)
                     && m.track.apply(&m.cfg.tracking, now, &item)
@@ -909,10 +1043,19 @@ impl Group {
             match p.until {
                 None if p.send_at <= now => {
                     self.members[i].counters.bfd_probes += 1;
-                    out.push(Output::Probe {
-                        member: i,
-                        priority: machine.effective_priority(),
-                    });
+                    let priority = machine.effective_priority();
+                    let rank = machine.rank();
+                    match self.members[i].speaker.as_mut() {
+                        Some(speaker) => out.push(Output::CarpAdvert {
+                            member: i,
+                            advert: speaker.advertise(rank),
+                            own_mac: true,
+                        }),
+                        None => out.push(Output::Probe {
+                            member: i,
+                            priority,
+                        }),
+                    }
                     self.members[i].probe = Some(Probe {
                         until: Some(now + p.window),
                         ..p
@@ -1066,6 +1209,73 @@ impl Group {
             }
             Handover::None => {
                 let actions = self.sync.handle(now, i, Event::advert(src, advert));
+                self.execute(now, actions, out);
+            }
+            Handover::Done => {}
+        }
+    }
+
+    /// A CARP advertisement: the speaker's checks first (a refusal changes nothing but a
+    /// counter), then the same handover and BFD-probe handling as a VRRP one, then the
+    /// machine.
+    fn carp_advert(
+        &mut self,
+        now: Time,
+        i: usize,
+        src: IpAddr,
+        ttl: u8,
+        advert: &carp::Advert,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        let Some(speaker) = m.speaker.as_mut() else {
+            return;
+        };
+        let admitted = if ttl != vip_common::wire::VRRP_TTL {
+            Err(CarpRefusal::Ttl { ttl })
+        } else {
+            speaker.admit(advert).map_err(CarpRefusal::Refused)
+        };
+        let admitted = match admitted {
+            Ok(a) => a,
+            Err(reason) => {
+                let c = &mut m.carp_counters;
+                match reason {
+                    CarpRefusal::Ttl { .. } => c.ttl += 1,
+                    CarpRefusal::Refused(carp::Refused::OtherVhid { .. }) => c.vhid += 1,
+                    CarpRefusal::Refused(carp::Refused::Auth(_)) => c.auth += 1,
+                    CarpRefusal::Refused(carp::Refused::Replay(_)) => c.replay += 1,
+                }
+                out.push(Output::CarpRefused {
+                    member: i,
+                    src,
+                    reason,
+                });
+                return;
+            }
+        };
+        m.counters.received += 1;
+        let rank = admitted.rank;
+        let ours = self.sync.member(i).map_or(rank, machine::Machine::rank);
+        if let Some(p) = m.probe
+            && p.master == src
+            && rank.preference(&ours) != std::cmp::Ordering::Greater
+        {
+            m.probe = None;
+            if p.until.is_some() {
+                m.counters.bfd_probes_answered += 1;
+            }
+        }
+        match self.handover {
+            Handover::Waiting { .. } => {
+                if src != m.src && !rank.is_bow_out() {
+                    self.finish_handover(Some(src), out);
+                }
+            }
+            Handover::None => {
+                let actions = self.sync.handle(now, i, Event::CarpAdvert { src, rank });
                 self.execute(now, actions, out);
             }
             Handover::Done => {}
@@ -1295,7 +1505,14 @@ impl Group {
                 Action::BecomeMaster { reason } => {
                     let alive_elsewhere = matches!(
                         reason,
-                        Reason::MasterResigned { .. } | Reason::PreemptedLowerPriority { .. }
+                        Reason::MasterResigned { .. }
+                            | Reason::PreemptedLowerPriority { .. }
+                            | Reason::Carp {
+                                why: carp::TakeOver::Preempt
+                                    | carp::TakeOver::Demoted
+                                    | carp::TakeOver::BowOut,
+                                ..
+                            }
                     );
                     self.transitioned(i, State::Master, reason, out);
                     if let Handover::Waiting { live: true, .. } = self.handover {
@@ -1334,7 +1551,20 @@ impl Group {
                     // port on learning bridges, so it is left out.
                     let yielded = priority > 0 && self.state(i) == State::Backup;
                     let vmac = self.members.get(i).is_some_and(|m| m.cfg.vmac);
-                    if !(yielded && vmac) {
+                    let rank = match self.sync.member(i) {
+                        _ if priority == 0 => carp::Rank::BOW_OUT,
+                        Some(x) => x.rank(),
+                        None => carp::Rank::BOW_OUT,
+                    };
+                    if let Some(speaker) = self.members.get_mut(i).and_then(|m| m.speaker.as_mut())
+                    {
+                        // CARP: the machine sends no "yielded" advert for it.
+                        out.push(Output::CarpAdvert {
+                            member: i,
+                            advert: speaker.advertise(rank),
+                            own_mac: false,
+                        });
+                    } else if !(yielded && vmac) {
                         out.push(Output::Advert {
                             member: i,
                             priority,

@@ -16,12 +16,33 @@ use std::{net::IpAddr, time::Duration};
 use super::{
     admission::Admission,
     announce,
+    carp::{Key, ReplayMode},
     machine::OWNER_PRIORITY,
     packet::{Family, Version},
     timing::Interval,
     tracking::Tracking,
 };
-use vip_common::wire::{vmac_v4, vmac_v6};
+use vip_common::wire::{vmac_carp, vmac_v4, vmac_v6};
+
+/// The protocol a virtual router speaks. Both use IP protocol 112 and the same groups;
+/// `vip_common::wire::classify_proto112` tells their packets apart (docs/carp.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Protocol {
+    /// VRRP (RFC 9568, RFC 3768).
+    #[default]
+    Vrrp,
+    /// CARP (carp(4), ucarp): see `super::carp`.
+    Carp,
+}
+
+impl Protocol {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Vrrp => "vrrp",
+            Protocol::Carp => "carp",
+        }
+    }
+}
 
 /// What makes an instance the virtual router it is: two instances with the same identity
 /// are the same router, whatever else differs.
@@ -29,10 +50,13 @@ use vip_common::wire::{vmac_v4, vmac_v6};
 pub struct Identity {
     /// The interface it advertises on.
     pub interface: String,
+    /// The VRID, or for CARP the VHID: VRRP VRID 7 and CARP VHID 7 are unrelated.
     pub vrid: u8,
     /// Family of every address it advertises, answers for and hears from.
     pub family: Family,
+    /// For CARP always [`Version::V2`], the version its advertisements carry.
     pub version: Version,
+    pub protocol: Protocol,
 }
 
 impl Identity {
@@ -42,8 +66,38 @@ impl Identity {
             vrid,
             family,
             version,
+            protocol: Protocol::Vrrp,
         }
     }
+
+    /// A CARP virtual host `vhid` on `interface`.
+    pub fn carp(interface: &str, vhid: u8, family: Family) -> Identity {
+        Identity {
+            protocol: Protocol::Carp,
+            ..Identity::new(interface, vhid, family, Version::V2)
+        }
+    }
+
+    pub fn is_carp(&self) -> bool {
+        self.protocol == Protocol::Carp
+    }
+}
+
+/// What a CARP instance needs beyond what every instance has (docs/carp.md). Its
+/// priority is its skew (`advskew = 255 − priority`, `super::carp::election`), its
+/// `advert_interval` its advbase in whole seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarpSettings {
+    /// The HMAC key made of the passphrase.
+    pub key: Key,
+    /// The master is declared down after `dead_ratio` × advbase + advskew/256.
+    pub dead_ratio: u8,
+    pub replay: ReplayMode,
+    /// Sign with the IPv6 link-local VIPs in the HMAC (FreeBSD's form); either form is
+    /// accepted.
+    pub hmac_link_local: bool,
+    /// The demotion count this node advertises (OpenBSD's byte 4); 0 unless demoted.
+    pub demote: u8,
 }
 
 /// One address the instance answers for, and the device it lives on (a VIP's device need
@@ -107,6 +161,8 @@ pub struct Instance {
     pub bfd: Option<BfdSettings>,
     /// Instances naming the same group change state together.
     pub sync_group: Option<String>,
+    /// Set exactly when `identity.protocol` is CARP.
+    pub carp: Option<CarpSettings>,
 }
 
 /// How many addresses one advertisement carries: the 8-bit count field limits IPv4 (v2
@@ -147,6 +203,23 @@ impl Instance {
             },
             bfd: None,
             sync_group: None,
+            carp: None,
+        }
+    }
+
+    /// A CARP instance with vipd's CARP defaults (preempt off, as carp(4) and ucarp;
+    /// dead ratio 3; strict replay checks) and `key`: what tests start from.
+    pub fn new_carp(name: &str, identity: Identity, key: Key) -> Instance {
+        Instance {
+            preempt: false,
+            carp: Some(CarpSettings {
+                key,
+                dead_ratio: super::carp::DEAD_RATIO,
+                replay: ReplayMode::Strict,
+                hmac_link_local: false,
+                demote: 0,
+            }),
+            ..Instance::new(name, identity)
         }
     }
 
@@ -157,17 +230,22 @@ impl Instance {
         self
     }
 
-    /// The RFC 9568 virtual router MAC for this VRID and family.
+    /// The RFC 9568 virtual router MAC for this VRID and family; CARP's
+    /// 00:00:5e:00:01:VHID in both families.
     pub fn vmac_address(&self) -> [u8; 6] {
+        if self.identity.is_carp() {
+            return vmac_carp(self.identity.vrid);
+        }
         match self.identity.family {
             Family::Ipv4 => vmac_v4(self.identity.vrid),
             Family::Ipv6 => vmac_v6(self.identity.vrid),
         }
     }
 
-    /// Priority 255: the VIPs are this router's own addresses.
+    /// Priority 255: the VIPs are this router's own addresses. CARP has no owner
+    /// (priority 255 is advskew 0, the most preferred router, nothing more).
     pub fn is_owner(&self) -> bool {
-        self.priority == OWNER_PRIORITY
+        self.priority == OWNER_PRIORITY && !self.identity.is_carp()
     }
 
     /// Whether the kernel holds the VIP addresses while this instance is master (RFC 9568

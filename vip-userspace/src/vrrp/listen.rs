@@ -9,6 +9,11 @@
 //! `version_mismatch` and never acts on (see `admission`). Reading it costs no more than
 //! reading adverts of the right version from a stranger, which the socket must take
 //! anyway; an allowlist keeps both out in the XDP program. Over IPv6 only VRRPv3 exists.
+//!
+//! A CARP virtual host's VHID is read as CARP, in both families. CARP adverts start with
+//! the same byte as VRRPv2 (version 2, type 1), so the socket filter admits byte 0x21
+//! with the VHID for it; the daemon then tells the two apart by layout
+//! (`vip_common::wire::classify_proto112`) and hands each to its own protocol's group.
 
 use std::{collections::BTreeMap, fmt};
 
@@ -19,12 +24,16 @@ use super::{Family, Version, instance::Instance};
 pub struct Versions {
     pub v2: bool,
     pub v3: bool,
+    /// A CARP virtual host with this id runs here.
+    pub carp: bool,
 }
 
 impl Versions {
+    /// Whether a packet whose first byte says `version` is read: CARP's first byte is
+    /// VRRPv2's.
     pub const fn admits(self, version: Version) -> bool {
         match version {
-            Version::V2 => self.v2,
+            Version::V2 => self.v2 || self.carp,
             Version::V3 => self.v3,
         }
     }
@@ -54,6 +63,10 @@ impl Listen {
             .filter(|c| c.identity.family == family)
         {
             let v: &mut Versions = vrids.entry(cfg.identity.vrid).or_default();
+            if cfg.identity.is_carp() {
+                v.carp = true;
+                continue;
+            }
             match family {
                 // The configured version, and the other to report a mismatch.
                 Family::Ipv4 => {
@@ -79,11 +92,15 @@ impl fmt::Display for Listen {
             return f.write_str("nothing");
         }
         for (i, (vrid, v)) in self.vrids.iter().enumerate() {
-            let versions = match (v.v2, v.v3) {
-                (true, true) => "v2, v3",
-                (true, false) => "v2",
-                (false, true) => "v3",
-                (false, false) => "none",
+            let versions = match (v.v2, v.v3, v.carp) {
+                (true, true, false) => "v2, v3",
+                (true, false, false) => "v2",
+                (false, true, false) => "v3",
+                (false, false, false) => "none",
+                (true, true, true) => "v2, v3, carp",
+                (true, false, true) => "v2, carp",
+                (false, true, true) => "v3, carp",
+                (false, false, true) => "carp",
             };
             write!(f, "{}{vrid} ({versions})", if i > 0 { ", " } else { "" })?;
         }
@@ -98,6 +115,22 @@ mod tests {
 
     fn instance(vrid: u8, family: Family, version: Version) -> Instance {
         Instance::new("i", Identity::new("eth0", vrid, family, version))
+    }
+
+    #[test]
+    fn a_carp_vhid_is_read_as_carp_in_both_families_beside_a_vrrp_vrid_of_the_same_number() {
+        let cfgs = [
+            instance(7, Family::Ipv4, Version::V3),
+            Instance::new("c4", Identity::carp("eth0", 7, Family::Ipv4)),
+            Instance::new("c6", Identity::carp("eth0", 9, Family::Ipv6)),
+        ];
+        let v4 = Listen::of(Family::Ipv4, &cfgs);
+        assert_eq!(v4.to_string(), "7 (v2, v3, carp)");
+        let v6 = Listen::of(Family::Ipv6, &cfgs);
+        assert_eq!(v6.to_string(), "9 (carp)");
+        // CARP's first byte is VRRPv2's: that is what the filter tests.
+        assert!(v6.admits(Version::V2, 9) && !v6.admits(Version::V3, 9));
+        assert!(!v6.admits(Version::V2, 7));
     }
 
     #[test]

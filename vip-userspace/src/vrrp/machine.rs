@@ -74,6 +74,23 @@
 //!   that a preempting master would take the VIPs back one Master_Down_Interval later.
 //! - Order of actions: the `Become*` action comes first, so the data plane owns (or
 //!   releases) the virtual addresses before they are announced.
+//!
+//! # CARP
+//! A CARP virtual host ([`Config::carp`]) runs through the same machine: the same three
+//! states (and Fault), the same timers, the same actions; only "who is better", the
+//! timer lengths and what a resignation is differ, and those come from
+//! [`super::carp::election`]:
+//! - The priority is the skew, `advskew = 255 − priority`; the advert interval is the
+//!   advbase (whole seconds). As master it advertises every advbase + advskew/256
+//!   ([`Machine::advert_period`]); as backup it waits [`super::carp::master_down`] of its
+//!   *own* rank, never one learned from the master ([`Event::CarpAdvert`]).
+//! - A verified advertisement ([`Event::CarpAdvert`]; the HMAC and counter are checked
+//!   before, in `super::carp::speaker`) is judged by [`super::carp::as_master`] or
+//!   [`super::carp::as_backup`]: a backup takes over at once when it preempts, the
+//!   master is demoted, bows out, or advertises too rarely ([`Reason::Carp`]).
+//! - A resignation ([`Action::SendAdvert`] with priority 0) is CARP's bow-out (advbase
+//!   and advskew 255), on which backups take over at once: Skew_Time is zero.
+//! - There is no address owner: priority 255 (advskew 0) is only the most preferred.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -81,6 +98,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::carp::{self, AsBackup, AsMaster, Rank, TakeOver};
 use super::packet::{Advert, Family, Version};
 use super::timing::{Interval, Time, master_down_interval, skew_time};
 
@@ -106,6 +124,18 @@ pub struct Config {
     /// our advertisements and our side of the equal-priority tie-break. Its family is the
     /// virtual router's family.
     pub primary_address: IpAddr,
+    /// A CARP virtual host: `advert_interval` is its advbase (whole seconds), `priority`
+    /// its skew (see the module docs).
+    pub carp: Option<CarpTiming>,
+}
+
+/// What a CARP virtual host's timers need beyond advbase and advskew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CarpTiming {
+    /// Master down after `dead_ratio` × advbase + advskew/256.
+    pub dead_ratio: u8,
+    /// The demotion count advertised and compared (lower wins).
+    pub demote: u8,
 }
 
 impl Config {
@@ -120,6 +150,7 @@ impl Config {
             preempt_delay: Duration::ZERO,
             accept_mode: false,
             primary_address,
+            carp: None,
         }
     }
 
@@ -135,6 +166,14 @@ impl Config {
         }
         if self.priority == RESIGN_PRIORITY {
             return Err(ConfigError::ZeroPriority);
+        }
+        if self.carp.is_some() {
+            return match self.advert_interval.whole_secs() {
+                Some(1..=255) => Ok(()),
+                _ => Err(ConfigError::CarpAdvbase {
+                    interval: self.advert_interval,
+                }),
+            };
         }
         match self.version {
             Version::V3 => {
@@ -173,6 +212,8 @@ pub enum ConfigError {
     V2NotIpv4,
     #[error("VRID, version and family are the virtual router's identity: a running one keeps them")]
     IdentityChanged,
+    #[error("a CARP advbase is whole seconds (1..=255 s), got {interval}")]
+    CarpAdvbase { interval: Interval },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -204,6 +245,12 @@ pub enum Event {
     /// once instead of rejoining as backup (no gap, no flap). Only valid in Initialize.
     Resume,
     Shutdown,
+    /// A CARP advertisement for this virtual host whose HMAC and counter were verified
+    /// (`super::carp::Speaker::admit`), from `src` with `rank`.
+    CarpAdvert {
+        src: IpAddr,
+        rank: Rank,
+    },
     /// A valid advertisement for this VRID (decoded and checked by [`super::packet`]).
     AdvertReceived {
         src: IpAddr,
@@ -269,18 +316,45 @@ pub enum Reason {
     OwnerStartup,
     Resumed,
     MasterDownTimerExpired,
-    MasterResigned { from: IpAddr },
-    PreemptedLowerPriority { from: IpAddr, priority: u8 },
-    HigherPriority { from: IpAddr, priority: u8 },
-    EqualPriorityHigherAddress { from: IpAddr, priority: u8 },
-    ReleasedByDataPlane { from: IpAddr, priority: u8 },
-    BfdDown { from: IpAddr },
+    MasterResigned {
+        from: IpAddr,
+    },
+    PreemptedLowerPriority {
+        from: IpAddr,
+        priority: u8,
+    },
+    HigherPriority {
+        from: IpAddr,
+        priority: u8,
+    },
+    EqualPriorityHigherAddress {
+        from: IpAddr,
+        priority: u8,
+    },
+    ReleasedByDataPlane {
+        from: IpAddr,
+        priority: u8,
+    },
+    BfdDown {
+        from: IpAddr,
+    },
+    /// CARP: a backup took over at once on `from`'s advertisement.
+    Carp {
+        from: IpAddr,
+        why: TakeOver,
+    },
     Shutdown,
     Fault,
     FaultCleared,
-    SyncMaster { member: usize },
-    SyncBackup { member: usize },
-    SyncFault { member: usize },
+    SyncMaster {
+        member: usize,
+    },
+    SyncBackup {
+        member: usize,
+    },
+    SyncFault {
+        member: usize,
+    },
     SyncFaultCleared,
     HandedOver,
 }
@@ -315,6 +389,15 @@ impl fmt::Display for Reason {
                 write!(f, "the data plane yielded to {from} (priority {priority})")
             }
             Reason::BfdDown { from } => write!(f, "BFD session to master {from} down"),
+            Reason::Carp { from, why } => match why {
+                TakeOver::Preempt => write!(f, "preempted less preferred CARP master {from}"),
+                TakeOver::Demoted => write!(f, "CARP master {from} is demoted"),
+                TakeOver::BowOut => write!(f, "CARP master {from} bowed out"),
+                TakeOver::TooSlow => write!(
+                    f,
+                    "CARP master {from} advertises less often than our master-down time"
+                ),
+            },
             Reason::Shutdown => write!(f, "shutdown"),
             Reason::Fault => write!(f, "fault: tracked interface or object down"),
             Reason::FaultCleared => write!(f, "fault cleared"),
@@ -485,6 +568,10 @@ impl Machine {
     }
 
     pub fn skew_time(&self) -> Duration {
+        if self.config.carp.is_some() {
+            // A CARP bow-out is taken over at once.
+            return Duration::ZERO;
+        }
         skew_time(
             self.config.version,
             self.priority,
@@ -493,11 +580,38 @@ impl Machine {
     }
 
     pub fn master_down_interval(&self) -> Duration {
+        if let Some(c) = self.config.carp {
+            return carp::master_down(self.rank(), c.dead_ratio);
+        }
         master_down_interval(
             self.config.version,
             self.priority,
             self.master_adver_interval,
         )
+    }
+
+    /// CARP: what this router advertises and is compared by (its skew from the effective
+    /// priority). For VRRP a rank of the same shape, unused.
+    pub fn rank(&self) -> Rank {
+        Rank {
+            demote: self.config.carp.map_or(0, |c| c.demote),
+            advbase: self.config.advert_interval.whole_secs().unwrap_or(1),
+            advskew: carp::advskew_for_priority(self.priority),
+        }
+    }
+
+    /// How often a master advertises: Advertisement_Interval, or for CARP advbase +
+    /// advskew/256.
+    pub fn advert_period(&self) -> Duration {
+        if self.config.carp.is_some() {
+            self.rank().interval()
+        } else {
+            self.config.advert_interval.as_duration()
+        }
+    }
+
+    fn is_owner(&self) -> bool {
+        self.priority == OWNER_PRIORITY && self.config.carp.is_none()
     }
 
     /// When and why the machine last changed state.
@@ -509,7 +623,8 @@ impl Machine {
     /// (RFC 9568 §6.4.3: a master that owns them or runs with Accept_Mode).
     pub fn accepts_vip_traffic(&self) -> bool {
         self.state == State::Master
-            && (self.config.priority == OWNER_PRIORITY || self.config.accept_mode)
+            && ((self.config.priority == OWNER_PRIORITY && self.config.carp.is_none())
+                || self.config.accept_mode)
     }
 
     /// A tracked object of this router is down.
@@ -554,7 +669,7 @@ impl Machine {
                     actions.push(Action::SendAdvert {
                         priority: self.priority,
                     });
-                    self.adver_timer = Some(now + self.config.advert_interval.as_duration());
+                    self.adver_timer = Some(now + self.advert_period());
                 }
             }
             State::Backup => {
@@ -603,6 +718,7 @@ impl Machine {
                 }
             }
             Event::Shutdown => self.shutdown(now, &mut actions),
+            Event::CarpAdvert { src, rank } => self.carp_advert(now, src, rank, &mut actions),
             Event::AdvertReceived {
                 src,
                 priority,
@@ -689,7 +805,7 @@ impl Machine {
         }
         self.preempt_hold_until =
             (!self.config.preempt_delay.is_zero()).then(|| now + self.config.preempt_delay);
-        if self.priority == OWNER_PRIORITY {
+        if self.is_owner() {
             let reason = match reason {
                 Reason::Startup => Reason::OwnerStartup,
                 other => other,
@@ -803,7 +919,7 @@ impl Machine {
         let ours = self.priority;
         if priority == RESIGN_PRIORITY {
             actions.push(Action::SendAdvert { priority: ours });
-            self.adver_timer = Some(now + self.config.advert_interval.as_duration());
+            self.adver_timer = Some(now + self.advert_period());
             return;
         }
         // IpAddr orders same-family addresses as unsigned integers in network byte order,
@@ -840,6 +956,65 @@ impl Machine {
         }
     }
 
+    /// A verified CARP advertisement (carp(4)'s `carp_input`, in
+    /// [`super::carp::election`]'s terms).
+    fn carp_advert(&mut self, now: Time, src: IpAddr, theirs: Rank, actions: &mut Actions) {
+        let Some(timing) = self.config.carp else {
+            return;
+        };
+        if src == self.config.primary_address || Family::of(&src) != self.config.family() {
+            return;
+        }
+        let ours = self.rank();
+        match self.state {
+            State::Master => {
+                match carp::as_master(ours, self.config.primary_address, theirs, src) {
+                    AsMaster::StepDown => {
+                        let reason = Reason::HigherPriority {
+                            from: src,
+                            priority: carp::priority_for_advskew(theirs.advskew),
+                        };
+                        self.transition(now, State::Backup, reason, actions);
+                        self.master = Some(src);
+                        self.down_cause = DownCause::Silence;
+                        self.down_timer = Some(now + self.master_down_interval());
+                    }
+                    AsMaster::Stay { reassert: true } => {
+                        // As for VRRP (item 2): the other master's announcements may have
+                        // moved clients; advertise and announce again.
+                        actions.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                        actions.push(Action::SendGratuitous);
+                        self.adver_timer = Some(now + self.advert_period());
+                    }
+                    AsMaster::Stay { reassert: false } => {}
+                }
+            }
+            State::Backup => {
+                let preempt = self.preempts(now);
+                match carp::as_backup(ours, theirs, preempt, timing.dead_ratio) {
+                    AsBackup::TakeOver(why) if !self.gated => {
+                        self.become_master(now, Reason::Carp { from: src, why }, actions);
+                    }
+                    AsBackup::TakeOver(_) => {
+                        // A sync-group member: the group decides (see `super::sync`).
+                        self.master = Some(src);
+                        self.wants_master = true;
+                        self.down_timer = None;
+                    }
+                    AsBackup::Wait { master_down } => {
+                        self.master = Some(src);
+                        self.wants_master = false;
+                        self.down_cause = DownCause::Silence;
+                        self.down_timer = Some(now + master_down);
+                    }
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+
     /// Accept `src` as master: v3 learns its interval (recomputing Skew_Time and
     /// Master_Down_Interval, which derive from it), and the down timer restarts.
     fn learn_master(&mut self, now: Time, src: IpAddr, interval: Interval) {
@@ -856,7 +1031,7 @@ impl Machine {
         if self.yielding {
             return false;
         }
-        if self.priority == OWNER_PRIORITY {
+        if self.is_owner() {
             return true;
         }
         let held = self.preempt_hold_until.is_some_and(|until| now < until);
@@ -869,7 +1044,7 @@ impl Machine {
             priority: self.priority,
         });
         actions.push(Action::SendGratuitous);
-        self.adver_timer = Some(now + self.config.advert_interval.as_duration());
+        self.adver_timer = Some(now + self.advert_period());
         self.master = Some(self.config.primary_address);
     }
 

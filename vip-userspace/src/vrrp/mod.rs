@@ -47,6 +47,8 @@ pub mod listen;
 pub mod liveness;
 pub mod machine;
 pub mod node;
+#[cfg(test)]
+mod node_carp_tests;
 pub mod notify;
 pub mod packet;
 pub mod plan;

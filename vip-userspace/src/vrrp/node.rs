@@ -23,8 +23,12 @@ use std::{
     time::Duration,
 };
 
+use chacha20::ChaCha20Rng;
+use rand_core::{Rng as _, SeedableRng as _};
+
 use super::{
     bfd::packet::{Control, Diag},
+    carp,
     group::{Group, Incoming, Input, MemberSetup, Output, Params},
     listen::Listen,
     liveness::{self, EchoIn, Liveness, Subscription},
@@ -192,6 +196,11 @@ pub struct Node {
     groups: BTreeMap<GroupId, Entry>,
     next_id: GroupId,
     adverts: HashMap<(u32, Family, u8), (GroupId, usize)>,
+    /// CARP virtual hosts by (interface, family, VHID): apart from VRRP's, as VRRP VRID 7
+    /// and CARP VHID 7 are unrelated.
+    carp_adverts: HashMap<(u32, Family, u8), (GroupId, usize)>,
+    /// Draws each CARP member's first counter; seeded with the BFD seed by the daemon.
+    counters: Option<ChaCha20Rng>,
     links: HashMap<String, Vec<GroupId>>,
     /// Every answered address (VIPs and proxy addresses), by address alone: a VIP's
     /// device need not be the VRRP interface.
@@ -233,6 +242,10 @@ impl Node {
     /// group is added): the daemon draws `seed` from the operating system.
     pub fn seed_bfd(&mut self, seed: [u8; 32]) {
         self.liveness = Liveness::new(seed);
+        // Another stream of the same seed: CARP counters must not repeat across runs.
+        let mut counters = ChaCha20Rng::from_seed(seed);
+        counters.set_stream(1);
+        self.counters = Some(counters);
     }
 
     pub fn liveness(&self) -> &Liveness {
@@ -262,7 +275,15 @@ impl Node {
     /// Adds a group, not yet started (feed it what tracking already knows, then
     /// [`Input::Start`]).
     pub fn add(&mut self, setup: GroupSetup) -> Result<GroupId, ConfigError> {
-        let group = Group::new(setup.members, self.params)?;
+        let mut group = Group::new(setup.members, self.params)?;
+        let rng = self
+            .counters
+            .get_or_insert_with(|| ChaCha20Rng::from_seed([0; 32]));
+        for i in 0..group.members().len() {
+            if group.members()[i].cfg.carp.is_some() {
+                group.seed_carp(i, rng.next_u64());
+            }
+        }
         let id = self.next_id;
         self.next_id += 1;
         self.generation += 1;
@@ -662,6 +683,7 @@ impl Node {
 
     fn reindex(&mut self) {
         self.adverts.clear();
+        self.carp_adverts.clear();
         self.links.clear();
         self.vips.clear();
         self.bfd_members.clear();
@@ -671,7 +693,11 @@ impl Node {
                     self.bfd_members.entry(ifindex).or_default().push((id, i));
                 }
                 let key = (ifindex, m.cfg.identity.family, m.cfg.identity.vrid);
-                self.adverts.insert(key, (id, i));
+                if m.cfg.identity.is_carp() {
+                    self.carp_adverts.insert(key, (id, i));
+                } else {
+                    self.adverts.insert(key, (id, i));
+                }
                 let names = std::iter::once(&m.cfg.identity.interface)
                     .chain(m.cfg.tracking.interfaces.iter().map(|t| &t.name));
                 for name in names {
@@ -867,6 +893,40 @@ impl Node {
         // An admitted advertisement makes its source a router this node talks BFD to.
         let refused = out.iter().any(|(g, o)| {
             *g == id && matches!(o, Output::Rejected { member: m, .. } if *m == member)
+        });
+        if !refused && self.bfd_members.contains_key(&ifindex) {
+            self.liveness.heard(now, ifindex, src);
+        }
+        out
+    }
+
+    /// A CARP advertisement received on `ifindex`; ignored when no CARP virtual host of
+    /// its VHID runs there (another CARP speaker's, such as a ucarp on this host).
+    pub fn carp_advert(
+        &mut self,
+        now: Time,
+        ifindex: u32,
+        src: IpAddr,
+        ttl: u8,
+        advert: carp::Advert,
+    ) -> Vec<(GroupId, Output)> {
+        let key = (ifindex, Family::of(&src), advert.vhid);
+        let Some(&(id, member)) = self.carp_adverts.get(&key) else {
+            return Vec::new();
+        };
+        let out = self.handle(
+            now,
+            id,
+            Input::CarpAdvert {
+                member,
+                src,
+                ttl,
+                advert,
+            },
+        );
+        // Only a verified advertisement makes its source a router to talk BFD to.
+        let refused = out.iter().any(|(g, o)| {
+            *g == id && matches!(o, Output::CarpRefused { member: m, .. } if *m == member)
         });
         if !refused && self.bfd_members.contains_key(&ifindex) {
             self.liveness.heard(now, ifindex, src);

@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{FakeHost, GLOBAL, SCRIPT_GID, SCRIPT_UID, parse, with_global};
 use crate::config::command::NOTIFY_KEYS;
+use crate::config::model::CarpSecret;
 use crate::config::route::{ROUTE_KEYS, RULE_KEYS};
 use crate::config::schema::{GLOBAL_KEYS, INTERFACE_KEYS, ROOT_KEYS, VRRP_KEYS};
 use crate::config::track::{
@@ -20,7 +21,7 @@ use crate::config::{
     PreferredLifetime, RouteScope, RouteType, RuleAction, ScriptUser, TrackScript, Vip,
     VirtualRoute, VirtualRule,
 };
-use crate::vrrp::{Family, Version};
+use crate::vrrp::{Family, Version, instance::Protocol};
 
 const EXAMPLE: &str = include_str!("../../../examples/vipd.toml");
 
@@ -61,7 +62,7 @@ fn shipped_example_loads_with_its_documented_values() {
         }
     );
     let names: Vec<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(names, ["gw", "gw6", "legacy"]);
+    assert_eq!(names, ["gw", "gw6", "legacy", "fw", "fw6"]);
 
     let edge = &config.sync_groups["edge"];
     assert_eq!(edge.members, [0, 1]);
@@ -195,6 +196,20 @@ fn shipped_example_loads_with_its_documented_values() {
     let legacy = &config.instances[2];
     assert_eq!(legacy.version, Version::V2);
     assert_eq!(legacy.auth_pass, Some(*b"secret1\0"));
+
+    // CARP: VHID 51 beside VRRP's VRID 51, advskew 0 is priority 255.
+    let fw = &config.instances[3];
+    assert_eq!(
+        (fw.protocol, fw.vrid, fw.priority),
+        (Protocol::Carp, 51, 255)
+    );
+    assert!(fw.preempt);
+    let fw6 = &config.instances[4];
+    assert_eq!((fw6.family, fw6.priority), (Family::Ipv6, 200));
+    assert_eq!(
+        fw6.carp.as_ref().map(|c| c.secret.clone()),
+        Some(CarpSecret::File("/etc/vipd/carp.pass".into()))
+    );
 }
 
 #[test]

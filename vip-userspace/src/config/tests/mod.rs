@@ -1,6 +1,7 @@
 //! Behaviour of the configuration reader, on in-memory files against a fake host: no root,
 //! no devices, no users, no files.
 
+mod carp;
 mod example;
 mod mutations;
 mod processes;

@@ -216,7 +216,7 @@ fn a_vrid_is_used_once_per_interface_and_family() {
     let text = gw_and("name = \"gw2\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"192.0.2.9\"]\n");
     assert_eq!(
         problem(&text),
-        "vipd.toml:11:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID names one virtual router per interface and family"
+        "vipd.toml:11:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID (a CARP VHID) names one virtual router per interface, family and protocol"
     );
     // The same VRID in the other family, or on another interface, is another router.
     let v6 = gw_and("name = \"gw6\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"2001:db8::1\"]\n");
@@ -529,10 +529,10 @@ fn every_problem_in_a_file_is_reported_in_file_order() {
         [
             "vipd.toml:8:12: vrrp[0].priority: 0 is out of range 1..=255",
             "vipd.toml:9:19: vrrp[0].advert_interval: 15ms is not a multiple of 10 ms (VRRPv3 counts centiseconds)",
-            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, interface, vrid, priority, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, vips_excluded, proxy_arp, announce_host_routes, virtual_routes, virtual_rules, unicast_src_ip, unicast_peers, allowed_peers, auth_pass, dont_track_primary, track_interfaces, track_scripts, track_files, track_processes, bfd, notify, notify_master, notify_backup, notify_fault, notify_stop, sync_group, garp_repeat, garp_interval, garp_refresh",
+            "vipd.toml:10:1: vrrp[0].colour: unknown key \"colour\"; expected one of: name, protocol, interface, vrid, priority, advskew, version, advert_interval, preempt, preempt_delay, accept, vmac, vips, vips_excluded, proxy_arp, announce_host_routes, virtual_routes, virtual_rules, unicast_src_ip, unicast_peers, allowed_peers, auth_pass, dont_track_primary, track_interfaces, track_scripts, track_files, track_processes, bfd, notify, notify_master, notify_backup, notify_fault, notify_stop, sync_group, garp_repeat, garp_interval, garp_refresh, passphrase, passphrase_file, dead_ratio, replay, hmac_link_local",
             "vipd.toml:11:30: vrrp[0].track_interfaces[0].name: interface \"uplink9\" does not exist (in this network namespace)",
             "vipd.toml:13:8: vrrp[1].name: name \"gw\" is already used by vrrp[0] \"gw\" (line 3)",
-            "vipd.toml:15:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID names one virtual router per interface and family",
+            "vipd.toml:15:8: vrrp[1].vrid: vrid 51 on eth0 (IPv4) is already used by vrrp[0] \"gw\" (line 3); a VRID (a CARP VHID) names one virtual router per interface, family and protocol",
             "vipd.toml:16:9: vrrp[1].vips[0]: 192.0.2.1 on eth0 is already a VIP of vrrp[0] \"gw\" (line 3)",
             "vipd.toml:16:25: vrrp[1].vips[1]: 2001:db8::1/128 is IPv6 but the first VIP is IPv4: one instance serves one address family; split it into two [[vrrp]] sections with the same vrid, one per family",
         ]

@@ -23,8 +23,8 @@ fn import(line: &str) -> Outcome {
 const USAGE_EXAMPLE: &str = "ucarp --interface=eth0 --srcip=10.1.1.1 --vhid=1 --pass=mypassword \
     --addr=10.1.1.252 --upscript=/etc/vip-up.sh --downscript=/etc/vip-down.sh";
 
-/// The file, which must be TOML whatever the command line held. (Whether vipd's
-/// configuration accepts the CARP keys is the daemon step's test: `docs/carp.md`.)
+/// The file, which must be TOML whatever the command line held (that `vipd check`
+/// accepts it: `the_imported_file_is_one_vipd_check_accepts_as_a_carp_instance`).
 fn toml(o: &Outcome) -> &str {
     let t = o
         .toml
@@ -369,4 +369,24 @@ fn quotes_and_odd_characters_stay_valid_toml_and_the_comment_stays_one_line() {
     let comment = t.lines().find(|l| l.starts_with("# from ")).unwrap();
     assert!(comment.contains("-p *** ") && comment.contains("'/opt/up script.sh'"));
     assert!(!comment.contains("pa\"ss"));
+}
+
+#[test]
+fn the_imported_file_is_one_vipd_check_accepts_as_a_carp_instance() {
+    use crate::config::{Config, FakeHost};
+    let host = FakeHost::lab()
+        .dir("/etc", 0o755, 0, 0)
+        .file("/etc/vip-up.sh", 0o755, 0, 0)
+        .file("/etc/vip-down.sh", 0o755, 0, 0);
+    let o = import(&format!("{USAGE_EXAMPLE} --advskew=10 --preempt"));
+    let config = Config::parse(toml(&o), "vipd.toml", &host)
+        .unwrap_or_else(|e| panic!("vipd check refuses the import:\n{e}"));
+    let i = &config.instances[0];
+    assert_eq!(i.protocol, crate::vrrp::instance::Protocol::Carp);
+    assert_eq!((i.vrid, i.priority, i.preempt), (1, 245, true));
+    let carp = i.carp.as_ref().unwrap();
+    assert_eq!(
+        carp.settings.key,
+        crate::vrrp::carp::Key::new(b"mypassword").unwrap()
+    );
 }

@@ -46,6 +46,12 @@ impl Speaker {
         Speaker { vhid, auth, replay }
     }
 
+    /// Signs and verifies with `auth` from now on (a reload changed the addresses); what
+    /// the replay memory holds, and our own counter, carry on.
+    pub fn rekey(&mut self, auth: Authenticator) {
+        self.auth = auth;
+    }
+
     /// Checks a decoded advertisement, in the order that keeps forgers from touching
     /// any state.
     pub fn admit(&mut self, advert: &Advert) -> Result<Admitted, Refused> {
