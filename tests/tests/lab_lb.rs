@@ -129,6 +129,7 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
             mtu: 1500,
         };
         m.lb()
+            .unwrap()
             .set_real(ids[i] as u32, real_entry(0, r, &hop, 1, true))
             .unwrap();
     }
@@ -138,10 +139,11 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
         .map(|(i, r)| (Entry::Member(i), r.weight))
         .collect();
     m.lb()
+        .unwrap()
         .write_table(0, 0, &table(&svc, &all, &ids, None))
         .unwrap();
     for (k, v) in entries(std::slice::from_ref(&svc), &[0], &[0]) {
-        m.lb().set_service(k, v).unwrap();
+        m.lb().unwrap().set_service(k, v).unwrap();
     }
 
     // A veth hands its peer TCP segments whose checksum is left to "hardware"
@@ -226,12 +228,16 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
     let rest = &all[..2];
     let key = svc.key();
     let second = table(&svc, rest, &ids, None);
-    dp.maps_mut().lb().install_table(&key, &second).unwrap();
+    dp.maps_mut()
+        .lb()
+        .unwrap()
+        .install_table(&key, &second)
+        .unwrap();
     let seen = fetch(30_000..30_060, &second);
     eprintln!("after r4 left: {seen:?}");
     assert!(!seen.contains_key(&servers[2].label), "{seen:?}");
     assert_eq!(seen.values().sum::<usize>(), 60);
-    let counters = dp.maps().lb_ref().service_counters(0).unwrap();
+    let counters = dp.maps().lb_ref().unwrap().service_counters(0).unwrap();
     assert!(counters.flows >= 260, "{counters:?}");
     drop(dp);
 }

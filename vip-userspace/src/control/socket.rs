@@ -259,6 +259,7 @@ mod tests {
             vrrp_sockets: vec![],
             bfd_summary: Default::default(),
             processes: None,
+            services: vec![],
         }
     }
 

@@ -35,6 +35,48 @@ pub struct Status {
     /// The process watcher, while some instance tracks processes.
     #[serde(default)]
     pub processes: Option<ProcessWatchStatus>,
+    /// Load-balanced services (`[[service]]`), with their servers.
+    #[serde(default)]
+    pub services: Vec<LbServiceStatus>,
+}
+
+/// A virtual service: what forwards it and what it forwarded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LbServiceStatus {
+    pub name: String,
+    pub vip: String,
+    /// 0: every port.
+    pub port: u16,
+    pub protocol: String,
+    /// The instance whose master forwards; `None`: every director (ECMP).
+    pub follows: Option<String>,
+    /// That instance's data-plane slot.
+    pub slot: u32,
+    /// Whether the total weight of the servers up reaches the quorum.
+    pub quorum: bool,
+    /// Forwarded by this node's XDP program (all CPUs).
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    pub servers: Vec<LbServerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LbServerStatus {
+    pub address: String,
+    pub port: u16,
+    pub weight: u32,
+    /// What its health check says.
+    pub up: bool,
+    /// Its weight in the table now (0: no new flows).
+    pub in_table: u32,
+    /// Whether its next hop (interface and MAC) is known.
+    pub resolved: bool,
+    pub sorry: bool,
+    pub last_error: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
 }
 
 /// The process watcher (`track_processes`), node-wide.
@@ -455,6 +497,46 @@ impl Status {
                 p.pids, p.pids_refused, p.events, p.events_lost
             );
         }
+        for v in &self.services {
+            let _ = writeln!(
+                s,
+                "service {}: {} port {} {}, {}, quorum {}, {} packets, {} flows",
+                v.name,
+                v.vip,
+                v.port,
+                v.protocol,
+                match &v.follows {
+                    Some(i) => format!("follows {i} (slot {})", v.slot),
+                    None => "ecmp".to_owned(),
+                },
+                if v.quorum { "up" } else { "lost" },
+                v.packets,
+                v.flows
+            );
+            for r in &v.servers {
+                let _ = writeln!(
+                    s,
+                    "  {}{} {}:{} weight {} (in table {}), {}packets {}, flows {}{}",
+                    if r.sorry { "sorry " } else { "" },
+                    if r.up { "up" } else { "down" },
+                    r.address,
+                    r.port,
+                    r.weight,
+                    r.in_table,
+                    if r.resolved {
+                        ""
+                    } else {
+                        "next hop unresolved, "
+                    },
+                    r.packets,
+                    r.flows,
+                    r.last_error
+                        .as_ref()
+                        .map(|e| format!(", last check: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -497,6 +579,7 @@ mod tests {
                 dropped: 2,
             }],
             processes: None,
+            services: vec![],
         };
         let text = status.render();
         for line in [

@@ -8,6 +8,7 @@
 //! (`Node::prepared`). docs/architecture.md has the whole picture.
 
 mod addresses;
+mod balancer;
 mod bfd;
 mod clock;
 mod execute;
@@ -102,6 +103,8 @@ struct Daemon {
     lag: lag::Lag,
     started: Instant,
     bfd: bfd::BfdIo,
+    /// The load balancer's thread, where services are configured.
+    balancer: Option<balancer::Balancer>,
 }
 
 /// What the loop waits on besides signals, timers and links.
@@ -164,7 +167,9 @@ pub async fn run(opts: Options) -> Result<()> {
         None => None,
     };
     let pin = config.global.pin_path.clone();
-    let mut dp = Dataplane::open(&pin)
+    // The load balancer (programs and megabytes of maps) only where services are
+    // configured (docs/operations.md, "Virtual services").
+    let mut dp = Dataplane::open_for(&pin, !config.services.is_empty())
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
     // Interfaces another XDP program holds get their copy of the responder now, while
     // loading programs is still allowed (docs/operations.md, "Other XDP programs").
@@ -221,6 +226,7 @@ pub async fn run(opts: Options) -> Result<()> {
         lag: lag::Lag::default(),
         started: Instant::now(),
         bfd: bfd::BfdIo::new(bfd_tx),
+        balancer: None,
     };
     // BFD discriminators and echo nonces come from the OS random source: unpredictable
     // to anyone on the link, and unlike a previous run's (RFC 5880 §6.3).
@@ -249,6 +255,19 @@ pub async fn run(opts: Options) -> Result<()> {
             }
         }
         Outcome::Rejected(e) => bail!("{e}"),
+    }
+    // The services, once the instances they follow have their slots.
+    if !d.config.services.is_empty() {
+        let lb = d
+            .maps
+            .take_lb()
+            .context("services are configured but the load balancer's maps are not pinned")?;
+        let slots = d.service_slots();
+        d.balancer = Some(
+            balancer::Balancer::start(lb, d.config.services.clone(), slots, d.run_as)
+                .context("starting the load balancer's thread")?,
+        );
+        info!(services = d.config.services.len(), "services installed");
     }
     serve::start(
         &d.worker,
@@ -298,6 +317,30 @@ impl Daemon {
                     ifindexes: e.ifindexes.clone(),
                     devices: io.members.iter().map(|m| m.devices.clone()).collect(),
                 })
+            })
+            .collect()
+    }
+
+    /// For each service, the data-plane slot of the instance it follows (0 for ECMP,
+    /// where the program does not look at it; and for an instance not running, whose
+    /// slot is then never owned).
+    fn service_slots(&self) -> Vec<u32> {
+        let running = self.running();
+        // The services the balancer runs: those it started with.
+        let services = match &self.balancer {
+            Some(b) => b.services(),
+            None => &self.config.services,
+        };
+        services
+            .iter()
+            .map(|s| {
+                s.follows()
+                    .and_then(|name| {
+                        running
+                            .iter()
+                            .find(|r| r.instances.iter().any(|i| i.name == name))
+                    })
+                    .map_or(u32::MAX, |r| r.slot)
             })
             .collect()
     }
@@ -390,7 +433,14 @@ impl Daemon {
                 Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
             }
         }
+        if self.balancer.is_some() && p.config.services != self.config.services {
+            // Not carried by a reload yet (docs/operations.md, "Virtual services").
+            warn!("a reload does not change [[service]] sections: restart vipd to apply them");
+        }
         self.config = p.config;
+        if let Some(b) = &self.balancer {
+            b.set_slots(self.service_slots());
+        }
         self.refresh_process_watch();
         self.refresh_listening();
         self.refresh_bfd_sockets();

@@ -257,5 +257,6 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     events: s.events.load(Relaxed),
                 }
             }),
+        services: d.balancer.as_ref().map(|b| b.status()).unwrap_or_default(),
     }
 }
