@@ -8,6 +8,7 @@
 use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr},
+    path::Path,
     time::Duration,
 };
 
@@ -240,4 +241,275 @@ fn direct_routing_spreads_real_connections_by_weight_and_a_removed_server_gets_n
     let counters = dp.maps().lb_ref().unwrap().service_counters(0).unwrap();
     assert!(counters.flows >= 260, "{counters:?}");
     drop(dp);
+}
+
+// ---------------------------------------------------------------------------------------
+// Two vipd directors driven by their configuration alone (issue 26): r1 (priority 200)
+// and r2 (100) run instance "gw" with the service VIP and a `[[service]]` following it;
+// r3, r4 and r5 are DR real servers (weights 1, 1, 2) running `lab_lb/echo.py`, which
+// answers each line with the server's name; the client (`lab_lb/client.py`) opens
+// connections from eight addresses of its own.
+
+const VIPD: &str = env!("CARGO_BIN_EXE_vipd-under-test");
+const ECHO: &str = include_str!("lab_lb/echo.py");
+const CLIENT: &str = include_str!("lab_lb/client.py");
+const SVC_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 60);
+const SVC_PORT: u16 = 9000;
+/// The servers' check: a TCP connect every second, a failure retried twice 300 ms apart.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+const CHECK_RETRY: u32 = 2;
+
+fn director_config(priority: u8, peer: Ipv4Addr, reals: &[&Node]) -> String {
+    let weights = [1, 1, 2];
+    let reals: Vec<String> = reals
+        .iter()
+        .zip(weights)
+        .map(|(r, w)| format!("{{ address = \"{}\", weight = {w} }}", r.ipv4))
+        .collect();
+    format!(
+        "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = {priority}\n\
+         advert_interval = \"100ms\"\nvips = [\"{SVC_VIP}/32\"]\nallowed_peers = [\"{peer}\"]\n\n\
+         [[service]]\nname = \"echo\"\nvip = \"{SVC_VIP}\"\nport = {SVC_PORT}\nfollow = \"gw\"\n\
+         hash_seed = 26\n\
+         check = {{ type = \"tcp\", interval = \"{}ms\", timeout = \"300ms\", retry = {CHECK_RETRY}, \
+         delay_before_retry = \"300ms\" }}\n\
+         real = [{}]\n",
+        CHECK_INTERVAL.as_millis(),
+        reals.join(", ")
+    )
+}
+
+fn echo_server(lab: &Lab, node: &Node, script: &std::path::Path) -> vip_tests::lab::Proc {
+    for (k, v) in [
+        ("net.ipv4.conf.all.arp_ignore", "1"),
+        ("net.ipv4.conf.all.arp_announce", "2"),
+    ] {
+        lab.exec(node, &["sysctl", "-qw", &format!("{k}={v}")])
+            .unwrap();
+    }
+    let _ = lab.exec(
+        node,
+        &["ip", "addr", "add", &format!("{SVC_VIP}/32"), "dev", "lo"],
+    );
+    lab.spawn(
+        node,
+        &[
+            "/usr/bin/python3",
+            script.to_str().unwrap(),
+            &node.label,
+            &SVC_PORT.to_string(),
+        ],
+    )
+    .unwrap()
+}
+
+/// The service's servers as `vipd status --json` shows them.
+fn servers(v: &vip_tests::lab::Vipd) -> Vec<serde_json::Value> {
+    v.status().unwrap()["services"][0]["servers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connections_through_a_kill() {
+    let lab = Lab::builder().routers(5).client().build().unwrap();
+    let (d1, d2) = (lab.router(1), lab.router(2));
+    let reals: Vec<&Node> = (3..=5).map(|i| lab.router(i)).collect();
+    let dir = lab.scratch("lb-scripts").unwrap();
+    let echo = dir.join("echo.py");
+    let client_py = dir.join("client.py");
+    std::fs::write(&echo, ECHO).unwrap();
+    std::fs::write(&client_py, CLIENT).unwrap();
+    let mut procs: Vec<vip_tests::lab::Proc> =
+        reals.iter().map(|r| echo_server(&lab, r, &echo)).collect();
+
+    // The client: eight addresses, and checksums computed in software (see above).
+    let client = lab.client();
+    let srcs: Vec<String> = (150..158).map(|h| format!("192.0.2.{h}")).collect();
+    for s in &srcs {
+        lab.exec(
+            client,
+            &["ip", "addr", "add", &format!("{s}/24"), "dev", "eth0"],
+        )
+        .unwrap();
+    }
+    lab.exec(client, &["ethtool", "-K", "eth0", "tx", "off"])
+        .unwrap();
+
+    let v1 = lab
+        .vipd(Path::new(VIPD), d1, &director_config(200, d2.ipv4, &reals))
+        .unwrap();
+    let v2 = lab
+        .vipd(Path::new(VIPD), d2, &director_config(100, d1.ipv4, &reals))
+        .unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    v2.wait_state("gw", "backup", Duration::from_secs(10))
+        .unwrap();
+    for v in [&v1, &v2] {
+        wait_until(
+            "every server up and resolved",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || {
+                let s = servers(v);
+                Ok(s.len() == 3
+                    && s.iter()
+                        .all(|r| r["up"] == true && r["resolved"] == true && r["in_table"] != 0))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v.status_text().unwrap(), v.log()));
+    }
+    // A node with services pins the load balancer's maps; its programs are loaded.
+    assert!(v1.pin.join("LB_FLOWS").exists());
+
+    let run_client = |args: &[&str]| -> serde_json::Value {
+        let mut argv = vec!["/usr/bin/python3", client_py.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let out = lab.exec(client, &argv).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    let vip = SVC_VIP.to_string();
+    let port = SVC_PORT.to_string();
+    let spread_args = |first: u16, n: usize| -> (HashMap<String, usize>, usize) {
+        let mut a = vec![
+            "spread".to_owned(),
+            vip.clone(),
+            port.clone(),
+            first.to_string(),
+            n.to_string(),
+        ];
+        a.extend(srcs.iter().cloned());
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = run_client(&a);
+        let seen = out["seen"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_array().unwrap().len()))
+            .collect();
+        (seen, out["failed"].as_array().unwrap().len())
+    };
+
+    // 1. Spread by weight: 1:1:2 of 400 connections, each within ±10 % of all.
+    let n = 400;
+    let (seen, failed) = spread_args(20_000, n);
+    eprintln!("connections per server (weights 1, 1, 2): {seen:?}, failed {failed}");
+    assert_eq!(failed, 0);
+    for (r, want) in reals.iter().zip([0.25, 0.25, 0.5]) {
+        let got = *seen.get(&r.label).unwrap_or(&0) as f64;
+        assert!(
+            (got - want * n as f64).abs() <= 0.10 * n as f64,
+            "{}: {got} of {n}, weight share {want}",
+            r.label
+        );
+    }
+    // The service's counters, as status shows them (read every second).
+    wait_until(
+        "the service's counters",
+        Duration::from_secs(3),
+        Duration::from_millis(100),
+        || Ok(v1.status()?["services"][0]["flows"].as_u64() >= Some(n as u64)),
+    )
+    .unwrap();
+
+    // 2. r5 stopped: both directors take it out within interval × retries (its first
+    // failed check comes within an interval, then `retry` more 300 ms apart).
+    let stopped = std::time::Instant::now();
+    procs.pop().unwrap().kill().unwrap();
+    let bound = CHECK_INTERVAL * CHECK_RETRY + Duration::from_millis(500);
+    for v in [&v1, &v2] {
+        wait_until(
+            "r5 out of the table",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                let s = servers(v);
+                Ok(s[2]["up"] == false && s[2]["in_table"] == 0)
+            },
+        )
+        .unwrap();
+    }
+    let took = stopped.elapsed();
+    eprintln!("r5 left both tables {took:?} after it stopped (bound {bound:?})");
+    assert!(took <= bound, "{took:?} > {bound:?}");
+    let (seen, failed) = spread_args(30_000, 100);
+    eprintln!("after r5 stopped: {seen:?}, failed {failed}");
+    assert_eq!(failed, 0, "new connections go to the servers left");
+    assert!(!seen.contains_key(&reals[2].label), "{seen:?}");
+    // Back: it returns on its first good check.
+    procs.push(echo_server(&lab, reals[2], &echo));
+    for v in [&v1, &v2] {
+        wait_until(
+            "r5 back",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || Ok(servers(v)[2]["in_table"] != 0),
+        )
+        .unwrap();
+    }
+
+    // 3. kill -9 of the master director with 100 long-lived connections open: r2 takes
+    // over, and every connection keeps working, on the same server, without a reset.
+    let mdi = v2.instance("gw").unwrap()["master_down_interval_ms"]
+        .as_f64()
+        .unwrap();
+    let killer = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let mut a = vec!["hold", &vip, &port, "100", "5"];
+            a.extend(srcs.iter().map(String::as_str));
+            run_client(&a)
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        v1.kill().unwrap();
+        let took = v2
+            .wait_state("gw", "master", Duration::from_secs(5))
+            .unwrap();
+        (h.join().unwrap(), took)
+    });
+    let (held, _) = killer;
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 100);
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for c in held {
+        *per.entry(c["server"].as_str().unwrap_or("none").to_owned())
+            .or_default() += 1;
+    }
+    eprintln!("long-lived connections per server: {per:?}");
+    let resets: u64 = held.iter().map(|c| c["resets"].as_u64().unwrap()).sum();
+    let broken: Vec<&serde_json::Value> = held
+        .iter()
+        .filter(|c| {
+            c["resets"] != 0 || !c["errors"].as_array().unwrap().is_empty() || c["changed"] == true
+        })
+        .collect();
+    let worst = held
+        .iter()
+        .map(|c| c["gap_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let mut gaps: Vec<f64> = held.iter().map(|c| c["gap_ms"].as_f64().unwrap()).collect();
+    gaps.sort_by(f64::total_cmp);
+    eprintln!(
+        "kill -9 of the master: {resets} resets, {} broken, longest wait for an answer per \
+         connection: median {:.0} ms, worst {worst:.0} ms (Master_Down_Interval {mdi:.0} ms)",
+        broken.len(),
+        gaps[gaps.len() / 2]
+    );
+    assert!(broken.is_empty(), "{broken:?}");
+    assert_eq!(resets, 0);
+    // Each connection waited at most the takeover (Master_Down_Interval) plus TCP's
+    // first retransmission timeout (200 ms on Linux) for the segment the dead master
+    // took with it.
+    assert!(worst <= mdi + 250.0, "{worst} ms > {mdi} ms + 250 ms");
+    // Spread over all three servers, each still answering on the one it began with.
+    assert_eq!(per.len(), 3, "{per:?}");
+    wait_until(
+        "the backup's counters",
+        Duration::from_secs(3),
+        Duration::from_millis(100),
+        || Ok(v2.status()?["services"][0]["packets"].as_u64() > Some(0)),
+    )
+    .unwrap();
+    drop(v2);
 }

@@ -19,7 +19,11 @@
 //!
 //! Rules for packets to a service VIP (each counted):
 //! - the group's slot not answered by this node (and the service not active-active):
-//!   passed to the kernel (`lb_not_owned`);
+//!   dropped (`lb_not_owned`), never passed: a director killed with `kill -9` keeps the
+//!   VIP on its interface, so once its lease lapses its kernel would reset every
+//!   connection whose next packet arrives before the new master's gratuitous ARP moves
+//!   the client (`tests/tests/lab_lb.rs`, the kill of the master); dropped, the packet
+//!   is retransmitted to the new master;
 //! - a fragment of a service's packet: dropped (`lb_drop_fragment`), since its later
 //!   pieces carry no ports to hash by. An IPv4 later fragment to a VIP that has only
 //!   per-port services cannot be attributed and passes; IPv6 later fragments pass
@@ -462,7 +466,7 @@ fn balance(
 ) -> u32 {
     if svc.flags & LB_F_ACTIVE_ACTIVE == 0 && !matches!(ownership(svc.slot), Ownership::Answering) {
         count(|c| &mut c.lb_not_owned);
-        return xdp_action::XDP_PASS;
+        return DROP;
     }
     if p.tcp {
         let Some(flags) = ptr_at::<u8>(ctx, l4 + TCP_FLAGS) else {

@@ -483,9 +483,7 @@ fn server_status(
     in_table: Option<u32>,
     sorry: bool,
 ) -> LbServerStatus {
-    let c = lb
-        .real_counters(r.id.into())
-        .unwrap_or_default();
+    let c = lb.real_counters(r.id.into()).unwrap_or_default();
     LbServerStatus {
         address: r.addr.to_string(),
         port: r.port,
