@@ -255,42 +255,36 @@ const ECHO: &str = include_str!("lab_lb/echo.py");
 const CLIENT: &str = include_str!("lab_lb/client.py");
 const SVC_VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 60);
 const SVC_PORT: u16 = 9000;
-/// The servers' check: a TCP connect every second, a failure retried twice 300 ms apart.
+/// The recipe's check: a TCP connect every second, a failure retried twice 300 ms apart.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const CHECK_RETRY: u32 = 2;
 
-fn director_config(priority: u8, peer: Ipv4Addr, reals: &[&Node]) -> String {
-    let weights = [1, 1, 2];
-    let reals: Vec<String> = reals
-        .iter()
-        .zip(weights)
-        .map(|(r, w)| format!("{{ address = \"{}\", weight = {w} }}", r.ipv4))
-        .collect();
-    format!(
-        "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = {priority}\n\
-         advert_interval = \"100ms\"\nvips = [\"{SVC_VIP}/32\"]\nallowed_peers = [\"{peer}\"]\n\n\
-         [[service]]\nname = \"echo\"\nvip = \"{SVC_VIP}\"\nport = {SVC_PORT}\nfollow = \"gw\"\n\
-         hash_seed = 26\n\
-         check = {{ type = \"tcp\", interval = \"{}ms\", timeout = \"300ms\", retry = {CHECK_RETRY}, \
-         delay_before_retry = \"300ms\" }}\n\
-         real = [{}]\n",
-        CHECK_INTERVAL.as_millis(),
-        reals.join(", ")
-    )
+/// The recipe's configuration (`docs/recipes.md`, "A load-balanced service on a
+/// director pair") as written for r1, with the values it names changed for r2.
+fn director_config(first: bool) -> String {
+    let text = vip_tests::lab::recipe::block("lb/vipd.toml").unwrap();
+    if first {
+        return text;
+    }
+    let r2 = text.replace("priority = 200", "priority = 100").replace(
+        "allowed_peers = [\"192.0.2.12\"]",
+        "allowed_peers = [\"192.0.2.11\"]",
+    );
+    assert_ne!(r2, text);
+    r2
 }
 
 fn echo_server(lab: &Lab, node: &Node, script: &std::path::Path) -> vip_tests::lab::Proc {
-    for (k, v) in [
-        ("net.ipv4.conf.all.arp_ignore", "1"),
-        ("net.ipv4.conf.all.arp_announce", "2"),
-    ] {
-        lab.exec(node, &["sysctl", "-qw", &format!("{k}={v}")])
-            .unwrap();
+    // The recipe's commands for a real server (the address is there already after a
+    // restart of the server).
+    for cmd in vip_tests::lab::recipe::commands("lb/real-server.sh").unwrap() {
+        let argv: Vec<&str> = cmd.split_whitespace().collect();
+        let out = lab.exec(node, &argv);
+        assert!(
+            out.is_ok() || cmd.starts_with("ip addr add"),
+            "{cmd}: {out:?}"
+        );
     }
-    let _ = lab.exec(
-        node,
-        &["ip", "addr", "add", &format!("{SVC_VIP}/32"), "dev", "lo"],
-    );
     lab.spawn(
         node,
         &[
@@ -316,6 +310,19 @@ fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connection
     let lab = Lab::builder().routers(5).client().build().unwrap();
     let (d1, d2) = (lab.router(1), lab.router(2));
     let reals: Vec<&Node> = (3..=5).map(|i| lab.router(i)).collect();
+    // The recipe's addresses are the lab's.
+    let recipe = director_config(true);
+    for n in [d1, d2].iter().chain(&reals) {
+        assert!(
+            n.label == "r1" || recipe.contains(&n.ipv4.to_string()),
+            "{}",
+            n.ipv4
+        );
+    }
+    assert!(
+        recipe.contains(&format!("vip = \"{SVC_VIP}\""))
+            && recipe.contains(&format!("port = {SVC_PORT}"))
+    );
     let dir = lab.scratch("lb-scripts").unwrap();
     let echo = dir.join("echo.py");
     let client_py = dir.join("client.py");
@@ -338,10 +345,10 @@ fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connection
         .unwrap();
 
     let v1 = lab
-        .vipd(Path::new(VIPD), d1, &director_config(200, d2.ipv4, &reals))
+        .vipd(Path::new(VIPD), d1, &director_config(true))
         .unwrap();
     let v2 = lab
-        .vipd(Path::new(VIPD), d2, &director_config(100, d1.ipv4, &reals))
+        .vipd(Path::new(VIPD), d2, &director_config(false))
         .unwrap();
     v1.wait_state("gw", "master", Duration::from_secs(10))
         .unwrap();
