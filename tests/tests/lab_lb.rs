@@ -520,3 +520,161 @@ fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connection
     .unwrap();
     drop(v2);
 }
+
+/// One director (r1) and two DR servers (r2, r3) from the recipe's service, its real
+/// servers reduced to those two; the scripts written to the lab's scratch directory.
+fn small_lab(lab: &Lab) -> (std::path::PathBuf, Vec<vip_tests::lab::Proc>, String) {
+    let dir = lab.scratch("lb-scripts").unwrap();
+    std::fs::write(dir.join("echo.py"), ECHO).unwrap();
+    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    let procs = [2, 3]
+        .iter()
+        .map(|&i| echo_server(lab, lab.router(i), &dir.join("echo.py")))
+        .collect();
+    lab.exec(lab.client(), &["ethtool", "-K", "eth0", "tx", "off"])
+        .unwrap();
+    let config = director_config(true)
+        .replace(
+            "real = [{ address = \"192.0.2.13\", weight = 1 }, { address = \"192.0.2.14\", weight = 1 }, { address = \"192.0.2.15\", weight = 2 }]",
+            "real = [{ address = \"192.0.2.12\" }, { address = \"192.0.2.13\" }]",
+        )
+        .replace("allowed_peers = [\"192.0.2.12\"]", "allowed_peers = [\"192.0.2.14\"]");
+    assert!(config.contains("192.0.2.12\" }"), "{config}");
+    (dir, procs, config)
+}
+
+fn client_json(lab: &Lab, dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let script = dir.join("client.py");
+    let mut argv = vec!["/usr/bin/python3", script.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let out = lab.exec(lab.client(), &argv).unwrap();
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn wait_servers_up(v: &vip_tests::lab::Vipd, n: usize) {
+    wait_until(
+        "every server up and resolved",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let s = servers(v);
+            Ok(s.len() == n && s.iter().all(|r| r["in_table"] != 0))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v.status_text().unwrap(), v.log()));
+}
+
+/// xdp-filter held r1's hook first and denies port 7777; r1 listens on 7777 itself. A
+/// packet to the VIP's port 7777 enters the load balancer (the VIP is a service's) and
+/// is no service's: the load balancer passes it, through the chain, to xdp-filter,
+/// which drops it, so the listener on r1 is never reached. The service's own port is
+/// forwarded by the load balancer of the chaining copy (the kind without frags support).
+#[test]
+fn what_the_load_balancer_passes_goes_through_the_chained_filter() {
+    let lab = Lab::builder().routers(3).client().build().unwrap();
+    let r1 = lab.router(1);
+    let (dir, _procs, config) = small_lab(&lab);
+    let filter = lab.xdp_filter(r1).unwrap();
+    filter.deny_port(7777).unwrap();
+    let _local = lab
+        .spawn(
+            r1,
+            &[
+                "/usr/bin/python3",
+                dir.join("echo.py").to_str().unwrap(),
+                "r1-kernel",
+                "7777",
+            ],
+        )
+        .unwrap();
+    let v1 = lab.vipd(Path::new(VIPD), r1, &config).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    wait_servers_up(&v1, 2);
+    let (_, hook) = vip_tests::lab::xdp_filter::hook_program(&r1.ns, &r1.ifname)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hook, "vipd_xdp_nofrag");
+    assert!(
+        v1.pin.join("lbprogs_eth0").exists(),
+        "the copy's load balancer slot is pinned"
+    );
+
+    let vip = SVC_VIP.to_string();
+    let port = SVC_PORT.to_string();
+    let out = client_json(
+        &lab,
+        &dir,
+        &["spread", &vip, &port, "21000", "40", "192.0.2.100"],
+    );
+    eprintln!("through the chaining copy: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(out["seen"].as_object().unwrap().len(), 2, "{out}");
+    // Port 7777 of the VIP: passed by the load balancer to xdp-filter, which drops it.
+    let out = client_json(
+        &lab,
+        &dir,
+        &["spread", &vip, "7777", "22000", "2", "192.0.2.100"],
+    );
+    eprintln!("port 7777: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 2, "{out}");
+    let xdp = &v1.status().unwrap()["xdp"];
+    assert!(xdp["lb_forward_dr"].as_u64().unwrap() >= 120, "{xdp}");
+    // And the filter's verdict was the only one that stopped it: without the filter's
+    // rule, the same port reaches r1's listener through the same path.
+    filter.run(&["port", "--remove", "7777"]).unwrap();
+    let out = client_json(
+        &lab,
+        &dir,
+        &["spread", &vip, "7777", "23000", "2", "192.0.2.100"],
+    );
+    eprintln!("port 7777 allowed: {out}");
+    assert_eq!(
+        out["seen"]["r1-kernel"].as_array().map(Vec::len),
+        Some(2),
+        "{out}"
+    );
+    drop(v1);
+    drop(filter);
+}
+
+/// MTU 9000 on every link: vipd attaches its frags-aware programs natively, and 8,000-
+/// byte segments (several buffers in XDP) are forwarded to the servers by `vipd_lb`.
+#[test]
+fn a_service_forwards_jumbo_segments_at_mtu_9000() {
+    let lab = Lab::builder().routers(3).client().build().unwrap();
+    let mtu = "9000";
+    for n in lab.nodes() {
+        lab.exec(n, &["ip", "link", "set", &n.ifname, "mtu", mtu])
+            .unwrap();
+    }
+    let br = lab.bridge_ns();
+    for n in lab.nodes() {
+        vip_tests::lab::netns::ip(br, &["link", "set", &n.port, "mtu", mtu]).unwrap();
+    }
+    vip_tests::lab::netns::ip(br, &["link", "set", vip_tests::lab::BRIDGE, "mtu", mtu]).unwrap();
+    let r1 = lab.router(1);
+    let (dir, _procs, config) = small_lab(&lab);
+    let v1 = lab.vipd(Path::new(VIPD), r1, &config).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    wait_servers_up(&v1, 2);
+    let (_, hook) = vip_tests::lab::xdp_filter::hook_program(&r1.ns, &r1.ifname)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hook, "vipd_xdp");
+    assert_eq!(
+        vip_tests::lab::xdp_filter::hook_mode(&r1.ns, &r1.ifname)
+            .unwrap()
+            .as_deref(),
+        Some("xdp")
+    );
+    let vip = SVC_VIP.to_string();
+    let port = SVC_PORT.to_string();
+    let out = client_json(&lab, &dir, &["big", &vip, &port, "8000", "20"]);
+    eprintln!("8,000-byte lines at MTU 9000: {out}");
+    assert_eq!(out["answers"], 20, "{out}");
+    let xdp = &v1.status().unwrap()["xdp"];
+    assert!(xdp["lb_forward_dr"].as_u64().unwrap() >= 20, "{xdp}");
+    assert_eq!(xdp["lb_drop_too_big"], 0, "{xdp}");
+}

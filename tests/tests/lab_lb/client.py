@@ -5,6 +5,8 @@
 #   hold VIP PORT COUNT SECONDS SRC...        COUNT long-lived connections, each sending a
 #       line every 50 ms for SECONDS: resets, other errors, the longest wait for an
 #       answer, and whether a connection ever changed server.
+#   big VIP PORT SIZE COUNT                   one connection sending COUNT lines of SIZE
+#       bytes: how many answers came back, and from which server.
 import asyncio
 import json
 import socket
@@ -88,8 +90,29 @@ async def hold(vip, port, count, seconds, srcs):
     print(json.dumps(out))
 
 
+def big(vip, port, size, count):
+    out = {"answers": 0, "server": None, "error": None}
+    try:
+        s = socket.create_connection((vip, port), timeout=5)
+        f = s.makefile("rb")
+        for _ in range(count):
+            s.sendall(b"y" * size + b"\n")
+            line = f.readline()
+            if not line:
+                out["error"] = "closed"
+                break
+            out["answers"] += 1
+            out["server"] = line.decode().strip()
+        s.close()
+    except OSError as e:
+        out["error"] = str(e)
+    print(json.dumps(out))
+
+
 mode, vip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == "spread":
+if mode == "big":
+    big(vip, port, int(sys.argv[4]), int(sys.argv[5]))
+elif mode == "spread":
     spread(vip, port, int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
 else:
     asyncio.run(hold(vip, port, int(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]))
