@@ -678,3 +678,114 @@ fn a_service_forwards_jumbo_segments_at_mtu_9000() {
     assert!(xdp["lb_forward_dr"].as_u64().unwrap() >= 20, "{xdp}");
     assert_eq!(xdp["lb_drop_too_big"], 0, "{xdp}");
 }
+
+const SVC_VIP6: &str = "2001:db8::60";
+/// UDP on the same port as the TCP service (another service: the protocol is part of
+/// its key), since direct routing keeps the port.
+const UDP_PORT: u16 = SVC_PORT;
+
+/// The same director and servers with two more services: UDP on the VIP's port 9000
+/// (checked over TCP), and TCP over IPv6 on a VIP of a second instance, `gw6` (the VIP
+/// deprecated, `preferred_lft = 0`, so the director's own checks do not come from it:
+/// the servers hold it too and would answer themselves).
+/// Each flow reaches the server the table names, both servers get flows, and the next
+/// hops of IPv6 servers are resolved from the neighbour table like IPv4's.
+#[test]
+fn a_udp_service_and_an_ipv6_service_spread_over_both_servers() {
+    let lab = Lab::builder().routers(3).client().build().unwrap();
+    let r1 = lab.router(1);
+    let (dir, _procs, config) = small_lab(&lab);
+    let (s2, s3) = (lab.router(2), lab.router(3));
+    for s in [s2, s3] {
+        lab.exec(
+            s,
+            &["ip", "addr", "add", &format!("{SVC_VIP6}/128"), "dev", "lo"],
+        )
+        .unwrap();
+    }
+    let config = format!(
+        "{config}\n[[vrrp]]\nname = \"gw6\"\ninterface = \"eth0\"\nvrid = 52\npriority = 200\n\
+         advert_interval = \"100ms\"\n\
+         vips = [{{ address = \"{SVC_VIP6}/128\", preferred_lft = 0 }}]\n\n\
+         [[service]]\nname = \"udp\"\nvip = \"{SVC_VIP}\"\nport = {UDP_PORT}\nprotocol = \"udp\"\n\
+         follow = \"gw\"\ncheck = {{ type = \"tcp\", port = {SVC_PORT}, interval = \"1s\" }}\n\
+         real = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n\n\
+         [[service]]\nname = \"web6\"\nvip = \"{SVC_VIP6}\"\nport = {SVC_PORT}\nfollow = \"gw6\"\n\
+         check = {{ type = \"tcp\", interval = \"1s\" }}\n\
+         real = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n",
+        s2.ipv4, s3.ipv4, s2.ipv6, s3.ipv6
+    );
+    let v1 = lab.vipd(Path::new(VIPD), r1, &config).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    v1.wait_state("gw6", "master", Duration::from_secs(10))
+        .unwrap();
+    wait_until(
+        "every service's servers up and resolved",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let st = v1.status()?;
+            let services = st["services"].as_array().cloned().unwrap_or_default();
+            Ok(services.len() == 3
+                && services.iter().all(|s| {
+                    s["servers"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().all(|r| r["in_table"] != 0))
+                }))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v1.status_text().unwrap(), v1.log()));
+
+    let client = lab.client();
+    let out = client_json(
+        &lab,
+        &dir,
+        &[
+            "udp",
+            &SVC_VIP.to_string(),
+            &UDP_PORT.to_string(),
+            "24000",
+            "60",
+            &client.ipv4.to_string(),
+        ],
+    );
+    eprintln!("UDP: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+    let seen = out["seen"].as_object().unwrap();
+    assert_eq!(seen.len(), 2, "{out}");
+    for (label, flows) in seen {
+        let n = flows.as_array().unwrap().len();
+        assert!(
+            (20..=40).contains(&n),
+            "{label}: {n} of 60 datagrams' flows, {out}"
+        );
+    }
+
+    let out = client_json(
+        &lab,
+        &dir,
+        &[
+            "spread",
+            SVC_VIP6,
+            &SVC_PORT.to_string(),
+            "25000",
+            "60",
+            &client.ipv6.to_string(),
+        ],
+    );
+    eprintln!("IPv6: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+    let seen = out["seen"].as_object().unwrap();
+    assert_eq!(seen.len(), 2, "{out}");
+    for (label, flows) in seen {
+        let n = flows.as_array().unwrap().len();
+        assert!(
+            (20..=40).contains(&n),
+            "{label}: {n} of 60 connections, {out}"
+        );
+    }
+    let st = v1.status().unwrap();
+    eprintln!("{}", v1.status_text().unwrap());
+    assert_eq!(st["xdp"]["lb_drop_unreachable"], 0);
+}

@@ -5,6 +5,8 @@
 #   hold VIP PORT COUNT SECONDS SRC...        COUNT long-lived connections, each sending a
 #       line every 50 ms for SECONDS: resets, other errors, the longest wait for an
 #       answer, and whether a connection ever changed server.
+#   udp VIP PORT FIRST_PORT COUNT SRC          COUNT datagrams, each from its own source
+#       port: which server answered each.
 #   big VIP PORT SIZE COUNT                   one connection sending COUNT lines of SIZE
 #       bytes: how many answers came back, and from which server.
 import asyncio
@@ -14,13 +16,17 @@ import sys
 import time
 
 
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
 def spread(vip, port, first, count, srcs):
     seen = {}
     failed = []
     for i in range(count):
         src = (srcs[i % len(srcs)], first + i)
         try:
-            s = socket.socket()
+            s = socket.socket(family(vip))
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.settimeout(3)
             s.bind(src)
@@ -90,6 +96,35 @@ async def hold(vip, port, count, seconds, srcs):
     print(json.dumps(out))
 
 
+def udp(vip, port, first, count, srcs):
+    seen = {}
+    failed = []
+    for i in range(count):
+        src = (srcs[i % len(srcs)], first + i)
+        s = socket.socket(family(vip), socket.SOCK_DGRAM)
+        s.settimeout(0.5)
+        try:
+            s.bind(src)
+            answer = None
+            # A datagram may be lost: asked up to three times.
+            for _ in range(3):
+                s.sendto(b"who\n", (vip, port))
+                try:
+                    answer = s.recv(100).decode().strip()
+                    break
+                except socket.timeout:
+                    continue
+            if answer is None:
+                failed.append([list(src), "no answer"])
+            else:
+                seen.setdefault(answer, []).append(list(src))
+        except OSError as e:
+            failed.append([list(src), str(e)])
+        finally:
+            s.close()
+    print(json.dumps({"seen": seen, "failed": failed}))
+
+
 def big(vip, port, size, count):
     out = {"answers": 0, "server": None, "error": None}
     try:
@@ -112,6 +147,8 @@ def big(vip, port, size, count):
 mode, vip, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "big":
     big(vip, port, int(sys.argv[4]), int(sys.argv[5]))
+elif mode == "udp":
+    udp(vip, port, int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
 elif mode == "spread":
     spread(vip, port, int(sys.argv[4]), int(sys.argv[5]), sys.argv[6:])
 else:
