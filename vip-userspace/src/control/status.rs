@@ -591,6 +591,54 @@ mod tests {
     }
 
     #[test]
+    fn services_show_their_servers_state_weight_and_counters() {
+        let mut status: Status =
+            serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
+                .expect("an answer without services still reads");
+        assert!(status.services.is_empty());
+        status.services = vec![LbServiceStatus {
+            name: "web".into(),
+            vip: "192.0.2.60".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            follows: Some("gw".into()),
+            slot: 3,
+            quorum: true,
+            packets: 10,
+            bytes: 1000,
+            flows: 2,
+            servers: vec![
+                LbServerStatus {
+                    address: "192.0.2.21".into(),
+                    port: 80,
+                    weight: 2,
+                    up: true,
+                    in_table: 2,
+                    resolved: true,
+                    packets: 10,
+                    flows: 2,
+                    ..Default::default()
+                },
+                LbServerStatus {
+                    address: "192.0.2.22".into(),
+                    port: 80,
+                    weight: 1,
+                    last_error: Some("connecting to 192.0.2.22:80".into()),
+                    ..Default::default()
+                },
+            ],
+        }];
+        let text = status.render();
+        for line in [
+            "service web: 192.0.2.60 port 80 tcp, follows gw (slot 3), quorum up, 10 packets, 2 flows",
+            "  up 192.0.2.21:80 weight 2 (in table 2), packets 10, flows 2",
+            "  down 192.0.2.22:80 weight 1 (in table 0), next hop unresolved, packets 0, flows 0, last check: connecting to 192.0.2.22:80",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
     fn a_tracked_process_shows_its_count_and_a_pending_change() {
         let mut status: Status =
             serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
