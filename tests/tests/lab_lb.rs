@@ -789,3 +789,50 @@ fn a_udp_service_and_an_ipv6_service_spread_over_both_servers() {
     eprintln!("{}", v1.status_text().unwrap());
     assert_eq!(st["xdp"]["lb_drop_unreachable"], 0);
 }
+
+/// A reload (SIGHUP) that adds a server to a running service: the new server gets new
+/// connections at once, and the connections open on the old one stay there, unbroken
+/// (its data-plane id, and so its pinned flows, are kept).
+#[test]
+fn a_reload_adds_a_server_and_established_connections_stay_on_theirs() {
+    let lab = Lab::builder().routers(3).client().build().unwrap();
+    let r1 = lab.router(1);
+    let (dir, _procs, both) = small_lab(&lab);
+    let one = both.replace(
+        "real = [{ address = \"192.0.2.12\" }, { address = \"192.0.2.13\" }]",
+        "real = [{ address = \"192.0.2.12\" }]",
+    );
+    assert_ne!(one, both);
+    let v1 = lab.vipd(Path::new(VIPD), r1, &one).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    wait_servers_up(&v1, 1);
+    let vip = SVC_VIP.to_string();
+    let port = SVC_PORT.to_string();
+    let client_ip = lab.client().ipv4.to_string();
+    let held = std::thread::scope(|s| {
+        let h = s.spawn(|| client_json(&lab, &dir, &["hold", &vip, &port, "30", "4", &client_ip]));
+        std::thread::sleep(Duration::from_millis(1000));
+        v1.rewrite(&both).unwrap();
+        v1.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+        wait_servers_up(&v1, 2);
+        h.join().unwrap()
+    });
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 30);
+    for c in held {
+        assert_eq!(c["resets"], 0, "{c}");
+        assert!(c["errors"].as_array().unwrap().is_empty(), "{c}");
+        assert_eq!(c["changed"], false, "{c}");
+        assert_eq!(c["server"], "r2", "{c}");
+    }
+    let out = client_json(
+        &lab,
+        &dir,
+        &["spread", &vip, &port, "26000", "40", &client_ip],
+    );
+    eprintln!("after the reload: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(out["seen"].as_object().unwrap().len(), 2, "{out}");
+    assert!(v1.log().contains("services reconfigured"), "{}", v1.log());
+}

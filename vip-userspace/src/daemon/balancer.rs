@@ -53,6 +53,7 @@ const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 /// written: a restarted daemon takes it over).
 pub struct Balancer {
     slots: mpsc::UnboundedSender<Vec<u32>>,
+    reconfigure: mpsc::UnboundedSender<(Vec<ServiceConfig>, Vec<u32>)>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     status: Arc<Mutex<Vec<LbServiceStatus>>>,
     thread: Option<thread::JoinHandle<()>>,
@@ -69,6 +70,7 @@ impl Balancer {
         run_as: RunAs,
     ) -> std::io::Result<Self> {
         let (slot_tx, slot_rx) = mpsc::unbounded_channel();
+        let (reconf_tx, reconf_rx) = mpsc::unbounded_channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let status = Arc::new(Mutex::new(Vec::new()));
         let shared = status.clone();
@@ -82,11 +84,12 @@ impl Balancer {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut state = State::new(lb, services, slots, checker, run_as, shared);
-                    state.run(reports, slot_rx, stop_rx).await;
+                    state.run(reports, slot_rx, reconf_rx, stop_rx).await;
                 })
             })?;
         Ok(Self {
             slots: slot_tx,
+            reconfigure: reconf_tx,
             stop: Some(stop),
             status,
             thread: Some(thread),
@@ -94,9 +97,17 @@ impl Balancer {
         })
     }
 
-    /// The services it runs (a reload does not change them).
+    /// The services it runs.
     pub fn services(&self) -> &[ServiceConfig] {
         &self.services
+    }
+
+    /// After a reload that changed the services: the new ones, following `slots`. The
+    /// thread keeps what did not change (health, data-plane ids, so the flows pinned to
+    /// a server stay with it) and installs the rest; the loop only sends.
+    pub fn reconfigure(&mut self, services: Vec<ServiceConfig>, slots: Vec<u32>) {
+        self.services = services.clone();
+        let _ = self.reconfigure.send((services, slots));
     }
 
     /// After a reload: the slots of the instances the services follow.
@@ -147,6 +158,8 @@ struct Svc {
 struct State {
     lb: LbMaps,
     services: Vec<Svc>,
+    /// Bumped by each reconfiguration: a check report from before it is ignored.
+    epoch: usize,
     checker: Checker,
     run_as: RunAs,
     status: Arc<Mutex<Vec<LbServiceStatus>>>,
@@ -165,6 +178,110 @@ fn generation(addr: IpAddr, port: u16) -> u32 {
     (h.finish() as u32) | 1
 }
 
+/// The services for `configs`, keeping from `previous` every service whose
+/// configuration did not change (its health, ids and installed table) and, for the
+/// others, the data-plane id each of their servers had (same service, address and
+/// port): a flow pinned to a server stays with it.
+fn build(configs: Vec<ServiceConfig>, slots: Vec<u32>, previous: Vec<Svc>) -> Vec<Svc> {
+    let t = now();
+    let mut ids_before: std::collections::HashMap<(LbServiceKey, IpAddr, u16), u16> =
+        std::collections::HashMap::new();
+    let mut service_ids: std::collections::HashMap<LbServiceKey, u32> =
+        std::collections::HashMap::new();
+    let mut kept: Vec<Option<Svc>> = Vec::new();
+    let mut previous: Vec<Option<Svc>> = previous.into_iter().map(Some).collect();
+    for config in &configs {
+        let same = previous
+            .iter_mut()
+            .find(|p| p.as_ref().is_some_and(|p| p.config == *config))
+            .and_then(Option::take);
+        kept.push(same);
+    }
+    for p in previous.iter().flatten() {
+        let key = p.core.key();
+        service_ids.insert(key, p.id);
+        for r in p.reals.iter().chain(&p.sorry) {
+            ids_before.insert((key, r.addr, r.port), r.id);
+        }
+    }
+    let mut used_reals: std::collections::HashSet<u16> = kept
+        .iter()
+        .flatten()
+        .flat_map(|s| s.reals.iter().chain(&s.sorry).map(|r| r.id))
+        .collect();
+    let mut used_services: std::collections::HashSet<u32> =
+        kept.iter().flatten().map(|s| s.id).collect();
+    let mut out = Vec::new();
+    for ((config, slot), kept) in configs.into_iter().zip(slots).zip(kept) {
+        if let Some(mut s) = kept {
+            if s.core.slot != slot {
+                s.core.slot = slot;
+                s.live = false;
+                s.installed = None;
+            }
+            out.push(s);
+            continue;
+        }
+        let core = config.to_core(slot);
+        let key = core.key();
+        let id = match service_ids.get(&key) {
+            Some(&id) if !used_services.contains(&id) => id,
+            _ => (0..).find(|i| !used_services.contains(i)).expect("ids"),
+        };
+        used_services.insert(id);
+        let mut alloc = |addr: IpAddr, port: u16| {
+            let id = match ids_before.get(&(key, addr, port)) {
+                Some(&id) if !used_reals.contains(&id) => id,
+                _ => (0..=u16::MAX)
+                    .find(|i| !used_reals.contains(i) && !ids_before.values().any(|v| v == i))
+                    .or_else(|| (0..=u16::MAX).find(|i| !used_reals.contains(i)))
+                    .expect("the configuration caps the servers"),
+            };
+            used_reals.insert(id);
+            Server {
+                id,
+                addr,
+                port,
+                hop: None,
+                generation: generation(addr, port),
+                last_error: None,
+            }
+        };
+        let spec = PoolSpec {
+            members: core
+                .reals
+                .iter()
+                .map(|r| MemberSpec {
+                    weight: r.weight,
+                    inhibit_on_failure: r.inhibit_on_failure,
+                    timing: r.check.as_ref().map(|c| Timing {
+                        interval: c.interval,
+                        retry: c.retry,
+                        delay_before_retry: c.delay_before_retry,
+                    }),
+                })
+                .collect(),
+            has_sorry: core.sorry.is_some(),
+            quorum: core.quorum,
+            hysteresis: core.hysteresis,
+            alpha: core.alpha,
+        };
+        let reals = core.reals.iter().map(|r| alloc(r.addr, r.port)).collect();
+        let sorry = core.sorry.as_ref().map(|r| alloc(r.addr, r.port));
+        out.push(Svc {
+            pool: Pool::new(&spec, t),
+            config,
+            core,
+            id,
+            reals,
+            sorry,
+            live: false,
+            installed: None,
+        });
+    }
+    out
+}
+
 impl State {
     fn new(
         lb: LbMaps,
@@ -174,73 +291,24 @@ impl State {
         run_as: RunAs,
         status: Arc<Mutex<Vec<LbServiceStatus>>>,
     ) -> Self {
-        let t = now();
-        let mut next_id: u16 = 0;
-        let mut alloc = |addr: IpAddr, port: u16| {
-            let s = Server {
-                id: next_id,
-                addr,
-                port,
-                hop: None,
-                generation: generation(addr, port),
-                last_error: None,
-            };
-            next_id += 1;
-            s
-        };
-        let services = configs
-            .into_iter()
-            .zip(slots)
-            .enumerate()
-            .map(|(i, (config, slot))| {
-                let core = config.to_core(slot);
-                let spec = PoolSpec {
-                    members: core
-                        .reals
-                        .iter()
-                        .map(|r| MemberSpec {
-                            weight: r.weight,
-                            inhibit_on_failure: r.inhibit_on_failure,
-                            timing: r.check.as_ref().map(|c| Timing {
-                                interval: c.interval,
-                                retry: c.retry,
-                                delay_before_retry: c.delay_before_retry,
-                            }),
-                        })
-                        .collect(),
-                    has_sorry: core.sorry.is_some(),
-                    quorum: core.quorum,
-                    hysteresis: core.hysteresis,
-                    alpha: core.alpha,
-                };
-                let reals = core.reals.iter().map(|r| alloc(r.addr, r.port)).collect();
-                let sorry = core.sorry.as_ref().map(|r| alloc(r.addr, r.port));
-                Svc {
-                    pool: Pool::new(&spec, t),
-                    config,
-                    core,
-                    id: i as u32,
-                    reals,
-                    sorry,
-                    live: false,
-                    installed: None,
-                }
-            })
-            .collect();
-        Self {
+        let mut state = Self {
             lb,
-            services,
+            services: Vec::new(),
             checker,
             run_as,
             status,
             nl: None,
-        }
+            epoch: 0,
+        };
+        state.services = build(configs, slots, Vec::new());
+        state
     }
 
     async fn run(
         &mut self,
         mut reports: mpsc::UnboundedReceiver<Report>,
         mut slots: mpsc::UnboundedReceiver<Vec<u32>>,
+        mut reconfigure: mpsc::UnboundedReceiver<(Vec<ServiceConfig>, Vec<u32>)>,
         mut stop: tokio::sync::oneshot::Receiver<()>,
     ) {
         match rtnetlink::new_connection() {
@@ -268,6 +336,21 @@ impl State {
                 _ = &mut stop => break,
                 Some(r) = reports.recv() => self.on_report(r),
                 Some(s) = slots.recv() => self.on_slots(s),
+                Some((configs, slots)) = reconfigure.recv() => {
+                    self.epoch += 1;
+                    let previous = std::mem::take(&mut self.services);
+                    let before: Vec<u16> = previous
+                        .iter()
+                        .flat_map(|s| s.reals.iter().chain(&s.sorry).map(|r| r.id))
+                        .collect();
+                    self.services = build(configs, slots, previous);
+                    self.retire(&before);
+                    info!(services = self.services.len(), "services reconfigured");
+                    self.forget_stale();
+                    self.resolve().await;
+                    self.refresh();
+                    self.publish();
+                }
                 _ = tokio::time::sleep(wait) => {}
                 _ = tick.tick() => {
                     if self.services.iter().any(|s| {
@@ -277,6 +360,24 @@ impl State {
                     }
                     self.refresh();
                     self.publish();
+                }
+            }
+        }
+    }
+
+    /// Marks down the servers of `before` no service holds any more: the flows pinned
+    /// to a server taken out of the configuration follow their service's table.
+    fn retire(&mut self, before: &[u16]) {
+        let now_used: std::collections::HashSet<u16> = self
+            .services
+            .iter()
+            .flat_map(|s| s.reals.iter().chain(&s.sorry).map(|r| r.id))
+            .collect();
+        for &id in before.iter().filter(|id| !now_used.contains(id)) {
+            if let Ok(mut e) = self.lb.real(id.into()) {
+                e.flags = 0;
+                if let Err(e) = self.lb.set_real(id.into(), e) {
+                    warn!(error = %crate::error_chain(&e), "marking a removed server down");
                 }
             }
         }
@@ -303,6 +404,7 @@ impl State {
 
     fn poll_checks(&mut self) {
         let t = now();
+        let epoch = self.epoch;
         for (si, s) in self.services.iter_mut().enumerate() {
             for out in s.pool.poll(t) {
                 if let Output::Check(i) = out
@@ -310,7 +412,7 @@ impl State {
                 {
                     let r = &s.core.reals[i];
                     self.checker.submit(Job {
-                        key: (si, i),
+                        key: (si | (epoch << 32), i),
                         kind: check.kind.clone(),
                         target: SocketAddr::new(r.addr, r.port),
                         timeout: check.timeout,
@@ -321,7 +423,12 @@ impl State {
     }
 
     fn on_report(&mut self, r: Report) {
-        let (si, i) = r.key;
+        let (tagged, i) = r.key;
+        if tagged >> 32 != self.epoch {
+            // About a service as it was before a reconfiguration.
+            return;
+        }
+        let si = tagged & 0xffff_ffff;
         let Some(s) = self.services.get_mut(si) else {
             return;
         };

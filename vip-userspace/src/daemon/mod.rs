@@ -325,12 +325,11 @@ impl Daemon {
     /// where the program does not look at it; and for an instance not running, whose
     /// slot is then never owned).
     fn service_slots(&self) -> Vec<u32> {
+        self.slots_for(&self.config.services)
+    }
+
+    fn slots_for(&self, services: &[crate::config::service::ServiceConfig]) -> Vec<u32> {
         let running = self.running();
-        // The services the balancer runs: those it started with.
-        let services = match &self.balancer {
-            Some(b) => b.services(),
-            None => &self.config.services,
-        };
         services
             .iter()
             .map(|s| {
@@ -433,13 +432,19 @@ impl Daemon {
                 Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
             }
         }
-        if self.balancer.is_some() && p.config.services != self.config.services {
-            // Not carried by a reload yet (docs/operations.md, "Virtual services").
-            warn!("a reload does not change [[service]] sections: restart vipd to apply them");
+        if self.balancer.is_none() && !p.config.services.is_empty() {
+            // The load balancer's programs and maps are loaded only at start-up, while
+            // vipd may still load programs (docs/operations.md, "Virtual services").
+            warn!("the first [[service]] needs a restart of vipd: services are not started");
         }
         self.config = p.config;
-        if let Some(b) = &self.balancer {
-            b.set_slots(self.service_slots());
+        let slots = self.slots_for(&self.config.services);
+        if let Some(b) = &mut self.balancer {
+            if b.services() != self.config.services.as_slice() {
+                b.reconfigure(self.config.services.clone(), slots);
+            } else {
+                b.set_slots(slots);
+            }
         }
         self.refresh_process_watch();
         self.refresh_listening();
