@@ -226,7 +226,11 @@ fn build(configs: Vec<ServiceConfig>, slots: Vec<u32>, previous: Vec<Svc>) -> Ve
         let key = core.key();
         let id = match service_ids.get(&key) {
             Some(&id) if !used_services.contains(&id) => id,
-            _ => (0..).find(|i| !used_services.contains(i)).expect("ids"),
+            // A fresh id: one no earlier service had, where one is free.
+            _ => (0..vip_common::MAX_LB_SERVICES)
+                .find(|i| !used_services.contains(i) && !service_ids.values().any(|v| v == i))
+                .or_else(|| (0..).find(|i| !used_services.contains(i)))
+                .expect("ids"),
         };
         used_services.insert(id);
         let mut alloc = |addr: IpAddr, port: u16| {
@@ -797,5 +801,105 @@ fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
         RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::service::{Active, RealConfig};
+    use crate::lb::service::{Method, Protocol};
+
+    fn service(port: u16, reals: &[&str]) -> ServiceConfig {
+        ServiceConfig {
+            name: format!("s{port}"),
+            vip: "192.0.2.60".parse().unwrap(),
+            port,
+            protocol: Protocol::Tcp,
+            method: Method::DirectRouting,
+            active: Active::Follow("gw".into()),
+            source_hash: false,
+            hash_seed: 0,
+            quorum: 1,
+            hysteresis: 0,
+            alpha: false,
+            quorum_up: None,
+            quorum_down: None,
+            sorry: None,
+            reals: reals
+                .iter()
+                .map(|a| RealConfig {
+                    address: a.parse().unwrap(),
+                    port,
+                    weight: 1,
+                    inhibit_on_failure: false,
+                    notify_up: None,
+                    notify_down: None,
+                    check: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn ids(services: &[Svc]) -> Vec<(u32, Vec<(String, u16)>)> {
+        services
+            .iter()
+            .map(|s| {
+                (
+                    s.id,
+                    s.reals.iter().map(|r| (r.addr.to_string(), r.id)).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_reconfiguration_keeps_every_servers_id_and_unchanged_services_whole() {
+        let first = build(
+            vec![
+                service(80, &["192.0.2.21", "192.0.2.22"]),
+                service(53, &["192.0.2.31"]),
+            ],
+            vec![0, 0],
+            Vec::new(),
+        );
+        assert_eq!(
+            ids(&first),
+            [
+                (0, vec![("192.0.2.21".into(), 0), ("192.0.2.22".into(), 1)]),
+                (1, vec![("192.0.2.31".into(), 2)])
+            ]
+        );
+        // Port 80 gains a server placed first; port 53 is unchanged; a new service.
+        let second = build(
+            vec![
+                service(443, &["192.0.2.41"]),
+                service(80, &["192.0.2.23", "192.0.2.21", "192.0.2.22"]),
+                service(53, &["192.0.2.31"]),
+            ],
+            vec![0, 0, 7],
+            first,
+        );
+        assert_eq!(
+            ids(&second),
+            [
+                (2, vec![("192.0.2.41".into(), 3)]),
+                (
+                    0,
+                    vec![
+                        ("192.0.2.23".into(), 4),
+                        ("192.0.2.21".into(), 0),
+                        ("192.0.2.22".into(), 1)
+                    ]
+                ),
+                (1, vec![("192.0.2.31".into(), 2)])
+            ]
+        );
+        // The unchanged service was kept (its slot moved: reinstalled).
+        assert_eq!(second[2].core.slot, 7);
+        assert!(!second[2].live);
+        // A changed service keeps its id; services taken out free theirs.
+        let third = build(vec![service(53, &[])], vec![0], second);
+        assert_eq!(ids(&third), [(1, vec![])]);
     }
 }
