@@ -46,7 +46,7 @@ pub enum Item {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table {
-    /// `[global]`, `[interfaces.NAME]`, `[sync_groups.NAME]`, `[[vrrp]]`.
+    /// `[global]`, `[interfaces.NAME]`, `[sync_groups.NAME]`, `[[vrrp]]`, `[[service]]`.
     pub header: String,
     pub intro: Vec<Para>,
     pub items: Vec<Item>,
@@ -253,7 +253,8 @@ mod tests {
                 "[global]",
                 "[interfaces.NAME]",
                 "[sync_groups.NAME]",
-                "[[vrrp]]"
+                "[[vrrp]]",
+                "[[service]]"
             ]
         );
         assert!(!r.intro.is_empty(), "the file's own description");

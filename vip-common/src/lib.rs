@@ -35,6 +35,29 @@ pub mod maps {
     pub const LB_PROGS_NOFRAG: &str = "LB_PROGS_NOFRAG";
     pub const LB_ACTIVE: &str = "LB_ACTIVE";
 
+    /// The maps only the load balancer program reads. They hold megabytes (`LB_FLOWS`
+    /// is an LRU map, always preallocated), so they are created full size and pinned
+    /// only where services are configured; elsewhere each loaded object gets a
+    /// one-entry stand-in that nothing reads (`vip-userspace/src/dataplane/mod.rs`).
+    pub const LB_ONLY: [&str; 5] = [
+        LB_TABLES,
+        LB_REALS,
+        LB_FLOWS,
+        LB_SERVICE_STATS,
+        LB_REAL_STATS,
+    ];
+
+    /// The load balancer's maps the responder reads too (is any service configured, is
+    /// this a service VIP): small, but pinned only where services are configured, like
+    /// the rest, so a node without services pins nothing of the load balancer.
+    pub const LB_SHARED: [&str; 2] = [LB_SERVICES, LB_ACTIVE];
+
+    /// The tail-call slots into the load balancer. Each loaded copy of the responder
+    /// has its own (its load balancer chains through the copy's `CHAIN`): the main
+    /// program's `LB_PROGS` is pinned under its name, a chaining copy's slot as
+    /// `lbprogs_<ifname>` beside its `chain_<ifname>`.
+    pub const LB_SLOTS: [&str; 2] = [LB_PROGS, LB_PROGS_NOFRAG];
+
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
     /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
     /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)

@@ -19,7 +19,11 @@
 //!
 //! Rules for packets to a service VIP (each counted):
 //! - the group's slot not answered by this node (and the service not active-active):
-//!   passed to the kernel (`lb_not_owned`);
+//!   dropped (`lb_not_owned`), never passed: a director killed with `kill -9` keeps the
+//!   VIP on its interface, so once its lease lapses its kernel would reset every
+//!   connection whose next packet arrives before the new master's gratuitous ARP moves
+//!   the client (`tests/tests/lab_lb.rs`, the kill of the master); dropped, the packet
+//!   is retransmitted to the new master;
 //! - a fragment of a service's packet: dropped (`lb_drop_fragment`), since its later
 //!   pieces carry no ports to hash by. An IPv4 later fragment to a VIP that has only
 //!   per-port services cannot be attributed and passes; IPv6 later fragments pass
@@ -62,7 +66,7 @@ use vip_common::{
 
 use crate::{
     csum,
-    frame::{EthHdr, L2, len, parse_l2, ptr_at},
+    frame::{EthHdr, L2, len, parse_l2, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper, Walk, walk},
     maps::{Ownership, count, ownership},
     vrrp::{IP_MF, IP_OFFSET, Ipv4Hdr},
@@ -277,7 +281,7 @@ fn v4(ctx: &XdpContext, l2: &L2, ifindex: u32) -> Option<u32> {
     } else {
         UDP_HLEN
     };
-    if ip_len < ihl + l4_min || l2.l3 + ip_len > len(ctx) {
+    if ip_len < ihl + l4_min || cut_short(ctx, l2.l3 + ip_len) {
         count(|c| &mut c.lb_drop_malformed);
         return Some(DROP);
     }
@@ -365,6 +369,15 @@ fn icmp_v4(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv4Hdr) -> Option<u32>
     Some(verdict)
 }
 
+/// Whether a packet whose IP header says it ends at `end` is cut short. A jumbo frame
+/// (MTU 9000) reaches the frags-aware program in several buffers, its first holding only
+/// the headers: the whole frame's length counts, which the forwarding methods keep
+/// whole (`tests/tests/lab_lb.rs`, `a_service_forwards_jumbo_segments_at_mtu_9000`).
+#[inline(always)]
+fn cut_short(ctx: &XdpContext, end: usize) -> bool {
+    end > len(ctx) && end > total_len(ctx)
+}
+
 /// An IPv6 packet whose upper-layer header (after any extension headers) is TCP or UDP
 /// at `up.off`: `None` when it is not for a service.
 #[inline(always)]
@@ -387,7 +400,7 @@ fn v6(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper) -> Opti
         UDP_HLEN
     };
     let ip_len = IPV6_HLEN + payload;
-    if payload < up.ext_len + l4_min || l2.l3 + ip_len > len(ctx) {
+    if payload < up.ext_len + l4_min || cut_short(ctx, l2.l3 + ip_len) {
         count(|c| &mut c.lb_drop_malformed);
         return Some(DROP);
     }
@@ -462,7 +475,7 @@ fn balance(
 ) -> u32 {
     if svc.flags & LB_F_ACTIVE_ACTIVE == 0 && !matches!(ownership(svc.slot), Ownership::Answering) {
         count(|c| &mut c.lb_not_owned);
-        return xdp_action::XDP_PASS;
+        return DROP;
     }
     if p.tcp {
         let Some(flags) = ptr_at::<u8>(ctx, l4 + TCP_FLAGS) else {

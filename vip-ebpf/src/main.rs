@@ -66,16 +66,19 @@ fn respond<const FRAGS: bool>(ctx: &XdpContext) -> u32 {
     }
 }
 
-/// The load balancer, entered by a tail call from `vipd_xdp` (see `lb`).
+/// The load balancer, entered by a tail call from `vipd_xdp` (see `lb`). What it passes
+/// goes on to the chained program like the responder's passes: the tail call never
+/// comes back to the responder, so it chains itself, through the `CHAIN` of its own
+/// loaded copy (the daemon loads one load balancer beside each copy of the responder).
 #[xdp(frags)]
 pub fn vipd_lb(ctx: XdpContext) -> u32 {
-    lb::run(&ctx)
+    chain::then(&ctx, lb::run(&ctx))
 }
 
 /// [`vipd_lb`] without frags support, entered from `vipd_xdp_nofrag`.
 #[xdp]
 pub fn vipd_lb_nofrag(ctx: XdpContext) -> u32 {
-    lb::run(&ctx)
+    chain::then(&ctx, lb::run(&ctx))
 }
 
 #[cfg(not(test))]

@@ -582,7 +582,9 @@ fn import(cmd: ImportCommand) -> ExitCode {
 fn xdp(cmd: XdpCommand) -> Result<()> {
     match cmd {
         XdpCommand::Attach { iface, pin, mode } => {
-            let mut dp = Dataplane::open(&pin)
+            // The load balancer stays loaded where a daemon with services pinned its maps.
+            let services = pin.join(vip_common::maps::LB_TABLES).exists();
+            let mut dp = Dataplane::open_for(&pin, services)
                 .with_context(|| format!("opening the data plane under {}", pin.display()))?;
             let attached = dp
                 .attach(&iface, mode)

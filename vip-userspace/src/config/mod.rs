@@ -42,6 +42,7 @@ mod read;
 mod route;
 mod schema;
 mod security;
+pub mod service;
 mod track;
 mod validate;
 mod values;

@@ -31,6 +31,8 @@ pub struct Config {
     pub sync_groups: BTreeMap<String, SyncGroup>,
     /// In file order; `vrrp[i]` in problem paths is `instances[i]`.
     pub instances: Vec<Instance>,
+    /// `[[service]]` sections in file order (`service[i]` is `services[i]`).
+    pub services: Vec<super::service::ServiceConfig>,
     /// What loads but is probably not what was meant, each as `file:line:col: path:
     /// message`. `vipd check` prints them; they never block. Not part of equality: two
     /// files that configure the same thing are equal wherever their lines are.
@@ -45,12 +47,14 @@ impl PartialEq for Config {
             interfaces,
             sync_groups,
             instances,
+            services,
             warnings: _,
         } = self;
         *global == other.global
             && *interfaces == other.interfaces
             && *sync_groups == other.sync_groups
             && *instances == other.instances
+            && *services == other.services
     }
 }
 

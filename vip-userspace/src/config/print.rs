@@ -523,7 +523,132 @@ pub(crate) fn to_toml(config: &Config) -> String {
         tables.push(t);
     }
     tables.extend(config.instances.iter().map(instance));
+    tables.extend(config.services.iter().map(service));
     render(&[], &tables)
+}
+
+fn check(c: &crate::lb::service::Check) -> Value {
+    use crate::lb::service::CheckKind;
+    let mut f: Vec<(&str, Value)> = Vec::new();
+    match &c.kind {
+        CheckKind::Tcp { port } => {
+            f.push(("type", Value::str("tcp")));
+            if let Some(p) = port {
+                f.push(("port", Value::int(*p)));
+            }
+        }
+        CheckKind::Http {
+            port,
+            tls,
+            path,
+            host,
+            status,
+            digest,
+        } => {
+            f.push(("type", Value::str(if *tls { "https" } else { "http" })));
+            if let Some(p) = port {
+                f.push(("port", Value::int(*p)));
+            }
+            f.push(("path", Value::str(path)));
+            if let Some(h) = host {
+                f.push(("host", Value::str(h)));
+            }
+            if !status.is_empty() {
+                f.push(("status", list(status, |s| Value::int(*s))));
+            }
+            if let Some(d) = digest {
+                let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
+                f.push(("digest", Value::str(hex)));
+            }
+        }
+        CheckKind::Script { argv: a } => {
+            f.push(("type", Value::str("script")));
+            f.push(("script", argv(a)));
+        }
+    }
+    f.push(("interval", Value::duration(c.interval)));
+    f.push(("timeout", Value::duration(c.timeout)));
+    f.push(("retry", Value::int(c.retry)));
+    f.push(("delay_before_retry", Value::duration(c.delay_before_retry)));
+    Value::inline(f)
+}
+
+fn service(s: &super::service::ServiceConfig) -> Table {
+    use crate::lb::service::{Method, Protocol};
+    let mut t = Table::new("[[service]]");
+    t.key("name", Value::str(&s.name));
+    t.key("vip", addr(&s.vip));
+    t.key("port", Value::int(s.port));
+    if s.port == 0 {
+        t.comment("port 0: every port");
+    }
+    t.key(
+        "protocol",
+        Value::str(match s.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }),
+    );
+    t.key(
+        "method",
+        Value::str(match s.method {
+            Method::DirectRouting => "dr",
+            Method::Tunnel => "tunnel",
+        }),
+    );
+    match &s.active {
+        super::service::Active::Follow(name) => t.key("follow", Value::str(name)),
+        super::service::Active::Ecmp => t.key("active", Value::str("ecmp")),
+    }
+    t.key(
+        "hash",
+        Value::str(if s.source_hash { "source" } else { "flow" }),
+    );
+    t.key("hash_seed", Value::int(s.hash_seed));
+    t.key("quorum", Value::int(s.quorum));
+    t.key("hysteresis", Value::int(s.hysteresis));
+    t.key("alpha", Value::Bool(s.alpha));
+    for (k, c) in [("quorum_up", &s.quorum_up), ("quorum_down", &s.quorum_down)] {
+        match c {
+            Some(c) => t.key(k, command(c)),
+            None => t.comment(format!("{k}: none")),
+        }
+    }
+    match s.sorry {
+        Some((a, p)) => t.key(
+            "sorry_server",
+            Value::inline(vec![("address", addr(&a)), ("port", Value::int(p))]),
+        ),
+        None => t.comment("sorry_server: none"),
+    }
+    let reals = s
+        .reals
+        .iter()
+        .map(|r| {
+            let mut f = vec![("address", addr(&r.address))];
+            // The service's port is the default (and an all-ports service's 0 is not a
+            // port one can write for a server).
+            if r.port != s.port {
+                f.push(("port", Value::int(r.port)));
+            }
+            f.extend([
+                ("weight", Value::int(r.weight)),
+                ("inhibit_on_failure", Value::Bool(r.inhibit_on_failure)),
+            ]);
+            if let Some(c) = &r.notify_up {
+                f.push(("notify_up", command(c)));
+            }
+            if let Some(c) = &r.notify_down {
+                f.push(("notify_down", command(c)));
+            }
+            if let Some(c) = &r.check {
+                f.push(("check", check(c)));
+            }
+            Value::inline(f)
+        })
+        .collect();
+    t.key("real", Value::Array(reals));
+    t
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::vrrp::{
     instance::{BfdSettings, Protocol},
 };
 
-pub(crate) const ROOT_KEYS: &[&str] = &["global", "interfaces", "sync_groups", "vrrp"];
+pub(crate) const ROOT_KEYS: &[&str] = &["global", "interfaces", "sync_groups", "vrrp", "service"];
 
 pub(crate) const GLOBAL_KEYS: &[&str] = &[
     "router_id",
@@ -214,6 +214,7 @@ pub(crate) struct RawConfig {
     pub(crate) interfaces: Vec<RawInterface>,
     pub(crate) sync_groups: Vec<RawSyncGroup>,
     pub(crate) instances: Vec<RawInstance>,
+    pub(crate) services: Vec<super::service::RawService>,
 }
 
 /// Reads the whole document, reporting every field-level problem.
@@ -244,8 +245,14 @@ pub(crate) fn decode(
         .map(|t| decode_sync_groups(&t, sink))
         .unwrap_or_default();
 
+    let services = root
+        .node("service")
+        .map(|node| super::service::decode_services(node, sink))
+        .unwrap_or_default();
     let mut instances = Vec::new();
     match root.node("vrrp") {
+        // A director behind ECMP alone needs no VRRP.
+        None if !services.is_empty() => {}
         None => sink.push(
             start,
             "vrrp",
@@ -277,6 +284,7 @@ pub(crate) fn decode(
         interfaces,
         sync_groups,
         instances,
+        services,
     }
 }
 

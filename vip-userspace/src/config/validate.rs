@@ -53,6 +53,13 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
         .map(|r| carp_secret(r, host, sink))
         .collect();
     across_instances(&raw.instances, &families, sink);
+    let named: Vec<(String, Option<Family>)> = raw
+        .instances
+        .iter()
+        .zip(&families)
+        .filter_map(|(r, f)| Some((r.name.valid()?.value.clone(), *f)))
+        .collect();
+    super::service::service_rules(&raw.services, &named, sink);
     sync_group_rules(&raw, sink);
     capacity(&raw.instances, sink);
     script_rules(&raw, host, sink);
@@ -96,12 +103,18 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
         let notify = g.notify.build()?;
         sync_groups.get_mut(&g.name)?.notify = notify;
     }
+    let services = raw
+        .services
+        .iter()
+        .map(|s| s.service.clone())
+        .collect::<Option<Vec<_>>>()?;
     let warnings = sink.take_warnings();
     sink.is_empty().then_some(Config {
         global,
         interfaces,
         sync_groups,
         instances,
+        services,
         warnings,
     })
 }

@@ -218,6 +218,60 @@ pub fn render(status: &Status) -> String {
             refused,
         );
     }
+    let svc_packets = Family::<Labels, Counter>::default();
+    let svc_flows = Family::<Labels, Counter>::default();
+    let svc_quorum = Family::<Labels, Gauge>::default();
+    let real_packets = Family::<Labels, Counter>::default();
+    let real_flows = Family::<Labels, Counter>::default();
+    let real_up = Family::<Labels, Gauge>::default();
+    let real_weight = Family::<Labels, Gauge>::default();
+    for v in &status.services {
+        let l = vec![("service", v.name.clone())];
+        svc_packets.get_or_create(&l).inc_by(v.packets);
+        svc_flows.get_or_create(&l).inc_by(v.flows);
+        svc_quorum.get_or_create(&l).set(i64::from(v.quorum));
+        for r in &v.servers {
+            let l = vec![
+                ("service", v.name.clone()),
+                ("real", format!("{}:{}", r.address, r.port)),
+            ];
+            real_packets.get_or_create(&l).inc_by(r.packets);
+            real_flows.get_or_create(&l).inc_by(r.flows);
+            real_up.get_or_create(&l).set(i64::from(r.up));
+            real_weight.get_or_create(&l).set(i64::from(r.in_table));
+        }
+    }
+    registry.register(
+        "lb_service_packets",
+        "Packets a virtual service's XDP director forwarded",
+        svc_packets,
+    );
+    registry.register(
+        "lb_service_flows",
+        "Flows a virtual service's XDP director pinned to a server",
+        svc_flows,
+    );
+    registry.register(
+        "lb_service_quorum",
+        "1 while the total weight of a service's servers up reaches its quorum",
+        svc_quorum,
+    );
+    registry.register(
+        "lb_real_packets",
+        "Packets forwarded to a real server",
+        real_packets,
+    );
+    registry.register("lb_real_flows", "Flows pinned to a real server", real_flows);
+    registry.register(
+        "lb_real_up",
+        "1 while a real server passes its health check",
+        real_up,
+    );
+    registry.register(
+        "lb_real_weight",
+        "A real server's weight in its service's table now (0: no new flows)",
+        real_weight,
+    );
     let socket_read = Family::<Labels, Counter>::default();
     let socket_dropped = Family::<Labels, Counter>::default();
     let socket_vrids = Family::<Labels, Gauge>::default();
@@ -610,6 +664,20 @@ mod tests {
                 events_lost: 2,
                 events: 900,
             }),
+            services: vec![crate::control::status::LbServiceStatus {
+                name: "web".into(),
+                quorum: true,
+                packets: 9,
+                servers: vec![crate::control::status::LbServerStatus {
+                    address: "192.0.2.21".into(),
+                    port: 80,
+                    up: true,
+                    in_table: 2,
+                    flows: 4,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
         }
     }
 
@@ -647,6 +715,11 @@ mod tests {
             "vipd_track_process_quorum{instance=\"gw\",process=\"haproxy (quorum 1..=unlimited)\"} 0",
             "vipd_process_events_lost_total 2",
             "vipd_process_pids_refused_total 1",
+            "vipd_lb_service_packets_total{service=\"web\"} 9",
+            "vipd_lb_service_quorum{service=\"web\"} 1",
+            "vipd_lb_real_flows_total{service=\"web\",real=\"192.0.2.21:80\"} 4",
+            "vipd_lb_real_up{service=\"web\",real=\"192.0.2.21:80\"} 1",
+            "vipd_lb_real_weight{service=\"web\",real=\"192.0.2.21:80\"} 2",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

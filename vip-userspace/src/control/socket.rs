@@ -629,6 +629,7 @@ mod tests {
             last_reload: None,
             bfd_summary: Default::default(),
             processes: None,
+            services: vec![],
         }
     }
 

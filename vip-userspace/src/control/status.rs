@@ -41,6 +41,48 @@ pub struct Status {
     /// The process watcher, while some instance tracks processes.
     #[serde(default)]
     pub processes: Option<ProcessWatchStatus>,
+    /// Load-balanced services (`[[service]]`), with their servers.
+    #[serde(default)]
+    pub services: Vec<LbServiceStatus>,
+}
+
+/// A virtual service: what forwards it and what it forwarded.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LbServiceStatus {
+    pub name: String,
+    pub vip: String,
+    /// 0: every port.
+    pub port: u16,
+    pub protocol: String,
+    /// The instance whose master forwards; `None`: every director (ECMP).
+    pub follows: Option<String>,
+    /// That instance's data-plane slot.
+    pub slot: u32,
+    /// Whether the total weight of the servers up reaches the quorum.
+    pub quorum: bool,
+    /// Forwarded by this node's XDP program (all CPUs).
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
+    pub servers: Vec<LbServerStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct LbServerStatus {
+    pub address: String,
+    pub port: u16,
+    pub weight: u32,
+    /// What its health check says.
+    pub up: bool,
+    /// Its weight in the table now (0: no new flows).
+    pub in_table: u32,
+    /// Whether its next hop (interface and MAC) is known.
+    pub resolved: bool,
+    pub sorry: bool,
+    pub last_error: Option<String>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub flows: u64,
 }
 
 /// The operator's demotions: the node's, each sync group's, each instance's (only those
@@ -573,6 +615,46 @@ impl Status {
                 p.pids, p.pids_refused, p.events, p.events_lost
             );
         }
+        for v in &self.services {
+            let _ = writeln!(
+                s,
+                "service {}: {} port {} {}, {}, quorum {}, {} packets, {} flows",
+                v.name,
+                v.vip,
+                v.port,
+                v.protocol,
+                match &v.follows {
+                    Some(i) => format!("follows {i} (slot {})", v.slot),
+                    None => "ecmp".to_owned(),
+                },
+                if v.quorum { "up" } else { "lost" },
+                v.packets,
+                v.flows
+            );
+            for r in &v.servers {
+                let _ = writeln!(
+                    s,
+                    "  {}{} {}:{} weight {} (in table {}), {}packets {}, flows {}{}",
+                    if r.sorry { "sorry " } else { "" },
+                    if r.up { "up" } else { "down" },
+                    r.address,
+                    r.port,
+                    r.weight,
+                    r.in_table,
+                    if r.resolved {
+                        ""
+                    } else {
+                        "next hop unresolved, "
+                    },
+                    r.packets,
+                    r.flows,
+                    r.last_error
+                        .as_ref()
+                        .map(|e| format!(", last check: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
         for c in &self.conflicts {
             let _ = writeln!(
                 s,
@@ -617,11 +699,60 @@ mod tests {
                 dropped: 2,
             }],
             processes: None,
+            services: vec![],
         };
         let text = status.render();
         for line in [
             "vrrp socket eth0 ipv4: reads vrids 51 (v2, v3)  read 7  dropped (queue full) 2  FILTER NOT UPDATED: attaching the VRRP socket filter: out of memory",
             "foreign vrrp (other VRIDs, refused by the socket filters, never read): 4996864",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn services_show_their_servers_state_weight_and_counters() {
+        let mut status: Status =
+            serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
+                .expect("an answer without services still reads");
+        assert!(status.services.is_empty());
+        status.services = vec![LbServiceStatus {
+            name: "web".into(),
+            vip: "192.0.2.60".into(),
+            port: 80,
+            protocol: "tcp".into(),
+            follows: Some("gw".into()),
+            slot: 3,
+            quorum: true,
+            packets: 10,
+            bytes: 1000,
+            flows: 2,
+            servers: vec![
+                LbServerStatus {
+                    address: "192.0.2.21".into(),
+                    port: 80,
+                    weight: 2,
+                    up: true,
+                    in_table: 2,
+                    resolved: true,
+                    packets: 10,
+                    flows: 2,
+                    ..Default::default()
+                },
+                LbServerStatus {
+                    address: "192.0.2.22".into(),
+                    port: 80,
+                    weight: 1,
+                    last_error: Some("connecting to 192.0.2.22:80".into()),
+                    ..Default::default()
+                },
+            ],
+        }];
+        let text = status.render();
+        for line in [
+            "service web: 192.0.2.60 port 80 tcp, follows gw (slot 3), quorum up, 10 packets, 2 flows",
+            "  up 192.0.2.21:80 weight 2 (in table 2), packets 10, flows 2",
+            "  down 192.0.2.22:80 weight 1 (in table 0), next hop unresolved, packets 0, flows 0, last check: connecting to 192.0.2.22:80",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -8,6 +8,7 @@
 //! (`Node::prepared`). docs/architecture.md has the whole picture.
 
 mod addresses;
+mod balancer;
 mod bfd;
 mod clock;
 mod execute;
@@ -94,6 +95,8 @@ struct Daemon {
     addresses: Worker,
     announcer: mpsc::Sender<Announcement>,
     notifier: Notifier,
+    /// Who scripts and checks run as (`script_user`).
+    run_as: RunAs,
     /// Rung by every socket reader that queued packets (see `iface`).
     doorbell: Arc<Notify>,
     /// The receive buffer of [`Daemon::pump_sockets`], kept between timers.
@@ -111,6 +114,8 @@ struct Daemon {
     /// `vipd reload` clients waiting for the next reload's outcome.
     reload_waiters: Vec<tokio::sync::oneshot::Sender<Reply>>,
     last_reload: Option<maintain::LastReload>,
+    /// The load balancer's thread, where services are configured.
+    balancer: Option<balancer::Balancer>,
 }
 
 /// What the loop waits on besides signals, timers and links.
@@ -182,7 +187,9 @@ pub async fn run(opts: Options) -> Result<()> {
         None => None,
     };
     let pin = config.global.pin_path.clone();
-    let mut dp = Dataplane::open(&pin)
+    // The load balancer (programs and megabytes of maps) only where services are
+    // configured (docs/operations.md, "Virtual services").
+    let mut dp = Dataplane::open_for(&pin, !config.services.is_empty())
         .with_context(|| format!("opening the data plane under {}", pin.display()))?;
     // Interfaces another XDP program holds get their copy of the responder now, while
     // loading programs is still allowed (docs/operations.md, "Other XDP programs").
@@ -231,6 +238,7 @@ pub async fn run(opts: Options) -> Result<()> {
         worker,
         addresses,
         announcer,
+        run_as,
         doorbell: Arc::new(Notify::new()),
         pump_buf: Vec::new(),
         processes,
@@ -241,6 +249,7 @@ pub async fn run(opts: Options) -> Result<()> {
         events: Publisher::default(),
         reload_waiters: Vec::new(),
         last_reload: None,
+        balancer: None,
     };
     // Demotions a previous run persisted apply from the first advertisement.
     if let Some(path) = &d.config.global.state_file {
@@ -273,6 +282,19 @@ pub async fn run(opts: Options) -> Result<()> {
             }
         }
         Outcome::Rejected(e) => bail!("{e}"),
+    }
+    // The services, once the instances they follow have their slots.
+    if !d.config.services.is_empty() {
+        let lb = d
+            .maps
+            .take_lb()
+            .context("services are configured but the load balancer's maps are not pinned")?;
+        let slots = d.service_slots();
+        d.balancer = Some(
+            balancer::Balancer::start(lb, d.config.services.clone(), slots, d.run_as)
+                .context("starting the load balancer's thread")?,
+        );
+        info!(services = d.config.services.len(), "services installed");
     }
     serve::start(
         &d.worker,
@@ -324,6 +346,29 @@ impl Daemon {
                     ifindexes: e.ifindexes.clone(),
                     devices: io.members.iter().map(|m| m.devices.clone()).collect(),
                 })
+            })
+            .collect()
+    }
+
+    /// For each service, the data-plane slot of the instance it follows (0 for ECMP,
+    /// where the program does not look at it; and for an instance not running, whose
+    /// slot is then never owned).
+    fn service_slots(&self) -> Vec<u32> {
+        self.slots_for(&self.config.services)
+    }
+
+    fn slots_for(&self, services: &[crate::config::service::ServiceConfig]) -> Vec<u32> {
+        let running = self.running();
+        services
+            .iter()
+            .map(|s| {
+                s.follows()
+                    .and_then(|name| {
+                        running
+                            .iter()
+                            .find(|r| r.instances.iter().any(|i| i.name == name))
+                    })
+                    .map_or(u32::MAX, |r| r.slot)
             })
             .collect()
     }
@@ -424,6 +469,11 @@ impl Daemon {
                 Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
             }
         }
+        if self.balancer.is_none() && !p.config.services.is_empty() {
+            // The load balancer's programs and maps are loaded only at start-up, while
+            // vipd may still load programs (docs/operations.md, "Virtual services").
+            warn!("the first [[service]] needs a restart of vipd: services are not started");
+        }
         self.config = p.config;
         if p.purpose == Purpose::Reload {
             let before = self.node.demotions().clone();
@@ -437,6 +487,14 @@ impl Daemon {
             self.node.forget_demotions(&names, &syncs);
             if *self.node.demotions() != before {
                 self.save_state();
+            }
+        }
+        let slots = self.slots_for(&self.config.services);
+        if let Some(b) = &mut self.balancer {
+            if b.services() != self.config.services.as_slice() {
+                b.reconfigure(self.config.services.clone(), slots);
+            } else {
+                b.set_slots(slots);
             }
         }
         self.refresh_process_watch();

@@ -306,5 +306,6 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                     events: s.events.load(Relaxed),
                 }
             }),
+        services: d.balancer.as_ref().map(|b| b.status()).unwrap_or_default(),
     }
 }

@@ -29,7 +29,7 @@ use std::{
 };
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{MapData, ProgramArray},
     programs::{ProgramFd, Xdp, links::PinnedLink},
 };
@@ -46,6 +46,7 @@ use crate::objects;
 pub(super) const CHAIN_PREFIX: &str = "chain_";
 const CHAINED_PREFIX: &str = "chained_";
 const OURS_PREFIX: &str = "xdp_";
+const SLOT_PREFIX: &str = "lbprogs_";
 /// Where bpffs is mounted on a standard system; searched for the other program's pin.
 const BPFFS: &str = "/sys/fs/bpf";
 /// Bounds of that search: directories deep, and entries looked at.
@@ -172,12 +173,17 @@ pub struct Copy {
     /// The other program, already in the copy's `CHAIN`; `None` for a copy that replaces
     /// vipd's own earlier one (its `CHAIN` is the pinned one).
     other: Option<Program>,
+    /// Whether it carries a load balancer, whose slot is then pinned beside it.
+    services: bool,
 }
 
 /// Loads the copy `ifname` needs if another program or an earlier vipd's chaining copy
 /// holds its hook; `None` when the hook is free or held through vipd's pinned link, or
 /// when the other program is pinned nowhere (attaching then says what to do).
-pub(super) fn prepare(pin_dir: &Path, ifname: &str) -> Result<Option<Copy>> {
+///
+/// With `services` the copy carries a load balancer of its own kind, which hands what it
+/// passes to the same chained program (`vip-ebpf/src/main.rs`, `vipd_lb`).
+pub(super) fn prepare(pin_dir: &Path, ifname: &str, services: bool) -> Result<Option<Copy>> {
     let err = |what: String| DataplaneError::Chain {
         interface: ifname.to_owned(),
         what,
@@ -194,9 +200,10 @@ pub(super) fn prepare(pin_dir: &Path, ifname: &str) -> Result<Option<Copy>> {
         // The pinned map keeps the kind of program it was first used by: the copy that
         // matches it loads, the other is refused.
         for name in [programs::RESPONDER, programs::RESPONDER_NO_FRAGS] {
-            match load_copy(pin_dir, name, chain) {
+            match load_copy(pin_dir, name, chain, services) {
                 Ok(ebpf) => {
                     return Ok(Some(Copy {
+                        services,
                         ebpf,
                         name,
                         other: None,
@@ -218,10 +225,11 @@ pub(super) fn prepare(pin_dir: &Path, ifname: &str) -> Result<Option<Copy>> {
     // refusing the entry.
     let mut last = None;
     for name in [programs::RESPONDER, programs::RESPONDER_NO_FRAGS] {
-        let mut ebpf = load_copy(pin_dir, name, None)?;
+        let mut ebpf = load_copy(pin_dir, name, None, services)?;
         match chain_map(&mut ebpf)?.set(0, other.fd()?, 0) {
             Ok(()) => {
                 return Ok(Some(Copy {
+                    services,
                     ebpf,
                     name,
                     other: Some(other),
@@ -266,6 +274,7 @@ pub(super) fn take(
         mut ebpf,
         name,
         other: Some(other),
+        services,
     }) = copy
     else {
         let why = describe(&hook, ifindex);
@@ -304,6 +313,10 @@ pub(super) fn take(
                     source,
                 }
             })
+        })
+        .and_then(|()| match services {
+            true => pin_slot(&mut ebpf, name, &paths.slot),
+            false => Ok(()),
         })
         .and_then(|()| {
             responder(&mut ebpf, name)?
@@ -373,6 +386,7 @@ pub(super) fn resume(
         mut ebpf,
         name,
         other: None,
+        services,
     }) = copy
     else {
         return Err(err(
@@ -393,6 +407,12 @@ pub(super) fn resume(
         path: paths.ours.clone(),
         source: Box::new(source),
     })?;
+    // The earlier copy's load balancer slot goes with it; this copy's, if it has a
+    // load balancer, takes its place.
+    let _ = std::fs::remove_file(&paths.slot);
+    if services {
+        pin_slot(&mut ebpf, name, &paths.slot)?;
+    }
     info!(interface = ifname, program = name, mode = ?hook.mode, "replaced vipd's chaining program on the hook");
     Ok(hook.mode)
 }
@@ -442,6 +462,9 @@ struct Paths {
     chain: PathBuf,
     chained: PathBuf,
     ours: PathBuf,
+    /// The copy's tail-call slot into its load balancer (a program array loses its
+    /// entries when no file or process holds it any more).
+    slot: PathBuf,
 }
 
 impl Paths {
@@ -450,25 +473,28 @@ impl Paths {
             chain: chain_path(pin_dir, ifname),
             chained: pin_dir.join(format!("{CHAINED_PREFIX}{ifname}")),
             ours: pin_dir.join(format!("{OURS_PREFIX}{ifname}")),
+            slot: pin_dir.join(format!("{SLOT_PREFIX}{ifname}")),
         }
     }
 
     fn remove(&self) {
-        for p in [&self.chain, &self.chained, &self.ours] {
+        for p in [&self.chain, &self.chained, &self.ours, &self.slot] {
             let _ = std::fs::remove_file(p);
         }
     }
 }
 
 /// A copy of the responder with the pinned maps, program `name` loaded, its `CHAIN`
-/// map pinned at `chain` when given (fresh and unpinned otherwise).
-fn load_copy(pin_dir: &Path, name: &'static str, chain: Option<&PathBuf>) -> Result<Ebpf> {
-    let paths: Vec<(&'static str, PathBuf)> =
-        maps::ALL.iter().map(|m| (*m, pin_dir.join(m))).collect();
-    let mut loader = EbpfLoader::new();
-    for (map, path) in &paths {
-        loader.map_pin_path(map, path.as_path());
-    }
+/// map pinned at `chain` when given (fresh and unpinned otherwise); with `services`, the
+/// load balancer of the same kind loaded beside it in its own slot (so it chains through
+/// this copy's `CHAIN`).
+fn load_copy(
+    pin_dir: &Path,
+    name: &'static str,
+    chain: Option<&PathBuf>,
+    services: bool,
+) -> Result<Ebpf> {
+    let mut loader = super::object_loader(pin_dir, services, None);
     if let Some(c) = chain {
         loader.map_pin_path(CHAIN, c.as_path());
     }
@@ -484,17 +510,36 @@ fn load_copy(pin_dir: &Path, name: &'static str, chain: Option<&PathBuf>) -> Res
             what: format!("loading {name} into the kernel"),
             source: Box::new(source),
         })?;
-    // The frags-aware copy shares the load balancer `Dataplane::open` put in `LB_PROGS`;
-    // the other kind needs its own in `LB_PROGS_NOFRAG` (a tail call reaches only a
-    // program of its kind).
-    if name == programs::RESPONDER_NO_FRAGS {
-        super::install_load_balancer(
-            &mut ebpf,
-            programs::LOAD_BALANCER_NO_FRAGS,
-            maps::LB_PROGS_NOFRAG,
-        )?;
+    if services {
+        let (program, slot) = lb_of(name);
+        super::install_load_balancer(&mut ebpf, program, slot)?;
     }
     Ok(ebpf)
+}
+
+/// The load balancer program and slot map of the responder `name`'s kind.
+fn lb_of(name: &str) -> (&'static str, &'static str) {
+    if name == programs::RESPONDER_NO_FRAGS {
+        (programs::LOAD_BALANCER_NO_FRAGS, maps::LB_PROGS_NOFRAG)
+    } else {
+        (programs::LOAD_BALANCER, maps::LB_PROGS)
+    }
+}
+
+/// Pins the load balancer slot the copy's responder `name` tail-calls through.
+fn pin_slot(ebpf: &mut Ebpf, name: &'static str, path: &Path) -> Result<()> {
+    let slot = lb_of(name).1;
+    let map = ebpf.map_mut(slot).ok_or(DataplaneError::MissingMap(slot))?;
+    ProgramArray::<&mut MapData>::try_from(map)
+        .map_err(|source| DataplaneError::Map {
+            what: slot.into(),
+            source: Box::new(source),
+        })?
+        .pin(path)
+        .map_err(|source| DataplaneError::Pin {
+            path: path.to_owned(),
+            source: Box::new(source),
+        })
 }
 
 fn responder<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut Xdp> {

@@ -20,11 +20,14 @@ pub struct LbMaps {
 }
 
 impl LbMaps {
+    /// `get` hands out the load balancer's own maps, `get_shared` a second handle on the
+    /// two the responder reads too (`LB_SERVICES`, `LB_ACTIVE`).
     pub(super) fn build(
         mut get: impl FnMut(&'static str) -> Result<aya::maps::Map>,
+        mut get_shared: impl FnMut(&'static str) -> Result<aya::maps::Map>,
     ) -> Result<Self> {
         Ok(Self {
-            services: get(maps::LB_SERVICES)?
+            services: get_shared(maps::LB_SERVICES)?
                 .try_into()
                 .map_err(map_err(maps::LB_SERVICES))?,
             tables: get(maps::LB_TABLES)?
@@ -42,7 +45,7 @@ impl LbMaps {
             real_stats: get(maps::LB_REAL_STATS)?
                 .try_into()
                 .map_err(map_err(maps::LB_REAL_STATS))?,
-            active: get(maps::LB_ACTIVE)?
+            active: get_shared(maps::LB_ACTIVE)?
                 .try_into()
                 .map_err(map_err(maps::LB_ACTIVE))?,
         })

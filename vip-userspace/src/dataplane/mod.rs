@@ -98,23 +98,41 @@ pub struct Dataplane {
     /// Copies of the responder loaded for interfaces whose hook another program holds
     /// (see [`Dataplane::prepare_neighbours`]), by interface name.
     copies: std::collections::BTreeMap<String, chain::Copy>,
+    /// Whether the load balancer is loaded beside the responder (and its copies).
+    services: bool,
 }
 
 impl Dataplane {
-    /// Loads the responder with its maps pinned under `pin_dir`, reusing maps already pinned
-    /// there (a restart keeps every VIP and group state; nothing is flushed).
+    /// Loads the responder and the load balancer with their maps pinned under
+    /// `pin_dir` (what tests and tools that write services use): [`Dataplane::open_for`]
+    /// with services.
     pub fn open(pin_dir: &Path) -> Result<Self> {
+        Self::open_for(pin_dir, true)
+    }
+
+    /// Loads the responder with its maps pinned under `pin_dir`, reusing maps already
+    /// pinned there (a restart keeps every VIP and group state; nothing is flushed).
+    ///
+    /// `services`: whether the load balancer is wanted. Its maps take megabytes of kernel
+    /// memory (`maps::LB_ONLY`), so without services they are not created full size nor
+    /// pinned, the load balancer programs are not loaded, and whatever an earlier run
+    /// left (pins, the tail-call slot, services) is removed: a node without services
+    /// pays nothing for the load balancer.
+    pub fn open_for(pin_dir: &Path, services: bool) -> Result<Self> {
         probe::require()?;
         ensure_bpffs(pin_dir)?;
         // Before loading: aya would otherwise reuse a same-named foreign map as ours.
         tables::check_pinned(pin_dir)?;
-        let paths: Vec<(&'static str, PathBuf)> =
-            maps::ALL.iter().map(|m| (*m, pin_dir.join(m))).collect();
-        let mut loader = EbpfLoader::new();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
+        if !services {
+            // An earlier run's: the program it fed is replaced on the hook below, and
+            // the maps go with it.
+            for name in maps::LB_ONLY.iter().chain(&maps::LB_SHARED) {
+                pin::remove_if_present(&pin_dir.join(name))?;
+            }
+            pin::remove_if_present(&pin_dir.join(maps::LB_PROGS))?;
         }
-        let mut ebpf = loader
+        let slot = services.then(|| pin_dir.join(maps::LB_PROGS));
+        let mut ebpf = object_loader(pin_dir, services, slot)
             .load(objects::RESPONDER)
             .map_err(|source| DataplaneError::Load {
                 dir: pin_dir.to_owned(),
@@ -125,14 +143,22 @@ impl Dataplane {
             what: format!("loading {} into the kernel", programs::RESPONDER),
             source: Box::new(source),
         })?;
-        install_load_balancer(&mut ebpf, programs::LOAD_BALANCER, maps::LB_PROGS)?;
-        let maps = Maps::take(&mut ebpf)?;
+        if services {
+            install_load_balancer(&mut ebpf, programs::LOAD_BALANCER, maps::LB_PROGS)?;
+        }
+        let maps = Maps::take(&mut ebpf, pin_dir, services)?;
         Ok(Self {
             ebpf,
             maps,
             pin_dir: pin_dir.to_owned(),
             copies: Default::default(),
+            services,
         })
+    }
+
+    /// Whether the load balancer is loaded (see [`Dataplane::open_for`]).
+    pub fn has_load_balancer(&self) -> bool {
+        self.services
     }
 
     /// Loads, for each of `ifnames` whose XDP hook another program (or an earlier vipd's
@@ -160,7 +186,7 @@ impl Dataplane {
             if self.link_path(ifname).exists() || self.copies.contains_key(ifname) {
                 continue;
             }
-            match chain::prepare(&self.pin_dir, ifname) {
+            match chain::prepare(&self.pin_dir, ifname, self.services) {
                 Ok(Some(copy)) => {
                     self.copies.insert(ifname.to_owned(), copy);
                 }
@@ -211,7 +237,7 @@ impl Dataplane {
                 // `vipd attach` command).
                 let copy = match self.copies.remove(ifname) {
                     Some(c) => Some(c),
-                    None => chain::prepare(&self.pin_dir, ifname)?,
+                    None => chain::prepare(&self.pin_dir, ifname, self.services)?,
                 };
                 let mode = if chain::is_ours(&self.pin_dir, h.prog_id) {
                     chain::resume(&self.pin_dir, ifname, ifindex, h, copy)?
@@ -268,6 +294,38 @@ impl Dataplane {
 
 fn link_file(ifname: &str) -> String {
     format!("{}{ifname}", pin::LINK_PREFIX)
+}
+
+/// The loader of one copy of vipd's object: every map it shares pinned under
+/// `pin_dir`; the load balancer's own maps (`maps::LB_ONLY`) too with `services`, else
+/// one-entry stand-ins that stay unpinned (and `maps::LB_SHARED` unpinned); the load
+/// balancer's tail-call slot
+/// (`maps::LB_SLOTS`) of this copy pinned at `slot` when given (a chaining copy pins
+/// its slot once it is on the hook). `CHAIN` is left to the caller.
+pub(crate) fn object_loader(
+    pin_dir: &Path,
+    services: bool,
+    slot: Option<PathBuf>,
+) -> EbpfLoader<'static> {
+    let mut loader = EbpfLoader::new();
+    for name in maps::ALL {
+        if maps::LB_SLOTS.contains(&name) {
+            continue;
+        }
+        if !services && maps::LB_ONLY.contains(&name) {
+            loader.map_max_entries(name, 1);
+            continue;
+        }
+        if !services && maps::LB_SHARED.contains(&name) {
+            // Each copy's own, empty: its lookup stays off.
+            continue;
+        }
+        loader.map_pin_path(name, pin_dir.join(name));
+    }
+    if let Some(path) = slot {
+        loader.map_pin_path(maps::LB_PROGS, path);
+    }
+    loader
 }
 
 /// Loads the load balancer `program` and puts it in the tail-call slot `slot` of the

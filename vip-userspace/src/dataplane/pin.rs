@@ -114,7 +114,7 @@ pub(super) fn unpin_maps(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn remove_if_present(path: &PathBuf) -> Result<()> {
+pub(super) fn remove_if_present(path: &PathBuf) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

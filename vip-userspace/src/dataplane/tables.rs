@@ -152,7 +152,15 @@ pub struct Maps {
     releases: Array<MapData, Release>,
     bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
     vips_version: Array<MapData, VipsVersion>,
-    lb: LbMaps,
+    /// The load balancer's own maps, where it is loaded (see `Dataplane::open_for`).
+    lb: Option<LbMaps>,
+}
+
+/// A second handle on the map pinned as `name` under `dir`.
+fn pinned(dir: &Path, name: &'static str) -> Result<Map> {
+    let data = MapData::from_pin(dir.join(name))
+        .map_err(map_err(&format!("opening {}", dir.join(name).display())))?;
+    Map::from_map_data(data).map_err(map_err(name))
 }
 
 pub(super) fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '_ {
@@ -164,22 +172,29 @@ pub(super) fn map_err(what: &str) -> impl FnOnce(MapError) -> DataplaneError + '
 
 impl Maps {
     /// Takes the maps out of a loaded object.
-    pub(super) fn take(ebpf: &mut Ebpf) -> Result<Self> {
-        Self::build(|name| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name)))
+    /// `services`: whether the load balancer's maps are the real ones.
+    pub(super) fn take(ebpf: &mut Ebpf, pin_dir: &Path, services: bool) -> Result<Self> {
+        Self::build(
+            |name| ebpf.take_map(name).ok_or(DataplaneError::MissingMap(name)),
+            pin_dir,
+            services,
+        )
     }
 
     /// Opens the maps pinned under `dir` by a running (or crashed) vipd, without loading
     /// anything: what `vipd status` and tests use to read state.
+    /// The load balancer's maps are opened when they are pinned (services configured).
     pub fn open_pinned(dir: &Path) -> Result<Self> {
         check_pinned(dir)?;
-        Self::build(|name| {
-            let data = MapData::from_pin(dir.join(name))
-                .map_err(map_err(&format!("opening {}", dir.join(name).display())))?;
-            Map::from_map_data(data).map_err(map_err(name))
-        })
+        let services = dir.join(maps::LB_TABLES).exists();
+        Self::build(|name| pinned(dir, name), dir, services)
     }
 
-    fn build(mut get: impl FnMut(&'static str) -> Result<Map>) -> Result<Self> {
+    fn build(
+        mut get: impl FnMut(&'static str) -> Result<Map>,
+        dir: &Path,
+        services: bool,
+    ) -> Result<Self> {
         Ok(Self {
             vips: get(maps::VIPS)?.try_into().map_err(map_err(maps::VIPS))?,
             groups: get(maps::GROUP_STATE)?
@@ -203,18 +218,27 @@ impl Maps {
             vips_version: get(maps::VIPS_VERSION)?
                 .try_into()
                 .map_err(map_err(maps::VIPS_VERSION))?,
-            lb: LbMaps::build(&mut get)?,
+            lb: if services {
+                Some(LbMaps::build(&mut get, |name| pinned(dir, name))?)
+            } else {
+                None
+            },
         })
     }
 
-    /// The load balancer's maps.
-    pub fn lb(&mut self) -> &mut LbMaps {
-        &mut self.lb
+    /// The load balancer's maps, where it is loaded.
+    pub fn lb(&mut self) -> Option<&mut LbMaps> {
+        self.lb.as_mut()
     }
 
     /// The load balancer's maps, to read.
-    pub fn lb_ref(&self) -> &LbMaps {
-        &self.lb
+    pub fn lb_ref(&self) -> Option<&LbMaps> {
+        self.lb.as_ref()
+    }
+
+    /// Takes the load balancer's handles out (the daemon's balancer task owns them).
+    pub fn take_lb(&mut self) -> Option<LbMaps> {
+        self.lb.take()
     }
 
     pub fn add_vip(&mut self, key: VipKey, value: VipValue) -> Result<()> {

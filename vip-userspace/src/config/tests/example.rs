@@ -261,6 +261,25 @@ fn shipped_example_sets_every_key() {
     under("vrrp.track_scripts", TRACK_SCRIPT_KEYS);
     under("vrrp.track_files", TRACK_FILE_KEYS);
     under("vrrp.track_processes", TRACK_PROCESS_KEYS);
+    use crate::config::service::{CHECK_KEYS, REAL_KEYS, SERVICE_KEYS};
+    // `active = "ecmp"` is the alternative to `follow` (one or the other).
+    under(
+        "service",
+        &SERVICE_KEYS
+            .iter()
+            .copied()
+            .filter(|k| *k != "active")
+            .collect::<Vec<_>>(),
+    );
+    under("service.real", REAL_KEYS);
+    under(
+        "service.check",
+        &CHECK_KEYS
+            .iter()
+            .copied()
+            .filter(|k| !matches!(*k, "digest" | "script"))
+            .collect::<Vec<_>>(),
+    );
     let missing: Vec<&String> = expected.iter().filter(|k| !found.contains(*k)).collect();
     assert!(
         missing.is_empty(),

@@ -9,6 +9,7 @@ mod proxy;
 mod routes;
 mod rules;
 mod scripts;
+mod services;
 mod surface;
 mod vips;
 mod warnings;

@@ -4,12 +4,8 @@
 /// Top-level blocks left out, and why.
 pub(crate) const TOP_LEVEL: &[(&str, &str)] = &[
     (
-        "virtual_server",
-        "out of scope: vipd does not do load balancing",
-    ),
-    (
         "virtual_server_group",
-        "out of scope: vipd does not do load balancing",
+        "vipd balances an address and port (or every port) per [[service]]: write one per address",
     ),
     (
         "static_ipaddress",

@@ -17,6 +17,7 @@ mod instance;
 pub(crate) mod keywords;
 mod options;
 mod routing;
+mod service;
 mod track;
 pub(crate) mod values;
 mod vip;
@@ -116,6 +117,7 @@ pub(crate) fn convert(top: &[Node], ctx: &mut Ctx<'_>, fallback_router_id: &str)
 
     let mut defs = Defs::default();
     let mut instance_nodes: Vec<(usize, &Node)> = Vec::new();
+    let mut service_nodes: Vec<&Node> = Vec::new();
     for (index, node) in top.iter().enumerate() {
         match node.keyword.as_str() {
             "global_defs" => {}
@@ -155,19 +157,8 @@ pub(crate) fn convert(top: &[Node], ctx: &mut Ctx<'_>, fallback_router_id: &str)
                 }
             }
             "virtual_server" => {
-                ctx.log.left_out(
-                    &node.loc,
-                    "virtual_server",
-                    "out of scope: vipd does not do load balancing",
-                );
-                for child in node.children() {
-                    if child.keyword == "real_server" {
-                        ctx.log.left_out(
-                            &child.loc,
-                            "real_server",
-                            "out of scope: vipd does not do load balancing",
-                        );
-                    }
+                if need_block(node, ctx).is_some() {
+                    service_nodes.push(node);
                 }
             }
             other => match keywords::reason(keywords::TOP_LEVEL, other) {
@@ -190,6 +181,12 @@ pub(crate) fn convert(top: &[Node], ctx: &mut Ctx<'_>, fallback_router_id: &str)
     }
     let groups = instance::join_sync_groups(&mut instances, &defs, ctx);
     instance::unique_names(&mut instances, ctx);
+    let carried: Vec<(String, Vec<std::net::IpAddr>)> =
+        instances.iter().map(|i| i.name_and_vips()).collect();
+    let services: Vec<Table> = service_nodes
+        .into_iter()
+        .filter_map(|n| service::read(n, &carried, user, ctx))
+        .collect();
 
     let mut tables = vec![globals.table(ctx, fallback_router_id, user)];
     tables.extend(interface_tables(&defs));
@@ -199,6 +196,7 @@ pub(crate) fn convert(top: &[Node], ctx: &mut Ctx<'_>, fallback_router_id: &str)
             .into_iter()
             .filter_map(|i| i.finish(&globals, &defs, ctx)),
     );
+    tables.extend(services);
     Converted { tables }
 }
 

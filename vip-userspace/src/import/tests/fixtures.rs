@@ -128,7 +128,9 @@ fn legacy_v2_with_password_unicast_and_lvs() {
         ("VI_3", 255),
         "state MASTER"
     );
-    assert!(toml.contains("virtual_server: out of scope: vipd does not do load balancing"));
+    assert!(toml.contains(
+        "virtual_server: lb_kind NAT (keepalived's default, no lb_kind written) is not carried"
+    ));
 }
 
 #[test]
@@ -250,5 +252,76 @@ fn processes_by_name_and_command_line_with_quorums_and_delays() {
             report.contains(reported),
             "{reported:?} not reported:\n{report}"
         );
+    }
+}
+
+#[test]
+fn virtual_servers_become_services_following_the_instance_with_their_vip() {
+    let toml = check("services");
+    let config = must_load(&toml);
+    use crate::config::service::Active;
+    use crate::lb::service::{CheckKind, Method, Protocol};
+    let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "vs_192.0.2.60_80",
+            "vs_192.0.2.60_53",
+            "vs_2001_db8__60_443"
+        ]
+    );
+    let web = &config.services[0];
+    assert_eq!(web.active, Active::Follow("VI_LB".into()));
+    assert_eq!(
+        (web.method, web.protocol, web.source_hash),
+        (Method::DirectRouting, Protocol::Tcp, false)
+    );
+    assert_eq!((web.quorum, web.hysteresis), (2, 1));
+    assert_eq!(web.sorry, Some(("192.0.2.99".parse().unwrap(), 8080)));
+    let r = &web.reals[0];
+    assert_eq!((r.weight, r.inhibit_on_failure), (2, true));
+    let c = r.check.as_ref().unwrap();
+    assert_eq!(
+        (c.interval, c.timeout, c.retry, c.delay_before_retry),
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(2),
+            2,
+            Duration::from_secs(1)
+        )
+    );
+    assert!(
+        matches!(&c.kind, CheckKind::Http { tls: false, path, status, digest: Some(_), .. } if path == "/health" && status == &[200])
+    );
+    assert_eq!(web.reals[1].port, 8080);
+    assert_eq!(
+        web.reals[1].check.as_ref().unwrap().kind,
+        CheckKind::Tcp { port: Some(8080) }
+    );
+    let dns = &config.services[1];
+    assert_eq!(
+        (dns.method, dns.protocol, dns.source_hash),
+        (Method::Tunnel, Protocol::Udp, true)
+    );
+    assert!(
+        matches!(&dns.reals[0].check.as_ref().unwrap().kind, CheckKind::Script { argv } if argv == &["/usr/bin/pidof", "named"])
+    );
+    let tls = &config.services[2];
+    assert!(tls.source_hash, "persistence_timeout");
+    assert_eq!(
+        tls.reals[0].check.as_ref().unwrap().interval,
+        Duration::from_secs(60),
+        "keepalived's delay_loop"
+    );
+    for reason in [
+        "lb_kind NAT is not carried",
+        "no vrrp_instance carries 203.0.113.7",
+        "not a firewall mark",
+        "ops: vipd pins flows",
+        "wlc: vipd keeps no connection counts",
+    ] {
+        let report =
+            std::fs::read_to_string(fixtures_dir().join("services/expected.stderr")).unwrap();
+        assert!(report.contains(reason), "{reason}");
     }
 }

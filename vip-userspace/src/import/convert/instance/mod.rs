@@ -114,6 +114,20 @@ impl Instance {
     /// keepalived's `vrrp_complete_instance()` rules are applied step by step: what vipd
     /// needs, the family, strict mode, version, priority and state, preemption, accept
     /// mode, authentication, peers, tracking, announcements; then the keys are written.
+    /// Its vipd name and the addresses of its `virtual_ipaddress` (a `virtual_server`
+    /// on one of them follows it).
+    pub(crate) fn name_and_vips(&self) -> (String, Vec<IpAddr>) {
+        // Those of the first address's family: the others are left out with a report.
+        let v4 = self.vips.first().is_some_and(|v| v.addr.is_ipv4());
+        let vips = self
+            .vips
+            .iter()
+            .map(|v| v.addr)
+            .filter(|a| a.is_ipv4() == v4)
+            .collect();
+        (self.name.clone(), vips)
+    }
+
     pub(crate) fn finish(self, globals: &Globals, defs: &Defs, ctx: &mut Ctx<'_>) -> Option<Table> {
         let (interface, vrid, v6) = self.required(ctx)?;
         let vips = self.same_family(&self.vips, "virtual_ipaddress", v6, ctx);
