@@ -284,17 +284,33 @@ pub fn with_cmdline(needle: &str) -> Vec<i32> {
 /// CPU time `pid` has used, all its threads, user and system, in seconds (from
 /// `/proc/PID/stat`); 0 once it is gone.
 pub fn cpu_seconds(pid: i32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// CPU time `pid` has used in user space alone, in seconds. Without
+/// `CONFIG_IRQ_TIME_ACCOUNTING` (this machine's kernel) a tick that lands in a softirq is
+/// charged as system time to whatever task it interrupted, so under a packet flood a
+/// process's system time grows with the flood's kernel work, not its own; its user time
+/// does not.
+pub fn user_cpu_seconds(pid: i32) -> f64 {
+    cpu_split(pid).0
+}
+
+/// User and system CPU seconds of `pid`, all its threads; zeros once it is gone.
+fn cpu_split(pid: i32) -> (f64, f64) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     // After the command name (which may hold spaces): utime and stime are fields 14 and
     // 15, i.e. 11 and 12 counted from the state after the ')'.
     let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     let f: Vec<&str> = rest.split(' ').collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks(11) + ticks(12)) / if hz > 0 { hz as f64 } else { 100.0 }
+    let hz = if hz > 0 { hz as f64 } else { 100.0 };
+    (ticks(11) / hz, ticks(12) / hz)
 }

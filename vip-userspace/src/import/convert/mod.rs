@@ -343,6 +343,17 @@ fn link_delays(block: &[Node], defs: &mut Defs, ctx: &mut Ctx<'_>) {
         };
         match (down, up) {
             (Some(down), Some(up)) if down <= MAX && up <= MAX && values::valid_ifname(&name) => {
+                // keepalived keeps the last delays given for an interface (a second
+                // `interface_up_down_delays` block, or `global_defs` twice); one
+                // `[interfaces.NAME]` table each, or the file would not be TOML.
+                if let Some(i) = defs.link_delays.iter().position(|(n, ..)| *n == name) {
+                    let (_, _, _, earlier) = defs.link_delays.remove(i);
+                    ctx.log.note(
+                        &line.loc,
+                        "interface_up_down_delays",
+                        format!("{name} given again (first at {earlier}): the last delays are kept"),
+                    );
+                }
                 defs.link_delays.push((name, down, up, line.loc.clone()));
             }
             _ => ctx.log.error(

@@ -311,6 +311,25 @@ fn interface_delays_become_interface_tables() {
 }
 
 #[test]
+fn an_interface_given_delays_twice_keeps_the_last_in_one_table() {
+    // Found by the import_parse fuzz target: two tables of one name are not TOML
+    // (`converted` reads the file back with `Config::parse`).
+    let text = instance(VIP)
+        + "interface_up_down_delays {\n    uplink0 2\n}\n\
+           interface_up_down_delays {\n    uplink0 0.5 5\n}\n";
+    let (toml, report) = converted(&text);
+    assert_eq!(toml.matches("[interfaces.uplink0]").count(), 1, "{toml}");
+    assert!(
+        toml.contains("[interfaces.uplink0]\nup_delay = \"5s\"\ndown_delay = \"500ms\"\n"),
+        "{toml}"
+    );
+    assert!(
+        report.iter().any(|l| l.contains("uplink0 given again")),
+        "{report:?}"
+    );
+}
+
+#[test]
 fn strict_mode_turns_accept_off_and_ignores_authentication() {
     let body = format!(
         "    strict_mode\n    authentication {{\n        auth_type PASS\n        auth_pass x\n    }}\n{VIP}"
