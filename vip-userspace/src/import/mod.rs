@@ -172,14 +172,22 @@ fn header(files: &[String], reports: &[Report]) -> Vec<String> {
         }
         None => {}
     }
-    out.push("Check it on the machine it is for before use: vipd check --config FILE".to_owned());
+    out.extend(report_summary("keepalived", reports));
+    out
+}
+
+/// The header's part every importer shares (`tool` is what was imported from): how to
+/// check the file, what was left out with where, and how many notes the import printed.
+pub(crate) fn report_summary(tool: &str, reports: &[Report]) -> Vec<String> {
+    let mut out =
+        vec!["Check it on the machine it is for before use: vipd check --config FILE".to_owned()];
     out.push(String::new());
     let left_out: Vec<&Report> = reports.iter().filter(|r| r.kind == Kind::LeftOut).collect();
     if left_out.is_empty() {
-        out.push("Nothing keepalived would do was left out.".to_owned());
+        out.push(format!("Nothing {tool} would do was left out."));
     } else {
         out.push(format!(
-            "Left out ({}): keepalived would do these, this file does not:",
+            "Left out ({}): {tool} would do these, this file does not:",
             left_out.len()
         ));
         for r in left_out {

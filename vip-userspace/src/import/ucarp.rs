@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Outcome;
-use super::report::{ImportError, Kind, Loc, Log, Report};
+use super::report::{ImportError, Loc, Log, Report};
 use crate::config::print::{Table, Value, render};
 
 /// Imports ucarp command lines, each already split into words and named by where it
@@ -134,27 +134,7 @@ fn header(files: &[String], reports: &[Report]) -> Vec<String> {
     if !files.is_empty() {
         out.push(format!("Source: {}", files.join(", ")));
     }
-    out.push("Check it on the machine it is for before use: vipd check --config FILE".to_owned());
-    out.push(String::new());
-    let left_out: Vec<&Report> = reports.iter().filter(|r| r.kind == Kind::LeftOut).collect();
-    if left_out.is_empty() {
-        out.push("Nothing ucarp would do was left out.".to_owned());
-    } else {
-        out.push(format!(
-            "Left out ({}): ucarp would do these, this file does not:",
-            left_out.len()
-        ));
-        for r in left_out {
-            out.push(format!("  {}: {}: {}", r.loc, r.keyword, r.reason));
-        }
-    }
-    let notes = reports.iter().filter(|r| r.kind == Kind::Note).count();
-    if notes > 0 {
-        out.push(format!(
-            "Notes ({notes}, printed by the import): kept with the same meaning, written \
-             differently."
-        ));
-    }
+    out.extend(super::report_summary("ucarp", reports));
     out
 }
 
