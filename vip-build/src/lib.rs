@@ -237,6 +237,39 @@ pub fn nested_target_dir(out_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| out_dir.join("ebpf-target"))
 }
 
+/// What `vip-userspace/build.rs` and `tests/bench/build.rs` call: [`build_ebpf`] for the
+/// binaries `bins` of the workspace's `vip-ebpf` package, found through the workspace
+/// metadata, after checking that bpf-linker is there to link them.
+pub fn build_workspace_ebpf(bins: &[&str]) -> Result<()> {
+    if which("bpf-linker").is_none() {
+        return Err(anyhow!(
+            "bpf-linker is not on PATH; run `cargo xtask setup` (it installs bpf-linker 0.10.0 \
+             and the nightly rust-src component the XDP program needs)"
+        ));
+    }
+    let metadata = cargo_metadata::MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("reading the workspace metadata")?;
+    let ebpf = metadata
+        .packages
+        .into_iter()
+        .find(|p| p.name.as_str() == "vip-ebpf")
+        .ok_or_else(|| anyhow!("the vip-ebpf package is not in the workspace"))?;
+    let root = ebpf
+        .manifest_path
+        .parent()
+        .ok_or_else(|| anyhow!("no parent for {}", ebpf.manifest_path))?;
+    build_ebpf(ebpf.name.as_str(), root.as_std_path(), bins)
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
 /// The build-script entry point: builds the binaries `bins` of `package` (in `root_dir`)
 /// for the BPF target of the host's endianness, relays what is worth relaying as
 /// `cargo:warning=` lines, and copies them into `OUT_DIR` under their target names.
