@@ -106,26 +106,12 @@ pub(crate) fn script_def(
             }
             "interval" => def.interval = timer(child, ctx).map(|d| (d, loc)),
             "timeout" => def.timeout = timer(child, ctx).map(|d| (d, loc)),
-            "weight" => match child.arg(0).and_then(|a| int_in(a, -253..=253)) {
-                Some(w) => {
+            "weight" => {
+                if let Some((w, reverse)) = weight(child, 253, &loc, ctx) {
                     def.weight = w;
-                    match child.arg(1) {
-                        None => {}
-                        Some("reverse") => def.reverse = true,
-                        Some(other) => ctx.log.error(
-                            &loc,
-                            format!("weight: unknown option {other:?} (only `reverse`)"),
-                        ),
-                    }
+                    def.reverse |= reverse;
                 }
-                None => ctx.log.error(
-                    &loc,
-                    format!(
-                        "weight: expected a whole number in -253..=253, found {:?}",
-                        child.arg(0).unwrap_or("")
-                    ),
-                ),
-            },
+            }
             "rise" => {
                 def.rise = count(child, ctx)
                     .filter(|n| positive(*n, child, ctx))
@@ -218,26 +204,12 @@ pub(crate) fn track_file_def(
                 Some(path) => def.path = Some(resolve_path(path, &loc, "file", ctx)),
                 None => ctx.log.error(&loc, "file: needs a path"),
             },
-            "weight" => match child.arg(0).and_then(|a| int_in(a, -254..=254)) {
-                Some(w) => {
+            "weight" => {
+                if let Some((w, reverse)) = weight(child, 254, &loc, ctx) {
                     def.weight = w;
-                    match child.arg(1) {
-                        None => {}
-                        Some("reverse") => def.reverse = true,
-                        Some(other) => ctx.log.error(
-                            &loc,
-                            format!("weight: unknown option {other:?} (only `reverse`)"),
-                        ),
-                    }
+                    def.reverse |= reverse;
                 }
-                None => ctx.log.error(
-                    &loc,
-                    format!(
-                        "weight: expected a whole number in -254..=254, found {:?}",
-                        child.arg(0).unwrap_or("")
-                    ),
-                ),
-            },
+            }
             "init_file" => {
                 let mut value = 0i64;
                 let mut overwrite = false;
@@ -788,25 +760,11 @@ pub(crate) fn track_process_def(
                     );
                     continue;
                 }
-                match child.arg(0).and_then(|a| int_in(a, -254..=254)) {
-                    Some(w) => {
+                {
+                    if let Some((w, reverse)) = weight(child, 254, &loc, ctx) {
                         def.weight = w;
-                        match child.arg(1) {
-                            None => {}
-                            Some("reverse") => def.reverse = true,
-                            Some(other) => ctx.log.error(
-                                &loc,
-                                format!("weight: unknown option {other:?} (only `reverse`)"),
-                            ),
-                        }
+                        def.reverse |= reverse;
                     }
-                    None => ctx.log.error(
-                        &loc,
-                        format!(
-                            "weight: expected a whole number in -254..=254, found {:?}",
-                            child.arg(0).unwrap_or("")
-                        ),
-                    ),
                 }
             }
             "quorum" => match child.arg(0).and_then(|a| int_in(a, 1..=65535)) {
@@ -938,4 +896,32 @@ pub(crate) fn process_entry(def: &TrackProcessDef, weight: i64, reverse: bool) -
         pairs.push(("terminate_delay".into(), Value::duration(d)));
     }
     Some(Value::Inline(pairs))
+}
+
+/// `weight W [reverse]` of a tracker, W in -`max`..=`max`: the weight, and whether
+/// `reverse` follows it. An unknown option is reported at `loc` and the weight kept; a
+/// weight out of range is reported and `None`.
+fn weight(child: &Node, max: i64, loc: &Loc, ctx: &mut Ctx<'_>) -> Option<(i64, bool)> {
+    let Some(w) = child.arg(0).and_then(|a| int_in(a, -max..=max)) else {
+        ctx.log.error(
+            loc,
+            format!(
+                "weight: expected a whole number in -{max}..={max}, found {:?}",
+                child.arg(0).unwrap_or("")
+            ),
+        );
+        return None;
+    };
+    let reverse = match child.arg(1) {
+        None => false,
+        Some("reverse") => true,
+        Some(other) => {
+            ctx.log.error(
+                loc,
+                format!("weight: unknown option {other:?} (only `reverse`)"),
+            );
+            false
+        }
+    };
+    Some((w, reverse))
 }
