@@ -16,6 +16,7 @@ use vip_tests::{
     lab::{
         Lab, Node, Vipd, advert_v4,
         process::{cpu_seconds, user_cpu_seconds},
+        release_vipd,
     },
 };
 use vipd::{
@@ -365,9 +366,12 @@ const QUIET: Duration = Duration::from_secs(10);
 #[test]
 fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() -> Result<()> {
     vip_tests::require_root();
+    // The optimised build: the limit is about the daemon operators run (the debug build
+    // spends several times the CPU on its own 100 adverts a second).
+    let vipd = release_vipd(Path::new(VIPD))?;
     let lab = Lab::builder().routers(2).client().attacker().build()?;
-    let r1 = lab.vipd(Path::new(VIPD), lab.router(1), &instance(200, "10ms"))?;
-    let r2 = lab.vipd(Path::new(VIPD), lab.router(2), &instance(100, "10ms"))?;
+    let r1 = lab.vipd(&vipd, lab.router(1), &instance(200, "10ms"))?;
+    let r2 = lab.vipd(&vipd, lab.router(2), &instance(100, "10ms"))?;
     r1.wait_state("gw", "master", Duration::from_secs(5))?;
     r2.wait_state("gw", "backup", Duration::from_secs(5))?;
     std::thread::sleep(Duration::from_millis(500));
@@ -428,16 +432,13 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
         "false transitions: {before:?} -> {after:?}"
     );
     ensure!(r1.state_of("gw")? == "master" && r2.state_of("gw")? == "backup");
-    // What the daemon may spend while the flood runs. The issue's goal was under 5 % of a
-    // core; on this machine, at 300,000 frames a second and with the debug build the lab
-    // runs (its own 100 adverts a second cost most of it), r1 measured 5.33-5.80 % in all
-    // (4.28-4.61 % of it in user space) against 1.90-2.50 % before the flood, over four
-    // runs with 0 packets read: the goal is missed by the flood's effect on the daemon's
-    // own code and on the kernel's accounting (no CONFIG_IRQ_TIME_ACCOUNTING: softirq
-    // ticks are charged to the task they interrupt). The limit here is twice the goal,
-    // so a daemon that read the flood (35 % before the socket filter) fails at once.
+    // What the daemon may spend while the flood runs: under 5 % of a core in all, user
+    // and system time, with the release build. Measured on this 2-core machine at
+    // ~170,000 frames a second: 1.40 % (1.20 % before the flood). The debug build measured
+    // 5.33-5.80 % (1.90-2.50 % before), which is why the test runs the release one; a
+    // daemon that read the flood measured 35 % before the socket filter.
     ensure!(
-        cpu_percent < 2.0 * CPU_LIMIT_PERCENT,
+        cpu_percent < CPU_LIMIT_PERCENT,
         "r1's daemon used {cpu_percent:.2} % of a core ({user_percent:.2} % in user space; \
          {quiet_percent:.2} % and {quiet_user_percent:.2} % before the flood)"
     );

@@ -92,7 +92,7 @@ pub use netns::in_netns;
 pub use probe::{Method, ProbeRun, Prober, Takeover};
 pub use process::Proc;
 pub use ucarp::{Ucarp, UcarpConfig};
-pub use vipd::Vipd;
+pub use vipd::{Vipd, release_vipd};
 pub use xdp_filter::XdpFilter;
 
 /// Per-lab scratch directories (configs, pid files, sockets, captures) live under here.

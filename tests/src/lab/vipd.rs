@@ -27,6 +27,35 @@ pub struct Vipd {
     proc_events: bool,
 }
 
+/// The optimised `vipd` the package ships, built from this tree next to `debug_bin` (the
+/// lab's `vipd-under-test`) in the same target directory: `cargo build --release`, a no-op
+/// when `cargo xtask test` has built it before the tests. For the few limits that are
+/// about the daemon's own CPU time, where the unoptimised debug build would measure the
+/// compiler's settings rather than what operators run.
+pub fn release_vipd(debug_bin: &Path) -> Result<PathBuf> {
+    let target = debug_bin
+        .parent()
+        .and_then(Path::parent)
+        .with_context(|| format!("no target directory above {}", debug_bin.display()))?;
+    let status = std::process::Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "vip-userspace",
+            "--bin",
+            "vipd",
+        ])
+        .env("CARGO_TARGET_DIR", target)
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("cargo build --release --bin vipd failed ({status})");
+    }
+    Ok(target.join("release").join("vipd"))
+}
+
 impl Lab {
     /// Writes a configuration for `node` with `vrrp` as its instance sections and starts
     /// `bin run` in the node's namespace; returns once the control socket answers.
