@@ -902,12 +902,14 @@ fn a_killed_master_and_a_server_added_at_the_same_moment_keep_every_connection()
         std::thread::sleep(Duration::from_millis(1500));
         // The same moment: the backup's reload, then the master's death.
         v2.rewrite(&c2_three).unwrap();
+        let reloaded = std::time::Instant::now();
         v2.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
         v1.kill().unwrap();
         v2.wait_state("gw", "master", Duration::from_secs(5))
             .unwrap();
-        h.join().unwrap()
+        (h.join().unwrap(), reloaded)
     });
+    let (held, reloaded) = held;
     let held = held.as_array().unwrap();
     assert_eq!(held.len(), 100);
     let mut per: HashMap<String, usize> = HashMap::new();
@@ -950,6 +952,25 @@ fn a_killed_master_and_a_server_added_at_the_same_moment_keep_every_connection()
     eprintln!("after the takeover: {out}");
     assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
     assert_eq!(out["seen"].as_object().unwrap().len(), 3, "{out}");
+    // The previous table is followed for 15 s after the reload, then the mark goes
+    // (the balancer checks every second).
+    let maps = vipd::dataplane::Maps::open_pinned(&v2.pin).unwrap();
+    let key = vip_common::LbServiceKey::new(FAMILY_IPV4, v4_in_16(SVC_VIP.octets()), 6, SVC_PORT);
+    let marked =
+        || maps.lb_ref().unwrap().service(&key).unwrap().flags & vip_common::LB_F_PREVIOUS != 0;
+    wait_until(
+        "the previous table's mark to go",
+        Duration::from_secs(25),
+        Duration::from_millis(50),
+        || Ok(!marked()),
+    )
+    .unwrap();
+    let cleared = reloaded.elapsed();
+    eprintln!("the previous table's mark went {cleared:?} after the reload");
+    assert!(
+        (Duration::from_secs(15)..=Duration::from_millis(17_500)).contains(&cleared),
+        "{cleared:?}"
+    );
     drop(v2);
 }
 
