@@ -836,3 +836,175 @@ fn a_reload_adds_a_server_and_established_connections_stay_on_theirs() {
     assert_eq!(out["seen"].as_object().unwrap().len(), 2, "{out}");
     assert!(v1.log().contains("services reconfigured"), "{}", v1.log());
 }
+
+/// `kill -9` of the master director while the backup gets a server more (its reload at
+/// the same moment): the 100 long-lived connections the master carried reach the backup
+/// with no flow remembered there and a table that now includes the new server. Each
+/// must still reach the server it began on (the backup's previous table,
+/// `vip_common::LB_F_PREVIOUS`), with zero resets; new connections afterwards spread over
+/// all three servers, the new one included.
+#[test]
+fn a_killed_master_and_a_server_added_at_the_same_moment_keep_every_connection() {
+    let lab = Lab::builder().routers(5).client().build().unwrap();
+    let (d1, d2) = (lab.router(1), lab.router(2));
+    let reals: Vec<&Node> = (3..=5).map(|i| lab.router(i)).collect();
+    let dir = lab.scratch("lb-scripts").unwrap();
+    let echo = dir.join("echo.py");
+    std::fs::write(&echo, ECHO).unwrap();
+    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    let _procs: Vec<vip_tests::lab::Proc> =
+        reals.iter().map(|r| echo_server(&lab, r, &echo)).collect();
+    let client = lab.client();
+    let srcs: Vec<String> = (150..158).map(|h| format!("192.0.2.{h}")).collect();
+    for s in &srcs {
+        lab.exec(
+            client,
+            &["ip", "addr", "add", &format!("{s}/24"), "dev", "eth0"],
+        )
+        .unwrap();
+    }
+    lab.exec(client, &["ethtool", "-K", "eth0", "tx", "off"])
+        .unwrap();
+    let three = "real = [{ address = \"192.0.2.13\", weight = 1 }, { address = \"192.0.2.14\", weight = 1 }, { address = \"192.0.2.15\", weight = 2 }]";
+    let two = "real = [{ address = \"192.0.2.13\", weight = 1 }, { address = \"192.0.2.14\", weight = 1 }]";
+    let c1 = director_config(true).replace(three, two);
+    let c2_three = director_config(false);
+    let c2 = c2_three.replace(three, two);
+    assert!(c1 != director_config(true) && c2 != c2_three);
+    let v1 = lab.vipd(Path::new(VIPD), d1, &c1).unwrap();
+    let v2 = lab.vipd(Path::new(VIPD), d2, &c2).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    v2.wait_state("gw", "backup", Duration::from_secs(10))
+        .unwrap();
+    wait_servers_up(&v1, 2);
+    wait_servers_up(&v2, 2);
+    // r5's neighbour entry on r2 exists before the reload, so r5 enters r2's table at
+    // once (an unresolved server would wait out of it, leaving the table unchanged
+    // while the connections arrive).
+    lab.exec(
+        d2,
+        &["ping", "-c", "1", "-W", "1", &reals[2].ipv4.to_string()],
+    )
+    .unwrap();
+
+    let vip = SVC_VIP.to_string();
+    let port = SVC_PORT.to_string();
+    let mdi = v2.instance("gw").unwrap()["master_down_interval_ms"]
+        .as_f64()
+        .unwrap();
+    let held = std::thread::scope(|s| {
+        let h = s.spawn(|| {
+            let mut a = vec!["hold", &vip, &port, "100", "6"];
+            a.extend(srcs.iter().map(String::as_str));
+            client_json(&lab, &dir, &a)
+        });
+        std::thread::sleep(Duration::from_millis(1500));
+        // The same moment: the backup's reload, then the master's death.
+        v2.rewrite(&c2_three).unwrap();
+        let reloaded = std::time::Instant::now();
+        v2.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+        v1.kill().unwrap();
+        v2.wait_state("gw", "master", Duration::from_secs(5))
+            .unwrap();
+        (h.join().unwrap(), reloaded)
+    });
+    let (held, reloaded) = held;
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 100);
+    let mut per: HashMap<String, usize> = HashMap::new();
+    for c in held {
+        *per.entry(c["server"].as_str().unwrap_or("none").to_owned())
+            .or_default() += 1;
+    }
+    let resets: u64 = held.iter().map(|c| c["resets"].as_u64().unwrap()).sum();
+    let broken: Vec<&serde_json::Value> = held
+        .iter()
+        .filter(|c| {
+            c["resets"] != 0 || !c["errors"].as_array().unwrap().is_empty() || c["changed"] == true
+        })
+        .collect();
+    let worst = held
+        .iter()
+        .map(|c| c["gap_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let xdp = v2.status().unwrap()["xdp"].clone();
+    eprintln!(
+        "kill -9 of the master and r5 added on the backup: {resets} resets, {} broken, \
+         per server {per:?}, longest wait {worst:.0} ms (Master_Down_Interval {mdi:.0} ms), \
+         backup's lb_flow_midstream {} lb_flow_previous {}",
+        broken.len(),
+        xdp["lb_flow_midstream"],
+        xdp["lb_flow_previous"]
+    );
+    assert!(broken.is_empty(), "{broken:?}");
+    assert_eq!(resets, 0);
+    assert!(worst <= mdi + 250.0, "{worst} ms > {mdi} ms + 250 ms");
+    // Every connection began on r3 or r4, and the backup pinned some through the
+    // previous table (the others the new table still gives the same server).
+    assert!(!per.contains_key("r5"), "{per:?}");
+    assert!(xdp["lb_flow_previous"].as_u64().unwrap() > 0, "{xdp}");
+    // The new server takes new connections.
+    wait_servers_up(&v2, 3);
+    let mut a = vec!["spread", vip.as_str(), port.as_str(), "31000", "120"];
+    a.extend(srcs.iter().map(String::as_str));
+    let out = client_json(&lab, &dir, &a);
+    eprintln!("after the takeover: {out}");
+    assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+    assert_eq!(out["seen"].as_object().unwrap().len(), 3, "{out}");
+    // The previous table is followed for 15 s after the reload, then the mark goes
+    // (the balancer checks every second).
+    let maps = vipd::dataplane::Maps::open_pinned(&v2.pin).unwrap();
+    let key = vip_common::LbServiceKey::new(FAMILY_IPV4, v4_in_16(SVC_VIP.octets()), 6, SVC_PORT);
+    let marked =
+        || maps.lb_ref().unwrap().service(&key).unwrap().flags & vip_common::LB_F_PREVIOUS != 0;
+    wait_until(
+        "the previous table's mark to go",
+        Duration::from_secs(25),
+        Duration::from_millis(50),
+        || Ok(!marked()),
+    )
+    .unwrap();
+    let cleared = reloaded.elapsed();
+    eprintln!("the previous table's mark went {cleared:?} after the reload");
+    assert!(
+        (Duration::from_secs(15)..=Duration::from_millis(17_500)).contains(&cleared),
+        "{cleared:?}"
+    );
+    drop(v2);
+}
+
+/// The first `[[service]]` of a vipd started without any cannot come by reload (the load
+/// balancer is loaded at start-up only): the reload, and its dry run, are refused with
+/// the reason and the way out (a restart), and nothing changes: the instance stays
+/// master without a transition, no service runs, no load balancer map is pinned.
+#[test]
+fn a_reload_that_brings_the_first_service_is_refused_and_names_the_restart() {
+    let lab = Lab::builder().routers(3).client().build().unwrap();
+    let r1 = lab.router(1);
+    let (_dir, _procs, with) = small_lab(&lab);
+    let without = &with[..with.find("[[service]]").unwrap()];
+    let v1 = lab.vipd(Path::new(VIPD), r1, without).unwrap();
+    v1.wait_state("gw", "master", Duration::from_secs(10))
+        .unwrap();
+    let before = v1.instance("gw").unwrap()["transitions"].clone();
+    assert!(!v1.pin.join("LB_FLOWS").exists());
+    v1.rewrite(&with).unwrap();
+    for dry_run in [true, false] {
+        let answer = v1.reload_json(dry_run).unwrap();
+        eprintln!("reload (dry run {dry_run}): {answer}");
+        assert_eq!(answer["ok"], false, "{answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains("[[service]] \"echo\"") && message.contains("restart vipd"),
+            "{message}"
+        );
+    }
+    assert!(v1.log().contains("reload rejected"), "{}", v1.log());
+    let st = v1.status().unwrap();
+    assert_eq!(st["services"].as_array().map_or(0, Vec::len), 0, "{st}");
+    let gw = v1.instance("gw").unwrap();
+    assert_eq!(gw["state"], "master");
+    assert_eq!(gw["transitions"], before);
+    assert!(!v1.pin.join("LB_FLOWS").exists());
+}

@@ -36,6 +36,14 @@ pub const LB_F_ACTIVE_ACTIVE: u32 = 1 << 2;
 /// Hash the client address alone (keepalived's `sh` / persistence): every connection of
 /// a client goes to one server.
 pub const LB_F_SOURCE_HASH: u32 = 1 << 3;
+/// The half not in use holds the table from before the last change: a TCP segment
+/// without SYN of a flow this director never saw follows that table, not the new one.
+/// Such a flow began before the change (on another director, which died: a failover
+/// that coincides with a reload adding a server), and its server is the one the old
+/// table names. The daemon sets it with the flip of a reload (or restart) that changed
+/// the service and clears it a while later (`vip-userspace/src/daemon/balancer.rs`,
+/// `PREVIOUS_TABLE_FOR`); a health check's flip leaves it as it is.
+pub const LB_F_PREVIOUS: u32 = 1 << 4;
 
 /// Direct routing (LVS-DR): the Ethernet destination becomes the server's MAC.
 pub const LB_METHOD_DR: u8 = 1;

@@ -768,6 +768,10 @@ counters! {
     /// interface's MAC (a frame for another station seen on a promiscuous port) or not
     /// from the neighbour's MAC (as learned from its Control packets): passed untouched.
     bfd_echo_spoofed,
+    /// TCP segments without SYN of a flow this director had not seen, pinned to the
+    /// server of the service's previous table (see `LB_F_PREVIOUS`): a flow that began
+    /// before the last change of the server set, on a director that has since died.
+    lb_flow_previous,
 }
 
 #[cfg(feature = "user")]

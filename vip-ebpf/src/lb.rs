@@ -11,6 +11,10 @@
 //! active Maglev table (the daemon builds it; the hash is `vip_common::LbFlowKey::hash`,
 //! the daemon's too) and is remembered. Every director with the same server set picks
 //! the same server for a flow, so a flow survives a failover with no shared state.
+//! For a while after a reload changed the set (`LB_F_PREVIOUS`), a TCP segment without
+//! SYN of a flow not remembered here follows the previous table instead: such a flow
+//! began before the change, on a director that died, and the old table names its
+//! server (`tests/tests/lab_lb.rs`, a server added at the moment the master is killed).
 //!
 //! What costs what: on a node without services, a TCP or UDP packet costs the responder
 //! one array read (`LB_ACTIVE`); with services, one lookup more, of its (destination,
@@ -53,11 +57,11 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, LB_F_ACTIVE_ACTIVE, LB_F_PORTS, LB_F_SERVICE, LB_F_SOURCE_HASH,
-    LB_METHOD_DR, LB_METHOD_TUN, LB_NO_REAL, LB_REAL_F_UP, LB_TUNNEL_TTL, LbCounters, LbFlow,
-    LbFlowKey, LbReal, LbService, LbServiceKey, MAGLEV_SIZE, MAP_F_NO_COMMON_LRU,
-    MAP_F_NO_PREALLOC, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS, MAX_LB_SERVICES,
-    MaglevTable, table_index, v4_in_16,
+    FAMILY_IPV4, FAMILY_IPV6, LB_F_ACTIVE_ACTIVE, LB_F_PORTS, LB_F_PREVIOUS, LB_F_SERVICE,
+    LB_F_SOURCE_HASH, LB_METHOD_DR, LB_METHOD_TUN, LB_NO_REAL, LB_REAL_F_UP, LB_TUNNEL_TTL,
+    LbCounters, LbFlow, LbFlowKey, LbReal, LbService, LbServiceKey, MAGLEV_SIZE,
+    MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS,
+    MAX_LB_SERVICES, MaglevTable, table_index, v4_in_16,
     wire::{
         ETH_HLEN, ETH_P_IP, ETH_P_IPV6, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_TCP, IPPROTO_UDP,
         VLAN_HLEN,
@@ -573,11 +577,27 @@ fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
         None => {
             if p.tcp && !p.opens {
                 count(|c| &mut c.lb_flow_midstream);
+                // A flow that began before the set changed, on a director that has
+                // died since: its server is the old table's (`LB_F_PREVIOUS`).
+                if svc.flags & LB_F_PREVIOUS != 0
+                    && let Some((id, r)) = from_table(svc, (svc.table + 1) & 1, hash)
+                {
+                    count(|c| &mut c.lb_flow_previous);
+                    return Some(remember(svc, p, id, r, false));
+                }
             }
             false
         }
     };
-    let table = LB_TABLES.get_ptr(table_index(svc.id, svc.table))?;
+    let (id, r) = from_table(svc, svc.table, hash)?;
+    Some(remember(svc, p, id, r, moved))
+}
+
+/// The server half `half` of the service's table names for `hash`, if it is up and the
+/// service's.
+#[inline(always)]
+fn from_table(svc: &LbService, half: u32, hash: u32) -> Option<(u32, LbReal)> {
+    let table = LB_TABLES.get_ptr(table_index(svc.id, half))?;
     let entry = bounded(hash % MAGLEV_SIZE, MAGLEV_SIZE)?;
     // SAFETY: an array slot, stable for the program's lifetime; `entry` is below the
     // table's length (checked where the verifier sees it).
@@ -590,20 +610,26 @@ fn pick(svc: &LbService, p: &Packet, hash: u32) -> Option<(u32, LbReal)> {
     if r.flags & LB_REAL_F_UP == 0 || r.service != svc.id {
         return None;
     }
+    Some((id, r))
+}
+
+/// Pins the flow to `id` and counts it.
+#[inline(always)]
+fn remember(svc: &LbService, p: &Packet, id: u32, r: LbReal, moved: bool) -> (u32, LbReal) {
     let flow = LbFlow {
         real: id,
         generation: r.generation,
     };
     // A full table evicts its least recently used flow; that flow still follows the
     // table, which names the same server unless the set changed.
-    let _ = LB_FLOWS.insert(&p.flow, &flow, 0);
+    let _ = LB_FLOWS.insert(p.flow, flow, 0);
     if moved {
         count(|c| &mut c.lb_flow_moved);
     }
     count(|c| &mut c.lb_flow_created);
     add(&LB_SERVICE_STATS, svc.id, 0, true);
     add(&LB_REAL_STATS, id, 0, true);
-    Some((id, r))
+    (id, r)
 }
 
 #[inline(always)]

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use vip_common::{
-    FAMILY_IPV4, FAMILY_IPV6, GroupState, LB_REAL_F_UP, LbFlowKey, v4_in_16,
+    FAMILY_IPV4, FAMILY_IPV6, GroupState, LB_F_PREVIOUS, LB_REAL_F_UP, LbFlowKey, v4_in_16,
     wire::{IPPROTO_IPIP, IPPROTO_IPV6},
 };
 use vip_tests::{
@@ -903,4 +903,100 @@ fn an_icmp_error_about_a_flow_goes_to_that_flows_server_and_other_icmp_passes() 
     assert_eq!((v, out), (XDP_PASS, other));
     let c = r.counters();
     assert_eq!(c.lb_forward_icmp - before.lb_forward_icmp, 1);
+}
+
+/// A server added, the old table marked as the previous one (`LB_F_PREVIOUS`, as the
+/// daemon does on a reload): a TCP segment without SYN of a flow this director never
+/// saw follows the previous table (it began before the change, on a director that died
+/// since) and is pinned there; a SYN follows the new table; once the mark is cleared,
+/// unknown midstream flows follow the new table too. A flip alone (a health check's)
+/// leaves no mark.
+#[test]
+fn after_a_server_is_added_unknown_midstream_flows_follow_the_previous_table_until_cleared() {
+    let (mut r, mut lb) = owned_lb(3);
+    lb.install(&mut r, &[0, 1]);
+    assert_eq!(
+        r.maps().lb().unwrap().service(&lb.svc.key()).unwrap().flags & LB_F_PREVIOUS,
+        0
+    );
+    // Flows whose server changes when real 2 joins: before, on 0 or 1; after, on 2.
+    let flows: Vec<([u8; 4], u16, usize)> = (0..2_000u32)
+        .map(|i| (client(i), 2_000 + i as u16))
+        .filter_map(|(src, sport)| {
+            lb.reference(&v4_flow(src, sport, 80, 6))
+                .map(|old| (src, sport, old))
+        })
+        .collect();
+    lb.install(&mut r, &[0, 1, 2]);
+    r.maps()
+        .lb()
+        .unwrap()
+        .set_previous(&lb.svc.key(), true)
+        .unwrap();
+    let changed: Vec<([u8; 4], u16, usize)> = flows
+        .into_iter()
+        .filter(|&(src, sport, _)| lb.reference(&v4_flow(src, sport, 80, 6)) == Some(2))
+        .collect();
+    assert!(changed.len() > 300, "{}", changed.len());
+    let before = r.counters();
+    let (old_flows, rest) = changed.split_at(100);
+    for &(src, sport, old) in old_flows {
+        let (v, out) = r.run(&ack_v4(src, sport, b"midstream"));
+        assert_eq!(v, XDP_TX);
+        assert_eq!(dr_target(&out), old, "the previous table's server");
+        // Pinned: the next segment goes there without the previous table.
+        assert_eq!(
+            r.maps()
+                .lb()
+                .unwrap()
+                .flow(&v4_flow(src, sport, 80, 6))
+                .map(|f| f.real),
+            Some(old as u32)
+        );
+    }
+    let c = r.counters();
+    assert_eq!(c.lb_flow_previous - before.lb_flow_previous, 100);
+    assert_eq!(c.lb_flow_midstream - before.lb_flow_midstream, 100);
+    // A new connection follows the new table.
+    let (src, sport, _) = rest[0];
+    let (_, out) = r.run(&syn_v4(src, sport));
+    assert_eq!(dr_target(&out), 2);
+    // The mark cleared: an unknown midstream flow follows the new table.
+    r.maps()
+        .lb()
+        .unwrap()
+        .set_previous(&lb.svc.key(), false)
+        .unwrap();
+    let (src, sport, _) = rest[1];
+    let (_, out) = r.run(&ack_v4(src, sport, b"later"));
+    assert_eq!(dr_target(&out), 2);
+    assert_eq!(r.counters().lb_flow_previous - before.lb_flow_previous, 100);
+}
+
+/// The previous table's server is down (a server that failed, then the flip): an
+/// unknown midstream flow follows the new table instead.
+#[test]
+fn an_unknown_midstream_flow_whose_previous_server_is_down_follows_the_new_table() {
+    let (mut r, mut lb) = owned_lb(3);
+    let flows: Vec<([u8; 4], u16)> = (0..600u32)
+        .map(|i| (client(i), 3_000 + i as u16))
+        .filter(|&(src, sport)| lb.reference(&v4_flow(src, sport, 80, 6)) == Some(2))
+        .collect();
+    assert!(!flows.is_empty());
+    lb.set_up(&mut r, 2, false);
+    lb.install(&mut r, &[0, 1]);
+    r.maps()
+        .lb()
+        .unwrap()
+        .set_previous(&lb.svc.key(), true)
+        .unwrap();
+    for &(src, sport) in &flows {
+        let (v, out) = r.run(&ack_v4(src, sport, b"x"));
+        assert_eq!(v, XDP_TX);
+        assert_eq!(
+            Some(dr_target(&out)),
+            lb.reference(&v4_flow(src, sport, 80, 6))
+        );
+    }
+    assert_eq!(r.counters().lb_flow_previous, 0);
 }

@@ -46,6 +46,16 @@ use crate::{
 
 /// How often unresolved next hops are looked up again and counters read for status.
 const TICK: Duration = Duration::from_secs(1);
+/// How long after a reload (or a restart) that changed a service a TCP segment of a
+/// flow this director never saw follows the table from before it
+/// (`vip_common::LB_F_PREVIOUS`): such a flow began before the change, on a director
+/// that has since died (a failover at the moment of a reload). Long enough for a
+/// takeover (a Master_Down_Interval, 3.6 s at 1 s adverts) and TCP's first few
+/// retransmissions after it; short, because a flow begun after the change on another
+/// director that was reloaded too, failing over inside it, reaches the old table's
+/// server. Health checks do not start it: every director checks the same servers, so
+/// their tables change together and a flow's server is the current table's.
+const PREVIOUS_TABLE_FOR: Duration = Duration::from_secs(15);
 /// How long a hook may run.
 const HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -153,6 +163,9 @@ struct Svc {
     live: bool,
     /// The set of the table last installed, to install one table per change.
     installed: Option<Vec<(Entry, u32)>>,
+    /// Until when the half not in use is marked as the table from before the last
+    /// reload (`PREVIOUS_TABLE_FOR`).
+    previous_until: Option<Time>,
 }
 
 struct State {
@@ -281,6 +294,7 @@ fn build(configs: Vec<ServiceConfig>, slots: Vec<u32>, previous: Vec<Svc>) -> Ve
             sorry,
             live: false,
             installed: None,
+            previous_until: None,
         });
     }
     out
@@ -357,6 +371,7 @@ impl State {
                 }
                 _ = tokio::time::sleep(wait) => {}
                 _ = tick.tick() => {
+                    self.expire_previous();
                     if self.services.iter().any(|s| {
                         s.reals.iter().chain(&s.sorry).any(|r| r.hop.is_none())
                     }) {
@@ -514,6 +529,22 @@ impl State {
         }
     }
 
+    /// Clears the previous-table mark of services whose reload is `PREVIOUS_TABLE_FOR`
+    /// old.
+    fn expire_previous(&mut self) {
+        let t = now();
+        for s in &mut self.services {
+            if s.previous_until.is_some_and(|until| until <= t) {
+                match self.lb.set_previous(&s.core.key(), false) {
+                    Ok(()) => s.previous_until = None,
+                    Err(e) => {
+                        warn!(service = %s.config.name, error = %crate::error_chain(&e), "could not clear the previous table")
+                    }
+                }
+            }
+        }
+    }
+
     /// Looks up the next hop of every server that has none yet.
     async fn resolve(&mut self) {
         let Some(nl) = self.nl.clone() else { return };
@@ -629,23 +660,30 @@ fn install(lb: &mut LbMaps, s: &mut Svc, set: &[(Entry, u32)]) -> crate::datapla
     let t = table(&s.core, set, &ids, s.sorry.as_ref().map(|r| r.id));
     let key = s.core.key();
     let existing = lb.service(&key).filter(|v| v.id == s.id);
-    if let Some(old) = existing
-        && s.live
-    {
+    if existing.is_some() && s.live {
         // One flip.
         lb.install_table(&key, &t)?;
-        let _ = old;
     } else {
         // New here (or taken over from an earlier run, or its slot moved): the half not
         // in use, then the entries that point at it.
         let half = existing.map_or(0, |v| (v.table + 1) & 1);
         lb.write_table(s.id, half, &t)?;
+        // Taken over from an earlier table of the same service (a reload that changed
+        // it, or a restart): that table is the previous one, marked in the same write
+        // that flips to the new one.
+        if existing.is_some() {
+            s.previous_until = Some(now() + PREVIOUS_TABLE_FOR);
+        }
         for (k, v) in entries(std::slice::from_ref(&s.core), &[s.id], &[half]) {
             // The per-port marker of a VIP another service may share keeps its flags.
             let v = match lb.service(&k) {
                 Some(old) if k.port == 0 && k != key => vip_common::LbService {
                     flags: old.flags | v.flags,
                     ..old
+                },
+                _ if k == key && existing.is_some() => vip_common::LbService {
+                    flags: v.flags | vip_common::LB_F_PREVIOUS,
+                    ..v
                 },
                 _ => v,
             };

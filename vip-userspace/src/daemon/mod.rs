@@ -381,6 +381,7 @@ impl Daemon {
             current: self.config.clone(),
             running: self.running(),
             processes: self.processes.clone(),
+            load_balancer: self.balancer.is_some(),
         }
     }
 
@@ -468,11 +469,6 @@ impl Daemon {
                 Ok(()) => launched += 1,
                 Err(e) => error!(group = %key, error = %format!("{e:#}"), "could not start"),
             }
-        }
-        if self.balancer.is_none() && !p.config.services.is_empty() {
-            // The load balancer's programs and maps are loaded only at start-up, while
-            // vipd may still load programs (docs/operations.md, "Virtual services").
-            warn!("the first [[service]] needs a restart of vipd: services are not started");
         }
         self.config = p.config;
         if p.purpose == Purpose::Reload {

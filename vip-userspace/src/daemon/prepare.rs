@@ -70,6 +70,8 @@ pub struct Request {
     pub running: Vec<Running>,
     /// Counts tracked processes (and starts its watcher the first time).
     pub processes: track::process::Processes,
+    /// Whether the load balancer is loaded (vipd started with services).
+    pub load_balancer: bool,
 }
 
 /// A member ready to run: what the core gets (`setup`, `initial`) and what the shell keeps.
@@ -126,6 +128,28 @@ pub enum Outcome {
     Rejected(String),
 }
 
+/// Why a configuration cannot be applied by a reload because it brings the first
+/// `[[service]]` to a vipd started without any: the load balancer's programs and maps
+/// are loaded only at start-up, while vipd still holds the capabilities to load
+/// programs (docs/operations.md, "Virtual services"). The whole reload is refused, so
+/// nothing changes and no service is half there.
+pub fn services_need_restart(
+    load_balancer: bool,
+    config: &Config,
+    path: &std::path::Path,
+) -> Option<String> {
+    let first = config.services.first()?;
+    (!load_balancer).then(|| {
+        format!(
+            "{}: [[service]] \"{}\": vipd was started without services and loads the load \
+             balancer only at start-up; restart vipd (systemctl restart vipd) to add the \
+             first service",
+            path.display(),
+            first.name
+        )
+    })
+}
+
 /// Reads the configuration a preparation runs (the file again for a reload) and plans it
 /// against the running groups: the same answer for a reload and its dry run.
 pub async fn plan_for(req: &Request) -> Result<(Arc<Config>, plan::Plan<Instance>), String> {
@@ -141,6 +165,11 @@ pub async fn plan_for(req: &Request) -> Result<(Arc<Config>, plan::Plan<Instance
         }
         _ => req.current.clone(),
     };
+    if req.purpose == Purpose::Reload
+        && let Some(why) = services_need_restart(req.load_balancer, &config, &req.config_path)
+    {
+        return Err(why);
+    }
     let running: Vec<plan::Running<'_, Instance>> = req
         .running
         .iter()
@@ -652,5 +681,38 @@ fn keep_arp_off_the_vips(ifname: &str) {
         Err(error) => {
             warn!(interface = ifname, %error, "VMAC mode: could not set arp_announce = 2")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::FakeHost;
+
+    const GW: &str = "[global]\nrouter_id = \"r1\"\n\n[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\n\
+                      priority = 200\nvips = [\"192.0.2.60/32\"]\n";
+    const SERVICE: &str = "\n[[service]]\nname = \"echo\"\nvip = \"192.0.2.60\"\nport = 9000\n\
+                           follow = \"gw\"\nreal = [{ address = \"192.0.2.13\" }]\n";
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, "vipd.toml", &FakeHost::lab()).unwrap()
+    }
+
+    #[test]
+    fn the_first_service_of_a_node_started_without_any_needs_a_restart() {
+        let path = Path::new("/etc/vipd/vipd.toml");
+        let with = config(&format!("{GW}{SERVICE}"));
+        let why = services_need_restart(false, &with, path).expect("refused");
+        assert!(
+            why.starts_with("/etc/vipd/vipd.toml: [[service]] \"echo\"")
+                && why.contains("restart vipd"),
+            "{why}"
+        );
+        // Loaded at start-up: services come and go by reload.
+        assert_eq!(services_need_restart(true, &with, path), None);
+        // No service: nothing to refuse.
+        assert_eq!(services_need_restart(false, &config(GW), path), None);
     }
 }

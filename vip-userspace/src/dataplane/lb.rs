@@ -111,7 +111,8 @@ impl LbMaps {
 
     /// Moves the service at `key` to `table`: written into the half not in use, then
     /// one write of the service entry flips to it, so a packet sees the old table or the
-    /// new one, never a mix. Returns the half now in use.
+    /// new one, never a mix. The service's flags are kept (a previous table marked with
+    /// [`LbMaps::set_previous`] stays marked). Returns the half now in use.
     pub fn install_table(&mut self, key: &LbServiceKey, table: &MaglevTable) -> Result<u32> {
         let mut svc = self
             .services
@@ -124,6 +125,28 @@ impl LbMaps {
             .insert(key, svc, 0)
             .map_err(map_err("flipping a service to its new table"))?;
         Ok(next)
+    }
+
+    /// Marks (or unmarks) the half of the service not in use as its previous table:
+    /// while marked, a TCP segment without SYN of a flow the program does not know
+    /// follows that table (`vip_common::LB_F_PREVIOUS`). Nothing when the service is gone
+    /// or already so.
+    pub fn set_previous(&mut self, key: &LbServiceKey, on: bool) -> Result<()> {
+        let Some(mut svc) = self.service(key) else {
+            return Ok(());
+        };
+        let flags = if on {
+            svc.flags | vip_common::LB_F_PREVIOUS
+        } else {
+            svc.flags & !vip_common::LB_F_PREVIOUS
+        };
+        if flags == svc.flags {
+            return Ok(());
+        }
+        svc.flags = flags;
+        self.services
+            .insert(key, svc, 0)
+            .map_err(map_err("marking a service's previous table"))
     }
 
     pub fn set_real(&mut self, id: u32, real: LbReal) -> Result<()> {
