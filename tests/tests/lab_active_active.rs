@@ -71,8 +71,10 @@ fn group_of(client: Ipv4Addr, n: usize) -> usize {
 }
 
 /// Router `r`'s instances: group `r` at 200, the others staggered below 150 by their
-/// distance from `r`, so each group has one clear successor.
-fn config(r: usize, n: usize) -> String {
+/// distance from `r`, so each group has one clear successor. With `carp`, CARP virtual
+/// hosts (priority P is advskew 255 - P; advbase 1 s; preempting, so a router that
+/// returns takes its group back).
+fn config(r: usize, n: usize, carp: bool) -> String {
     (1..=n)
         .map(|g| {
             let priority = if g == r {
@@ -80,9 +82,14 @@ fn config(r: usize, n: usize) -> String {
             } else {
                 150 - 10 * ((r + n - g) % n) as u8
             };
+            let protocol = if carp {
+                "protocol = \"carp\"\npassphrase = \"lab-aa\"\npreempt = true\nadvert_interval = \"1s\"\n"
+            } else {
+                "advert_interval = \"100ms\"\n"
+            };
             format!(
                 "[[vrrp]]\nname = \"{}\"\ninterface = \"eth0\"\nvrid = {}\npriority = {priority}\n\
-                 advert_interval = \"100ms\"\nvmac = true\nvips = [\"192.0.2.{}/24\"]\n\
+                 {protocol}vmac = true\nvips = [\"192.0.2.{}/24\"]\n\
                  shared_vips = [\"{SHARED}\"]\n\n",
                 name(g),
                 FIRST_VRID + g as u8 - 1,
@@ -251,12 +258,12 @@ fn check_shares(before: &[u64], after: &[u64]) -> Result<Vec<f64>> {
     Ok(shares)
 }
 
-fn active_active(n: usize) -> Result<()> {
+fn active_active(n: usize, carp: bool) -> Result<()> {
     vip_tests::require_root();
     let lab = Lab::builder().routers(n).client().wan().build()?;
     streams_setup(&lab, n)?;
     let mut vipds: Vec<Vipd> = (1..=n)
-        .map(|r| lab.vipd(Path::new(VIPD), lab.router(r), &config(r, n)))
+        .map(|r| lab.vipd(Path::new(VIPD), lab.router(r), &config(r, n, carp)))
         .collect::<Result<_>>()?;
     wait_roles(&vipds, None)?;
     let cl = lab.client();
@@ -408,10 +415,22 @@ fn active_active(n: usize) -> Result<()> {
 
 #[test]
 fn two_routers_share_a_vip_and_a_failure_moves_only_its_clients() -> Result<()> {
-    active_active(2)
+    active_active(2, false)
 }
 
 #[test]
 fn three_routers_share_a_vip_and_a_failure_moves_only_its_clients() -> Result<()> {
-    active_active(3)
+    active_active(3, false)
+}
+
+/// The same with CARP groups. Ignored: in 4 runs it passed twice (outage about 450 ms of
+/// a 3.45 s master-down time, at most one round lost on the return); once a client of
+/// the router that lived lost 3 rounds (6 ms) on the other's return, once r2 answered a
+/// third of r1's clients during the first window although both reported the expected
+/// roles before it. Not yet understood (CARP start-up convergence, or a router whose
+/// data plane answers a group its status calls backup): run with `--ignored` to look.
+#[test]
+#[ignore = "flaky with CARP groups, see the comment"]
+fn two_carp_routers_share_a_vip_and_a_failure_moves_only_its_clients() -> Result<()> {
+    active_active(2, true)
 }
