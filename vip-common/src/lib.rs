@@ -161,13 +161,17 @@ pub const fn vips_version_token(now_ns: u64, pid: u32) -> VipsVersion {
 /// `ifindex` is the device the program is attached to and `vlan` the VLAN ID of the one
 /// 802.1Q tag the frame carried (0 untagged), so a VIP on `eth0.100` is keyed
 /// (ifindex of eth0, 100).
+///
+/// `member` is 0 for the VIP itself. A shared VIP (active-active, [`VIP_F_SHARED`]) also
+/// has one entry per member group under `member` = 1 + the member's index: the answer for
+/// the requesters [`shared_member`] hands to that group.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VipKey {
     pub ifindex: u32,
     pub vlan: u16,
     pub family: u8,
-    pub _pad: u8,
+    pub member: u8,
     pub addr: [u8; 16],
 }
 
@@ -186,7 +190,7 @@ impl VipKey {
             ifindex,
             vlan,
             family: FAMILY_IPV4,
-            _pad: 0,
+            member: 0,
             addr: v4_in_16(addr),
         }
     }
@@ -204,9 +208,15 @@ impl VipKey {
             ifindex,
             vlan,
             family: FAMILY_IPV6,
-            _pad: 0,
+            member: 0,
             addr,
         }
+    }
+
+    /// The key of member `index` (0-based) of the shared VIP `self`.
+    pub const fn shared_member(mut self, index: u8) -> Self {
+        self.member = index + 1;
+        self
     }
 }
 
@@ -228,6 +238,37 @@ pub struct VipValue {
 pub const VIP_F_OWNER: u16 = 1 << 0;
 /// Answers come from the virtual MAC.
 pub const VIP_F_VMAC: u16 = 1 << 1;
+/// A shared VIP (active-active): served by several groups, each answering the requesters
+/// [`shared_member`] hands it, from its own virtual MAC. The entry's bits
+/// [`VIP_SHARED_MEMBERS_SHIFT`].. hold how many member groups there are; each member's
+/// answer (its slot and virtual MAC) is the entry keyed [`VipKey::shared_member`]. The
+/// entry's own `slot` and `mac` are one member's, whichever wrote it last: the program
+/// never answers from them.
+pub const VIP_F_SHARED: u16 = 1 << 2;
+/// Where a shared VIP's member count sits in its flags (the high byte).
+pub const VIP_SHARED_MEMBERS_SHIFT: u16 = 8;
+/// Groups one shared VIP can have.
+pub const MAX_SHARED_MEMBERS: u8 = 16;
+
+/// The flags of a shared VIP's own entry with `members` member groups.
+pub const fn shared_vip_flags(members: u8) -> u16 {
+    VIP_F_SHARED | ((members as u16) << VIP_SHARED_MEMBERS_SHIFT)
+}
+
+/// Which member group (0-based, of `members`) of a shared VIP answers a requester, from
+/// the last four bytes of its address read as a big-endian number (the whole address for
+/// IPv4, the low 32 bits of the interface identifier for IPv6): that number modulo
+/// `members`. The same on every router and every restart, so each client resolves the
+/// VIP to one group's virtual MAC for as long as the set of groups stays the same; and
+/// consecutive addresses (DHCP pools, SLAAC-less static plans) take the groups in turn,
+/// so any run of addresses splits within one client of even. `members` 0 is answered 0.
+#[inline(always)]
+pub const fn shared_member(requester_low32: u32, members: u8) -> u8 {
+    if members == 0 {
+        return 0;
+    }
+    (requester_low32 % members as u32) as u8
+}
 
 /// Ownership of one group slot. The whole value is written in one map update, so taking
 /// over (or giving up) every VIP that points at the slot is a single syscall.
@@ -831,6 +872,32 @@ mod tests {
         assert_eq!(size_of::<Policy>(), 1 + 1 + 2 + 4 + 8);
         assert_eq!(size_of::<Release>(), 8 + 8 + 16 + 1 + 1 + 1 + 1 + 2 + 10);
         assert_eq!(size_of::<Counters>(), 8 * Counters::LEN);
+    }
+
+    #[test]
+    fn shared_member_is_the_address_modulo_the_member_count() {
+        let v4 = |a: [u8; 4]| u32::from_be_bytes(a);
+        assert_eq!(shared_member(v4([192, 0, 2, 10]), 2), 0);
+        assert_eq!(shared_member(v4([192, 0, 2, 11]), 2), 1);
+        assert_eq!(
+            shared_member(v4([192, 0, 2, 11]), 3),
+            (0xc000_020b_u32 % 3) as u8
+        );
+        assert_eq!(shared_member(v4([192, 0, 2, 11]), 0), 0);
+        // Any run of consecutive addresses splits within one of even.
+        for members in 1..=MAX_SHARED_MEMBERS {
+            let mut shares = [0u32; MAX_SHARED_MEMBERS as usize];
+            for a in 0..97u32 {
+                shares[shared_member(0xc633_6400 + a, members) as usize] += 1;
+            }
+            let used = &shares[..members as usize];
+            let (lo, hi) = (used.iter().min().unwrap(), used.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{members}: {used:?}");
+        }
+        let flags = shared_vip_flags(3);
+        assert_ne!(flags & VIP_F_SHARED, 0);
+        assert_eq!(flags >> VIP_SHARED_MEMBERS_SHIFT, 3);
+        assert_eq!(VipKey::v4(1, 0, [192, 0, 2, 1]).shared_member(2).member, 3);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use vip_common::VipKey;
 use crate::{
     frame::{L2, len, ptr_at, total_len},
     maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
+    shared,
 };
 
 /// The ARP body in 16-bit words, as it sits in the frame (network byte order). Every
@@ -80,7 +81,9 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32) -> u32 {
         request(ctx, arp, l2, ifindex)
     } else if arp.oper == OP_REPLY {
         let key = VipKey::v4(ifindex, l2.vlan, bytes(arp.spa));
+        // For a shared VIP, the member that answers the replied-to station.
         if let Some(v) = vip(&key)
+            && let Some(v) = shared::answering(&key, v, u32::from_be_bytes(bytes(arp.tpa)))
             && matches!(ownership(v.slot), Ownership::Answering)
             && arp.sha != words(v.mac)
         {
@@ -97,6 +100,10 @@ fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     let key = VipKey::v4(ifindex, l2.vlan, bytes(arp.tpa));
     let Some(v) = vip(&key) else {
         return xdp_action::XDP_PASS;
+    };
+    let Some(v) = shared::answering(&key, v, u32::from_be_bytes(bytes(arp.spa))) else {
+        count(|c| &mut c.vip_not_owned);
+        return xdp_action::XDP_DROP;
     };
     if let Some(verdict) = refuse_unless_answering(v.slot) {
         return verdict;

@@ -27,6 +27,7 @@ mod ipv6;
 mod lb;
 mod maps;
 mod ndp;
+mod shared;
 mod vmac;
 mod vrrp;
 

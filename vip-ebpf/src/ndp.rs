@@ -19,6 +19,7 @@ use crate::{
     frame::{EthHdr, L2, is_unicast, len, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper, pseudo_sum},
     maps::{count, refuse_unless_answering, vip},
+    shared,
 };
 
 #[repr(C)]
@@ -91,6 +92,11 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper)
         count(|c| &mut c.ns_fragment);
         return xdp_action::XDP_DROP;
     }
+    let low32 = [ip.saddr[12], ip.saddr[13], ip.saddr[14], ip.saddr[15]];
+    let Some(v) = shared::answering(&key, v, u32::from_be_bytes(low32)) else {
+        count(|c| &mut c.vip_not_owned);
+        return xdp_action::XDP_DROP;
+    };
     if let Some(verdict) = refuse_unless_answering(v.slot) {
         return verdict;
     }

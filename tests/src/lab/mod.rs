@@ -51,6 +51,7 @@
 pub mod attack;
 pub mod block;
 pub mod capture;
+pub mod clients;
 pub mod conntrackd;
 pub mod flow;
 pub mod frr;

@@ -12,6 +12,7 @@ mod fuzz;
 mod lb;
 mod maps;
 mod ndp;
+mod shared;
 mod truncation;
 mod vmac;
 mod vrrp;

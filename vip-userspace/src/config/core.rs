@@ -48,6 +48,7 @@ impl Instance {
             vips: self.vips.iter().map(address).collect(),
             vips_excluded: self.vips_excluded.iter().map(address).collect(),
             proxy_arp: self.proxy_arp.clone(),
+            shared_vips: self.shared_vips.clone(),
             unicast_src_ip: self.unicast_src_ip,
             unicast_peers: self.unicast_peers.clone(),
             admission: Admission {
@@ -131,6 +132,7 @@ impl Instance {
             vips,
             vips_excluded,
             proxy_arp: _,
+            shared_vips: _,
             announce_host_routes,
             virtual_routes,
             virtual_rules,

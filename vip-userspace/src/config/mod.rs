@@ -43,6 +43,7 @@ mod route;
 mod schema;
 mod security;
 pub mod service;
+mod shared;
 mod track;
 mod validate;
 mod values;

@@ -154,6 +154,8 @@ use crate::vrrp::{
     instance::{BfdSettings, CarpSettings, Protocol, max_advertised},
 };
 
+pub use crate::vrrp::instance::SharedVip;
+
 /// Where a CARP instance's passphrase was written: `vipd check` prints it back the same
 /// way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +210,13 @@ pub struct Instance {
     /// interface, never listed in advertisements. Of the instance's family; no address is
     /// also a VIP.
     pub proxy_arp: Vec<IpAddr>,
+    /// Shared VIPs (active-active) this instance is one member group of, with its place
+    /// among the groups sharing each (see `crate::vrrp::instance::SharedVip`). Answered
+    /// on the instance's interface from its virtual MAC (`vmac` is required) while
+    /// master, for the requesters whose address picks this member; never added to an
+    /// interface, never advertised, never announced. No address is also a VIP or proxy
+    /// address of any instance.
+    pub shared_vips: Vec<SharedVip>,
     /// While master, each routable VIP (`vips` and `vips_excluded`) is also installed as
     /// a host route (/32, /128) with protocol [`RTPROT_VIPD`], removed on leaving master, so a
     /// routing daemon can redistribute it; see [`Instance::host_routes`].

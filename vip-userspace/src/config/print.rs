@@ -425,6 +425,7 @@ fn instance(i: &Instance) -> Table {
         list(&i.vips_excluded, |v| vip(v, &i.interface)),
     );
     t.key("proxy_arp", list(&i.proxy_arp, addr));
+    t.key("shared_vips", list(&i.shared_vips, |s| addr(&s.addr)));
     t.key("announce_host_routes", Value::Bool(i.announce_host_routes));
     t.key(
         "virtual_routes",

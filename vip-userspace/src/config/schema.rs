@@ -63,6 +63,7 @@ pub(crate) const VRRP_KEYS: &[&str] = &[
     "vips",
     "vips_excluded",
     "proxy_arp",
+    "shared_vips",
     "announce_host_routes",
     "virtual_routes",
     "virtual_rules",
@@ -175,6 +176,8 @@ pub(crate) struct RawInstance {
     pub(crate) vips_excluded: Field<Vec<At<RawVip>>>,
     /// Addresses behind this router answered (ARP / NS) while master, never installed.
     pub(crate) proxy_arp: Field<Vec<At<IpAddr>>>,
+    /// Shared VIPs (active-active) this instance is one member group of.
+    pub(crate) shared_vips: Field<Vec<At<IpAddr>>>,
     pub(crate) announce_host_routes: Field<bool>,
     pub(crate) virtual_routes: Field<Vec<At<RawRoute>>>,
     pub(crate) virtual_rules: Field<Vec<At<RawRule>>>,
@@ -471,6 +474,9 @@ fn decode_instance(t: &Table<'_, '_>, host: &dyn Host, sink: &mut Sink<'_>) -> R
         vips: t.list("vips", sink, |n, p, s| vip(n, p, host, s)),
         vips_excluded: t.list("vips_excluded", sink, |n, p, s| vip(n, p, host, s)),
         proxy_arp: t.list("proxy_arp", sink, |n, p, s| {
+            parse_str(n, &p, s, parse_proxy_addr)
+        }),
+        shared_vips: t.list("shared_vips", sink, |n, p, s| {
             parse_str(n, &p, s, parse_proxy_addr)
         }),
         announce_host_routes: t.boolean("announce_host_routes", sink),

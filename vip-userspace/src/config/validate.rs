@@ -14,8 +14,8 @@ use super::duration;
 use super::host::Host;
 use super::locate::Sink;
 use super::model::{
-    CarpConfig, CarpSecret, Command, Config, Global, Instance, InterfaceOptions, Notify, SyncGroup,
-    TABLE_MAIN,
+    CarpConfig, CarpSecret, Command, Config, Global, Instance, InterfaceOptions, Notify, SharedVip,
+    SyncGroup, TABLE_MAIN,
 };
 use super::read::{At, Field};
 use super::schema::{
@@ -53,6 +53,7 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
         .map(|r| carp_secret(r, host, sink))
         .collect();
     across_instances(&raw.instances, &families, sink);
+    super::shared::shared_vip_rules(&raw.instances, &families, sink);
     let named: Vec<(String, Option<Family>)> = raw
         .instances
         .iter()
@@ -81,6 +82,7 @@ pub(crate) fn validate(raw: RawConfig, host: &dyn Host, sink: &mut Sink<'_>) -> 
             ),
         }
     }
+    super::shared::assign_members(&mut instances);
     let interfaces = raw
         .interfaces
         .iter()
@@ -1079,6 +1081,16 @@ fn build_instance(
         vips: vips(&r.vips)?,
         vips_excluded: vips(&r.vips_excluded)?,
         proxy_arp: values(&r.proxy_arp)?,
+        // Places among the members are filled in once every instance is built
+        // (`shared::assign_members`).
+        shared_vips: values(&r.shared_vips)?
+            .into_iter()
+            .map(|addr| SharedVip {
+                addr,
+                member: 0,
+                members: 0,
+            })
+            .collect(),
         announce_host_routes: r.announce_host_routes.or(false)?,
         virtual_routes: values(&r.virtual_routes)?
             .iter()

@@ -14,6 +14,7 @@ use std::{
 use vip_common::{
     FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey,
     Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    shared_vip_flags,
 };
 
 use crate::{
@@ -150,6 +151,31 @@ pub fn write(
             maps.add_vip(vip_key_on(ifx, vlan, addr), VipValue { slot, mac, flags })?;
         }
     }
+    // A shared VIP: this group's member entry, then the VIP's own entry that sends the
+    // program to the members (every member writes the same flags; see
+    // `vip_common::VIP_F_SHARED`). Always from the virtual MAC (validation requires it).
+    for s in &inst.shared_vips {
+        let mac = inst.vmac_address();
+        for (ifx, vlan) in keyed_as(lowers, ifindex) {
+            let key = vip_key_on(ifx, vlan, s.addr);
+            maps.add_vip(
+                key.shared_member(s.member),
+                VipValue {
+                    slot,
+                    mac,
+                    flags: VIP_F_VMAC,
+                },
+            )?;
+            maps.add_vip(
+                key,
+                VipValue {
+                    slot,
+                    mac,
+                    flags: shared_vip_flags(s.members),
+                },
+            )?;
+        }
+    }
     // The program cannot check CARP's HMAC: for a CARP virtual host it checks only what
     // needs no secret and never releases the slot (docs/carp.md).
     let mut policy = if inst.identity.is_carp() {
@@ -213,6 +239,11 @@ impl InUse {
             }
         }
         for (ifx, vlan) in keyed_as(lowers, ifindex) {
+            for s in &inst.shared_vips {
+                let key = vip_key_on(ifx, vlan, s.addr);
+                self.vips.insert(key);
+                self.vips.insert(key.shared_member(s.member));
+            }
             self.policies.insert(policy_key_on(ifx, vlan, inst));
             for p in &inst.admission.allowed_peers {
                 self.peers.insert(peer_key(ifx, vlan, inst, *p));

@@ -114,6 +114,7 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         vips,
         vips_excluded,
         proxy_arp,
+        shared_vips,
         unicast_src_ip,
         unicast_peers,
         admission,
@@ -123,7 +124,7 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         sync_group,
         carp,
     } = old;
-    let checks: [(Field, bool); 24] = [
+    let checks: [(Field, bool); 25] = [
         ("priority", *priority != new.priority),
         ("advert_interval", *advert_interval != new.advert_interval),
         ("preempt", *preempt != new.preempt),
@@ -133,6 +134,7 @@ pub fn core_fields(old: &Instance, new: &Instance) -> Vec<Field> {
         ("vips", *vips != new.vips),
         ("vips_excluded", *vips_excluded != new.vips_excluded),
         ("proxy_arp", *proxy_arp != new.proxy_arp),
+        ("shared_vips", *shared_vips != new.shared_vips),
         ("unicast_src_ip", *unicast_src_ip != new.unicast_src_ip),
         ("unicast_peers", *unicast_peers != new.unicast_peers),
         (

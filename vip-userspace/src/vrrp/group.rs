@@ -931,7 +931,14 @@ impl Group {
                 if let Some(m) = self.members.get_mut(member)
                     && std::mem::replace(&mut m.demotion, by) != by
                 {
-                    self.apply_tracking(now, member, &mut out);
+                    // CARP advertises demotion in its own byte (`Event::CarpDemotion`);
+                    // VRRP takes it off the priority.
+                    if m.cfg.carp.is_some() {
+                        let actions = self.sync.handle(now, member, Event::CarpDemotion(by));
+                        self.execute(now, actions, &mut out);
+                    } else {
+                        self.apply_tracking(now, member, &mut out);
+                    }
                 }
             }
             Input::Bfd {
@@ -1404,7 +1411,9 @@ impl Group {
             return;
         };
         let mut outcome = m.track.outcome(&m.cfg.tracking, m.cfg.priority);
-        outcome.priority = outcome.priority.saturating_sub(m.demotion).max(1);
+        if m.cfg.carp.is_none() {
+            outcome.priority = outcome.priority.saturating_sub(m.demotion).max(1);
+        }
         let applied = std::mem::replace(&mut m.applied, outcome);
         if outcome.priority != applied.priority {
             let actions = self

@@ -151,6 +151,11 @@ pub struct Instance {
     /// Answered (on the instance's interface) while master; never added to an interface
     /// nor advertised.
     pub proxy_arp: Vec<IpAddr>,
+    /// Shared VIPs (active-active) this instance is one member group of: answered on the
+    /// instance's interface while master, from the virtual MAC, for the requesters whose
+    /// address picks this member (`vip_common::shared_member`); never added to an
+    /// interface nor advertised.
+    pub shared_vips: Vec<SharedVip>,
     /// Advertisements' source when set; see [`super::source`].
     pub unicast_src_ip: Option<IpAddr>,
     /// When non-empty, adverts go to these addresses instead of the multicast group.
@@ -163,6 +168,17 @@ pub struct Instance {
     pub sync_group: Option<String>,
     /// Set exactly when `identity.protocol` is CARP.
     pub carp: Option<CarpSettings>,
+}
+
+/// One shared VIP as one of its member groups sees it: the groups that list the address
+/// on one interface, ordered by id (VRRP before CARP on a tie), are members 0..`members`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedVip {
+    pub addr: IpAddr,
+    /// This group's place among the members.
+    pub member: u8,
+    /// How many groups share the address.
+    pub members: u8,
 }
 
 /// How many addresses one advertisement carries: the 8-bit count field limits IPv4 (v2
@@ -192,6 +208,7 @@ impl Instance {
             vips: Vec::new(),
             vips_excluded: Vec::new(),
             proxy_arp: Vec::new(),
+            shared_vips: Vec::new(),
             unicast_src_ip: None,
             unicast_peers: Vec::new(),
             admission: Admission::default(),

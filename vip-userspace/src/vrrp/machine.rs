@@ -277,6 +277,11 @@ pub enum Event {
     },
     /// Tracking changed the effective priority.
     PriorityChanged(u8),
+    /// CARP: the operator's demotion changed. carp(4) carries demotion in its own byte,
+    /// which peers compare before the skew (a higher count loses), so a CARP virtual host
+    /// advertises it there instead of taking it off its priority; a master says so at
+    /// once. Ignored by VRRP, whose demotion lowers the priority.
+    CarpDemotion(u8),
     /// A tracked interface or object went down.
     Fault,
     FaultCleared,
@@ -472,6 +477,9 @@ pub struct Machine {
     hold: bool,
     /// Handed over by the operator: do not preempt (see the module docs).
     yielding: bool,
+    /// CARP: the operator's demotion (`vipd demote`), added to the configured demotion
+    /// count in what this router advertises and is compared by (see [`Event::CarpDemotion`]).
+    carp_demotion: u8,
     last_transition: Option<(Time, Reason)>,
 }
 
@@ -494,6 +502,7 @@ impl Machine {
             wants_master: false,
             hold: false,
             yielding: false,
+            carp_demotion: 0,
             last_transition: None,
         })
     }
@@ -594,7 +603,10 @@ impl Machine {
     /// priority). For VRRP a rank of the same shape, unused.
     pub fn rank(&self) -> Rank {
         Rank {
-            demote: self.config.carp.map_or(0, |c| c.demote),
+            demote: self
+                .config
+                .carp
+                .map_or(0, |c| c.demote.saturating_add(self.carp_demotion)),
             advbase: self.config.advert_interval.whole_secs().unwrap_or(1),
             advskew: carp::advskew_for_priority(self.priority),
         }
@@ -749,6 +761,16 @@ impl Machine {
                 }
             }
             Event::PriorityChanged(priority) => self.priority_changed(priority, &mut actions),
+            Event::CarpDemotion(by) => {
+                if self.config.carp.is_some() && self.carp_demotion != by {
+                    self.carp_demotion = by;
+                    if self.state == State::Master {
+                        actions.push(Action::SendAdvert {
+                            priority: self.priority,
+                        });
+                    }
+                }
+            }
             Event::Fault => {
                 self.own_fault = true;
                 self.enter_fault(now, Reason::Fault, &mut actions);

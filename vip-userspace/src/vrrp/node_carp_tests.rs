@@ -372,3 +372,50 @@ fn a_tracked_interface_going_down_raises_the_skew_advertised_and_lets_a_better_b
     );
     assert_eq!(link.states(["a", "b"]), [State::Backup, State::Master]);
 }
+
+#[test]
+fn vipd_demote_is_advertised_in_the_demotion_byte_and_a_demoted_master_loses() {
+    use super::node::Target;
+    // a: priority 200 (advskew 55); b: priority 150 (advskew 105), not preempting:
+    // carp(4) takes over from a master advertising a higher demotion whatever preempt.
+    let mut link = Link::new(
+        carp_instance("a", 200, false, b"pw"),
+        carp_instance("b", 150, false, b"pw"),
+    );
+    link.run_until(secs(10));
+    assert_eq!(link.states(["a", "b"]), [State::Master, State::Backup]);
+    let last_of_a = |link: &Link| {
+        link.sent
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == 0)
+            .map(|(_, a)| (a.demote, a.advskew))
+    };
+    assert_eq!(last_of_a(&link), Some((0, 55)));
+
+    let now = link.now;
+    let outs = link.nodes[0]
+        .0
+        .demote(now, &Target::Instance("a".into()), 5)
+        .unwrap();
+    link.deliver(0, outs);
+    // At once, in the demotion byte, with the skew unchanged.
+    assert_eq!(last_of_a(&link), Some((5, 55)));
+    assert_eq!(link.states(["a", "b"]), [State::Backup, State::Master]);
+    link.run_until(secs(15));
+    assert_eq!(link.states(["a", "b"]), [State::Backup, State::Master]);
+
+    // Promoted back: a advertises 0 again, and stays backup (no preempt), as carp(4).
+    let now = link.now;
+    let outs = link.nodes[0]
+        .0
+        .promote(now, &Target::Instance("a".into()), None)
+        .unwrap();
+    link.deliver(0, outs);
+    link.run_until(secs(20));
+    assert!(
+        link.sent.iter().rev().take(4).all(|(_, a)| a.demote == 0),
+        "demotion still advertised"
+    );
+    assert_eq!(link.states(["a", "b"]), [State::Backup, State::Master]);
+}

@@ -10,6 +10,7 @@ mod routes;
 mod rules;
 mod scripts;
 mod services;
+mod shared;
 mod surface;
 mod vips;
 mod warnings;
