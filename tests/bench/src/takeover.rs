@@ -435,7 +435,28 @@ fn section(
                     sizes[sizes.len() - 1]
                 ),
             ),
-            _ => Goal::unjudged(flat_text, "a vipd size did not run"),
+            // A vipd run that failed is vipd's miss, with its cause (no fault of the
+            // harness is told apart here).
+            _ => {
+                let failed: Vec<&String> =
+                    errors.iter().filter(|e| e.starts_with("vipd ")).collect();
+                if failed.is_empty() {
+                    Goal::unjudged(flat_text, "a vipd size did not run, with no error")
+                } else {
+                    Goal::judged(
+                        flat_text,
+                        false,
+                        format!(
+                            "vipd failed: {}",
+                            failed
+                                .iter()
+                                .map(|e| e.lines().next().unwrap_or(""))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    )
+                }
+            }
         }
     };
     if !errors.is_empty() {
