@@ -73,9 +73,11 @@ impl Side {
         }
     }
 
-    /// Files a failed run by its cause: the harness's, or the implementation's.
+    /// Files a failed run by its cause: the harness's, or the implementation's. The
+    /// cause goes into a table cell: its first line (the whole context chain; a message's
+    /// diagnostics after it stay in the item's list of failed runs), pipes escaped.
     pub fn record_error(&mut self, e: &anyhow::Error) {
-        let cause = format!("{e:#}");
+        let cause = cell_text(&format!("{e:#}"));
         if is_harness(e) {
             self.faults.push(cause);
         } else {
@@ -100,6 +102,11 @@ impl Side {
     fn runs(&self) -> usize {
         self.samples.len() + self.failed.len() + self.faults.len()
     }
+}
+
+/// `s` as one markdown table cell.
+fn cell_text(s: &str) -> String {
+    s.lines().next().unwrap_or("").replace('|', "\\|")
 }
 
 /// A comparison's tolerance: `rel` of the baseline's figure plus `abs` (in the unit).
@@ -327,6 +334,15 @@ mod tests {
         let g = never_worse("x", "keepalived", &five(1.0), &b, MS, 5);
         assert_eq!(g.mark(), "n/a");
         assert!(g.detail.contains("never took over"), "{}", g.detail);
+    }
+
+    #[test]
+    fn a_cause_fits_one_table_cell() {
+        let mut v = Side::default();
+        v.record_error(&anyhow::anyhow!(
+            "no stream | flow\nclient neighbours:\n..."
+        ));
+        assert_eq!(v.failed, ["no stream \\| flow"]);
     }
 
     #[test]
