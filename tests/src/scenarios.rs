@@ -265,6 +265,10 @@ pub fn nat_gateway(
     g(&gw, 0).wait("MASTER", Duration::from_secs(10))?;
     g(&gw, 1).wait("BACKUP", Duration::from_secs(10))?;
 
+    // r1's adverts on its LAN port, for each failure's phase in the advert cycle; started
+    // seconds before the first failure, so its last advert before it is on record.
+    let adverts = lab.capture_port(lab.router(1), "ip proto 112")?;
+
     let to: SocketAddr = (lab.server().ipv4, ECHO_PORT).into();
     let max = Duration::from_secs(120);
     let tick = Duration::from_millis(10);
@@ -305,8 +309,6 @@ pub fn nat_gateway(
     );
 
     let mut figures: Vec<(String, Instant, Duration)> = Vec::new();
-    // r1's adverts on its LAN port, for each failure's phase in the advert cycle.
-    let adverts = lab.capture_port(lab.router(1), "ip proto 112")?;
     let mut failed_at: Vec<(String, SystemTime)> = Vec::new();
 
     for &kind in kinds {
