@@ -144,8 +144,10 @@ pub fn jobs_section(results: &str) -> String {
 /// rows (in `results.md`'s goal table) that measure the sentence's claim.
 pub fn citations(text: &str) -> Vec<String> {
     const MARK: &str = "goal `";
+    // A citation may wrap: markdown reads a line break and its indentation as one space.
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out = Vec::new();
-    let mut rest = text;
+    let mut rest = text.as_str();
     while let Some(i) = rest.find(MARK) {
         rest = &rest[i + MARK.len()..];
         if let Some(end) = rest.find('`') {
@@ -291,8 +293,13 @@ mod tests {
 
     #[test]
     fn a_citation_must_name_passing_rows() {
-        let text = "fast (goal `ARP:`); small (goal `memory:`); moves (goal `/32 over BGP`); \
-                    odd (goal `nothing`)";
+        let text = "fast (goal `ARP:`); small (goal `memory:`); moves (goal\n  `/32 over \
+                    BGP`); odd (goal `nothing`)";
+        assert_eq!(
+            citations(text)[2],
+            "/32 over BGP",
+            "a wrapped citation is one"
+        );
         assert_eq!(citations(text).len(), 4);
         let wrong = check_citations(text, RESULTS);
         assert_eq!(wrong.len(), 2, "{wrong:?}");
