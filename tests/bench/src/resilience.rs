@@ -322,7 +322,7 @@ fn section(
         ),
         vipd_side,
         0.0,
-        "",
+        "transitions",
     );
     if !errors.is_empty() {
         md.push_str("\nRuns that failed (not in the figures):\n\n");
