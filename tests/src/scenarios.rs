@@ -14,14 +14,14 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
 
 use crate::lab::{
-    Conntrackd, EchoServer, Flow, FlowRun, Keepalived, Lab, Method, Node, Proto, Vipd, recipe,
-    wait_until,
+    Conntrackd, EchoServer, Flow, FlowRun, Keepalived, Kind, Lab, Method, Node, Proto, Vipd,
+    recipe, wait_until,
 };
 
 const SCRIPT: &str = concat!(
@@ -224,6 +224,11 @@ pub struct Figure {
     pub udp: Duration,
     /// From the event to the new master reporting both instances master.
     pub takeover: Duration,
+    /// For r1's failures: from r1's last VRRP advert on its LAN port to the event, ms
+    /// (negative when that advert left after it). A backup counts its
+    /// Master_Down_Interval from that advert, so a link cut just after one is luckier
+    /// than one just before the next (the bench's phase correction). 0 for returns.
+    pub phase_ms: f64,
 }
 
 /// The failures the NAT gateway goes through, in order (each followed by r1's return).
@@ -259,6 +264,10 @@ pub fn nat_gateway(
     ];
     g(&gw, 0).wait("MASTER", Duration::from_secs(10))?;
     g(&gw, 1).wait("BACKUP", Duration::from_secs(10))?;
+
+    // r1's adverts on its LAN port, for each failure's phase in the advert cycle; started
+    // seconds before the first failure, so its last advert before it is on record.
+    let adverts = lab.capture_port(lab.router(1), "ip proto 112")?;
 
     let to: SocketAddr = (lab.server().ipv4, ECHO_PORT).into();
     let max = Duration::from_secs(120);
@@ -300,10 +309,12 @@ pub fn nat_gateway(
     );
 
     let mut figures: Vec<(String, Instant, Duration)> = Vec::new();
+    let mut failed_at: Vec<(String, SystemTime)> = Vec::new();
 
     for &kind in kinds {
         let r1 = lab.router(1);
         let at = Instant::now();
+        failed_at.push((format!("{kind} of r1"), SystemTime::now()));
         match kind {
             "link cut" => lab.set_port(r1, false)?,
             "kill -9" => g(&gw, 0).kill()?,
@@ -337,6 +348,26 @@ pub fn nat_gateway(
     }
     let tcp = tcp.stop()?;
     let udp = udp.stop()?;
+    let adverts = adverts.stop()?;
+    let r1_ip = std::net::IpAddr::V4(lab.router(1).ipv4);
+    let phase_ms = |what: &str| -> f64 {
+        let Some((_, wall)) = failed_at.iter().find(|(w, _)| w == what) else {
+            return 0.0;
+        };
+        // r1's last advert on the wire: it may leave just after the event (a link takes a
+        // few ms to go down), never 50 ms after it (r1 is back only seconds later).
+        let last = adverts
+            .iter()
+            .filter(|f| matches!(f.kind(), Kind::Vrrp { src, .. } if src == r1_ip))
+            .map(|f| f.at)
+            .filter(|t| *t <= *wall + Duration::from_millis(50))
+            .max();
+        match last.map(|t| wall.duration_since(t)) {
+            Some(Ok(before)) => before.as_secs_f64() * 1e3,
+            Some(Err(after)) => -after.duration().as_secs_f64() * 1e3,
+            None => 0.0,
+        }
+    };
     eprintln!("{daemon:?}: {}", tcp.summary());
     eprintln!("{daemon:?}: {}", udp.summary());
     let out: Vec<Figure> = figures
@@ -346,6 +377,7 @@ pub fn nat_gateway(
             tcp: tcp.stall(*at, *at + watch),
             udp: udp.stall(*at, *at + watch),
             takeover: *takeover,
+            phase_ms: phase_ms(what),
         })
         .collect();
     let logs = || {

@@ -412,9 +412,10 @@ fn failover(interval: &str, how: Failure) -> Result<()> {
         }
         Failure::LinkDown => {
             // The link returns: r1 rejoins as backup and preempts r2 within its down
-            // interval. Whether the handback overlaps is printed, not judged: it hangs on
-            // r2 handling r1's advert within TAKEOVER_GUARD (1.5 ms), which a stalled
-            // process on this shared host missed in about one run in 25.
+            // interval, and the handback never overlaps: r2's program releases its slot
+            // on r1's advert before r1 answers (it waits TAKEOVER_GUARD, 1.5 ms). Measured
+            // on the shared 2-core host under other builds: 38 handbacks (10 ms and 100 ms)
+            // × 0 overlaps; an earlier count here saw about one in 25 overlap.
             let r1_mdi = down_interval(&r1)?;
             let probe = probe_vip(&lab, vip, Method::Resolve, &[])?;
             std::thread::sleep(SETTLE);
@@ -440,6 +441,12 @@ fn failover(interval: &str, how: Failure) -> Result<()> {
                 ms(t.first_new.saturating_duration_since(back))
             );
             ensure!(t.gap <= r1_mdi + SLACK, "handback gap {:.1} ms", ms(t.gap));
+            ensure!(
+                run.overlaps().is_empty() && t.old_answers_after_new == 0,
+                "both answered at the handback: {}\n{}",
+                run.summary(),
+                timeline(&run, back)
+            );
         }
     }
     Ok(())
@@ -485,11 +492,11 @@ fn graceful_stop_at_10ms_loses_at_most_one_probe_and_never_overlaps() -> Result<
     let t = run
         .takeover("r1", "r2", stopped)
         .with_context(|| format!("no handover seen: {}", run.summary()))?;
-    // The bound is about the handover: probes sent from SIGTERM until r2's first
-    // answer. A later gap would be r2 stalling for a whole lease, which this shared host
-    // (other engineers' packet generators) can cause; it is printed, not judged here.
+    // Loss is counted to the end of the run, not only until r2's first answer: a gap after
+    // it (r2 stalling for a whole lease) is loss a client sees too. Measured on the shared
+    // 2-core host with other builds running: 20 runs × 0 failures (0 or 1 probe lost).
     let lost_in_handover = run
-        .between(stopped, t.first_new)
+        .between(stopped, Instant::now())
         .filter(|p| !p.answered())
         .count();
     println!(

@@ -19,14 +19,14 @@
 use std::{
     net::IpAddr,
     path::Path,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::{Context as _, Result, bail, ensure};
 use vip_tests::{
     lab::{
-        Capture, Frr, FrrConfig, Keepalived, KeepalivedConfig, Kind, Lab, Mac, Method, ProbeRun,
-        Vipd, mac_str, vipd::strip_ansi, wait_until,
+        Capture, Frame, Frr, FrrConfig, Keepalived, KeepalivedConfig, Kind, Lab, Mac, Method,
+        ProbeRun, Vipd, mac_str, vipd::strip_ansi, wait_until,
     },
     require_root,
 };
@@ -196,6 +196,10 @@ struct Pair {
     /// The VMAC both answer from (FRR scenarios): replies are then attributed to a router
     /// by captures on the bridge ports.
     vmac: Option<Mac>,
+    /// The last probed run's bridge-port captures (r1's, r2's; VMAC scenarios only) and
+    /// the wall-clock time of its `t0`, to place a probe against an advert on the wire.
+    last_frames: Option<[Vec<Frame>; 2]>,
+    last_wall: SystemTime,
 }
 
 struct Routers {
@@ -219,10 +223,11 @@ impl Pair {
     }
 
     fn captures(&self) -> Result<Option<[Capture; 2]>> {
+        // The adverts too: the FRR allowance below is checked against them.
         let filter = if self.proto.vip.is_ipv4() {
-            "arp"
+            "arp or ip proto 112"
         } else {
-            "icmp6"
+            "icmp6 or ip6 proto 112"
         };
         match self.vmac {
             None => Ok(None),
@@ -253,6 +258,7 @@ impl Pair {
         // A baseline of the steady state before the event.
         std::thread::sleep(Duration::from_millis(200));
         let t0 = Instant::now();
+        self.last_wall = SystemTime::now();
         let acted = act(&self.lab, &mut self.routers);
         if acted.is_ok() {
             std::thread::sleep(settle);
@@ -267,6 +273,9 @@ impl Pair {
                 "captures saw {n} of {} replies",
                 run.answered()
             );
+            self.last_frames = Some([f1, f2]);
+        } else {
+            self.last_frames = None;
         }
         Ok((run, t0))
     }
@@ -368,6 +377,46 @@ impl Pair {
                 run.summary(),
                 timeline(&run, t0)
             );
+            if both > 0 {
+                // The allowance's cause, checked: the doubly answered probe left the
+                // client before FRR's first advert as master (the first advert above
+                // priority 0 after vipd's resignation on the new master's port), so
+                // vipd answered it as owner and FRR's queue answered it late. Measured: 15
+                // runs × 0 failures, none with a doubly answered probe, so this check has
+                // not yet been exercised by a real overlap.
+                let frames = self
+                    .last_frames
+                    .as_ref()
+                    .context("a VMAC scenario has captures")?;
+                let port = &frames[usize::from(to == "r2")];
+                let vrrp = |f: &Frame| match f.kind() {
+                    Kind::Vrrp { priority, .. } => Some((f.at, priority)),
+                    _ => None,
+                };
+                let resigned = port
+                    .iter()
+                    .filter_map(vrrp)
+                    .find(|(at, p)| *p == 0 && *at >= self.last_wall)
+                    .map(|(at, _)| at)
+                    .context("vipd's resignation (priority 0) not seen on the wire")?;
+                let first_advert = port
+                    .iter()
+                    .filter_map(vrrp)
+                    .find(|(at, p)| *p > 0 && *at > resigned)
+                    .map(|(at, _)| at)
+                    .context("FRR's first advert as master not seen on the wire")?;
+                for p in run.probes.iter().filter(|p| p.responders().len() > 1) {
+                    let sent = self.last_wall + p.sent.saturating_duration_since(t0);
+                    ensure!(
+                        p.sent >= t0 && sent < first_advert,
+                        "probe {} answered by both was sent {:?} after FRR's first advert: \
+                         not the macvlan queue\n{}",
+                        p.seq,
+                        sent.duration_since(first_advert).unwrap_or_default(),
+                        timeline(&run, t0)
+                    );
+                }
+            }
             ensure!(
                 tail.iter().all(|p| p.responders() == [to.into()].into()),
                 "only {to} answers once settled: {}",
@@ -537,6 +586,8 @@ fn keepalived_pair(proto: Proto, vipd_master: bool) -> Result<()> {
             r2: Router::Keepalived(Some(k), cfg),
         },
         vmac: None,
+        last_frames: None,
+        last_wall: SystemTime::now(),
         lab,
     };
     run_pair(pair, vipd_master)
@@ -562,6 +613,8 @@ fn frr_pair(vipd_master: bool) -> Result<()> {
             r2: Router::Frr(Some(f), cfg),
         },
         vmac: Some(vmac),
+        last_frames: None,
+        last_wall: SystemTime::now(),
         lab,
     };
     run_pair(pair, vipd_master)

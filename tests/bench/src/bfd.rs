@@ -42,6 +42,7 @@ use super::{
         Impl, Instance, Router, RouterSpec, State, VipdBinary, VipdRouter, start, wait_state,
     },
     stats::{Summary, cell_opt, json_opt},
+    verdict::{self, Side, harness},
 };
 
 const INTERVAL: Duration = Duration::from_millis(10);
@@ -331,9 +332,11 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             id: "bfd".into(),
             title: "8. Failover with BFD".into(),
             markdown: format!("Not run: {}\n", vipd.why),
-            goals: vec![Goal::unjudged(
-                "BFD: link-down failover ≤ 10 ms",
-                format!("vipd not run: {}", vipd.why),
+            goals: vec![verdict::at_most(
+                "BFD: link-down failover as a client sees it ≤ 10 ms",
+                &Side::not_run(vipd.why.clone()),
+                GOAL_MS,
+                "ms",
             )],
             ..Default::default()
         });
@@ -348,15 +351,21 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     let mut errors = Vec::new();
     let mut tally: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     let mut downs = Vec::new();
+    let mut down_errs = Vec::new();
     for repeat in 0..repeats {
         for k in 0..variants.len() {
             let variant = variants[(k + repeat) % variants.len()];
             let what = format!("link down, {}, repeat {repeat}", variant.name());
             let t = tally.entry(variant.name()).or_default();
-            if let Some(o) = retry_once("bfd", &what, &mut errors, t, || {
-                let lab = Lab::builder().routers(2).client().build()?;
+            let run = retry_once("bfd", &what, &mut errors, t, || {
+                let lab = Lab::builder()
+                    .routers(2)
+                    .client()
+                    .build()
+                    .map_err(harness)?;
                 link_down(&lab, variant, repeat, vipd)
-            }) {
+            });
+            if let Ok(o) = run.map_err(|e| down_errs.push((variant, e))) {
                 eprintln!(
                     "bench bfd: {what}: client gap {:.1} ms{}",
                     o.gap_ms,
@@ -370,6 +379,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
         }
     }
     let mut freezes = Vec::new();
+    let mut frozen_err = None;
     // The smoke run freezes the BFD pair only (the contrast costs a Master_Down takeover).
     let frozen_variants: &[Variant] = if opts.quick {
         &[Variant::VipdBfd]
@@ -379,42 +389,63 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     for &variant in frozen_variants {
         let what = format!("frozen master, {}", variant.name());
         let t = tally.entry("frozen").or_default();
-        if let Some(o) = retry_once("bfd", &what, &mut errors, t, || {
-            let lab = Lab::builder().routers(2).client().build()?;
+        match retry_once("bfd", &what, &mut errors, t, || {
+            let lab = Lab::builder()
+                .routers(2)
+                .client()
+                .build()
+                .map_err(harness)?;
             frozen(&lab, variant, vipd)
         }) {
-            eprintln!(
-                "bench bfd: {what}: took over {}, {} pings lost",
-                o.took_over, o.lost
-            );
-            freezes.push(o);
+            Ok(o) => {
+                eprintln!(
+                    "bench bfd: {what}: took over {}, {} pings lost",
+                    o.took_over, o.lost
+                );
+                freezes.push(o);
+            }
+            Err(e) if variant == Variant::VipdBfd => frozen_err = Some(e),
+            Err(_) => {}
         }
     }
     let t = tally.entry("load").or_default();
     let loaded = retry_once("bfd", "load and garbage", &mut errors, t, || {
-        let lab = Lab::builder().routers(2).attacker().build()?;
+        let lab = Lab::builder()
+            .routers(2)
+            .attacker()
+            .build()
+            .map_err(harness)?;
         load(&lab, load_for, vipd, &opts.out)
     });
+    let failed = Failed {
+        downs: down_errs,
+        frozen: frozen_err,
+        load: loaded,
+    };
     Ok(section(
-        &downs,
-        &freezes,
-        loaded.as_ref(),
-        repeats,
-        load_for,
-        errors,
-        &tally,
+        &downs, &freezes, &failed, repeats, load_for, errors, &tally,
     ))
+}
+
+/// Runs that failed, kept for the verdicts (harness or implementation).
+struct Failed {
+    downs: Vec<(Variant, anyhow::Error)>,
+    /// vipd + BFD's frozen-master run.
+    frozen: Option<anyhow::Error>,
+    /// The load-and-garbage run, or why it failed.
+    load: Result<Load>,
 }
 
 fn section(
     downs: &[LinkDown],
     freezes: &[Frozen],
-    loaded: Option<&Load>,
+    failed: &Failed,
     repeats: usize,
     load_for: Duration,
     errors: Vec<String>,
     tally: &BTreeMap<&str, (usize, usize)>,
 ) -> Section {
+    let loaded = failed.load.as_ref().ok();
     let mdi = ms(master_down(INTERVAL, BACKUP_PRIORITY));
     let by = |v: Variant| downs.iter().filter(move |o| o.variant == v);
     let gaps = |v: Variant| Summary::of(&by(v).map(|o| o.gap_ms).collect::<Vec<_>>());
@@ -503,7 +534,7 @@ fn section(
             md.push_str(&format!("- {}\n", e.lines().next().unwrap_or("")));
         }
     }
-    let goals = goals(downs, freezes, loaded, load_for, &gaps);
+    let goals = goals(downs, freezes, failed, load_for, &gaps);
     Section {
         id: "bfd".into(),
         title: "8. Failover with BFD".into(),
@@ -540,53 +571,64 @@ fn section(
 fn goals(
     downs: &[LinkDown],
     freezes: &[Frozen],
-    loaded: Option<&Load>,
+    failed: &Failed,
     load_for: Duration,
     gaps: &dyn Fn(Variant) -> Option<Summary>,
 ) -> Vec<Goal> {
     let mut goals = Vec::new();
-    let text = format!(
-        "BFD: link-down failover as a client sees it ≤ {GOAL_MS} ms (10 ms adverts, BFD 1 ms × 3)"
-    );
     let with: Vec<_> = downs
         .iter()
         .filter(|o| o.variant == Variant::VipdBfd)
         .collect();
-    match gaps(Variant::VipdBfd) {
-        Some(g) => {
-            let by_bfd = with
-                .iter()
-                .all(|o| o.reason.as_deref().is_some_and(|r| r.contains("BFD")));
-            let overlap: usize = with.iter().map(|o| o.overlap).sum();
-            let median = |v| gaps(v).map_or("–".to_string(), |s| format!("{:.1} ms", s.median));
-            goals.push(Goal::judged(
-                text,
-                g.max <= GOAL_MS && by_bfd && overlap == 0,
-                format!(
-                    "vipd + BFD worst {:.1} ms (median {:.1}){}{}; same run: vipd {} and \
-                     keepalived {} (medians)",
-                    g.max,
-                    g.median,
-                    if by_bfd {
-                        ""
-                    } else {
-                        ", not every takeover by BFD"
-                    },
-                    if overlap == 0 {
-                        String::new()
-                    } else {
-                        format!(", {overlap} probe(s) answered by both")
-                    },
-                    median(Variant::Vipd),
-                    median(Variant::Keepalived),
-                ),
+    let errs = |side: &mut Side| {
+        for (_, e) in failed.downs.iter().filter(|(v, _)| *v == Variant::VipdBfd) {
+            side.record_error(e);
+        }
+    };
+    let mut gap = Side::default();
+    for o in &with {
+        if o.reason.as_deref().is_some_and(|r| r.contains("BFD")) {
+            gap.samples.push(o.gap_ms);
+        } else {
+            gap.failed.push(format!(
+                "repeat {}: the takeover was not BFD's ({})",
+                o.repeat,
+                o.reason.as_deref().unwrap_or("no reason logged")
             ));
         }
-        None => goals.push(Goal::unjudged(text, "no vipd + BFD run succeeded")),
     }
-    let text = "BFD: a frozen master (SIGSTOP, host forwarding) is not taken over";
-    match freezes.iter().find(|f| f.variant == Variant::VipdBfd) {
-        Some(f) => goals.push(Goal::judged(
+    errs(&mut gap);
+    let median = |v| gaps(v).map_or("–".to_string(), |s| format!("{:.1} ms", s.median));
+    let mut g = verdict::at_most(
+        &format!(
+            "BFD: link-down failover as a client sees it ≤ {GOAL_MS} ms (10 ms adverts, BFD \
+             1 ms × 3)"
+        ),
+        &gap,
+        GOAL_MS,
+        "ms",
+    );
+    g.detail.push_str(&format!(
+        "; same run without BFD: vipd {} and keepalived {} (medians)",
+        median(Variant::Vipd),
+        median(Variant::Keepalived)
+    ));
+    goals.push(g);
+    let mut overlap = Side::samples(with.iter().map(|o| o.overlap as f64));
+    errs(&mut overlap);
+    goals.push(verdict::at_most(
+        "BFD: link-down failover, probes answered by both routers ≤ 0",
+        &overlap,
+        0.0,
+        "probe(s)",
+    ));
+    let text = "BFD: a frozen master (SIGSTOP, host forwarding) is not taken over and \
+                loses ≤ 1 ping";
+    match (
+        freezes.iter().find(|f| f.variant == Variant::VipdBfd),
+        &failed.frozen,
+    ) {
+        (Some(f), _) => goals.push(Goal::judged(
             text,
             !f.took_over && f.lost <= 1,
             format!(
@@ -606,14 +648,21 @@ fn goals(
                 ),
             ),
         )),
-        None => goals.push(Goal::unjudged(text, "the run failed")),
+        (None, err) => {
+            let mut side = Side::default();
+            if let Some(e) = err {
+                side.record_error(e);
+            }
+            goals.push(verdict::at_most(text, &side, 0.0, ""));
+        }
     }
     let text = format!(
-        "BFD: zero false takeovers with both CPUs at 100 % and a garbage flood for {} s",
+        "BFD: zero false takeovers with both CPUs at 100 % and a garbage flood for {} s, \
+         every BFD probe answered",
         load_for.as_secs()
     );
-    match loaded {
-        Some(l) => goals.push(Goal::judged(
+    match &failed.load {
+        Ok(l) => goals.push(Goal::judged(
             text,
             l.transitions == (0, 0) && l.probes == l.answered,
             format!(
@@ -621,7 +670,11 @@ fn goals(
                 l.transitions.0, l.transitions.1, l.garbage, l.probes, l.answered
             ),
         )),
-        None => goals.push(Goal::unjudged(text, "the run failed")),
+        Err(e) => {
+            let mut side = Side::default();
+            side.record_error(e);
+            goals.push(verdict::at_most(&text, &side, 0.0, ""));
+        }
     }
     goals
 }

@@ -36,6 +36,7 @@ pub mod svg;
 pub mod sweep;
 pub mod takeover;
 pub mod traffic;
+pub mod verdict;
 
 use std::{
     path::PathBuf,
@@ -225,32 +226,32 @@ fn failed(item: &str, error: String) -> Section {
     }
 }
 
-/// One attempt at a measurement and, when it fails, one retry: a run can fail for reasons
-/// that are not the implementation's (a lost capture, a slow lab). Both failures go to
-/// `errors` (and the log, under `item`) and count in `tally` as (retried, failed);
-/// `None` when the retry failed too.
+/// One attempt at a measurement and, when the harness failed it ([`verdict::HarnessFault`]),
+/// one retry: a lost capture or a slow lab is not the implementation's doing, but a run
+/// in which the implementation itself did not do the thing is never retried away. Every
+/// failure goes to `errors` (and the log, under `item`) and counts in `tally` as
+/// (retried, failed); the last error is returned for the goal's verdict.
 pub fn retry_once<T>(
     item: &str,
     what: &str,
     errors: &mut Vec<String>,
     tally: &mut (usize, usize),
     mut f: impl FnMut() -> anyhow::Result<T>,
-) -> Option<T> {
+) -> anyhow::Result<T> {
     let first = f().or_else(|e| {
+        if !verdict::is_harness(&e) {
+            return Err(e);
+        }
         eprintln!("bench {item}: {what}: {e:#}; retrying");
         errors.push(format!("{what} (retried): {e:#}"));
         tally.0 += 1;
         f()
     });
-    match first {
-        Ok(v) => Some(v),
-        Err(e) => {
-            eprintln!("bench {item}: {what}: {e:#}");
-            errors.push(format!("{what}: {e:#}"));
-            tally.1 += 1;
-            None
-        }
-    }
+    first.inspect_err(|e| {
+        eprintln!("bench {item}: {what}: {e:#}");
+        errors.push(format!("{what}: {e:#}"));
+        tally.1 += 1;
+    })
 }
 
 /// Milliseconds as f64, the unit of every time in the tables.

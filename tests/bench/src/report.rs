@@ -42,11 +42,21 @@ pub fn markdown(
         md,
         "# vipd benchmarks\n\n{} run in {:.0} s on Linux {kernel}, {cpus} CPU(s); baseline {}.\n\
          {}.\n\nRatios are the headline, absolute numbers context: every item runs vipd and \
-         its baseline in the same run on the same lab, alternating.\n",
+         its baseline in the same run on the same lab, alternating.\n\n\
+         Scheduling: vipd's event loop runs SCHED_RR at priority 1 (its default \
+         `realtime_priority`); keepalived runs as its experts would, with `vrrp_rt_priority \
+         {}` (the same) and without `-D`; FRR's daemons run at normal priority \
+         (SCHED_OTHER), as the lab starts them. Verdicts (`tests/bench/src/verdict.rs`): \
+         \"miss\" whenever vipd did not do the thing; \"n/a\" only for a fault of the \
+         harness or a comparison with no baseline run, with its cause; \"never worse \
+         than\" rows decide on ranges over at least {} runs a side, with the tolerance in \
+         the goal's text.\n",
         if opts.quick { "Quick (smoke)" } else { "Full" },
         total.as_secs_f64(),
         keepalived_version(),
-        vipd.describe()
+        vipd.describe(),
+        super::routers::KEEPALIVED_RT_PRIORITY,
+        super::verdict::MIN_DECISION_REPEATS,
     );
     let goals: Vec<_> = sections.iter().flat_map(|s| &s.goals).collect();
     if !goals.is_empty() {

@@ -346,9 +346,16 @@ pub fn keepalived_config(spec: &RouterSpec) -> KeepalivedConfig {
         vips: advertised.to_vec(),
         interface: spec.interface.clone(),
         extra,
+        // As its experts run it: the VRRP process at a real-time priority, the one vipd's
+        // loop runs at by default (SCHED_RR 1, `docs/operations.md`), and no detailed log.
+        global: vec![format!("vrrp_rt_priority {KEEPALIVED_RT_PRIORITY}")],
+        detailed_log: false,
         ..Default::default()
     }
 }
+
+/// keepalived's `vrrp_rt_priority` in the bench: vipd's default SCHED_RR priority.
+pub const KEEPALIVED_RT_PRIORITY: u8 = 1;
 
 struct Ka {
     imp: Impl,

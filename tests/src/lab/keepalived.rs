@@ -36,6 +36,11 @@ pub struct KeepalivedConfig {
     pub track_interfaces: Vec<String>,
     /// Extra lines for each `vrrp_instance` block, verbatim.
     pub extra: Vec<String>,
+    /// Extra lines for `global_defs`, verbatim (the bench's `vrrp_rt_priority`).
+    pub global: Vec<String>,
+    /// keepalived's `-D` (detailed log): the labs read it when a test fails; the bench
+    /// runs keepalived as its experts would, without it.
+    pub detailed_log: bool,
 }
 
 impl Default for KeepalivedConfig {
@@ -52,6 +57,8 @@ impl Default for KeepalivedConfig {
             interface: "eth0".into(),
             track_interfaces: Vec::new(),
             extra: Vec::new(),
+            global: Vec::new(),
+            detailed_log: true,
         }
     }
 }
@@ -92,8 +99,12 @@ impl KeepalivedConfig {
         let mut c = String::new();
         writeln!(
             c,
-            "global_defs {{\n    router_id {router_id}\n    script_user root\n}}"
+            "global_defs {{\n    router_id {router_id}\n    script_user root"
         )?;
+        for line in &self.global {
+            writeln!(c, "    {line}")?;
+        }
+        writeln!(c, "}}")?;
         for v6 in [false, true] {
             let vips: Vec<&IpAddr> = self.vips.iter().filter(|a| a.is_ipv6() == v6).collect();
             if vips.is_empty() {
@@ -178,7 +189,7 @@ pub(super) fn start(
         instances.push(INSTANCE_V6.to_owned());
     }
     cfg.validate()?;
-    start_with(registry, node, dir, instances, |notify| {
+    start_with(registry, node, dir, instances, cfg.detailed_log, |notify| {
         cfg.render(&node.label, &me, notify)
     })
 }
@@ -190,6 +201,7 @@ pub(super) fn start_with(
     node: &Node,
     dir: PathBuf,
     instances: Vec<String>,
+    detailed_log: bool,
     render: impl FnOnce(&Path) -> Result<String>,
 ) -> Result<Keepalived> {
     std::fs::create_dir_all(&dir)?;
@@ -222,23 +234,12 @@ pub(super) fn start_with(
     let conf_s = conf.to_string_lossy().into_owned();
     let pid = dir.join("keepalived.pid").to_string_lossy().into_owned();
     let vrrp_pid = dir.join("vrrp.pid").to_string_lossy().into_owned();
-    let mut cmd = netns::nsenter(
-        &node.ns,
-        &[
-            "keepalived",
-            "--vrrp",
-            "-n",
-            "-l",
-            "-D",
-            "-G",
-            "-f",
-            &conf_s,
-            "-p",
-            &pid,
-            "-r",
-            &vrrp_pid,
-        ],
-    );
+    let mut argv = vec!["keepalived", "--vrrp", "-n", "-l"];
+    if detailed_log {
+        argv.push("-D");
+    }
+    argv.extend(["-G", "-f", &conf_s, "-p", &pid, "-r", &vrrp_pid]);
+    let mut cmd = netns::nsenter(&node.ns, &argv);
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -925,6 +925,7 @@ impl Lab {
             node,
             self.scratch(&format!("keepalived-{}", node.label))?,
             instances.iter().map(|s| s.to_string()).collect(),
+            true,
             render,
         )
     }
