@@ -41,7 +41,7 @@ use vipd::{
 };
 
 use super::{
-    Goal, Options, Section,
+    Goal, Options, Section, retry_once,
     stats::{Summary, cell_opt, json_opt, paired_ratio},
 };
 
@@ -50,7 +50,8 @@ const PORT: u16 = 8080;
 const SLOT: u32 = 7;
 /// The SYNs' sources: 198.51.100.x, x random, with random ports.
 const SRC_NET: [u8; 3] = [198, 51, 100];
-/// No run sends more frames than this, whatever its duration (trafgen's `-n`).
+/// No run sends more frames than this (trafgen's `-n`), and none runs longer than its
+/// window and 2 s (`timeout -s KILL`), even if this process dies.
 const MAX_FRAMES: u64 = 20_000_000;
 const WARMUP: Duration = Duration::from_millis(500);
 /// The goal's tolerance: vipd's median paired ratio must be at least this.
@@ -109,11 +110,11 @@ impl Run {
 }
 
 pub fn run(opts: &Options) -> Result<Section> {
-    let repeats = opts.repeats(3, 1);
+    let repeats = opts.repeats(5, 1);
     let duration = if opts.quick {
         Duration::from_millis(800)
     } else {
-        Duration::from_secs(4)
+        Duration::from_secs(3)
     };
     let lab = Lab::builder().routers(4).client().build()?;
     let director = lab.router(1);
@@ -146,6 +147,14 @@ pub fn run(opts: &Options) -> Result<Section> {
             &["ping", "-c", "1", "-W", "1", &s.ipv4.to_string()],
         )?;
     }
+    // trafgen's socket may hold this much in flight: with the default (~200 kB, a few
+    // hundred frames) a busy path fills it and trafgen gives up with EAGAIN; past it,
+    // full queues drop (ENOBUFS), which trafgen rides out.
+    for k in ["net.core.wmem_default=4194304", "net.core.wmem_max=4194304"] {
+        if let Err(e) = lab.exec(lab.client(), &["sysctl", "-qw", k]) {
+            eprintln!("bench lb: {k}: {e:#}");
+        }
+    }
     let conf = lab.scratch("lb-rate")?.join("syn.trafgen");
     std::fs::write(&conf, trafgen_config(director.mac, lab.client().mac))?;
 
@@ -155,6 +164,9 @@ pub fn run(opts: &Options) -> Result<Section> {
     program_service(&mut dp, director, &servers, eth0)?;
 
     let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    // (retried, failed) runs, listed with the errors in the section.
+    let mut tally = (0, 0);
     for repeat in 0..repeats {
         for k in 0..VARIANTS.len() {
             let variant = VARIANTS[(k + repeat) % VARIANTS.len()];
@@ -164,14 +176,22 @@ pub fn run(opts: &Options) -> Result<Section> {
                 }
                 Variant::Nftables => nft_on(&lab, director, &servers)?,
             }
-            let measured = measure(&lab, &servers, &conf, duration);
+            let measured = retry_once(
+                "lb",
+                &format!("repeat {repeat} {}", variant.name()),
+                &mut errors,
+                &mut tally,
+                || measure(&lab, &servers, &conf, duration),
+            );
             match variant {
                 Variant::Vipd => {
                     Dataplane::detach(&pin, "eth0")?;
                 }
                 Variant::Nftables => nft_off(&lab, director)?,
             }
-            let (seconds, sent, per_server) = measured?;
+            let Some((seconds, sent, per_server)) = measured else {
+                continue;
+            };
             let r = Run {
                 variant,
                 seconds,
@@ -192,7 +212,13 @@ pub fn run(opts: &Options) -> Result<Section> {
     let counters = dp.maps().counters()?;
     drop(dp);
     let _ = Dataplane::unpin_maps(&pin);
-    Ok(section(&runs, duration, repeats, counters.lb_forward_dr))
+    Ok(section(
+        &runs,
+        duration,
+        repeats,
+        counters.lb_forward_dr,
+        &errors,
+    ))
 }
 
 /// The director's service: three DR servers of equal weight on r1's segment, the group
@@ -366,7 +392,12 @@ fn measure(
         }
         Ok((seconds, s1.saturating_sub(s0), per))
     })();
-    let _ = gen_proc.kill();
+    // `timeout` leads a process group of its own (it and trafgen's processes): kill the
+    // group, or trafgen would outlive it and hold stderr open.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(gen_proc.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     let out = gen_proc.wait_with_output()?;
     if result.is_err() {
         eprintln!(
@@ -377,7 +408,13 @@ fn measure(
     result
 }
 
-fn section(runs: &[Run], duration: Duration, repeats: usize, forwarded: u64) -> Section {
+fn section(
+    runs: &[Run],
+    duration: Duration,
+    repeats: usize,
+    forwarded: u64,
+    errors: &[String],
+) -> Section {
     let of = |v: Variant, f: &dyn Fn(&Run) -> f64| -> Vec<f64> {
         runs.iter().filter(|r| r.variant == v).map(f).collect()
     };
@@ -468,6 +505,12 @@ fn section(runs: &[Run], duration: Duration, repeats: usize, forwarded: u64) -> 
              by the CPU each path's per-frame cost left it.\n",
         );
     }
+    if !errors.is_empty() {
+        md.push_str("\nRuns that failed (a failed run is retried once):\n\n");
+        for e in errors {
+            md.push_str(&format!("- {e}\n"));
+        }
+    }
     Section {
         id: "lb".into(),
         title: "10. Load-balancing director: new flows per second".into(),
@@ -478,6 +521,7 @@ fn section(runs: &[Run], duration: Duration, repeats: usize, forwarded: u64) -> 
             "variants": json_variants,
             "ratio_vipd_over_nftables": json_opt(ratio),
             "lb_forward_dr": forwarded,
+            "errors": errors,
         }),
         goals,
         ..Default::default()
