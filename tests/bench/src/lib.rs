@@ -13,6 +13,7 @@
 //! | 8 | [`bfd`] | "vipd + BFD": link-down failover, a frozen master, load and garbage |
 //! | 9 | [`scenarios`] | a NAT gateway's flows per failure kind (vs keepalived), a /32 over BGP |
 //! | 10 | [`lb_rate`] | new flows/s through a load-balancing director: vipd's XDP vs nftables jhash DNAT |
+//! | 11 | [`lb_failover`] | connections through a director's kill -9: vipd's pair vs keepalived + nftables |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
@@ -24,6 +25,7 @@ pub mod bfd;
 pub mod cost;
 pub mod failover;
 pub mod flood;
+pub mod lb_failover;
 pub mod lb_rate;
 pub mod objects;
 pub mod procstat;
@@ -48,7 +50,7 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 10] = [
+pub const ITEMS: [&str; 11] = [
     "arp",
     "cost",
     "failover",
@@ -59,6 +61,7 @@ pub const ITEMS: [&str; 10] = [
     "bfd",
     "scenarios",
     "lb",
+    "lb-failover",
 ];
 
 #[derive(Clone, Debug)]
@@ -180,6 +183,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "bfd" => bfd::run(opts, &vipd),
             "scenarios" => scenarios::run(opts, &vipd),
             "lb" => lb_rate::run(opts),
+            "lb-failover" => lb_failover::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {
