@@ -413,3 +413,68 @@ fn section(
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(variant: Variant, resets: u64, worst_ms: f64) -> Held {
+        Held {
+            variant,
+            connections: 100,
+            resets,
+            broken: resets as usize,
+            worst_ms,
+            median_ms: worst_ms,
+        }
+    }
+
+    fn ready() -> VipdBinary {
+        VipdBinary {
+            path: Some("vipd".into()),
+            ready: true,
+            why: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_goal_needs_the_baseline_and_zero_resets_within_the_takeover() {
+        let v = ready();
+        let s = section(&[held(Variant::Vipd, 0, 200.0)], &[], &v, 100, 5);
+        assert_eq!(s.goals[0].met, None, "no keepalived run: not judged");
+        let s = section(
+            &[
+                held(Variant::Vipd, 0, 200.0),
+                held(Variant::Keepalived, 60, 60.0),
+            ],
+            &[],
+            &v,
+            100,
+            5,
+        );
+        assert_eq!(s.goals[0].met, Some(true), "{}", s.goals[0].detail);
+        let s = section(
+            &[
+                held(Variant::Vipd, 1, 200.0),
+                held(Variant::Keepalived, 60, 60.0),
+            ],
+            &[],
+            &v,
+            100,
+            5,
+        );
+        assert_eq!(s.goals[0].met, Some(false), "a reset");
+        // Master_Down_Interval 361 ms + 250 ms.
+        let s = section(
+            &[
+                held(Variant::Vipd, 0, 700.0),
+                held(Variant::Keepalived, 0, 60.0),
+            ],
+            &[],
+            &v,
+            100,
+            5,
+        );
+        assert_eq!(s.goals[0].met, Some(false), "too long a wait");
+    }
+}

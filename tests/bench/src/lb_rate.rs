@@ -527,3 +527,57 @@ fn section(
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(variant: Variant, sent: u64, per_server: [u64; 3]) -> Run {
+        Run {
+            variant,
+            seconds: 1.0,
+            sent,
+            per_server,
+        }
+    }
+
+    #[test]
+    fn spread_error_is_the_worst_share_off_a_third() {
+        assert_eq!(run(Variant::Vipd, 300, [100, 100, 100]).spread_error(), 0.0);
+        let r = run(Variant::Vipd, 300, [150, 75, 75]);
+        assert!((r.spread_error() - (0.5 - 1.0 / 3.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_rate_goal_needs_the_baseline_and_states_its_tolerance() {
+        let vipd_only = [run(Variant::Vipd, 300, [100, 100, 100])];
+        let s = section(&vipd_only, Duration::from_secs(1), 1, 0, &[]);
+        assert_eq!(s.goals[0].met, None, "no nftables run: not judged");
+        assert!(s.goals[0].text.contains("0.95×"));
+        let both = [
+            run(Variant::Vipd, 300, [100, 100, 100]),
+            run(Variant::Nftables, 400, [100, 100, 100]),
+            run(Variant::Vipd, 300, [90, 100, 100]),
+            run(Variant::Nftables, 300, [100, 100, 100]),
+        ];
+        let s = section(&both, Duration::from_secs(1), 2, 0, &[]);
+        // Paired ratios 1.0 and 0.97: median 0.983 ≥ 0.95.
+        assert_eq!(s.goals[0].met, Some(true), "{}", s.goals[0].detail);
+        let slower = [
+            run(Variant::Vipd, 300, [90, 90, 90]),
+            run(Variant::Nftables, 300, [100, 100, 100]),
+        ];
+        let s = section(&slower, Duration::from_secs(1), 1, 0, &[]);
+        assert_eq!(s.goals[0].met, Some(false), "0.90 < 0.95");
+        assert_eq!(s.goals[1].met, Some(true), "even spread");
+    }
+
+    #[test]
+    fn the_generator_config_is_a_syn_to_the_vip() {
+        let c = trafgen_config([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        assert!(c.contains("0xc0, 0x00, 0x02, 0x50"), "{c}"); // 192.0.2.80
+        assert!(c.contains("0x1f, 0x90"), "{c}"); // port 8080
+        assert!(c.contains("0x50, 0x02"), "{c}"); // data offset 5, SYN
+        assert!(c.contains("csumip(14, 33)") && c.contains("csumtcp(14, 34)"));
+    }
+}
