@@ -12,6 +12,8 @@
 //! | 7 | [`traffic`] | TCP and ICMP streams through the VIP while the master fails, VMAC off and on |
 //! | 8 | [`bfd`] | "vipd + BFD": link-down failover, a frozen master, load and garbage |
 //! | 9 | [`scenarios`] | a NAT gateway's flows per failure kind (vs keepalived), a /32 over BGP |
+//! | 10 | [`lb_rate`] | new flows/s through a load-balancing director: vipd's XDP vs nftables jhash DNAT |
+//! | 11 | [`lb_failover`] | connections through a director's kill -9: vipd's pair vs keepalived + nftables |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
@@ -23,6 +25,8 @@ pub mod bfd;
 pub mod cost;
 pub mod failover;
 pub mod flood;
+pub mod lb_failover;
+pub mod lb_rate;
 pub mod objects;
 pub mod procstat;
 pub mod readme;
@@ -47,7 +51,7 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 9] = [
+pub const ITEMS: [&str; 11] = [
     "arp",
     "cost",
     "failover",
@@ -57,6 +61,8 @@ pub const ITEMS: [&str; 9] = [
     "traffic",
     "bfd",
     "scenarios",
+    "lb",
+    "lb-failover",
 ];
 
 #[derive(Clone, Debug)]
@@ -177,6 +183,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "traffic" => traffic::run(opts, &vipd),
             "bfd" => bfd::run(opts, &vipd),
             "scenarios" => scenarios::run(opts, &vipd),
+            "lb" => lb_rate::run(opts),
+            "lb-failover" => lb_failover::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {
