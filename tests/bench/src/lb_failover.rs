@@ -94,7 +94,7 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     for repeat in 0..repeats {
         for v in &variants {
             let what = format!("repeat {repeat} {}", v.name());
-            if let Some(h) = retry_once("lb-failover", &what, &mut errors, &mut tally, || {
+            if let Ok(h) = retry_once("lb-failover", &what, &mut errors, &mut tally, || {
                 hold_through_kill(*v, bin, connections, hold_s)
             }) {
                 eprintln!(

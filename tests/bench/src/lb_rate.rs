@@ -189,7 +189,7 @@ pub fn run(opts: &Options) -> Result<Section> {
                 }
                 Variant::Nftables => nft_off(&lab, director)?,
             }
-            let Some((seconds, sent, per_server)) = measured else {
+            let Ok((seconds, sent, per_server)) = measured else {
                 continue;
             };
             let r = Run {
