@@ -501,7 +501,24 @@ fn section(
         cell_opt(pct(vs_ceiling), 1),
         cell_opt(pct(bare_vs_ceiling), 1),
     ));
+    // The program's own time per reply against the bare responder's, both from the
+    // run-time statistics of the same run (which add the same constant to each).
+    let cost_vs_bare = match (own_ns(Variant::Responder), own_ns(Variant::Bare)) {
+        (Some(r), Some(b)) if b.median > 0.0 => Some(r.median / b.median),
+        _ => None,
+    };
     let goals = vec![
+        match cost_vs_bare {
+            Some(x) => Goal::judged(
+                "ARP: responder's program time per reply ≤ 1.3× the bare responder's",
+                x <= 1.3,
+                format!("{x:.2}× (medians of the run-time statistics passes)"),
+            ),
+            None => Goal::unjudged(
+                "ARP: responder's program time per reply ≤ 1.3× the bare responder's",
+                "no run-time statistics for both programs",
+            ),
+        },
         match vs_kernel {
             Some(r) => Goal::judged(
                 "ARP: responder ≥ 6× the kernel",
@@ -546,6 +563,7 @@ fn section(
             "ceiling": json_opt(own_ns(Variant::Ceiling)),
         },
         "ratio": {
+            "program_ns_responder_over_bare": cost_vs_bare,
             "responder_over_kernel": json_opt(vs_kernel),
             "responder_over_ceiling": json_opt(vs_ceiling),
             "responder_over_bare": json_opt(vs_bare),
