@@ -34,13 +34,18 @@ mod vrrp;
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use vip_common::wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
 
+// `inline(always)` reaches the body aya's macro wraps in the program's entry point: without
+// it the entry makes a BPF-to-BPF call into the body (a stack frame and saved registers
+// on every frame), which LLVM keeps because the body is large.
 #[xdp(frags)]
+#[inline(always)]
 pub fn vipd_xdp(ctx: XdpContext) -> u32 {
     chain::then(&ctx, respond::<true>(&ctx))
 }
 
 /// [`vipd_xdp`] loaded without frags support (kernel program names stop at 15 bytes).
 #[xdp]
+#[inline(always)]
 pub fn vipd_xdp_nofrag(ctx: XdpContext) -> u32 {
     chain::then(&ctx, respond::<false>(&ctx))
 }

@@ -12,7 +12,7 @@
 //! `BENCH_TEMPLATE`, never trusted from what came back.
 //!
 //! The loop is bounded whatever userspace does: it stops re-sending once the coarse clock
-//! passes the deadline in `BENCH_LOOP`, or once this CPU has sent `BENCH_LOOP`'s cap.
+//! passes the deadline in `BENCH_LOOP`, or once this CPU has sent the allowance set there.
 //! Answers are counted per CPU in `BENCH_SINK` without an skb ever being built for them.
 #![no_std]
 #![no_main]
@@ -35,7 +35,9 @@ const FRAME_LEN: usize = 60;
 static BENCH_TEMPLATE: Array<[u64; 8], 1> = Array::new();
 
 /// `[deadline, cap]`: no frame is re-sent once `CLOCK_MONOTONIC_COARSE` passes the
-/// deadline (ns), nor once this CPU has sent `cap` frames in this run.
+/// deadline (ns), nor once this CPU's count of frames sent (`SINK_SENT`, never reset)
+/// reaches `cap`: userspace sets it to that count at the start of a run plus the run's
+/// allowance.
 #[btf_map]
 static BENCH_LOOP: Array<u64, 2> = Array::new();
 
