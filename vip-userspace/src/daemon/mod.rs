@@ -310,6 +310,7 @@ pub async fn run(opts: Options) -> Result<()> {
     // Loading the program and preparing every instance peaked at tens of MiB, now free
     // (crate::memory); nothing runs yet that a millisecond here could delay.
     let took = crate::memory::release_free_heap();
+    crate::memory::release_object_pages();
     debug!(
         took_us = took.as_micros() as u64,
         "free heap returned after start-up"
@@ -429,6 +430,7 @@ impl Daemon {
                     // runs beside the loop (crate::memory).
                     self.worker.spawn(async {
                         let took = crate::memory::release_free_heap();
+                        crate::memory::release_object_pages();
                         debug!(
                             took_us = took.as_micros() as u64,
                             "free heap returned after a preparation"
