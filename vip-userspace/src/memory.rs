@@ -10,9 +10,9 @@
 //! On other C libraries this does nothing.
 
 /// Returns the heap's free pages to the kernel; how long it took, for the log. It walks
-/// every arena under its lock (about a millisecond for tens of MiB here), so the loop
-/// calls it only where nothing is kept alive yet (start-up) and hands it to a worker
-/// thread after a reload.
+/// every arena under its lock, and any thread that allocates meanwhile waits: the daemon
+/// calls it once, after start-up, before the loop runs. A reload's peak is not trimmed
+/// (the loop must never wait behind it).
 pub fn release_free_heap() -> std::time::Duration {
     let started = std::time::Instant::now();
     #[cfg(target_env = "gnu")]

@@ -426,16 +426,12 @@ impl Daemon {
                 Verdict::Commit => {
                     let report = (p.purpose == Purpose::Reload).then(|| p.report.clone());
                     self.commit(*p);
-                    // The preparation's peak is free now; trimming walks the heap, so it
-                    // runs beside the loop (crate::memory).
-                    self.worker.spawn(async {
-                        let took = crate::memory::release_free_heap();
-                        crate::memory::release_object_pages();
-                        debug!(
-                            took_us = took.as_micros() as u64,
-                            "free heap returned after a preparation"
-                        );
-                    });
+                    // A load during the preparation (a chained copy) read the embedded
+                    // objects again: their pages go, beside the loop. The heap is not
+                    // trimmed here: malloc_trim holds the arenas' locks while it walks
+                    // them, and the loop allocates (crate::memory).
+                    self.worker
+                        .spawn(async { crate::memory::release_object_pages() });
                     if let Some(report) = report {
                         self.reload_done(Ok(&report));
                     }
