@@ -15,6 +15,7 @@ pub mod dataplane;
 pub mod exec;
 pub mod import;
 pub mod lb;
+pub mod memory;
 pub mod net;
 pub mod objects;
 pub mod track;

@@ -22,6 +22,7 @@
 
 pub mod arp_rate;
 pub mod bfd;
+pub mod bpfmem;
 pub mod cost;
 pub mod failover;
 pub mod flood;

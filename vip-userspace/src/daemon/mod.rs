@@ -36,7 +36,7 @@ use tokio::{
     signal::unix::{SignalKind, signal},
     sync::{Mutex, Notify, mpsc},
 };
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::{
     addresses::{Announcement, Installation, Installer},
@@ -307,6 +307,14 @@ pub async fn run(opts: Options) -> Result<()> {
         conflict_tx,
         CONFLICT_CHECK,
     )?;
+    // Loading the program and preparing every instance peaked at tens of MiB, now free
+    // (crate::memory); nothing runs yet that a millisecond here could delay.
+    let took = crate::memory::release_free_heap();
+    crate::memory::release_object_pages();
+    debug!(
+        took_us = took.as_micros() as u64,
+        "free heap returned after start-up"
+    );
     systemd::ready(&systemd::summary(&d.status()));
     info!(
         router_id = %d.config.global.router_id,
@@ -419,6 +427,12 @@ impl Daemon {
                 Verdict::Commit => {
                     let report = (p.purpose == Purpose::Reload).then(|| p.report.clone());
                     self.commit(*p);
+                    // A load during the preparation (a chained copy) read the embedded
+                    // objects again: their pages go, beside the loop. The heap is not
+                    // trimmed here: malloc_trim holds the arenas' locks while it walks
+                    // them, and the loop allocates (crate::memory).
+                    self.worker
+                        .spawn(async { crate::memory::release_object_pages() });
                     if let Some(report) = report {
                         self.reload_done(Ok(&report));
                     }

@@ -409,9 +409,13 @@ impl Maps {
     /// The program's last release of `slot` (all zero if it never released it). Compare
     /// `count` with the one seen before to learn of a new release.
     pub fn release(&self, slot: u32) -> Result<Release> {
-        self.releases
-            .get(&slot, 0)
-            .map_err(map_err("reading a release record"))
+        use aya::maps::IterableMap as _;
+        // The loop reads this with every advert it sends as master: not through aya's
+        // `get`, which builds and drops a `MapError` on every successful read.
+        array_slot(self.releases.map(), slot).map_err(|source| DataplaneError::Io {
+            what: "reading a release record".into(),
+            source,
+        })
     }
 
     /// Lets the program loop back `key`'s Echo packets addressed to `own_mac` (the
@@ -467,6 +471,52 @@ impl Maps {
             .collect::<Result<_, _>>()
             .map_err(map_err("listing conflicts"))
     }
+}
+
+/// Slot `index` of the array `map`, read with one `BPF_MAP_LOOKUP_ELEM`.
+///
+/// Hand-written because aya 0.14's lookup (`maps::hash_map::get`) ends in
+/// `value.ok_or(MapError::KeyNotFound)`, which constructs that error and runs its drop
+/// glue on every read that succeeds: seen in a profile of the event loop, which reads a
+/// release record per advert as master.
+fn array_slot<V: aya::Pod>(map: &MapData, index: u32) -> std::io::Result<V> {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    /// The `BPF_MAP_*_ELEM` member of `union bpf_attr` (linux/bpf.h).
+    #[repr(C)]
+    struct ElemAttr {
+        map_fd: u32,
+        _pad: u32,
+        key: u64,
+        value: u64,
+        flags: u64,
+    }
+    const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+    let mut value = std::mem::MaybeUninit::<V>::zeroed();
+    let attr = ElemAttr {
+        map_fd: map.fd().as_fd().as_raw_fd() as u32,
+        _pad: 0,
+        key: std::ptr::from_ref(&index) as u64,
+        value: value.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: the kernel reads `size_of::<ElemAttr>()` bytes of `attr`, reads the 4-byte
+    // key, and writes at most the map's value size into `value`; the map was checked to
+    // have `size_of::<V>()`-byte values when it was opened (`SPECS`, and aya's `Array`
+    // conversion checks the value size again).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_ELEM,
+            std::ptr::from_ref(&attr),
+            std::mem::size_of::<ElemAttr>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the lookup succeeded, so the kernel wrote the whole value; a `Pod` type has
+    // no invalid bit patterns (and it started zeroed).
+    Ok(unsafe { value.assume_init() })
 }
 
 pub(super) fn ignore_missing(r: Result<(), MapError>) -> Result<(), MapError> {
