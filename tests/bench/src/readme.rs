@@ -33,7 +33,7 @@ pub const JOBS: [(&str, &[&str]); 4] = [
 ];
 
 /// Goals that measure what vipd costs rather than a job it does.
-pub const COSTS: [&str; 2] = ["ARP:", "scale:"];
+pub const COSTS: [&str; 2] = ["ARP:", "scale"];
 
 /// The job a goal row belongs to, `None` for a cost row.
 pub fn job_of(goal: &str) -> Option<&'static str> {
