@@ -63,14 +63,7 @@ pub fn build_quietly(cmd: &mut Command) -> Result<()> {
 pub fn package() -> Result<PathBuf> {
     let root = workspace_root();
     let target = root.join("target");
-    build_quietly(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "vip-userspace",
-        "--bin",
-        "vipd",
-    ]))?;
+    build_quietly(&mut release_vipd())?;
     // Reproducible dates in the pages and the archive: the last commit's time.
     let epoch = std::env::var("SOURCE_DATE_EPOCH").ok().or_else(|| {
         output(
@@ -617,4 +610,19 @@ mod tests {
             ]
         );
     }
+}
+
+/// `cargo build --release` of the `vipd` binary the package ships (and the CPU-bound labs
+/// run, `cargo xtask test` building it before the tests).
+pub fn release_vipd() -> Command {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--release",
+        "--package",
+        "vip-userspace",
+        "--bin",
+        "vipd",
+    ]);
+    c
 }

@@ -54,14 +54,7 @@ pub fn test(extra: &[String]) -> Result<()> {
         ))?;
     // The optimised daemon, before the tests: the package needs it anyway, and the labs
     // whose limits are about vipd's own CPU run it (`lab::release_vipd`).
-    run(cargo().args([
-        "build",
-        "--release",
-        "--package",
-        "vip-userspace",
-        "--bin",
-        "vipd",
-    ]))?;
+    run(&mut crate::package::release_vipd())?;
     let mut c = cargo();
     c.args(["test", "--no-fail-fast"]).args(extra);
     // One test at a time: the lab tests measure failovers in milliseconds on two cores,
