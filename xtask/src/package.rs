@@ -575,6 +575,21 @@ fn check_bash_completion() -> Result<()> {
     Ok(())
 }
 
+/// `cargo build --release` of the `vipd` binary the package ships (and the CPU-bound labs
+/// run, `cargo xtask test` building it before the tests).
+pub fn release_vipd() -> Command {
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--release",
+        "--package",
+        "vip-userspace",
+        "--bin",
+        "vipd",
+    ]);
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,19 +625,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// `cargo build --release` of the `vipd` binary the package ships (and the CPU-bound labs
-/// run, `cargo xtask test` building it before the tests).
-pub fn release_vipd() -> Command {
-    let mut c = cargo();
-    c.args([
-        "build",
-        "--release",
-        "--package",
-        "vip-userspace",
-        "--bin",
-        "vipd",
-    ]);
-    c
 }
