@@ -19,7 +19,31 @@ pub fn workspace_root() -> PathBuf {
 pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(workspace_root());
+    forget_package_env(&mut c);
     c
+}
+
+/// Removes the variables cargo sets for the package it runs (`cargo xtask` is `cargo run`).
+/// Build scripts such as ring's declare `rerun-if-env-changed` on them, so a nested build
+/// that inherits xtask's values fingerprints differently from the user's own `cargo build`,
+/// and the two rebuild ring, rustls and vipd in turn (over a minute per switch).
+pub fn forget_package_env(c: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_BIN_")
+            || matches!(
+                key,
+                "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            )
+        {
+            c.env_remove(key);
+        }
+    }
 }
 
 /// Runs `cmd`, streaming its output; fails with its command line if it does not succeed.
