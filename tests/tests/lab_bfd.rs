@@ -20,7 +20,7 @@ use std::{
 use anyhow::{Context as _, Result, bail, ensure};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use vip_tests::lab::{Lab, Method, Node, Vipd, process::cpu_seconds, wait_until};
+use vip_tests::lab::{Lab, Method, Node, Vipd, process::cpu_seconds, release_vipd, wait_until};
 use vipd::{
     net::frames,
     vrrp::bfd::packet::{BfdState, Control, Diag, Echo},
@@ -533,6 +533,9 @@ fn neighbours(lab: &Lab, node: &Node) -> Result<BTreeSet<String>> {
 fn lag_above(v: &Vipd, us: u64) -> Result<u64> {
     let s = v.status()?;
     let lag = &s["loop_lag"];
+    if us == 0 {
+        return lag["count"].as_u64().context("no lag count");
+    }
     let bounds = vipd::control::status::LAG_BUCKETS_US;
     let i = bounds
         .iter()
@@ -546,12 +549,15 @@ fn lag_above(v: &Vipd, us: u64) -> Result<u64> {
 #[test]
 fn spoofed_control_from_a_thousand_addresses_opens_no_session() -> Result<()> {
     vip_tests::require_root();
+    // The optimised build operators run: the loop-lag limit is about the daemon, and the
+    // debug build's own per-packet cost would be what it measured.
+    let vipd = release_vipd(Path::new(VIPD))?;
     let lab = Lab::builder().routers(2).attacker().build()?;
     let (n1, n2) = (lab.router(1).clone(), lab.router(2).clone());
-    let r1 = start(&lab, 1, &dual_stack(MASTER, &n2))?;
+    let r1 = lab.vipd(&vipd, &n1, &dual_stack(MASTER, &n2))?;
     r1.wait_state("gw", "master", ELECTION)?;
     r1.wait_state("gw6", "master", ELECTION)?;
-    let r2 = start(&lab, 2, &dual_stack(BACKUP, &n1))?;
+    let r2 = lab.vipd(&vipd, &n2, &dual_stack(BACKUP, &n1))?;
     r2.wait_state("gw", "backup", ELECTION)?;
     r2.wait_state("gw6", "backup", ELECTION)?;
     wait_session(&r2, R1, "up", SESSION_UP)?;
@@ -570,12 +576,14 @@ fn spoofed_control_from_a_thousand_addresses_opens_no_session() -> Result<()> {
         |v: &Vipd| -> Result<u64> { Ok(transitions_of(v, "gw")? + transitions_of(v, "gw6")?) };
     let t0 = (transitions(&r1)?, transitions(&r2)?);
     // The loop lag of a quiet stretch first, as the yardstick of the machine itself.
-    let lags = || -> Result<[u64; 4]> {
+    let lags = || -> Result<[u64; 6]> {
         Ok([
             lag_above(&r1, 1_000)?,
             lag_above(&r1, 2_000)?,
             lag_above(&r2, 1_000)?,
             lag_above(&r2, 2_000)?,
+            lag_above(&r1, 0)?,
+            lag_above(&r2, 0)?,
         ])
     };
     let pids = (r1.pid().context("r1's pid")?, r2.pid().context("r2's pid")?);
@@ -653,8 +661,8 @@ fn spoofed_control_from_a_thousand_addresses_opens_no_session() -> Result<()> {
          neighbours: r1 {} r2 {}; r1 sessions for neighbours {} -> {} (BFD_PEERS {} -> {}, \
          neighbour table {} -> {} entries); r2 sessions {} -> {} (BFD_PEERS {} -> {}, \
          neighbour table {} -> {}); transitions r1 {} r2 {}; timers handled more than 1 ms \
-         late during the flood: r1 {} r2 {} (2 ms or more: {} and {}); in the 10 s before \
-         it, without the flood: r1 {} r2 {} (2 ms or more: {} and {}); worst loop lag since \
+         late during the flood: r1 {} r2 {} (more than 2 ms: {} and {}, of {} handled); in the 10 s before \
+         it, without the flood: r1 {} r2 {} (more than 2 ms: {} and {}); worst loop lag since \
          start r1 {:.3} ms r2 {:.3} ms; the two daemons' CPU {:.1} % of a core during the \
          flood, {:.1} % before it: {:.1} µs per spoofed packet",
         v4.len(),
@@ -680,6 +688,7 @@ fn spoofed_control_from_a_thousand_addresses_opens_no_session() -> Result<()> {
         lag[2],
         lag[1],
         lag[3],
+        lag[4] + lag[5],
         quiet[0],
         quiet[2],
         quiet[1],
@@ -723,6 +732,19 @@ fn spoofed_control_from_a_thousand_addresses_opens_no_session() -> Result<()> {
     // flood's own sender in this process, softirq), so "none late" would judge the machine.
     // What the flood may not do is make the daemons' timers late materially more often:
     // at most three times the quiet rate plus one a second, for the two daemons together.
+    // And in absolute terms, the issue's "loop lag under 2 ms": at most one timer in a
+    // thousand handled more than 2 ms late during the flood (the daemons handle thousands a
+    // second between them: adverts every 10 ms, BFD every millisecond), so a lone
+    // preemption of the loop by this machine's other work does not decide it, and a loop
+    // busy with the flood would.
+    let handled = lag[4] + lag[5];
+    ensure!(
+        (lag[1] + lag[3]) * 1000 <= handled,
+        "{} of {handled} timers handled more than 2 ms late during the flood (r1 {} r2 {})",
+        lag[1] + lag[3],
+        lag[1],
+        lag[3]
+    );
     let flood_rate = (lag[1] + lag[3]) as f64 / took.as_secs_f64();
     let quiet_rate = (quiet[1] + quiet[3]) as f64 / 10.0;
     ensure!(
