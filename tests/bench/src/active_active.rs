@@ -121,6 +121,9 @@ pub struct Run {
     pub clients: Vec<ClientFigures>,
     /// The last round sent after the kill that r1 answered, from the kill (ms).
     pub stale_last_ms: Option<f64>,
+    /// From r1's last advertisement to the kill (ms): r2's timer started then, so an
+    /// outage is shorter than Master_Down_Interval by about this much.
+    pub phase_ms: Option<f64>,
 }
 
 impl Run {
@@ -245,8 +248,10 @@ fn measure(variant: Variant, vipd: &VipdBinary, steady: Duration) -> Result<Run>
     let (n1, n2) = (lab.router(1), lab.router(2));
     let routers = Routers::start(variant, &lab, [n1, n2], vipd)?;
     routers.wait_roles()?;
+    // r1's port also carries its adverts: a crash must not resign (priority 0).
     let caps = [
-        lab.capture_port(n1, "arp").map_err(harness)?,
+        lab.capture_port(n1, "arp or ip proto 112")
+            .map_err(harness)?,
         lab.capture_port(n2, "arp").map_err(harness)?,
     ];
     let anchor = (Instant::now(), SystemTime::now());
@@ -258,6 +263,7 @@ fn measure(variant: Variant, vipd: &VipdBinary, steady: Duration) -> Result<Run>
     let from = Instant::now();
     std::thread::sleep(steady);
     let kill = Instant::now();
+    let wall_kill = SystemTime::now();
     routers.kill_r1().map_err(harness)?;
     let took = routers.wait_takeover();
     std::thread::sleep(POST);
@@ -267,11 +273,31 @@ fn measure(variant: Variant, vipd: &VipdBinary, steady: Duration) -> Result<Run>
         frames.push(c.stop().map_err(harness)?);
     }
     took.context("r2 never mastered r1's group")?;
+    // keepalived's VRRP child resigns when its parent dies before it is frozen: that is
+    // a clean stop, not the crash measured here (the failover item's rule).
+    if frames[0].iter().any(|f| {
+        f.at >= wall_kill
+            && matches!(f.kind(), Kind::Vrrp { src, priority: 0, .. } if src == IpAddr::V4(n1.ipv4))
+    }) {
+        return Err(harness(
+            "r1 sent a priority-0 advert after the kill -9: not a crash",
+        ));
+    }
     let by = [
         attribute(&run, anchor, &frames[0]),
         attribute(&run, anchor, &frames[1]),
     ];
-    let r = analyse(variant, &run, &by, from, kill)?;
+    let mut r = analyse(variant, &run, &by, from, kill)?;
+    r.phase_ms = frames[0]
+        .iter()
+        .filter(|f| {
+            f.at < wall_kill
+                && matches!(f.kind(), Kind::Vrrp { src, .. } if src == IpAddr::V4(n1.ipv4))
+        })
+        .map(|f| f.at)
+        .max()
+        .and_then(|at| wall_kill.duration_since(at).ok())
+        .map(ms);
     if variant == Variant::ActiveActive {
         // Each client on the router that masters the group its address picks.
         for (i, c) in r.clients.iter().enumerate() {
@@ -391,6 +417,7 @@ pub fn analyse(
         variant,
         clients,
         stale_last_ms: stale_last.map(ms),
+        phase_ms: None,
     })
 }
 
@@ -563,8 +590,9 @@ fn section(
          | variant | runs | r1's share of the clients | interrupted clients | any outage | \
          outage of the interrupted, worst (ms) | the same, median client (ms) | the other \
          router's clients' longest gap (ms) | any-answer gap, worst (ms) | clients answered \
-         stale | last stale answer after the kill (ms) | both routers answered a client (ms) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         stale | last stale answer after the kill (ms) | both routers answered a client (ms) | r1's \
+         last advert before the kill (ms) |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         ADVERT.as_millis(),
         ROUND.as_millis()
     );
@@ -585,8 +613,9 @@ fn section(
         let stale = of(v, &|r| r.stale_clients() as f64);
         let stale_last = of(v, &|r| r.stale_last_ms.unwrap_or(f64::NAN));
         let overlap = of(v, &|r| r.overlap_ms());
+        let phase = of(v, &|r| r.phase_ms.unwrap_or(f64::NAN));
         md.push_str(&format!(
-            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             v.name(),
             cell_opt(share, 2),
             cell_opt(interrupted, 0),
@@ -598,6 +627,7 @@ fn section(
             cell_opt(stale, 0),
             cell_opt(stale_last, 0),
             cell_opt(overlap, 0),
+            cell_opt(phase, 1),
         ));
         json_variants.insert(
             v.name().into(),
@@ -613,6 +643,7 @@ fn section(
                 "stale_clients": json_opt(stale),
                 "stale_last_ms": json_opt(stale_last),
                 "overlap_ms": json_opt(overlap),
+                "phase_ms": json_opt(phase),
             }),
         );
     }
@@ -649,6 +680,7 @@ fn run_json(r: &Run) -> Value {
         "interrupted": r.interrupted(),
         "any_outage": r.any_outage(),
         "stale_last_ms": r.stale_last_ms,
+        "phase_ms": r.phase_ms,
         "clients": r.clients.iter().map(|c| json!({
             "own": c.own + 1,
             "outage_ms": c.outage_ms,
@@ -864,6 +896,7 @@ mod tests {
                 })
                 .collect(),
             stale_last_ms: None,
+            phase_ms: None,
         }
     }
 
