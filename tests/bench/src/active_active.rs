@@ -376,7 +376,7 @@ pub fn analyse(
     }
     let mut clients = Vec::new();
     let mut stale_last: Option<Duration> = None;
-    for i in 0..run.clients.len() {
+    for (i, addr) in run.clients.iter().enumerate() {
         let mut answered = [0usize; 2];
         let mut served = Vec::with_capacity(rounds.len());
         let mut any = Vec::with_capacity(rounds.len());
@@ -400,10 +400,7 @@ pub fn analyse(
             any.push(got);
         }
         if answered == [0, 0] {
-            bail!(
-                "client {} was never answered before the failure",
-                run.clients[i]
-            );
+            bail!("client {addr} was never answered before the failure");
         }
         clients.push(ClientFigures {
             own: usize::from(answered[1] > answered[0]),
@@ -446,7 +443,8 @@ fn longest_gap(sent: impl Iterator<Item = Instant>, ok: &[bool]) -> Duration {
 
 /// The two routers of a run, whatever the variant.
 enum Routers {
-    Shared([VipdRouter; 2]),
+    /// Boxed: two vipd handles against two pointers.
+    Shared(Box<[VipdRouter; 2]>),
     One([Box<dyn Router>; 2]),
 }
 
@@ -481,7 +479,7 @@ impl Routers {
                         .collect();
                     VipdRouter::start(lab, nodes[r], &instances, vipd)
                 };
-                Routers::Shared([on(0)?, on(1)?])
+                Routers::Shared(Box::new([on(0)?, on(1)?]))
             }
             Variant::OneMaster | Variant::KeepalivedOneMaster => {
                 let imp = if variant.is_vipd() {
