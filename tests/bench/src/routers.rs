@@ -194,6 +194,9 @@ pub fn start(
     spec: &RouterSpec,
     vipd: &VipdBinary,
 ) -> Result<Box<dyn Router>> {
+    if !spec.shared_vips.is_empty() && imp != Impl::Vipd {
+        bail!("{} has no shared (active-active) VIPs", imp.name());
+    }
     Ok(match imp {
         Impl::Keepalived => Box::new(Ka {
             imp,
