@@ -14,12 +14,14 @@
 //! | 9 | [`scenarios`] | a NAT gateway's flows per failure kind (vs keepalived), a /32 over BGP |
 //! | 10 | [`lb_rate`] | new flows/s through a load-balancing director: vipd's XDP vs nftables jhash DNAT |
 //! | 11 | [`lb_failover`] | connections through a director's kill -9: vipd's pair vs keepalived + nftables |
+//! | 12 | [`active_active`] | each client's outage when one of two routers fails: a shared VIP vs one master (vipd, keepalived) |
 //!
 //! Every item builds its own namespaces (the lab harness, or a private veth pair for the
 //! ARP rate) and removes them when it ends, panics included. Every flood is bounded in
 //! frames and time. Results land in `target/bench/` as `results.json`, `results.md` and
 //! `failover.svg`.
 
+pub mod active_active;
 pub mod arp_rate;
 pub mod bfd;
 pub mod bpfmem;
@@ -52,7 +54,7 @@ use std::{
 use serde_json::Value;
 
 /// The items, in the order they run and are reported.
-pub const ITEMS: [&str; 11] = [
+pub const ITEMS: [&str; 12] = [
     "arp",
     "cost",
     "failover",
@@ -64,6 +66,7 @@ pub const ITEMS: [&str; 11] = [
     "scenarios",
     "lb",
     "lb-failover",
+    "active-active",
 ];
 
 #[derive(Clone, Debug)]
@@ -186,6 +189,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Outcome> {
             "scenarios" => scenarios::run(opts, &vipd),
             "lb" => lb_rate::run(opts),
             "lb-failover" => lb_failover::run(opts, &vipd),
+            "active-active" => active_active::run(opts, &vipd),
             _ => unreachable!("item list and dispatch agree"),
         }));
         let mut section = match outcome {

@@ -26,7 +26,7 @@ pub const JOBS: [(&str, &[&str]); 4] = [
     ),
     (
         "fault tolerance for a service address",
-        &["failover ", "takeover", "resilience"],
+        &["failover ", "takeover", "resilience", "active-active:"],
     ),
     ("an address that moves (a /32)", &["/32 over BGP"]),
     ("one address, many servers (a load balancer)", &["director"]),

@@ -128,6 +128,9 @@ pub struct RouterSpec {
     /// vipd's `bfd` inline table body (e.g. `interval = "1ms", multiplier = 3`); the
     /// baselines have no BFD in their VRRP and ignore it.
     pub bfd: Option<String>,
+    /// vipd's `shared_vips` (active-active addresses, answered by several groups; needs
+    /// `vmac`). The baselines have no equivalent: a spec with any is vipd-only.
+    pub shared_vips: Vec<IpAddr>,
 }
 
 impl RouterSpec {
@@ -142,6 +145,7 @@ impl RouterSpec {
             allowed_peers: Vec::new(),
             vmac: false,
             bfd: None,
+            shared_vips: Vec::new(),
         }
     }
 }
@@ -190,6 +194,9 @@ pub fn start(
     spec: &RouterSpec,
     vipd: &VipdBinary,
 ) -> Result<Box<dyn Router>> {
+    if !spec.shared_vips.is_empty() && imp != Impl::Vipd {
+        bail!("{} has no shared (active-active) VIPs", imp.name());
+    }
     Ok(match imp {
         Impl::Keepalived => Box::new(Ka {
             imp,
@@ -514,6 +521,9 @@ pub fn vipd_sections(instances: &[Instance]) -> String {
         }
         if let Some(bfd) = &s.bfd {
             let _ = writeln!(c, "bfd = {{ {bfd} }}");
+        }
+        if !s.shared_vips.is_empty() {
+            let _ = writeln!(c, "shared_vips = [{}]", list(&s.shared_vips));
         }
         c.push('\n');
     }
