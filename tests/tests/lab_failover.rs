@@ -1043,7 +1043,10 @@ fn vmac_traffic_reaches_the_master(lab: &Lab, r1: &Vipd, native: bool) -> Result
         pings.summary()
     );
     ensure!(udp == 20 && tcp == 5, "echoed UDP {udp}/20, TCP {tcp}/5");
-    ensure!(dropped == 0, "r1 dropped {dropped} frames as another host's");
+    ensure!(
+        dropped == 0,
+        "r1 dropped {dropped} frames as another host's"
+    );
     // Everything the client sent went to the VMAC: the echoes alone are 20 datagrams and
     // at least 3 segments per connection.
     let sent = pings.sent() as u64 + 20 + 5 * 3;

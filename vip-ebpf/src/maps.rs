@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use vip_common::{
     BfdPeer, BfdPeerKey, CONFLICT_NEW_PER_WINDOW, CONFLICT_NEW_WINDOW_NS, Conflict, Counters,
-    GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
-    MAX_HOST_MACS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey,
-    VipValue, VipsVersion, VmacKey, VmacValue, HostMacKey,
+    GroupState, HostMacKey, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
+    MAX_HOST_MACS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey,
+    Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue,
 };
 
 /// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).

@@ -12,8 +12,8 @@ use std::{
 };
 
 use vip_common::{
-    FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey,
-    HostMacKey, Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, HostMacKey, INTERFACE_VRID, POLICY_F_AUTH,
+    PeerKey, Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
     shared_vip_flags,
 };
 

@@ -7,11 +7,12 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap},
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, LbCounters, LbFlow, LbFlowKey, LbReal,
-    LbService, LbServiceKey, MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS,
-    HostMacKey, MAX_GROUPS, MAX_HOST_MACS, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS, MAX_LB_SERVICES, MAX_PEERS,
-    MAX_POLICIES, MAX_VIPS, MAX_VMACS, MaglevTable, PEER_ALLOWED, PeerKey, Policy, PolicyKey,
-    Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps, vips_version_token,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, HostMacKey, LbCounters, LbFlow, LbFlowKey,
+    LbReal, LbService, LbServiceKey, MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
+    MAX_CONFLICTS, MAX_GROUPS, MAX_HOST_MACS, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS,
+    MAX_LB_SERVICES, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, MaglevTable, PEER_ALLOWED,
+    PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
+    vips_version_token,
 };
 
 use super::{DataplaneError, Result, lb::LbMaps};

@@ -57,10 +57,12 @@ pub(super) fn attach(program: &mut SchedClassifier, ifname: &str, link_path: &Pa
         what: format!("the tc classifier on {ifname} was attached without a bpf_link"),
         source: Box::new(source),
     })?;
-    fd_link.pin(link_path).map_err(|source| DataplaneError::Pin {
-        path: link_path.to_owned(),
-        source: Box::new(source),
-    })?;
+    fd_link
+        .pin(link_path)
+        .map_err(|source| DataplaneError::Pin {
+            path: link_path.to_owned(),
+            source: Box::new(source),
+        })?;
     info!(interface = ifname, link = %link_path.display(), "tc ingress classifier attached");
     Ok(())
 }
