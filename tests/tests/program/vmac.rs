@@ -140,3 +140,61 @@ fn a_test_run_cannot_set_the_packet_type_through_its_context() {
     let refused = r.run_tc(&to(IF_MAC), Some(&ctx)).unwrap_err();
     assert!(refused.contains("Invalid argument"), "{refused}");
 }
+
+#[test]
+fn the_daemons_writer_adds_the_host_mac_with_the_vmac_and_prune_takes_it_away() {
+    use vipd::{
+        dataplane::entries::{self, Devices, InUse, Lowers},
+        vrrp::{
+            Family, Version,
+            instance::{Identity, Instance},
+        },
+    };
+    let mut inst = Instance::new(
+        "gw",
+        Identity::new("test0", 0x33, Family::Ipv4, Version::V3),
+    )
+    .with_vip(std::net::Ipv4Addr::from(VIP).into());
+    inst.vmac = true;
+    let devs = Devices::from([("test0".to_owned(), (TEST_IFINDEX, IF_MAC))]);
+    let mut r = Responder::load();
+    entries::write(
+        r.maps(),
+        TEST_IFINDEX,
+        IF_MAC,
+        &devs,
+        SLOT,
+        &inst,
+        &Lowers::new(),
+    )
+    .expect("the daemon's writer writes the entries");
+    r.maps()
+        .set_group(SLOT, GroupState::owned_until(LEASE_FOREVER))
+        .unwrap();
+    let host = HostMacKey {
+        ifindex: TEST_IFINDEX,
+        mac: IF_MAC,
+        _pad: [0; 2],
+    };
+    assert_eq!(r.maps().host_macs().unwrap(), [host]);
+    let (_, readdressed) = r.run(&to_vmac());
+    assert_eq!(r.run_tc(&readdressed, None), Ok(TC_ACT_UNSPEC));
+    assert_eq!(
+        moved(&r.counters()),
+        [("vmac_accept", 1), ("vmac_to_host", 1)]
+    );
+    // Still in use: kept.
+    let mut in_use = InUse::default();
+    in_use.add(TEST_IFINDEX, &devs, SLOT, &inst, &Lowers::new());
+    entries::prune(r.maps(), &in_use);
+    assert_eq!(r.maps().host_macs().unwrap(), [host]);
+    // The instance gone: the host MAC goes with its VMAC, and the classifier stops.
+    entries::prune(r.maps(), &InUse::default());
+    assert!(r.maps().host_macs().unwrap().is_empty());
+    assert!(r.maps().vmacs().unwrap().is_empty());
+    assert_eq!(r.run_tc(&readdressed, None), Ok(TC_ACT_UNSPEC));
+    assert_eq!(
+        moved(&r.counters()),
+        [("vmac_accept", 1), ("vmac_to_host", 1)]
+    );
+}
