@@ -137,8 +137,11 @@ pub const MAX_GROUPS: u32 = 1_024;
 pub const MAX_POLICIES: u32 = 4_096;
 pub const MAX_PEERS: u32 = 4_096;
 pub const MAX_VMACS: u32 = 4_096;
-/// One entry per interface MAC that VMAC entries readdress to: never more than `VMACS`.
-pub const MAX_HOST_MACS: u32 = MAX_VMACS;
+/// One entry per device the program runs on and MAC VMAC entries readdress to there (an
+/// interface's own, or its upper device's): a few per host, where `VMACS` holds one per
+/// VRID and VLAN. An instance that would need more fails to start ("adding a host
+/// MAC"); its bucket array costs 16 KiB of locked memory where 4,096 would cost 64.
+pub const MAX_HOST_MACS: u32 = 1_024;
 pub const MAX_CONFLICTS: u32 = 256;
 /// BFD neighbours: a few per interface.
 pub const MAX_BFD_PEERS: u32 = 1_024;
