@@ -70,6 +70,31 @@ impl Responder {
         (result.return_value, out)
     }
 
+    /// Runs one frame through the tc ingress classifier beside the responder
+    /// (`vip-ebpf/src/vmac.rs`, `to_host`) on an skb of the loopback device
+    /// ([`TEST_IFINDEX`]): the kernel classifies it with `eth_type_trans` against the
+    /// loopback's all-zero MAC, so any other unicast destination arrives as "another
+    /// host". Returns the classifier's verdict, or the kernel's refusal with `ctx`
+    /// given as the `__sk_buff` context.
+    pub fn run_tc(&mut self, frame: &[u8], ctx: Option<&[u8]>) -> Result<i32, String> {
+        let prog = self
+            .dp
+            .as_mut()
+            .expect("loaded")
+            .to_host()
+            .expect("classifier");
+        let mut out = vec![0u8; frame.len() + 512];
+        let result = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ctx_in: ctx,
+                ..Default::default()
+            })
+            .map_err(|e| vipd::error_chain(&e))?;
+        Ok(result.return_value as i32)
+    }
+
     /// What the kernel reports about the loaded responder (verified instructions, sizes).
     pub fn info(&mut self) -> aya::programs::ProgramInfo {
         self.dp

@@ -113,26 +113,16 @@ fn stream_server(g: usize) -> Ipv4Addr {
 }
 
 /// Routers masquerade what leaves on wan0; the client reaches server address `g`
-/// through macvlan `mvG`, from an address of group `g`, via the shared VIP.
-///
-/// A veth keeps the packet type it gave a frame for another host (`PACKET_OTHERHOST`,
-/// the destination was the virtual MAC) after the XDP program rewrote the destination to
-/// the interface's own MAC, so IP drops it (`ip -s -s link`: `otherhost`); a real NIC in
-/// native mode builds the skb after XDP, and generic XDP recomputes the type. The lab's
-/// routers therefore set it back on ingress (nftables, netdev family) for frames the
-/// program addressed to them.
+/// through macvlan `mvG`, from an address of group `g`, via the shared VIP. Nothing
+/// helps the frames the program readdresses from a VMAC on the routers' veths: vipd's
+/// tc classifier makes them the host's (`vip-ebpf/src/vmac.rs`, `to_host`).
 fn streams_setup(lab: &Lab, n: usize) -> Result<()> {
     for r in 1..=n {
         let ns = &lab.router(r).ns;
-        let own = mac_str(&lab.router(r).mac);
-        let host_rule = format!("add rule netdev vmac in ether daddr {own} meta pkttype set host");
         for rule in [
             "add table ip nat",
             "add chain ip nat post { type nat hook postrouting priority 100 ; }",
             "add rule ip nat post oifname wan0 masquerade",
-            "add table netdev vmac",
-            "add chain netdev vmac in { type filter hook ingress device eth0 priority 0 ; }",
-            &host_rule,
         ] {
             let argv: Vec<&str> = rule.split(' ').collect();
             let mut cmd = vip_tests::lab::netns::nsenter(ns, &[&["nft"][..], &argv].concat());

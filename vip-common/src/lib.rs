@@ -34,6 +34,7 @@ pub mod maps {
     pub const LB_PROGS: &str = "LB_PROGS";
     pub const LB_PROGS_NOFRAG: &str = "LB_PROGS_NOFRAG";
     pub const LB_ACTIVE: &str = "LB_ACTIVE";
+    pub const HOST_MACS: &str = "HOST_MACS";
 
     /// The maps only the load balancer program reads. They hold megabytes (`LB_FLOWS`
     /// is an LRU map, always preallocated), so they are created full size and pinned
@@ -61,7 +62,7 @@ pub mod maps {
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
     /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
     /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 20] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -81,6 +82,7 @@ pub mod maps {
         LB_PROGS,
         LB_PROGS_NOFRAG,
         LB_ACTIVE,
+        HOST_MACS,
     ];
 }
 
@@ -103,6 +105,11 @@ pub mod programs {
     /// interface where it hands what it passes on to a program that is not frags-aware
     /// (a tail call needs both alike). The default [`RESPONDER`] is frags-aware.
     pub const RESPONDER_NO_FRAGS: &str = "vipd_xdp_nofrag";
+    /// The tc ingress classifier that gives a frame VMAC acceptance readdressed the
+    /// packet type "this host" (a veth set it to "another host" before XDP ran); see
+    /// `vip-ebpf/src/vmac.rs`. Attached beside the responder (TCX, pinned as
+    /// `tc_<ifname>`).
+    pub const VMAC_TO_HOST: &str = "vipd_tc_vmac";
 }
 
 /// The program array through which the responder hands every frame it passes to the
@@ -130,6 +137,11 @@ pub const MAX_GROUPS: u32 = 1_024;
 pub const MAX_POLICIES: u32 = 4_096;
 pub const MAX_PEERS: u32 = 4_096;
 pub const MAX_VMACS: u32 = 4_096;
+/// One entry per device the program runs on and MAC VMAC entries readdress to there (an
+/// interface's own, or its upper device's): a few per host, where `VMACS` holds one per
+/// VRID and VLAN. An instance that would need more fails to start ("adding a host
+/// MAC"); its bucket array costs 16 KiB of locked memory where 4,096 would cost 64.
+pub const MAX_HOST_MACS: u32 = 1_024;
 pub const MAX_CONFLICTS: u32 = 256;
 /// BFD neighbours: a few per interface.
 pub const MAX_BFD_PEERS: u32 = 1_024;
@@ -575,6 +587,19 @@ pub struct VmacValue {
     pub _pad: [u8; 2],
 }
 
+/// A MAC VMAC acceptance readdresses frames to, on the interface (`ifindex`) whose XDP
+/// program does it: the `if_mac` of that interface's `VMACS` entries. The tc ingress
+/// classifier (`vip-ebpf/src/vmac.rs`, `to_host`) gives a frame to one of these that the
+/// device classified as "for another host" the type "this host": only the XDP rewrite
+/// makes such a frame. The value is 1 (present).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HostMacKey {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
 /// Last time another station claimed one of our owned VIPs (ARP reply or gratuitous ARP
 /// from a MAC that is not ours), as one CPU saw it.
 ///
@@ -813,6 +838,11 @@ counters! {
     /// server of the service's previous table (see `LB_F_PREVIOUS`): a flow that began
     /// before the last change of the server set, on a director that has since died.
     lb_flow_previous,
+    /// Frames VMAC acceptance readdressed (`vmac_accept`) that reached tc ingress as
+    /// "for another host" (a veth sets the packet type before XDP runs) and were given
+    /// the type "this host" by the tc classifier, so IP takes them. Stays 0 where the
+    /// driver builds the skb after XDP (a NIC).
+    vmac_to_host,
 }
 
 #[cfg(feature = "user")]
@@ -828,6 +858,7 @@ mod pod {
     unsafe impl aya::Pod for Policy {}
     unsafe impl aya::Pod for PeerKey {}
     unsafe impl aya::Pod for VmacKey {}
+    unsafe impl aya::Pod for HostMacKey {}
     unsafe impl aya::Pod for VmacValue {}
     unsafe impl aya::Pod for Conflict {}
     unsafe impl aya::Pod for Release {}
@@ -863,6 +894,7 @@ mod tests {
         assert_eq!(align_of::<Policy>(), 4);
         assert_eq!(size_of::<PeerKey>(), 24);
         assert_eq!(size_of::<VmacKey>(), 12);
+        assert_eq!(size_of::<HostMacKey>(), 4 + 6 + 2);
         assert_eq!(size_of::<VmacValue>(), 12);
         assert_eq!(size_of::<Conflict>(), 24);
         assert_eq!(size_of::<Release>(), 48);

@@ -32,6 +32,9 @@ pub const VRRP_GROUP_V4: [u8; 4] = [224, 0, 0, 18];
 pub const VRRP_GROUP_V6: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12];
 
 /// First five bytes of an IPv4 virtual router MAC: 00-00-5E-00-01-{VRID}.
+/// `PACKET_HOST` and `PACKET_OTHERHOST` of `linux/if_packet.h` (`skb->pkt_type`).
+pub const PACKET_HOST: u32 = 0;
+pub const PACKET_OTHERHOST: u32 = 3;
 pub const VMAC_PREFIX_V4: [u8; 5] = [0x00, 0x00, 0x5e, 0x00, 0x01];
 /// First five bytes of an IPv6 virtual router MAC: 00-00-5E-00-02-{VRID}.
 pub const VMAC_PREFIX_V6: [u8; 5] = [0x00, 0x00, 0x5e, 0x00, 0x02];

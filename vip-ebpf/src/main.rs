@@ -31,7 +31,11 @@ mod shared;
 mod vmac;
 mod vrrp;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::xdp_action,
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use vip_common::wire::{ETH_P_ARP, ETH_P_IP, ETH_P_IPV6};
 
 // `inline(always)` reaches the body aya's macro wraps in the program's entry point: without
@@ -85,6 +89,13 @@ pub fn vipd_lb(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn vipd_lb_nofrag(ctx: XdpContext) -> u32 {
     chain::then(&ctx, lb::run(&ctx))
+}
+
+/// The tc ingress classifier beside the responder: a frame VMAC acceptance readdressed
+/// gets the packet type "this host" (see `vmac`).
+#[classifier]
+pub fn vipd_tc_vmac(ctx: TcContext) -> i32 {
+    vmac::to_host(&ctx)
 }
 
 #[cfg(not(test))]

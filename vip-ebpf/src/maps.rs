@@ -8,9 +8,9 @@ use aya_ebpf::{
 };
 use vip_common::{
     BfdPeer, BfdPeerKey, CONFLICT_NEW_PER_WINDOW, CONFLICT_NEW_WINDOW_NS, Conflict, Counters,
-    GroupState, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS, MAX_PEERS,
-    MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey, Release, VipKey, VipValue,
-    VipsVersion, VmacKey, VmacValue,
+    GroupState, HostMacKey, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS, MAX_GROUPS,
+    MAX_HOST_MACS, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, PeerKey, Policy, PolicyKey,
+    Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue,
 };
 
 /// Hash maps allocate an entry when it is inserted (see `vip_common::MAX_VIPS`).
@@ -31,6 +31,11 @@ pub static PEERS: HashMap<PeerKey, u32, { MAX_PEERS as usize }, NO_PREALLOC> = H
 
 #[btf_map]
 pub static VMACS: HashMap<VmacKey, VmacValue, { MAX_VMACS as usize }, NO_PREALLOC> = HashMap::new();
+
+/// Read by the tc classifier only: see `vip_common::HostMacKey`.
+#[btf_map]
+pub static HOST_MACS: HashMap<HostMacKey, u32, { MAX_HOST_MACS as usize }, NO_PREALLOC> =
+    HashMap::new();
 
 /// One copy of each entry per CPU: see `vip_common::Conflict`.
 #[btf_map]
@@ -53,7 +58,7 @@ pub static BFD_PEERS: HashMap<BfdPeerKey, BfdPeer, { MAX_BFD_PEERS as usize }, N
 #[inline(always)]
 pub fn count(field: fn(&mut Counters) -> &mut u64) {
     if let Some(c) = STATS.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot; XDP runs with migration disabled, so nothing else touches
+        // SAFETY: per-CPU slot; XDP and tc run with migration disabled, so nothing else touches
         // this CPU's copy while we increment it.
         unsafe {
             let v = field(&mut *c);

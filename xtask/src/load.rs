@@ -28,6 +28,7 @@ pub fn load(iface: &str, pin: &Path) -> Result<()> {
         "\nInspect it with:\n  \
          bpftool net show dev {iface}\n  \
          bpftool link show pinned {p}/link_{iface}\n  \
+         bpftool link show pinned {p}/tc_{iface}\n  \
          bpftool map dump pinned {p}/VIPS\n  \
          bpftool map dump pinned {p}/GROUP_STATE\n  \
          bpftool map dump pinned {p}/STATS\n\

@@ -600,21 +600,6 @@ fn section(
             goals.extend(cell_goals(outcomes, tally, failure, vmac, impls));
         }
     }
-    if tally
-        .iter()
-        .any(|((_, vmac, imp), t)| *vmac && *imp == Impl::Vipd && t.failed > 0)
-    {
-        md.push_str(
-            "\nvipd with the VMAC on these veth links: its XDP program rewrites frames for \
-             the VMAC of an owned group to the interface's MAC (`vmac_accept` counts them), \
-             but a veth runs XDP on an skb whose packet type was set before the program \
-             ran, to \"another host\", and a rewrite to the host's own MAC does not reset \
-             it: the kernel drops the frame before IP (`IpInReceives` does not move), so \
-             nothing is forwarded. On a NIC, whose XDP runs before the skb exists, the \
-             rewritten frame is the host's. keepalived and FRR use a macvlan, which the \
-             veth delivers to as any other MAC.\n",
-        );
-    }
     if !errors.is_empty() {
         md.push_str("\nRuns that failed:\n\n");
         for e in &errors {

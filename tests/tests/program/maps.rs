@@ -152,9 +152,15 @@ fn bpftool_shows_the_field_names_of_every_map() {
         },
     )
     .unwrap();
+    m.add_host_mac(vip_common::HostMacKey {
+        ifindex: TEST_IFINDEX,
+        mac: ROUTER_MAC,
+        _pad: [0; 2],
+    })
+    .unwrap();
     // A conflict entry, written by the program itself.
     r.run(&frames::garp(OTHER_MAC, VIP));
-    let expect: [(&str, &[&str]); 8] = [
+    let expect: [(&str, &[&str]); 9] = [
         (
             maps::VIPS,
             &["ifindex", "vlan", "family", "addr", "slot", "mac", "flags"],
@@ -166,6 +172,7 @@ fn bpftool_shows_the_field_names_of_every_map() {
         (maps::VRRP_POLICY, &["vrid", "version", "flags", "auth"]),
         (maps::PEERS, &["vrid", "addr"]),
         (maps::VMACS, &["mac", "if_mac"]),
+        (maps::HOST_MACS, &["ifindex", "mac"]),
         (maps::CONFLICTS, &["last_seen_ns", "count"]),
         (
             maps::STATS,
@@ -288,4 +295,83 @@ fn attach_pins_a_link_that_outlives_the_process_and_restart_swaps_in_place() {
     assert!(detached);
     assert_eq!(id3, None, "detach removed the program");
     assert!(!dir.exists(), "unpin removed the directory");
+}
+
+/// The ids of the programs named `name` on `ifname`'s TCX ingress hook (bpftool 7.1,
+/// Debian's, does not list TCX programs yet).
+fn tc_progs_on(ns: &Netns, ifname: &str, name: &str) -> Vec<u32> {
+    ns.run(|| {
+        let (_, progs) =
+            aya::programs::SchedClassifier::query_tcx(ifname, aya::programs::TcAttachType::Ingress)
+                .expect("TCX query");
+        progs
+            .iter()
+            .filter(|p| p.name_as_str() == Some(name))
+            .map(|p| p.id())
+            .collect()
+    })
+}
+
+fn tc(ns: &Netns, args: &[&str]) -> String {
+    let out = Command::new("tc")
+        .args(["-n", &ns.0])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_tc_classifier_goes_with_the_responder_once_and_leaves_another_tools_qdisc_alone() {
+    vip_tests::require_root();
+    let ns = Netns::new("tcx");
+    // Another tool's clsact qdisc with a filter of its own, there before vipd.
+    tc(&ns, &["qdisc", "add", "dev", "v0", "clsact"]);
+    tc(
+        &ns,
+        &[
+            "filter", "add", "dev", "v0", "ingress", "prio", "7", "protocol", "all", "u32",
+            "match", "u32", "0", "0", "flowid", "1:1",
+        ],
+    );
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/vipd-tcx-{}", std::process::id()));
+    let name = vip_common::programs::VMAC_TO_HOST;
+    ns.run(|| {
+        let mut dp = Dataplane::open(&dir).unwrap();
+        dp.attach("v0", ModePreference::Native).unwrap()
+    });
+    let first = tc_progs_on(&ns, "v0", name);
+    let pinned = dir.join("tc_v0").exists();
+
+    // A restart: the pinned link gets the new program, no second copy.
+    ns.run(|| {
+        let mut dp = Dataplane::open(&dir).unwrap();
+        dp.attach("v0", ModePreference::Native).unwrap()
+    });
+    let second = tc_progs_on(&ns, "v0", name);
+    ns.run(|| Dataplane::detach(&dir, "v0").unwrap());
+    let after = tc_progs_on(&ns, "v0", name);
+    let qdiscs = tc(&ns, &["qdisc", "show", "dev", "v0"]);
+    let filters = tc(&ns, &["filter", "show", "dev", "v0", "ingress"]);
+    Dataplane::unpin_maps(&dir).unwrap();
+    assert_eq!(first.len(), 1, "one classifier after attach: {first:?}");
+    assert!(pinned, "its link is pinned as tc_v0");
+    assert!(
+        second.len() == 1 && second != first,
+        "a restart swapped the program in place: {first:?} -> {second:?}"
+    );
+    assert!(after.is_empty(), "detach removed it: {after:?}");
+    assert!(
+        qdiscs.contains("clsact"),
+        "the clsact qdisc stays: {qdiscs}"
+    );
+    assert!(
+        filters.contains("pref 7"),
+        "the other tool's filter stays: {filters}"
+    );
 }

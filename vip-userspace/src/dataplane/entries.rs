@@ -12,8 +12,8 @@ use std::{
 };
 
 use vip_common::{
-    FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, INTERFACE_VRID, POLICY_F_AUTH, PeerKey,
-    Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
+    FAMILY_F_CARP, FAMILY_IPV4, FAMILY_IPV6, GroupState, HostMacKey, INTERFACE_VRID, POLICY_F_AUTH,
+    PeerKey, Policy, PolicyKey, VIP_F_OWNER, VIP_F_VMAC, VipKey, VipValue, VmacKey, VmacValue,
     shared_vip_flags,
 };
 
@@ -83,6 +83,14 @@ fn peer_key(ifindex: u32, vlan: u16, inst: &Instance, peer: IpAddr) -> PeerKey {
         family: key_family(inst),
         vrid: inst.identity.vrid,
         addr: addr16(peer),
+    }
+}
+
+fn host_mac_key(ifindex: u32, mac: [u8; 6]) -> HostMacKey {
+    HostMacKey {
+        ifindex,
+        mac,
+        _pad: [0; 2],
     }
 }
 
@@ -200,6 +208,9 @@ pub fn write(
         }
         maps.set_policy(policy_key_on(ifx, vlan, inst), policy)?;
         if inst.vmac {
+            // The host MAC before the VMAC: from the first frame the program readdresses,
+            // the tc classifier hands it to the host.
+            maps.add_host_mac(host_mac_key(ifx, if_mac))?;
             maps.add_vmac(
                 vmac_key(ifx, vlan, inst),
                 VmacValue {
@@ -220,6 +231,7 @@ pub struct InUse {
     policies: HashSet<PolicyKey>,
     peers: HashSet<PeerKey>,
     vmacs: HashSet<VmacKey>,
+    host_macs: HashSet<HostMacKey>,
     slots: HashSet<u32>,
 }
 
@@ -250,6 +262,11 @@ impl InUse {
             }
             if inst.vmac {
                 self.vmacs.insert(vmac_key(ifx, vlan, inst));
+                // The MAC `write` readdresses to: the instance's interface's.
+                let if_mac = devs
+                    .get(&inst.identity.interface)
+                    .map_or([0; 6], |(_, m)| *m);
+                self.host_macs.insert(host_mac_key(ifx, if_mac));
             }
         }
     }
@@ -285,6 +302,11 @@ pub fn prune(maps: &mut Maps, in_use: &InUse) -> usize {
     for (k, _) in maps.vmacs().unwrap_or_default() {
         if !in_use.vmacs.contains(&k) {
             removed += usize::from(maps.remove_vmac(&k).is_ok());
+        }
+    }
+    for k in maps.host_macs().unwrap_or_default() {
+        if !in_use.host_macs.contains(&k) {
+            removed += usize::from(maps.remove_host_mac(&k).is_ok());
         }
     }
     removed

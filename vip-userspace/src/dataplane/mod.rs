@@ -7,7 +7,10 @@
 //! - `link_<ifname>`: the bpf_link attaching the responder to that interface, where vipd
 //!   is alone on its XDP hook;
 //! - `chain_<ifname>`: where another XDP program held the hook first, the program array
-//!   through which vipd's copy there hands it every frame it passes (see `chain`).
+//!   through which vipd's copy there hands it every frame it passes (see `chain`);
+//! - `tc_<ifname>`: the TCX link of the tc ingress classifier beside the responder, which
+//!   gives frames VMAC acceptance readdressed the packet type "this host" (see
+//!   `to_host`).
 
 mod attach;
 mod chain;
@@ -18,10 +21,15 @@ pub mod lower;
 mod pin;
 pub mod probe;
 mod tables;
+mod to_host;
 
 use std::path::{Path, PathBuf};
 
-use aya::{Ebpf, EbpfLoader, maps::ProgramArray, programs::Xdp};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::ProgramArray,
+    programs::{SchedClassifier, Xdp},
+};
 use vip_common::{maps, programs};
 
 pub use attach::{AttachMode, ModePreference};
@@ -29,6 +37,8 @@ pub use hook::HookMode;
 pub use lower::{Lower, lowers};
 pub use pin::{BpffsError, ensure_bpffs};
 pub use tables::Maps;
+
+use tracing::warn;
 
 use crate::objects;
 
@@ -146,6 +156,12 @@ impl Dataplane {
         if services {
             install_load_balancer(&mut ebpf, programs::LOAD_BALANCER, maps::LB_PROGS)?;
         }
+        to_host_mut(&mut ebpf)?
+            .load()
+            .map_err(|source| DataplaneError::Program {
+                what: format!("loading {} into the kernel", programs::VMAC_TO_HOST),
+                source: Box::new(source),
+            })?;
         let maps = Maps::take(&mut ebpf, pin_dir, services)?;
         Ok(Self {
             ebpf,
@@ -214,11 +230,33 @@ impl Dataplane {
         responder_mut(&mut self.ebpf)
     }
 
+    /// The loaded tc ingress classifier, e.g. for `BPF_PROG_TEST_RUN`.
+    pub fn to_host(&mut self) -> Result<&mut SchedClassifier> {
+        to_host_mut(&mut self.ebpf)
+    }
+
     /// Attaches the responder to `ifname`, or atomically swaps it into the link pinned
     /// there by a previous run (no instant without a program on the interface). Where
     /// another XDP program holds the interface, takes the hook from it atomically and
     /// chains it (see `chain`).
+    ///
+    /// The tc ingress classifier goes beside it (see `to_host`), wherever the responder
+    /// runs rather than only where an instance has `vmac`: it reads one field of a frame
+    /// the device classified as the host's (all of them on a NIC) and looks up only
+    /// those "for another host", and an interface whose instances turn `vmac` on later
+    /// (a reload) needs no second path. A kernel without
+    /// TCX (before Linux 6.6) keeps the responder and loses only that: a warning.
     pub fn attach(&mut self, ifname: &str, mode: ModePreference) -> Result<AttachMode> {
+        let attached = self.attach_responder(ifname, mode)?;
+        let tc_path = self.pin_dir.join(format!("{}{ifname}", to_host::PREFIX));
+        let program = to_host_mut(&mut self.ebpf)?;
+        if let Err(error) = to_host::attach(program, ifname, &tc_path) {
+            warn!(interface = ifname, error = %crate::error_chain(&error), "frames sent to a virtual MAC on this interface may not reach the host (VMAC mode on a veth)");
+        }
+        Ok(attached)
+    }
+
+    fn attach_responder(&mut self, ifname: &str, mode: ModePreference) -> Result<AttachMode> {
         let link_path = self.link_path(ifname);
         if !link_path.exists() {
             let ifindex = nix::net::if_::if_nametoindex(ifname)
@@ -256,9 +294,10 @@ impl Dataplane {
     /// Detaches the responder from `ifname`: removes its pinned link, or gives the hook
     /// back to the program it chained there. Missing is fine.
     pub fn detach(pin_dir: &Path, ifname: &str) -> Result<bool> {
+        let classified = attach::detach(&pin_dir.join(format!("{}{ifname}", to_host::PREFIX)))?;
         let chained = chain::release(pin_dir, ifname)?;
         let linked = attach::detach(&pin_dir.join(link_file(ifname)))?;
-        Ok(chained || linked)
+        Ok(chained || linked || classified)
     }
 
     /// Interfaces with a pinned link or chain under `pin_dir`.
@@ -369,6 +408,16 @@ pub(crate) fn install_load_balancer(
         what: format!("putting {program} in its tail-call slot"),
         source: Box::new(source),
     })
+}
+
+fn to_host_mut(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier> {
+    ebpf.program_mut(programs::VMAC_TO_HOST)
+        .ok_or(DataplaneError::MissingProgram(programs::VMAC_TO_HOST))?
+        .try_into()
+        .map_err(|source| DataplaneError::Program {
+            what: format!("{} is not a tc classifier", programs::VMAC_TO_HOST),
+            source: Box::new(source),
+        })
 }
 
 fn responder_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

@@ -7,11 +7,12 @@ use aya::{
     maps::{Array, HashMap, Map, MapData, MapError, MapInfo, MapType, PerCpuArray, PerCpuHashMap},
 };
 use vip_common::{
-    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, LbCounters, LbFlow, LbFlowKey, LbReal,
-    LbService, LbServiceKey, MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_BFD_PEERS, MAX_CONFLICTS,
-    MAX_GROUPS, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS, MAX_LB_SERVICES, MAX_PEERS,
-    MAX_POLICIES, MAX_VIPS, MAX_VMACS, MaglevTable, PEER_ALLOWED, PeerKey, Policy, PolicyKey,
-    Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps, vips_version_token,
+    BfdPeer, BfdPeerKey, Conflict, Counters, GroupState, HostMacKey, LbCounters, LbFlow, LbFlowKey,
+    LbReal, LbService, LbServiceKey, MAP_F_NO_COMMON_LRU, MAP_F_NO_PREALLOC, MAX_BFD_PEERS,
+    MAX_CONFLICTS, MAX_GROUPS, MAX_HOST_MACS, MAX_LB_FLOWS, MAX_LB_REALS, MAX_LB_SERVICE_KEYS,
+    MAX_LB_SERVICES, MAX_PEERS, MAX_POLICIES, MAX_VIPS, MAX_VMACS, MaglevTable, PEER_ALLOWED,
+    PeerKey, Policy, PolicyKey, Release, VipKey, VipValue, VipsVersion, VmacKey, VmacValue, maps,
+    vips_version_token,
 };
 
 use super::{DataplaneError, Result, lb::LbMaps};
@@ -27,7 +28,7 @@ struct Spec {
     flags: u32,
 }
 
-const SPECS: [Spec; 19] = [
+const SPECS: [Spec; 20] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
     spec::<PolicyKey, Policy>(
@@ -72,6 +73,12 @@ const SPECS: [Spec; 19] = [
     spec::<u32, u32>(maps::LB_PROGS, MapType::ProgramArray, 1, 0),
     spec::<u32, u32>(maps::LB_PROGS_NOFRAG, MapType::ProgramArray, 1, 0),
     spec::<u32, u32>(maps::LB_ACTIVE, MapType::Array, 1, 0),
+    spec::<HostMacKey, u32>(
+        maps::HOST_MACS,
+        MapType::Hash,
+        MAX_HOST_MACS,
+        MAP_F_NO_PREALLOC,
+    ),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
@@ -147,6 +154,7 @@ pub struct Maps {
     policy: HashMap<MapData, PolicyKey, Policy>,
     peers: HashMap<MapData, PeerKey, u32>,
     vmacs: HashMap<MapData, VmacKey, VmacValue>,
+    host_macs: HashMap<MapData, HostMacKey, u32>,
     conflicts: PerCpuHashMap<MapData, VipKey, Conflict>,
     stats: PerCpuArray<MapData, Counters>,
     releases: Array<MapData, Release>,
@@ -205,6 +213,9 @@ impl Maps {
                 .map_err(map_err(maps::VRRP_POLICY))?,
             peers: get(maps::PEERS)?.try_into().map_err(map_err(maps::PEERS))?,
             vmacs: get(maps::VMACS)?.try_into().map_err(map_err(maps::VMACS))?,
+            host_macs: get(maps::HOST_MACS)?
+                .try_into()
+                .map_err(map_err(maps::HOST_MACS))?,
             conflicts: get(maps::CONFLICTS)?
                 .try_into()
                 .map_err(map_err(maps::CONFLICTS))?,
@@ -377,6 +388,24 @@ impl Maps {
             .iter()
             .collect::<Result<_, _>>()
             .map_err(map_err("listing VMACs"))
+    }
+
+    /// Adds a MAC VMAC acceptance readdresses to (see `vip_common::HostMacKey`).
+    pub fn add_host_mac(&mut self, key: HostMacKey) -> Result<()> {
+        self.host_macs
+            .insert(key, 1, 0)
+            .map_err(map_err("adding a host MAC"))
+    }
+
+    pub fn remove_host_mac(&mut self, key: &HostMacKey) -> Result<()> {
+        ignore_missing(self.host_macs.remove(key)).map_err(map_err("removing a host MAC"))
+    }
+
+    pub fn host_macs(&self) -> Result<Vec<HostMacKey>> {
+        self.host_macs
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(map_err("listing host MACs"))
     }
 
     /// Counter totals over all CPUs.
