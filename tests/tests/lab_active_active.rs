@@ -1,22 +1,27 @@
-//! Active-active (issue 25): one shared VIP, 192.0.2.50, served by N VRRP groups (VRIDs
-//! 61..), one mastered by each of N routers (priority 200 for its own group, staggered
-//! 150, 140, … for the others), each group answering from its own virtual MAC.
+//! Active-active (issue 25): one shared VIP, 192.0.2.50 (2001:db8::50 with IPv6), served
+//! by N groups (VRIDs 61..; VRRP, or CARP virtual hosts), one mastered by each of N
+//! routers (priority 200 for its own group, staggered 150, 140, … for the others), each
+//! group answering from its own virtual MAC.
 //!
-//! Thirty clients (192.0.2.160..=189, from the client namespace, each with its own MAC)
-//! resolve the VIP every 2 ms (`lab::clients`). Checked, for 2 and 3 routers:
+//! Thirty clients (192.0.2.160..=189, or 2001:db8::1:a0.., from the client namespace,
+//! each with its own MAC) resolve the VIP every 2 ms (`lab::clients`: ARP, or Neighbor
+//! Solicitations). Checked, for 2 and 3 VRRP routers, 2 CARP routers and 2 VRRP routers
+//! with IPv6:
 //! - shares: each client is answered with exactly the VMAC of the group its address picks
 //!   (`vip_common::shared_member`), and each router's share of the answers (the part of
-//!   the requests its data plane saw that it answered: `arp_reply` against `arp_reply`,
-//!   `vip_not_owned` and `lease_expired`) is within ±15 % of even, the shares adding up
-//!   to one (no request answered twice or by nobody);
+//!   the requests its data plane saw that it answered: `arp_reply` / `ns_reply` against
+//!   those, `vip_not_owned` and `lease_expired`) is within ±15 % of even, the shares
+//!   adding up to one (no request answered twice or by nobody);
+//! - `vipd status --json` on every router lists the shared VIP with all groups, the one
+//!   it masters and answers for, and that group's answers (agreeing with the counters);
 //! - `kill -9` of one router's vipd: its clients are answered again, from the same VMAC,
 //!   within the taking-over group's Master_Down_Interval + 5 ms; every other client loses
-//!   no round at all; no client is ever answered with another MAC (its ARP entry never
-//!   changes);
-//! - one TCP stream through each router (a client address of each group, on its own
-//!   macvlan in the client namespace, to the server upstream; the routers masquerade):
-//!   every stream through a router that lives keeps running across the failure, in
-//!   order, without a stall of 100 ms;
+//!   no round at all; no client is ever answered with another MAC (its ARP or neighbour
+//!   entry never changes);
+//! - IPv4 only: one TCP stream through each router (a client address of each group, on
+//!   its own macvlan in the client namespace, to the server upstream; the routers
+//!   masquerade): every stream through a router that lives keeps running across the
+//!   failure, in order, without a stall of 100 ms;
 //! - its return: the shares come back, make before break: its clients lose at most the
 //!   one round in flight while the two routers swap (the bound the failover labs hold a
 //!   handover to).
@@ -34,7 +39,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use serde_json::Value;
 use vip_common::shared_member;
 use vip_tests::lab::{
-    EchoServer, Flow, Lab, Mac, Proto, Vipd,
+    EchoServer, Flow, FlowRun, Lab, Mac, Proto, Vipd,
     clients::{ClientsProber, ClientsRun},
     mac_str,
     netns::ip,
@@ -408,6 +413,20 @@ fn check_shares(before: &[Seen], after: &[Seen]) -> Result<Vec<f64>> {
     Ok(shares)
 }
 
+/// When the longest gap between echoes of `f` around `[from, to]` began, in seconds
+/// after `from` (what to compare with the routers' logs when a stall shows).
+fn stall_start(f: &FlowRun, from: Instant, to: Instant) -> f64 {
+    let secs = |t: Instant| match t.checked_duration_since(from) {
+        Some(d) => d.as_secs_f64(),
+        None => -(from - t).as_secs_f64(),
+    };
+    f.echoes
+        .windows(2)
+        .filter(|w| w[1].1 >= from && w[0].1 <= to)
+        .max_by_key(|w| w[1].1 - w[0].1)
+        .map_or(0.0, |w| secs(w[0].1))
+}
+
 /// `n` routers, VRRP or CARP groups, one family. TCP streams run through the routers
 /// with IPv4 only (the routers masquerade them; what a stream shows does not depend on
 /// how its gateway was resolved).
@@ -513,7 +532,10 @@ fn active_active(n: usize, carp: bool, fam: Fam) -> Result<()> {
             );
             ensure!(
                 stall < STREAM_STALL,
-                "the stream through r{g} stalled {stall:?} across r{victim}'s failure"
+                "the stream through r{g} stalled {stall:?} across r{victim}'s failure, from \
+                 {:+.3} s after the kill (its return at {:+.3} s)",
+                stall_start(f, killed_at, returned_at),
+                (returned_at - killed_at).as_secs_f64()
             );
         }
     }
