@@ -580,15 +580,18 @@ fn active_active(n: usize, carp: bool, fam: Fam) -> Result<()> {
                 "client {c} of group {g}: {gap:?} unanswered although its router lived"
             );
         }
-        let lost_back = run
+        let unanswered: Vec<f64> = run
             .rounds
             .iter()
             .filter(|r| r.sent >= returned_at && r.answers[i].is_empty())
-            .count();
+            .map(|r| (r.sent - returned_at).as_secs_f64() * 1000.0)
+            .collect();
+        let lost_back = unanswered.len();
         ensure!(
             lost_back <= 1,
             "client {c} of group {g}: {lost_back} rounds unanswered across the return (make \
-             before break: at most the one in flight at the switch)"
+             before break: at most the one in flight at the switch), sent {unanswered:.1?} ms \
+             after the restart"
         );
         worst_back = worst_back.max(lost_back);
         if g != victim {
