@@ -35,6 +35,9 @@ pub mod maps {
     pub const LB_PROGS_NOFRAG: &str = "LB_PROGS_NOFRAG";
     pub const LB_ACTIVE: &str = "LB_ACTIVE";
     pub const HOST_MACS: &str = "HOST_MACS";
+    /// Per group slot, per CPU: ARP replies and NAs the program sent for a shared VIP
+    /// (active-active) on behalf of that group.
+    pub const SHARED_ANSWERS: &str = "SHARED_ANSWERS";
 
     /// The maps only the load balancer program reads. They hold megabytes (`LB_FLOWS`
     /// is an LRU map, always preallocated), so they are created full size and pinned
@@ -62,7 +65,7 @@ pub mod maps {
     /// Every map the responder program owns and pins, in the order they are pinned. (Its
     /// per-CPU lookup cache, `VIP_CACHE`, and budget of new conflict entries,
     /// `CONFLICT_BUDGET`, are private to each loaded program: not pinned.)
-    pub const ALL: [&str; 20] = [
+    pub const ALL: [&str; 21] = [
         VIPS,
         GROUP_STATE,
         VRRP_POLICY,
@@ -83,6 +86,7 @@ pub mod maps {
         LB_PROGS_NOFRAG,
         LB_ACTIVE,
         HOST_MACS,
+        SHARED_ANSWERS,
     ];
 }
 

@@ -7,11 +7,13 @@
 //! group. The reply is trimmed to the ARP message, whatever padding the request carried.
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_tail, programs::XdpContext};
-use vip_common::VipKey;
+use vip_common::{VIP_F_SHARED, VipKey};
 
 use crate::{
     frame::{L2, len, ptr_at, total_len},
-    maps::{Ownership, count, ownership, record_conflict, refuse_unless_answering, vip},
+    maps::{
+        Ownership, count, count_shared, ownership, record_conflict, refuse_unless_answering, vip,
+    },
     shared,
 };
 
@@ -101,6 +103,7 @@ fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     let Some(v) = vip(&key) else {
         return xdp_action::XDP_PASS;
     };
+    let shared = v.flags & VIP_F_SHARED != 0;
     let Some(v) = shared::answering(&key, v, u32::from_be_bytes(bytes(arp.spa))) else {
         count(|c| &mut c.vip_not_owned);
         return xdp_action::XDP_DROP;
@@ -161,5 +164,8 @@ fn request(ctx: &XdpContext, arp: &ArpIpv4, l2: &L2, ifindex: u32) -> u32 {
     arp.sha = mac;
     arp.spa = vip;
     count(|c| &mut c.arp_reply);
+    if shared {
+        count_shared(v.slot);
+    }
     xdp_action::XDP_TX
 }

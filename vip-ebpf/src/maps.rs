@@ -49,6 +49,10 @@ pub static STATS: PerCpuArray<Counters, 1> = PerCpuArray::new();
 #[btf_map]
 pub static RELEASES: Array<Release, { MAX_GROUPS as usize }> = Array::new();
 
+/// Answers for shared VIPs, per member group slot (`vip_common::maps::SHARED_ANSWERS`).
+#[btf_map]
+pub static SHARED_ANSWERS: PerCpuArray<u64, { MAX_GROUPS as usize }> = PerCpuArray::new();
+
 /// BFD neighbours whose Echo packets are looped back (see `vip_common::BfdPeerKey`).
 #[btf_map]
 pub static BFD_PEERS: HashMap<BfdPeerKey, BfdPeer, { MAX_BFD_PEERS as usize }, NO_PREALLOC> =
@@ -64,6 +68,15 @@ pub fn count(field: fn(&mut Counters) -> &mut u64) {
             let v = field(&mut *c);
             *v = v.wrapping_add(1);
         }
+    }
+}
+
+/// Adds one to this CPU's count of shared-VIP answers given for the group in `slot`.
+#[inline(always)]
+pub fn count_shared(slot: u32) {
+    if let Some(c) = SHARED_ANSWERS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot, as in `count`.
+        unsafe { *c = (*c).wrapping_add(1) };
     }
 }
 

@@ -10,7 +10,7 @@
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_xdp_adjust_tail, programs::XdpContext};
 use vip_common::{
-    VipKey,
+    VIP_F_SHARED, VipKey,
     wire::{IPPROTO_ICMPV6, VRRP_TTL},
 };
 
@@ -18,7 +18,7 @@ use crate::{
     csum,
     frame::{EthHdr, L2, is_unicast, len, ptr_at, total_len},
     ipv6::{IPV6_HLEN, Ipv6Hdr, Upper, pseudo_sum},
-    maps::{count, refuse_unless_answering, vip},
+    maps::{count, count_shared, refuse_unless_answering, vip},
     shared,
 };
 
@@ -93,6 +93,7 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper)
         return xdp_action::XDP_DROP;
     }
     let low32 = [ip.saddr[12], ip.saddr[13], ip.saddr[14], ip.saddr[15]];
+    let shared = v.flags & VIP_F_SHARED != 0;
     let Some(v) = shared::answering(&key, v, u32::from_be_bytes(low32)) else {
         count(|c| &mut c.vip_not_owned);
         return xdp_action::XDP_DROP;
@@ -197,6 +198,9 @@ pub fn handle(ctx: &XdpContext, l2: &L2, ifindex: u32, ip: &Ipv6Hdr, up: &Upper)
     sum += u32::from_be_bytes([v.mac[2], v.mac[3], v.mac[4], v.mac[5]]) as u64;
     na.csum = (!csum::fold(sum)).to_be_bytes();
     count(|c| &mut c.ns_reply);
+    if shared {
+        count_shared(v.slot);
+    }
     xdp_action::XDP_TX
 }
 

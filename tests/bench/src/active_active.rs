@@ -257,8 +257,15 @@ fn measure(variant: Variant, vipd: &VipdBinary, steady: Duration) -> Result<Run>
     let anchor = (Instant::now(), SystemTime::now());
     let cl = lab.client();
     let max = WARMUP + steady + TAKEOVER + POST + Duration::from_secs(5);
-    let prober =
-        ClientsProber::start(&cl.ns, &cl.ifname, VIP, clients(), ROUND, max).map_err(harness)?;
+    let prober = ClientsProber::start(
+        &cl.ns,
+        &cl.ifname,
+        VIP.into(),
+        clients().into_iter().map(IpAddr::V4).collect(),
+        ROUND,
+        max,
+    )
+    .map_err(harness)?;
     std::thread::sleep(WARMUP);
     let from = Instant::now();
     std::thread::sleep(steady);
@@ -301,7 +308,13 @@ fn measure(variant: Variant, vipd: &VipdBinary, steady: Duration) -> Result<Run>
     if variant == Variant::ActiveActive {
         // Each client on the router that masters the group its address picks.
         for (i, c) in r.clients.iter().enumerate() {
-            let member = vip_common::shared_member(u32::from(run.clients[i]), 2);
+            let member = vip_common::shared_member(
+                match run.clients[i] {
+                    IpAddr::V4(a) => u32::from(a),
+                    IpAddr::V6(a) => (u128::from(a) & 0xffff_ffff) as u32,
+                },
+                2,
+            );
             if c.own != usize::from(member) {
                 bail!(
                     "client {} (member {member}) was answered by r{} before the failure",
@@ -792,7 +805,10 @@ mod tests {
     /// `n` rounds of 2 ms for 2 clients; `got(round, client)` says who got an answer.
     fn rounds(t0: Instant, n: usize, got: impl Fn(usize, usize) -> bool) -> ClientsRun {
         ClientsRun {
-            clients: vec![Ipv4Addr::new(192, 0, 2, 160), Ipv4Addr::new(192, 0, 2, 161)],
+            clients: vec![
+                Ipv4Addr::new(192, 0, 2, 160).into(),
+                Ipv4Addr::new(192, 0, 2, 161).into(),
+            ],
             rounds: (0..n)
                 .map(|k| Round {
                     sent: t0 + ROUND * k as u32,

@@ -1,13 +1,15 @@
 //! Many clients resolving one VIP: a shared (active-active) VIP answers each requester by
 //! its address, so one prober with one source address cannot see the split. This one
-//! sends, every round, one ARP request per client address (each with its own sender MAC,
-//! `02:50:53:00:00:NN`), and records per client and round which MACs answered.
+//! sends, every round, one ARP request (IPv4) or Neighbor Solicitation (IPv6) per client
+//! address, each from its own MAC (`02:50:53:RR:00:NN`, client NN, round RR), and records
+//! per client and round which MACs answered (an ARP reply's sender hardware address, an
+//! NA's target link-layer address).
 //!
 //! Bounded: it stops after `max` or when stopped; the rounds are paced by `interval`.
 
 use std::{
     collections::BTreeSet,
-    net::Ipv4Addr,
+    net::IpAddr,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
     sync::{
         Arc,
@@ -42,7 +44,7 @@ pub struct Round {
 
 #[derive(Clone, Debug)]
 pub struct ClientsRun {
-    pub clients: Vec<Ipv4Addr>,
+    pub clients: Vec<IpAddr>,
     pub rounds: Vec<Round>,
 }
 
@@ -105,18 +107,21 @@ pub struct ClientsProber {
 }
 
 impl ClientsProber {
-    /// Starts asking for `vip` from every address of `clients` on `ifname` in namespace
-    /// `ns`, a round every `interval`, for at most `max`.
+    /// Starts asking for `vip` from every address of `clients` (of `vip`'s family) on
+    /// `ifname` in namespace `ns`, a round every `interval`, for at most `max`.
     pub fn start(
         ns: &str,
         ifname: &str,
-        vip: Ipv4Addr,
-        clients: Vec<Ipv4Addr>,
+        vip: IpAddr,
+        clients: Vec<IpAddr>,
         interval: Duration,
         max: Duration,
     ) -> Result<ClientsProber> {
         if clients.len() > MAX_CLIENTS {
             bail!("at most {MAX_CLIENTS} clients");
+        }
+        if clients.iter().any(|c| c.is_ipv4() != vip.is_ipv4()) {
+            bail!("clients of another family than {vip}");
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (ns, ifname, flag) = (ns.to_owned(), ifname.to_owned(), stop.clone());
@@ -124,7 +129,7 @@ impl ClientsProber {
         let thread = std::thread::spawn(move || -> Result<ClientsRun> {
             let started = (|| {
                 enter_netns(&ns)?;
-                open(&ifname)
+                open(&ifname, vip.is_ipv4())
             })();
             let (fd, ifindex) = match started {
                 Ok(s) => {
@@ -166,7 +171,8 @@ impl Drop for ClientsProber {
     }
 }
 
-fn open(ifname: &str) -> Result<(OwnedFd, i32)> {
+/// An AF_PACKET socket on `ifname` for ARP (`v4`) or IPv6 frames.
+fn open(ifname: &str, v4: bool) -> Result<(OwnedFd, i32)> {
     let name = std::ffi::CString::new(ifname)?;
     // SAFETY: plain libc calls on values we own; return codes are checked.
     unsafe {
@@ -174,7 +180,12 @@ fn open(ifname: &str) -> Result<(OwnedFd, i32)> {
         if ifindex == 0 {
             bail!("no interface {ifname}");
         }
-        let proto = (libc::ETH_P_ARP as u16).to_be();
+        let proto = if v4 {
+            libc::ETH_P_ARP
+        } else {
+            libc::ETH_P_IPV6
+        } as u16;
+        let proto = proto.to_be();
         let fd = libc::socket(
             libc::AF_PACKET,
             libc::SOCK_RAW | libc::SOCK_NONBLOCK,
@@ -208,11 +219,43 @@ fn open(ifname: &str) -> Result<(OwnedFd, i32)> {
     }
 }
 
+/// The request client `i` sends in round `round`.
+fn request(i: usize, round: usize, client: IpAddr, vip: IpAddr) -> Vec<u8> {
+    let mac = client_mac(i, round);
+    match (client, vip) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => frames::arp_request(mac, c.octets(), v.octets()),
+        (IpAddr::V6(c), IpAddr::V6(v)) => {
+            frames::neighbor_solicitation(mac, c.octets(), v.octets())
+        }
+        // `start` refuses mixed families.
+        _ => Vec::new(),
+    }
+}
+
+/// An answer for `vip` to a client MAC: (the MAC it was sent to, the MAC it resolves to).
+fn answer(frame: &[u8], vip: IpAddr) -> Option<(Mac, Mac)> {
+    match classify(frame) {
+        Kind::ArpReply {
+            sender_mac,
+            sender_ip,
+            target_mac,
+            ..
+        } if IpAddr::V4(sender_ip) == vip => Some((target_mac, sender_mac)),
+        Kind::NeighborAdvert {
+            dst_mac,
+            target,
+            target_mac: Some(resolved),
+            ..
+        } if IpAddr::V6(target) == vip => Some((dst_mac, resolved)),
+        _ => None,
+    }
+}
+
 fn run(
     fd: &OwnedFd,
     ifindex: i32,
-    vip: Ipv4Addr,
-    clients: Vec<Ipv4Addr>,
+    vip: IpAddr,
+    clients: Vec<IpAddr>,
     interval: Duration,
     max: Duration,
     stop: &AtomicBool,
@@ -224,7 +267,7 @@ fn run(
         let sent = Instant::now();
         let round = rounds.len();
         for (i, c) in clients.iter().enumerate() {
-            let frame = frames::arp_request(client_mac(i, round), c.octets(), vip.octets());
+            let frame = request(i, round, *c, vip);
             // SAFETY: sends from a buffer that outlives the call.
             unsafe {
                 let mut sll: libc::sockaddr_ll = std::mem::zeroed();
@@ -261,22 +304,16 @@ fn run(
                 std::thread::sleep(Duration::from_micros(100));
                 continue;
             }
-            if let Kind::ArpReply {
-                sender_mac,
-                sender_ip,
-                target_mac,
-                ..
-            } = classify(&buf[..n as usize])
-                && sender_ip == vip
-                && target_mac[..3] == [0x02, 0x50, 0x53]
+            if let Some((to, resolved)) = answer(&buf[..n as usize], vip)
+                && to[..3] == [0x02, 0x50, 0x53]
             {
-                let i = usize::from(target_mac[5]);
+                let i = usize::from(to[5]);
                 // The latest round whose number ends in the reply's byte.
-                let back = usize::from((round as u8).wrapping_sub(target_mac[3]));
+                let back = usize::from((round as u8).wrapping_sub(to[3]));
                 if i < clients.len()
                     && let Some(r) = round.checked_sub(back).and_then(|r| rounds.get_mut(r))
                 {
-                    r.answers[i].insert(sender_mac);
+                    r.answers[i].insert(resolved);
                 }
             }
         }

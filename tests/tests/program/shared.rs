@@ -70,6 +70,11 @@ fn client6(n: u8) -> [u8; 16] {
     a
 }
 
+/// The program's count of shared-VIP answers per member slot (`SHARED_ANSWERS`).
+fn shared_answers(r: &mut Responder) -> [u64; 3] {
+    SLOTS.map(|slot| r.maps().shared_answers(slot).expect("readable"))
+}
+
 /// Computed here from the address, independently of the program.
 fn member_of(a: [u8; 4]) -> usize {
     (u32::from_be_bytes(a) % 3) as usize
@@ -93,6 +98,8 @@ fn each_requester_gets_the_vmac_of_the_member_its_address_picks() {
     // Consecutive addresses take the members in turn.
     assert_eq!(seen, [10, 10, 10]);
     assert_eq!(moved(&r.counters()), [("arp_reply", 30)]);
+    // Each answer is also counted for the member group that gave it.
+    assert_eq!(shared_answers(&mut r), [10, 10, 10]);
 }
 
 #[test]
@@ -118,6 +125,13 @@ fn a_router_answers_only_the_requesters_of_the_member_it_masters() {
         assert_eq!(
             moved(&r.counters()),
             [("arp_reply", 10), ("vip_not_owned", 20)]
+        );
+        let mut want = [0; 3];
+        want[owned] = 10;
+        assert_eq!(
+            shared_answers(&mut r),
+            want,
+            "drops are not counted as answers"
         );
     }
 }
@@ -180,6 +194,9 @@ fn solicitations_pick_the_member_from_the_source_address_low_bits() {
                 assert_eq!(verdict, XDP_DROP, "client {n}");
             }
         }
+        let mut want = [0; 3];
+        want[owned] = 3;
+        assert_eq!(shared_answers(&mut r), want, "NAs counted for their member");
     }
 }
 
@@ -197,5 +214,10 @@ fn an_ordinary_vip_beside_a_shared_one_is_answered_as_before() {
     assert_eq!(
         out,
         frames::arp_reply(ROUTER_MAC, VIP, CLIENT_MAC, CLIENT_IP)
+    );
+    assert_eq!(
+        r.maps().shared_answers(SLOT).unwrap(),
+        0,
+        "an ordinary VIP's answer is no shared answer"
     );
 }

@@ -272,6 +272,32 @@ pub fn render(status: &Status) -> String {
         "A real server's weight in its service's table now (0: no new flows)",
         real_weight,
     );
+    let shared_master = Family::<Labels, Gauge>::default();
+    let shared_answers = Family::<Labels, Counter>::default();
+    for v in &status.shared_vips {
+        for g in &v.groups {
+            let l = vec![
+                ("vip", v.address.clone()),
+                ("interface", v.interface.clone()),
+                ("instance", g.instance.clone()),
+                ("member", g.member.to_string()),
+            ];
+            shared_master.get_or_create(&l).set(i64::from(g.master));
+            if let Some(n) = g.answers {
+                shared_answers.get_or_create(&l).inc_by(n);
+            }
+        }
+    }
+    registry.register(
+        "shared_vip_group_master",
+        "1 while this router masters the member group of a shared VIP (active-active)",
+        shared_master,
+    );
+    registry.register(
+        "shared_vip_answers",
+        "ARP replies and NAs the XDP program sent for shared VIPs on the member group's behalf (all its shared VIPs)",
+        shared_answers,
+    );
     let socket_read = Family::<Labels, Counter>::default();
     let socket_dropped = Family::<Labels, Counter>::default();
     let socket_vrids = Family::<Labels, Gauge>::default();
@@ -678,6 +704,23 @@ mod tests {
                 }],
                 ..Default::default()
             }],
+            shared_vips: vec![crate::control::status::SharedVipStatus {
+                address: "192.0.2.50".into(),
+                interface: "eth0".into(),
+                members: 2,
+                groups: vec![crate::control::status::SharedGroupStatus {
+                    member: 1,
+                    instance: "gw".into(),
+                    vrid: 51,
+                    protocol: "vrrp".into(),
+                    vmac: "00:00:5e:00:01:33".into(),
+                    state: "master".into(),
+                    master: true,
+                    slot: 0,
+                    answering: Some(true),
+                    answers: Some(11),
+                }],
+            }],
         }
     }
 
@@ -720,6 +763,8 @@ mod tests {
             "vipd_lb_real_flows_total{service=\"web\",real=\"192.0.2.21:80\"} 4",
             "vipd_lb_real_up{service=\"web\",real=\"192.0.2.21:80\"} 1",
             "vipd_lb_real_weight{service=\"web\",real=\"192.0.2.21:80\"} 2",
+            "vipd_shared_vip_group_master{vip=\"192.0.2.50\",interface=\"eth0\",instance=\"gw\",member=\"1\"} 1",
+            "vipd_shared_vip_answers_total{vip=\"192.0.2.50\",interface=\"eth0\",instance=\"gw\",member=\"1\"} 11",
             "# EOF",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

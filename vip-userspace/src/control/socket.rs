@@ -630,6 +630,7 @@ mod tests {
             bfd_summary: Default::default(),
             processes: None,
             services: vec![],
+            shared_vips: vec![],
         }
     }
 

@@ -44,6 +44,44 @@ pub struct Status {
     /// Load-balanced services (`[[service]]`), with their servers.
     #[serde(default)]
     pub services: Vec<LbServiceStatus>,
+    /// Shared VIPs (active-active) with the member groups configured here.
+    #[serde(default)]
+    pub shared_vips: Vec<SharedVipStatus>,
+}
+
+/// A shared VIP (active-active, `shared_vips`): answered for each requester by the member
+/// group its address picks (`vip_common::shared_member`), on the router mastering it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SharedVipStatus {
+    pub address: String,
+    pub interface: String,
+    /// How many groups share it: what the requesters' addresses are taken modulo.
+    pub members: u8,
+    /// The member groups configured on this router, by member number.
+    pub groups: Vec<SharedGroupStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SharedGroupStatus {
+    /// Its number among the members: it answers the requesters whose address modulo
+    /// `members` is this.
+    pub member: u8,
+    pub instance: String,
+    pub vrid: u8,
+    pub protocol: String,
+    /// The virtual MAC its answers carry.
+    pub vmac: String,
+    /// The instance's state here.
+    pub state: String,
+    /// This router masters the group (its state is master).
+    pub master: bool,
+    pub slot: u32,
+    /// Whether this router's data plane answers for the group now (owned slot, live
+    /// lease); `None` when the slot could not be read.
+    pub answering: Option<bool>,
+    /// ARP replies and NAs this router's data plane sent for the shared VIP on the
+    /// group's behalf (all its shared VIPs, all CPUs; since the maps were created).
+    pub answers: Option<u64>,
 }
 
 /// A virtual service: what forwards it and what it forwarded.
@@ -467,6 +505,38 @@ impl Status {
                 );
             }
         }
+        for v in &self.shared_vips {
+            let _ = writeln!(
+                s,
+                "\nshared {} on {}: {} groups, each requester answered by member (address mod {})",
+                v.address, v.interface, v.members, v.members
+            );
+            for g in &v.groups {
+                let answers = g
+                    .answers
+                    .map(|n| format!(", {n} answers"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "  member {} {} ({} {}, {}): {}{}{answers}",
+                    g.member,
+                    g.instance,
+                    g.protocol,
+                    g.vrid,
+                    g.vmac,
+                    if g.master {
+                        "MASTER here".to_owned()
+                    } else {
+                        g.state.clone()
+                    },
+                    match g.answering {
+                        Some(true) => ", answering",
+                        Some(false) if g.master => ", NOT ANSWERING",
+                        _ => "",
+                    },
+                );
+            }
+        }
         let d = &self.demotions;
         if d.node > 0 || !d.sync_groups.is_empty() || !d.instances.is_empty() {
             let mut parts = Vec::new();
@@ -700,6 +770,7 @@ mod tests {
             }],
             processes: None,
             services: vec![],
+            shared_vips: vec![],
         };
         let text = status.render();
         for line in [
@@ -753,6 +824,45 @@ mod tests {
             "service web: 192.0.2.60 port 80 tcp, follows gw (slot 3), quorum up, 10 packets, 2 flows",
             "  up 192.0.2.21:80 weight 2 (in table 2), packets 10, flows 2",
             "  down 192.0.2.22:80 weight 1 (in table 0), next hop unresolved, packets 0, flows 0, last check: connecting to 192.0.2.22:80",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn a_shared_vip_shows_its_groups_which_this_router_masters_and_their_answers() {
+        let mut status: Status =
+            serde_json::from_str(r#"{"router_id":"r1","pid":1,"uptime_ms":1,"pin_path":"","instances":[],"xdp":{},"conflicts":[]}"#)
+                .expect("an answer without shared VIPs still reads");
+        assert!(status.shared_vips.is_empty());
+        let group = |member: u8, name: &str, master: bool, answering, answers| SharedGroupStatus {
+            member,
+            instance: name.into(),
+            vrid: 61 + member,
+            protocol: "vrrp".into(),
+            vmac: format!("00:00:5e:00:01:{:02x}", 61 + member),
+            state: if master { "master" } else { "backup" }.into(),
+            master,
+            slot: u32::from(member),
+            answering,
+            answers,
+        };
+        status.shared_vips = vec![SharedVipStatus {
+            address: "192.0.2.50".into(),
+            interface: "eth0".into(),
+            members: 3,
+            groups: vec![
+                group(0, "g1", true, Some(true), Some(1500)),
+                group(1, "g2", false, Some(false), Some(0)),
+                group(2, "g3", true, Some(false), None),
+            ],
+        }];
+        let text = status.render();
+        for line in [
+            "shared 192.0.2.50 on eth0: 3 groups, each requester answered by member (address mod 3)",
+            "  member 0 g1 (vrrp 61, 00:00:5e:00:01:3d): MASTER here, answering, 1500 answers",
+            "  member 1 g2 (vrrp 62, 00:00:5e:00:01:3e): backup, 0 answers",
+            "  member 2 g3 (vrrp 63, 00:00:5e:00:01:3f): MASTER here, NOT ANSWERING",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

@@ -151,6 +151,14 @@ fn complete(status: &mut control::Status, maps: &Maps) {
             });
         }
     }
+    for g in status
+        .shared_vips
+        .iter_mut()
+        .flat_map(|v| v.groups.iter_mut())
+    {
+        g.answering = maps.group(g.slot).ok().map(|s| s.answers(coarse_ns));
+        g.answers = maps.shared_answers(g.slot).ok();
+    }
     status.conflicts = maps
         .conflicts()
         .unwrap_or_default()

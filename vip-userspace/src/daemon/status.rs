@@ -1,11 +1,16 @@
 //! The loop's part of a status snapshot: the instances, cheap to copy. The XDP counters
 //! and conflict records are read by the control server off the loop (`serve`).
 
+use std::{collections::BTreeMap, net::IpAddr};
+
 use super::{Daemon, clock};
 use crate::{
     control::{
         BfdSessionStatus, BfdSummary, InstanceStatus, Status, TrackStatus, TransitionStatus,
-        status::{DemotionStatus, ProcessWatchStatus, ReloadStatus, VrrpSocketStatus},
+        status::{
+            DemotionStatus, ProcessWatchStatus, ReloadStatus, SharedGroupStatus, SharedVipStatus,
+            VrrpSocketStatus,
+        },
     },
     net::link::fmt_mac,
     vrrp::{
@@ -80,6 +85,7 @@ fn tracking(m: &Member, cfg: &crate::config::Instance, now: crate::vrrp::Time) -
 pub(super) fn snapshot(d: &Daemon) -> Status {
     let now = clock::now();
     let mut instances = Vec::new();
+    let mut shared: BTreeMap<(String, IpAddr), SharedVipStatus> = BTreeMap::new();
     for (id, e) in d.node.groups() {
         let Some(gio) = d.io.get(&id) else {
             continue;
@@ -88,6 +94,29 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
             let (Some(machine), Some(cfg)) = (e.group.machine(i), gio.configs.get(i)) else {
                 continue;
             };
+            for sv in &m.cfg.shared_vips {
+                let entry = shared
+                    .entry((m.cfg.identity.interface.clone(), sv.addr))
+                    .or_insert_with(|| SharedVipStatus {
+                        address: sv.addr.to_string(),
+                        interface: m.cfg.identity.interface.clone(),
+                        members: sv.members,
+                        groups: Vec::new(),
+                    });
+                entry.groups.push(SharedGroupStatus {
+                    member: sv.member,
+                    instance: m.cfg.name.clone(),
+                    vrid: m.cfg.identity.vrid,
+                    protocol: m.cfg.identity.protocol.as_str().to_owned(),
+                    vmac: fmt_mac(&m.cfg.vmac_address()),
+                    state: machine.state().to_string(),
+                    master: machine.state() == State::Master,
+                    slot: gio.slot,
+                    // The data plane's view: the control server adds it (`serve`).
+                    answering: None,
+                    answers: None,
+                });
+            }
             let last_transition = machine
                 .last_transition()
                 .map(|(at, reason)| TransitionStatus {
@@ -307,5 +336,12 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 }
             }),
         services: d.balancer.as_ref().map(|b| b.status()).unwrap_or_default(),
+        shared_vips: shared
+            .into_values()
+            .map(|mut v| {
+                v.groups.sort_by_key(|g| g.member);
+                v
+            })
+            .collect(),
     }
 }

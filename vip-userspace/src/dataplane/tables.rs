@@ -28,7 +28,7 @@ struct Spec {
     flags: u32,
 }
 
-const SPECS: [Spec; 20] = [
+const SPECS: [Spec; 21] = [
     spec::<VipKey, VipValue>(maps::VIPS, MapType::Hash, MAX_VIPS, MAP_F_NO_PREALLOC),
     spec::<u32, GroupState>(maps::GROUP_STATE, MapType::Array, MAX_GROUPS, 0),
     spec::<PolicyKey, Policy>(
@@ -79,6 +79,7 @@ const SPECS: [Spec; 20] = [
         MAX_HOST_MACS,
         MAP_F_NO_PREALLOC,
     ),
+    spec::<u32, u64>(maps::SHARED_ANSWERS, MapType::PerCpuArray, MAX_GROUPS, 0),
 ];
 
 const fn spec<K, V>(name: &'static str, kind: MapType, max: u32, flags: u32) -> Spec {
@@ -160,6 +161,7 @@ pub struct Maps {
     releases: Array<MapData, Release>,
     bfd_peers: HashMap<MapData, BfdPeerKey, BfdPeer>,
     vips_version: Array<MapData, VipsVersion>,
+    shared_answers: PerCpuArray<MapData, u64>,
     /// The load balancer's own maps, where it is loaded (see `Dataplane::open_for`).
     lb: Option<LbMaps>,
 }
@@ -229,6 +231,9 @@ impl Maps {
             vips_version: get(maps::VIPS_VERSION)?
                 .try_into()
                 .map_err(map_err(maps::VIPS_VERSION))?,
+            shared_answers: get(maps::SHARED_ANSWERS)?
+                .try_into()
+                .map_err(map_err(maps::SHARED_ANSWERS))?,
             lb: if services {
                 Some(LbMaps::build(&mut get, |name| pinned(dir, name))?)
             } else {
@@ -319,6 +324,16 @@ impl Maps {
         self.groups
             .get(&slot, 0)
             .map_err(map_err("reading a group slot"))
+    }
+
+    /// ARP replies and NAs the program sent for shared VIPs on behalf of the group in
+    /// `slot`, summed over CPUs.
+    pub fn shared_answers(&self, slot: u32) -> Result<u64> {
+        let per_cpu = self
+            .shared_answers
+            .get(&slot, 0)
+            .map_err(map_err("reading shared-VIP answers"))?;
+        Ok(per_cpu.iter().fold(0u64, |a, n| a.wrapping_add(*n)))
     }
 
     pub fn set_policy(&mut self, key: PolicyKey, policy: Policy) -> Result<()> {
