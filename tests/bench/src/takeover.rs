@@ -26,14 +26,15 @@
 //!   program answers from its map, the addresses follow for the host's own use), one and
 //!   the same for a baseline, whose kernel answers once the address is there.
 //!
-//! - **usable** = the moment the sampled VIPs carry traffic to the host − the same start:
-//!   the later of the last sampled VIP answering NS and the last sampled VIP answering an
-//!   ICMPv6 echo from its host's own stack (a second sweep sends echo requests from the
-//!   client's address straight to the router's MAC every millisecond: the kernel replies
-//!   only once the address is on the host and not tentative, so a reply shows both the
-//!   address in the kernel and traffic to it reaching the host). Answering alone can
-//!   flatter vipd, whose XDP answers before its addresses are in the kernel; usable
-//!   cannot. Goals: vipd usable ≤ one advertisement interval at one
+//! - **usable** = the moment the VIPs are usable − the same start: the latest of the last
+//!   sampled VIP answering NS, every VIP address installed (above), and the last sampled
+//!   VIP answering an ICMPv6 echo from its host's own stack (a second sweep sends echo
+//!   requests from the client's address straight to the router's MAC every millisecond:
+//!   a reply shows traffic to the VIP reaches the host and is answered there). Answering
+//!   alone can flatter vipd, whose XDP answers before its addresses are in the kernel;
+//!   usable cannot. (vipd's echoes come back before the kernel reports its addresses; a
+//!   kernel without the address does not answer, so something of vipd's makes the host
+//!   accept the VIP first; the address itself is what the installed figure waits for.) Goals: vipd usable ≤ one advertisement interval at one
 //!   VIP, and never worse than keepalived at 100 VIPs (5 repeats a side in a full run).
 //!
 //! A takeover still incomplete after a cap is reported as "> cap" with how many sampled
@@ -92,8 +93,12 @@ struct Run {
     install_resolution_ms: f64,
     /// From the same start to the last sampled VIP answering an echo from its host's stack.
     echoed_ms: Option<f64>,
-    /// The later of answering and echoed; `None` if one of them never came.
+    /// The latest of answering, installed and echoed; `None` if one never came.
     usable_ms: Option<f64>,
+    /// The raw times from the router's start, for whoever reads a surprising row: the
+    /// decision advert, the first and last sampled VIP answering NS, the first and last
+    /// echo answered, every address installed.
+    timeline: serde_json::Value,
 }
 
 /// Polls the number of our VIP addresses on `eth0` in namespace `ns` until it reaches `n`.
@@ -328,6 +333,7 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
     let echo_who = echo.who("r1").context("r1 is a named responder")?;
     let install = InstallPoll::start(&r1n.ns, n);
     let watch = InstallWatch::start(&r1n.ns, n)?;
+    let started = Instant::now();
     let router = start(
         imp,
         &lab,
@@ -417,8 +423,8 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
         .and_then(|e| e.into_iter().max())
         .map(|at| ms(at.saturating_duration_since(from)));
     let answering_ms = complete.then(|| ms(end.saturating_duration_since(from)));
-    let usable_ms = match (answering_ms, echoed_ms) {
-        (Some(a), Some(e)) => Some(a.max(e)),
+    let usable_ms = match (answering_ms, installed_ms, echoed_ms) {
+        (Some(a), Some(i), Some(e)) => Some(a.max(i).max(e)),
         _ => None,
     };
     Ok(Run {
@@ -432,6 +438,17 @@ fn takeover(imp: Impl, n: usize, repeat: usize, cap: Duration, vipd: &VipdBinary
         takeover_ms: ms(end.saturating_duration_since(from)),
         spread_ms: first.map_or(f64::NAN, |f| ms(end.saturating_duration_since(f))),
         decision_seen: decision.is_some(),
+        timeline: {
+            let at = |i: Option<Instant>| i.map(|i| ms(i.saturating_duration_since(started)));
+            let echo_got: Vec<Instant> = echoes.iter().flatten().copied().collect();
+            json!({
+                "decision_ms": at(decision), "first_answer_ms": at(first),
+                "last_answer_ms": at(got.iter().max().copied()),
+                "first_echo_ms": at(echo_got.iter().min().copied()),
+                "last_echo_ms": at(echo_got.iter().max().copied()),
+                "installed_ms": at(installed.map(|(i, _)| i)),
+            })
+        },
         sampled_answering: got.len(),
         complete,
         coverage,
@@ -467,8 +484,8 @@ fn section(
          its resolution (worst of the row); \"≤\" when the figure is below it. The NS probe's own resolution is its sweep period (1 ms). Echoed: \
          from the same start until every sampled VIP answered an ICMPv6 echo sent from the \
          client's address to the router's MAC (its host's stack replied), 1 ms sweeps. \
-         Usable: the later of answering and echoed (the sampled VIPs resolve, are in the \
-         kernel and carry traffic to the host).\n\n\
+         Usable: the latest of answering, installed and echoed (the VIPs resolve, are in \
+         the kernel and carry traffic to the host).\n\n\
          | VIPs | implementation | takeover (all sampled VIPs answered) | first→last VIP \
          | installed in the kernel | resolution | echoed by the host | usable | coverage |\n\
          |---|---|---|---|---|---|---|---|---|\n",
@@ -548,6 +565,7 @@ fn section(
                     "installed_ms": r.installed_ms,
                     "install_resolution_ms": r.install_resolution_ms,
                     "echoed_ms": r.echoed_ms, "usable_ms": r.usable_ms,
+                    "timeline": r.timeline,
                 })).collect::<Vec<_>>(),
             }));
         }
@@ -650,8 +668,8 @@ fn usable_side(runs: &[Run], errors: &[String], imp: Impl, n: usize) -> Side {
 /// never worse than keepalived at [`COMPARE_AT`] VIPs.
 fn usable_goals(runs: &[Run], sizes: &[usize], vipd: &VipdBinary, errors: &[String]) -> Vec<Goal> {
     let limit_text = format!(
-        "takeover: vipd usable at 1 VIP (NS answered and an echo answered by the host's \
-         stack) ≤ {} ms (one advertisement interval after the decision)",
+        "takeover: vipd usable at 1 VIP (NS answered, address in the kernel, echo answered \
+         by the host) ≤ {} ms (one advertisement interval after the decision)",
         USABLE_LIMIT.as_millis()
     );
     let subject = format!("takeover: vipd usable at {COMPARE_AT} VIPs");
@@ -727,6 +745,7 @@ mod tests {
             install_resolution_ms: 1.0,
             echoed_ms: usable,
             usable_ms: usable,
+            timeline: serde_json::Value::Null,
         }
     }
 
