@@ -20,8 +20,8 @@
 //! from routers it knows (docs/architecture.md, "Who may open a session").
 //!
 //! **keepalived + BFD** runs keepalived 2.2.7's own BFD (its `bfd_instance` blocks, in its
-//! BFD child process at `bfd_rt_priority` 1 like its VRRP child) in the link-down and
-//! frozen-master runs, at the same 1 ms × 3 (`min_rx 1`, `min_tx 1`, `multiplier 3`; the
+//! BFD child process at `bfd_rt_priority` 1 like its VRRP child) in the link-down,
+//! frozen-master and load-and-garbage runs, at the same 1 ms × 3 (`min_rx 1`, `min_tx 1`, `multiplier 3`; the
 //! Echo function keepalived does not have). keepalived's `track_bfd` can only move a
 //! priority or put an instance in FAULT, never start a takeover (keepalived's
 //! `vrrp_handle_bfd_event`, `vrrp_set_effective_priority`: a backup's running
@@ -461,6 +461,48 @@ fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<L
     })
 }
 
+/// keepalived + BFD under the same load and flood: its transitions and how often r2's
+/// keepalived logged its BFD session down.
+#[derive(Clone, Debug)]
+struct KaLoad {
+    seconds: f64,
+    garbage: usize,
+    transitions: (u64, u64),
+    session_downs: usize,
+}
+
+fn load_keepalived(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<KaLoad> {
+    let (r1, r2) = pair(lab, Variant::KeepalivedBfd, vipd)?;
+    let (k1, k2) = (r1.router(), r2.router());
+    let (t1, t2) = (k1.transitions()?, k2.transitions()?);
+    let downs = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("Tracked BFD instance {KA_BFD_PEER} is DOWN")))
+            .count()
+    };
+    let d0 = downs(&k2.log());
+    let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
+    let inj = lab.injector(lab.attacker())?;
+    let start = Instant::now();
+    let garbage = inj.bfd_garbage(
+        lab.router(2).mac,
+        IpAddr::V4(lab.router(1).ipv4),
+        IpAddr::V4(lab.router(2).ipv4),
+        GARBAGE_PPS,
+        run_for,
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    for s in spinners {
+        let _ = s.wait(Duration::from_secs(5));
+    }
+    Ok(KaLoad {
+        seconds,
+        garbage,
+        transitions: (k1.transitions()? - t1, k2.transitions()? - t2),
+        session_downs: downs(&k2.log()) - d0,
+    })
+}
+
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     if !vipd.ready {
         return Ok(Section {
@@ -553,10 +595,26 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             .map_err(harness)?;
         load(&lab, load_for, vipd, &opts.out)
     });
+    let t = tally.entry("load, keepalived + BFD").or_default();
+    let ka_loaded = retry_once(
+        "bfd",
+        "load and garbage, keepalived + BFD",
+        &mut errors,
+        t,
+        || {
+            let lab = Lab::builder()
+                .routers(2)
+                .attacker()
+                .build()
+                .map_err(harness)?;
+            load_keepalived(&lab, load_for, vipd)
+        },
+    );
     let failed = Failed {
         downs: down_errs,
         frozen: frozen_err,
         load: loaded,
+        ka_load: ka_loaded.map_err(|e| format!("{e:#}")),
     };
     Ok(section(
         &downs, &freezes, &failed, repeats, load_for, errors, &tally,
@@ -570,6 +628,8 @@ struct Failed {
     frozen: Option<anyhow::Error>,
     /// The load-and-garbage run, or why it failed.
     load: Result<Load>,
+    /// The same for keepalived + BFD.
+    ka_load: std::result::Result<KaLoad, String>,
 }
 
 fn section(
@@ -669,6 +729,21 @@ fn section(
         )),
         None => md.push_str("Not measured (see the failed runs below).\n"),
     }
+    md.push_str(&format!(
+        "\nkeepalived + BFD under the same load and flood for {} s:\n\n",
+        load_for.as_secs()
+    ));
+    match &failed.ka_load {
+        Ok(k) => md.push_str(&format!(
+            "| seconds | garbage frames | transitions r1 / r2 | r2's session downs (its log) |\n\
+             |---|---|---|---|\n| {:.1} | {} | {} / {} | {} |\n",
+            k.seconds, k.garbage, k.transitions.0, k.transitions.1, k.session_downs
+        )),
+        Err(e) => md.push_str(&format!(
+            "Not measured: {}\n",
+            e.lines().next().unwrap_or("")
+        )),
+    }
     if !errors.is_empty() {
         md.push_str("\nRuns that failed (not in the figures):\n\n");
         for e in &errors {
@@ -701,6 +776,11 @@ fn section(
                 "transitions": [l.transitions.0, l.transitions.1],
                 "probes": l.probes, "probes_answered": l.answered,
                 "session_downs": l.session_downs,
+            })),
+            "load_keepalived_bfd": failed.ka_load.as_ref().ok().map(|k| json!({
+                "seconds": k.seconds, "garbage_frames": k.garbage,
+                "transitions": [k.transitions.0, k.transitions.1],
+                "session_downs": k.session_downs,
             })),
             "failed_runs": errors,
         }),
@@ -837,8 +917,20 @@ fn goals(
             text,
             l.transitions == (0, 0) && l.probes == l.answered,
             format!(
-                "transitions r1 {} r2 {}; {} garbage frames; r2 probed {} times, answered {}",
-                l.transitions.0, l.transitions.1, l.garbage, l.probes, l.answered
+                "transitions r1 {} r2 {}; {} garbage frames; r2 probed {} times, answered {}; \
+                 keepalived + BFD in the same conditions: {}",
+                l.transitions.0,
+                l.transitions.1,
+                l.garbage,
+                l.probes,
+                l.answered,
+                match &failed.ka_load {
+                    Ok(k) => format!(
+                        "transitions r1 {} r2 {}, {} session down(s)",
+                        k.transitions.0, k.transitions.1, k.session_downs
+                    ),
+                    Err(_) => "not measured".into(),
+                }
             ),
         )),
         Err(e) => {
