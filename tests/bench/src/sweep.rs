@@ -192,6 +192,36 @@ fn send(s: &Socket, frame: &[u8]) {
     }
 }
 
+/// The address `frame` answers for and the MAC that answered, if it answers this sweep's
+/// kind of request. Each sweep counts only its own: an echo sweep beside a resolving one
+/// on the same interface sees the NAs that answer the other.
+fn answer(frame: &[u8], echo: Option<Echo>) -> Option<(IpAddr, Mac)> {
+    Some(match classify(frame) {
+        Kind::ArpReply { .. } | Kind::NeighborAdvert { .. } if echo.is_some() => return None,
+        Kind::ArpReply {
+            sender_mac,
+            sender_ip,
+            target_mac,
+            ..
+        } if target_mac == PROBER_MAC => (IpAddr::V4(sender_ip), sender_mac),
+        Kind::NeighborAdvert {
+            src_mac,
+            dst_mac,
+            target,
+            target_mac,
+            ..
+        } if dst_mac == PROBER_MAC => (IpAddr::V6(target), target_mac.unwrap_or(src_mac)),
+        Kind::EchoReply {
+            src_mac,
+            dst_mac,
+            src,
+            id,
+            ..
+        } if echo.is_some_and(|e| e.src_mac == dst_mac) && id == ECHO_ID => (src, src_mac),
+        _ => return None,
+    })
+}
+
 /// Reads every pending frame, recording answers.
 fn drain(
     s: &Socket,
@@ -215,28 +245,8 @@ fn drain(
             return;
         }
         let at = Instant::now();
-        let (addr, mac) = match classify(&buf[..n as usize]) {
-            Kind::ArpReply {
-                sender_mac,
-                sender_ip,
-                target_mac,
-                ..
-            } if target_mac == PROBER_MAC => (IpAddr::V4(sender_ip), sender_mac),
-            Kind::NeighborAdvert {
-                src_mac,
-                dst_mac,
-                target,
-                target_mac,
-                ..
-            } if dst_mac == PROBER_MAC => (IpAddr::V6(target), target_mac.unwrap_or(src_mac)),
-            Kind::EchoReply {
-                src_mac,
-                dst_mac,
-                src,
-                id,
-                ..
-            } if echo.is_some_and(|e| e.src_mac == dst_mac) && id == ECHO_ID => (src, src_mac),
-            _ => continue,
+        let Some((addr, mac)) = answer(&buf[..n as usize], echo) else {
+            continue;
         };
         let Some(&target) = index.get(&addr) else {
             continue;
@@ -444,6 +454,45 @@ mod tests {
         let (src, dst): ([u8; 16], [u8; 16]) =
             (f[22..38].try_into().unwrap(), f[38..54].try_into().unwrap());
         assert_eq!(frames::icmpv6_checksum(&src, &dst, &f[54..]), 0);
+    }
+
+    #[test]
+    fn an_echo_sweep_counts_echo_replies_only_and_a_resolving_one_nas_only() {
+        let (client, router) = ([2, 0, 0, 0, 0, 0x21], [2, 0, 0, 0, 0, 0x11]);
+        let echo = Echo {
+            src_mac: client,
+            dst_mac: router,
+            src: "2001:db8::21".parse().unwrap(),
+        };
+        let vip: IpAddr = "2001:db8::1:7".parse().unwrap();
+        let IpAddr::V6(v6) = vip else { unreachable!() };
+        // The router's NA to the resolving sweep's NS, seen on the same interface.
+        let mut na = vec![0x88, 0, 0, 0, 0x60, 0, 0, 0];
+        na.extend_from_slice(&v6.octets());
+        na.extend_from_slice(&[2, 1]);
+        na.extend_from_slice(&router);
+        let src = v6.octets();
+        let dst = PROBER_V6.octets();
+        let sum = frames::icmpv6_checksum(&src, &dst, &na);
+        na[2..4].copy_from_slice(&sum.to_be_bytes());
+        let na = frames::ipv6(router, PROBER_MAC, src, dst, 58, 255, &na);
+        assert!(matches!(classify(&na), Kind::NeighborAdvert { .. }));
+        assert_eq!(answer(&na, None), Some((vip, router)));
+        assert_eq!(answer(&na, Some(echo)), None);
+        // The router's echo reply to the echo sweep.
+        let mut m = frames::echo_request(true, ECHO_ID, 3, b"vip-bench");
+        m[0] = 129;
+        let reply = frames::ipv6(
+            router,
+            client,
+            src,
+            [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x21],
+            58,
+            64,
+            &m,
+        );
+        assert_eq!(answer(&reply, Some(echo)), Some((vip, router)));
+        assert_eq!(answer(&reply, None), None);
     }
 
     #[test]

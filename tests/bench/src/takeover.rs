@@ -32,9 +32,8 @@
 //!   requests from the client's address straight to the router's MAC every millisecond:
 //!   a reply shows traffic to the VIP reaches the host and is answered there). Answering
 //!   alone can flatter vipd, whose XDP answers before its addresses are in the kernel;
-//!   usable cannot. (vipd's echoes come back before the kernel reports its addresses; a
-//!   kernel without the address does not answer, so something of vipd's makes the host
-//!   accept the VIP first; the address itself is what the installed figure waits for.) Goals: vipd usable ≤ one advertisement interval at one
+//!   usable cannot. The kernel answers an echo only for an address it holds, so echoed
+//!   and installed agree up to the sampling and the monitor's wake-up. Goals: vipd usable ≤ one advertisement interval at one
 //!   VIP, and never worse than keepalived at 100 VIPs (5 repeats a side in a full run).
 //!
 //! A takeover still incomplete after a cap is reported as "> cap" with how many sampled
