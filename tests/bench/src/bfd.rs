@@ -19,6 +19,21 @@
 //! The vipd + BFD routers name each other in `allowed_peers`: a master answers BFD only
 //! from routers it knows (docs/architecture.md, "Who may open a session").
 //!
+//! **keepalived + BFD** runs keepalived 2.2.7's own BFD (its `bfd_instance` blocks, in its
+//! BFD child process at `bfd_rt_priority` 1 like its VRRP child) in the link-down,
+//! frozen-master and load-and-garbage runs, at the same 1 ms × 3 (`min_rx 1`, `min_tx 1`, `multiplier 3`; the
+//! Echo function keepalived does not have). keepalived's `track_bfd` can only move a
+//! priority or put an instance in FAULT, never start a takeover (keepalived's
+//! `vrrp_handle_bfd_event`, `vrrp_set_effective_priority`: a backup's running
+//! Master_Down timer moves by the change in its skew). So the backup gets the one
+//! configuration in which BFD speeds its takeover up: base priority 254, `track_bfd` on its
+//! session to the master with `weight 154 reverse` (100 while the session is up, 254 the
+//! moment it goes down: a skew of 0.08 ms instead of 6.1 ms), and `nopreempt` so that
+//! its 254 before the session first comes up does not take the master over. The master
+//! runs a `bfd_instance` to the backup so the session has two ends. Freezing it stops
+//! all of its keepalived processes (the VRRP and the BFD child with their parent): what
+//! "the daemon" is for keepalived.
+//!
 //! The steady state of the link-down runs also gives BFD's price: the daemons' CPU with
 //! and without it over the same window.
 
@@ -32,17 +47,18 @@ use std::{
 use anyhow::{Context, Result, bail, ensure};
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
-use vip_tests::lab::{Lab, Method, Prober, wait_until};
+use vip_tests::lab::{KeepalivedConfig, Lab, Method, Prober, wait_until};
 
 use super::{
     Goal, Options, Section, master_down, ms,
     procstat::CpuWindow,
     retry_once,
     routers::{
-        Impl, Instance, Router, RouterSpec, State, VipdBinary, VipdRouter, start, wait_state,
+        Impl, Instance, KEEPALIVED_RT_PRIORITY, Router, RouterSpec, State, VipdBinary, VipdRouter,
+        keepalived_config, start, start_keepalived, wait_state,
     },
     stats::{Summary, cell_opt, json_opt},
-    verdict::{self, Side, harness},
+    verdict::{self, MIN_DECISION_REPEATS, Side, Tolerance, harness},
 };
 
 const INTERVAL: Duration = Duration::from_millis(10);
@@ -67,6 +83,7 @@ enum Variant {
     VipdBfd,
     Vipd,
     Keepalived,
+    KeepalivedBfd,
 }
 
 impl Variant {
@@ -75,16 +92,94 @@ impl Variant {
             Variant::VipdBfd => "vipd + BFD",
             Variant::Vipd => "vipd",
             Variant::Keepalived => "keepalived",
+            Variant::KeepalivedBfd => "keepalived + BFD",
         }
     }
 }
 
-const VARIANTS: [Variant; 3] = [Variant::VipdBfd, Variant::Vipd, Variant::Keepalived];
+const VARIANTS: [Variant; 4] = [
+    Variant::VipdBfd,
+    Variant::Vipd,
+    Variant::Keepalived,
+    Variant::KeepalivedBfd,
+];
+/// keepalived's BFD at vipd's `interval = "1ms", multiplier = 3` (its `min_rx` / `min_tx`
+/// are in ms, down to 1).
+const KA_BFD_MS: u32 = 1;
+const KA_BFD_MULTIPLIER: u8 = 3;
+/// keepalived + BFD's backup: priority 254, 154 off while its session to the master is up.
+const KA_BACKUP_BASE: u8 = 254;
+const KA_BFD_WEIGHT: u8 = KA_BACKUP_BASE - BACKUP_PRIORITY;
+/// The `bfd_instance` name each keepalived gives its session to the other router.
+const KA_BFD_PEER: &str = "peer";
 
 /// A started router: vipd ones keep their handle for status and signals.
 enum Started {
     Vipd(Box<VipdRouter>),
     Base(Box<dyn Router>),
+}
+
+/// keepalived with its BFD session to `other` (see the module docs); `backup` gets the
+/// tracking that raises its priority when the session goes down.
+fn keepalived_bfd_config(
+    priority: u8,
+    me: IpAddr,
+    other: IpAddr,
+    backup: bool,
+) -> Result<KeepalivedConfig> {
+    let spec = RouterSpec::new(
+        if backup { KA_BACKUP_BASE } else { priority },
+        INTERVAL,
+        vec![VIP.parse()?],
+    );
+    let mut cfg = keepalived_config(&spec);
+    cfg.global
+        .push(format!("bfd_rt_priority {KEEPALIVED_RT_PRIORITY}"));
+    cfg.blocks.push(format!(
+        "bfd_instance {KA_BFD_PEER} {{\n    neighbor_ip {other}\n    source_ip {me}\n    \
+         min_rx {KA_BFD_MS}\n    min_tx {KA_BFD_MS}\n    multiplier {KA_BFD_MULTIPLIER}\n    \
+         vrrp\n}}"
+    ));
+    if backup {
+        cfg.preempt = false;
+        cfg.extra.push(format!(
+            "track_bfd {{\n        {KA_BFD_PEER} weight {KA_BFD_WEIGHT} reverse\n    }}"
+        ));
+    }
+    Ok(cfg)
+}
+
+/// keepalived logs each change of a tracked BFD session (`Tracked BFD instance peer is
+/// UP`), also without its detailed log.
+fn ka_bfd_up(log: &str) -> bool {
+    log.lines()
+        .rev()
+        .find(|l| l.contains(&format!("Tracked BFD instance {KA_BFD_PEER} is")))
+        .is_some_and(|l| l.trim_end().ends_with("UP"))
+}
+
+/// What keepalived + BFD's backup logged about the failure: its session going down and the
+/// priority change that followed, in order, before it became master.
+fn ka_bfd_reason(log: &str) -> String {
+    let mut seen = Vec::new();
+    for l in log.lines() {
+        if l.contains(&format!("Tracked BFD instance {KA_BFD_PEER} is DOWN")) {
+            seen.clear();
+            seen.push("BFD session down".to_string());
+        } else if !seen.is_empty() && l.contains("Changing effective priority") {
+            if let Some(i) = l.find("from ") {
+                seen.push(format!("priority {}", &l[i + 5..].replace(" to ", " → ")));
+            }
+        } else if !seen.is_empty() && l.contains("Entering MASTER STATE") {
+            seen.push("master".into());
+            break;
+        }
+    }
+    if seen.is_empty() {
+        "no BFD session down in keepalived's log".into()
+    } else {
+        seen.join(", ")
+    }
 }
 
 impl Started {
@@ -123,6 +218,16 @@ fn pair(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<(Started, Star
         let spec = spec(priority, variant, IpAddr::V4(lab.router(3 - n).ipv4))?;
         Ok(match variant {
             Variant::Keepalived => Started::Base(start(Impl::Keepalived, lab, node, &spec, vipd)?),
+            Variant::KeepalivedBfd => Started::Base(start_keepalived(
+                lab,
+                node,
+                &keepalived_bfd_config(
+                    priority,
+                    IpAddr::V4(node.ipv4),
+                    IpAddr::V4(lab.router(3 - n).ipv4),
+                    n == 2,
+                )?,
+            )?),
             Variant::Vipd | Variant::VipdBfd => Started::Vipd(Box::new(VipdRouter::start(
                 lab,
                 node,
@@ -146,6 +251,18 @@ fn pair(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<(Started, Star
         )?;
         let s = session(r2.vipd()?, &lab.router(1).ipv4.to_string())?;
         ensure!(s["echo"] == true, "r2 does not echo: {s}");
+    }
+    if variant == Variant::KeepalivedBfd {
+        wait_until(
+            "keepalived on r2 to log its BFD session to r1 up",
+            SESSION_UP,
+            Duration::from_millis(20),
+            || Ok(ka_bfd_up(&r2.router().log())),
+        )
+        .with_context(|| format!("r2's log:\n{}", r2.router().log()))?;
+        // r2 dropped to 100 as the session came up: the pair is as the others are.
+        wait_state(r1.router(), State::Master, settle)?;
+        wait_state(r2.router(), State::Backup, settle)?;
     }
     Ok((r1, r2))
 }
@@ -232,6 +349,9 @@ fn link_down(lab: &Lab, variant: Variant, repeat: usize, vipd: &VipdBinary) -> R
         Started::Vipd(v) => instance(v)?["last_transition"]["reason"]
             .as_str()
             .map(str::to_owned),
+        // keepalived says in its log whether its BFD saw the failure and moved the
+        // priority before the takeover.
+        Started::Base(b) if variant == Variant::KeepalivedBfd => Some(ka_bfd_reason(&b.log())),
         Started::Base(_) => None,
     };
     Ok(LinkDown {
@@ -257,26 +377,41 @@ struct Frozen {
 
 fn frozen(lab: &Lab, variant: Variant, vipd: &VipdBinary) -> Result<Frozen> {
     let (r1, r2) = pair(lab, variant, vipd)?;
-    let (v1, v2) = (r1.vipd()?, r2.vipd()?);
-    let before = v2.transitions()?;
+    let before = r2.router().transitions()?;
     let probe = ping_vip(lab)?;
     std::thread::sleep(Duration::from_millis(200));
-    let reflected = xdp(v1, "bfd_echo_reflected")?;
-    v1.signal(Signal::SIGSTOP)?;
+    let reflected = match &r1 {
+        Started::Vipd(v1) => Some(xdp(v1, "bfd_echo_reflected")?),
+        Started::Base(_) => None,
+    };
+    // Every process of the daemon: vipd's one, keepalived's parent, VRRP and BFD children.
+    let pids = r1.router().pids();
+    signal_all(&pids, Signal::SIGSTOP)?;
     std::thread::sleep(FREEZE);
-    v1.signal(Signal::SIGCONT)?;
+    signal_all(&pids, Signal::SIGCONT)?;
     // Read once it answers again: the count covers the freeze.
-    let looped = xdp(v1, "bfd_echo_reflected")? - reflected;
+    let looped = match (&r1, reflected) {
+        (Started::Vipd(v1), Some(before)) => Some(xdp(v1, "bfd_echo_reflected")? - before),
+        _ => None,
+    };
     std::thread::sleep(Duration::from_millis(300));
     let run = probe.stop()?;
-    let took_over = v2.transitions()? != before;
+    let took_over = r2.router().transitions()? != before;
     Ok(Frozen {
         variant,
         took_over,
         lost: run.lost(),
         longest_gap_ms: ms(run.longest_gap().span),
-        looped: (variant == Variant::VipdBfd).then_some(looped),
+        looped: looped.filter(|_| variant == Variant::VipdBfd),
     })
+}
+
+fn signal_all(pids: &[i32], sig: Signal) -> Result<()> {
+    for &p in pids {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig)
+            .with_context(|| format!("{sig} to {p}"))?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Debug)]
@@ -326,6 +461,48 @@ fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<L
     })
 }
 
+/// keepalived + BFD under the same load and flood: its transitions and how often r2's
+/// keepalived logged its BFD session down.
+#[derive(Clone, Debug)]
+struct KaLoad {
+    seconds: f64,
+    garbage: usize,
+    transitions: (u64, u64),
+    session_downs: usize,
+}
+
+fn load_keepalived(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<KaLoad> {
+    let (r1, r2) = pair(lab, Variant::KeepalivedBfd, vipd)?;
+    let (k1, k2) = (r1.router(), r2.router());
+    let (t1, t2) = (k1.transitions()?, k2.transitions()?);
+    let downs = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("Tracked BFD instance {KA_BFD_PEER} is DOWN")))
+            .count()
+    };
+    let d0 = downs(&k2.log());
+    let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
+    let inj = lab.injector(lab.attacker())?;
+    let start = Instant::now();
+    let garbage = inj.bfd_garbage(
+        lab.router(2).mac,
+        IpAddr::V4(lab.router(1).ipv4),
+        IpAddr::V4(lab.router(2).ipv4),
+        GARBAGE_PPS,
+        run_for,
+    );
+    let seconds = start.elapsed().as_secs_f64();
+    for s in spinners {
+        let _ = s.wait(Duration::from_secs(5));
+    }
+    Ok(KaLoad {
+        seconds,
+        garbage,
+        transitions: (k1.transitions()? - t1, k2.transitions()? - t2),
+        session_downs: downs(&k2.log()) - d0,
+    })
+}
+
 pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     if !vipd.ready {
         return Ok(Section {
@@ -341,7 +518,8 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             ..Default::default()
         });
     }
-    let repeats = opts.repeats(3, 1);
+    // Five a side: the comparison with keepalived + BFD is a decision row.
+    let repeats = opts.repeats(MIN_DECISION_REPEATS, 1);
     let load_for = if opts.quick {
         Duration::from_secs(2)
     } else {
@@ -382,9 +560,9 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
     let mut frozen_err = None;
     // The smoke run freezes the BFD pair only (the contrast costs a Master_Down takeover).
     let frozen_variants: &[Variant] = if opts.quick {
-        &[Variant::VipdBfd]
+        &[Variant::VipdBfd, Variant::KeepalivedBfd]
     } else {
-        &[Variant::VipdBfd, Variant::Vipd]
+        &[Variant::VipdBfd, Variant::Vipd, Variant::KeepalivedBfd]
     };
     for &variant in frozen_variants {
         let what = format!("frozen master, {}", variant.name());
@@ -417,10 +595,26 @@ pub fn run(opts: &Options, vipd: &VipdBinary) -> Result<Section> {
             .map_err(harness)?;
         load(&lab, load_for, vipd, &opts.out)
     });
+    let t = tally.entry("load, keepalived + BFD").or_default();
+    let ka_loaded = retry_once(
+        "bfd",
+        "load and garbage, keepalived + BFD",
+        &mut errors,
+        t,
+        || {
+            let lab = Lab::builder()
+                .routers(2)
+                .attacker()
+                .build()
+                .map_err(harness)?;
+            load_keepalived(&lab, load_for, vipd)
+        },
+    );
     let failed = Failed {
         downs: down_errs,
         frozen: frozen_err,
         load: loaded,
+        ka_load: ka_loaded.map_err(|e| format!("{e:#}")),
     };
     Ok(section(
         &downs, &freezes, &failed, repeats, load_for, errors, &tally,
@@ -434,6 +628,8 @@ struct Failed {
     frozen: Option<anyhow::Error>,
     /// The load-and-garbage run, or why it failed.
     load: Result<Load>,
+    /// The same for keepalived + BFD.
+    ka_load: std::result::Result<KaLoad, String>,
 }
 
 fn section(
@@ -453,8 +649,13 @@ fn section(
     let mut md = format!(
         "Two routers at {} ms adverts (r2's Master_Down_Interval {mdi:.1} ms), one IPv4 VIP; \
          vipd + BFD runs single-hop BFD at {BFD} with the Echo function (looped back by the \
-         master's XDP program). A client pings the VIP every {} ms through its cached \
-         neighbour entry. Gap: from the old master's last reply to the new master's first, \
+         master's XDP program); keepalived + BFD runs keepalived's own BFD at \
+         min_rx = min_tx = {KA_BFD_MS} ms, multiplier {KA_BFD_MULTIPLIER} (no Echo function), \
+         its backup at priority {KA_BACKUP_BASE} with `track_bfd` weight {KA_BFD_WEIGHT} \
+         reverse and nopreempt ({BACKUP_PRIORITY} while the session is up, \
+         {KA_BACKUP_BASE} once it is down: keepalived's BFD can only change a priority, \
+         which moves the backup's Master_Down timer by the change in its skew). A client \
+         pings the VIP every {} ms through its cached neighbour entry. Gap: from the old master's last reply to the new master's first, \
          as the client saw them. {repeats} repeat(s), variants alternating, a fresh lab \
          each; ms, median (min–max). CPU: both daemons over {} s of steady state before the \
          failure, % of one core.\n\n\
@@ -528,6 +729,21 @@ fn section(
         )),
         None => md.push_str("Not measured (see the failed runs below).\n"),
     }
+    md.push_str(&format!(
+        "\nkeepalived + BFD under the same load and flood for {} s:\n\n",
+        load_for.as_secs()
+    ));
+    match &failed.ka_load {
+        Ok(k) => md.push_str(&format!(
+            "| seconds | garbage frames | transitions r1 / r2 | r2's session downs (its log) |\n\
+             |---|---|---|---|\n| {:.1} | {} | {} / {} | {} |\n",
+            k.seconds, k.garbage, k.transitions.0, k.transitions.1, k.session_downs
+        )),
+        Err(e) => md.push_str(&format!(
+            "Not measured: {}\n",
+            e.lines().next().unwrap_or("")
+        )),
+    }
     if !errors.is_empty() {
         md.push_str("\nRuns that failed (not in the figures):\n\n");
         for e in &errors {
@@ -560,6 +776,11 @@ fn section(
                 "transitions": [l.transitions.0, l.transitions.1],
                 "probes": l.probes, "probes_answered": l.answered,
                 "session_downs": l.session_downs,
+            })),
+            "load_keepalived_bfd": failed.ka_load.as_ref().ok().map(|k| json!({
+                "seconds": k.seconds, "garbage_frames": k.garbage,
+                "transitions": [k.transitions.0, k.transitions.1],
+                "session_downs": k.session_downs,
             })),
             "failed_runs": errors,
         }),
@@ -609,11 +830,34 @@ fn goals(
         "ms",
     );
     g.detail.push_str(&format!(
-        "; same run without BFD: vipd {} and keepalived {} (medians)",
+        "; same run without BFD: vipd {} and keepalived {}; keepalived + BFD {} (medians)",
         median(Variant::Vipd),
-        median(Variant::Keepalived)
+        median(Variant::Keepalived),
+        median(Variant::KeepalivedBfd)
     ));
+    let mut ka = Side::samples(
+        downs
+            .iter()
+            .filter(|o| o.variant == Variant::KeepalivedBfd)
+            .map(|o| o.gap_ms),
+    );
+    for (_, e) in failed
+        .downs
+        .iter()
+        .filter(|(v, _)| *v == Variant::KeepalivedBfd)
+    {
+        ka.record_error(e);
+    }
+    let comparison = verdict::never_worse(
+        "BFD: link-down client gap, vipd + BFD",
+        "keepalived + BFD",
+        &gap,
+        &ka,
+        Tolerance::abs(1.0, "ms"),
+        MIN_DECISION_REPEATS,
+    );
     goals.push(g);
+    goals.push(comparison);
     let mut overlap = Side::samples(with.iter().map(|o| o.overlap as f64));
     errs(&mut overlap);
     goals.push(verdict::at_most(
@@ -624,6 +868,19 @@ fn goals(
     ));
     let text = "BFD: a frozen master (SIGSTOP, host forwarding) is not taken over and \
                 loses ≤ 1 ping";
+    let other = |v: Variant| {
+        freezes
+            .iter()
+            .find(|f| f.variant == v)
+            .map_or("not run".into(), |n| {
+                format!(
+                    "taken over {}, {} ping(s) lost, longest gap {:.1} ms",
+                    if n.took_over { "yes" } else { "no" },
+                    n.lost,
+                    n.longest_gap_ms
+                )
+            })
+    };
     match (
         freezes.iter().find(|f| f.variant == Variant::VipdBfd),
         &failed.frozen,
@@ -633,19 +890,13 @@ fn goals(
             !f.took_over && f.lost <= 1,
             format!(
                 "{} s frozen: r2 took over {}, {} ping(s) lost, {} echoes looped by XDP; \
-                 without BFD: {}",
+                 without BFD: {}; keepalived + BFD: {}",
                 FREEZE.as_secs(),
                 if f.took_over { "yes" } else { "no" },
                 f.lost,
                 f.looped.unwrap_or(0),
-                freezes.iter().find(|f| f.variant == Variant::Vipd).map_or(
-                    "not run".into(),
-                    |n| format!(
-                        "taken over {}, longest gap {:.1} ms",
-                        if n.took_over { "yes" } else { "no" },
-                        n.longest_gap_ms
-                    )
-                ),
+                other(Variant::Vipd),
+                other(Variant::KeepalivedBfd),
             ),
         )),
         (None, err) => {
@@ -666,8 +917,20 @@ fn goals(
             text,
             l.transitions == (0, 0) && l.probes == l.answered,
             format!(
-                "transitions r1 {} r2 {}; {} garbage frames; r2 probed {} times, answered {}",
-                l.transitions.0, l.transitions.1, l.garbage, l.probes, l.answered
+                "transitions r1 {} r2 {}; {} garbage frames; r2 probed {} times, answered {}; \
+                 keepalived + BFD in the same conditions: {}",
+                l.transitions.0,
+                l.transitions.1,
+                l.garbage,
+                l.probes,
+                l.answered,
+                match &failed.ka_load {
+                    Ok(k) => format!(
+                        "transitions r1 {} r2 {}, {} session down(s)",
+                        k.transitions.0, k.transitions.1, k.session_downs
+                    ),
+                    Err(_) => "not measured".into(),
+                }
             ),
         )),
         Err(e) => {
@@ -677,4 +940,78 @@ fn goals(
         }
     }
     goals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(backup: bool) -> String {
+        let cfg = keepalived_bfd_config(
+            MASTER_PRIORITY,
+            "192.0.2.12".parse().unwrap(),
+            "192.0.2.11".parse().unwrap(),
+            backup,
+        )
+        .unwrap();
+        cfg.render("r2", &[], std::path::Path::new("/n")).unwrap()
+    }
+
+    #[test]
+    fn keepalived_bfd_runs_at_vipds_interval_and_multiplier() {
+        let text = render(false);
+        for needle in [
+            "bfd_instance peer {",
+            "neighbor_ip 192.0.2.11",
+            "source_ip 192.0.2.12",
+            "min_rx 1\n",
+            "min_tx 1\n",
+            "multiplier 3\n",
+            "bfd_rt_priority 1",
+            "vrrp_rt_priority 1",
+            "priority 200",
+        ] {
+            assert!(text.contains(needle), "{needle} in\n{text}");
+        }
+        assert!(!text.contains("track_bfd") && !text.contains("nopreempt"));
+    }
+
+    #[test]
+    fn keepalived_bfd_backup_is_at_100_with_its_session_up_and_254_without() {
+        let text = render(true);
+        assert!(text.contains("priority 254\n"), "{text}");
+        assert!(text.contains("track_bfd {\n        peer weight 154 reverse\n    }"));
+        assert!(text.contains("nopreempt"));
+        // keepalived: reverse subtracts the weight while up, adds it back when down.
+        assert_eq!(
+            KA_BACKUP_BASE - KA_BFD_WEIGHT,
+            BACKUP_PRIORITY,
+            "up: the same priority as the other variants' backup"
+        );
+    }
+
+    #[test]
+    fn keepalived_bfd_reason_follows_the_log_from_session_down_to_master() {
+        let log = "(vi4) Entering BACKUP STATE\n\
+                   VRRP_Instance(vi4) Tracked BFD instance peer is DOWN\n\
+                   (vi4) Changing effective priority from 100 to 254\n\
+                   (vi4) Entering MASTER STATE\n";
+        assert_eq!(
+            ka_bfd_reason(log),
+            "BFD session down, priority 100 → 254, master"
+        );
+        assert_eq!(
+            ka_bfd_reason("(vi4) Entering MASTER STATE\n"),
+            "no BFD session down in keepalived's log"
+        );
+    }
+
+    #[test]
+    fn the_last_tracked_bfd_line_says_whether_the_session_is_up() {
+        let log = "Sun Dec  7 VRRP_Instance(vi4) Tracked BFD instance peer is UP\n";
+        assert!(ka_bfd_up(log));
+        let later = format!("{log}x VRRP_Instance(vi4) Tracked BFD instance peer is DOWN\n");
+        assert!(!ka_bfd_up(&later));
+        assert!(!ka_bfd_up("(vi4) Entering BACKUP STATE\n"));
+    }
 }

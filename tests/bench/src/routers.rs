@@ -259,6 +259,16 @@ pub fn start(
     })
 }
 
+/// keepalived on `node` with a configuration the caller built (from [`keepalived_config`]
+/// plus what an item adds, e.g. BFD instances), behind the same trait.
+pub fn start_keepalived(lab: &Lab, node: &Node, cfg: &KeepalivedConfig) -> Result<Box<dyn Router>> {
+    Ok(Box::new(Ka {
+        imp: Impl::Keepalived,
+        node: node.label.clone(),
+        ka: lab.keepalived(node, cfg)?,
+    }))
+}
+
 /// Waits until `r` reports `want`; returns how long that took.
 pub fn wait_state(r: &dyn Router, want: State, timeout: Duration) -> Result<Duration> {
     wait_until(

@@ -4,7 +4,11 @@
 //!
 //! Requests are ARP (IPv4) or Neighbor Solicitations (IPv6) from [`PROBER_MAC`] and the
 //! lab prober's source addresses, sent on an AF_PACKET socket; answers are matched by the
-//! address they resolve and attributed by the MAC they give. Every run is bounded: a
+//! address they resolve and attributed by the MAC they give. With [`Spec::echo`] the
+//! requests are ICMP / ICMPv6 echo requests sent straight to a router's MAC from the
+//! client's own addresses instead: a reply comes from the router's IP stack, so it shows
+//! the address is on the host and traffic to it reaches the host (not just that the
+//! address resolves). Every run is bounded: a
 //! round is one request per target, rounds are `every` apart, and the whole run stops at
 //! `max`.
 
@@ -66,7 +70,22 @@ pub struct Spec {
     pub names: Vec<(Mac, String)>,
     /// Requests per second within a round (at most [`MAX_RATE`]).
     pub rate: f64,
+    /// Echo requests instead of resolution (see the module docs).
+    pub echo: Option<Echo>,
 }
+
+/// Where echo requests go and come from: `dst_mac` is the router asked (the client skips
+/// its own neighbour resolution), `src_mac` / `src` the client's own, so the router's
+/// stack can resolve it and reply.
+#[derive(Clone, Copy, Debug)]
+pub struct Echo {
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub src: IpAddr,
+}
+
+/// The echo identifier of every sweep request (its sequence number is the target's index).
+const ECHO_ID: u16 = 0x5157;
 
 pub struct Sweeper {
     stop: Arc<AtomicBool>,
@@ -118,11 +137,39 @@ fn open(ifname: &str) -> Result<Socket> {
     }
 }
 
-fn request(target: IpAddr) -> Vec<u8> {
-    match target {
-        IpAddr::V4(t) => frames::arp_request(PROBER_MAC, PROBER_V4.octets(), t.octets()),
-        IpAddr::V6(t) => frames::neighbor_solicitation(PROBER_MAC, PROBER_V6.octets(), t.octets()),
-    }
+fn request(target: IpAddr, index: usize, echo: Option<Echo>) -> Result<Vec<u8>> {
+    let seq = index as u16;
+    Ok(match (target, echo) {
+        (IpAddr::V4(t), None) => frames::arp_request(PROBER_MAC, PROBER_V4.octets(), t.octets()),
+        (IpAddr::V6(t), None) => {
+            frames::neighbor_solicitation(PROBER_MAC, PROBER_V6.octets(), t.octets())
+        }
+        (
+            IpAddr::V4(t),
+            Some(Echo {
+                src_mac,
+                dst_mac,
+                src: IpAddr::V4(src),
+            }),
+        ) => {
+            let m = frames::echo_request(false, ECHO_ID, seq, b"vip-bench");
+            frames::ipv4(src_mac, dst_mac, src.octets(), t.octets(), 1, 64, &m)
+        }
+        (
+            IpAddr::V6(t),
+            Some(Echo {
+                src_mac,
+                dst_mac,
+                src: IpAddr::V6(src),
+            }),
+        ) => {
+            let mut m = frames::echo_request(true, ECHO_ID, seq, b"vip-bench");
+            let sum = frames::icmpv6_checksum(&src.octets(), &t.octets(), &m);
+            m[2..4].copy_from_slice(&sum.to_be_bytes());
+            frames::ipv6(src_mac, dst_mac, src.octets(), t.octets(), 58, 64, &m)
+        }
+        (t, Some(e)) => bail!("echo to {t} from {}: families differ", e.src),
+    })
 }
 
 fn send(s: &Socket, frame: &[u8]) {
@@ -145,11 +192,42 @@ fn send(s: &Socket, frame: &[u8]) {
     }
 }
 
+/// The address `frame` answers for and the MAC that answered, if it answers this sweep's
+/// kind of request. Each sweep counts only its own: an echo sweep beside a resolving one
+/// on the same interface sees the NAs that answer the other.
+fn answer(frame: &[u8], echo: Option<Echo>) -> Option<(IpAddr, Mac)> {
+    Some(match classify(frame) {
+        Kind::ArpReply { .. } | Kind::NeighborAdvert { .. } if echo.is_some() => return None,
+        Kind::ArpReply {
+            sender_mac,
+            sender_ip,
+            target_mac,
+            ..
+        } if target_mac == PROBER_MAC => (IpAddr::V4(sender_ip), sender_mac),
+        Kind::NeighborAdvert {
+            src_mac,
+            dst_mac,
+            target,
+            target_mac,
+            ..
+        } if dst_mac == PROBER_MAC => (IpAddr::V6(target), target_mac.unwrap_or(src_mac)),
+        Kind::EchoReply {
+            src_mac,
+            dst_mac,
+            src,
+            id,
+            ..
+        } if echo.is_some_and(|e| e.src_mac == dst_mac) && id == ECHO_ID => (src, src_mac),
+        _ => return None,
+    })
+}
+
 /// Reads every pending frame, recording answers.
 fn drain(
     s: &Socket,
     index: &HashMap<IpAddr, u32>,
     names: &[(Mac, String)],
+    echo: Option<Echo>,
     out: &Mutex<Answers>,
     buf: &mut [u8],
 ) {
@@ -167,21 +245,8 @@ fn drain(
             return;
         }
         let at = Instant::now();
-        let (addr, mac) = match classify(&buf[..n as usize]) {
-            Kind::ArpReply {
-                sender_mac,
-                sender_ip,
-                target_mac,
-                ..
-            } if target_mac == PROBER_MAC => (IpAddr::V4(sender_ip), sender_mac),
-            Kind::NeighborAdvert {
-                src_mac,
-                dst_mac,
-                target,
-                target_mac,
-                ..
-            } if dst_mac == PROBER_MAC => (IpAddr::V6(target), target_mac.unwrap_or(src_mac)),
-            _ => continue,
+        let Some((addr, mac)) = answer(&buf[..n as usize], echo) else {
+            continue;
         };
         let Some(&target) = index.get(&addr) else {
             continue;
@@ -233,7 +298,12 @@ impl Sweeper {
                     .enumerate()
                     .map(|(i, a)| (*a, i as u32))
                     .collect();
-                let requests: Vec<Vec<u8>> = spec.targets.iter().map(|t| request(*t)).collect();
+                let requests = spec
+                    .targets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| request(*t, i, spec.echo))
+                    .collect::<Result<Vec<Vec<u8>>>>()?;
                 let mut buf = vec![0u8; 2048];
                 let t0 = Instant::now();
                 let mut next = t0;
@@ -244,7 +314,7 @@ impl Sweeper {
                             for r in chunk {
                                 send(&s, r);
                             }
-                            drain(&s, &index, &spec.names, &out, &mut buf);
+                            drain(&s, &index, &spec.names, spec.echo, &out, &mut buf);
                             let due =
                                 now + Duration::from_secs_f64(((i + 1) * CHUNK) as f64 / spec.rate);
                             if chunk.len() == CHUNK {
@@ -257,7 +327,7 @@ impl Sweeper {
                             next = Instant::now() + spec.every;
                         }
                     }
-                    drain(&s, &index, &spec.names, &out, &mut buf);
+                    drain(&s, &index, &spec.names, spec.echo, &out, &mut buf);
                     let wait = next.saturating_duration_since(Instant::now());
                     let mut pfd = libc::pollfd {
                         fd: s.fd.as_raw_fd(),
@@ -271,7 +341,7 @@ impl Sweeper {
                 // Late answers to the last round.
                 let linger = Instant::now() + Duration::from_millis(50);
                 while Instant::now() < linger {
-                    drain(&s, &index, &spec.names, &out, &mut buf);
+                    drain(&s, &index, &spec.names, spec.echo, &out, &mut buf);
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 Ok(())
@@ -347,6 +417,7 @@ pub fn answered(
         max: every * rounds,
         names: names.to_vec(),
         rate,
+        echo: None,
     })?;
     std::thread::sleep(every * rounds + Duration::from_millis(100));
     let who = s.who(who).context("unknown responder")?;
@@ -357,4 +428,81 @@ pub fn answered(
         .collect();
     s.stop()?;
     Ok(got)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_request_goes_to_the_router_from_the_client_with_a_valid_checksum() {
+        let echo = Echo {
+            src_mac: [2, 0, 0, 0, 0, 0x21],
+            dst_mac: [2, 0, 0, 0, 0, 0x11],
+            src: "2001:db8::21".parse().unwrap(),
+        };
+        let vip: IpAddr = "2001:db8::1:7".parse().unwrap();
+        let f = request(vip, 6, Some(echo)).unwrap();
+        assert_eq!((&f[..6], &f[6..12]), (&echo.dst_mac[..], &echo.src_mac[..]));
+        match classify(&f) {
+            Kind::EchoRequest { src, dst, id, seq } => {
+                assert_eq!((src, dst, id, seq), (echo.src, vip, ECHO_ID, 6));
+            }
+            other => panic!("not an echo request: {other:?}"),
+        }
+        // The ICMPv6 checksum over the pseudo-header and the message sums to zero.
+        let (src, dst): ([u8; 16], [u8; 16]) =
+            (f[22..38].try_into().unwrap(), f[38..54].try_into().unwrap());
+        assert_eq!(frames::icmpv6_checksum(&src, &dst, &f[54..]), 0);
+    }
+
+    #[test]
+    fn an_echo_sweep_counts_echo_replies_only_and_a_resolving_one_nas_only() {
+        let (client, router) = ([2, 0, 0, 0, 0, 0x21], [2, 0, 0, 0, 0, 0x11]);
+        let echo = Echo {
+            src_mac: client,
+            dst_mac: router,
+            src: "2001:db8::21".parse().unwrap(),
+        };
+        let vip: IpAddr = "2001:db8::1:7".parse().unwrap();
+        let IpAddr::V6(v6) = vip else { unreachable!() };
+        // The router's NA to the resolving sweep's NS, seen on the same interface.
+        let mut na = vec![0x88, 0, 0, 0, 0x60, 0, 0, 0];
+        na.extend_from_slice(&v6.octets());
+        na.extend_from_slice(&[2, 1]);
+        na.extend_from_slice(&router);
+        let src = v6.octets();
+        let dst = PROBER_V6.octets();
+        let sum = frames::icmpv6_checksum(&src, &dst, &na);
+        na[2..4].copy_from_slice(&sum.to_be_bytes());
+        let na = frames::ipv6(router, PROBER_MAC, src, dst, 58, 255, &na);
+        assert!(matches!(classify(&na), Kind::NeighborAdvert { .. }));
+        assert_eq!(answer(&na, None), Some((vip, router)));
+        assert_eq!(answer(&na, Some(echo)), None);
+        // The router's echo reply to the echo sweep.
+        let mut m = frames::echo_request(true, ECHO_ID, 3, b"vip-bench");
+        m[0] = 129;
+        let reply = frames::ipv6(
+            router,
+            client,
+            src,
+            [0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x21],
+            58,
+            64,
+            &m,
+        );
+        assert_eq!(answer(&reply, Some(echo)), Some((vip, router)));
+        assert_eq!(answer(&reply, None), None);
+    }
+
+    #[test]
+    fn an_echo_of_the_other_family_is_refused() {
+        let echo = Echo {
+            src_mac: [2; 6],
+            dst_mac: [4; 6],
+            src: "192.0.2.21".parse().unwrap(),
+        };
+        assert!(request("2001:db8::1".parse().unwrap(), 0, Some(echo)).is_err());
+        assert!(request("192.0.2.1".parse().unwrap(), 0, Some(echo)).is_ok());
+    }
 }

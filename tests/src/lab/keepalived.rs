@@ -38,6 +38,8 @@ pub struct KeepalivedConfig {
     pub extra: Vec<String>,
     /// Extra lines for `global_defs`, verbatim (the bench's `vrrp_rt_priority`).
     pub global: Vec<String>,
+    /// Top-level blocks after `global_defs`, verbatim (`bfd_instance NAME { … }`).
+    pub blocks: Vec<String>,
     /// keepalived's `-D` (detailed log): the labs read it when a test fails; the bench
     /// runs keepalived as its experts would, without it.
     pub detailed_log: bool,
@@ -58,6 +60,7 @@ impl Default for KeepalivedConfig {
             track_interfaces: Vec::new(),
             extra: Vec::new(),
             global: Vec::new(),
+            blocks: Vec::new(),
             detailed_log: true,
         }
     }
@@ -105,6 +108,9 @@ impl KeepalivedConfig {
             writeln!(c, "    {line}")?;
         }
         writeln!(c, "}}")?;
+        for line in &self.blocks {
+            writeln!(c, "{line}")?;
+        }
         for v6 in [false, true] {
             let vips: Vec<&IpAddr> = self.vips.iter().filter(|a| a.is_ipv6() == v6).collect();
             if vips.is_empty() {
@@ -234,11 +240,17 @@ pub(super) fn start_with(
     let conf_s = conf.to_string_lossy().into_owned();
     let pid = dir.join("keepalived.pid").to_string_lossy().into_owned();
     let vrrp_pid = dir.join("vrrp.pid").to_string_lossy().into_owned();
+    // `--vrrp` leaves the BFD child on (keepalived starts it when the configuration has
+    // a `bfd_instance`); its pid file is per router like the others, not every router's
+    // `/run/keepalived_bfd.pid`.
+    let bfd_pid = dir.join("bfd.pid").to_string_lossy().into_owned();
     let mut argv = vec!["keepalived", "--vrrp", "-n", "-l"];
     if detailed_log {
         argv.push("-D");
     }
-    argv.extend(["-G", "-f", &conf_s, "-p", &pid, "-r", &vrrp_pid]);
+    argv.extend([
+        "-G", "-f", &conf_s, "-p", &pid, "-r", &vrrp_pid, "-b", &bfd_pid,
+    ]);
     let mut cmd = netns::nsenter(&node.ns, &argv);
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -356,6 +368,22 @@ mod tests {
         assert!(text.contains("192.0.2.1/32 dev eth0"));
         assert!(text.contains("2001:db8::1/128 dev eth0"));
         assert!(text.contains("nopreempt"));
+    }
+
+    #[test]
+    fn renders_top_level_blocks_between_global_defs_and_the_instances() {
+        let cfg = KeepalivedConfig {
+            vips: vec!["192.0.2.1".parse().unwrap()],
+            blocks: vec!["bfd_instance r2 {\n    neighbor_ip 192.0.2.12\n}".into()],
+            ..Default::default()
+        };
+        let text = cfg.render("r1", &[], Path::new("/n")).unwrap();
+        let (g, b, v) = (
+            text.find("global_defs").unwrap(),
+            text.find("bfd_instance r2 {").unwrap(),
+            text.find("vrrp_instance vi4").unwrap(),
+        );
+        assert!(g < b && b < v, "{text}");
     }
 
     #[test]
