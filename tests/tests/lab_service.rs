@@ -170,11 +170,13 @@ fn vipd_runs_under_the_units_capabilities_and_no_new_privileges() -> Result<()> 
     ensure!(policy(pid)? == 2, "the event loop is not SCHED_RR");
     // The notify hook ran as the script user: setuid() works under no_new_privs.
     let report = lab.scratch("out")?.join("MASTER");
+    // Until the hook has written its line: the shell creates the file before `id` prints
+    // into it, and one full run read it empty in between.
     wait_until(
         "the MASTER hook",
         Duration::from_secs(5),
         Duration::from_millis(20),
-        || Ok(report.exists()),
+        || Ok(std::fs::read_to_string(&report).is_ok_and(|s| s.ends_with('\n'))),
     )?;
     let uid = std::fs::read_to_string(&report)?;
     ensure!(uid.trim() == "65534", "the hook ran as uid {uid}");
