@@ -424,10 +424,9 @@ struct Load {
     session_downs: Value,
 }
 
-fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<Load> {
-    let (r1, r2) = pair(lab, Variant::VipdBfd, vipd)?;
-    let (v1, v2) = (r1.vipd()?, r2.vipd()?);
-    let (t1, t2) = (v1.transitions()?, v2.transitions()?);
+/// Both routers' CPUs spun at 100 % and BFD garbage sent from the attacker to r2 for
+/// `run_for`, the same for every implementation: (seconds it took, frames sent).
+fn spin_and_flood(lab: &Lab, run_for: Duration) -> Result<(f64, usize)> {
     let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
     let inj = lab.injector(lab.attacker())?;
     let start = Instant::now();
@@ -442,6 +441,14 @@ fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<L
     for s in spinners {
         let _ = s.wait(Duration::from_secs(5));
     }
+    Ok((seconds, garbage))
+}
+
+fn load(lab: &Lab, run_for: Duration, vipd: &VipdBinary, out: &Path) -> Result<Load> {
+    let (r1, r2) = pair(lab, Variant::VipdBfd, vipd)?;
+    let (v1, v2) = (r1.vipd()?, r2.vipd()?);
+    let (t1, t2) = (v1.transitions()?, v2.transitions()?);
+    let (seconds, garbage) = spin_and_flood(lab, run_for)?;
     let i2 = instance(v2)?;
     // Both daemons' logs stay next to the results: every suspect path, probe and
     // transition of the minute, with times, for whoever reads a miss.
@@ -481,20 +488,7 @@ fn load_keepalived(lab: &Lab, run_for: Duration, vipd: &VipdBinary) -> Result<Ka
             .count()
     };
     let d0 = downs(&k2.log());
-    let spinners = lab.spin_cpus(&[lab.router(1), lab.router(2)], 2, run_for)?;
-    let inj = lab.injector(lab.attacker())?;
-    let start = Instant::now();
-    let garbage = inj.bfd_garbage(
-        lab.router(2).mac,
-        IpAddr::V4(lab.router(1).ipv4),
-        IpAddr::V4(lab.router(2).ipv4),
-        GARBAGE_PPS,
-        run_for,
-    );
-    let seconds = start.elapsed().as_secs_f64();
-    for s in spinners {
-        let _ = s.wait(Duration::from_secs(5));
-    }
+    let (seconds, garbage) = spin_and_flood(lab, run_for)?;
     Ok(KaLoad {
         seconds,
         garbage,

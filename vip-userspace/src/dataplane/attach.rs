@@ -5,7 +5,7 @@ use std::path::Path;
 
 use aya::programs::{
     Xdp, XdpMode,
-    links::{FdLink, PinnedLink},
+    links::{FdLink, LinkError, PinnedLink},
     xdp::XdpLink,
 };
 use tracing::{info, warn};
@@ -117,30 +117,46 @@ fn try_attach(
 }
 
 fn replace_pinned(program: &mut Xdp, link_path: &Path) -> Result<()> {
-    let pinned = PinnedLink::from_pin(link_path).map_err(|source| DataplaneError::Link {
-        what: format!("opening {}", link_path.display()),
-        source: Box::new(source),
-    })?;
-    let fd_link: FdLink = pinned.into();
-    let xdp_link = XdpLink::try_from(fd_link).map_err(|source| DataplaneError::Link {
-        what: format!("{} is not an XDP link", link_path.display()),
-        source: Box::new(source),
-    })?;
+    let xdp_link: XdpLink = open_pinned(link_path, "an XDP")?;
     let id = program
         .attach_to_link(xdp_link)
         .map_err(|source| DataplaneError::Program {
             what: format!("updating {}", link_path.display()),
             source: Box::new(source),
         })?;
-    // The pin keeps the link attached; dropping our handle must not detach it.
     let link = program
         .take_link(id)
         .map_err(|source| DataplaneError::Program {
             what: "taking the updated link".into(),
             source: Box::new(source),
         })?;
-    let _fd: FdLink = link.try_into().map_err(|source| DataplaneError::Link {
-        what: "converting the updated link".into(),
+    keep_pinned(link, "link")
+}
+
+/// The link pinned at `link_path`, as the program type's own link (`kind` names it in
+/// the error), for `attach_to_link` to swap the program in place.
+pub(super) fn open_pinned<L>(link_path: &Path, kind: &str) -> Result<L>
+where
+    L: TryFrom<FdLink, Error = LinkError>,
+{
+    let pinned = PinnedLink::from_pin(link_path).map_err(|source| DataplaneError::Link {
+        what: format!("opening {}", link_path.display()),
+        source: Box::new(source),
+    })?;
+    L::try_from(FdLink::from(pinned)).map_err(|source| DataplaneError::Link {
+        what: format!("{} is not {kind} link", link_path.display()),
+        source: Box::new(source),
+    })
+}
+
+/// Lets go of an updated link without detaching it: the pin keeps it attached, and
+/// dropping the program's own handle would not.
+pub(super) fn keep_pinned<L>(link: L, what: &str) -> Result<()>
+where
+    FdLink: TryFrom<L, Error = LinkError>,
+{
+    let _fd = FdLink::try_from(link).map_err(|source| DataplaneError::Link {
+        what: format!("converting the updated {what}"),
         source: Box::new(source),
     })?;
     Ok(())

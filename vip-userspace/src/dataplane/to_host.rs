@@ -12,12 +12,15 @@ use std::path::Path;
 
 use aya::programs::{
     LinkOrder, SchedClassifier, TcAttachType,
-    links::{FdLink, PinnedLink},
+    links::FdLink,
     tc::{SchedClassifierLink, TcAttachOptions},
 };
 use tracing::{info, warn};
 
-use super::{DataplaneError, Result};
+use super::{
+    DataplaneError, Result,
+    attach::{keep_pinned, open_pinned},
+};
 
 pub(super) const PREFIX: &str = "tc_";
 
@@ -68,32 +71,18 @@ pub(super) fn attach(program: &mut SchedClassifier, ifname: &str, link_path: &Pa
 }
 
 fn replace_pinned(program: &mut SchedClassifier, link_path: &Path) -> Result<()> {
-    let pinned = PinnedLink::from_pin(link_path).map_err(|source| DataplaneError::Link {
-        what: format!("opening {}", link_path.display()),
-        source: Box::new(source),
-    })?;
-    let fd_link: FdLink = pinned.into();
-    let tc_link =
-        SchedClassifierLink::try_from(fd_link).map_err(|source| DataplaneError::Link {
-            what: format!("{} is not a TCX link", link_path.display()),
-            source: Box::new(source),
-        })?;
+    let tc_link: SchedClassifierLink = open_pinned(link_path, "a TCX")?;
     let id = program
         .attach_to_link(tc_link)
         .map_err(|source| DataplaneError::Program {
             what: format!("updating {}", link_path.display()),
             source: Box::new(source),
         })?;
-    // The pin keeps the link attached; dropping our handle must not detach it.
     let link = program
         .take_link(id)
         .map_err(|source| DataplaneError::Program {
             what: "taking the updated tc link".into(),
             source: Box::new(source),
         })?;
-    let _fd: FdLink = link.try_into().map_err(|source| DataplaneError::Link {
-        what: "converting the updated tc link".into(),
-        source: Box::new(source),
-    })?;
-    Ok(())
+    keep_pinned(link, "tc link")
 }
