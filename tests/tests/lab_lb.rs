@@ -1008,3 +1008,217 @@ fn a_reload_that_brings_the_first_service_is_refused_and_names_the_restart() {
     assert_eq!(gw["transitions"], before);
     assert!(!v1.pin.join("LB_FLOWS").exists());
 }
+
+/// The tunnel method end to end: r1 directs, r2 and r3 are servers on its segment and
+/// `bh` is a server behind the router r4, reached only through it. Each packet leaves r1
+/// inside an outer IPv4 (IPv6) header addressed to its server, crosses r4 for `bh`, and
+/// the server takes the outer header off (an XDP program standing in for the `ipip` /
+/// `ip6tnl` device this kernel lacks, `tests/src/lab/decap.rs`) and answers the client
+/// from the VIP directly. Every connection is answered, each server gets its share, and
+/// each server's count of packets that came to it tunnelled covers what it served.
+#[test]
+fn the_tunnel_method_reaches_servers_on_the_segment_and_behind_a_router_over_ipv4_and_ipv6() {
+    let lab = Lab::builder()
+        .routers(4)
+        .behind(4)
+        .client()
+        .build()
+        .unwrap();
+    let (r1, r4) = (lab.router(1), lab.router(4));
+    let (s2, s3, bh) = (lab.router(2), lab.router(3), lab.node("bh"));
+    let dir = lab.scratch("lb-scripts").unwrap();
+    std::fs::write(dir.join("echo.py"), ECHO).unwrap();
+    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    // Checksums in software where segments are made or forwarded (see the ECMP lab).
+    for (n, ifname) in [
+        (lab.client(), "eth0"),
+        (r4, "eth0"),
+        (r4, "lan1"),
+        (bh, "eth0"),
+    ] {
+        lab.exec(n, &["ethtool", "-K", ifname, "tx", "off"])
+            .unwrap();
+    }
+    // bh answers from the VIP through r4: a router checking reverse paths strictly
+    // would drop those replies (the VIP's own network is on r4's other side).
+    lab.exec(r4, &["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=0"])
+        .unwrap();
+    lab.exec(r4, &["sysctl", "-qw", "net.ipv4.conf.lan1.rp_filter=0"])
+        .unwrap();
+    lab.exec(
+        r1,
+        &[
+            "ip",
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            &r4.ipv4.to_string(),
+        ],
+    )
+    .unwrap();
+    let mut _procs = Vec::new();
+    let mut decaps = Vec::new();
+    for s in [s2, s3, bh] {
+        _procs.push(echo_server(&lab, s, &dir.join("echo.py")));
+        decaps.push((s.label.clone(), lab.decap(s, "eth0").unwrap()));
+    }
+    for s in [s2, s3] {
+        lab.exec(
+            s,
+            &["ip", "addr", "add", &format!("{SVC_VIP6}/128"), "dev", "lo"],
+        )
+        .unwrap();
+    }
+    let config = format!(
+        "[[vrrp]]\nname = \"gw\"\ninterface = \"eth0\"\nvrid = 51\npriority = 200\n\
+         advert_interval = \"100ms\"\nvips = [\"{SVC_VIP}/32\"]\n\n\
+         [[vrrp]]\nname = \"gw6\"\ninterface = \"eth0\"\nvrid = 52\npriority = 200\n\
+         advert_interval = \"100ms\"\n\
+         vips = [{{ address = \"{SVC_VIP6}/128\", preferred_lft = 0 }}]\n\n\
+         [[service]]\nname = \"tun\"\nvip = \"{SVC_VIP}\"\nport = {SVC_PORT}\nfollow = \"gw\"\n\
+         method = \"tunnel\"\ncheck = {{ type = \"tcp\", interval = \"1s\" }}\n\
+         real = [{{ address = \"{}\" }}, {{ address = \"{}\" }}, {{ address = \"{}\" }}]\n\n\
+         [[service]]\nname = \"tun6\"\nvip = \"{SVC_VIP6}\"\nport = {SVC_PORT}\nfollow = \"gw6\"\n\
+         method = \"tunnel\"\ncheck = {{ type = \"tcp\", interval = \"1s\" }}\n\
+         real = [{{ address = \"{}\" }}, {{ address = \"{}\" }}]\n",
+        s2.ipv4, s3.ipv4, bh.ipv4, s2.ipv6, s3.ipv6
+    );
+    let v1 = lab.vipd(Path::new(VIPD), r1, &config).unwrap();
+    for group in ["gw", "gw6"] {
+        v1.wait_state(group, "master", Duration::from_secs(10))
+            .unwrap();
+    }
+    wait_until(
+        "every service's servers up and resolved",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let st = v1.status()?;
+            let services = st["services"].as_array().cloned().unwrap_or_default();
+            Ok(services.len() == 2
+                && services.iter().all(|s| {
+                    s["servers"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().all(|r| r["in_table"] != 0))
+                }))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v1.status_text().unwrap(), v1.log()));
+    let before: HashMap<String, vip_tests::lab::DecapSeen> = decaps
+        .iter()
+        .map(|(l, d)| (l.clone(), d.seen().unwrap()))
+        .collect();
+
+    let client = lab.client();
+    let mut served: HashMap<String, (u64, u64)> = HashMap::new();
+    for (vip, src, servers, first) in [
+        (SVC_VIP.to_string(), client.ipv4.to_string(), 3, "26000"),
+        (SVC_VIP6.to_string(), client.ipv6.to_string(), 2, "27000"),
+    ] {
+        let out = client_json(
+            &lab,
+            &dir,
+            &["spread", &vip, &SVC_PORT.to_string(), first, "60", &src],
+        );
+        eprintln!("{vip}: {out}");
+        assert_eq!(out["failed"].as_array().unwrap().len(), 0, "{out}");
+        let seen = out["seen"].as_object().unwrap();
+        assert_eq!(seen.len(), servers, "{out}");
+        for (label, flows) in seen {
+            let n = flows.as_array().unwrap().len() as u64;
+            assert!(
+                n >= 60 / servers as u64 / 2,
+                "{label}: {n} of 60 connections, {out}"
+            );
+            let e = served.entry(label.clone()).or_default();
+            if vip.contains(':') {
+                e.1 += n;
+            } else {
+                e.0 += n;
+            }
+        }
+    }
+    for (label, d) in &decaps {
+        let (was, now) = (before[label], d.seen().unwrap());
+        let (v4, v6) = (now.v4 - was.v4, now.v6 - was.v6);
+        let (c4, c6) = served[label];
+        eprintln!("{label}: served {c4} IPv4 and {c6} IPv6 connections; decapsulated {v4} / {v6}");
+        // A connection's SYN, its ACK, its line and its FIN at least reach the server
+        // through the director.
+        assert!(
+            v4 >= 3 * c4,
+            "{label}: {v4} IPv4-in-IPv4 packets for {c4} connections"
+        );
+        assert!(
+            v6 >= 3 * c6,
+            "{label}: {v6} IPv6-in-IPv6 packets for {c6} connections"
+        );
+    }
+    // The balancer publishes its counters once a second.
+    wait_until(
+        "every server's forwarded packets counted",
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || {
+            let st = v1.status()?;
+            let services = st["services"].as_array().cloned().unwrap_or_default();
+            Ok(services.len() == 2
+                && services.iter().all(|s| {
+                    s["servers"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().all(|r| r["packets"].as_u64() > Some(0)))
+                }))
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{}", v1.status_text().unwrap()));
+    let st = v1.status().unwrap();
+    eprintln!("{}", v1.status_text().unwrap());
+    // What the director forwarded to each server is what that server took out of the
+    // tunnel: nothing lost or left encapsulated on the way, through r4 or not.
+    let label_of: HashMap<String, &str> = [s2, s3, bh]
+        .iter()
+        .flat_map(|n| {
+            [
+                (n.ipv4.to_string(), &*n.label),
+                (n.ipv6.to_string(), &*n.label),
+            ]
+        })
+        .collect();
+    for (name, servers) in [("tun", 3), ("tun6", 2)] {
+        let svc = st["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap();
+        let reals = svc["servers"].as_array().unwrap();
+        assert_eq!(reals.len(), servers);
+        for r in reals {
+            let label = label_of[r["address"].as_str().unwrap()];
+            let (was, now) = (
+                before[label],
+                decaps
+                    .iter()
+                    .find(|(l, _)| l == label)
+                    .unwrap()
+                    .1
+                    .seen()
+                    .unwrap(),
+            );
+            let took = if name == "tun" {
+                now.v4 - was.v4
+            } else {
+                now.v6 - was.v6
+            };
+            assert_eq!(
+                r["packets"].as_u64(),
+                Some(took),
+                "{name}: {label} decapsulated {took}: {r}"
+            );
+        }
+    }
+    for counter in ["lb_drop_unreachable", "lb_drop_too_big"] {
+        assert_eq!(st["xdp"][counter], 0, "{counter}: {}", st["xdp"]);
+    }
+}

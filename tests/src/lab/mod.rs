@@ -53,6 +53,7 @@ pub mod block;
 pub mod capture;
 pub mod clients;
 pub mod conntrackd;
+pub mod decap;
 pub mod flow;
 pub mod frr;
 pub mod keepalived;
@@ -86,6 +87,7 @@ pub use attack::{Injector, advert_v4};
 
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use conntrackd::Conntrackd;
+pub use decap::{Decap, DecapSeen};
 pub use flow::{EchoServer, Flow, FlowRun, Proto};
 pub use frr::{Frr, FrrConfig, FrrDaemons, FrrStatus};
 pub use keepalived::{Keepalived, KeepalivedConfig};
