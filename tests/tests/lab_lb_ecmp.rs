@@ -7,7 +7,7 @@
 //! real servers. Checked: the router holds both paths, flows spread over both
 //! directors, every flow reaches the server the shared Maglev table names whichever
 //! director it crossed, and when r2's link is cut its flows move to r3 once BGP drops
-//! the session, without a reset.
+//! the session (BFD on the sessions ends it within a second), without a reset.
 
 use std::{
     collections::HashMap,
@@ -46,12 +46,21 @@ fn director_config(n: u8, reals: &[&Node]) -> String {
 }
 
 /// The router's bgpd: both directors in one AS, two paths kept for ECMP, the /32
-/// recipe's one-second keepalives (a dead director is dropped within three seconds).
+/// recipe's one-second keepalives, and BFD on both sessions (`BFD_PROFILE`), so a dead
+/// director is dropped after BFD's 300 ms rather than the three-second hold time.
 const ROUTER_BGP: &str = "router bgp 65000\n bgp router-id 192.0.2.11\n \
     no bgp ebgp-requires-policy\n timers bgp 1 3\n \
     neighbor 192.0.2.12 remote-as 65001\n neighbor 192.0.2.12 advertisement-interval 0\n \
+    neighbor 192.0.2.12 bfd profile lb\n \
     neighbor 192.0.2.13 remote-as 65001\n neighbor 192.0.2.13 advertisement-interval 0\n \
+    neighbor 192.0.2.13 bfd profile lb\n \
     address-family ipv4 unicast\n  maximum-paths 2\n exit-address-family\n!\n";
+
+/// bfdd's profile for the BGP sessions, on the router and on both directors (the
+/// recipe's, `docs/recipes.md`): 100 ms, three missed.
+fn bfd_profile() -> String {
+    recipe::block("lb/bfdd.conf").unwrap()
+}
 
 /// A director's bgpd: the /32 recipe's, peering with the router.
 fn director_bgp(n: u8) -> String {
@@ -67,7 +76,8 @@ fn director_bgp(n: u8) -> String {
         )
         .replace(
             "neighbor 192.0.2.13 advertisement-interval 0",
-            "neighbor 192.0.2.11 advertisement-interval 0",
+            "neighbor 192.0.2.11 advertisement-interval 0\n \
+             neighbor 192.0.2.11 bfd profile lb",
         );
     assert!(out.contains("remote-as 65000"), "{out}");
     out
@@ -152,14 +162,21 @@ fn two_directors_behind_ecmp_share_flows_and_a_dead_one_moves_its_flows_without_
         );
     }
 
+    let bfd = bfd_profile();
     let f1 = lab
-        .frr_daemons(r1, &[("zebra", ""), ("bgpd", ROUTER_BGP)])
+        .frr_daemons(r1, &[("zebra", ""), ("bfdd", &bfd), ("bgpd", ROUTER_BGP)])
         .unwrap();
     let _f2 = lab
-        .frr_daemons(d2, &[("zebra", ""), ("bgpd", &director_bgp(2))])
+        .frr_daemons(
+            d2,
+            &[("zebra", ""), ("bfdd", &bfd), ("bgpd", &director_bgp(2))],
+        )
         .unwrap();
     let _f3 = lab
-        .frr_daemons(d3, &[("zebra", ""), ("bgpd", &director_bgp(3))])
+        .frr_daemons(
+            d3,
+            &[("zebra", ""), ("bfdd", &bfd), ("bgpd", &director_bgp(3))],
+        )
         .unwrap();
     let v2 = lab
         .vipd(Path::new(VIPD), d2, &director_config(2, &reals))
@@ -189,6 +206,19 @@ fn two_directors_behind_ecmp_share_flows_and_a_dead_one_moves_its_flows_without_
         || Ok(router_paths(&lab) == ["192.0.2.12", "192.0.2.13"]),
     )
     .unwrap_or_else(|e| panic!("{e:#}\n{}", bgp_state(&f1)));
+    wait_until(
+        "BFD up on both of the router's BGP sessions",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let peers = f1.json("show bfd peers json")?;
+            let up = peers
+                .as_array()
+                .map_or(0, |p| p.iter().filter(|p| p["status"] == "up").count());
+            Ok(up == 2)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}\n{:?}", f1.vtysh("show bfd peers")));
 
     // 1. New connections: spread over both directors, each on the server the shared
     // table names (the directors' data-plane ids are 0 and 1, in configuration order).
@@ -346,6 +376,13 @@ fn two_directors_behind_ecmp_share_flows_and_a_dead_one_moves_its_flows_without_
     );
     assert!(broken.is_empty(), "{broken:?}");
     assert_eq!(resets, 0);
+    // BFD's 300 ms, not BGP's three-second hold time, decides when r2 is dropped (with
+    // room for bgpd and zebra on a loaded machine).
+    assert!(
+        withdrawn <= Duration::from_millis(1500),
+        "the router dropped r2 after {withdrawn:?}: BFD did not end the session\n{:?}",
+        f1.vtysh("show bfd peers")
+    );
     assert!(moved > 0, "some flows crossed r2 before the cut");
     // The outage of a connection through r2: until the withdrawal, then until TCP's
     // next retransmission, whose interval doubles each time (so at most about the
