@@ -39,6 +39,8 @@ pub fn forget_package_env(c: &mut Command) {
                     | "CARGO_PRIMARY_PACKAGE"
                     | "CARGO_TARGET_TMPDIR"
                     | "CARGO_RUSTC_CURRENT_DIR"
+                    // Set when the package has a build script; ring tracks it too.
+                    | "OUT_DIR"
             )
         {
             c.env_remove(key);

@@ -38,14 +38,16 @@ pub fn release_vipd(debug_bin: &Path) -> Result<PathBuf> {
         .and_then(Path::parent)
         .with_context(|| format!("no target directory above {}", debug_bin.display()))?;
     let mut cargo = std::process::Command::new(env!("CARGO"));
-    // The test's own package variables (cargo sets them for the test binary) would change
-    // ring's build-script fingerprint (`rerun-if-env-changed`) and rebuild the release tree
-    // xtask built before the tests; see `forget_package_env` in xtask/src/cmd.rs.
+    // The test's own package variables (cargo sets them for the test binary, and OUT_DIR
+    // since this crate has a build script) would change ring's build-script fingerprint
+    // (`rerun-if-env-changed`) and rebuild the release tree xtask built before the tests;
+    // see `forget_package_env` in xtask/src/cmd.rs.
     for (key, _) in std::env::vars_os() {
         if key
             .to_str()
             .is_some_and(|k| k.starts_with("CARGO_PKG_") || k.starts_with("CARGO_MANIFEST_"))
             || key == "CARGO_CRATE_NAME"
+            || key == "OUT_DIR"
         {
             cargo.env_remove(key);
         }
