@@ -15,7 +15,7 @@ use vip_tests::{
     frames::{Ext, with_ipv6_ext},
     lab::{
         Lab, Node, Vipd, advert_v4,
-        process::{cpu_seconds, user_cpu_seconds},
+        process::{cpu_seconds, user_cpu_seconds, wakeups},
         release_vipd,
     },
 };
@@ -359,7 +359,7 @@ fn socket_status(v: &Vipd) -> Result<serde_json::Value> {
 
 /// How long the flood runs, and the CPU the master's daemon may use over it.
 const FLOOD: Duration = Duration::from_secs(60);
-const CPU_LIMIT_PERCENT: f64 = 5.0;
+const CPU_LIMIT_PERCENT: f64 = 10.0;
 /// How long the master's daemon is measured without the flood first.
 const QUIET: Duration = Duration::from_secs(10);
 
@@ -379,9 +379,15 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
     let before = (transitions(&r1)?, transitions(&r2)?);
     let pid = r1.pid().context("r1's pid")?;
     // What the master's daemon costs without the flood, for comparison.
-    let (quiet0, quiet_user0, q0) = (cpu_seconds(pid), user_cpu_seconds(pid), Instant::now());
+    let (quiet0, quiet_user0, quiet_wake0, q0) = (
+        cpu_seconds(pid),
+        user_cpu_seconds(pid),
+        wakeups(pid),
+        Instant::now(),
+    );
     std::thread::sleep(QUIET);
     let q = q0.elapsed().as_secs_f64();
+    let quiet_wakeups = (wakeups(pid) - quiet_wake0) as f64 / q;
     let quiet_percent = (cpu_seconds(pid) - quiet0) / q * 100.0;
     let quiet_user_percent = (user_cpu_seconds(pid) - quiet_user0) / q * 100.0;
     let read_before = (
@@ -391,12 +397,18 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
     let foreign_before = (r1.xdp("vrrp_foreign")?, r2.xdp("vrrp_foreign")?);
     // Adverts for VRID 99, which nobody runs, as fast as trafgen sends from one CPU.
     let flood = advert_v4(at.mac, at.ipv4, 99, 254, 1, &[Ipv4Addr::new(192, 0, 2, 1)]);
-    let (cpu0, user0, t0) = (cpu_seconds(pid), user_cpu_seconds(pid), Instant::now());
+    let (cpu0, user0, wake0, t0) = (
+        cpu_seconds(pid),
+        user_cpu_seconds(pid),
+        wakeups(pid),
+        Instant::now(),
+    );
     let trafgen = lab.trafgen(at, &[flood], 150_000_000, FLOOD)?;
     trafgen.wait(FLOOD + Duration::from_secs(10))?;
     let (cpu, wall) = (cpu_seconds(pid) - cpu0, t0.elapsed().as_secs_f64());
     let cpu_percent = cpu / wall * 100.0;
     let user_percent = (user_cpu_seconds(pid) - user0) / wall * 100.0;
+    let flood_wakeups = (wakeups(pid) - wake0) as f64 / wall;
     let after = (transitions(&r1)?, transitions(&r2)?);
     let foreign = (
         r1.xdp("vrrp_foreign")? - foreign_before.0,
@@ -424,7 +436,8 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
     );
     println!(
         "r1's daemon in user space (its own code): {user_percent:.2} % of a core during the \
-         flood, {quiet_user_percent:.2} % before it"
+         flood, {quiet_user_percent:.2} % before it; woken {flood_wakeups:.0} times a second \
+         during the flood, {quiet_wakeups:.0} before it"
     );
     println!("r1's vipd status:\n{text}");
     ensure!(
@@ -432,15 +445,31 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
         "false transitions: {before:?} -> {after:?}"
     );
     ensure!(r1.state_of("gw")? == "master" && r2.state_of("gw")? == "backup");
-    // What the daemon may spend while the flood runs: under 5 % of a core in all, user
-    // and system time, with the release build. Measured on this 2-core machine at
-    // ~170,000 frames a second: 1.40 % (1.20 % before the flood). The debug build measured
-    // 5.33-5.80 % (1.90-2.50 % before), which is why the test runs the release one; a
-    // daemon that read the flood measured 35 % before the socket filter.
+    // The flood never wakes the daemon: it wakes as often as it did before (its own
+    // timers and r2's adverts), within a margin for the scheduler. A daemon woken by the
+    // flood would wake hundreds of thousands of times a second.
+    ensure!(
+        flood_wakeups <= quiet_wakeups * 1.25 + 20.0,
+        "r1's daemon woke {flood_wakeups:.0} times a second during the flood, \
+         {quiet_wakeups:.0} before it"
+    );
+    // What the daemon may spend while the flood runs, user and system time, with the
+    // release build. This kernel charges a tick that lands in a softirq to the task it
+    // interrupted (no CONFIG_IRQ_TIME_ACCOUNTING), so the figure grows with the flood's
+    // own kernel work on the daemon's CPU: 1.40 % at ~170,000 frames a second (1.20 %
+    // before the flood), 5.18-5.21 % at 285,000-303,000 (1.20-1.40 % before), when
+    // trafgen ran faster on the same machine. A daemon that read the flood used 35 %
+    // (before the socket filter), and the debug build 5.33-5.80 % at 170,000: hence the
+    // release build and this bound, well under the first.
     ensure!(
         cpu_percent < CPU_LIMIT_PERCENT,
         "r1's daemon used {cpu_percent:.2} % of a core ({user_percent:.2} % in user space; \
          {quiet_percent:.2} % and {quiet_user_percent:.2} % before the flood)"
+    );
+    // The whole minute was flooded (trafgen stops early if its socket refuses a frame).
+    ensure!(
+        wall >= FLOOD.as_secs_f64() * 0.95,
+        "the flood lasted {wall:.1} s of {FLOOD:?}"
     );
     // Hundreds of thousands a second reached both routers, and neither daemon read one:
     // r1 (master) reads nothing, r2 only r1's adverts (100 a second, plus margin).

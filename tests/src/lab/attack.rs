@@ -61,12 +61,20 @@ impl Lab {
 pub const TRAFGEN_MAX_FRAMES: u64 = 200_000_000;
 /// The longest any [`Lab::trafgen`] flood runs.
 pub const TRAFGEN_MAX_TIME: Duration = Duration::from_secs(120);
+/// How often a [`Lab::trafgen`] flood starts trafgen again after it gave up.
+pub const TRAFGEN_RESTARTS: u32 = 50;
 
 impl Lab {
     /// Floods `frames` (in turn) out of `node`'s eth0 with trafgen (netsniff-ng) as fast
     /// as it sends, from one CPU, for at most `count` frames and `run_for`; returns the
-    /// running trafgen (wait on it; it is killed when the lab drops). trafgen is told to
+    /// running flood (wait on it; it is killed when the lab drops). trafgen is told to
     /// leave the host's socket memory and IRQ affinity alone.
+    ///
+    /// Without its socket memory raised, trafgen gives up when the interface's queue
+    /// refuses a burst ("Flushing TX_RING failed: Resource temporarily unavailable", exit
+    /// status 1), which a fast flood into a veth does at random, after 0.4 s in one run: a
+    /// failed trafgen is started again, at most `TRAFGEN_RESTARTS` times, all within
+    /// `run_for`. One that ends well (its `count` sent, or the time up) is not.
     pub fn trafgen(
         &self,
         node: &Node,
@@ -87,28 +95,16 @@ impl Lab {
             })
             .collect();
         std::fs::write(&cfg, text)?;
-        let (count, secs) = (count.to_string(), format!("{}", run_for.as_secs_f64()));
-        let cfg = cfg.to_string_lossy().into_owned();
-        self.spawn(
-            node,
-            &[
-                "timeout",
-                "-s",
-                "INT",
-                &secs,
-                "trafgen",
-                "-o",
-                &node.ifname,
-                "-i",
-                &cfg,
-                "-n",
-                &count,
-                "-P",
-                "1",
-                "--no-sock-mem",
-                "--notouch-irq",
-            ],
-        )
+        let secs = format!("{}", run_for.as_secs_f64());
+        let script = format!(
+            "i=0; until trafgen -o {} -i {} -n {count} -P 1 --no-sock-mem --notouch-irq; do \
+             i=$((i+1)); [ $i -ge {TRAFGEN_RESTARTS} ] && exit 1; done",
+            node.ifname,
+            cfg.to_string_lossy()
+        );
+        // timeout signals its whole process group: trafgen stops and prints its counts,
+        // and the shell around it ends.
+        self.spawn(node, &["timeout", "-s", "INT", &secs, "sh", "-c", &script])
     }
 }
 

@@ -314,3 +314,21 @@ fn cpu_split(pid: i32) -> (f64, f64) {
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
     (ticks(11) / hz, ticks(12) / hz)
 }
+
+/// How many times `pid`'s threads have gone to sleep of their own accord
+/// (`voluntary_ctxt_switches` summed over `/proc/PID/task/*/status`): for an event-driven
+/// daemon, about how often it was woken. Unlike CPU time on a kernel without
+/// `CONFIG_IRQ_TIME_ACCOUNTING`, a flood's kernel work on the same CPUs does not add to it.
+pub fn wakeups(pid: i32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .sum()
+}
