@@ -125,9 +125,27 @@ fn xdp(v: &Vipd, counter: &str) -> Result<u64> {
     Ok(v.status()?["xdp"][counter].as_u64().unwrap_or(0))
 }
 
+/// How often the link-down measurement may start again on a fresh lab because a stall
+/// of r2's daemon or path before the cut had, by design, disarmed BFD's quick takeover.
+const STALL_RETRIES: usize = 3;
+
 #[test]
 fn link_down_is_taken_over_within_the_bfd_detection_time() -> Result<()> {
     vip_tests::require_root();
+    for attempt in 1..=STALL_RETRIES {
+        match link_down_once()? {
+            None => return Ok(()),
+            Some(why) => println!("attempt {attempt}: {why}; again on a fresh lab"),
+        }
+    }
+    anyhow::bail!("a stall before the cut disarmed BFD's quick takeover {STALL_RETRIES} times")
+}
+
+/// One link-down measurement: `Ok(None)` when it passed, `Ok(Some(why))` when a stall
+/// seen before the cut left the takeover to VRRP, as vipd is built to do (after a stall
+/// no quick probe can tell the next stall from a failure: `vip-userspace/src/vrrp/bfd/`,
+/// `stalled_lately`), so the run measured nothing about BFD.
+fn link_down_once() -> Result<Option<String>> {
     let lab = Lab::builder().routers(2).client().build()?;
     let (r1, r2) = pair(&lab, "interval = \"1ms\", multiplier = 3")?;
     let s = session(&r2, R1)?;
@@ -161,7 +179,8 @@ fn link_down_is_taken_over_within_the_bfd_detection_time() -> Result<()> {
         &[],
     )?;
     std::thread::sleep(Duration::from_millis(300));
-    let failed_at = Instant::now();
+    let stalled_before = session(&r2, R1)?["stalled_ago_ms"].as_u64();
+    let (failed_at, failed_wall) = (Instant::now(), std::time::SystemTime::now());
     lab.set_port(lab.router(1), false)?;
     r2.wait_state(INSTANCE, "master", Duration::from_secs(2))?;
     std::thread::sleep(Duration::from_millis(300));
@@ -189,7 +208,29 @@ fn link_down_is_taken_over_within_the_bfd_detection_time() -> Result<()> {
         ms(t.last_old.saturating_duration_since(failed_at)),
         ms(t.first_new.saturating_duration_since(failed_at)),
     );
-    ensure!(reason.contains("BFD"), "r2 took over for: {reason}");
+    // A stall remembered at the end that is older than the cut happened before it (no
+    // echo comes back after the cut to record a new one). r2 shows the session only
+    // while an instance follows r1 through it, so after a takeover it may be gone.
+    let stalled_after = session(&r2, R1)
+        .ok()
+        .and_then(|s| s["stalled_ago_ms"].as_u64())
+        .filter(|&ago| Duration::from_millis(ago) > failed_at.elapsed());
+    if !reason.contains("BFD")
+        && let Some(ago) = stalled_before.or(stalled_after)
+    {
+        return Ok(Some(format!(
+            "r2 took over for: {reason}, its session having stalled {ago} ms before the \
+             status read"
+        )));
+    }
+    ensure!(
+        reason.contains("BFD"),
+        "r2 took over for: {reason} (r1's port went down at {:.6} s after the epoch)\n{log}",
+        failed_wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+    );
     ensure!(
         !suspect.is_empty(),
         "no suspect echo path in r2's log:\n{log}"
@@ -208,7 +249,7 @@ fn link_down_is_taken_over_within_the_bfd_detection_time() -> Result<()> {
         ms(t.gap),
         r2.log()
     );
-    Ok(())
+    Ok(None)
 }
 
 #[test]

@@ -671,6 +671,7 @@ mod tests {
                 local_discriminator: 7,
                 remote_discriminator: 9,
                 echo_rtt_worst_ms: Some(0.2),
+                stalled_ago_ms: None,
             }],
             bfd_summary: crate::control::BfdSummary {
                 passive_sessions: 2,

@@ -220,6 +220,11 @@ pub struct BfdSessionStatus {
     /// kernel's receive timestamp (absent without echoes).
     #[serde(default)]
     pub echo_rtt_worst_ms: Option<f64>,
+    /// How long ago the path or this host last stalled (an echo held up for most of a
+    /// detection time), while that is remembered (60 s): meanwhile a failed echo path
+    /// leads to a takeover in VRRP's own time, not BFD's.
+    #[serde(default)]
+    pub stalled_ago_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -591,7 +596,7 @@ impl Status {
         for b in &self.bfd {
             let _ = writeln!(
                 s,
-                "bfd {} {} -> {}: {}{}  detection {:.1} ms{}{}{}",
+                "bfd {} {} -> {}: {}{}  detection {:.1} ms{}{}{}{}",
                 b.interface,
                 b.local,
                 b.peer,
@@ -617,7 +622,13 @@ impl Status {
                     } else {
                         String::new()
                     }
-                }
+                },
+                b.stalled_ago_ms
+                    .map(|ago| format!(
+                        "  stalled {:.1}s ago: takeover in VRRP's time",
+                        ago as f64 / 1000.0
+                    ))
+                    .unwrap_or_default()
             );
         }
         for v in &self.vrrp_sockets {

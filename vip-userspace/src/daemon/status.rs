@@ -240,6 +240,7 @@ pub(super) fn snapshot(d: &Daemon) -> Status {
                 echo_rtt_worst_ms: s
                     .sends_echo()
                     .then(|| s.recent_echo_rtt().as_secs_f64() * 1000.0),
+                stalled_ago_ms: s.stalled_ago(now).map(|d| d.as_millis() as u64),
             }
         })
         .collect();

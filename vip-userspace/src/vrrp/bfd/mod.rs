@@ -255,8 +255,16 @@ impl Session {
     /// path look down. Such a host can hold up a probe's answer as long as the echoes, so
     /// no quick probe can tell the next stall from a failure.
     pub fn stalled_lately(&self, now: Time) -> bool {
+        self.stalled_ago(now).is_some()
+    }
+
+    /// How long ago the last stall was, while it is remembered (see
+    /// [`Session::stalled_lately`]): until then a failed echo path is not probed quickly
+    /// and a backup takes over in VRRP's own time.
+    pub fn stalled_ago(&self, now: Time) -> Option<Duration> {
         self.stall_seen
-            .is_some_and(|t| now.saturating_duration_since(t) < STALL_MEMORY)
+            .map(|t| now.saturating_duration_since(t))
+            .filter(|ago| *ago < STALL_MEMORY)
     }
 
     fn record_rtt(&mut self, now: Time, seq: u32) {

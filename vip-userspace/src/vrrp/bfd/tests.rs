@@ -261,6 +261,13 @@ fn a_path_that_stalls_is_suspect_then_cleared_by_the_late_echoes() {
     assert!(first(&events, from, 0, Ev::To(BfdState::Down)).is_none());
     assert!(a.stalled_lately(Time::from_millis(3100)));
     assert!(!a.stalled_lately(Time::from_millis(3100) + STALL_MEMORY));
+    // Status shows how long ago: the stall ended with the held echoes, about 4 ms in.
+    let ago = a.stalled_ago(Time::from_millis(3100)).expect("remembered");
+    assert!(
+        (Duration::from_millis(90)..=Duration::from_millis(100)).contains(&ago),
+        "{ago:?}"
+    );
+    assert_eq!(a.stalled_ago(Time::from_millis(3100) + STALL_MEMORY), None);
     // A stall that outlasts the confirmation window is a failure as far as BFD can tell.
     let trouble = Trouble {
         path_stall: Some((from, from + Duration::from_millis(30))),
