@@ -323,11 +323,8 @@ fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connection
         recipe.contains(&format!("vip = \"{SVC_VIP}\""))
             && recipe.contains(&format!("port = {SVC_PORT}"))
     );
-    let dir = lab.scratch("lb-scripts").unwrap();
-    let echo = dir.join("echo.py");
-    let client_py = dir.join("client.py");
-    std::fs::write(&echo, ECHO).unwrap();
-    std::fs::write(&client_py, CLIENT).unwrap();
+    let dir = lb_scripts(&lab);
+    let (echo, client_py) = (dir.join("echo.py"), dir.join("client.py"));
     let mut procs: Vec<vip_tests::lab::Proc> =
         reals.iter().map(|r| echo_server(&lab, r, &echo)).collect();
 
@@ -524,9 +521,7 @@ fn two_vipd_directors_spread_by_weight_drop_a_stopped_server_and_keep_connection
 /// One director (r1) and two DR servers (r2, r3) from the recipe's service, its real
 /// servers reduced to those two; the scripts written to the lab's scratch directory.
 fn small_lab(lab: &Lab) -> (std::path::PathBuf, Vec<vip_tests::lab::Proc>, String) {
-    let dir = lab.scratch("lb-scripts").unwrap();
-    std::fs::write(dir.join("echo.py"), ECHO).unwrap();
-    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    let dir = lb_scripts(lab);
     let procs = [2, 3]
         .iter()
         .map(|&i| echo_server(lab, lab.router(i), &dir.join("echo.py")))
@@ -543,12 +538,41 @@ fn small_lab(lab: &Lab) -> (std::path::PathBuf, Vec<vip_tests::lab::Proc>, Strin
     (dir, procs, config)
 }
 
+/// The lab's scratch directory holding the real servers' and the client's scripts
+/// (`echo.py`, `client.py`).
+fn lb_scripts(lab: &Lab) -> std::path::PathBuf {
+    let dir = lab.scratch("lb-scripts").unwrap();
+    std::fs::write(dir.join("echo.py"), ECHO).unwrap();
+    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    dir
+}
+
 fn client_json(lab: &Lab, dir: &std::path::Path, args: &[&str]) -> serde_json::Value {
     let script = dir.join("client.py");
     let mut argv = vec!["/usr/bin/python3", script.to_str().unwrap()];
     argv.extend_from_slice(args);
     let out = lab.exec(lab.client(), &argv).unwrap();
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Waits up to `timeout` until `v` shows `services` services and `ok` holds for every
+/// server of each (as `vipd status --json` shows them).
+fn wait_every_server(
+    v: &vip_tests::lab::Vipd,
+    services: usize,
+    what: &str,
+    timeout: Duration,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) {
+    wait_until(what, timeout, Duration::from_millis(100), || {
+        let st = v.status()?;
+        let shown = st["services"].as_array().cloned().unwrap_or_default();
+        Ok(shown.len() == services
+            && shown
+                .iter()
+                .all(|s| s["servers"].as_array().is_some_and(|r| r.iter().all(&ok))))
+    })
+    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v.status_text().unwrap(), v.log()));
 }
 
 fn wait_servers_up(v: &vip_tests::lab::Vipd, n: usize) {
@@ -720,22 +744,13 @@ fn a_udp_service_and_an_ipv6_service_spread_over_both_servers() {
         .unwrap();
     v1.wait_state("gw6", "master", Duration::from_secs(10))
         .unwrap();
-    wait_until(
+    wait_every_server(
+        &v1,
+        3,
         "every service's servers up and resolved",
         Duration::from_secs(10),
-        Duration::from_millis(100),
-        || {
-            let st = v1.status()?;
-            let services = st["services"].as_array().cloned().unwrap_or_default();
-            Ok(services.len() == 3
-                && services.iter().all(|s| {
-                    s["servers"]
-                        .as_array()
-                        .is_some_and(|r| r.iter().all(|r| r["in_table"] != 0))
-                }))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v1.status_text().unwrap(), v1.log()));
+        |r| r["in_table"] != 0,
+    );
 
     let client = lab.client();
     let out = client_json(
@@ -848,10 +863,8 @@ fn a_killed_master_and_a_server_added_at_the_same_moment_keep_every_connection()
     let lab = Lab::builder().routers(5).client().build().unwrap();
     let (d1, d2) = (lab.router(1), lab.router(2));
     let reals: Vec<&Node> = (3..=5).map(|i| lab.router(i)).collect();
-    let dir = lab.scratch("lb-scripts").unwrap();
+    let dir = lb_scripts(&lab);
     let echo = dir.join("echo.py");
-    std::fs::write(&echo, ECHO).unwrap();
-    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
     let _procs: Vec<vip_tests::lab::Proc> =
         reals.iter().map(|r| echo_server(&lab, r, &echo)).collect();
     let client = lab.client();
@@ -1026,9 +1039,7 @@ fn the_tunnel_method_reaches_servers_on_the_segment_and_behind_a_router_over_ipv
         .unwrap();
     let (r1, r4) = (lab.router(1), lab.router(4));
     let (s2, s3, bh) = (lab.router(2), lab.router(3), lab.node("bh"));
-    let dir = lab.scratch("lb-scripts").unwrap();
-    std::fs::write(dir.join("echo.py"), ECHO).unwrap();
-    std::fs::write(dir.join("client.py"), CLIENT).unwrap();
+    let dir = lb_scripts(&lab);
     // Checksums in software where segments are made or forwarded (see the ECMP lab).
     for (n, ifname) in [
         (lab.client(), "eth0"),
@@ -1089,22 +1100,13 @@ fn the_tunnel_method_reaches_servers_on_the_segment_and_behind_a_router_over_ipv
         v1.wait_state(group, "master", Duration::from_secs(10))
             .unwrap();
     }
-    wait_until(
+    wait_every_server(
+        &v1,
+        2,
         "every service's servers up and resolved",
         Duration::from_secs(10),
-        Duration::from_millis(100),
-        || {
-            let st = v1.status()?;
-            let services = st["services"].as_array().cloned().unwrap_or_default();
-            Ok(services.len() == 2
-                && services.iter().all(|s| {
-                    s["servers"]
-                        .as_array()
-                        .is_some_and(|r| r.iter().all(|r| r["in_table"] != 0))
-                }))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e:#}\n{}\n{}", v1.status_text().unwrap(), v1.log()));
+        |r| r["in_table"] != 0,
+    );
     let before: HashMap<String, vip_tests::lab::DecapSeen> = decaps
         .iter()
         .map(|(l, d)| (l.clone(), d.seen().unwrap()))
@@ -1156,22 +1158,13 @@ fn the_tunnel_method_reaches_servers_on_the_segment_and_behind_a_router_over_ipv
         );
     }
     // The balancer publishes its counters once a second.
-    wait_until(
+    wait_every_server(
+        &v1,
+        2,
         "every server's forwarded packets counted",
         Duration::from_secs(5),
-        Duration::from_millis(200),
-        || {
-            let st = v1.status()?;
-            let services = st["services"].as_array().cloned().unwrap_or_default();
-            Ok(services.len() == 2
-                && services.iter().all(|s| {
-                    s["servers"]
-                        .as_array()
-                        .is_some_and(|r| r.iter().all(|r| r["packets"].as_u64() > Some(0)))
-                }))
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e:#}\n{}", v1.status_text().unwrap()));
+        |r| r["packets"].as_u64() > Some(0),
+    );
     let st = v1.status().unwrap();
     eprintln!("{}", v1.status_text().unwrap());
     // What the director forwarded to each server is what that server took out of the

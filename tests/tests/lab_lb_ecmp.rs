@@ -46,7 +46,7 @@ fn director_config(n: u8, reals: &[&Node]) -> String {
 }
 
 /// The router's bgpd: both directors in one AS, two paths kept for ECMP, the /32
-/// recipe's one-second keepalives, and BFD on both sessions (`BFD_PROFILE`), so a dead
+/// recipe's one-second keepalives, and BFD on both sessions (`bfd_profile`), so a dead
 /// director is dropped after BFD's 300 ms rather than the three-second hold time.
 const ROUTER_BGP: &str = "router bgp 65000\n bgp router-id 192.0.2.11\n \
     no bgp ebgp-requires-policy\n timers bgp 1 3\n \
