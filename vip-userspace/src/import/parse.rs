@@ -61,6 +61,10 @@ struct Frame {
     node: Node,
     open: Loc,
     children: Vec<Node>,
+    /// A block opened with no keyword before it: already reported, dropped when it
+    /// closes. A flag rather than an empty keyword, because `"" {` is a keyword line
+    /// whose keyword is empty, and it must stay in the tree for `convert` to report.
+    anonymous: bool,
 }
 
 /// Builds the tree; brace errors go to `log`.
@@ -85,6 +89,7 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
                         node,
                         open: loc,
                         children: Vec::new(),
+                        anonymous: false,
                     });
                     open_allowed = false;
                 }
@@ -103,6 +108,7 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
                         },
                         open: loc,
                         children: Vec::new(),
+                        anonymous: true,
                     });
                     open_allowed = false;
                 }
@@ -110,7 +116,7 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
             Item::Close(loc) => match stack.pop() {
                 Some(mut frame) => {
                     frame.node.block = Some(frame.children);
-                    if !frame.node.keyword.is_empty() {
+                    if !frame.anonymous {
                         match stack.last_mut() {
                             Some(parent) => parent.children.push(frame.node),
                             None => top.push(frame.node),
@@ -125,7 +131,7 @@ pub(crate) fn parse(items: Vec<Item>, log: &mut Log) -> Vec<Node> {
     // Unclosed blocks, innermost last; keep what they hold so later steps can go on.
     let mut unclosed = Vec::new();
     while let Some(mut frame) = stack.pop() {
-        if frame.node.keyword.is_empty() {
+        if frame.anonymous {
             continue; // already reported as unexpected
         }
         unclosed.push(frame.open.clone());

@@ -66,9 +66,15 @@ pub struct Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A keyword written as `""` is shown as written, not as nothing between colons.
+        let keyword = if self.keyword.is_empty() {
+            "\"\""
+        } else {
+            &self.keyword
+        };
         match self.kind {
-            Kind::LeftOut => write!(f, "{}: {}: {}", self.loc, self.keyword, self.reason),
-            Kind::Note => write!(f, "{}: {}: note: {}", self.loc, self.keyword, self.reason),
+            Kind::LeftOut => write!(f, "{}: {keyword}: {}", self.loc, self.reason),
+            Kind::Note => write!(f, "{}: {keyword}: note: {}", self.loc, self.reason),
         }
     }
 }

@@ -170,3 +170,19 @@ fn unknown_top_level_keywords_are_reported_not_fatal() {
             .contains(&"keepalived.conf:4: vrrp_instanse: unknown keepalived keyword".to_owned())
     );
 }
+
+/// `""` is a keyword that is empty, not a missing one: its block stays in the tree and is
+/// reported like any unknown keyword's, with what is inside it (found by fuzzing: the
+/// parser used to take the empty keyword for a brace error already reported and dropped
+/// the block without a word).
+#[test]
+fn a_block_whose_keyword_is_an_empty_string_is_reported_not_lost() {
+    let outcome = import_one("\"\" \"\" @^r1 broken {\n    priority 100\n}\n");
+    let lines = report_lines(&outcome);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "keepalived.conf:1: \"\": unknown keepalived keyword"),
+        "line 1 not reported: {lines:#?}"
+    );
+}
