@@ -63,10 +63,22 @@ pub const TRAFGEN_MAX_FRAMES: u64 = 200_000_000;
 pub const TRAFGEN_MAX_TIME: Duration = Duration::from_secs(120);
 /// How often a [`Lab::trafgen`] flood starts trafgen again after it gave up.
 pub const TRAFGEN_RESTARTS: u32 = 50;
+/// The CPU a [`Lab::trafgen`] flood runs on.
+///
+/// trafgen stands in for another host, but here it shares the machine: its `sendto()`
+/// flushes its whole TX ring without a preemption point on this kernel
+/// (`CONFIG_PREEMPT_NONE`), and a veth delivers in the sender's context, so the receive
+/// path of every frame runs on its CPU too. A real-time daemon woken there waits for the
+/// flush: one r1 on that CPU showed a 46.6 ms loop lag, twice its 10 ms pair's
+/// Master_Down_Interval, and was charged 5-8 % of a core in softirq ticks, where on the
+/// other CPU it used 0.7-0.9 % with a worst lag of 2.6 ms. A test measuring a daemon
+/// under a flood keeps it off this CPU ([`super::process::keep_off_cpu`]).
+pub const TRAFGEN_CPU: usize = 0;
 
 impl Lab {
     /// Floods `frames` (in turn) out of `node`'s eth0 with trafgen (netsniff-ng) as fast
-    /// as it sends, from one CPU, for at most `count` frames and `run_for`; returns the
+    /// as it sends, from one CPU ([`TRAFGEN_CPU`]), for at most `count` frames and
+    /// `run_for`; returns the
     /// running flood (wait on it; it is killed when the lab drops). trafgen is told to
     /// leave the host's socket memory and IRQ affinity alone.
     ///
@@ -97,7 +109,8 @@ impl Lab {
         std::fs::write(&cfg, text)?;
         let secs = format!("{}", run_for.as_secs_f64());
         let script = format!(
-            "i=0; until trafgen -o {} -i {} -n {count} -P 1 --no-sock-mem --notouch-irq; do \
+            "i=0; until taskset -c {TRAFGEN_CPU} trafgen -o {} -i {} -n {count} -P 1 \
+             --no-sock-mem --notouch-irq; do \
              i=$((i+1)); [ $i -ge {TRAFGEN_RESTARTS} ] && exit 1; done",
             node.ifname,
             cfg.to_string_lossy()

@@ -83,7 +83,7 @@ use aya::{
     programs::{Xdp, XdpMode},
 };
 
-pub use attack::{Injector, advert_v4};
+pub use attack::{Injector, TRAFGEN_CPU, advert_v4};
 
 pub use capture::{Capture, Frame, Kind, Mac, mac_str};
 pub use conntrackd::Conntrackd;

@@ -332,3 +332,29 @@ pub fn wakeups(pid: i32) -> u64 {
         })
         .sum()
 }
+
+/// Keeps every thread of `pid` off `cpu` (threads it starts later inherit the mask of the
+/// thread that starts them). Fails on a machine with a single CPU, where nothing can be
+/// kept off it.
+pub fn keep_off_cpu(pid: i32, cpu: usize) -> Result<()> {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let cpus = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1);
+    anyhow::ensure!(
+        cpus > 1 && cpu < cpus,
+        "cannot keep pid {pid} off CPU {cpu} with {cpus} CPU(s)"
+    );
+    let mut set = CpuSet::new();
+    for c in (0..cpus).filter(|&c| c != cpu) {
+        set.set(c)?;
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("listing the threads of pid {pid}"))?;
+    for task in tasks {
+        let tid: i32 = task?.file_name().to_string_lossy().parse()?;
+        sched_setaffinity(Pid::from_raw(tid), &set)
+            .with_context(|| format!("setting the CPU mask of thread {tid} of pid {pid}"))?;
+    }
+    Ok(())
+}
