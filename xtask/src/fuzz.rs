@@ -76,9 +76,9 @@ pub fn targets() -> Result<Vec<String>> {
 /// Builds every target: release with debug assertions and overflow checks, no
 /// sanitizer (the targets are safe Rust: AddressSanitizer would halve the executions and
 /// find nothing the bounds checks do not). Sixteen codegen units, not cargo-fuzz's one:
-/// a cold build took 3 min 53 s instead of 4 min 42 s on two cores, and in 20 s runs the
-/// targets executed about as many inputs (config 48,560 against 38,421, vrrp_ipv4 14 %
-/// fewer).
+/// two cold builds back to back took 3 min 53 s and 4 min 42 s on two cores (whole runs
+/// vary by as much), and in 20 s runs the targets executed about as many inputs (config
+/// 48,560 against 38,421, vrrp_ipv4 14 % fewer).
 pub fn build() -> Result<()> {
     run(cargo_fuzz("build")
         .args([
