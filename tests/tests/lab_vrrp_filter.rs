@@ -458,7 +458,7 @@ fn a_minute_of_the_fastest_unknown_vrid_flood_moves_nothing_and_is_never_read() 
          {quiet_wakeups:.0} before it"
     );
     // What the daemon may spend while the flood runs, user and system time, with the
-    // release build: 0.72-0.88 % at 283,000-311,000 frames a second. This kernel charges
+    // release build: 0.65-0.93 % at 283,000-311,000 frames a second. This kernel charges
     // a tick that lands in a softirq to the task it interrupted (no
     // CONFIG_IRQ_TIME_ACCOUNTING): on trafgen's own CPU, where the lab's sender also runs
     // the receive path, the same daemon was charged 4.95-8.06 %, hence `keep_off_cpu`

@@ -78,9 +78,8 @@ pub const TRAFGEN_CPU: usize = 0;
 impl Lab {
     /// Floods `frames` (in turn) out of `node`'s eth0 with trafgen (netsniff-ng) as fast
     /// as it sends, from one CPU ([`TRAFGEN_CPU`]), for at most `count` frames and
-    /// `run_for`; returns the
-    /// running flood (wait on it; it is killed when the lab drops). trafgen is told to
-    /// leave the host's socket memory and IRQ affinity alone.
+    /// `run_for`; returns the running flood (wait on it; it is killed when the lab
+    /// drops). trafgen is told to leave the host's socket memory and IRQ affinity alone.
     ///
     /// Without its socket memory raised, trafgen gives up when the interface's queue
     /// refuses a burst ("Flushing TX_RING failed: Resource temporarily unavailable", exit
