@@ -117,11 +117,16 @@ fn lab_leaves_nothing_behind_when_dropped_when_panicking_or_when_its_test_died()
     stale.orphan = Some(netns::nsenter(&ns, &["sleep", "60"]).spawn()?);
     std::fs::create_dir_all(format!("{}/{}", lab::LAB_ROOT, stale.prefix))?;
     std::fs::create_dir_all(format!("{}/{}", lab::BPF_ROOT, stale.prefix))?;
+    // Wait for the process to be inside the namespace, not merely started: before nsenter's
+    // setns it is a process whose command line names the namespace, which a count of
+    // leftovers cannot tell apart, and a sweep run then finds no process in the namespace,
+    // deletes it, and leaves nsenter to enter it through the file it already holds open.
+    let inside = format!("process {} in {ns}", stale.orphan.as_ref().unwrap().id());
     lab::wait_until(
-        "the stale namespace's process to start",
+        "the stale namespace's process to enter it",
         Duration::from_secs(5),
         Duration::from_millis(5),
-        || Ok(leftovers(&stale.prefix).len() == 4),
+        || Ok(leftovers(&stale.prefix).contains(&inside)),
     )?;
     let lab = Lab::builder().routers(1).build()?;
     // The sweep killed it; reap it here, as its parent.

@@ -281,21 +281,29 @@ fn parse_prefix(name: &str) -> Option<(i32, &str)> {
 /// processes (parallel tests) are left alone.
 pub fn sweep_dead_labs() {
     let dead = |pid: i32| !Path::new(&format!("/proc/{pid}")).exists();
+    let kill = |p: i32| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    };
     for name in netns::list() {
-        let Some((pid, _)) = parse_prefix(&name) else {
+        let Some((pid, prefix)) = parse_prefix(&name) else {
             continue;
         };
         if !dead(pid) {
             continue;
         }
         if let Some(ino) = netns::inode(&name) {
-            for p in process::in_namespace(ino) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(p),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+            process::in_namespace(ino).into_iter().for_each(kill);
         }
+        // A process can still be on its way in (an nsenter that has opened the namespace's
+        // file but not yet entered it): deleting the name would not stop it, so what
+        // `leftovers` counts as this lab's by command line goes too.
+        process::with_cmdline(&format!("{prefix}-"))
+            .into_iter()
+            .chain(process::with_cmdline(&format!("{LAB_ROOT}/{prefix}/")))
+            .for_each(kill);
         if let Err(e) = netns::delete(&name) {
             eprintln!("lab sweep: {e:#}");
         }
