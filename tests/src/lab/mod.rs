@@ -281,12 +281,6 @@ fn parse_prefix(name: &str) -> Option<(i32, &str)> {
 /// processes (parallel tests) are left alone.
 pub fn sweep_dead_labs() {
     let dead = |pid: i32| !Path::new(&format!("/proc/{pid}")).exists();
-    let kill = |p: i32| {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    };
     for name in netns::list() {
         let Some((pid, prefix)) = parse_prefix(&name) else {
             continue;
@@ -295,15 +289,14 @@ pub fn sweep_dead_labs() {
             continue;
         }
         if let Some(ino) = netns::inode(&name) {
-            process::in_namespace(ino).into_iter().for_each(kill);
+            process::in_namespace(ino)
+                .into_iter()
+                .for_each(process::sigkill);
         }
         // A process can still be on its way in (an nsenter that has opened the namespace's
         // file but not yet entered it): deleting the name would not stop it, so what
         // `leftovers` counts as this lab's by command line goes too.
-        process::with_cmdline(&format!("{prefix}-"))
-            .into_iter()
-            .chain(process::with_cmdline(&format!("{LAB_ROOT}/{prefix}/")))
-            .for_each(kill);
+        naming(prefix).into_iter().for_each(process::sigkill);
         if let Err(e) = netns::delete(&name) {
             eprintln!("lab sweep: {e:#}");
         }
@@ -322,6 +315,14 @@ pub fn sweep_dead_labs() {
             }
         }
     }
+}
+
+/// Live processes whose command line names lab `prefix`: one of its namespaces or
+/// something under its directory.
+fn naming(prefix: &str) -> Vec<i32> {
+    let mut pids = process::with_cmdline(&format!("{prefix}-"));
+    pids.extend(process::with_cmdline(&format!("{LAB_ROOT}/{prefix}/")));
+    pids
 }
 
 /// What is left of lab `prefix`: namespaces, directories, live processes that mention it.
@@ -345,10 +346,7 @@ pub fn leftovers(prefix: &str) -> Vec<String> {
             out.push(format!("directory {}", p.display()));
         }
     }
-    for pid in process::with_cmdline(&format!("{prefix}-")) {
-        out.push(format!("process {pid}"));
-    }
-    for pid in process::with_cmdline(&format!("{LAB_ROOT}/{prefix}/")) {
+    for pid in naming(prefix) {
         out.push(format!("process {pid}"));
     }
     out
@@ -1035,10 +1033,7 @@ impl Drop for Lab {
             if let Some(ino) = netns::inode(ns) {
                 for p in process::in_namespace(ino) {
                     eprintln!("lab: killing stray process {p} in {ns}");
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(p),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                    process::sigkill(p);
                 }
             }
             if let Err(e) = netns::delete(ns) {

@@ -239,6 +239,12 @@ pub fn descendants(root: i32) -> Vec<i32> {
     out
 }
 
+/// SIGKILLs `pid` alone (no tree walk, no freeze: for strays a lab did not start itself);
+/// one already gone is not an error.
+pub fn sigkill(pid: i32) {
+    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+}
+
 /// True if `pid` exists and is not a zombie.
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
