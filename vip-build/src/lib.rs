@@ -287,8 +287,9 @@ pub fn build_ebpf(package: &str, root_dir: &Path, bins: &[&str]) -> Result<()> {
     // cargo-fuzz builds with `--cfg fuzzing`: its targets feed bytes to parsers and never
     // load a program, so empty stand-ins keep `include_bytes!` whole and save the nested
     // BPF build (25 s of the fuzz step's build on two cores).
+    let env = |key: &str| std::env::var(key).map_err(|_| anyhow!("{key} is not set"));
+    let out_dir = PathBuf::from(env("OUT_DIR")?);
     if std::env::var_os("CARGO_CFG_FUZZING").is_some() {
-        let out_dir = PathBuf::from(std::env::var("OUT_DIR").context("OUT_DIR is not set")?);
         for bin in bins {
             std::fs::write(out_dir.join(bin), [])
                 .with_context(|| format!("writing the empty stand-in for {bin}"))?;
@@ -298,8 +299,6 @@ pub fn build_ebpf(package: &str, root_dir: &Path, bins: &[&str]) -> Result<()> {
     // The crate's directory as a whole: its binaries are not what the build-dependency on
     // its library makes cargo watch.
     println!("cargo:rerun-if-changed={}", root_dir.display());
-    let env = |key: &str| std::env::var(key).map_err(|_| anyhow!("{key} is not set"));
-    let out_dir = PathBuf::from(env("OUT_DIR")?);
     let target = match env("CARGO_CFG_TARGET_ENDIAN")?.as_str() {
         "little" => "bpfel-unknown-none",
         "big" => "bpfeb-unknown-none",
