@@ -132,6 +132,10 @@ fn match_path(pattern: &Path) -> Result<Vec<PathBuf>, GlobError> {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotADirectory => continue,
+                // ENAMETOOLONG: a name past NAME_MAX (or a path past PATH_MAX) names
+                // nothing, as the final `exists()` already has it for a last component
+                // and glibc's glob() for keepalived; not a directory it failed to read.
+                Err(e) if e.kind() == io::ErrorKind::InvalidFilename => continue,
                 Err(e) => return Err(io(e)),
             };
             for entry in entries {

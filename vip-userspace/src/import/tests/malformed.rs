@@ -98,6 +98,17 @@ fn a_pattern_that_must_match_and_does_not_is_an_error_but_includer_is_optional()
     );
 }
 
+/// A directory name past NAME_MAX names nothing, as glob() has it: before, a wildcard
+/// after one failed as a directory the importer could not read (found by fuzzing).
+#[test]
+fn a_directory_name_too_long_to_exist_matches_no_file() {
+    let long = "d".repeat(300);
+    assert_eq!(
+        error(&format!("includem {long}/*.conf\n")),
+        format!("keepalived.conf:1: includem: {long}/*.conf matches no file")
+    );
+}
+
 #[test]
 fn a_value_of_the_wrong_shape_is_an_error_with_its_line() {
     let text = "vrrp_instance gw {\n    interface eth0\n    virtual_router_id 51\n    priority abc\n    virtual_ipaddress {\n        192.0.2.1/24\n    }\n}\n";
